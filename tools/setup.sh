@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, testing and running pekonode need.
+# Idempotent: when everything is present it only checks (well under a second).
+set -euo pipefail
+
+packages=(
+  bazel-bootstrap        # Bazel 4.2.3, fully offline
+  g++ python3
+  libcaf-dev             # CAF 0.17.6 actors
+  libprotobuf-dev protobuf-compiler
+  libgflags-dev libgoogle-glog-dev
+  libgtest-dev libgmock-dev
+  libsodium-dev          # authenticated encryption of every datagram
+  libcpp-httplib-dev     # admin HTTP API
+  nlohmann-json3-dev     # admin API JSON
+  nftables iproute2      # packet-level chaos in private network namespaces
+  curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); else sudo=(); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+fi
