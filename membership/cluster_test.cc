@@ -1,0 +1,244 @@
+// Multi-node behaviour of the membership core on the deterministic simulator.
+#include <gtest/gtest.h>
+
+#include <iostream>
+
+#include "membership/sim_adapter.h"
+
+namespace pekonode::membership {
+namespace {
+
+using testing::node_name;
+using testing::sim_cluster;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::minutes;
+
+config lan_test() {
+  auto c = config::lan();
+  return c;
+}
+
+chaos::link_faults small_delay() {
+  chaos::link_faults f;
+  f.delay_min = milliseconds(1);
+  f.delay_max = milliseconds(5);
+  return f;
+}
+
+// Starts n nodes joining through node 0 and waits for full convergence.
+void boot(sim_cluster& cl, std::size_t n) {
+  ASSERT_LE(n, cl.nodes.size());
+  cl.net.set_default_faults(small_delay());
+  cl.start(0, {});
+  for (std::size_t i = 1; i < n; ++i) cl.start(i, {0});
+  auto t = cl.run_until([&] {
+    for (std::size_t i = 0; i < n; ++i)
+      if (cl.alive_count(i) != n) return false;
+    return true;
+  }, seconds(30));
+  ASSERT_NE(t, duration::max()) << "cluster of " << n << " did not converge";
+}
+
+uint64_t seed_for(const char* test) {
+  uint64_t s = 0;
+  for (const char* p = test; *p; ++p) s = s * 131 + static_cast<unsigned char>(*p);
+  std::cout << "seed " << s << "\n";
+  return s;
+}
+
+TEST(Cluster, TwentyNodesJoinThroughOneSeed) {
+  sim_cluster cl(20, lan_test(), seed_for("join20"));
+  boot(cl, 20);
+  EXPECT_EQ(cl.alive_count(19), 20u);
+  EXPECT_EQ(cl.alive_count(0), 20u);
+}
+
+TEST(Cluster, CrashDetectedByAllWithinBound) {
+  sim_cluster cl(20, lan_test(), seed_for("crash"));
+  boot(cl, 20);
+  cl.net.run_for(seconds(5));
+  cl.crash(7);
+  auto rest = sim_cluster::range(0, 20);
+  rest.erase(rest.begin() + 7);
+  auto t = cl.run_until([&] { return cl.all_see(rest, node_name(7), member_state::dead); },
+                        seconds(60));
+  ASSERT_NE(t, duration::max());
+  EXPECT_LE(t, seconds(16));
+}
+
+TEST(Cluster, IndirectProbeSavesNodeWithBlockedDirectLink) {
+  sim_cluster cl(8, lan_test(), seed_for("indirect"));
+  boot(cl, 8);
+  cl.net.block(testing::node_addr(1), testing::node_addr(2));
+  cl.net.block(testing::node_addr(2), testing::node_addr(1));
+  cl.net.run_for(minutes(2));
+  for (std::size_t i = 0; i < 8; ++i)
+    for (auto& e : cl.nodes[i]->log)
+      EXPECT_NE(e.ev.kind, event::dead) << "node " << i << " saw " << e.ev.m.name << " dead";
+  EXPECT_GT(cl.nodes[1]->c().stats().indirect_probes, 0u);
+  EXPECT_TRUE(cl.nodes[1]->sees(node_name(2), member_state::alive));
+}
+
+TEST(Cluster, FalseSuspicionIsRefuted) {
+  sim_cluster cl(6, lan_test(), seed_for("refute"));
+  boot(cl, 6);
+  // Cut node 3 off completely for a bit less than the suspicion timeout.
+  for (std::size_t i = 0; i < 6; ++i)
+    if (i != 3) {
+      cl.net.block(testing::node_addr(i), testing::node_addr(3));
+      cl.net.block(testing::node_addr(3), testing::node_addr(i));
+    }
+  auto t = cl.run_until([&] {
+    for (std::size_t i = 0; i < 6; ++i)
+      if (i != 3 && cl.nodes[i]->sees(node_name(3), member_state::suspect)) return true;
+    return false;
+  }, seconds(20));
+  ASSERT_NE(t, duration::max()) << "nobody suspected the cut node";
+  cl.net.heal();
+  auto back = cl.run_until([&] { return cl.all_see(sim_cluster::range(0, 6), node_name(3), member_state::alive); },
+                           seconds(10));
+  ASSERT_NE(back, duration::max());
+  EXPECT_GE(cl.nodes[3]->c().stats().refutations, 1u);
+  EXPECT_GE(cl.nodes[3]->c().self().incarnation, 1u);
+  for (std::size_t i = 0; i < 6; ++i)
+    for (auto& e : cl.nodes[i]->log)
+      EXPECT_FALSE(e.ev.kind == event::dead && e.ev.m.name == node_name(3));
+}
+
+TEST(Cluster, LeaveSeenAsLeftQuickly) {
+  sim_cluster cl(10, config::local(), seed_for("leave"));
+  boot(cl, 10);
+  cl.act(4, [](core& c, time_point now, outbound_list& out) { c.leave(now, out); });
+  auto rest = sim_cluster::range(0, 10);
+  rest.erase(rest.begin() + 4);
+  auto t = cl.run_until([&] { return cl.all_see(rest, node_name(4), member_state::left); },
+                        seconds(10), milliseconds(5));
+  ASSERT_NE(t, duration::max());
+  EXPECT_LE(t, milliseconds(200));
+}
+
+TEST(Cluster, RejoinAfterLeave) {
+  sim_cluster cl(8, lan_test(), seed_for("rejoin"));
+  boot(cl, 8);
+  cl.act(5, [](core& c, time_point now, outbound_list& out) { c.leave(now, out); });
+  ASSERT_NE(cl.run_until([&] { return cl.all_see({0, 1, 2}, node_name(5), member_state::left); },
+                         seconds(10)), duration::max());
+  cl.net.run_for(seconds(5));
+  cl.act(5, [](core& c, time_point now, outbound_list& out) {
+    EXPECT_EQ(c.rejoin(now, out), ec::none);
+  });
+  auto t = cl.run_until([&] { return cl.all_see(sim_cluster::range(0, 8), node_name(5), member_state::alive); },
+                        seconds(10));
+  ASSERT_NE(t, duration::max());
+  EXPECT_GE(cl.nodes[5]->c().self().incarnation, 2u);
+}
+
+TEST(Cluster, RestartWithSameNameComesBackWithHigherIncarnation) {
+  sim_cluster cl(8, lan_test(), seed_for("restart"));
+  boot(cl, 8);
+  // Make node 6 refute something so its incarnation is above 0.
+  cl.act(6, [](core& c, time_point now, outbound_list& out) {
+    c.set_tags({{"v", "1"}}, now, out);
+  });
+  cl.net.run_for(seconds(3));
+  uint64_t old_inc = cl.nodes[6]->c().self().incarnation;
+  ASSERT_GE(old_inc, 1u);
+  cl.crash(6);
+  cl.net.run_for(seconds(60)); // declared dead meanwhile
+  ASSERT_TRUE(cl.nodes[0]->sees(node_name(6), member_state::dead));
+  cl.add_node(6);
+  cl.start(6, {0});
+  auto t = cl.run_until([&] { return cl.all_see(sim_cluster::range(0, 8), node_name(6), member_state::alive); },
+                        seconds(20));
+  ASSERT_NE(t, duration::max());
+  EXPECT_GT(cl.nodes[6]->c().self().incarnation, old_inc);
+  uint64_t inc = 0;
+  member_state st;
+  ASSERT_TRUE(cl.nodes[3]->view(node_name(6), st, &inc));
+  EXPECT_GT(inc, old_inc);
+}
+
+TEST(Cluster, LongPartitionHealsByItself) {
+  sim_cluster cl(10, lan_test(), seed_for("partition"));
+  boot(cl, 10);
+  std::vector<address> a, b;
+  for (std::size_t i = 0; i < 10; ++i) (i < 5 ? a : b).push_back(testing::node_addr(i));
+  cl.net.partition({a, b});
+  ASSERT_NE(cl.run_until([&] {
+    return cl.all_see(sim_cluster::range(0, 5), node_name(7), member_state::dead)
+           && cl.all_see(sim_cluster::range(5, 10), node_name(2), member_state::dead);
+  }, minutes(5), milliseconds(100)), duration::max());
+  cl.net.run_for(minutes(2)); // outlive gossip_to_dead and every timeout
+  cl.net.heal();
+  auto t = cl.run_until([&] {
+    for (std::size_t i = 0; i < 10; ++i)
+      if (cl.alive_count(i) != 10) return false;
+    return true;
+  }, minutes(5), milliseconds(100));
+  ASSERT_NE(t, duration::max()) << "partition did not heal";
+  std::cout << "healed after " << std::chrono::duration<double>(t).count() << " s\n";
+}
+
+TEST(Cluster, NameConflictReported) {
+  sim_cluster cl(6, lan_test(), seed_for("conflict"));
+  boot(cl, 5);
+  // An impostor at node 5's address claims node 2's name.
+  cl.nodes[5] = std::make_unique<testing::sim_member>(lan_test(), node_name(2),
+                                                      testing::node_addr(5), 99);
+  cl.start(5, {0});
+  cl.net.run_for(seconds(5));
+  std::size_t reports = 0;
+  for (auto& n : cl.nodes)
+    for (auto& e : n->log) reports += e.ev.kind == event::name_conflict;
+  EXPECT_GE(reports, 1u);
+  bool owner_told = false;
+  for (auto& e : cl.nodes[2]->log) owner_told |= e.ev.kind == event::name_conflict;
+  EXPECT_TRUE(owner_told);
+  // The original keeps its place in everybody's view.
+  for (std::size_t i = 0; i < 5; ++i) {
+    for (auto& m : cl.nodes[i]->c().members())
+      if (m.name == node_name(2)) EXPECT_EQ(m.addr, testing::node_addr(2)) << i;
+  }
+}
+
+TEST(Cluster, TagsUpdatePropagates) {
+  sim_cluster cl(12, lan_test(), seed_for("tags"));
+  boot(cl, 12);
+  std::string big(3000, 'x');
+  cl.act(3, [big](core& c, time_point now, outbound_list& out) {
+    EXPECT_EQ(c.set_tags({{"role", "db"}, {"blob", big}}, now, out), ec::none);
+  });
+  auto t = cl.run_until([&] {
+    for (std::size_t i = 0; i < 12; ++i) {
+      bool ok = false;
+      for (auto& m : cl.nodes[i]->c().members())
+        if (m.name == node_name(3) && m.tags.count("role") && m.tags.at("role") == "db"
+            && m.tags.at("blob") == big)
+          ok = true;
+      if (!ok) return false;
+    }
+    return true;
+  }, seconds(10));
+  ASSERT_NE(t, duration::max());
+  bool updated = false;
+  for (auto& e : cl.nodes[0]->log) updated |= e.ev.kind == event::updated && e.ev.m.name == node_name(3);
+  EXPECT_TRUE(updated);
+}
+
+TEST(Cluster, TenPercentLossNoHealthyNodeDeclaredDead) {
+  sim_cluster cl(30, lan_test(), seed_for("loss"));
+  boot(cl, 30);
+  auto f = small_delay();
+  f.loss = 0.10;
+  cl.net.set_default_faults(f);
+  cl.net.run_for(minutes(10));
+  std::size_t deaths = 0;
+  for (auto& n : cl.nodes)
+    for (auto& e : n->log) deaths += e.ev.kind == event::dead;
+  EXPECT_EQ(deaths, 0u);
+  for (std::size_t i = 0; i < 30; ++i) EXPECT_EQ(cl.alive_count(i), 30u) << i;
+}
+
+} // namespace
+} // namespace pekonode::membership

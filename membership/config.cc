@@ -1,0 +1,73 @@
+#include "membership/config.h"
+
+namespace pekonode::membership {
+
+config config::lan() {
+  return config{};
+}
+
+config config::local() {
+  config c;
+  c.probe_interval = milliseconds(200);
+  c.probe_timeout = milliseconds(100);
+  c.indirect_checks = 2;
+  c.suspicion_mult = 3;
+  c.gossip_interval = milliseconds(50);
+  c.gossip_fanout = 3;
+  c.retransmit_mult = 3;
+  c.gossip_to_dead = seconds(15);
+  c.sync_interval = seconds(5);
+  c.join_retry_initial = milliseconds(200);
+  c.join_retry_max = seconds(5);
+  c.reconnect_interval = seconds(5);
+  c.leave_drain = milliseconds(300);
+  return c;
+}
+
+config config::wan() {
+  config c;
+  c.probe_interval = seconds(5);
+  c.probe_timeout = seconds(3);
+  c.suspicion_mult = 6;
+  c.gossip_interval = milliseconds(500);
+  c.gossip_to_dead = seconds(60);
+  c.sync_interval = seconds(30);
+  c.join_retry_initial = seconds(1);
+  c.join_retry_max = seconds(60);
+  c.reconnect_interval = seconds(60);
+  c.leave_drain = seconds(3);
+  return c;
+}
+
+std::string config::validate() const {
+  if (probe_interval <= duration::zero())
+    return "probe_interval must be positive";
+  if (probe_timeout <= duration::zero() || probe_timeout >= probe_interval)
+    return "probe_timeout must be positive and below probe_interval";
+  if (indirect_checks < 0 || indirect_checks > 16)
+    return "indirect_checks must be in [0,16]";
+  if (awareness_max < 1 || awareness_max > 64)
+    return "awareness_max must be in [1,64]";
+  if (suspicion_mult < 1) return "suspicion_mult must be >= 1";
+  if (suspicion_max_timeout_mult < 1)
+    return "suspicion_max_timeout_mult must be >= 1";
+  if (gossip_interval <= duration::zero())
+    return "gossip_interval must be positive";
+  if (gossip_fanout < 1) return "gossip_fanout must be >= 1";
+  if (retransmit_mult < 1) return "retransmit_mult must be >= 1";
+  if (max_packet < 256) return "max_packet must be >= 256";
+  if (max_datagram < max_packet) return "max_datagram must be >= max_packet";
+  if (max_datagram < max_tags_bytes + max_name_bytes + max_addr_bytes + 256)
+    return "max_datagram too small for the largest tags";
+  if (sync_interval <= duration::zero()) return "sync_interval must be positive";
+  if (join_retry_initial <= duration::zero()
+      || join_retry_max < join_retry_initial)
+    return "join retry delays must be positive and initial <= max";
+  if (reconnect_interval <= duration::zero())
+    return "reconnect_interval must be positive";
+  if (max_name_bytes == 0 || max_addr_bytes == 0 || max_members < 2)
+    return "limits too small";
+  return {};
+}
+
+} // namespace pekonode::membership

@@ -1,0 +1,126 @@
+#pragma once
+// Tuning knobs of the membership core, with three ready profiles (lan, local,
+// wan). Plain data: no I/O, no validation side effects beyond validate().
+// Each knob states what it does, its formula, its trade-off and defaults.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/types.h"
+
+namespace pekonode::membership {
+
+struct config {
+  // -- failure detection (SWIM) ---------------------------------------------
+
+  /// Time between two probe rounds; one member is probed per round, so each
+  /// node sends one ping per interval and receives ~one on average (SWIM's
+  /// constant load). Scaled by (health_score+1) under Lifeguard. Shorter:
+  /// faster first detection, more bytes. lan 1 s, local 200 ms, wan 5 s.
+  duration probe_interval = milliseconds(1000);
+
+  /// How long to wait for a direct ack before sending ping-reqs; also scaled
+  /// by (health_score+1). Should be ~p99 RTT; must be < probe_interval.
+  /// lan 500 ms, local 100 ms, wan 3 s.
+  duration probe_timeout = milliseconds(500);
+
+  /// k: members asked to probe indirectly after a direct timeout. Higher k
+  /// lowers false positives exponentially under loss at k more packets per
+  /// failed probe. lan 3, local 2, wan 3.
+  int indirect_checks = 3;
+
+  /// Lifeguard health multiplier bound: score in [0, awareness_max-1]. lan 8.
+  int awareness_max = 8;
+
+  /// Suspicion minimum: min = suspicion_mult * max(1, log10(N)) *
+  /// probe_interval. The expected confirmations k = suspicion_mult - 2 (0 if
+  /// N-2 < k). Higher: fewer false deaths, slower detection. lan 4, local 3,
+  /// wan 6.
+  int suspicion_mult = 4;
+
+  /// Suspicion maximum = suspicion_max_timeout_mult * min; a lone suspecter
+  /// waits this long, each independent confirmation shrinks it toward min
+  /// (remaining = max - log(c+1)/log(k+1) * (max-min)). lan/local/wan 6.
+  int suspicion_max_timeout_mult = 6;
+
+  // -- dissemination ----------------------------------------------------------
+
+  /// Gossip tick: piggybacked updates are also pushed to gossip_fanout random
+  /// members this often, but only while the broadcast queue is non-empty
+  /// (an idle cluster sends nothing on this path). Shorter: faster spread,
+  /// more packets while updates are pending. lan 100 ms, local 50 ms, wan 500 ms.
+  duration gossip_interval = milliseconds(100);
+
+  /// Members per gossip tick (alive, suspect, and dead for gossip_to_dead).
+  /// lan 4, local 3, wan 4.
+  int gossip_fanout = 4;
+
+  /// Each update is sent at most retransmit_mult * ceil(log10(N+1)) times by
+  /// each node (fewest-sent first, then newest). Higher: more robust spread
+  /// under loss, more bytes. lan 4, local 3, wan 4.
+  int retransmit_mult = 4;
+
+  /// Keep gossiping to a member this long after it was declared dead so it
+  /// can hear it and refute. lan 30 s, local 15 s, wan 60 s.
+  duration gossip_to_dead = seconds(30);
+
+  /// Size budget of one encoded Packet; piggybacked updates fill it. Keep
+  /// below the path MTU minus the transport envelope. Default 1200 B.
+  std::size_t max_packet = 1200;
+
+  /// Largest payload accepted from the wire (checked before parsing) and the
+  /// largest packet we ever emit (a single update with large tags travels in
+  /// its own packet of up to this size). Default 16 KiB.
+  std::size_t max_datagram = 16 * 1024;
+
+  // -- anti-entropy and lifecycle --------------------------------------------
+
+  /// Digest exchange with one random live member every
+  /// sync_interval * (1 + max(0, ceil(log2 N) - 5)). Costs one ~40 B packet
+  /// when views agree; on mismatch bucket hashes then only differing entries.
+  /// Shorter: faster repair of missed gossip. lan 15 s, local 5 s, wan 30 s.
+  duration sync_interval = seconds(15);
+
+  /// First join retry delay; doubles up to join_retry_max (with ±25 %
+  /// jitter) until a seed answers. lan 500 ms / 30 s, local 200 ms / 5 s.
+  duration join_retry_initial = milliseconds(500);
+  duration join_retry_max = seconds(30);
+
+  /// Every reconnect_interval, one random dead/left member or seed that is
+  /// not a live member is sent a reconnect request, so partitions that
+  /// outlived every timeout re-merge. lan 20 s, local 5 s, wan 60 s.
+  duration reconnect_interval = seconds(20);
+
+  /// Dead and left members are remembered (for reconnects and to keep
+  /// incarnations monotonic) this long after their last change. lan 1 h.
+  duration dead_retention = std::chrono::hours(1);
+
+  /// After leave(), keep gossiping the 'left' claim this long, then go
+  /// silent. lan 1 s, local 300 ms, wan 3 s.
+  duration leave_drain = seconds(1);
+
+  // -- limits ------------------------------------------------------------------
+
+  /// Total bytes of tag keys+values; set_tags rejects more. Default 4096.
+  std::size_t max_tags_bytes = 4096;
+  /// Longest accepted node name / address text. Defaults 128 / 128.
+  std::size_t max_name_bytes = 128;
+  std::size_t max_addr_bytes = 128;
+  /// Largest member table we accept (bounds memory under a flood of bogus
+  /// names). Default 65536.
+  std::size_t max_members = 65536;
+
+  /// Profile for a data-centre LAN (memberlist DefaultLANConfig-like, with a
+  /// faster gossip tick).
+  static config lan();
+  /// Profile for loopback / one host: aggressive timings.
+  static config local();
+  /// Profile for WAN links: slower probes, more tolerance.
+  static config wan();
+
+  /// Empty string if the config is usable, else the first problem found.
+  std::string validate() const;
+};
+
+} // namespace pekonode::membership

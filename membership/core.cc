@@ -1,0 +1,1112 @@
+#include "membership/core.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "membership/membership.pb.h"
+
+namespace pekonode::membership {
+
+namespace {
+
+constexpr std::size_t sync_buckets = 32;
+constexpr std::size_t max_relays = 256;
+constexpr std::size_t max_heal_notices_per_packet = 32;
+constexpr uint8_t updates_field_tag = (15 << 3) | 2; // Packet.updates
+
+std::size_t varint_size(uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+void append_varint(std::string& s, uint64_t v) {
+  while (v >= 0x80) {
+    s.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  s.push_back(static_cast<char>(v));
+}
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+member_state from_pb(MemberState s) {
+  switch (s) {
+    case SUSPECT: return member_state::suspect;
+    case DEAD: return member_state::dead;
+    case LEFT: return member_state::left;
+    default: return member_state::alive;
+  }
+}
+
+MemberState to_pb(member_state s) {
+  switch (s) {
+    case member_state::suspect: return SUSPECT;
+    case member_state::dead: return DEAD;
+    case member_state::left: return LEFT;
+    default: return ALIVE;
+  }
+}
+
+bool is_live(member_state s) {
+  return s == member_state::alive || s == member_state::suspect;
+}
+
+std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
+  std::size_t n = 0;
+  for (auto& [k, v] : tags) n += k.size() + v.size();
+  return n;
+}
+
+enum class source { gossip, page };
+
+} // namespace
+
+const char* to_string(member_state s) {
+  switch (s) {
+    case member_state::alive: return "alive";
+    case member_state::suspect: return "suspect";
+    case member_state::dead: return "dead";
+    case member_state::left: return "left";
+  }
+  return "unknown";
+}
+
+const char* to_string(ec e) {
+  switch (e) {
+    case ec::none: return "none";
+    case ec::tags_too_large: return "tags_too_large";
+    case ec::bad_tag: return "bad_tag";
+    case ec::not_running: return "not_running";
+    case ec::bad_config: return "bad_config";
+  }
+  return "unknown";
+}
+
+const char* to_string(event::kind_t k) {
+  switch (k) {
+    case event::joined: return "joined";
+    case event::suspect: return "suspect";
+    case event::alive: return "alive";
+    case event::dead: return "dead";
+    case event::left: return "left";
+    case event::updated: return "updated";
+    case event::name_conflict: return "name_conflict";
+  }
+  return "unknown";
+}
+
+bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
+                member_state st) {
+  if (inc > cur_inc) return true;
+  if (inc < cur_inc) return false;
+  switch (st) {
+    case member_state::alive: return false;
+    case member_state::suspect: return cur == member_state::alive;
+    case member_state::dead: return is_live(cur);
+    case member_state::left: return cur != member_state::left;
+  }
+  return false;
+}
+
+// All mutable protocol state that needs protobuf or is not part of the
+// public shape lives here, keeping the header free of generated code.
+struct core::impl {
+  enum class run_state { running, leaving, left, inert };
+
+  struct probe_state {
+    bool active = false;
+    std::string target;
+    address addr;
+    uint64_t incarnation = 0;
+    uint64_t seq = 0;
+    time_point direct_deadline{};
+    time_point end{};
+    bool indirect_sent = false;
+    int expected_nacks = 0;
+    int nacks = 0;
+  };
+
+  struct relay {
+    address origin;
+    uint64_t origin_seq = 0;
+    time_point nack_at{};
+  };
+
+  core& c;
+  std::mt19937_64 rng;
+  run_state state = run_state::running;
+  std::map<std::string, member> table; // excludes self
+  std::map<std::string, suspicion> suspicions;
+  broadcast_queue queue;
+  std::vector<std::string> probe_list;
+  std::size_t probe_idx = 0;
+  probe_state probe;
+  time_point next_probe{};
+  std::map<uint64_t, relay> relays;
+  uint64_t next_seq;
+  std::vector<address> seeds;
+  std::vector<address> join_targets;
+  time_point join_next = time_point::max();
+  duration join_backoff{};
+  time_point gossip_next{};
+  time_point sync_next = time_point::max();
+  time_point reconnect_next = time_point::max();
+  time_point leave_until = time_point::max();
+  std::map<address, time_point> sync_pending; // digests we sent
+  std::vector<event> events;
+  bool clock_started = false;
+  std::size_t heal_notices_budget = 0;
+  bool conflict_refuted = false;
+  time_point last_conflict_refute{};
+
+  impl(core& owner, uint64_t seed)
+    : c(owner), rng(seed), next_seq(mix64(seed) >> 16) {}
+
+  const config& cfg() const { return c.cfg_; }
+
+  // -- helpers ---------------------------------------------------------------
+
+  void start_clocks(time_point now) {
+    if (clock_started) return;
+    clock_started = true;
+    next_probe = now + jitter(cfg().probe_interval);
+    gossip_next = now;
+    sync_next = now + jitter(sync_period());
+    reconnect_next = now + jitter(cfg().reconnect_interval);
+  }
+
+  // Uniform in [d/2, d): spreads periodic work of nodes started together.
+  duration jitter(duration d) {
+    auto half = d.count() / 2;
+    if (half <= 0) return d;
+    std::uniform_int_distribution<duration::rep> dist(0, half - 1);
+    return duration{half + dist(rng)};
+  }
+
+  duration sync_period() const {
+    double lg = std::ceil(std::log2(static_cast<double>(std::max<std::size_t>(c.live_count_, 1))));
+    int scale = 1 + std::max(0, static_cast<int>(lg) - 5);
+    return cfg().sync_interval * scale;
+  }
+
+  int retransmit_limit() const {
+    double lg = std::ceil(std::log10(static_cast<double>(c.live_count_) + 1.0));
+    return std::max(1, cfg().retransmit_mult * static_cast<int>(std::max(1.0, lg)));
+  }
+
+  void emit(event::kind_t k, const member& m) { events.push_back({k, m}); }
+
+  void bad(const char* reason) { ++c.stats_.bad_packets[reason]; }
+
+  Update encode(const member& m, const std::string& from) const {
+    Update u;
+    u.set_name(m.name);
+    u.set_addr(m.addr);
+    u.set_incarnation(m.incarnation);
+    u.set_state(to_pb(m.state));
+    if (m.state == member_state::alive)
+      for (auto& [k, v] : m.tags) (*u.mutable_tags())[k] = v;
+    if (m.state != member_state::alive) u.set_from(from);
+    return u;
+  }
+
+  void enqueue(const member& m, const std::string& from) {
+    queue.push(m.name, encode(m, from).SerializeAsString());
+  }
+
+  // Serializes `p`, fills the rest of cfg().max_packet with queued updates
+  // when `piggyback`, and appends the datagram to `out`.
+  void send(const address& to, const Packet& p, bool piggyback,
+            outbound_list& out) {
+    std::string bytes = p.SerializeAsString();
+    if (piggyback && bytes.size() < cfg().max_packet && !queue.empty()) {
+      auto budget = cfg().max_packet - bytes.size();
+      auto ups = queue.take(budget, retransmit_limit(), [](std::size_t n) {
+        return 1 + varint_size(n) + n;
+      });
+      for (auto& u : ups) {
+        bytes.push_back(static_cast<char>(updates_field_tag));
+        append_varint(bytes, u.size());
+        bytes += u;
+      }
+    }
+    ++c.stats_.packets_out;
+    c.stats_.bytes_out += bytes.size();
+    out.push_back(outbound{to, channel::membership, std::move(bytes)});
+  }
+
+  Packet packet() const {
+    Packet p;
+    p.set_sender(c.self_.name);
+    return p;
+  }
+
+  void set_state(member& m, member_state s, time_point now) {
+    bool was = is_live(m.state), will = is_live(s);
+    if (was && !will) --c.live_count_;
+    if (!was && will) ++c.live_count_;
+    m.state = s;
+    m.state_change = now;
+  }
+
+  void add_to_probe_list(const std::string& name) {
+    std::uniform_int_distribution<std::size_t> d(0, probe_list.size());
+    auto pos = d(rng);
+    probe_list.insert(probe_list.begin() + static_cast<std::ptrdiff_t>(pos), name);
+    if (pos < probe_idx) ++probe_idx;
+  }
+
+  void start_suspicion(const member& m, const std::string& from,
+                       time_point now) {
+    auto n = c.live_count_;
+    auto min = suspicion_min_timeout(cfg().suspicion_mult, n, cfg().probe_interval);
+    auto max = min * cfg().suspicion_max_timeout_mult;
+    auto k = suspicion_expected_confirmations(cfg().suspicion_mult, n);
+    suspicions.erase(m.name);
+    suspicions.emplace(m.name, suspicion(from, k, min, max, now));
+  }
+
+  // -- validation ------------------------------------------------------------
+
+  bool valid(const Update& u) const {
+    if (u.name().empty() || u.name().size() > cfg().max_name_bytes) return false;
+    if (u.addr().empty() || u.addr().size() > cfg().max_addr_bytes) return false;
+    if (u.from().size() > cfg().max_name_bytes) return false;
+    if (!MemberState_IsValid(u.state())) return false;
+    std::size_t tb = 0;
+    for (auto& [k, v] : u.tags()) {
+      if (k.empty()) return false;
+      tb += k.size() + v.size();
+    }
+    return tb <= cfg().max_tags_bytes;
+  }
+
+  // -- applying claims -------------------------------------------------------
+
+  void refute(uint64_t above, time_point now) {
+    c.self_.incarnation = std::max(c.self_.incarnation, above) + 1;
+    c.self_.state_change = now;
+    ++c.stats_.refutations;
+    enqueue(c.self_, {});
+  }
+
+  void send_self_to(const address& to, outbound_list& out) {
+    if (to.empty() || to == c.self_.addr) return;
+    auto p = packet();
+    *p.add_updates() = encode(c.self_, {});
+    send(to, p, false, out);
+  }
+
+  void apply_self(const Update& u, const address& from_addr, time_point now,
+                  outbound_list& out) {
+    if (state != run_state::running) return;
+    auto st = from_pb(u.state());
+    auto& self = c.self_;
+    if (st == member_state::alive && u.addr() != self.addr) {
+      if (u.incarnation() < self.incarnation) return;
+      member claim;
+      claim.name = u.name();
+      claim.addr = u.addr();
+      claim.incarnation = u.incarnation();
+      claim.state = member_state::alive;
+      claim.tags.insert(u.tags().begin(), u.tags().end());
+      claim.state_change = now;
+      ++c.stats_.name_conflicts;
+      emit(event::name_conflict, claim);
+      // Rate-limited so two nodes sharing a name cannot drive each other's
+      // incarnations up at gossip speed.
+      if (conflict_refuted
+          && now - last_conflict_refute < cfg().probe_interval * 10)
+        return;
+      conflict_refuted = true;
+      last_conflict_refute = now;
+      refute(u.incarnation(), now);
+      send_self_to(from_addr, out);
+      return;
+    }
+    bool newer = u.incarnation() > self.incarnation;
+    bool accuses = u.incarnation() == self.incarnation && st != member_state::alive;
+    if (!newer && !accuses) return; // our own echo or stale
+    if (st == member_state::suspect || st == member_state::dead)
+      c.awareness_.apply(1);
+    refute(u.incarnation(), now);
+    send_self_to(from_addr, out);
+  }
+
+  // Tells `m` (by address) what we believe about it, so it can refute; used
+  // when a merge shows it considers itself alive but we hold it dead/left.
+  void heal_notice(const member& m, outbound_list& out) {
+    if (heal_notices_budget == 0) return;
+    --heal_notices_budget;
+    ++c.stats_.heal_notices;
+    auto p = packet();
+    *p.add_updates() = encode(m, c.self_.name);
+    send(m.addr, p, false, out);
+  }
+
+  // Applies one validated claim; returns true if the view changed (and the
+  // claim was queued for further gossip).
+  bool apply(const Update& u, source src, const std::string& sender,
+             const address& from_addr, time_point now, outbound_list& out) {
+    if (u.name() == c.self_.name) {
+      apply_self(u, from_addr, now, out);
+      return false;
+    }
+    auto st = from_pb(u.state());
+    std::string from = u.from().empty() ? sender : u.from();
+    auto it = table.find(u.name());
+    if (it == table.end()) {
+      if (table.size() + 1 >= cfg().max_members) {
+        bad("table_full");
+        return false;
+      }
+      member m;
+      m.name = u.name();
+      m.addr = u.addr();
+      m.incarnation = u.incarnation();
+      m.state = member_state::dead; // placeholder: set_state counts live
+      m.state_change = now;
+      if (st == member_state::alive) m.tags.insert(u.tags().begin(), u.tags().end());
+      auto& ref = table.emplace(m.name, std::move(m)).first->second;
+      set_state(ref, st, now);
+      ++c.stats_.updates_applied;
+      if (!is_live(st)) return false; // remembered for healing, not news
+      add_to_probe_list(ref.name);
+      emit(event::joined, ref);
+      if (st == member_state::suspect) {
+        emit(event::suspect, ref);
+        start_suspicion(ref, from, now);
+      }
+      enqueue(ref, from);
+      return true;
+    }
+    member& cur = it->second;
+    // A full-state merge is not first-hand evidence of death: downgrade a
+    // same-incarnation 'dead' to 'suspect' so a live member can refute
+    // instead of flapping through dead.
+    if (src == source::page && st == member_state::dead && is_live(cur.state)
+        && u.incarnation() == cur.incarnation) {
+      st = member_state::suspect;
+      from = sender;
+    }
+    if (!supersedes(cur.incarnation, cur.state, u.incarnation(), st)) {
+      if (st == member_state::suspect && cur.state == member_state::suspect
+          && u.incarnation() == cur.incarnation) {
+        auto s = suspicions.find(cur.name);
+        if (s != suspicions.end() && s->second.confirm(from)) {
+          ++c.stats_.confirmations;
+          enqueue(cur, from);
+          return true;
+        }
+      }
+      ++c.stats_.updates_stale;
+      if ((src == source::page || u.name() == sender) && is_live(st)
+          && !is_live(cur.state))
+        heal_notice(cur, out);
+      return false;
+    }
+    if (st == member_state::alive && u.addr() != cur.addr && is_live(cur.state)) {
+      // Same name, another address: keep the member we know, report it, and
+      // tell the known owner so it can refute.
+      bad("addr_conflict");
+      ++c.stats_.name_conflicts;
+      member claim = cur;
+      claim.addr = u.addr();
+      claim.incarnation = u.incarnation();
+      emit(event::name_conflict, claim);
+      if (heal_notices_budget > 0) {
+        --heal_notices_budget;
+        auto p = packet();
+        *p.add_updates() = u;
+        send(cur.addr, p, false, out);
+      }
+      return false;
+    }
+    auto old = cur.state;
+    bool tags_changed = false;
+    bool addr_changed = false;
+    cur.incarnation = u.incarnation();
+    if (st == member_state::alive) {
+      std::map<std::string, std::string> t(u.tags().begin(), u.tags().end());
+      tags_changed = t != cur.tags;
+      addr_changed = u.addr() != cur.addr;
+      cur.tags = std::move(t);
+      cur.addr = u.addr();
+    }
+    set_state(cur, st, now);
+    ++c.stats_.updates_applied;
+    switch (st) {
+      case member_state::alive:
+        suspicions.erase(cur.name);
+        if (old == member_state::suspect) emit(event::alive, cur);
+        else if (!is_live(old)) {
+          add_to_probe_list(cur.name);
+          emit(event::joined, cur);
+        } else if (tags_changed || addr_changed)
+          emit(event::updated, cur);
+        break;
+      case member_state::suspect:
+        if (!is_live(old)) add_to_probe_list(cur.name);
+        start_suspicion(cur, from, now);
+        if (old != member_state::suspect) emit(event::suspect, cur);
+        break;
+      case member_state::dead:
+        suspicions.erase(cur.name);
+        if (old != member_state::dead) emit(event::dead, cur);
+        break;
+      case member_state::left:
+        suspicions.erase(cur.name);
+        emit(event::left, cur);
+        break;
+    }
+    enqueue(cur, from);
+    return true;
+  }
+
+  // -- state pages and anti-entropy -------------------------------------------
+
+  static std::size_t bucket_of(const std::string& name) {
+    return fnv1a(name) % sync_buckets;
+  }
+
+  static uint64_t entry_hash(const member& m) {
+    return mix64(fnv1a(m.name) ^ mix64(m.incarnation * 4 + static_cast<uint64_t>(m.state)));
+  }
+
+  template <class F>
+  void for_each_member(F f) const {
+    f(c.self_);
+    for (auto& [_, m] : table) f(m);
+  }
+
+  std::pair<uint64_t, uint32_t> digest() const {
+    uint64_t h = 0;
+    uint32_t n = 0;
+    for_each_member([&](const member& m) {
+      if (!is_live(m.state)) return;
+      h += entry_hash(m);
+      ++n;
+    });
+    return {h, n};
+  }
+
+  std::vector<uint64_t> bucket_hashes() const {
+    std::vector<uint64_t> b(sync_buckets, 0);
+    for_each_member([&](const member& m) {
+      if (is_live(m.state)) b[bucket_of(m.name)] += entry_hash(m);
+    });
+    return b;
+  }
+
+  void send_pages(const address& to, const std::vector<const member*>& ms,
+                  bool join_reply, outbound_list& out) {
+    std::size_t budget = cfg().max_packet > c.self_.name.size() + 32
+                           ? cfg().max_packet - c.self_.name.size() - 32
+                           : 64;
+    std::vector<std::vector<Update>> pages(1);
+    std::size_t used = 0;
+    for (auto* m : ms) {
+      auto u = encode(*m, c.self_.name);
+      auto n = u.ByteSizeLong();
+      auto cost = 1 + varint_size(n) + n;
+      if (used + cost > budget && !pages.back().empty()) {
+        pages.emplace_back();
+        used = 0;
+      }
+      pages.back().push_back(std::move(u));
+      used += cost;
+    }
+    auto total = static_cast<uint32_t>(pages.size());
+    for (uint32_t i = 0; i < total; ++i) {
+      auto p = packet();
+      auto* s = p.mutable_state();
+      s->set_index(i);
+      s->set_total(total);
+      s->set_join_reply(join_reply);
+      for (auto& u : pages[i]) *s->add_members() = std::move(u);
+      send(to, p, false, out);
+    }
+  }
+
+  void send_buckets(const address& to, const std::set<uint32_t>& buckets,
+                    outbound_list& out) {
+    std::vector<const member*> ms;
+    for_each_member([&](const member& m) {
+      if (buckets.count(static_cast<uint32_t>(bucket_of(m.name)))) ms.push_back(&m);
+    });
+    if (!ms.empty()) send_pages(to, ms, false, out);
+  }
+
+  // -- packet handlers -------------------------------------------------------
+
+  void on_ping(const address& from, const Ping& m, outbound_list& out) {
+    if (m.target() != c.self_.name) {
+      bad("wrong_target");
+      return;
+    }
+    auto p = packet();
+    p.mutable_ack()->set_seq(m.seq());
+    send(from, p, true, out);
+  }
+
+  void on_ack(const Ack& m, outbound_list& out) {
+    if (probe.active && m.seq() == probe.seq) {
+      probe.active = false;
+      ++c.stats_.acks;
+      c.awareness_.apply(-1);
+      return;
+    }
+    auto r = relays.find(m.seq());
+    if (r == relays.end()) return; // late or duplicate
+    auto p = packet();
+    p.mutable_ack()->set_seq(r->second.origin_seq);
+    send(r->second.origin, p, true, out);
+    relays.erase(r);
+  }
+
+  void on_ping_req(const address& from, const PingReq& m, time_point now,
+                   outbound_list& out) {
+    if (m.target().empty() || m.target().size() > cfg().max_name_bytes
+        || m.target_addr().empty()
+        || m.target_addr().size() > cfg().max_addr_bytes) {
+      bad("bad_body");
+      return;
+    }
+    if (relays.size() >= max_relays) {
+      bad("relay_full");
+      return;
+    }
+    auto seq = next_seq++;
+    relays[seq] = relay{from, m.seq(), now + cfg().probe_timeout * 4 / 5};
+    ++c.stats_.relayed_probes;
+    auto p = packet();
+    auto* ping = p.mutable_ping();
+    ping->set_seq(seq);
+    ping->set_target(m.target());
+    send(m.target_addr(), p, true, out);
+  }
+
+  void on_join(const address& from, const JoinRequest&, outbound_list& out) {
+    std::vector<const member*> ms;
+    for_each_member([&](const member& m) { ms.push_back(&m); });
+    send_pages(from, ms, true, out);
+  }
+
+  void on_state(const std::string& sender, const address& from,
+                const StatePage& s, time_point now, outbound_list& out) {
+    for (auto& u : s.members()) {
+      if (!valid(u)) {
+        bad("bad_update");
+        continue;
+      }
+      apply(u, source::page, sender, from, now, out);
+    }
+    if (s.join_reply() && !joined_ref()) {
+      joined_ref() = true;
+      join_next = time_point::max();
+    }
+  }
+
+  bool& joined_ref() { return c.joined_; }
+
+  void on_digest(const address& from, const SyncDigest& d,
+                 outbound_list& out) {
+    auto [h, n] = digest();
+    if (h == d.hash() && n == d.count()) return;
+    auto p = packet();
+    for (auto b : bucket_hashes()) p.mutable_buckets()->add_hashes(b);
+    send(from, p, false, out);
+  }
+
+  void on_buckets(const address& from, const SyncBuckets& b, time_point now,
+                  outbound_list& out) {
+    auto pending = sync_pending.find(from);
+    if (pending == sync_pending.end()) {
+      bad("unsolicited_sync");
+      return;
+    }
+    sync_pending.erase(pending);
+    if (static_cast<std::size_t>(b.hashes_size()) != sync_buckets) {
+      bad("bad_body");
+      return;
+    }
+    auto mine = bucket_hashes();
+    std::set<uint32_t> diff;
+    for (uint32_t i = 0; i < sync_buckets; ++i)
+      if (mine[i] != b.hashes(static_cast<int>(i))) diff.insert(i);
+    if (diff.empty()) return;
+    ++c.stats_.syncs_differed;
+    send_buckets(from, diff, out);
+    auto p = packet();
+    for (auto i : diff) p.mutable_want()->add_buckets(i);
+    send(from, p, false, out);
+    (void) now;
+  }
+
+  void on_want(const address& from, const SyncWant& w, outbound_list& out) {
+    if (static_cast<std::size_t>(w.buckets_size()) > sync_buckets) {
+      bad("bad_body");
+      return;
+    }
+    std::set<uint32_t> want;
+    for (auto b : w.buckets()) {
+      if (b >= sync_buckets) {
+        bad("bad_body");
+        return;
+      }
+      want.insert(b);
+    }
+    send_buckets(from, want, out);
+  }
+
+  // -- timers ------------------------------------------------------------------
+
+  std::vector<const member*> pick(std::size_t k, bool include_dead,
+                                  time_point now, const std::string& skip) {
+    std::vector<const member*> cands;
+    for (auto& [name, m] : table) {
+      if (name == skip) continue;
+      if (is_live(m.state)
+          || (include_dead && m.state == member_state::dead
+              && now - m.state_change < cfg().gossip_to_dead))
+        cands.push_back(&m);
+    }
+    if (cands.size() > k) {
+      for (std::size_t i = 0; i < k; ++i) {
+        std::uniform_int_distribution<std::size_t> d(i, cands.size() - 1);
+        std::swap(cands[i], cands[d(rng)]);
+      }
+      cands.resize(k);
+    }
+    return cands;
+  }
+
+  void send_join(bool reconnect, const address& to, outbound_list& out) {
+    auto p = packet();
+    p.mutable_join()->set_reconnect(reconnect);
+    *p.add_updates() = encode(c.self_, {});
+    send(to, p, false, out);
+  }
+
+  void join_tick(time_point now, outbound_list& out) {
+    if (c.joined_ || join_targets.empty() || now < join_next) return;
+    ++c.stats_.join_attempts;
+    for (auto& s : join_targets)
+      if (s != c.self_.addr) send_join(false, s, out);
+    join_next = now + jitter(join_backoff * 2) + join_backoff / 4;
+    join_backoff = std::min(join_backoff * 2, cfg().join_retry_max);
+  }
+
+  void gossip(time_point now, outbound_list& out) {
+    if (queue.empty()) return;
+    auto targets = pick(static_cast<std::size_t>(cfg().gossip_fanout), true, now, {});
+    std::size_t over = cfg().max_packet > 64 ? cfg().max_packet - 64 : 0;
+    for (auto* t : targets) {
+      std::string big;
+      if (queue.take_oversize(over, retransmit_limit(), big)) {
+        // Large tags: ship the update alone, bounded by max_datagram.
+        std::string bytes = packet().SerializeAsString();
+        bytes.push_back(static_cast<char>(updates_field_tag));
+        append_varint(bytes, big.size());
+        bytes += big;
+        if (bytes.size() <= cfg().max_datagram) {
+          ++c.stats_.packets_out;
+          c.stats_.bytes_out += bytes.size();
+          out.push_back(outbound{t->addr, channel::membership, std::move(bytes)});
+        }
+      }
+      if (queue.empty()) break;
+      send(t->addr, packet(), true, out);
+    }
+  }
+
+  void start_probe(time_point now, outbound_list& out) {
+    const member* target = nullptr;
+    for (std::size_t tries = 0; tries <= probe_list.size() + 1 && !target; ++tries) {
+      if (probe_idx >= probe_list.size()) {
+        probe_list.clear();
+        for (auto& [name, m] : table)
+          if (is_live(m.state)) probe_list.push_back(name);
+        std::shuffle(probe_list.begin(), probe_list.end(), rng);
+        probe_idx = 0;
+        if (probe_list.empty()) return;
+      }
+      auto it = table.find(probe_list[probe_idx++]);
+      if (it != table.end() && is_live(it->second.state)) target = &it->second;
+    }
+    if (!target) return;
+    ++c.stats_.probes;
+    probe = probe_state{};
+    probe.active = true;
+    probe.target = target->name;
+    probe.addr = target->addr;
+    probe.incarnation = target->incarnation;
+    probe.seq = next_seq++;
+    probe.direct_deadline = now + c.awareness_.scale(cfg().probe_timeout);
+    probe.end = now + c.awareness_.scale(cfg().probe_interval);
+    auto p = packet();
+    p.mutable_ping()->set_seq(probe.seq);
+    p.mutable_ping()->set_target(target->name);
+    if (target->state == member_state::suspect) {
+      // Lifeguard buddy: tell the target it is suspected so it refutes now.
+      auto s = suspicions.find(target->name);
+      (void) s;
+      *p.add_updates() = encode(*target, c.self_.name);
+    }
+    send(target->addr, p, true, out);
+  }
+
+  void probe_tick(time_point now, outbound_list& out) {
+    if (probe.active && !probe.indirect_sent && now >= probe.direct_deadline) {
+      probe.indirect_sent = true;
+      auto helpers = pick(static_cast<std::size_t>(cfg().indirect_checks), false,
+                          now, probe.target);
+      for (auto* h : helpers) {
+        auto p = packet();
+        auto* r = p.mutable_ping_req();
+        r->set_seq(probe.seq);
+        r->set_target(probe.target);
+        r->set_target_addr(probe.addr);
+        ++c.stats_.indirect_probes;
+        ++probe.expected_nacks;
+        send(h->addr, p, true, out);
+      }
+    }
+    if (probe.active && now >= probe.end) {
+      probe.active = false;
+      ++c.stats_.probe_failures;
+      int delta = probe.expected_nacks > 0
+                    ? std::max(0, probe.expected_nacks - probe.nacks)
+                    : 1;
+      c.awareness_.apply(delta);
+      auto it = table.find(probe.target);
+      // Also when already suspect: our failed probe is an independent
+      // confirmation (Lifeguard dogpile).
+      if (it != table.end() && it->second.incarnation == probe.incarnation
+          && is_live(it->second.state)) {
+        Update u = encode(it->second, c.self_.name);
+        u.set_state(SUSPECT);
+        u.set_from(c.self_.name);
+        ++c.stats_.suspects_raised;
+        apply(u, source::gossip, c.self_.name, {}, now, out);
+      }
+    }
+    if (!probe.active && now >= next_probe) {
+      next_probe = now + c.awareness_.scale(cfg().probe_interval);
+      start_probe(now, out);
+    }
+  }
+
+  void suspicion_tick(time_point now, outbound_list& out) {
+    std::vector<std::string> due;
+    for (auto& [name, s] : suspicions)
+      if (s.deadline() <= now) due.push_back(name);
+    for (auto& name : due) {
+      suspicions.erase(name);
+      auto it = table.find(name);
+      if (it == table.end() || it->second.state != member_state::suspect) continue;
+      Update u = encode(it->second, c.self_.name);
+      u.set_state(DEAD);
+      u.set_from(c.self_.name);
+      ++c.stats_.deaths_declared;
+      apply(u, source::gossip, c.self_.name, {}, now, out);
+    }
+  }
+
+  void relay_tick(time_point now, outbound_list& out) {
+    for (auto it = relays.begin(); it != relays.end();) {
+      if (it->second.nack_at > now) {
+        ++it;
+        continue;
+      }
+      auto p = packet();
+      p.mutable_nack()->set_seq(it->second.origin_seq);
+      ++c.stats_.nacks_sent;
+      send(it->second.origin, p, false, out);
+      it = relays.erase(it);
+    }
+  }
+
+  void sync_tick(time_point now, outbound_list& out) {
+    if (now < sync_next) return;
+    sync_next = now + jitter(sync_period() * 2);
+    for (auto it = sync_pending.begin(); it != sync_pending.end();)
+      it = now - it->second > sync_period() ? sync_pending.erase(it) : std::next(it);
+    auto peer = pick(1, false, now, {});
+    if (peer.empty()) return;
+    ++c.stats_.syncs_started;
+    auto [h, n] = digest();
+    auto p = packet();
+    p.mutable_digest()->set_hash(h);
+    p.mutable_digest()->set_count(n);
+    sync_pending[peer[0]->addr] = now;
+    send(peer[0]->addr, p, false, out);
+  }
+
+  void reconnect_tick(time_point now, outbound_list& out) {
+    if (now < reconnect_next) return;
+    reconnect_next = now + jitter(cfg().reconnect_interval * 2);
+    std::set<address> live_addrs;
+    std::vector<address> cands;
+    for (auto it = table.begin(); it != table.end();) {
+      auto& m = it->second;
+      if (!is_live(m.state) && now - m.state_change >= cfg().dead_retention) {
+        it = table.erase(it);
+        continue;
+      }
+      if (is_live(m.state)) live_addrs.insert(m.addr);
+      else cands.push_back(m.addr);
+      ++it;
+    }
+    for (auto& s : seeds)
+      if (s != c.self_.addr && !live_addrs.count(s)) cands.push_back(s);
+    if (cands.empty()) return;
+    std::uniform_int_distribution<std::size_t> d(0, cands.size() - 1);
+    ++c.stats_.reconnects;
+    send_join(true, cands[d(rng)], out);
+  }
+};
+
+// -- core ----------------------------------------------------------------------
+
+core::core(config cfg, std::string name, address advertise,
+           std::map<std::string, std::string> tags, uint64_t seed)
+  : cfg_(std::move(cfg)), awareness_(cfg_.awareness_max) {
+  impl_ = std::make_unique<impl>(*this, seed);
+  config_error_ = cfg_.validate();
+  if (config_error_.empty() && (name.empty() || name.size() > cfg_.max_name_bytes))
+    config_error_ = "node name empty or longer than max_name_bytes";
+  if (config_error_.empty()
+      && (advertise.empty() || advertise.size() > cfg_.max_addr_bytes))
+    config_error_ = "advertise address empty or longer than max_addr_bytes";
+  if (config_error_.empty() && tags_bytes(tags) > cfg_.max_tags_bytes)
+    config_error_ = "tags exceed max_tags_bytes";
+  self_.name = std::move(name);
+  self_.addr = std::move(advertise);
+  self_.tags = std::move(tags);
+  self_.state = member_state::alive;
+  if (!config_error_.empty()) impl_->state = impl::run_state::inert;
+}
+
+core::~core() = default;
+
+void core::join(const std::vector<address>& seeds, time_point now,
+                outbound_list& out) {
+  auto& d = *impl_;
+  if (d.state != impl::run_state::running) return;
+  d.start_clocks(now);
+  self_.state_change = now;
+  for (auto& s : seeds)
+    if (!s.empty() && s.size() <= cfg_.max_addr_bytes
+        && std::find(d.seeds.begin(), d.seeds.end(), s) == d.seeds.end()
+        && s != self_.addr)
+      d.seeds.push_back(s);
+  d.enqueue(self_, {});
+  if (d.seeds.empty()) {
+    joined_ = true;
+    return;
+  }
+  joined_ = false;
+  d.join_targets = d.seeds;
+  d.join_backoff = cfg_.join_retry_initial;
+  d.join_next = now;
+  d.join_tick(now, out);
+}
+
+void core::leave(time_point now, outbound_list& out) {
+  auto& d = *impl_;
+  if (d.state != impl::run_state::running) return;
+  d.start_clocks(now);
+  self_.incarnation += 1;
+  self_.state = member_state::left;
+  self_.state_change = now;
+  d.enqueue(self_, {});
+  d.state = impl::run_state::leaving;
+  d.leave_until = now + cfg_.leave_drain;
+  d.probe.active = false;
+  d.suspicions.clear();
+  d.relays.clear();
+  d.gossip(now, out);
+  d.gossip_next = now + cfg_.gossip_interval;
+}
+
+ec core::rejoin(time_point now, outbound_list& out) {
+  auto& d = *impl_;
+  if (d.state == impl::run_state::inert) return ec::bad_config;
+  if (d.state == impl::run_state::running) return ec::none;
+  d.state = impl::run_state::running;
+  self_.incarnation += 1;
+  self_.state = member_state::alive;
+  self_.state_change = now;
+  d.queue = broadcast_queue{};
+  d.enqueue(self_, {});
+  d.join_targets = d.seeds;
+  if (d.join_targets.empty())
+    for (auto* m : d.pick(3, false, now, {})) d.join_targets.push_back(m->addr);
+  d.leave_until = time_point::max();
+  d.next_probe = now + cfg_.probe_interval;
+  d.sync_next = now + d.jitter(d.sync_period());
+  d.reconnect_next = now + d.jitter(cfg_.reconnect_interval);
+  if (d.join_targets.empty()) {
+    joined_ = true;
+    return ec::none;
+  }
+  joined_ = false;
+  d.join_backoff = cfg_.join_retry_initial;
+  d.join_next = now;
+  d.join_tick(now, out);
+  return ec::none;
+}
+
+ec core::set_tags(std::map<std::string, std::string> tags, time_point now,
+                  outbound_list& out) {
+  auto& d = *impl_;
+  if (d.state == impl::run_state::inert) return ec::bad_config;
+  for (auto& [k, _] : tags)
+    if (k.empty()) return ec::bad_tag;
+  if (tags_bytes(tags) > cfg_.max_tags_bytes) return ec::tags_too_large;
+  if (d.state != impl::run_state::running) return ec::not_running;
+  d.start_clocks(now);
+  self_.tags = std::move(tags);
+  self_.incarnation += 1;
+  self_.state_change = now;
+  d.enqueue(self_, {});
+  d.gossip(now, out);
+  d.gossip_next = now + cfg_.gossip_interval;
+  return ec::none;
+}
+
+void core::handle(const address& from, std::string_view payload,
+                  time_point now, outbound_list& out) {
+  auto& d = *impl_;
+  ++stats_.packets_in;
+  if (d.state != impl::run_state::running) return;
+  d.start_clocks(now);
+  if (payload.size() > cfg_.max_datagram) {
+    d.bad("too_large");
+    return;
+  }
+  Packet p;
+  if (!p.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    d.bad("parse");
+    return;
+  }
+  if (p.sender().empty() || p.sender().size() > cfg_.max_name_bytes) {
+    d.bad("bad_sender");
+    return;
+  }
+  if (p.body_case() == Packet::BODY_NOT_SET && p.updates_size() == 0) {
+    d.bad("unknown_type");
+    return;
+  }
+  d.heal_notices_budget = max_heal_notices_per_packet;
+  for (auto& u : p.updates()) {
+    if (!d.valid(u)) {
+      d.bad("bad_update");
+      continue;
+    }
+    d.apply(u, source::gossip, p.sender(), from, now, out);
+  }
+  switch (p.body_case()) {
+    case Packet::kPing: d.on_ping(from, p.ping(), out); break;
+    case Packet::kAck: d.on_ack(p.ack(), out); break;
+    case Packet::kNack:
+      if (d.probe.active && p.nack().seq() == d.probe.seq) {
+        ++d.probe.nacks;
+        ++stats_.nacks_received;
+      }
+      break;
+    case Packet::kPingReq: d.on_ping_req(from, p.ping_req(), now, out); break;
+    case Packet::kJoin: d.on_join(from, p.join(), out); break;
+    case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
+    case Packet::kDigest: d.on_digest(from, p.digest(), out); break;
+    case Packet::kBuckets: d.on_buckets(from, p.buckets(), now, out); break;
+    case Packet::kWant: d.on_want(from, p.want(), out); break;
+    case Packet::BODY_NOT_SET: break;
+  }
+}
+
+void core::poll(time_point now, outbound_list& out) {
+  auto& d = *impl_;
+  if (d.state == impl::run_state::inert || d.state == impl::run_state::left)
+    return;
+  d.start_clocks(now);
+  if (d.state == impl::run_state::leaving) {
+    if (now >= d.leave_until) {
+      d.state = impl::run_state::left;
+      d.leave_until = time_point::max();
+      return;
+    }
+    if (now >= d.gossip_next) {
+      d.gossip(now, out);
+      d.gossip_next = now + cfg_.gossip_interval;
+    }
+    return;
+  }
+  d.join_tick(now, out);
+  d.relay_tick(now, out);
+  d.probe_tick(now, out);
+  d.suspicion_tick(now, out);
+  if (now >= d.gossip_next && !d.queue.empty()) {
+    d.gossip(now, out);
+    d.gossip_next = now + cfg_.gossip_interval;
+  }
+  d.sync_tick(now, out);
+  d.reconnect_tick(now, out);
+}
+
+time_point core::next_wakeup() const {
+  auto& d = *impl_;
+  if (d.state == impl::run_state::inert || d.state == impl::run_state::left)
+    return time_point::max();
+  if (!d.clock_started) return time_point::max();
+  if (d.state == impl::run_state::leaving)
+    return std::min(d.leave_until,
+                    d.queue.empty() ? time_point::max() : d.gossip_next);
+  time_point t = std::min({d.sync_next, d.reconnect_next});
+  if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
+  if (d.probe.active)
+    t = std::min(t, d.probe.indirect_sent ? d.probe.end : d.probe.direct_deadline);
+  else if (live_count_ > 1)
+    t = std::min(t, d.next_probe);
+  for (auto& [_, r] : d.relays) t = std::min(t, r.nack_at);
+  for (auto& [_, s] : d.suspicions) t = std::min(t, s.deadline());
+  if (!d.queue.empty()) t = std::min(t, d.gossip_next);
+  return t;
+}
+
+std::vector<member> core::members() const {
+  std::vector<member> r;
+  r.reserve(impl_->table.size() + 1);
+  r.push_back(self_);
+  for (auto& [_, m] : impl_->table) r.push_back(m);
+  std::sort(r.begin(), r.end(),
+            [](const member& a, const member& b) { return a.name < b.name; });
+  return r;
+}
+
+std::vector<event> core::drain_events() {
+  std::vector<event> r;
+  r.swap(impl_->events);
+  return r;
+}
+
+} // namespace pekonode::membership

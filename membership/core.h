@@ -1,0 +1,189 @@
+#pragma once
+// Sans-IO membership core: SWIM failure detection with Lifeguard, piggyback
+// dissemination, digest anti-entropy, join/leave/rejoin and partition healing.
+// No CAF, no sockets, no clock reads: callers pass time, a seed, and carry
+// the returned outbound datagrams; the actor shell lives elsewhere.
+//
+// Member state machine (per incarnation; a higher incarnation of 'alive'
+// always wins, which is how members refute and rejoin):
+//
+//   alive --probe fails--> suspect --timeout--> dead
+//     ^                       |                   |
+//     +---- refuted (inc+1) --+-------------------+
+//   any --graceful leave (inc+1)--> left  (terminal for that incarnation)
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/types.h"
+#include "membership/awareness.h"
+#include "membership/broadcast_queue.h"
+#include "membership/config.h"
+#include "membership/suspicion.h"
+
+namespace pekonode::membership {
+
+enum class member_state : uint8_t { alive, suspect, dead, left };
+
+/// "alive", "suspect", "dead", "left".
+const char* to_string(member_state s);
+
+/// Errors returned by the core's API (never for packets: those are counted).
+enum class ec : uint8_t {
+  none,
+  tags_too_large, ///< set_tags: keys+values exceed config::max_tags_bytes
+  bad_tag,        ///< set_tags: empty key
+  not_running,    ///< the operation needs a node that has not left
+  bad_config,     ///< config::validate() failed (see core::config_error)
+};
+
+/// Human-readable name of an error code.
+const char* to_string(ec e);
+
+/// One member as seen by this node.
+struct member {
+  std::string name;
+  address addr;
+  uint64_t incarnation = 0;
+  member_state state = member_state::alive;
+  std::map<std::string, std::string> tags;
+  time_point state_change{};
+};
+
+/// A change of this node's view, in the order it happened.
+struct event {
+  enum kind_t { joined, suspect, alive, dead, left, updated, name_conflict };
+  kind_t kind;
+  member m; ///< the member after the change (for name_conflict: the claim)
+};
+
+/// "joined", "suspect", ...
+const char* to_string(event::kind_t k);
+
+/// Counters for metrics; monotonic.
+struct core_stats {
+  uint64_t packets_in = 0;
+  uint64_t packets_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t probes = 0;           ///< direct probes started
+  uint64_t acks = 0;             ///< probes answered (directly or relayed)
+  uint64_t probe_failures = 0;   ///< probes that ended without an ack
+  uint64_t indirect_probes = 0;  ///< ping-reqs sent
+  uint64_t relayed_probes = 0;   ///< ping-reqs served for others
+  uint64_t nacks_sent = 0;
+  uint64_t nacks_received = 0;
+  uint64_t suspects_raised = 0;  ///< suspicions this node started
+  uint64_t confirmations = 0;    ///< new independent confirmations heard
+  uint64_t deaths_declared = 0;  ///< suspicion timeouts expired here
+  uint64_t refutations = 0;      ///< times this node refuted a claim about it
+  uint64_t name_conflicts = 0;
+  uint64_t updates_applied = 0;  ///< updates that changed the view
+  uint64_t updates_stale = 0;    ///< duplicates / superseded (not forwarded)
+  uint64_t join_attempts = 0;
+  uint64_t syncs_started = 0;
+  uint64_t syncs_differed = 0;
+  uint64_t reconnects = 0;
+  uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
+  /// Dropped input by reason: "too_large", "parse", "bad_sender",
+  /// "bad_update", "wrong_target", "unknown_type", "bad_body", ...
+  std::map<std::string, uint64_t> bad_packets;
+};
+
+/// The membership protocol state machine of one node.
+///
+/// Threading: not thread-safe; one owner (an actor or a simulator) calls it.
+/// Ordering: events come out of drain_events() in the order they happened.
+/// Every call that may send takes an `outbound_list&` and appends to it;
+/// after any call the owner should re-read next_wakeup().
+class core {
+public:
+  /// Creates a running, not yet joined node whose self entry is alive at
+  /// incarnation 0. An invalid config leaves the node inert (config_error()).
+  core(config cfg, std::string name, address advertise,
+       std::map<std::string, std::string> tags, uint64_t seed);
+
+  ~core();
+  core(const core&) = delete;
+  core& operator=(const core&) = delete;
+
+  /// Starts joining through `seeds`: join requests are retried with
+  /// exponential backoff until one seed answers. Seeds are remembered and
+  /// re-contacted later for partition healing. Empty seeds: a cluster of one.
+  void join(const std::vector<address>& seeds, time_point now,
+            outbound_list& out);
+
+  /// Graceful leave: broadcasts 'left' at incarnation+1, gossips it for
+  /// config::leave_drain, then goes silent (no probes, no answers).
+  void leave(time_point now, outbound_list& out);
+
+  /// After leave(): comes back alive at a higher incarnation and re-joins
+  /// through the seeds (or members it still knows).
+  ec rejoin(time_point now, outbound_list& out);
+
+  /// Replaces this node's tags; broadcast as 'alive' at incarnation+1.
+  ec set_tags(std::map<std::string, std::string> tags, time_point now,
+              outbound_list& out);
+
+  /// Processes one datagram payload from `from`. Bad input is counted in
+  /// stats().bad_packets and dropped; never throws.
+  void handle(const address& from, std::string_view payload, time_point now,
+              outbound_list& out);
+
+  /// Runs every timer due at or before `now`.
+  void poll(time_point now, outbound_list& out);
+
+  /// Earliest time poll() has work; time_point::max() if none.
+  time_point next_wakeup() const;
+
+  /// All known members, self included, sorted by name.
+  std::vector<member> members() const;
+
+  /// This node's own entry.
+  const member& self() const { return self_; }
+
+  /// Events since the last call, oldest first.
+  std::vector<event> drain_events();
+
+  const core_stats& stats() const { return stats_; }
+
+  /// Lifeguard local health score, 0 (healthy) .. awareness_max-1.
+  int health_score() const { return awareness_.score(); }
+
+  /// Whether some seed answered a join (or no seeds were given).
+  bool joined() const { return joined_; }
+
+  /// Non-empty if the config was rejected.
+  const std::string& config_error() const { return config_error_; }
+
+  /// Members counted for the protocol's log(N) formulas (alive + suspect,
+  /// self included).
+  std::size_t live_count() const { return live_count_; }
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  friend struct impl;
+
+  config cfg_;
+  std::string config_error_;
+  member self_;
+  awareness awareness_;
+  bool joined_ = false;
+  std::size_t live_count_ = 1;
+  core_stats stats_;
+};
+
+/// SWIM precedence: whether a claim (inc, st) supersedes the current view
+/// (cur_inc, cur). alive needs a higher incarnation; suspect overrides alive
+/// at >=; dead and left override alive/suspect at >=, left also overrides
+/// dead at >=; anything at a strictly higher incarnation wins.
+bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
+                member_state st);
+
+} // namespace pekonode::membership

@@ -1,0 +1,384 @@
+// Single-core behaviour with hand-fed packets, plus the precedence table.
+#include "membership/core.h"
+
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <random>
+
+#include "membership/membership.pb.h"
+
+namespace pekonode::membership {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const time_point t0 = time_point{} + std::chrono::hours(1);
+
+TEST(Precedence, Table) {
+  using S = member_state;
+  struct row { uint64_t ci; S cs; uint64_t i; S s; bool want; };
+  const row rows[] = {
+    {1, S::alive, 1, S::alive, false},   {1, S::alive, 2, S::alive, true},
+    {1, S::suspect, 1, S::alive, false}, {1, S::suspect, 2, S::alive, true},
+    {1, S::dead, 2, S::alive, true},     {1, S::left, 1, S::alive, false},
+    {1, S::alive, 1, S::suspect, true},  {1, S::alive, 0, S::suspect, false},
+    {1, S::suspect, 1, S::suspect, false}, {1, S::dead, 1, S::suspect, false},
+    {1, S::alive, 1, S::dead, true},     {1, S::suspect, 1, S::dead, true},
+    {1, S::dead, 1, S::dead, false},     {1, S::left, 1, S::dead, false},
+    {1, S::dead, 1, S::left, true},      {1, S::left, 1, S::left, false},
+    {1, S::left, 2, S::alive, true},     {3, S::alive, 2, S::dead, false},
+  };
+  for (auto& r : rows)
+    EXPECT_EQ(supersedes(r.ci, r.cs, r.i, r.s), r.want)
+      << r.ci << to_string(r.cs) << " <- " << r.i << to_string(r.s);
+}
+
+Update upd(const std::string& name, uint64_t inc, MemberState st,
+           const std::string& from = {}) {
+  Update u;
+  u.set_name(name);
+  u.set_addr(name + ":1");
+  u.set_incarnation(inc);
+  u.set_state(st);
+  u.set_from(from);
+  return u;
+}
+
+std::string pkt(const std::string& sender, std::vector<Update> ups,
+                void (*body)(Packet&) = nullptr) {
+  Packet p;
+  p.set_sender(sender);
+  for (auto& u : ups) *p.add_updates() = u;
+  if (body) body(p);
+  return p.SerializeAsString();
+}
+
+Packet parse(const outbound& o) {
+  Packet p;
+  EXPECT_TRUE(p.ParseFromString(o.payload));
+  EXPECT_EQ(o.chan, channel::membership);
+  return p;
+}
+
+struct fixture {
+  core c{config::lan(), "me", "me:1", {}, 42};
+  outbound_list out;
+  fixture(int peers) {
+    c.join({}, t0, out);
+    std::vector<Update> ups;
+    for (int i = 0; i < peers; ++i) ups.push_back(upd("p" + std::to_string(i), 0, ALIVE));
+    c.handle("p0:1", pkt("p0", ups), t0, out);
+    out.clear();
+    c.drain_events();
+  }
+  // Polls at every wakeup up to t, collecting sends.
+  void run_to(time_point t) {
+    while (c.next_wakeup() <= t) c.poll(c.next_wakeup(), out);
+  }
+};
+
+TEST(Core, LearnsMembersFromGossipAndEmitsJoined) {
+  core c{config::lan(), "me", "me:1", {}, 1};
+  outbound_list out;
+  c.join({}, t0, out);
+  c.handle("a:1", pkt("a", {upd("a", 0, ALIVE), upd("b", 3, ALIVE)}), t0, out);
+  auto ev = c.drain_events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, event::joined);
+  EXPECT_EQ(c.members().size(), 3u);
+  EXPECT_EQ(c.live_count(), 3u);
+  // The same news again is stale: not re-applied.
+  c.handle("a:1", pkt("a", {upd("b", 3, ALIVE)}), t0, out);
+  EXPECT_TRUE(c.drain_events().empty());
+  EXPECT_EQ(c.stats().updates_stale, 1u);
+}
+
+TEST(Core, ProbeThenAck) {
+  fixture f(1);
+  f.run_to(t0 + seconds(1));
+  ASSERT_EQ(f.c.stats().probes, 1u);
+  const outbound* ping = nullptr;
+  for (auto& o : f.out) if (parse(o).has_ping()) ping = &o;
+  ASSERT_NE(ping, nullptr);
+  EXPECT_EQ(ping->to, "p0:1");
+  auto p = parse(*ping);
+  EXPECT_EQ(p.ping().target(), "p0");
+  Packet ack;
+  ack.set_sender("p0");
+  ack.mutable_ack()->set_seq(p.ping().seq());
+  f.c.handle("p0:1", ack.SerializeAsString(), t0 + seconds(1), f.out);
+  EXPECT_EQ(f.c.stats().acks, 1u);
+  f.run_to(t0 + milliseconds(1450)); // before the first probe's end
+  EXPECT_EQ(f.c.stats().probe_failures, 0u);
+  EXPECT_EQ(f.c.health_score(), 0);
+}
+
+TEST(Core, TimeoutSendsPingReqsThenSuspects) {
+  fixture f(5);
+  f.run_to(t0 + milliseconds(999));
+  ASSERT_EQ(f.c.stats().probes, 1u);
+  std::string target;
+  for (auto& o : f.out) if (parse(o).has_ping()) target = parse(o).ping().target();
+  f.out.clear();
+  f.run_to(t0 + milliseconds(1600));
+  int reqs = 0;
+  for (auto& o : f.out) {
+    auto p = parse(o);
+    if (!p.has_ping_req()) continue;
+    ++reqs;
+    EXPECT_EQ(p.ping_req().target(), target);
+    EXPECT_NE(o.to, target + ":1");
+  }
+  EXPECT_EQ(reqs, 3);
+  f.run_to(t0 + milliseconds(2600));
+  auto ev = f.c.drain_events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].kind, event::suspect);
+  EXPECT_EQ(ev[0].m.name, target);
+  // No nacks arrived although 3 were expected: we blame ourselves.
+  EXPECT_EQ(f.c.health_score(), 3);
+}
+
+TEST(Core, RelaysPingReqAndNacksOnTimeout) {
+  fixture f(2);
+  Packet req;
+  req.set_sender("p0");
+  req.mutable_ping_req()->set_seq(77);
+  req.mutable_ping_req()->set_target("p1");
+  req.mutable_ping_req()->set_target_addr("p1:1");
+  f.c.handle("p0:1", req.SerializeAsString(), t0, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].to, "p1:1");
+  auto ping = parse(f.out[0]);
+  ASSERT_TRUE(ping.has_ping());
+  f.out.clear();
+  f.run_to(t0 + milliseconds(450));
+  bool nacked = false;
+  for (auto& o : f.out) {
+    auto p = parse(o);
+    if (p.has_nack()) {
+      nacked = true;
+      EXPECT_EQ(o.to, "p0:1");
+      EXPECT_EQ(p.nack().seq(), 77u);
+    }
+  }
+  EXPECT_TRUE(nacked);
+}
+
+TEST(Core, AnswersPingForItsNameOnly) {
+  fixture f(1);
+  Packet ping;
+  ping.set_sender("p0");
+  ping.mutable_ping()->set_seq(5);
+  ping.mutable_ping()->set_target("me");
+  f.c.handle("p0:1", ping.SerializeAsString(), t0, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(parse(f.out[0]).ack().seq(), 5u);
+  ping.mutable_ping()->set_target("someone-else");
+  f.c.handle("p0:1", ping.SerializeAsString(), t0, f.out);
+  EXPECT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.c.stats().bad_packets.at("wrong_target"), 1u);
+}
+
+TEST(Core, RefutesSuspicionWithHigherIncarnation) {
+  fixture f(1);
+  f.c.handle("p0:1", pkt("p0", {[] { auto u = upd("me", 0, SUSPECT, "p0"); u.set_addr("me:1"); return u; }()}),
+             t0, f.out);
+  EXPECT_EQ(f.c.self().incarnation, 1u);
+  EXPECT_EQ(f.c.stats().refutations, 1u);
+  EXPECT_EQ(f.c.health_score(), 1);
+  bool told = false;
+  for (auto& o : f.out) {
+    auto p = parse(o);
+    for (auto& u : p.updates())
+      if (u.name() == "me" && u.state() == ALIVE && u.incarnation() == 1 && o.to == "p0:1")
+        told = true;
+  }
+  EXPECT_TRUE(told);
+  // A restarted node hearing itself at a higher incarnation jumps above it.
+  auto u = upd("me", 9, ALIVE);
+  u.set_addr("me:1");
+  f.c.handle("p0:1", pkt("p0", {u}), t0, f.out);
+  EXPECT_EQ(f.c.self().incarnation, 10u);
+}
+
+TEST(Core, BuddyPingCarriesSuspicion) {
+  fixture f(1);
+  f.c.handle("p9:1", pkt("p9", {upd("p0", 0, SUSPECT, "p9")}), t0, f.out);
+  f.out.clear();
+  f.run_to(t0 + seconds(1));
+  bool buddy = false;
+  for (auto& o : f.out) {
+    auto p = parse(o);
+    if (p.has_ping())
+      for (auto& u : p.updates()) buddy |= u.name() == "p0" && u.state() == SUSPECT;
+  }
+  EXPECT_TRUE(buddy);
+}
+
+TEST(Core, SuspicionExpiresToDead) {
+  fixture f(1);
+  f.c.handle("p9:1", pkt("p9", {upd("p0", 0, SUSPECT, "p9")}), t0, f.out);
+  f.c.drain_events();
+  // N=3 (me, p0, p9): k=0, so the timeout is min = 4 s.
+  f.run_to(t0 + seconds(3));
+  EXPECT_TRUE(f.c.drain_events().empty());
+  f.run_to(t0 + seconds(5));
+  auto ev = f.c.drain_events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().kind, event::dead);
+  EXPECT_EQ(f.c.stats().deaths_declared, 1u);
+}
+
+TEST(Core, LeaveBroadcastsLeftThenGoesSilent) {
+  fixture f(4);
+  f.c.leave(t0, f.out);
+  bool left = false;
+  for (auto& o : f.out) {
+    auto p = parse(o);
+    for (auto& u : p.updates())
+      left |= u.name() == "me" && u.state() == LEFT && u.incarnation() == 1;
+  }
+  EXPECT_TRUE(left);
+  f.run_to(t0 + seconds(2));
+  EXPECT_EQ(f.c.next_wakeup(), time_point::max());
+  f.out.clear();
+  Packet ping;
+  ping.set_sender("p0");
+  ping.mutable_ping()->set_seq(5);
+  ping.mutable_ping()->set_target("me");
+  f.c.handle("p0:1", ping.SerializeAsString(), t0 + seconds(3), f.out);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.c.rejoin(t0 + seconds(4), f.out), ec::none);
+  EXPECT_EQ(f.c.self().incarnation, 2u);
+  EXPECT_EQ(f.c.self().state, member_state::alive);
+}
+
+TEST(Core, SetTagsEnforcesLimit) {
+  fixture f(1);
+  EXPECT_EQ(f.c.set_tags({{"k", std::string(5000, 'v')}}, t0, f.out), ec::tags_too_large);
+  EXPECT_EQ(f.c.set_tags({{"", "v"}}, t0, f.out), ec::bad_tag);
+  EXPECT_EQ(f.c.self().incarnation, 0u);
+  EXPECT_EQ(f.c.set_tags({{"k", "v"}}, t0, f.out), ec::none);
+  EXPECT_EQ(f.c.self().incarnation, 1u);
+  EXPECT_EQ(f.c.self().tags.at("k"), "v");
+}
+
+TEST(Core, PacketsRespectMaxPacket) {
+  fixture f(300); // plenty of queued news
+  f.run_to(t0 + seconds(2));
+  ASSERT_FALSE(f.out.empty());
+  for (auto& o : f.out) EXPECT_LE(o.payload.size(), config::lan().max_packet);
+}
+
+TEST(Core, JoinReplyPaginatesLargeTables) {
+  core seed{config::lan(), "seed", "seed:1", {}, 1};
+  outbound_list out;
+  seed.join({}, t0, out);
+  for (int batch = 0; batch < 50; ++batch) {
+    std::vector<Update> ups;
+    for (int i = 0; i < 20; ++i) ups.push_back(upd("m" + std::to_string(batch * 20 + i), 1, ALIVE));
+    seed.handle("x:1", pkt("x", ups), t0, out);
+  }
+  out.clear();
+  core joiner{config::lan(), "new", "new:1", {}, 2};
+  outbound_list jout;
+  joiner.join({"seed:1"}, t0, jout);
+  ASSERT_EQ(jout.size(), 1u);
+  seed.handle("new:1", jout[0].payload, t0, out);
+  ASSERT_GT(out.size(), 10u);
+  for (auto& o : out) {
+    EXPECT_EQ(o.to, "new:1");
+    EXPECT_LE(o.payload.size(), 1200u);
+    joiner.handle("seed:1", o.payload, t0, jout);
+  }
+  EXPECT_TRUE(joiner.joined());
+  EXPECT_EQ(joiner.members().size(), 1002u);
+}
+
+TEST(Core, BadInputIsCountedNeverFatal) {
+  fixture f(3);
+  f.c.handle("x:1", std::string(70000, 'a'), t0, f.out);
+  EXPECT_EQ(f.c.stats().bad_packets.at("too_large"), 1u);
+  f.c.handle("x:1", "\xff\xff\xff", t0, f.out);
+  EXPECT_EQ(f.c.stats().bad_packets.at("parse"), 1u);
+  f.c.handle("x:1", pkt("", {}), t0, f.out);
+  EXPECT_EQ(f.c.stats().bad_packets.at("bad_sender"), 1u);
+  // Unknown body field (number 12) and nothing else: unknown type.
+  std::string unknown = pkt("x", {});
+  unknown += std::string("\x62\x00", 2);
+  f.c.handle("x:1", unknown, t0, f.out);
+  EXPECT_EQ(f.c.stats().bad_packets.at("unknown_type"), 1u);
+  auto big = upd("z", 0, ALIVE);
+  (*big.mutable_tags())["k"] = std::string(5000, 'v');
+  f.c.handle("x:1", pkt("x", {big, upd("", 0, ALIVE)}), t0, f.out);
+  EXPECT_EQ(f.c.stats().bad_packets.at("bad_update"), 2u);
+  Packet b;
+  b.set_sender("x");
+  b.mutable_buckets()->add_hashes(1);
+  f.c.handle("x:1", b.SerializeAsString(), t0, f.out);
+  EXPECT_EQ(f.c.stats().bad_packets.at("unsolicited_sync"), 1u);
+  // Random garbage and random mutations of a valid packet.
+  uint64_t seed = 20240601;
+  std::cout << "seed " << seed << "\n";
+  std::mt19937_64 rng(seed);
+  std::string valid = pkt("p0", {upd("p1", 4, SUSPECT, "p0")}, [](Packet& p) {
+    p.mutable_ping_req()->set_seq(1);
+    p.mutable_ping_req()->set_target("p2");
+    p.mutable_ping_req()->set_target_addr("p2:1");
+  });
+  for (int i = 0; i < 5000; ++i) {
+    std::string s = valid;
+    for (int k = 0; k < 3; ++k) s[rng() % s.size()] = static_cast<char>(rng());
+    if (i % 2) s.resize(rng() % (s.size() + 1));
+    f.c.handle("x:1", s, t0 + milliseconds(i), f.out);
+    f.out.clear();
+  }
+  EXPECT_EQ(f.c.self().name, "me");
+}
+
+TEST(Core, AntiEntropyIsConstantWhenViewsAgree) {
+  // Two cores with the same table exchange one digest and nothing else.
+  auto cfg = config::lan();
+  core a{cfg, "a", "a:1", {}, 1}, b{cfg, "b", "b:1", {}, 2};
+  outbound_list out;
+  a.join({}, t0, out);
+  b.join({}, t0, out);
+  std::vector<Update> ups;
+  for (int i = 0; i < 50; ++i) ups.push_back(upd("m" + std::to_string(i), 1, ALIVE));
+  auto ua = upd("a", 0, ALIVE); ua.set_addr("a:1");
+  auto ub = upd("b", 0, ALIVE); ub.set_addr("b:1");
+  auto with_a = ups; with_a.push_back(ua);
+  auto with_b = ups; with_b.push_back(ub);
+  b.handle("a:1", pkt("a", with_a), t0, out);
+  a.handle("b:1", pkt("b", with_b), t0, out);
+  // Drive only a's sync: find its digest.
+  out.clear();
+  a.poll(t0 + seconds(31), out);
+  const outbound* digest = nullptr;
+  for (auto& o : out) if (parse(o).has_digest()) digest = &o;
+  ASSERT_NE(digest, nullptr);
+  EXPECT_LT(digest->payload.size(), 40u);
+  outbound_list reply;
+  b.handle("a:1", digest->payload, t0 + seconds(31), reply);
+  for (auto& o : reply) EXPECT_FALSE(parse(o).has_buckets());
+  // Now b learns something a lacks: the digest differs and only that entry moves.
+  b.handle("c:1", pkt("c", {upd("extra", 0, ALIVE)}), t0 + seconds(31), reply);
+  reply.clear();
+  b.handle("a:1", digest->payload, t0 + seconds(31), reply);
+  ASSERT_EQ(reply.size(), 1u);
+  ASSERT_TRUE(parse(reply[0]).has_buckets());
+  outbound_list step3;
+  a.handle("b:1", reply[0].payload, t0 + seconds(31), step3);
+  outbound_list step4;
+  for (auto& o : step3) b.handle("a:1", o.payload, t0 + seconds(31), step4);
+  for (auto& o : step4) a.handle("b:1", o.payload, t0 + seconds(31), step3);
+  bool has_extra = false;
+  for (auto& m : a.members()) has_extra |= m.name == "extra";
+  EXPECT_TRUE(has_extra);
+}
+
+} // namespace
+} // namespace pekonode::membership

@@ -1,0 +1,174 @@
+#include "membership/membership_actor.h"
+
+#include <glog/logging.h>
+
+#include <set>
+#include <utility>
+
+#include "common/core_timer.h"
+#include "transport/address.h"
+#include "transport/transport.h"
+
+namespace pekonode::membership {
+
+namespace {
+
+using m_resolve_atom = caf::atom_constant<caf::atom("m_resolve")>;
+
+caf::error make_error(ec code) {
+  return caf::error{static_cast<uint8_t>(code), caf::atom("membership"),
+                    caf::make_message(std::string{to_string(code)})};
+}
+
+struct membership_state {
+  caf::event_based_actor* self;
+  std::unique_ptr<core> core_;
+  caf::actor transport_;
+  core_timer timer_;
+  std::vector<caf::actor> subscribers_;
+  std::set<std::string> unresolved_seeds_;
+  duration resolve_retry_ = seconds(5);
+  std::string name_;
+
+  explicit membership_state(caf::event_based_actor* ptr) : self(ptr) {}
+
+  time_point now() const { return self->clock().now(); }
+
+  /// Sends what the core emitted, publishes its events, re-arms the timer.
+  void flush(outbound_list& out) {
+    if (!out.empty())
+      self->send(transport_, transport::tx_send_atom::value, std::move(out));
+    for (auto& ev : core_->drain_events()) {
+      if (ev.kind == event::name_conflict)
+        LOG(WARNING) << name_ << ": name conflict: " << ev.m.name
+                     << " also claimed by " << ev.m.addr;
+      else if (ev.kind != event::updated)
+        LOG(INFO) << name_ << ": member " << ev.m.name << " (" << ev.m.addr
+                  << ") " << to_string(ev.kind) << " at incarnation "
+                  << ev.m.incarnation;
+      for (auto& sub : subscribers_)
+        self->send(sub, m_event_atom::value, ev);
+    }
+    timer_.arm(self, core_->next_wakeup(), m_wake_atom::value);
+  }
+
+  /// Resolves seed names; the ones that fail are kept and retried.
+  std::vector<address> resolve_seeds(const std::vector<std::string>& seeds) {
+    std::vector<address> result;
+    for (auto& s : seeds) {
+      auto r = transport::resolve(s);
+      if (!r || r->empty()) {
+        LOG_EVERY_N(WARNING, 10) << name_ << ": seed " << s
+                                 << " does not resolve (retrying): "
+                                 << r.message;
+        unresolved_seeds_.insert(s);
+        continue;
+      }
+      unresolved_seeds_.erase(s);
+      result.push_back(transport::to_address(r->front()));
+    }
+    if (!unresolved_seeds_.empty())
+      self->delayed_send(self, resolve_retry_, m_resolve_atom::value);
+    return result;
+  }
+
+  caf::behavior make_behavior() {
+    return {
+      [this](const transport::inbound& in) {
+        outbound_list out;
+        core_->handle(in.from, in.payload, in.received, out);
+        flush(out);
+      },
+      [this](m_wake_atom, int64_t due) {
+        if (!timer_.fire(due))
+          return;
+        outbound_list out;
+        core_->poll(now(), out);
+        flush(out);
+      },
+      [this](m_join_atom, const std::vector<std::string>& seeds) {
+        outbound_list out;
+        core_->join(resolve_seeds(seeds), now(), out);
+        flush(out);
+        return true;
+      },
+      [this](m_resolve_atom) {
+        if (unresolved_seeds_.empty())
+          return;
+        std::vector<std::string> pending(unresolved_seeds_.begin(),
+                                         unresolved_seeds_.end());
+        auto found = resolve_seeds(pending);
+        if (found.empty())
+          return;
+        outbound_list out;
+        core_->join(found, now(), out);
+        flush(out);
+      },
+      [this](m_leave_atom) {
+        outbound_list out;
+        core_->leave(now(), out);
+        flush(out);
+        return true;
+      },
+      [this](m_rejoin_atom) -> caf::result<bool> {
+        outbound_list out;
+        auto err = core_->rejoin(now(), out);
+        flush(out);
+        if (err != ec::none)
+          return make_error(err);
+        return true;
+      },
+      [this](m_tags_atom,
+             std::map<std::string, std::string>& tags) -> caf::result<bool> {
+        outbound_list out;
+        auto err = core_->set_tags(std::move(tags), now(), out);
+        flush(out);
+        if (err != ec::none)
+          return make_error(err);
+        return true;
+      },
+      [this](m_members_atom) { return core_->members(); },
+      [this](m_self_atom) { return core_->self(); },
+      [this](m_stats_atom) {
+        return caf::make_message(core_->stats(), core_->health_score());
+      },
+      [this](m_sub_atom, caf::actor who) {
+        for (auto& m : core_->members())
+          self->send(who, m_event_atom::value, event{event::joined, m});
+        self->monitor(who);
+        subscribers_.push_back(std::move(who));
+      },
+    };
+  }
+};
+
+} // namespace
+
+caf::actor spawn_membership(caf::actor_system& sys, actor_config cfg,
+                            caf::actor transport) {
+  return sys.spawn([cfg = std::move(cfg), transport](
+                     caf::stateful_actor<membership_state>* self) mutable {
+    auto& st = self->state;
+    st.name_ = cfg.name;
+    st.transport_ = transport;
+    st.resolve_retry_ = cfg.protocol.reconnect_interval;
+    st.core_ = std::make_unique<core>(cfg.protocol, cfg.name, cfg.advertise,
+                                      cfg.tags, cfg.seed);
+    self->send(transport, transport::tx_sub_atom::value, channel::membership,
+               caf::actor_cast<caf::actor>(self));
+    self->set_down_handler([self](const caf::down_msg& dm) {
+      auto& subs = self->state.subscribers_;
+      subs.erase(std::remove_if(subs.begin(), subs.end(),
+                                [&](const caf::actor& a) {
+                                  return a.address() == dm.source;
+                                }),
+                 subs.end());
+    });
+    outbound_list out;
+    st.core_->poll(st.now(), out);
+    st.flush(out);
+    return st.make_behavior();
+  });
+}
+
+} // namespace pekonode::membership
