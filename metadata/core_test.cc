@@ -1,0 +1,428 @@
+// Single- and two-node behaviour of the metadata core with hand-routed
+// packets: local writes, anti-entropy steps, chunked transfer edge cases,
+// hostile input.
+
+#include "metadata/core.h"
+
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "metadata/metadata.pb.h"
+
+namespace pekonode::metadata {
+namespace {
+
+constexpr uint64_t wall = 1'700'000'000'000ULL;
+const time_point t0{seconds(100)};
+
+config small_cfg() {
+  auto c = config::lan();
+  c.limits.max_value_bytes = 600 * 1024;
+  return c;
+}
+
+std::string encode(const Message& m) {
+  std::string s;
+  m.SerializeToString(&s);
+  return s;
+}
+
+Message decode(const outbound& o) {
+  Message m;
+  EXPECT_TRUE(m.ParseFromString(o.payload));
+  EXPECT_EQ(o.chan, channel::metadata);
+  return m;
+}
+
+TEST(MetadataCore, PutGetDelList) {
+  core c(small_cfg(), "a", 1);
+  outbound_list out;
+  auto r = c.put("k1", "v1", wall, t0, out);
+  ASSERT_EQ(r.code, ec::ok);
+  EXPECT_EQ(r.ver.origin, "a");
+  EXPECT_EQ(hlc_physical(r.ver.hlc), wall);
+  c.put("k2", "v2", wall, t0, out);
+  ASSERT_NE(c.get("k1"), nullptr);
+  EXPECT_EQ(c.get("k1")->value, "v1");
+  EXPECT_EQ(c.list().size(), 2u);
+  EXPECT_EQ(c.del("k1", wall, t0, out).code, ec::ok);
+  EXPECT_EQ(c.get("k1"), nullptr);
+  EXPECT_EQ(c.del("k1", wall, t0, out).code, ec::not_found);
+  EXPECT_EQ(c.list().size(), 1u);
+  EXPECT_TRUE(out.empty()); // no peers: nothing to send
+  auto ev = c.drain_events();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[2].key, "k1");
+  EXPECT_TRUE(ev[2].value.tombstone);
+  EXPECT_EQ(ev[2].origin, change_origin::local);
+  EXPECT_TRUE(c.drain_events().empty());
+}
+
+TEST(MetadataCore, LocalLimitsAreEnforced) {
+  core c(small_cfg(), "a", 1);
+  outbound_list out;
+  EXPECT_EQ(c.put(std::string(257, 'k'), "v", wall, t0, out).code,
+            ec::key_too_large);
+  EXPECT_EQ(c.put("k", std::string(600 * 1024 + 1, 'v'), wall, t0, out).code,
+            ec::value_too_large);
+  EXPECT_EQ(c.put("", "v", wall, t0, out).code, ec::empty_key);
+  EXPECT_EQ(c.put("k", std::string(512 * 1024, 'v'), wall, t0, out).code,
+            ec::ok);
+}
+
+TEST(MetadataCore, RumourGoesToFanoutPeersAndFitsPacket) {
+  core c(small_cfg(), "a", 1);
+  c.set_peers({"p1", "p2", "p3", "p4", "p5"});
+  outbound_list out;
+  c.put("k", std::string(1000, 'x'), wall, t0, out);
+  ASSERT_EQ(out.size(), 3u);
+  for (auto& o : out) {
+    EXPECT_LE(o.payload.size(), c.cfg().max_packet);
+    auto m = decode(o);
+    ASSERT_TRUE(m.has_rumour());
+    ASSERT_EQ(m.rumour().entries_size(), 1);
+    EXPECT_EQ(m.rumour().entries(0).value().size(), 1000u);
+  }
+  // Retransmitted a limited number of times, then silent.
+  size_t sends = 0;
+  auto now = t0;
+  for (int i = 0; i < 100; ++i) {
+    out.clear();
+    now += milliseconds(100);
+    c.poll(wall, now, out);
+    for (auto& o : out)
+      sends += decode(o).has_rumour();
+  }
+  // limit = 4 * ceil(log10(7)) = 4 transmissions, 1 already done.
+  EXPECT_EQ(sends, 3u * 3u);
+}
+
+TEST(MetadataCore, RemoteUpdateReGossipedOnceAndStaleIgnored) {
+  core a(small_cfg(), "a", 1), b(small_cfg(), "b", 2);
+  b.set_peers({"x", "y", "z"});
+  outbound_list out;
+  a.set_peers({"b"});
+  a.put("k", "v", wall, t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  auto pkt = out[0].payload;
+  out.clear();
+  b.handle("a", pkt, wall, t0, out);
+  EXPECT_EQ(out.size(), 3u); // forwarded at once to fanout peers
+  ASSERT_NE(b.get("k"), nullptr);
+  auto ev = b.drain_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].origin, change_origin::remote);
+  out.clear();
+  b.handle("a", pkt, wall, t0, out); // duplicate: not forwarded again
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(b.get_stats().stale, 1u);
+  EXPECT_EQ(a.digest(), b.digest());
+}
+
+TEST(MetadataCore, RejectsFarFutureVersions) {
+  core b(small_cfg(), "b", 2);
+  Message m;
+  auto* e = m.mutable_rumour()->add_entries();
+  e->set_key("k");
+  e->set_value("forged");
+  e->mutable_version()->set_hlc(make_hlc(wall + 2 * 3600 * 1000, 0));
+  e->mutable_version()->set_origin("evil");
+  outbound_list out;
+  b.handle("evil", encode(m), wall, t0, out);
+  EXPECT_EQ(b.get("k"), nullptr);
+  EXPECT_EQ(b.get_stats().rejects.at("clock_skew"), 1u);
+  // A later local write still works.
+  EXPECT_EQ(b.put("k", "fine", wall, t0, out).code, ec::ok);
+}
+
+TEST(MetadataCore, HostileInputIsCountedNeverCrashes) {
+  core b(small_cfg(), "b", 2);
+  outbound_list out;
+  std::mt19937_64 rng(7);
+  std::cout << "seed 7\n";
+  for (int i = 0; i < 20000; ++i) {
+    std::string junk(rng() % 300, '\0');
+    for (auto& ch : junk)
+      ch = static_cast<char>(rng());
+    b.handle("x", junk, wall, t0, out);
+  }
+  b.handle("x", std::string(100000, 'a'), wall, t0, out);
+  EXPECT_EQ(b.get_stats().rejects.at("payload_too_large"), 1u);
+  EXPECT_GT(b.get_stats().rejects.at("malformed"), 0u);
+  // Announce of an oversized value is refused before any allocation.
+  Message m;
+  auto* a = m.mutable_push()->add_announces();
+  a->set_key("k");
+  a->set_size(4'000'000'000u);
+  a->mutable_version()->set_hlc(make_hlc(wall, 0));
+  a->mutable_version()->set_origin("x");
+  b.handle("x", encode(m), wall, t0, out);
+  EXPECT_EQ(b.active_transfers(), 0u);
+  EXPECT_GE(b.get_stats().rejects.at("value_too_large"), 1u);
+}
+
+// Routes packets between two cores until quiet; returns packets moved.
+size_t route(core& a, core& b, outbound_list& out, time_point now,
+             size_t* syn_only = nullptr) {
+  size_t moved = 0;
+  while (!out.empty()) {
+    outbound_list next;
+    for (auto& o : out) {
+      ++moved;
+      EXPECT_LE(o.payload.size(), a.cfg().max_packet);
+      if (syn_only && !decode(o).has_syn())
+        ++*syn_only;
+      if (o.to == "a")
+        a.handle("b", o.payload, wall, now, next);
+      else
+        b.handle("a", o.payload, wall, now, next);
+    }
+    out = std::move(next);
+  }
+  return moved;
+}
+
+TEST(AntiEntropy, EqualStoresCostOneSyn) {
+  core a(small_cfg(), "a", 1), b(small_cfg(), "b", 2);
+  outbound_list out;
+  for (int i = 0; i < 100; ++i) {
+    a.put("k" + std::to_string(i), "v", wall, t0, out);
+  }
+  // Same writes reach b via one push each.
+  route(a, b, out, t0); // nothing: no peers yet
+  a.set_peers({"b"});
+  b.set_peers({"a"});
+  auto now = t0;
+  for (int i = 0; i < 40 && a.digest() != b.digest(); ++i) {
+    now += milliseconds(500);
+    a.poll(wall, now, out);
+    b.poll(wall, now, out);
+    route(a, b, out, now);
+  }
+  ASSERT_EQ(a.digest(), b.digest());
+  for (int i = 0; i < 20; ++i) { // let queued rumours run out
+    now += milliseconds(500);
+    a.poll(wall, now, out);
+    b.poll(wall, now, out);
+    route(a, b, out, now);
+  }
+  // In sync: a round is one SYN and nothing else.
+  now += seconds(1);
+  b.poll(wall, now, out);
+  route(a, b, out, now);
+  a.poll(wall, now, out);
+  size_t non_syn = 0;
+  size_t syns = 0;
+  for (auto& o : out)
+    syns += decode(o).has_syn();
+  EXPECT_EQ(syns, 1u);
+  EXPECT_LT(out[0].payload.size(), 40u);
+  route(a, b, out, now, &non_syn);
+  EXPECT_EQ(non_syn, 0u);
+}
+
+TEST(AntiEntropy, SynAckAck2ConvergesBothWays) {
+  core a(small_cfg(), "a", 1), b(small_cfg(), "b", 2);
+  outbound_list out;
+  for (int i = 0; i < 3000; ++i)
+    a.put("a" + std::to_string(i), std::string(i % 7 == 0 ? 3000 : 20, 'a'),
+          wall, t0, out);
+  for (int i = 0; i < 500; ++i)
+    b.put("b" + std::to_string(i), "bb", wall, t0, out);
+  b.put("a5", "newer on b", wall + 10, t0, out);
+  b.del("a6", wall + 10, t0, out); // absent on b: not_found, no effect
+  a.set_peers({"b"});
+  b.set_peers({"a"});
+  auto now = t0;
+  int rounds = 0;
+  while (a.digest() != b.digest() && rounds < 200) {
+    ++rounds;
+    now += milliseconds(100);
+    a.poll(wall, now, out);
+    b.poll(wall, now, out);
+    route(a, b, out, now);
+  }
+  std::cout << "converged after " << rounds << " polls\n";
+  ASSERT_EQ(a.digest(), b.digest());
+  EXPECT_EQ(a.get("a5")->value, "newer on b");
+  EXPECT_EQ(a.list().size(), 3500u);
+  EXPECT_GT(b.get_stats().transfers_completed, 0u);
+}
+
+// Chunked transfer driven by hand: b serves, a pulls.
+struct chunk_fixture : ::testing::Test {
+  core a{small_cfg(), "a", 1};
+  core b{small_cfg(), "b", 2};
+  std::string value;
+  outbound_list out;
+  std::vector<Message> requests;
+
+  void SetUp() override {
+    value.resize(20000);
+    std::mt19937_64 rng(3);
+    for (auto& c : value)
+      c = static_cast<char>(rng());
+    b.put("big", value, wall, t0, out);
+    out.clear();
+    Message m;
+    auto* an = m.mutable_push()->add_announces();
+    auto* e = b.data().find("big");
+    an->set_key("big");
+    an->mutable_version()->set_hlc(e->ver.hlc);
+    an->mutable_version()->set_origin(e->ver.origin);
+    an->set_size(static_cast<uint32_t>(value.size()));
+    an->set_hash_lo(e->value_hash.lo);
+    an->set_hash_hi(e->value_hash.hi);
+    a.handle("b", encode(m), wall, t0, out);
+    for (auto& o : out)
+      requests.push_back(decode(o));
+    out.clear();
+  }
+
+  // b's chunk answers to all current requests.
+  // b's clock moves one second per call so its bandwidth budget refills.
+  time_point bt = t0;
+  std::vector<Message> serve(time_point) {
+    std::vector<Message> chunks;
+    bt += seconds(1);
+    outbound_list o;
+    for (auto& r : requests)
+      b.handle("a", encode(r), wall, bt, o);
+    b.poll(wall, bt, o);
+    for (auto& x : o)
+      if (decode(x).has_chunk())
+        chunks.push_back(decode(x));
+    requests.clear();
+    return chunks;
+  }
+  void deliver(const Message& m, time_point now) {
+    outbound_list o;
+    a.handle("b", encode(m), wall, now, o);
+    for (auto& x : o)
+      if (decode(x).has_chunk_request())
+        requests.push_back(decode(x));
+  }
+  uint64_t rejects(const char* r) {
+    auto& m = a.get_stats().rejects;
+    auto i = m.find(r);
+    return i == m.end() ? 0 : i->second;
+  }
+};
+
+TEST_F(chunk_fixture, ReorderedDuplicateAndMissingChunksStillComplete) {
+  ASSERT_EQ(a.active_transfers(), 1u);
+  ASSERT_FALSE(requests.empty());
+  auto now = t0;
+  int guard = 0;
+  std::mt19937_64 rng(5);
+  while (!a.get("big") && guard++ < 50) {
+    auto chunks = serve(now);
+    std::shuffle(chunks.begin(), chunks.end(), rng); // reordered
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (guard < 3 && i % 5 == 0)
+        continue; // missing: a must re-request after the timeout
+      deliver(chunks[i], now);
+      if (i % 3 == 0)
+        deliver(chunks[i], now); // duplicate
+    }
+    now += seconds(2);
+    outbound_list o;
+    a.poll(wall, now, o);
+    for (auto& x : o)
+      if (decode(x).has_chunk_request())
+        requests.push_back(decode(x));
+  }
+  ASSERT_NE(a.get("big"), nullptr);
+  EXPECT_EQ(a.get("big")->value, value);
+  EXPECT_GT(rejects("chunk_duplicate"), 0u);
+  EXPECT_EQ(a.digest(), b.digest());
+}
+
+TEST_F(chunk_fixture, BadChunksAreRejectedByReason) {
+  auto chunks = serve(t0);
+  ASSERT_GE(chunks.size(), 2u);
+  auto oversized = chunks[0];
+  oversized.mutable_chunk()->mutable_data()->append("x");
+  deliver(oversized, t0);
+  EXPECT_EQ(rejects("chunk_oversized"), 1u);
+  auto total = chunks[0];
+  total.mutable_chunk()->set_total_size(12345);
+  deliver(total, t0);
+  EXPECT_EQ(rejects("chunk_wrong_total"), 1u);
+  auto hash = chunks[0];
+  hash.mutable_chunk()->set_hash_lo(1);
+  deliver(hash, t0);
+  EXPECT_EQ(rejects("chunk_wrong_hash"), 1u);
+  auto index = chunks[0];
+  index.mutable_chunk()->set_index(100000);
+  deliver(index, t0);
+  EXPECT_EQ(rejects("chunk_bad_index"), 1u);
+  EXPECT_EQ(a.get("big"), nullptr);
+}
+
+TEST_F(chunk_fixture, CorruptDataFailsWholeValueHash) {
+  auto chunks = serve(t0);
+  (*chunks[0].mutable_chunk()->mutable_data())[0] ^= 1;
+  auto now = t0;
+  for (int round = 0; round < 20 && a.active_transfers() > 0; ++round) {
+    for (auto& c : chunks)
+      deliver(c, now);
+    chunks = serve(now);
+  }
+  EXPECT_EQ(a.get("big"), nullptr);
+  EXPECT_EQ(a.active_transfers(), 0u);
+  EXPECT_EQ(rejects("value_hash_mismatch"), 1u);
+}
+
+TEST_F(chunk_fixture, NewerVersionAbandonsTransferAndServerRefusesOld) {
+  auto chunks = serve(t0);
+  outbound_list o;
+  // b overwrites: its old version is gone.
+  b.set_peers({"a"});
+  b.put("big", "small now", wall + 5, t0, o);
+  for (auto& x : o)
+    a.handle("b", x.payload, wall, t0, out);
+  EXPECT_EQ(a.active_transfers(), 0u);
+  EXPECT_EQ(a.get("big")->value, "small now");
+  // Late chunks of the old version are ignored.
+  deliver(chunks[0], t0);
+  EXPECT_EQ(rejects("chunk_unknown_transfer"), 1u);
+  // Server answers a request for a version it no longer holds with "gone".
+  Message req;
+  auto* r = req.mutable_chunk_request();
+  r->set_key("big");
+  r->mutable_version()->set_hlc(1);
+  r->mutable_version()->set_origin("b");
+  r->set_chunk_size(500);
+  r->add_indices(0);
+  outbound_list g;
+  b.handle("a", encode(req), wall, t0, g);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_TRUE(decode(g[0]).has_chunk_gone());
+}
+
+TEST(MetadataCore, ExpiredTombstonesAreCollectedAndNotResurrected) {
+  auto cfg = small_cfg();
+  cfg.tombstone_ttl_ms = 1000;
+  core a(cfg, "a", 1);
+  outbound_list out;
+  a.put("k", "v", wall, t0, out);
+  auto old_ver = a.data().find("k")->ver;
+  a.del("k", wall + 1, t0, out);
+  a.poll(wall + 5000, t0 + seconds(120), out);
+  EXPECT_EQ(a.data().find("k"), nullptr);
+  EXPECT_EQ(a.get_stats().gc_collected, 1u);
+  // An old expired tombstone from a peer is not stored again.
+  Message m;
+  auto* e = m.mutable_push()->add_entries();
+  e->set_key("k");
+  e->set_tombstone(true);
+  e->mutable_version()->set_hlc(old_ver.hlc + 1);
+  e->mutable_version()->set_origin("a");
+  a.handle("b", encode(m), wall + 5000, t0 + seconds(121), out);
+  EXPECT_EQ(a.data().find("k"), nullptr);
+}
+
+} // namespace
+} // namespace pekonode::metadata
