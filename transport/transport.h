@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/types.h"
+#include "transport/error.h"
 
 namespace pekonode::transport {
 
@@ -25,13 +26,17 @@ struct inbound {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inbound& x) {
+  // The wire form uses plain integers; the load callback converts back after
+  // deserialising (a `void` result_type, e.g. stringification, is allowed).
   auto chan = static_cast<uint32_t>(x.chan);
-  auto ticks = x.received.time_since_epoch().count();
-  auto res = f(caf::meta::type_name("inbound"), x.from, x.sender, chan,
-               x.payload, ticks);
-  x.chan = static_cast<channel>(chan);
-  x.received = time_point{duration{ticks}};
-  return res;
+  auto ticks = static_cast<int64_t>(x.received.time_since_epoch().count());
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.chan = static_cast<channel>(chan);
+    x.received = time_point{duration{ticks}};
+    return caf::none;
+  });
+  return f(caf::meta::type_name("inbound"), x.from, x.sender, chan, x.payload,
+           ticks, load);
 }
 
 } // namespace pekonode::transport
@@ -40,9 +45,11 @@ namespace pekonode {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outbound& x) {
   auto chan = static_cast<uint32_t>(x.chan);
-  auto res = f(caf::meta::type_name("outbound"), x.to, chan, x.payload);
-  x.chan = static_cast<channel>(chan);
-  return res;
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.chan = static_cast<channel>(chan);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("outbound"), x.to, chan, x.payload, load);
 }
 } // namespace pekonode
 
@@ -56,7 +63,12 @@ using tx_stats_atom = caf::atom_constant<caf::atom("tx_stats")>;
 using tx_close_atom = caf::atom_constant<caf::atom("tx_close")>;
 
 /// Counters every transport keeps; exported by the admin API as Prometheus
-/// metrics. Drop reasons are the codec's and crypto's error names.
+/// metrics. `drops` counts inbound datagrams by reason: the names of
+/// transport `ec` values ("too_large", "truncated", "malformed",
+/// "bad_version", "too_many_messages", "field_too_large", "unknown_channel",
+/// "auth_failed", "wrong_label", "encryption_mismatch", "replayed"), plus
+/// "no_subscriber" (counts messages), "overload" (receive queue full),
+/// "read_error" and "fault_injected".
 struct stats {
   uint64_t datagrams_in = 0;
   uint64_t datagrams_out = 0;
@@ -65,12 +77,39 @@ struct stats {
   uint64_t send_errors = 0;
   /// reason -> count, e.g. "too_large", "truncated", "auth_failed".
   std::vector<std::pair<std::string, uint64_t>> drops;
+  uint64_t messages_in = 0;  ///< layer messages delivered to subscribers
+  uint64_t messages_out = 0; ///< layer messages put into sent datagrams
+  /// Outbound layer messages not sent: larger than the codec limit, no
+  /// destination, unresolvable destination, or sendto() failed.
+  uint64_t messages_unsent = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stats& x) {
   return f(caf::meta::type_name("tx_stats"), x.datagrams_in, x.datagrams_out,
-           x.bytes_in, x.bytes_out, x.send_errors, x.drops);
+           x.bytes_in, x.bytes_out, x.send_errors, x.drops, x.messages_in,
+           x.messages_out, x.messages_unsent);
+}
+
+/// `(tx_adv_atom) -> address`: the address peers should use for this node:
+/// the configured advertise address (a port 0 there is replaced by the bound
+/// port), else the bound address. Added after the first protocol draft.
+using tx_adv_atom = caf::atom_constant<caf::atom("tx_adv")>;
+
+/// In-process fault injection (the admin API's `/v1/faults`), applied to
+/// inbound datagrams before any parsing and counted as "fault_injected":
+/// - `(tx_fault_atom) -> (double drop_rate, std::vector<address> blocked)`
+/// - `(tx_fault_atom, double drop_rate, std::vector<address> blocked) -> bool`
+///   drop each datagram with probability drop_rate (clamped to [0, 1]) and
+///   every datagram whose source is in `blocked` (IP literals are compared in
+///   canonical form). Blocking on one node only gives a one-way cut.
+using tx_fault_atom = caf::atom_constant<caf::atom("tx_fault")>;
+
+/// Wraps a transport `ec` and a human-readable reason into a `caf::error`
+/// (category atom "transport"; the reason is the context's only element).
+inline caf::error make_error(ec code, std::string what) {
+  return caf::error{static_cast<uint8_t>(code), caf::atom("transport"),
+                    caf::make_message(std::move(what))};
 }
 
 /// The message protocol of every transport actor:
@@ -81,8 +120,10 @@ typename Inspector::result_type inspect(Inspector& f, stats& x) {
 /// - `(tx_sub_atom, channel, caf::actor)`: deliver every future `inbound` of
 ///   that channel to the actor (one subscriber per channel; the last wins).
 /// - `(tx_addr_atom) -> address`: the bound local address (port 0 resolved).
+/// - `(tx_adv_atom) -> address`: the advertised address (see above).
 /// - `(tx_stats_atom) -> stats`: a copy of the counters.
 /// - `(tx_close_atom)`: close the socket and quit.
+/// - `(tx_fault_atom, ...)`: fault injection, see above.
 ///
 /// Ordering: inbound messages of one datagram are delivered in envelope order;
 /// datagrams are delivered in arrival order.

@@ -1,0 +1,164 @@
+#pragma once
+// The interface the admin HTTP API calls into: plain view structs and an
+// abstract, blocking backend the node implements on top of its actors. No CAF,
+// no HTTP here; the server owns routing, JSON and status codes.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/types.h"
+
+namespace pekonode::node {
+
+/// How a backend call ended; the HTTP layer maps each code to a status.
+enum class result_code {
+  ok,           ///< 200
+  invalid,      ///< 400: bad input (e.g. value too large); detail is the reason
+  not_found,    ///< 404
+  unavailable,  ///< 503: the node is stopping or did not answer in time
+};
+
+/// Outcome of a backend call: on success `detail` carries the payload the call
+/// documents (e.g. the new version), otherwise a one-line human reason.
+struct result {
+  result_code code = result_code::ok;
+  std::string detail;
+
+  bool ok() const noexcept { return code == result_code::ok; }
+
+  static result success(std::string payload = {}) {
+    return {result_code::ok, std::move(payload)};
+  }
+  static result error(result_code code, std::string reason) {
+    return {code, std::move(reason)};
+  }
+};
+
+using tag_map = std::map<std::string, std::string>;
+
+/// This node as it presents itself to the cluster.
+struct self_view {
+  std::string name;
+  address addr;          ///< advertised "ip:port" / "[ip]:port"
+  uint64_t incarnation = 0;
+  tag_map tags;
+};
+
+/// One member as the local node sees it.
+struct member_view {
+  std::string name;
+  address addr;
+  std::string state;     ///< one of "alive", "suspect", "dead", "left"
+  uint64_t incarnation = 0;
+  tag_map tags;
+};
+
+/// One live key of the metadata store (tombstones are not listed).
+struct kv_entry_view {
+  std::string key;
+  std::string version;   ///< opaque text form, e.g. "physical.logical@origin"
+  std::string origin;    ///< name of the node that wrote this version
+  uint64_t size = 0;     ///< value size in bytes
+  /// Local wall time of the last update in Unix milliseconds (display only;
+  /// never used for ordering). 0 when unknown.
+  int64_t updated_unix_ms = 0;
+};
+
+/// One change of the metadata store as seen by this node, in local order.
+struct watch_event {
+  enum class change { put, del };
+  uint64_t index = 0;    ///< strictly increasing per node, starts at 1
+  std::string key;
+  change kind = change::put;
+  std::string version;
+};
+
+/// Answer of `kv_watch`.
+struct watch_batch {
+  /// Events with index > the requested one, ascending by index.
+  std::vector<watch_event> events;
+  /// The newest index the node has assigned (>= every event's index); a
+  /// client passes it back as `after_index` to continue.
+  uint64_t last_index = 0;
+  /// True when events after the requested index were already discarded from
+  /// the node's bounded history: the client must re-list to resynchronise.
+  bool truncated = false;
+};
+
+/// In-process fault injection settings (only with --fault_injection).
+struct fault_settings {
+  double drop_rate = 0.0;             ///< in [0, 1], applied to inbound datagrams
+  std::vector<address> blocked;       ///< peers whose datagrams are dropped
+};
+
+/// What the admin API needs from a node. Every call blocks until the node
+/// answers (implementations bound that with their own timeout and report
+/// `unavailable` past it). Calls arrive concurrently from up to the server's
+/// thread count; implementations must be thread-safe.
+class admin_backend {
+ public:
+  virtual ~admin_backend() = default;
+
+  /// Fills `out` with this node's identity.
+  virtual result self(self_view& out) = 0;
+
+  /// Fills `out` with every known member, including dead and left ones.
+  virtual result members(std::vector<member_view>& out) = 0;
+
+  /// Fills `out` with all live keys.
+  virtual result kv_list(std::vector<kv_entry_view>& out) = 0;
+
+  /// Reads a value; `not_found` when absent or deleted.
+  virtual result kv_get(const std::string& key, std::string& value) = 0;
+
+  /// Writes a value; on success `detail` is the new version.
+  virtual result kv_put(const std::string& key, std::string value) = 0;
+
+  /// Deletes a key (writes a tombstone); on success `detail` is the
+  /// tombstone's version. Deleting an absent key is `not_found`.
+  virtual result kv_del(const std::string& key) = 0;
+
+  /// Waits up to `timeout` for changes with index > `after_index`; returns
+  /// early as soon as there is at least one. An empty batch is not an error.
+  /// `after_index` beyond the newest index with a zero timeout must return at
+  /// once with just `last_index` set: GET /v1/kv uses it to report the index
+  /// a watch can start from. Must honour `timeout` (the server calls it in
+  /// slices of <= 0.5 s to notice shutdown).
+  virtual result kv_watch(uint64_t after_index, duration timeout,
+                          watch_batch& out) = 0;
+
+  /// Reads the single cluster metadata blob (`not_found` if never published).
+  virtual result metadata_get(std::string& value) = 0;
+
+  /// Publishes the single metadata blob; on success `detail` is the version.
+  virtual result metadata_put(std::string value) = 0;
+
+  /// Contacts the given seeds ("host:port", syntax already checked); on
+  /// success `detail` is a human summary (e.g. "contacted 2 seeds").
+  virtual result join(const std::vector<std::string>& seeds) = 0;
+
+  /// Leaves the cluster gracefully; the process keeps running.
+  virtual result leave() = 0;
+
+  /// Comes back after `leave` with a higher incarnation.
+  virtual result rejoin() = 0;
+
+  /// Replaces this node's tags (syntax already checked) and gossips them.
+  virtual result set_tags(const tag_map& tags) = 0;
+
+  /// Current fault injection settings.
+  virtual result faults(fault_settings& out) = 0;
+
+  /// Replaces the fault injection settings (already range-checked).
+  virtual result set_faults(const fault_settings& settings) = 0;
+
+  /// Appends Prometheus text exposition (see node/metrics.h) to `out`.
+  virtual result metrics(std::string& out) = 0;
+
+  /// True while the node runs and is not shutting down.
+  virtual bool healthy() = 0;
+};
+
+} // namespace pekonode::node

@@ -1,0 +1,216 @@
+#pragma once
+// An in-memory admin_backend for tests of the HTTP layer and of pekoctl: a
+// map of keys with a change log and a condition variable for watches. It is
+// not a metadata store: no HLC, no gossip, versions are a plain counter.
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "node/admin_backend.h"
+
+namespace pekonode::node {
+
+class fake_admin_backend : public admin_backend {
+ public:
+  /// Largest value accepted; larger ones fail with `invalid`.
+  size_t max_value = 1024;
+  /// Change log entries kept; older ones are discarded (watch -> truncated).
+  size_t history = 100;
+
+  // Recorded calls and switches; touch them through locked() once a server
+  // runs (its threads read and write them).
+  std::vector<std::string> joined;
+  int leaves = 0;
+  int rejoins = 0;
+  bool is_healthy = true;
+  bool unavailable = false;
+  self_view me{"node-a", "127.0.0.1:7946", 3, {{"role", "db"}}};
+  std::vector<member_view> member_list{
+    {"node-b", "127.0.0.1:7950", "suspect", 2, {}},
+    {"node-a", "127.0.0.1:7946", "alive", 3, {{"role", "db"}}},
+  };
+  std::string metadata;
+  bool has_metadata = false;
+  fault_settings fault;
+
+  result self(self_view& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (unavailable)
+      return result::error(result_code::unavailable, "node stopping");
+    out = me;
+    return result::success();
+  }
+
+  result members(std::vector<member_view>& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (unavailable)
+      return result::error(result_code::unavailable, "node stopping");
+    out = member_list;
+    return result::success();
+  }
+
+  result kv_list(std::vector<kv_entry_view>& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    out.clear();
+    for (auto& [k, v] : kv_)
+      out.push_back({k, v.version, me.name, v.value.size(), 1000});
+    return result::success();
+  }
+
+  result kv_get(const std::string& key, std::string& value) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    auto i = kv_.find(key);
+    if (i == kv_.end())
+      return result::error(result_code::not_found, "no such key");
+    value = i->second.value;
+    return result::success();
+  }
+
+  result kv_put(const std::string& key, std::string value) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (value.size() > max_value)
+      return result::error(result_code::invalid,
+                           "value of " + std::to_string(value.size()) +
+                             " bytes exceeds the limit of " +
+                             std::to_string(max_value));
+    auto version = std::to_string(++clock_) + ".0@" + me.name;
+    kv_[key] = {std::move(value), version};
+    record(key, watch_event::change::put, version);
+    return result::success(version);
+  }
+
+  result kv_del(const std::string& key) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (kv_.erase(key) == 0)
+      return result::error(result_code::not_found, "no such key");
+    auto version = std::to_string(++clock_) + ".0@" + me.name;
+    record(key, watch_event::change::del, version);
+    return result::success(version);
+  }
+
+  result kv_watch(uint64_t after_index, duration timeout,
+                  watch_batch& out) override {
+    std::unique_lock<std::mutex> g{mtx_};
+    ++active_watches_;
+    cv_.notify_all();
+    cv_.wait_for(g, timeout, [&] { return last_index_ > after_index; });
+    --active_watches_;
+    out = {};
+    out.last_index = last_index_;
+    if (after_index < last_index_ && !log_.empty() &&
+        log_.front().index > after_index + 1)
+      out.truncated = true;
+    for (auto& ev : log_)
+      if (ev.index > after_index)
+        out.events.push_back(ev);
+    return result::success();
+  }
+
+  result metadata_get(std::string& value) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (!has_metadata)
+      return result::error(result_code::not_found, "none");
+    value = metadata;
+    return result::success();
+  }
+
+  result metadata_put(std::string value) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    metadata = std::move(value);
+    has_metadata = true;
+    return result::success(std::to_string(++clock_) + ".0@" + me.name);
+  }
+
+  result join(const std::vector<std::string>& seeds) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    joined = seeds;
+    return result::success("contacted " + std::to_string(seeds.size()) +
+                           " seeds");
+  }
+
+  result leave() override {
+    std::lock_guard<std::mutex> g{mtx_};
+    ++leaves;
+    return result::success("left");
+  }
+
+  result rejoin() override {
+    std::lock_guard<std::mutex> g{mtx_};
+    ++rejoins;
+    return result::success("rejoined");
+  }
+
+  result set_tags(const tag_map& tags) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    me.tags = tags;
+    return result::success();
+  }
+
+  result faults(fault_settings& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    out = fault;
+    return result::success();
+  }
+
+  result set_faults(const fault_settings& settings) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    fault = settings;
+    return result::success();
+  }
+
+  result metrics(std::string& out) override {
+    out += "# HELP pekonode_members Known members.\n"
+           "# TYPE pekonode_members gauge\n"
+           "pekonode_members 2\n";
+    return result::success();
+  }
+
+  bool healthy() override {
+    std::lock_guard<std::mutex> g{mtx_};
+    return is_healthy;
+  }
+
+  /// Blocks until at least `n` kv_watch calls are waiting at once (false
+  /// after 10 s): lets tests act while a long-poll is in progress.
+  bool await_watchers(int n) {
+    std::unique_lock<std::mutex> g{mtx_};
+    return cv_.wait_for(g, std::chrono::seconds{10},
+                        [&] { return active_watches_ >= n; });
+  }
+
+  /// Runs `f(*this)` under the backend's lock.
+  template <class F>
+  auto locked(F f) {
+    std::lock_guard<std::mutex> g{mtx_};
+    return f(*this);
+  }
+
+ private:
+  struct entry {
+    std::string value;
+    std::string version;
+  };
+
+  void record(const std::string& key, watch_event::change kind,
+              const std::string& version) {
+    log_.push_back({++last_index_, key, kind, version});
+    while (log_.size() > history)
+      log_.pop_front();
+    cv_.notify_all();
+  }
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::map<std::string, entry> kv_;
+  std::deque<watch_event> log_;
+  uint64_t last_index_ = 0;
+  uint64_t clock_ = 0;
+  int active_watches_ = 0;
+};
+
+} // namespace pekonode::node

@@ -1,0 +1,304 @@
+#include "transport/udp_transport.h"
+
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "transport/address.h"
+
+namespace pekonode::transport {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Udp : public testing::Test {
+protected:
+  Udp() : sys_(config()), self_(sys_) {}
+
+  ~Udp() override {
+    for (auto& t : transports_)
+      self_->send(t, tx_close_atom::value);
+  }
+
+  static caf::actor_system_config& config() {
+    static caf::actor_system_config cfg;
+    cfg.set("scheduler.max-threads", 2);
+    return cfg;
+  }
+
+  caf::actor spawn(udp_config cfg) {
+    auto t = make_udp_transport(sys_, std::move(cfg));
+    EXPECT_TRUE(t) << describe(t.error());
+    if (!t)
+      return {};
+    transports_.push_back(*t);
+    self_->send(*t, tx_sub_atom::value, channel::membership,
+                caf::actor_cast<caf::actor>(self_));
+    self_->send(*t, tx_sub_atom::value, channel::metadata,
+                caf::actor_cast<caf::actor>(self_));
+    return *t;
+  }
+
+  udp_config named(std::string name, std::string bind = "127.0.0.1:0") {
+    udp_config cfg;
+    cfg.wire.name = std::move(name);
+    cfg.bind = std::move(bind);
+    return cfg;
+  }
+
+  template <class T, class Atom>
+  T ask(const caf::actor& t, Atom a) {
+    T out{};
+    self_->request(t, 5s, a).receive([&](T& x) { out = std::move(x); },
+                                     [&](caf::error& e) {
+                                       ADD_FAILURE() << caf::to_string(e);
+                                     });
+    return out;
+  }
+
+  // Waits (bounded, no sleep) for the next inbound message.
+  bool next(inbound& out) {
+    bool got = false;
+    self_->receive([&](inbound& in) { out = std::move(in), got = true; },
+                   caf::after(5s) >> [] {});
+    return got;
+  }
+
+  std::map<std::string, uint64_t> drops(const caf::actor& t) {
+    auto st = ask<stats>(t, tx_stats_atom::value);
+    return {st.drops.begin(), st.drops.end()};
+  }
+
+  caf::actor_system sys_;
+  caf::scoped_actor self_;
+  std::vector<caf::actor> transports_;
+};
+
+TEST_F(Udp, TwoTransportsExchangeMessagesOnLoopback) {
+  auto a = spawn(named("a"));
+  auto b = spawn(named("b"));
+  auto addr_a = ask<address>(a, tx_addr_atom::value);
+  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  EXPECT_EQ(addr_a.rfind("127.0.0.1:", 0), 0u) << addr_a;
+  EXPECT_NE(addr_a, "127.0.0.1:0");
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "ping"},
+                            {addr_b, channel::metadata, "kv"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "ping");
+  EXPECT_EQ(in.sender, "a");
+  EXPECT_EQ(in.from, addr_a);
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "kv");
+  EXPECT_EQ(in.chan, channel::metadata);
+  self_->send(b, tx_send_atom::value,
+              outbound_list{{addr_a, channel::membership, "pong"}});
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "pong");
+  EXPECT_EQ(in.from, addr_b);
+  auto st = ask<stats>(a, tx_stats_atom::value);
+  EXPECT_EQ(st.datagrams_out, 1u); // both messages shared one datagram
+  EXPECT_EQ(st.messages_out, 2u);
+  EXPECT_EQ(st.datagrams_in, 1u);
+}
+
+TEST_F(Udp, LargeMessageTravelsAloneAboveTheBatchBudget) {
+  auto a = spawn(named("a"));
+  auto b = spawn(named("b"));
+  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  std::string big(20000, 'z');
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{addr_b, channel::metadata, big}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, big);
+}
+
+TEST_F(Udp, GarbageFromRawSocketIsCountedAndDropped) {
+  auto a = spawn(named("a"));
+  auto b = spawn(named("b"));
+  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  auto ep = parse_endpoint(addr_b);
+  ASSERT_TRUE(ep.ok());
+  int raw = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(raw, 0);
+  const std::string junk[] = {
+    "garbage",                        // unknown frame format -> bad_version
+    std::string("\x01\x00\x02", 3),  // field number 0 -> malformed
+    std::string(1, '\x02'),           // encrypted frame, no keyring
+    std::string("\x01\x05", 2)};      // label cut short -> truncated
+  for (auto& j : junk)
+    ASSERT_EQ(::sendto(raw, j.data(), j.size(), 0, ep->sa(), ep->len),
+              static_cast<ssize_t>(j.size()));
+  ::close(raw);
+  // A valid datagram sent after the junk arrives after it: once it is
+  // delivered, the junk has been processed.
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "still alive"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "still alive");
+  auto d = drops(b);
+  EXPECT_EQ(d["bad_version"], 1u);
+  EXPECT_EQ(d["encryption_mismatch"], 1u);
+  EXPECT_EQ(d["truncated"], 1u);
+  EXPECT_EQ(d["malformed"], 1u);
+  EXPECT_EQ(ask<stats>(b, tx_stats_atom::value).datagrams_in, 5u);
+}
+
+TEST_F(Udp, EncryptedPairTalksAndOtherLabelIsRejected) {
+  auto keys = *keyring::from_secrets({"cluster-secret"});
+  auto ca = named("a");
+  ca.keys = keys;
+  ca.label = "prod";
+  auto cb = named("b");
+  cb.keys = keys;
+  cb.label = "prod";
+  auto cc = named("c");
+  cc.keys = keys;
+  cc.label = "staging";
+  auto a = spawn(ca);
+  auto b = spawn(cb);
+  auto c = spawn(cc);
+  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  self_->send(c, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "wrong cluster"}});
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "secret hello"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "secret hello");
+  // c's datagram may arrive before or after a's; ask until it is counted.
+  uint64_t failed = 0;
+  for (int i = 0; i < 100 && failed == 0; ++i)
+    failed = drops(b)["auth_failed"];
+  EXPECT_EQ(failed, 1u);
+}
+
+TEST_F(Udp, PlaintextLabelMismatchIsCountedAsWrongLabel) {
+  auto ca = named("a");
+  ca.label = "blue";
+  auto cb = named("b");
+  cb.label = "green";
+  auto a = spawn(ca);
+  auto b = spawn(cb);
+  auto c = spawn(named("c", "127.0.0.1:0"));
+  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  auto addr_c = ask<address>(c, tx_addr_atom::value);
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "x"}});
+  // Flush: b relays nothing, so probe with a datagram of b's own label.
+  auto cb2 = named("b2");
+  cb2.label = "green";
+  auto b2 = spawn(cb2);
+  self_->send(b2, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "same label"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  uint64_t wrong = 0;
+  for (int i = 0; i < 100 && wrong == 0; ++i)
+    wrong = drops(b)["wrong_label"];
+  EXPECT_EQ(wrong, 1u);
+  EXPECT_FALSE(addr_c.empty());
+}
+
+TEST_F(Udp, FaultInjectionBlocksPeerAndReportsSettings) {
+  auto a = spawn(named("a"));
+  auto b = spawn(named("b"));
+  auto c = spawn(named("c"));
+  auto addr_a = ask<address>(a, tx_addr_atom::value);
+  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  bool ok = false;
+  self_->request(b, 5s, tx_fault_atom::value, 0.0, std::vector<address>{addr_a})
+    .receive([&](bool x) { ok = x; }, [](caf::error&) {});
+  EXPECT_TRUE(ok);
+  double rate = -1;
+  std::vector<address> blocked;
+  self_->request(b, 5s, tx_fault_atom::value)
+    .receive(
+      [&](double r, std::vector<address>& bl) {
+        rate = r;
+        blocked = std::move(bl);
+      },
+      [](caf::error&) {});
+  EXPECT_EQ(rate, 0.0);
+  EXPECT_EQ(blocked, std::vector<address>{addr_a});
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "blocked"}});
+  self_->send(c, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "allowed"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "allowed");
+  uint64_t injected = 0;
+  for (int i = 0; i < 100 && injected == 0; ++i)
+    injected = drops(b)["fault_injected"];
+  EXPECT_EQ(injected, 1u);
+}
+
+TEST_F(Udp, BindFailureIsReportedNotFatal) {
+  int raw = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(raw, 0);
+  auto ep = *parse_endpoint("127.0.0.1:0");
+  ASSERT_EQ(::bind(raw, ep.sa(), ep.len), 0);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(raw, reinterpret_cast<sockaddr*>(&ss), &len);
+  auto taken = to_address(reinterpret_cast<sockaddr*>(&ss), len);
+  auto t = make_udp_transport(sys_, named("x", taken));
+  ::close(raw);
+  ASSERT_FALSE(t);
+  auto why = describe(t.error());
+  EXPECT_NE(why.find("cannot bind"), std::string::npos) << why;
+  EXPECT_NE(why.find(taken), std::string::npos) << why;
+  auto bad = make_udp_transport(sys_, named("x", "not-an-address"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(describe(bad.error()).find("missing ':port'"), std::string::npos);
+}
+
+TEST_F(Udp, AdvertiseIsReportedWithBoundPort) {
+  auto cfg = named("a");
+  cfg.advertise = "192.0.2.7:0";
+  auto a = spawn(cfg);
+  auto bound = ask<address>(a, tx_addr_atom::value);
+  auto adv = ask<address>(a, tx_adv_atom::value);
+  auto port = bound.substr(bound.rfind(':'));
+  EXPECT_EQ(adv, "192.0.2.7" + port);
+}
+
+TEST_F(Udp, UnresolvableDestinationIsCounted) {
+  auto a = spawn(named("a"));
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{"no-such-host.invalid:1", channel::membership, "x"}});
+  auto st = ask<stats>(a, tx_stats_atom::value);
+  EXPECT_EQ(st.send_errors, 1u);
+  EXPECT_EQ(st.messages_unsent, 1u);
+  EXPECT_EQ(st.datagrams_out, 0u);
+  EXPECT_TRUE(st.drops.empty()); // inbound reasons only
+}
+
+TEST_F(Udp, Ipv6LoopbackWhenAvailable) {
+  auto probe = make_udp_transport(sys_, named("probe", "[::1]:0"));
+  if (!probe)
+    GTEST_SKIP() << "no IPv6 loopback: " << describe(probe.error());
+  self_->send(*probe, tx_close_atom::value);
+  auto a = spawn(named("a6", "[::1]:0"));
+  auto b = spawn(named("b6", "[::1]:0"));
+  auto addr_a = ask<address>(a, tx_addr_atom::value);
+  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  EXPECT_EQ(addr_b.rfind("[::1]:", 0), 0u) << addr_b;
+  self_->send(a, tx_send_atom::value,
+              outbound_list{{addr_b, channel::membership, "v6"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "v6");
+  EXPECT_EQ(in.from, addr_a);
+}
+
+} // namespace
+} // namespace pekonode::transport

@@ -1,0 +1,67 @@
+#include "transport/wire.h"
+
+#include <algorithm>
+
+namespace pekonode::transport {
+
+namespace {
+
+// Largest UDP payload over IPv4; IPv6 allows a little more but no more is
+// needed.
+constexpr size_t max_udp_payload = 65507;
+
+} // namespace
+
+wire::wire(wire_config cfg, framer f)
+  : cfg_(std::move(cfg)), framer_(std::move(f)) {
+}
+
+wire_batch wire::prepare(const outbound_list& out) const {
+  const size_t overhead = framer_.overhead();
+  const size_t frame_cap = std::min(max_udp_payload,
+                                    cfg_.codec.max_datagram + overhead);
+  const size_t hard = frame_cap > overhead ? frame_cap - overhead : 0;
+  const size_t budget = std::min(
+    hard, cfg_.max_datagram > overhead ? cfg_.max_datagram - overhead : 0);
+  auto packed = pack(cfg_.name, out, budget, hard, cfg_.codec);
+  wire_batch res;
+  res.dropped = packed.dropped;
+  res.datagrams.reserve(packed.datagrams.size());
+  for (auto& d : packed.datagrams) {
+    auto sealed = framer_.seal(d.bytes);
+    if (!sealed) {
+      res.dropped += d.messages;
+      continue;
+    }
+    res.datagrams.push_back(
+      wire_datagram{std::move(d.to), std::move(*sealed), d.messages});
+  }
+  return res;
+}
+
+result<envelope> wire::receive(std::string_view datagram) const {
+  const size_t cap = cfg_.codec.max_datagram + framer_.overhead();
+  if (datagram.size() > cap)
+    return result<envelope>::failure(ec::too_large,
+                                     "datagram of " + std::to_string(datagram.size())
+                                       + " bytes exceeds " + std::to_string(cap));
+  auto opened = framer_.open(datagram);
+  if (!opened)
+    return result<envelope>::failure(opened.code, opened.message);
+  return decode(*opened, cfg_.codec);
+}
+
+bool replay_filter::seen(uint64_t nonce_prefix) {
+  if (capacity_ == 0)
+    return false;
+  if (!set_.insert(nonce_prefix).second)
+    return true;
+  order_.push_back(nonce_prefix);
+  if (order_.size() > capacity_) {
+    set_.erase(order_.front());
+    order_.pop_front();
+  }
+  return false;
+}
+
+} // namespace pekonode::transport
