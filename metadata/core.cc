@@ -27,10 +27,8 @@ version get_version(const Version& v) { return {v.hlc(), v.origin()}; }
 // Encoded size of a length-delimited submessage of `n` bytes.
 size_t field_size(size_t n) {
   size_t varint = 1;
-  while (n >= 128) {
-    n >>= 7;
+  for (size_t rest = n; rest >= 128; rest >>= 7)
     ++varint;
-  }
   return 1 + varint + n;
 }
 
@@ -80,17 +78,23 @@ bool core::emit(const address& to, const Message& msg, const char* kind,
 
 void core::push_event(const std::string& key, const entry& e,
                       change_origin o) {
-  if (events_.size() >= cfg_.max_events) {
+  events_.push_back(change_event{key, e, o});
+  event_bytes_ += key.size() + e.value.size();
+  while (events_.size() > 1
+         && (events_.size() > cfg_.max_events
+             || event_bytes_ > cfg_.max_event_bytes)) {
+    auto& old = events_.front();
+    event_bytes_ -= old.key.size() + old.value.value.size();
     events_.pop_front();
     ++stats_.events_dropped;
   }
-  events_.push_back(change_event{key, e, o});
 }
 
 std::vector<change_event> core::drain_events() {
   std::vector<change_event> result(std::make_move_iterator(events_.begin()),
                                    std::make_move_iterator(events_.end()));
   events_.clear();
+  event_bytes_ = 0;
   return result;
 }
 
@@ -132,11 +136,14 @@ bool core::fits_inline(const std::string& key, const entry& e) const {
     return true; // key + origin bounded well below max_packet
   if (e.value.size() > cfg_.inline_threshold)
     return false;
+  // Upper bound of the encoded Entry (hlc varint <= 10 bytes + tag).
   size_t entry_bytes = field_size(key.size())
                        + field_size(field_size(e.ver.origin.size()) + 11)
                        + 2 + field_size(e.value.size());
-  // Message{Updates{entries}} wrappers: two more length prefixes.
-  return field_size(field_size(field_size(entry_bytes))) <= cfg_.max_packet;
+  // The same test rumour and push packing apply: an Updates holding just
+  // this entry must fit body_budget(), else an inline rumour could never be
+  // packed by gossip_tick and would only ever be sent once.
+  return field_size(entry_bytes) <= body_budget();
 }
 
 void core::add_to_updates(Updates& u, const std::string& key,
@@ -277,7 +284,7 @@ void core::gossip_tick(outbound_list& out) {
   for (auto& peer : pick_peers(cfg_.fanout)) {
     Message m;
     auto* u = m.mutable_rumour();
-    size_t budget = cfg_.max_packet - 8;
+    size_t budget = body_budget();
     size_t used = 0;
     for (auto it : order) {
       auto e = store_.find(it->first);
@@ -463,6 +470,7 @@ void core::start_transfer(const std::string& key, pending_announce p,
   t.buf.assign(p.size, '\0'); // size validated <= max_value_bytes
   t.have.assign(t.chunks, 0);
   t.sent_at.assign(t.chunks, time_point::min());
+  t.tries.assign(t.chunks, 0);
   t.sources.push_back(p.source);
   t.rumour = p.rumour;
   t.last_progress = now;
@@ -506,6 +514,8 @@ void core::pull(time_point now, outbound_list& out) {
         break;
       v.push_back(i);
       t.sent_at[i] = now;
+      if (t.tries[i] < 255)
+        ++t.tries[i];
       ++t.inflight;
       ++inflight_;
     }
@@ -522,12 +532,23 @@ void core::pull(time_point now, outbound_list& out) {
   }
 }
 
+duration core::chunk_deadline(const transfer& t, uint32_t i) const {
+  // Retries rotate over the sources; back off only once every source has
+  // been asked (a lost packet then costs one base timeout, an overloaded or
+  // slow set of sources sees up to 8x fewer re-requests).
+  unsigned rounds = t.tries[i] > 0 ? (t.tries[i] - 1u) / std::max<size_t>(
+                                       1, t.sources.size())
+                                   : 0;
+  unsigned doublings = std::min(rounds, 3u);
+  return cfg_.chunk_timeout * (1 << doublings);
+}
+
 void core::check_timeouts(time_point now) {
   std::vector<std::string> dead;
   for (auto& [key, t] : transfers_) {
     for (uint32_t i = 0; i < t.chunks; ++i) {
       if (!t.have[i] && t.sent_at[i] != time_point::min()
-          && now - t.sent_at[i] >= cfg_.chunk_timeout) {
+          && now - t.sent_at[i] >= chunk_deadline(t, i)) {
         t.sent_at[i] = time_point::min();
         --t.inflight;
         --inflight_;
@@ -576,6 +597,8 @@ void core::on_chunk_request(const address& from, const Message& m,
       reject("bulk_queue_full");
       break;
     }
+    if (!queued_chunks_.emplace(from, r.key(), i).second)
+      continue; // a retry of a chunk still queued here: it will be sent
     bulk_.push_back(bulk_item{from, r.key(), true, ver, i, r.chunk_size()});
   }
   drain_bulk(now, out);
@@ -683,6 +706,7 @@ void core::drain_bulk(time_point now, outbound_list& out) {
     auto item = std::move(bulk_.front());
     bulk_.pop_front();
     if (item.chunk) {
+      queued_chunks_.erase({item.to, item.key, item.index});
       auto e = store_.find(item.key);
       if (!e || e->tombstone || e->ver != item.ver)
         continue; // superseded while queued; the requester will time out
@@ -707,7 +731,7 @@ void core::drain_bulk(time_point now, outbound_list& out) {
     Message m;
     auto* u = m.mutable_push();
     size_t used = 0;
-    size_t budget = cfg_.max_packet - 8;
+    size_t budget = body_budget();
     auto add = [&](const bulk_item& it) {
       queued_pushes_.erase({it.to, it.key});
       auto e = store_.find(it.key);
@@ -781,7 +805,7 @@ void core::on_ack(const address& from, const Message& m, outbound_list& out) {
     return;
   }
   size_t pages = 0;
-  size_t budget = cfg_.max_packet - 8;
+  size_t budget = body_budget();
   Message msg;
   size_t used = 0;
   auto flush = [&] {
@@ -852,7 +876,7 @@ void core::on_ack2(const address& from, const Message& m, outbound_list& out) {
   Message want;
   size_t used = 0;
   size_t pages = 0;
-  size_t budget = cfg_.max_packet - 8;
+  size_t budget = body_budget();
   auto want_key = [&](const std::string& k) {
     size_t sz = field_size(k.size());
     if (used + sz > budget) {
@@ -1019,7 +1043,7 @@ time_point core::next_wakeup() const {
   for (auto& [k, x] : transfers_) {
     for (uint32_t i = 0; i < x.chunks; ++i)
       if (!x.have[i] && x.sent_at[i] != time_point::min())
-        t = std::min(t, x.sent_at[i] + cfg_.chunk_timeout);
+        t = std::min(t, x.sent_at[i] + chunk_deadline(x, i));
     t = std::min(t, x.last_progress + cfg_.transfer_timeout);
   }
   if (!bulk_.empty()) {

@@ -4,6 +4,7 @@
 
 #include "metadata/core.h"
 
+#include <map>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -96,6 +97,80 @@ TEST(MetadataCore, RumourGoesToFanoutPeersAndFitsPacket) {
   }
   // limit = 4 * ceil(log10(7)) = 4 transmissions, 1 already done.
   EXPECT_EQ(sends, 3u * 3u);
+}
+
+TEST(MetadataCore, OneKibValueRidesInline) {
+  core c(small_cfg(), "node17", 1);
+  c.set_peers({"p1", "p2", "p3", "p4"});
+  outbound_list out;
+  c.put("conf/service/a", std::string(1024, 'x'), wall, t0, out);
+  ASSERT_FALSE(out.empty());
+  for (auto& o : out) {
+    EXPECT_LE(o.payload.size(), c.cfg().max_packet);
+    auto m = decode(o);
+    ASSERT_TRUE(m.has_rumour());
+    EXPECT_EQ(m.rumour().entries_size(), 1);
+    EXPECT_EQ(m.rumour().announces_size(), 0);
+  }
+}
+
+// Around the inline/announce boundary every value is both sent within
+// max_packet and retransmitted by the rumour ticks (an entry judged inline
+// but too big for the tick's packing budget would be sent only once).
+TEST(MetadataCore, RumoursNearPacketSizeAreRetransmitted) {
+  for (size_t size = 1100; size <= 1200; ++size) {
+    core c(small_cfg(), "a", 1);
+    c.set_peers({"p1", "p2", "p3", "p4", "p5"});
+    outbound_list out;
+    c.put("k", std::string(size, 'x'), wall, t0, out);
+    size_t tick_sends = 0;
+    auto now = t0;
+    for (int i = 0; i < 10; ++i) {
+      now += milliseconds(100);
+      c.poll(wall, now, out);
+    }
+    for (auto& o : out) {
+      ASSERT_LE(o.payload.size(), c.cfg().max_packet) << "size " << size;
+      tick_sends += decode(o).has_rumour();
+    }
+    // 3 initial sends + 3 per tick for the remaining transmissions.
+    EXPECT_EQ(tick_sends, 3u * 4u) << "size " << size;
+  }
+}
+
+TEST(MetadataCore, UndrainedEventsAreBoundedByBytes) {
+  auto cfg = small_cfg();
+  cfg.max_event_bytes = 100 * 1024;
+  core c(cfg, "a", 1);
+  outbound_list out;
+  for (int i = 0; i < 20; ++i)
+    c.put("k" + std::to_string(i), std::string(30 * 1024, 'x'), wall, t0,
+          out);
+  auto ev = c.drain_events();
+  ASSERT_EQ(ev.size(), 3u); // 3 x 30 KiB fit in 100 KiB, 4 do not
+  EXPECT_EQ(ev.back().key, "k19");
+  EXPECT_EQ(c.get_stats().events_dropped, 17u);
+  // One event larger than the bound is still delivered.
+  c.put("huge", std::string(200 * 1024, 'y'), wall, t0, out);
+  ev = c.drain_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].value.value.size(), 200u * 1024);
+}
+
+TEST(MetadataConfig, ProfilesOrderedAndWireCompatible) {
+  auto l = config::local(), n = config::lan(), w = config::wan();
+  EXPECT_LT(l.gossip_interval, n.gossip_interval);
+  EXPECT_LT(n.gossip_interval, w.gossip_interval);
+  EXPECT_LT(l.ae_interval, n.ae_interval);
+  EXPECT_LT(n.ae_interval, w.ae_interval);
+  EXPECT_LT(l.chunk_timeout, n.chunk_timeout);
+  EXPECT_LT(n.chunk_timeout, w.chunk_timeout);
+  // Chunk sizes derive from max_packet: profiles must agree on it.
+  EXPECT_EQ(l.max_packet, n.max_packet);
+  EXPECT_EQ(w.max_packet, n.max_packet);
+  EXPECT_GE(w.retransmit_mult, n.retransmit_mult);
+  for (auto& c : {l, n, w})
+    EXPECT_NO_THROW(core(c, "a", 1));
 }
 
 TEST(MetadataCore, RemoteUpdateReGossipedOnceAndStaleIgnored) {
@@ -250,6 +325,36 @@ TEST(AntiEntropy, SynAckAck2ConvergesBothWays) {
   EXPECT_GT(b.get_stats().transfers_completed, 0u);
 }
 
+// Key lists near the key size limit: every ACK2 / WANT page still fits one
+// packet (none dropped as oversized), so the stores converge.
+TEST(AntiEntropy, LongKeyPagesFitOnePacket) {
+  core a(small_cfg(), "a", 1), b(small_cfg(), "b", 2);
+  outbound_list out;
+  for (int i = 0; i < 400; ++i) {
+    auto key = std::string(240, 'k') + std::to_string(i);
+    (i % 2 ? a : b).put(key, "v", wall, t0, out);
+  }
+  out.clear();
+  a.set_peers({"b"});
+  b.set_peers({"a"});
+  auto now = t0;
+  int rounds = 0;
+  size_t largest = 0;
+  while (a.digest() != b.digest() && rounds < 300) {
+    ++rounds;
+    now += milliseconds(100);
+    a.poll(wall, now, out);
+    b.poll(wall, now, out);
+    for (auto& o : out)
+      largest = std::max(largest, o.payload.size());
+    route(a, b, out, now);
+  }
+  EXPECT_EQ(a.digest(), b.digest());
+  EXPECT_LE(largest, small_cfg().max_packet);
+  EXPECT_EQ(a.get_stats().rejects.count("oversized_outbound"), 0u);
+  EXPECT_EQ(b.get_stats().rejects.count("oversized_outbound"), 0u);
+}
+
 // Chunked transfer driven by hand: b serves, a pulls.
 struct chunk_fixture : ::testing::Test {
   core a{small_cfg(), "a", 1};
@@ -400,6 +505,73 @@ TEST_F(chunk_fixture, NewerVersionAbandonsTransferAndServerRefusesOld) {
   b.handle("a", encode(req), wall, t0, g);
   ASSERT_EQ(g.size(), 1u);
   EXPECT_TRUE(decode(g[0]).has_chunk_gone());
+}
+
+TEST_F(chunk_fixture, ServerIgnoresRequestsForChunksStillQueued) {
+  ASSERT_FALSE(requests.empty());
+  // The same requests twice at once: b's bandwidth budget admits only a few
+  // chunks right away, the rest queue; the repeat must not queue them again.
+  outbound_list o;
+  for (auto& r : requests)
+    b.handle("a", encode(r), wall, t0, o);
+  // Chunks already sent may legitimately be sent again on a retry.
+  size_t sent_at_once = o.size();
+  ASSERT_GT(sent_at_once, 0u);
+  for (auto& r : requests)
+    b.handle("a", encode(r), wall, t0, o);
+  std::map<uint32_t, int> sent;
+  auto now = t0;
+  for (int i = 0; i < 20; ++i) {
+    now += milliseconds(100);
+    b.poll(wall, now, o);
+  }
+  for (auto& x : o)
+    if (auto m = decode(x); m.has_chunk())
+      ++sent[m.chunk().index()];
+  size_t requested = 0;
+  for (auto& r : requests)
+    requested += static_cast<size_t>(r.chunk_request().indices_size());
+  ASSERT_GT(requested, sent_at_once);
+  EXPECT_EQ(sent.size(), requested);
+  for (auto& [index, n] : sent)
+    EXPECT_EQ(n, index < sent_at_once ? 2 : 1) << "chunk " << index;
+}
+
+TEST(MetadataCore, ChunkRetriesRotateSourcesThenBackOff) {
+  core a(small_cfg(), "a", 1);
+  outbound_list out;
+  Message m;
+  auto* an = m.mutable_rumour()->add_announces();
+  an->set_key("k");
+  an->mutable_version()->set_hlc(make_hlc(wall, 0));
+  an->mutable_version()->set_origin("w");
+  an->set_size(900); // one chunk
+  an->set_hash_lo(1);
+  an->set_hash_hi(2);
+  a.handle("b", encode(m), wall, t0, out);
+  a.handle("c", encode(m), wall, t0, out);
+  auto requests_to = [&](time_point now) {
+    std::vector<address> to;
+    outbound_list o;
+    a.poll(wall, now, o);
+    for (auto& x : o)
+      if (decode(x).has_chunk_request())
+        to.push_back(x.to);
+    return to;
+  };
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, "b");
+  auto base = small_cfg().chunk_timeout;
+  auto tick = milliseconds(1);
+  // Lost: the retry goes to the other source after one base timeout ...
+  EXPECT_TRUE(requests_to(t0 + base - tick).empty());
+  EXPECT_EQ(requests_to(t0 + base), std::vector<address>{"c"});
+  // ... and again after one base timeout (not every source tried yet) ...
+  EXPECT_TRUE(requests_to(t0 + 2 * base - tick).empty());
+  EXPECT_EQ(requests_to(t0 + 2 * base), std::vector<address>{"b"});
+  // ... then, both sources asked, the wait doubles.
+  EXPECT_TRUE(requests_to(t0 + 4 * base - tick).empty());
+  EXPECT_EQ(requests_to(t0 + 4 * base), std::vector<address>{"c"});
 }
 
 TEST(MetadataCore, ExpiredTombstonesAreCollectedAndNotResurrected) {
