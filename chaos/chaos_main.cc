@@ -1,0 +1,188 @@
+// chaos: runs pekonode chaos scenarios on the deterministic simulator and
+// prints a timeline, an agreement plot and a verdict table. Exit 0 when every
+// run passes, 1 on FAIL, 2 on bad arguments.
+//
+//   chaos --list
+//   chaos --scenario=partition_2way_heal --nodes=30 --seed=7
+//   chaos --all --nodes=50 --seed=1 [--seeds=3] [--quiet]
+//   chaos --all --soak            (N=100, 3 seeds, phases x3)
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "chaos/scenario.h"
+
+namespace {
+
+using namespace pekonode::chaos;
+
+struct args {
+  std::string scenario;
+  std::size_t nodes = 20;
+  uint64_t seed = 1;
+  uint64_t seeds = 1;
+  bool all = false;
+  bool list = false;
+  bool soak = false;
+  bool quiet = false;
+  bool plot = true;
+  double time_scale = 1.0;
+  bool nodes_set = false, seeds_set = false, scale_set = false;
+};
+
+void usage(std::ostream& os) {
+  os << "usage: chaos --scenario=NAME [--nodes=N] [--seed=S] [--seeds=K]\n"
+        "       chaos --all [--nodes=N] [--seed=S] [--seeds=K] [--soak]\n"
+        "       chaos --list\n"
+        "  --nodes=N       cluster size, 5..2000 (default 20; --soak: 100)\n"
+        "  --seed=S        first seed (default 1); runs use S, S+1, ...\n"
+        "  --seeds=K       seeds per scenario (default 1; --soak: 3)\n"
+        "  --time_scale=X  stretch every scenario phase (default 1; --soak: 3)\n"
+        "  --soak          larger, longer runs: N=100, 3 seeds, phases x3\n"
+        "  --quiet         verdict table only (no timeline or plot)\n"
+        "  --noplot        no agreement plot\n";
+}
+
+bool parse_u64(const std::string& s, uint64_t& out) {
+  if (s.empty() || s.size() > 20) return false;
+  char* end = nullptr;
+  errno = 0;
+  auto v = std::strtoull(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || s[0] == '-') return false;
+  out = v;
+  return true;
+}
+
+bool parse(int argc, char** argv, args& a, std::string& err) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto eq = arg.find('=');
+    std::string key = arg.substr(0, eq);
+    std::string val = eq == std::string::npos ? "" : arg.substr(eq + 1);
+    uint64_t u = 0;
+    if (key == "--scenario" && !val.empty()) {
+      a.scenario = val;
+    } else if (key == "--nodes") {
+      if (!parse_u64(val, u) || u < 5 || u > 2000) {
+        err = "--nodes must be an integer in [5, 2000]";
+        return false;
+      }
+      a.nodes = u;
+      a.nodes_set = true;
+    } else if (key == "--seed") {
+      if (!parse_u64(val, u)) {
+        err = "--seed must be an unsigned integer";
+        return false;
+      }
+      a.seed = u;
+    } else if (key == "--seeds") {
+      if (!parse_u64(val, u) || u < 1 || u > 1000) {
+        err = "--seeds must be an integer in [1, 1000]";
+        return false;
+      }
+      a.seeds = u;
+      a.seeds_set = true;
+    } else if (key == "--time_scale") {
+      char* end = nullptr;
+      double d = std::strtod(val.c_str(), &end);
+      if (val.empty() || *end != '\0' || !(d >= 0.1 && d <= 100)) {
+        err = "--time_scale must be a number in [0.1, 100]";
+        return false;
+      }
+      a.time_scale = d;
+      a.scale_set = true;
+    } else if (arg == "--all") {
+      a.all = true;
+    } else if (arg == "--list") {
+      a.list = true;
+    } else if (arg == "--soak") {
+      a.soak = true;
+    } else if (arg == "--quiet") {
+      a.quiet = true;
+    } else if (arg == "--noplot") {
+      a.plot = false;
+    } else if (arg == "--help" || arg == "-h") {
+      usage(std::cout);
+      std::exit(0);
+    } else {
+      err = "unknown or malformed argument: " + arg;
+      return false;
+    }
+  }
+  if (a.soak) {
+    if (!a.nodes_set) a.nodes = 100;
+    if (!a.seeds_set) a.seeds = 3;
+    if (!a.scale_set) a.time_scale = 3.0;
+  }
+  if (!a.list && !a.all && a.scenario.empty()) {
+    err = "one of --scenario=NAME, --all or --list is required";
+    return false;
+  }
+  if (!a.scenario.empty() && find_scenario(a.scenario) == nullptr) {
+    err = "unknown scenario '" + a.scenario + "' (see --list)";
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  args a;
+  std::string err;
+  if (!parse(argc, argv, a, err)) {
+    std::cerr << "chaos: " << err << "\n";
+    usage(std::cerr);
+    return 2;
+  }
+  if (a.list) {
+    for (auto& s : all_scenarios())
+      std::cout << s.name << "\n    " << s.description << "\n";
+    return 0;
+  }
+  std::vector<const scenario*> todo;
+  if (a.all)
+    for (auto& s : all_scenarios()) todo.push_back(&s);
+  else
+    todo.push_back(find_scenario(a.scenario));
+
+  std::vector<report> reports;
+  for (auto* sc : todo) {
+    for (uint64_t k = 0; k < a.seeds; ++k) {
+      run_options opts;
+      opts.nodes = a.nodes;
+      opts.seed = a.seed + k;
+      opts.time_scale = a.time_scale;
+      auto wall0 = std::chrono::steady_clock::now();
+      std::vector<std::string> timeline;
+      auto r = run_scenario(*sc, opts, &timeline);
+      auto wall = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - wall0).count();
+      std::cout << "=== " << sc->name << "  seed=" << opts.seed
+                << "  nodes=" << opts.nodes << "  ("
+                << (r.pass() ? "PASS" : "FAIL") << ", " << r.duration_s
+                << " s virtual in " << wall << " s wall)\n";
+      if (!a.quiet) {
+        std::cout << sc->description << "\n";
+        for (auto& line : timeline) std::cout << "  " << line << "\n";
+        if (a.plot) std::cout << format_plot(r.curve);
+      }
+      for (auto& why : r.reasons()) std::cout << "  FAIL: " << why << "\n";
+      std::cout << "  reproduce: chaos --scenario=" << sc->name
+                << " --nodes=" << opts.nodes << " --seed=" << opts.seed;
+      if (a.time_scale != 1.0) std::cout << " --time_scale=" << a.time_scale;
+      std::cout << "\n\n" << std::flush;
+      reports.push_back(std::move(r));
+    }
+  }
+  std::cout << format_table(reports);
+  std::size_t failed = 0;
+  for (auto& r : reports) failed += !r.pass();
+  std::cout << reports.size() - failed << " passed, " << failed << " failed\n";
+  return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,131 @@
+#include "chaos/sim_node.h"
+
+#include <algorithm>
+
+namespace pekonode::chaos {
+
+namespace {
+
+// Metadata wall clocks start near 2023-11 so HLC values look realistic.
+constexpr int64_t wall_base_ms = 1700000000000LL;
+
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+} // namespace
+
+std::string sim_node_name(std::size_t i) { return "n" + std::to_string(i); }
+
+address sim_node_addr(std::size_t i) {
+  return "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)
+         + ":7946";
+}
+
+sim_cluster_node::sim_cluster_node(const node_config& cfg, std::string name,
+                                   address addr, uint64_t seed,
+                                   int64_t skew_ms)
+  : name_(std::move(name)), addr_(std::move(addr)), skew_ms_(skew_ms) {
+  mem_ = std::make_unique<membership::core>(cfg.membership, name_, addr_,
+                                            std::map<std::string, std::string>{},
+                                            mix(seed));
+  md_ = std::make_unique<metadata::core>(cfg.metadata, name_, mix(seed + 1));
+}
+
+uint64_t sim_cluster_node::wall_ms(time_point now) const {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              now.time_since_epoch()).count();
+  return static_cast<uint64_t>(wall_base_ms + ms + skew_ms_);
+}
+
+void sim_cluster_node::on_datagram(const address& from, channel chan,
+                                   const std::string& payload, time_point now,
+                                   outbound_list& out) {
+  auto first = out.size();
+  if (chan == channel::membership)
+    mem_->handle(from, payload, now, out);
+  else if (chan == channel::metadata)
+    md_->handle(from, payload, wall_ms(now), now, out);
+  after(now, first, out);
+}
+
+void sim_cluster_node::poll(time_point now, outbound_list& out) {
+  auto first = out.size();
+  if (has_pending_) {
+    for (auto& o : pending_) out.push_back(std::move(o));
+    pending_.clear();
+    has_pending_ = false;
+  }
+  mem_->poll(now, out);
+  md_->poll(wall_ms(now), now, out);
+  after(now, first, out);
+}
+
+time_point sim_cluster_node::next_wakeup() const {
+  auto t = std::min(mem_->next_wakeup(), md_->next_wakeup());
+  if (has_pending_) t = std::min(t, pending_at_);
+  return t;
+}
+
+void sim_cluster_node::join(const std::vector<address>& seeds, time_point now) {
+  auto first = pending_.size();
+  mem_->join(seeds, now, pending_);
+  after(now, first, pending_);
+}
+
+void sim_cluster_node::leave(time_point now) {
+  auto first = pending_.size();
+  mem_->leave(now, pending_);
+  after(now, first, pending_);
+}
+
+void sim_cluster_node::set_tags(std::map<std::string, std::string> tags,
+                                time_point now) {
+  auto first = pending_.size();
+  mem_->set_tags(std::move(tags), now, pending_);
+  after(now, first, pending_);
+}
+
+metadata::write_result sim_cluster_node::put(const std::string& key,
+                                             std::string value,
+                                             time_point now) {
+  auto first = pending_.size();
+  auto r = md_->put(key, std::move(value), wall_ms(now), now, pending_);
+  after(now, first, pending_);
+  return r;
+}
+
+void sim_cluster_node::after(time_point now, std::size_t first,
+                             outbound_list& out) {
+  for (auto i = first; i < out.size(); ++i) {
+    auto bytes = out[i].payload.size() + datagram_overhead_bytes;
+    (out[i].chan == channel::metadata ? md_bytes_out_ : mem_bytes_out_) += bytes;
+  }
+  if (&out == &pending_ && !pending_.empty()) {
+    has_pending_ = true;
+    pending_at_ = now;
+  }
+  auto events = mem_->drain_events();
+  if (!events.empty()) {
+    refresh_peers();
+    if (on_event)
+      for (auto& e : events) on_event(*this, e, now);
+  }
+  // Change events are not needed here; drain so the queue stays small.
+  md_->drain_events();
+}
+
+void sim_cluster_node::refresh_peers() {
+  std::vector<address> live;
+  for (auto& m : mem_->members())
+    if (m.name != name_
+        && (m.state == membership::member_state::alive
+            || m.state == membership::member_state::suspect))
+      live.push_back(m.addr);
+  md_->set_peers(std::move(live));
+}
+
+} // namespace pekonode::chaos
