@@ -32,6 +32,7 @@ struct args {
   bool quiet = false;
   bool plot = true;
   double time_scale = 1.0;
+  std::string profile = "lan";
   bool nodes_set = false, seeds_set = false, scale_set = false;
 };
 
@@ -43,6 +44,7 @@ void usage(std::ostream& os) {
         "  --seed=S        first seed (default 1); runs use S, S+1, ...\n"
         "  --seeds=K       seeds per scenario (default 1; --soak: 3)\n"
         "  --time_scale=X  stretch every scenario phase (default 1; --soak: 3)\n"
+        "  --profile=P     timing profile of every node: lan (default), local, wan\n"
         "  --soak          larger, longer runs: N=100, 3 seeds, phases x3\n"
         "  --quiet         verdict table only (no timeline or plot)\n"
         "  --noplot        no agreement plot\n";
@@ -96,6 +98,10 @@ bool parse(int argc, char** argv, args& a, std::string& err) {
       }
       a.time_scale = d;
       a.scale_set = true;
+    } else if (key == "--profile") {
+      if (val != "lan" && val != "local" && val != "wan")
+        err = "--profile must be lan, local or wan";
+      a.profile = val;
     } else if (arg == "--all") {
       a.all = true;
     } else if (arg == "--list") {
@@ -158,6 +164,13 @@ int main(int argc, char** argv) {
       opts.nodes = a.nodes;
       opts.seed = a.seed + k;
       opts.time_scale = a.time_scale;
+      if (a.profile == "local") {
+        opts.cfg.membership = pekonode::membership::config::local();
+        opts.cfg.metadata = pekonode::metadata::config::local();
+      } else if (a.profile == "wan") {
+        opts.cfg.membership = pekonode::membership::config::wan();
+        opts.cfg.metadata = pekonode::metadata::config::wan();
+      }
       auto wall0 = std::chrono::steady_clock::now();
       std::vector<std::string> timeline;
       auto r = run_scenario(*sc, opts, &timeline);

@@ -5,43 +5,40 @@ namespace pekonode::membership {
 void broadcast_queue::push(const std::string& key, std::string bytes) {
   erase(key);
   auto id = next_id_++;
-  order_key ok{0, ~id};
-  queue_.emplace(ok, entry{key, std::move(bytes), 0, id});
-  by_key_.emplace(key, ok);
+  auto size = bytes.size();
+  auto [it, _] = by_key_.emplace(key, entry{nullptr, std::move(bytes), 0, id});
+  entry* e = &it->second;
+  e->key = &it->first;
+  queue_.emplace(0, ~id, e);
+  by_size_.emplace(size, id, e);
 }
 
 void broadcast_queue::erase(const std::string& key) {
-  auto i = by_key_.find(key);
-  if (i == by_key_.end()) return;
-  queue_.erase(i->second);
-  by_key_.erase(i);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  entry* e = &it->second;
+  queue_.erase({e->transmits, ~e->id, e});
+  by_size_.erase({e->bytes.size(), e->id, e});
+  by_key_.erase(it);
 }
 
-void broadcast_queue::bump(std::map<order_key, entry>::iterator it,
-                           int limit) {
-  entry e = std::move(it->second);
-  queue_.erase(it);
-  ++e.transmits;
-  if (e.transmits >= limit) {
-    by_key_.erase(e.key);
+void broadcast_queue::bump(entry* e, int limit) {
+  queue_.erase({e->transmits, ~e->id, e});
+  ++e->transmits;
+  if (e->transmits >= limit) {
+    by_size_.erase({e->bytes.size(), e->id, e});
+    by_key_.erase(by_key_.find(*e->key));
     return;
   }
-  order_key ok{e.transmits, ~e.id};
-  by_key_[e.key] = ok;
-  queue_.emplace(ok, std::move(e));
+  queue_.emplace(e->transmits, ~e->id, e);
 }
 
 bool broadcast_queue::take_oversize(std::size_t over, int limit,
                                     std::string& out) {
-  auto best = queue_.end();
-  for (auto it = queue_.begin(); it != queue_.end(); ++it)
-    if (it->second.bytes.size() > over
-        && (best == queue_.end()
-            || it->second.bytes.size() > best->second.bytes.size()))
-      best = it;
-  if (best == queue_.end()) return false;
-  out = best->second.bytes;
-  bump(best, limit);
+  if (by_size_.empty() || std::get<0>(*by_size_.rbegin()) <= over) return false;
+  entry* e = std::get<2>(*by_size_.rbegin());
+  out = e->bytes;
+  bump(e, limit);
   return true;
 }
 

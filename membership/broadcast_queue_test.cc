@@ -63,5 +63,38 @@ TEST(BroadcastQueue, BudgetRespected) {
   EXPECT_EQ(got.size(), 7u);
 }
 
+TEST(BroadcastQueue, ScanStopsOnceNothingCanFit) {
+  // A full packet must not walk the whole queue: with the budget below the
+  // smallest update, take() stops, and every update keeps its transmits.
+  broadcast_queue q;
+  for (int i = 0; i < 1000; ++i) q.push("m" + std::to_string(i), std::string(10, 'x'));
+  EXPECT_TRUE(q.take(9, 10, unit_cost).empty());
+  EXPECT_EQ(q.size(), 1000u);
+  // One small update behind many large ones is still found within the skip
+  // bound; past it, the packet goes out with what it has.
+  broadcast_queue r;
+  r.push("small", "s");
+  for (int i = 0; i < 8; ++i) r.push("big" + std::to_string(i), std::string(50, 'x'));
+  EXPECT_EQ(r.take(10, 10, unit_cost), (std::vector<std::string>{"s"}));
+}
+
+TEST(BroadcastQueue, OversizePicksLargestAndCountsTransmits) {
+  broadcast_queue q;
+  q.push("a", std::string(60, 'a'));
+  q.push("b", std::string(80, 'b'));
+  q.push("c", "c");
+  std::string out;
+  ASSERT_TRUE(q.take_oversize(50, 2, out));
+  EXPECT_EQ(out, std::string(80, 'b'));
+  ASSERT_TRUE(q.take_oversize(50, 2, out));
+  EXPECT_EQ(out, std::string(80, 'b'));
+  ASSERT_TRUE(q.take_oversize(50, 2, out)); // b hit its limit: a is next
+  EXPECT_EQ(out, std::string(60, 'a'));
+  EXPECT_EQ(q.size(), 2u);
+  q.erase("a");
+  EXPECT_FALSE(q.take_oversize(50, 2, out));
+  EXPECT_EQ(q.take(100, 2, unit_cost), (std::vector<std::string>{"c"}));
+}
+
 } // namespace
 } // namespace pekonode::membership

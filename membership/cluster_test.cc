@@ -1,7 +1,9 @@
 // Multi-node behaviour of the membership core on the deterministic simulator.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <iostream>
+#include <vector>
 
 #include "membership/sim_adapter.h"
 
@@ -198,7 +200,9 @@ TEST(Cluster, NameConflictReported) {
   // The original keeps its place in everybody's view.
   for (std::size_t i = 0; i < 5; ++i) {
     for (auto& m : cl.nodes[i]->c().members())
-      if (m.name == node_name(2)) EXPECT_EQ(m.addr, testing::node_addr(2)) << i;
+      if (m.name == node_name(2)) {
+        EXPECT_EQ(m.addr, testing::node_addr(2)) << i;
+      }
   }
 }
 
@@ -238,6 +242,53 @@ TEST(Cluster, TenPercentLossNoHealthyNodeDeclaredDead) {
     for (auto& e : n->log) deaths += e.ev.kind == event::dead;
   EXPECT_EQ(deaths, 0u);
   for (std::size_t i = 0; i < 30; ++i) EXPECT_EQ(cl.alive_count(i), 30u) << i;
+}
+
+TEST(Cluster, TwoHundredNodesJoinAtOnceConvergeWithinThreeSeconds) {
+  // All 200 start at the same instant through one seed: the seed's replies
+  // miss most of the others, so convergence rests on gossip plus the quick
+  // anti-entropy syncs right after joining.
+  const std::size_t n = 200;
+  sim_cluster cl(n, lan_test(), seed_for("join200"));
+  for (auto& nd : cl.nodes) nd->log_mask = 0;
+  cl.net.set_default_faults(small_delay());
+  cl.start(0, {});
+  for (std::size_t i = 1; i < n; ++i) cl.start(i, {0});
+  auto min_alive = [&] {
+    std::size_t lo = n;
+    for (std::size_t i = 0; i < n; ++i) lo = std::min(lo, cl.alive_count(i));
+    return lo;
+  };
+  auto hundred = cl.run_until([&] { return min_alive() >= 100; }, seconds(10));
+  ASSERT_NE(hundred, duration::max());
+  EXPECT_LE(hundred, milliseconds(1500));
+  auto all = cl.run_until([&] { return min_alive() == n; }, seconds(10));
+  ASSERT_NE(all, duration::max());
+  EXPECT_LE(hundred + all, seconds(3));
+}
+
+TEST(Cluster, SteadyStateBytesPerNodeStayUnderBound) {
+  // SWIM's constant load: one probe (ping + ack) per probe_interval, empty
+  // gossip sends nothing, anti-entropy is one small digest now and then.
+  const std::size_t n = 50;
+  sim_cluster cl(n, lan_test(), seed_for("bytes50"));
+  boot(cl, n);
+  cl.net.run_for(seconds(60)); // join gossip drains
+  std::vector<uint64_t> before(n);
+  for (std::size_t i = 0; i < n; ++i)
+    before[i] = cl.net.stats(testing::node_addr(i)).bytes_out;
+  const int window = 120;
+  cl.net.run_for(seconds(window));
+  double sum = 0, mx = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    double b = double(cl.net.stats(testing::node_addr(i)).bytes_out - before[i]) / window;
+    sum += b;
+    mx = std::max(mx, b);
+  }
+  std::cout << "mean " << sum / n << " B/s, max " << mx << " B/s per node\n";
+  EXPECT_LE(sum / n, 250.0);
+  EXPECT_LE(mx, 300.0);
+  EXPECT_GE(sum / n, 100.0); // probes do run
 }
 
 } // namespace

@@ -17,6 +17,7 @@ config config::local() {
   c.retransmit_mult = 3;
   c.gossip_to_dead = seconds(15);
   c.sync_interval = seconds(5);
+  c.join_sync_interval = milliseconds(200);
   c.join_retry_initial = milliseconds(200);
   c.join_retry_max = seconds(5);
   c.reconnect_interval = seconds(5);
@@ -32,6 +33,7 @@ config config::wan() {
   c.gossip_interval = milliseconds(500);
   c.gossip_to_dead = seconds(60);
   c.sync_interval = seconds(30);
+  c.join_sync_interval = seconds(2);
   c.join_retry_initial = seconds(1);
   c.join_retry_max = seconds(60);
   c.reconnect_interval = seconds(60);
@@ -60,11 +62,17 @@ std::string config::validate() const {
   if (max_datagram < max_tags_bytes + max_name_bytes + max_addr_bytes + 256)
     return "max_datagram too small for the largest tags";
   if (sync_interval <= duration::zero()) return "sync_interval must be positive";
+  if (join_syncs < 0 || join_syncs > 16) return "join_syncs must be in [0,16]";
+  if (join_sync_interval <= duration::zero())
+    return "join_sync_interval must be positive";
   if (join_retry_initial <= duration::zero()
       || join_retry_max < join_retry_initial)
     return "join retry delays must be positive and initial <= max";
   if (reconnect_interval <= duration::zero())
     return "reconnect_interval must be positive";
+  if (reply_pages_burst < 1 || !(reply_pages_per_second > 0)
+      || !(reply_pages_global_per_second >= 1))
+    return "reply page budgets must be positive";
   if (max_name_bytes == 0 || max_addr_bytes == 0 || max_members < 2)
     return "limits too small";
   return {};

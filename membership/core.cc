@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
+#include <unordered_map>
 
 #include "membership/membership.pb.h"
 
@@ -12,6 +14,9 @@ namespace {
 constexpr std::size_t sync_buckets = 32;
 constexpr std::size_t max_relays = 256;
 constexpr std::size_t max_heal_notices_per_packet = 32;
+// Peers whose reply budget is tracked at once; beyond it, idle (refilled)
+// entries are forgotten and, if none is idle, new peers get no state pages.
+constexpr std::size_t max_reply_peers = 4096;
 constexpr uint8_t updates_field_tag = (15 << 3) | 2; // Packet.updates
 
 std::size_t varint_size(uint64_t v) {
@@ -75,7 +80,9 @@ std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
   return n;
 }
 
-enum class source { gossip, page };
+// Where a claim came from: piggybacked gossip, an anti-entropy page, or a
+// join reply page (old news to everyone else, so never re-gossiped).
+enum class source { gossip, page, join_page };
 
 } // namespace
 
@@ -150,10 +157,31 @@ struct core::impl {
     time_point nack_at{};
   };
 
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  // A member plus its slots in the sampling indexes, so that picking random
+  // gossip/probe peers is O(k), never O(N).
+  struct entry : member {
+    std::size_t live_pos = npos; // index in `live` (alive or suspect)
+    std::size_t dead_pos = npos; // index in `dead_recent`
+    bool counted = false;        // included in state_counts
+  };
+
   core& c;
   std::mt19937_64 rng;
   run_state state = run_state::running;
-  std::map<std::string, member> table; // excludes self
+  std::map<std::string, entry> table; // excludes self; ordered for members()
+  // Hash index over `table` (keys view the map's node keys, which never
+  // move): the per-update lookup is a hash, not O(log N) string compares.
+  std::unordered_map<std::string_view, entry*> by_name;
+  std::vector<entry*> live;           // live members of `table`, any order
+  std::vector<entry*> dead_recent;    // dead, possibly within gossip_to_dead
+  std::size_t state_counts[4] = {0, 0, 0, 0}; // of `table`, by member_state
+  // Incremental anti-entropy hashes over the live members of `table` (self
+  // is added at query time): per bucket, and their sum.
+  uint64_t bucket_sum[sync_buckets] = {};
+  uint64_t digest_sum = 0;
+  uint32_t digest_count = 0;
   std::map<std::string, suspicion> suspicions;
   broadcast_queue queue;
   std::vector<std::string> probe_list;
@@ -168,9 +196,23 @@ struct core::impl {
   duration join_backoff{};
   time_point gossip_next{};
   time_point sync_next = time_point::max();
+  int quick_syncs_left = 0; // join_syncs still to run after joining
+  // Until then this node is catching up after a join: what its pages teach
+  // it is old news to the cluster and is not re-gossiped.
+  time_point catch_up_until{};
   time_point reconnect_next = time_point::max();
   time_point leave_until = time_point::max();
   std::map<address, time_point> sync_pending; // digests we sent
+
+  // Token buckets (in pages) bounding the state pages sent in reply to
+  // join/want/digest requests: per source address, and for all sources.
+  struct reply_budget {
+    double tokens = 0;
+    time_point last{};
+  };
+  std::map<address, reply_budget> reply_budgets;
+  reply_budget global_budget;
+  bool global_budget_init = false;
   std::vector<event> events;
   bool clock_started = false;
   std::size_t heal_notices_budget = 0;
@@ -259,19 +301,76 @@ struct core::impl {
     return p;
   }
 
-  void set_state(member& m, member_state s, time_point now) {
-    bool was = is_live(m.state), will = is_live(s);
+  static void index_add(std::vector<entry*>& v, std::size_t entry::*pos,
+                        entry& e) {
+    if (e.*pos != npos) return;
+    e.*pos = v.size();
+    v.push_back(&e);
+  }
+
+  static void index_remove(std::vector<entry*>& v, std::size_t entry::*pos,
+                           entry& e) {
+    auto i = e.*pos;
+    if (i == npos) return;
+    v[i] = v.back();
+    v[i]->*pos = i;
+    v.pop_back();
+    e.*pos = npos;
+  }
+
+  void set_state(entry& m, member_state s, time_point now) {
+    bool was = m.counted && is_live(m.state), will = is_live(s);
     if (was && !will) --c.live_count_;
     if (!was && will) ++c.live_count_;
+    if (m.counted) --state_counts[static_cast<int>(m.state)];
+    ++state_counts[static_cast<int>(s)];
+    m.counted = true;
+    if (will) index_add(live, &entry::live_pos, m);
+    else index_remove(live, &entry::live_pos, m);
+    if (s == member_state::dead) index_add(dead_recent, &entry::dead_pos, m);
+    else index_remove(dead_recent, &entry::dead_pos, m);
     m.state = s;
     m.state_change = now;
   }
 
+  // Adds (sign +1) or removes (-1) a table member's share of the digests.
+  void account(const member& m, int sign) {
+    if (!is_live(m.state)) return;
+    auto h = entry_hash(m);
+    if (sign < 0) {
+      bucket_sum[bucket_of(m.name)] -= h;
+      digest_sum -= h;
+      --digest_count;
+    } else {
+      bucket_sum[bucket_of(m.name)] += h;
+      digest_sum += h;
+      ++digest_count;
+    }
+  }
+
+  entry* lookup(std::string_view name) const {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  }
+
+  void erase_entry(std::map<std::string, entry>::iterator it) {
+    auto& e = it->second;
+    account(e, -1);
+    if (is_live(e.state)) --c.live_count_;
+    --state_counts[static_cast<int>(e.state)];
+    index_remove(live, &entry::live_pos, e);
+    index_remove(dead_recent, &entry::dead_pos, e);
+    by_name.erase(std::string_view(it->first));
+    table.erase(it);
+  }
+
+  // Inserts at a random position of the not-yet-probed rest of the round
+  // (O(1): swap with a random slot there), as SWIM's round-robin wants.
   void add_to_probe_list(const std::string& name) {
-    std::uniform_int_distribution<std::size_t> d(0, probe_list.size());
+    std::uniform_int_distribution<std::size_t> d(probe_idx, probe_list.size());
     auto pos = d(rng);
-    probe_list.insert(probe_list.begin() + static_cast<std::ptrdiff_t>(pos), name);
-    if (pos < probe_idx) ++probe_idx;
+    probe_list.push_back(name);
+    std::swap(probe_list[pos], probe_list.back());
   }
 
   void start_suspicion(const member& m, const std::string& from,
@@ -315,7 +414,8 @@ struct core::impl {
     send(to, p, false, out);
   }
 
-  void apply_self(const Update& u, const address& from_addr, time_point now,
+  void apply_self(const Update& u, const std::string& sender,
+                  const address& from_addr, time_point now,
                   outbound_list& out) {
     if (state != run_state::running) return;
     auto st = from_pb(u.state());
@@ -344,11 +444,21 @@ struct core::impl {
     }
     bool newer = u.incarnation() > self.incarnation;
     bool accuses = u.incarnation() == self.incarnation && st != member_state::alive;
-    if (!newer && !accuses) return; // our own echo or stale
+    if (!newer && !accuses) {
+      // A stale accusation straight from its accuser (e.g. a Lifeguard buddy
+      // ping): that node missed our refutation and its timer still runs.
+      if (st != member_state::alive && !u.from().empty() && u.from() == sender)
+        send_self_to(from_addr, out);
+      return; // otherwise our own echo or stale gossip
+    }
     if (st == member_state::suspect || st == member_state::dead)
       c.awareness_.apply(1);
     refute(u.incarnation(), now);
     send_self_to(from_addr, out);
+    // The accuser's timer is the first to fire: tell it directly too.
+    if (!u.from().empty() && u.from() != sender)
+      if (auto* acc = lookup(u.from()); acc && is_live(acc->state))
+        send_self_to(acc->addr, out);
   }
 
   // Tells `m` (by address) what we believe about it, so it can refute; used
@@ -367,26 +477,29 @@ struct core::impl {
   bool apply(const Update& u, source src, const std::string& sender,
              const address& from_addr, time_point now, outbound_list& out) {
     if (u.name() == c.self_.name) {
-      apply_self(u, from_addr, now, out);
+      apply_self(u, sender, from_addr, now, out);
       return false;
     }
     auto st = from_pb(u.state());
     std::string from = u.from().empty() ? sender : u.from();
-    auto it = table.find(u.name());
-    if (it == table.end()) {
+    auto found = by_name.find(std::string_view(u.name()));
+    if (found == by_name.end()) {
       if (table.size() + 1 >= cfg().max_members) {
         bad("table_full");
         return false;
       }
-      member m;
+      entry m;
       m.name = u.name();
       m.addr = u.addr();
       m.incarnation = u.incarnation();
       m.state = member_state::dead; // placeholder: set_state counts live
       m.state_change = now;
       if (st == member_state::alive) m.tags.insert(u.tags().begin(), u.tags().end());
-      auto& ref = table.emplace(m.name, std::move(m)).first->second;
+      auto node = table.emplace(m.name, std::move(m)).first;
+      by_name.emplace(std::string_view(node->first), &node->second);
+      auto& ref = node->second;
       set_state(ref, st, now);
+      account(ref, +1);
       ++c.stats_.updates_applied;
       if (!is_live(st)) return false; // remembered for healing, not news
       add_to_probe_list(ref.name);
@@ -395,14 +508,14 @@ struct core::impl {
         emit(event::suspect, ref);
         start_suspicion(ref, from, now);
       }
-      enqueue(ref, from);
+      if (src != source::join_page) enqueue(ref, from);
       return true;
     }
-    member& cur = it->second;
+    entry& cur = *found->second;
     // A full-state merge is not first-hand evidence of death: downgrade a
     // same-incarnation 'dead' to 'suspect' so a live member can refute
     // instead of flapping through dead.
-    if (src == source::page && st == member_state::dead && is_live(cur.state)
+    if (src != source::gossip && st == member_state::dead && is_live(cur.state)
         && u.incarnation() == cur.incarnation) {
       st = member_state::suspect;
       from = sender;
@@ -413,12 +526,12 @@ struct core::impl {
         auto s = suspicions.find(cur.name);
         if (s != suspicions.end() && s->second.confirm(from)) {
           ++c.stats_.confirmations;
-          enqueue(cur, from);
+          if (src != source::join_page) enqueue(cur, from);
           return true;
         }
       }
       ++c.stats_.updates_stale;
-      if ((src == source::page || u.name() == sender) && is_live(st)
+      if ((src != source::gossip || u.name() == sender) && is_live(st)
           && !is_live(cur.state))
         heal_notice(cur, out);
       return false;
@@ -440,6 +553,7 @@ struct core::impl {
       }
       return false;
     }
+    account(cur, -1);
     auto old = cur.state;
     bool tags_changed = false;
     bool addr_changed = false;
@@ -452,6 +566,7 @@ struct core::impl {
       cur.addr = u.addr();
     }
     set_state(cur, st, now);
+    account(cur, +1);
     ++c.stats_.updates_applied;
     switch (st) {
       case member_state::alive:
@@ -477,7 +592,7 @@ struct core::impl {
         emit(event::left, cur);
         break;
     }
-    enqueue(cur, from);
+    if (src != source::join_page) enqueue(cur, from);
     return true;
   }
 
@@ -497,43 +612,114 @@ struct core::impl {
     for (auto& [_, m] : table) f(m);
   }
 
+  // O(1): table shares are maintained by account(); self is added here.
   std::pair<uint64_t, uint32_t> digest() const {
-    uint64_t h = 0;
-    uint32_t n = 0;
-    for_each_member([&](const member& m) {
-      if (!is_live(m.state)) return;
-      h += entry_hash(m);
+    uint64_t h = digest_sum;
+    uint32_t n = digest_count;
+    if (is_live(c.self_.state)) {
+      h += entry_hash(c.self_);
       ++n;
-    });
+    }
     return {h, n};
   }
 
   std::vector<uint64_t> bucket_hashes() const {
-    std::vector<uint64_t> b(sync_buckets, 0);
-    for_each_member([&](const member& m) {
-      if (is_live(m.state)) b[bucket_of(m.name)] += entry_hash(m);
-    });
+    std::vector<uint64_t> b(bucket_sum, bucket_sum + sync_buckets);
+    if (is_live(c.self_.state)) b[bucket_of(c.self_.name)] += entry_hash(c.self_);
     return b;
   }
 
-  void send_pages(const address& to, const std::vector<const member*>& ms,
-                  bool join_reply, outbound_list& out) {
+  static void refill(reply_budget& b, double rate, double burst,
+                     time_point now) {
+    if (now > b.last) {
+      b.tokens = std::min(
+        burst, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
+      b.last = now;
+    }
+  }
+
+  // Pages that may be sent to `to` now: at most reply_pages_burst, refilled
+  // at reply_pages_per_second per source. Pages after the first also draw on
+  // the all-sources budget, so a crowd of requesters (a join storm, or
+  // spoofed sources on an unauthenticated transport) gets one page each
+  // once that is spent. Charge with charge_reply().
+  std::size_t reply_allowance(const address& to, time_point now) {
+    const double burst = static_cast<double>(cfg().reply_pages_burst);
+    const double gburst = static_cast<double>(cfg().reply_pages_global_per_second);
+    auto it = reply_budgets.find(to);
+    if (it == reply_budgets.end()) {
+      if (reply_budgets.size() >= max_reply_peers) {
+        for (auto j = reply_budgets.begin(); j != reply_budgets.end();) {
+          refill(j->second, cfg().reply_pages_per_second, burst, now);
+          j = j->second.tokens >= burst ? reply_budgets.erase(j) : std::next(j);
+        }
+        if (reply_budgets.size() >= max_reply_peers) return 0;
+      }
+      it = reply_budgets.emplace(to, reply_budget{burst, now}).first;
+    }
+    refill(it->second, cfg().reply_pages_per_second, burst, now);
+    if (!global_budget_init) {
+      global_budget = reply_budget{gburst, now};
+      global_budget_init = true;
+    }
+    refill(global_budget, cfg().reply_pages_global_per_second, gburst, now);
+    auto own = static_cast<std::size_t>(it->second.tokens);
+    if (own == 0) return 0;
+    auto shared = static_cast<std::size_t>(std::max(0.0, global_budget.tokens));
+    return std::min(own, 1 + shared);
+  }
+
+  void charge_reply(const address& to, std::size_t pages, std::size_t wanted) {
+    if (pages < wanted) ++c.stats_.replies_limited;
+    if (pages == 0) return;
+    auto it = reply_budgets.find(to);
+    if (it != reply_budgets.end()) it->second.tokens -= static_cast<double>(pages);
+    global_budget.tokens = std::max(0.0, global_budget.tokens - static_cast<double>(pages - 1));
+  }
+
+  // Sends `ms` as StatePages of at most max_packet bytes, no more than the
+  // reply budget of `to` allows; a cut reply carries a random subset
+  // (self first on join replies) so that repeated cut replies differ.
+  void send_pages(const address& to, std::vector<const member*> ms,
+                  bool join_reply, time_point now, outbound_list& out) {
+    auto allowed = reply_allowance(to, now);
+    if (allowed == 0) {
+      charge_reply(to, 0, 1);
+      return;
+    }
+    // ~20 entries fit a page; shuffle when the allowance may cut the reply.
+    if (ms.size() > allowed * 16) {
+      std::size_t first = join_reply ? 1 : 0;
+      if (ms.size() > first) std::shuffle(ms.begin() + static_cast<std::ptrdiff_t>(first), ms.end(), rng);
+    }
+    send_pages_capped(to, ms, join_reply, allowed, out);
+  }
+
+  void send_pages_capped(const address& to, const std::vector<const member*>& ms,
+                         bool join_reply, std::size_t allowed,
+                         outbound_list& out) {
     std::size_t budget = cfg().max_packet > c.self_.name.size() + 32
                            ? cfg().max_packet - c.self_.name.size() - 32
                            : 64;
     std::vector<std::vector<Update>> pages(1);
     std::size_t used = 0;
+    bool cut = false;
     for (auto* m : ms) {
       auto u = encode(*m, c.self_.name);
       auto n = u.ByteSizeLong();
       auto cost = 1 + varint_size(n) + n;
       if (used + cost > budget && !pages.back().empty()) {
+        if (pages.size() >= allowed) {
+          cut = true;
+          break;
+        }
         pages.emplace_back();
         used = 0;
       }
       pages.back().push_back(std::move(u));
       used += cost;
     }
+    charge_reply(to, pages.size(), cut ? pages.size() + 1 : pages.size());
     auto total = static_cast<uint32_t>(pages.size());
     for (uint32_t i = 0; i < total; ++i) {
       auto p = packet();
@@ -547,12 +733,12 @@ struct core::impl {
   }
 
   void send_buckets(const address& to, const std::set<uint32_t>& buckets,
-                    outbound_list& out) {
+                    time_point now, outbound_list& out) {
     std::vector<const member*> ms;
     for_each_member([&](const member& m) {
       if (buckets.count(static_cast<uint32_t>(bucket_of(m.name)))) ms.push_back(&m);
     });
-    if (!ms.empty()) send_pages(to, ms, false, out);
+    if (!ms.empty()) send_pages(to, std::move(ms), false, now, out);
   }
 
   // -- packet handlers -------------------------------------------------------
@@ -604,33 +790,49 @@ struct core::impl {
     send(m.target_addr(), p, true, out);
   }
 
-  void on_join(const address& from, const JoinRequest&, outbound_list& out) {
+  void on_join(const address& from, const JoinRequest&, time_point now,
+               outbound_list& out) {
     std::vector<const member*> ms;
     for_each_member([&](const member& m) { ms.push_back(&m); });
-    send_pages(from, ms, true, out);
+    send_pages(from, std::move(ms), true, now, out);
   }
 
   void on_state(const std::string& sender, const address& from,
                 const StatePage& s, time_point now, outbound_list& out) {
+    // The first join reply is old news to everyone else: not re-gossiped.
+    // Reconnect replies (partition healing) are, so both sides re-merge.
+    bool initial_join = (s.join_reply() && !c.joined_) || now < catch_up_until;
     for (auto& u : s.members()) {
       if (!valid(u)) {
         bad("bad_update");
         continue;
       }
-      apply(u, source::page, sender, from, now, out);
+      apply(u, initial_join ? source::join_page : source::page, sender, from,
+            now, out);
     }
     if (s.join_reply() && !joined_ref()) {
       joined_ref() = true;
+      // Pull what the seed's table missed (members that joined after the
+      // reply was cut, gossip that died out while the cluster was small).
+      quick_syncs_left = cfg().join_syncs;
+      if (quick_syncs_left > 0) sync_next = now + jitter(cfg().join_sync_interval);
+      catch_up_until = now + cfg().join_sync_interval * (2 * quick_syncs_left + 1);
       join_next = time_point::max();
     }
   }
 
   bool& joined_ref() { return c.joined_; }
 
-  void on_digest(const address& from, const SyncDigest& d,
+  void on_digest(const address& from, const SyncDigest& d, time_point now,
                  outbound_list& out) {
     auto [h, n] = digest();
     if (h == d.hash() && n == d.count()) return;
+    // The bucket list (~300 B) answers a ~40 B digest: it is a reply page.
+    if (reply_allowance(from, now) == 0) {
+      charge_reply(from, 0, 1);
+      return;
+    }
+    charge_reply(from, 1, 1);
     auto p = packet();
     for (auto b : bucket_hashes()) p.mutable_buckets()->add_hashes(b);
     send(from, p, false, out);
@@ -654,14 +856,14 @@ struct core::impl {
       if (mine[i] != b.hashes(static_cast<int>(i))) diff.insert(i);
     if (diff.empty()) return;
     ++c.stats_.syncs_differed;
-    send_buckets(from, diff, out);
+    send_buckets(from, diff, now, out);
     auto p = packet();
     for (auto i : diff) p.mutable_want()->add_buckets(i);
     send(from, p, false, out);
-    (void) now;
   }
 
-  void on_want(const address& from, const SyncWant& w, outbound_list& out) {
+  void on_want(const address& from, const SyncWant& w, time_point now,
+               outbound_list& out) {
     if (static_cast<std::size_t>(w.buckets_size()) > sync_buckets) {
       bad("bad_body");
       return;
@@ -674,29 +876,53 @@ struct core::impl {
       }
       want.insert(b);
     }
-    send_buckets(from, want, out);
+    send_buckets(from, want, now, out);
   }
 
   // -- timers ------------------------------------------------------------------
 
+  // Up to k distinct random members: live ones, plus those dead for less
+  // than gossip_to_dead when include_dead; never `skip`. O(k) expected.
   std::vector<const member*> pick(std::size_t k, bool include_dead,
                                   time_point now, const std::string& skip) {
-    std::vector<const member*> cands;
-    for (auto& [name, m] : table) {
-      if (name == skip) continue;
-      if (is_live(m.state)
-          || (include_dead && m.state == member_state::dead
-              && now - m.state_change < cfg().gossip_to_dead))
-        cands.push_back(&m);
-    }
-    if (cands.size() > k) {
-      for (std::size_t i = 0; i < k; ++i) {
-        std::uniform_int_distribution<std::size_t> d(i, cands.size() - 1);
-        std::swap(cands[i], cands[d(rng)]);
+    if (include_dead) {
+      for (std::size_t i = 0; i < dead_recent.size();) {
+        auto* e = dead_recent[i];
+        if (now - e->state_change >= cfg().gossip_to_dead)
+          index_remove(dead_recent, &entry::dead_pos, *e);
+        else
+          ++i;
       }
-      cands.resize(k);
     }
-    return cands;
+    auto nl = live.size();
+    auto total = nl + (include_dead ? dead_recent.size() : 0);
+    auto at = [&](std::size_t i) -> const entry* {
+      return i < nl ? live[i] : dead_recent[i - nl];
+    };
+    std::vector<const member*> r;
+    if (k == 0 || total == 0) return r;
+    if (total <= 4 * k + 8) {
+      for (std::size_t i = 0; i < total; ++i)
+        if (at(i)->name != skip) r.push_back(at(i));
+      if (r.size() > k) {
+        for (std::size_t i = 0; i < k; ++i) {
+          std::uniform_int_distribution<std::size_t> d(i, r.size() - 1);
+          std::swap(r[i], r[d(rng)]);
+        }
+        r.resize(k);
+      }
+      return r;
+    }
+    // total > 4k + 8: rejection sampling finishes in ~k draws.
+    std::vector<std::size_t> chosen;
+    std::uniform_int_distribution<std::size_t> d(0, total - 1);
+    for (std::size_t tries = 0; r.size() < k && tries < 16 * k + 64; ++tries) {
+      auto i = d(rng);
+      if (std::find(chosen.begin(), chosen.end(), i) != chosen.end()) continue;
+      chosen.push_back(i);
+      if (at(i)->name != skip) r.push_back(at(i));
+    }
+    return r;
   }
 
   void send_join(bool reconnect, const address& to, outbound_list& out) {
@@ -749,8 +975,8 @@ struct core::impl {
         probe_idx = 0;
         if (probe_list.empty()) return;
       }
-      auto it = table.find(probe_list[probe_idx++]);
-      if (it != table.end() && is_live(it->second.state)) target = &it->second;
+      auto* e = lookup(probe_list[probe_idx++]);
+      if (e && is_live(e->state)) target = e;
     }
     if (!target) return;
     ++c.stats_.probes;
@@ -797,12 +1023,11 @@ struct core::impl {
                     ? std::max(0, probe.expected_nacks - probe.nacks)
                     : 1;
       c.awareness_.apply(delta);
-      auto it = table.find(probe.target);
+      auto* e = lookup(probe.target);
       // Also when already suspect: our failed probe is an independent
       // confirmation (Lifeguard dogpile).
-      if (it != table.end() && it->second.incarnation == probe.incarnation
-          && is_live(it->second.state)) {
-        Update u = encode(it->second, c.self_.name);
+      if (e && e->incarnation == probe.incarnation && is_live(e->state)) {
+        Update u = encode(*e, c.self_.name);
         u.set_state(SUSPECT);
         u.set_from(c.self_.name);
         ++c.stats_.suspects_raised;
@@ -821,9 +1046,9 @@ struct core::impl {
       if (s.deadline() <= now) due.push_back(name);
     for (auto& name : due) {
       suspicions.erase(name);
-      auto it = table.find(name);
-      if (it == table.end() || it->second.state != member_state::suspect) continue;
-      Update u = encode(it->second, c.self_.name);
+      auto* e = lookup(name);
+      if (!e || e->state != member_state::suspect) continue;
+      Update u = encode(*e, c.self_.name);
       u.set_state(DEAD);
       u.set_from(c.self_.name);
       ++c.stats_.deaths_declared;
@@ -847,7 +1072,12 @@ struct core::impl {
 
   void sync_tick(time_point now, outbound_list& out) {
     if (now < sync_next) return;
-    sync_next = now + jitter(sync_period() * 2);
+    if (quick_syncs_left > 0) {
+      --quick_syncs_left;
+      sync_next = now + jitter(cfg().join_sync_interval * 2);
+    } else {
+      sync_next = now + jitter(sync_period() * 2);
+    }
     for (auto it = sync_pending.begin(); it != sync_pending.end();)
       it = now - it->second > sync_period() ? sync_pending.erase(it) : std::next(it);
     auto peer = pick(1, false, now, {});
@@ -869,7 +1099,7 @@ struct core::impl {
     for (auto it = table.begin(); it != table.end();) {
       auto& m = it->second;
       if (!is_live(m.state) && now - m.state_change >= cfg().dead_retention) {
-        it = table.erase(it);
+        erase_entry(it++);
         continue;
       }
       if (is_live(m.state)) live_addrs.insert(m.addr);
@@ -1035,11 +1265,11 @@ void core::handle(const address& from, std::string_view payload,
       }
       break;
     case Packet::kPingReq: d.on_ping_req(from, p.ping_req(), now, out); break;
-    case Packet::kJoin: d.on_join(from, p.join(), out); break;
+    case Packet::kJoin: d.on_join(from, p.join(), now, out); break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
-    case Packet::kDigest: d.on_digest(from, p.digest(), out); break;
+    case Packet::kDigest: d.on_digest(from, p.digest(), now, out); break;
     case Packet::kBuckets: d.on_buckets(from, p.buckets(), now, out); break;
-    case Packet::kWant: d.on_want(from, p.want(), out); break;
+    case Packet::kWant: d.on_want(from, p.want(), now, out); break;
     case Packet::BODY_NOT_SET: break;
   }
 }
@@ -1094,14 +1324,31 @@ time_point core::next_wakeup() const {
 }
 
 std::vector<member> core::members() const {
+  // The table is ordered by name already: merge self in, O(N).
   std::vector<member> r;
   r.reserve(impl_->table.size() + 1);
-  r.push_back(self_);
-  for (auto& [_, m] : impl_->table) r.push_back(m);
-  std::sort(r.begin(), r.end(),
-            [](const member& a, const member& b) { return a.name < b.name; });
+  bool placed = false;
+  for (auto& [name, m] : impl_->table) {
+    if (!placed && self_.name < name) {
+      r.push_back(self_);
+      placed = true;
+    }
+    r.push_back(static_cast<const member&>(m));
+  }
+  if (!placed) r.push_back(self_);
   return r;
 }
+
+const member* core::find(const std::string& name) const {
+  if (name == self_.name) return &self_;
+  return impl_->lookup(name);
+}
+
+std::size_t core::count(member_state s) const {
+  return impl_->state_counts[static_cast<int>(s)] + (self_.state == s ? 1 : 0);
+}
+
+std::size_t core::size() const { return impl_->table.size() + 1; }
 
 std::vector<event> core::drain_events() {
   std::vector<event> r;

@@ -90,6 +90,9 @@ struct core_stats {
   uint64_t syncs_differed = 0;
   uint64_t reconnects = 0;
   uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
+  /// Join/anti-entropy replies cut short or refused by the reply budgets
+  /// (config::reply_pages_*).
+  uint64_t replies_limited = 0;
   /// Dropped input by reason: "too_large", "parse", "bad_sender",
   /// "bad_update", "wrong_target", "unknown_type", "bad_body", ...
   std::map<std::string, uint64_t> bad_packets;
@@ -141,8 +144,19 @@ public:
   /// Earliest time poll() has work; time_point::max() if none.
   time_point next_wakeup() const;
 
-  /// All known members, self included, sorted by name.
+  /// All known members, self included, sorted by name. Copies the table:
+  /// O(N); prefer find()/count() for point queries.
   std::vector<member> members() const;
+
+  /// The member called `name` (self included), or nullptr; O(1) average. The
+  /// pointer is valid until the next non-const call.
+  const member* find(const std::string& name) const;
+
+  /// Members (self included) currently in state `s`; O(1).
+  std::size_t count(member_state s) const;
+
+  /// Members known (self included, any state); O(1).
+  std::size_t size() const;
 
   /// This node's own entry.
   const member& self() const { return self_; }

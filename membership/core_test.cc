@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <iostream>
 #include <random>
 
@@ -370,14 +371,132 @@ TEST(Core, AntiEntropyIsConstantWhenViewsAgree) {
   b.handle("a:1", digest->payload, t0 + seconds(31), reply);
   ASSERT_EQ(reply.size(), 1u);
   ASSERT_TRUE(parse(reply[0]).has_buckets());
+  // a sent its digest to a random peer: b answers as that peer, since a only
+  // accepts bucket lists from the peer it asked.
+  const address asked = digest->to;
   outbound_list step3;
-  a.handle("b:1", reply[0].payload, t0 + seconds(31), step3);
+  a.handle(asked, reply[0].payload, t0 + seconds(31), step3);
+  ASSERT_FALSE(step3.empty());
   outbound_list step4;
   for (auto& o : step3) b.handle("a:1", o.payload, t0 + seconds(31), step4);
-  for (auto& o : step4) a.handle("b:1", o.payload, t0 + seconds(31), step3);
+  for (auto& o : step4) a.handle(asked, o.payload, t0 + seconds(31), step3);
   bool has_extra = false;
   for (auto& m : a.members()) has_extra |= m.name == "extra";
   EXPECT_TRUE(has_extra);
+}
+
+// A seed holding `n` members (m0..), fed by gossip.
+void feed(core& seed, int n) {
+  outbound_list out;
+  seed.join({}, t0, out);
+  for (int batch = 0; batch * 20 < n; ++batch) {
+    std::vector<Update> ups;
+    for (int i = batch * 20; i < std::min(n, batch * 20 + 20); ++i)
+      ups.push_back(upd("m" + std::to_string(i), 1, ALIVE));
+    seed.handle("x:1", pkt("x", ups), t0, out);
+  }
+}
+
+std::size_t state_pages(const outbound_list& out, const address& to) {
+  std::size_t n = 0;
+  for (auto& o : out) n += o.to == to && parse(o).has_state();
+  return n;
+}
+
+std::string join_request(const std::string& name) {
+  return pkt(name, {upd(name, 0, ALIVE)}, [](Packet& p) { p.mutable_join(); });
+}
+
+TEST(ReplyBudget, JoinFloodFromOneSourceIsBounded) {
+  auto cfg = config::lan();
+  core seed{cfg, "seed", "seed:1", {}, 1};
+  feed(seed, 1000); // ~50 pages per full reply
+  outbound_list out;
+  for (int i = 0; i < 100; ++i) seed.handle("evil:1", join_request("evil"), t0, out);
+  auto pages = state_pages(out, "evil:1");
+  // The first request is answered in full; the flood adds nothing.
+  EXPECT_GE(pages, 40u);
+  EXPECT_LE(pages, cfg.reply_pages_burst);
+  EXPECT_GE(seed.stats().replies_limited, 90u);
+  // One second later the source has earned reply_pages_per_second pages.
+  out.clear();
+  for (int i = 0; i < 10; ++i)
+    seed.handle("evil:1", join_request("evil"), t0 + seconds(1), out);
+  EXPECT_LE(state_pages(out, "evil:1"),
+            static_cast<std::size_t>(cfg.reply_pages_per_second));
+  EXPECT_GE(state_pages(out, "evil:1"), 1u);
+}
+
+TEST(ReplyBudget, OtherSourcesAreStillServed) {
+  auto cfg = config::lan();
+  core seed{cfg, "seed", "seed:1", {}, 1};
+  feed(seed, 100);
+  outbound_list out;
+  for (int i = 0; i < 200; ++i) seed.handle("evil:1", join_request("evil"), t0, out);
+  out.clear();
+  seed.handle("good:1", join_request("good"), t0, out);
+  // 102 members fit a few pages: the full table, nothing cut.
+  EXPECT_GE(state_pages(out, "good:1"), 2u);
+  core joiner{cfg, "good", "good:1", {}, 2};
+  outbound_list jout;
+  joiner.join({"seed:1"}, t0, jout);
+  for (auto& o : out) joiner.handle("seed:1", o.payload, t0, jout);
+  EXPECT_TRUE(joiner.joined());
+  EXPECT_EQ(joiner.size(), 103u);
+}
+
+TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
+  auto cfg = config::lan();
+  cfg.reply_pages_global_per_second = 100;
+  core seed{cfg, "seed", "seed:1", {}, 1};
+  feed(seed, 1000);
+  outbound_list out;
+  std::size_t total = 0, answered = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto name = "j" + std::to_string(i);
+    out.clear();
+    seed.handle(name + ":1", join_request(name), t0, out);
+    auto n = state_pages(out, name + ":1");
+    total += n;
+    answered += n >= 1;
+  }
+  // Everyone gets at least the first page (so its join completes); pages
+  // beyond the first stay within the global burst.
+  EXPECT_EQ(answered, 50u);
+  EXPECT_LE(total, 50u + 100u);
+}
+
+TEST(ReplyBudget, WantFloodIsBounded) {
+  auto cfg = config::lan();
+  core seed{cfg, "seed", "seed:1", {}, 1};
+  feed(seed, 1000);
+  outbound_list out;
+  auto want_all = pkt("evil", {}, [](Packet& p) {
+    for (uint32_t b = 0; b < 32; ++b) p.mutable_want()->add_buckets(b);
+  });
+  for (int i = 0; i < 50; ++i) seed.handle("evil:1", want_all, t0, out);
+  EXPECT_LE(state_pages(out, "evil:1"), cfg.reply_pages_burst);
+  EXPECT_GT(seed.stats().replies_limited, 0u);
+}
+
+TEST(Core, FindCountAndMembersAgree) {
+  core c{config::lan(), "m50", "m50:1", {}, 7};
+  feed(c, 100); // m0..m99 at incarnation 1 (m50 is self: a conflict, ignored)
+  auto all = c.members();
+  ASSERT_EQ(all.size(), c.size());
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end(),
+                             [](const member& a, const member& b) { return a.name < b.name; }));
+  EXPECT_EQ(c.count(member_state::alive), all.size());
+  ASSERT_NE(c.find("m50"), nullptr);
+  EXPECT_EQ(c.find("m50")->addr, "m50:1");
+  ASSERT_NE(c.find("m7"), nullptr);
+  EXPECT_EQ(c.find("m7")->incarnation, 1u);
+  EXPECT_EQ(c.find("nobody"), nullptr);
+  outbound_list out;
+  c.handle("x:1", pkt("x", {upd("m7", 1, DEAD, "x")}), t0, out);
+  EXPECT_EQ(c.count(member_state::dead), 1u);
+  EXPECT_EQ(c.count(member_state::alive), all.size() - 1);
+  EXPECT_EQ(c.live_count(), all.size() - 1);
 }
 
 } // namespace

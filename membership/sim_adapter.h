@@ -57,13 +57,11 @@ public:
 
   /// State of `name` in this node's view, or nullopt-like false.
   bool view(const std::string& name, member_state& st, uint64_t* inc = nullptr) const {
-    for (auto& m : core_.members())
-      if (m.name == name) {
-        st = m.state;
-        if (inc) *inc = m.incarnation;
-        return true;
-      }
-    return false;
+    auto* m = core_.find(name);
+    if (!m) return false;
+    st = m->state;
+    if (inc) *inc = m->incarnation;
+    return true;
   }
 
   bool sees(const std::string& name, member_state want) const {
@@ -71,8 +69,13 @@ public:
     return view(name, st) && st == want;
   }
 
+  /// Which event kinds go to `log` (bit 1 << event::kind_t); all by default.
+  /// Large benches keep only what they assert on to save memory.
+  uint32_t log_mask = ~0u;
+
   void collect(time_point now) {
-    for (auto& e : core_.drain_events()) log.push_back({now, std::move(e)});
+    for (auto& e : core_.drain_events())
+      if (log_mask & (1u << e.kind)) log.push_back({now, std::move(e)});
   }
 
 private:
@@ -138,10 +141,7 @@ public:
 
   /// Number of members that node i sees alive (self included).
   std::size_t alive_count(std::size_t i) const {
-    std::size_t n = 0;
-    for (auto& m : nodes[i]->c().members())
-      if (m.state == member_state::alive) ++n;
-    return n;
+    return nodes[i]->c().count(member_state::alive);
   }
 
   /// Runs in steps of `step` until pred() or `limit` elapsed; returns the
