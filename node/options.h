@@ -41,8 +41,8 @@ enum class profile { lan, local, wan };
 constexpr size_t max_name_bytes = 128;
 constexpr size_t max_tags = 32;
 constexpr size_t max_tag_key_bytes = 64;
-constexpr size_t max_tag_value_bytes = 256;
-constexpr size_t max_tags_total_bytes = 2048;  // sum of keys and values
+constexpr size_t max_tag_value_bytes = 2048;
+constexpr size_t max_tags_total_bytes = 4096;  // sum of keys and values; = membership::config::max_tags_bytes
 constexpr size_t max_label_bytes = 255;
 constexpr size_t max_join_seeds = 64;
 

@@ -120,6 +120,27 @@ def test_large_value_and_joiner_catch_up():
         print(f"joiner read the 512 KiB value after {t:.2f} s")
 
 
+def test_tags_of_several_kib_propagate():
+    with Cluster(BINARY, 3) as c:
+        c.start()
+        check(c.wait_until(c.all_alive, 10) is not None, "no convergence")
+        tags = {"role": "db", "blob1": "t" * 2000, "blob2": "u" * 1000}
+        status, body = c.nodes[1].request("PUT", "/v1/tags", tags)
+        check(status == 200, f"tags update: {status} {body}")
+
+        def seen():
+            for n in c.nodes:
+                view = n.members()
+                if view is None or view["n1"]["tags"] != tags:
+                    return False
+            return True
+
+        t = c.wait_until(seen, 10)
+        check(t is not None, "3 KiB tags did not reach every node within 10 s")
+        status, body = c.nodes[1].request("PUT", "/v1/tags", {"big": "x" * 5000})
+        check(status == 400, f"oversized tags accepted: {status} {body}")
+
+
 def test_value_too_large_rejected():
     with Cluster(BINARY, 1) as c:
         c.start()
