@@ -82,14 +82,20 @@ std::string default_advertise_ip(bool ipv6) {
   return ipv6 ? "[::1]" : "127.0.0.1";
 }
 
-membership::config membership_profile(node::profile p) {
+/// Applies a timing profile to both protocol layers.
+void apply_profile(node::profile p, node::node_config& cfg) {
   switch (p) {
     case node::profile::local:
-      return membership::config::local();
+      cfg.membership = membership::config::local();
+      cfg.metadata = metadata::config::local();
+      break;
     case node::profile::wan:
-      return membership::config::wan();
+      cfg.membership = membership::config::wan();
+      cfg.metadata = metadata::config::wan();
+      break;
     default:
-      return membership::config::lan();
+      cfg.membership = membership::config::lan();
+      cfg.metadata = metadata::config::lan();
   }
 }
 
@@ -131,7 +137,7 @@ int main(int argc, char** argv) {
   cfg.tags = opts.tags;
   for (auto& s : opts.join)
     cfg.seeds.push_back(s.to_string());
-  cfg.membership = membership_profile(opts.profile);
+  apply_profile(opts.profile, cfg);
   cfg.seed = FLAGS_seed;
   cfg.transport.bind = opts.bind.to_string();
   if (opts.advertise)
