@@ -1,0 +1,364 @@
+#include "chaos/inproc/inproc_cluster.h"
+
+#include <algorithm>
+#include <future>
+#include <thread>
+
+#include "transport/udp_transport.h"
+
+namespace pekonode::chaos::inproc {
+
+namespace {
+
+using membership::member_state;
+
+/// Records one slot's events in the shared view table. One collector per
+/// slot life; it ignores itself once the slot's generation moves on.
+struct collector_state {
+  caf::event_based_actor* self;
+  std::shared_ptr<void> keep_alive; // the cluster's shared state
+  std::mutex* mtx = nullptr;
+  view_table* views = nullptr;
+  size_t slot = 0;
+  uint64_t gen = 0;
+  time_point opened{};
+
+  explicit collector_state(caf::event_based_actor* ptr) : self(ptr) {}
+
+  caf::behavior make_behavior() {
+    return {
+      [this](membership::m_event_atom, const membership::event& ev) {
+        if (ev.kind == membership::event::name_conflict)
+          return; // a claim, not a change of the view
+        // The core stamps a change with the arrival time of the datagram
+        // that caused it (or its own clock): exact, unlike our receipt time,
+        // which trails by the scheduler's queueing. Clamp against anything
+        // that predates this life (snapshot entries) or lies ahead.
+        auto now = self->clock().now();
+        auto at = std::min(now, std::max(ev.m.state_change, opened));
+        std::lock_guard<std::mutex> guard{*mtx};
+        views->on_member(slot, gen, ev.m.name, ev.m.state, ev.m.incarnation,
+                         at);
+      },
+      [this](metadata::md_event_atom, const metadata::kv_change& ch) {
+        auto now = self->clock().now();
+        std::lock_guard<std::mutex> guard{*mtx};
+        views->on_key(slot, gen, ch.key, ch.deleted ? std::string{} : ch.version,
+                      now);
+      },
+    };
+  }
+};
+
+/// Sends a request from a scoped actor and waits at most `timeout`.
+template <class T, class... Ts>
+caf::expected<T> ask(caf::actor_system& sys, const caf::actor& dest,
+                     duration timeout, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<T> out{caf::make_error(caf::sec::request_timeout)};
+  self->request(dest, timeout, std::forward<Ts>(xs)...)
+    .receive([&](T& value) { out = std::move(value); },
+             [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+} // namespace
+
+bool cluster_config::set_profile(const std::string& name) {
+  if (name == "lan") {
+    membership = membership::config::lan();
+    metadata = metadata::config::lan();
+  } else if (name == "local") {
+    membership = membership::config::local();
+    metadata = metadata::config::local();
+  } else if (name == "wan") {
+    membership = membership::config::wan();
+    metadata = metadata::config::wan();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void configure_system(caf::actor_system_config& cfg, size_t threads) {
+  cfg.set("scheduler.max-threads", threads);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+}
+
+cluster::cluster(caf::actor_system& sys, cluster_config cfg)
+  : sys_(sys), cfg_(std::move(cfg)),
+    shared_(std::make_shared<shared_state>(cfg_.nodes)),
+    slots_(cfg_.nodes) {
+  for (size_t i = 0; i < slots_.size(); ++i)
+    slots_[i].name = cfg_.name_prefix + std::to_string(i);
+}
+
+cluster::~cluster() {
+  stop_all();
+}
+
+caf::error cluster::bind(size_t i) {
+  auto& s = slots_[i];
+  transport::udp_config tc;
+  tc.wire.name = s.name;
+  tc.bind = cfg_.bind_ip + ":0";
+  // Hundreds of sockets in one process: 4 MiB each would pin a lot of
+  // kernel memory under load; 1 MiB still absorbs a gossip burst.
+  tc.recv_buffer = 1 << 20;
+  tc.fault_seed = cfg_.seed * 1000003 + i + 7919 * s.lives + 1;
+  auto tx = transport::make_udp_transport(sys_, tc);
+  if (!tx)
+    return tx.error();
+  auto adv = ask<address>(sys_, *tx, cfg_.request_timeout,
+                          transport::tx_adv_atom::value);
+  if (!adv) {
+    caf::anon_send_exit(*tx, caf::exit_reason::user_shutdown);
+    return adv.error();
+  }
+  s.node = node::node_handle{*tx, caf::actor{}, caf::actor{}, *adv};
+  return caf::none;
+}
+
+void cluster::spawn(size_t i, std::vector<std::string> seeds) {
+  auto& s = slots_[i];
+  node::node_config nc;
+  nc.name = s.name;
+  nc.seeds = std::move(seeds);
+  nc.membership = cfg_.membership;
+  nc.metadata = cfg_.metadata;
+  nc.seed = cfg_.seed * 1000003 + i + 7919 * s.lives + 1;
+  nc.transport.wire.name = s.name;
+  s.node = node::spawn_node(sys_, nc, s.node.transport, s.node.advertise);
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> guard{shared_->mtx};
+    gen = shared_->views.open(i);
+  }
+  auto shared = shared_;
+  auto opened = std::chrono::steady_clock::now();
+  s.collector = sys_.spawn(
+    [shared, i, gen, opened](caf::stateful_actor<collector_state>* self) {
+      auto& st = self->state;
+      st.keep_alive = shared;
+      st.mtx = &shared->mtx;
+      st.views = &shared->views;
+      st.slot = i;
+      st.gen = gen;
+      st.opened = opened;
+      return st.make_behavior();
+    });
+  // Subscribing after the join was queued loses nothing: the snapshot is
+  // taken when the subscription is handled, and events follow in order.
+  caf::anon_send(s.node.membership, membership::m_sub_atom::value,
+                 s.collector);
+  caf::anon_send(s.node.metadata, metadata::md_sub_atom::value, s.collector);
+  s.running = true;
+  ++s.lives;
+}
+
+caf::error cluster::start() {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (auto err = bind(i)) {
+      for (size_t j = 0; j < i; ++j)
+        caf::anon_send_exit(slots_[j].node.transport,
+                            caf::exit_reason::user_shutdown);
+      return err;
+    }
+  }
+  started_at_ = std::chrono::steady_clock::now();
+  if (slots_.empty())
+    return caf::none;
+  spawn(0, {});
+  std::vector<std::string> seeds{slots_[0].node.advertise};
+  for (size_t i = 1; i < slots_.size(); ++i)
+    spawn(i, seeds);
+  return caf::none;
+}
+
+void cluster::kill(size_t i, caf::exit_reason reason) {
+  auto& s = slots_.at(i);
+  {
+    std::lock_guard<std::mutex> guard{shared_->mtx};
+    shared_->views.close(i);
+  }
+  if (!s.running)
+    return;
+  for (auto* a : {&s.node.membership, &s.node.metadata, &s.node.transport,
+                  &s.collector})
+    if (*a)
+      caf::anon_send_exit(*a, reason);
+  s.running = false;
+}
+
+time_point cluster::crash(size_t i) {
+  auto t = std::chrono::steady_clock::now();
+  kill(i, caf::exit_reason::kill);
+  return t;
+}
+
+void cluster::stop(size_t i) {
+  kill(i, caf::exit_reason::user_shutdown);
+}
+
+void cluster::stop_all() {
+  for (size_t i = 0; i < slots_.size(); ++i)
+    stop(i);
+}
+
+caf::error cluster::restart(size_t i) {
+  if (slots_.at(i).running)
+    return caf::make_error(caf::sec::runtime_error,
+                           "slot " + std::to_string(i) + " is running");
+  std::vector<std::string> seeds;
+  for (size_t j = 0; j < slots_.size(); ++j) {
+    if (j != i && slots_[j].running) {
+      seeds.push_back(slots_[j].node.advertise);
+      break;
+    }
+  }
+  if (auto err = bind(i))
+    return err;
+  spawn(i, std::move(seeds));
+  return caf::none;
+}
+
+caf::expected<time_point> cluster::leave(size_t i) {
+  auto& s = slots_.at(i);
+  if (!s.running)
+    return caf::make_error(caf::sec::runtime_error, "slot not running");
+  auto t = std::chrono::steady_clock::now();
+  auto ok = ask<bool>(sys_, s.node.membership, cfg_.request_timeout,
+                      membership::m_leave_atom::value);
+  if (!ok)
+    return ok.error();
+  std::lock_guard<std::mutex> guard{shared_->mtx};
+  shared_->views.close(i);
+  return t;
+}
+
+caf::expected<std::string> cluster::put(size_t i, const std::string& key,
+                                        const std::string& value) {
+  return ask<std::string>(sys_, slots_.at(i).node.metadata,
+                          cfg_.request_timeout, metadata::md_put_atom::value,
+                          key, value);
+}
+
+caf::expected<std::vector<std::string>> cluster::get(size_t i,
+                                                     const std::string& key) {
+  return ask<std::vector<std::string>>(sys_, slots_.at(i).node.metadata,
+                                       cfg_.request_timeout,
+                                       metadata::md_get_atom::value, key);
+}
+
+caf::expected<std::vector<membership::member>> cluster::members(size_t i) {
+  return ask<std::vector<membership::member>>(
+    sys_, slots_.at(i).node.membership, cfg_.request_timeout,
+    membership::m_members_atom::value);
+}
+
+caf::error cluster::set_faults(size_t i, double drop_rate,
+                               std::vector<address> blocked) {
+  auto ok = ask<bool>(sys_, slots_.at(i).node.transport, cfg_.request_timeout,
+                      transport::tx_fault_atom::value, drop_rate,
+                      std::move(blocked));
+  if (!ok)
+    return ok.error();
+  if (!*ok)
+    return caf::make_error(caf::sec::runtime_error, "fault settings refused");
+  return caf::none;
+}
+
+caf::expected<transport::stats> cluster::tx_stats(size_t i) {
+  return ask<transport::stats>(sys_, slots_.at(i).node.transport,
+                               cfg_.request_timeout,
+                               transport::tx_stats_atom::value);
+}
+
+std::vector<std::optional<transport::stats>>
+cluster::tx_stats_all(duration timeout) {
+  using result_vec = std::vector<std::optional<transport::stats>>;
+  // Owned by the fan-out actor until `done` is fulfilled; read only after.
+  struct fan_out {
+    result_vec out;
+    size_t pending = 0;
+    std::promise<void> done;
+  };
+  auto acc = std::make_shared<fan_out>();
+  acc->out.resize(slots_.size());
+  std::vector<std::pair<size_t, caf::actor>> targets;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].running)
+      targets.emplace_back(i, slots_[i].node.transport);
+  acc->pending = targets.size();
+  auto fut = acc->done.get_future();
+  if (targets.empty())
+    return std::move(acc->out);
+  sys_.spawn([acc, targets, timeout](caf::event_based_actor* self) {
+    auto one_done = [acc, self] {
+      if (--acc->pending == 0) {
+        acc->done.set_value();
+        self->quit();
+      }
+    };
+    for (auto& [i, tx] : targets) {
+      auto idx = i;
+      self->request(tx, timeout, transport::tx_stats_atom::value)
+        .then(
+          [acc, idx, one_done](transport::stats& st) {
+            acc->out[idx] = std::move(st);
+            one_done();
+          },
+          [one_done](caf::error&) { one_done(); });
+    }
+  });
+  if (fut.wait_for(timeout + std::chrono::seconds(1))
+      != std::future_status::ready)
+    return result_vec(slots_.size()); // the actor still owns acc->out
+  return std::move(acc->out);
+}
+
+size_t cluster::running_count() const {
+  return static_cast<size_t>(std::count_if(
+    slots_.begin(), slots_.end(), [](const slot& s) { return s.running; }));
+}
+
+wait_result
+cluster::wait_for(const std::function<reach(const view_table&)>& probe,
+                  duration timeout, duration poll) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  wait_result res;
+  for (;;) {
+    res.last = with_views(probe);
+    if (res.last.all()) {
+      res.ok = true;
+      return res;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      return res;
+    std::this_thread::sleep_for(std::min(poll, deadline - now));
+  }
+}
+
+wait_result cluster::wait_all_alive(size_t n, duration timeout) const {
+  return wait_for([n](const view_table& v) { return v.all_alive(n); },
+                  timeout);
+}
+
+wait_result cluster::wait_seen_as(size_t i, std::vector<member_state> states,
+                                  duration timeout) const {
+  return wait_for(
+    [name = slots_.at(i).name, states = std::move(states),
+     i](const view_table& v) { return v.member_in(name, states, i); },
+    timeout);
+}
+
+wait_result cluster::wait_key(const std::string& key,
+                              const std::string& version,
+                              duration timeout) const {
+  return wait_for(
+    [&key, &version](const view_table& v) { return v.key_at(key, version); },
+    timeout);
+}
+
+} // namespace pekonode::chaos::inproc

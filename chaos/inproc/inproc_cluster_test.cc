@@ -1,0 +1,150 @@
+// Five real nodes on loopback UDP in one process (local profile). Waits are
+// condition-based with generous deadlines; no fixed sleeps.
+
+#include "chaos/inproc/inproc_cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace pekonode::chaos::inproc {
+namespace {
+
+using membership::member_state;
+using std::chrono::seconds;
+
+constexpr size_t n_nodes = 5;
+
+class InprocCluster : public ::testing::Test {
+protected:
+  static caf::actor_system_config& sys_config() {
+    static caf::actor_system_config cfg = [] {
+      caf::actor_system_config c;
+      configure_system(c, 2);
+      return c;
+    }();
+    return cfg;
+  }
+
+  InprocCluster() : sys_(sys_config()) {
+    cluster_config cfg;
+    cfg.nodes = n_nodes;
+    cfg.seed = 42;
+    EXPECT_TRUE(cfg.set_profile("local"));
+    cluster_ = std::make_unique<cluster>(sys_, cfg);
+  }
+
+  ~InprocCluster() override {
+    cluster_.reset(); // stops the nodes before the system goes away
+  }
+
+  void start_and_converge() {
+    ASSERT_FALSE(cluster_->start());
+    auto res = cluster_->wait_all_alive(n_nodes, seconds(10));
+    ASSERT_TRUE(res.ok) << res.last.times.size() << " of "
+                        << res.last.observers << " nodes see all alive";
+  }
+
+  caf::actor_system sys_;
+  std::unique_ptr<cluster> cluster_;
+};
+
+TEST_F(InprocCluster, AllNodesSeeEachOtherAliveOnRealSockets) {
+  start_and_converge();
+  // The event-built views agree with what the nodes themselves report.
+  for (size_t i = 0; i < n_nodes; ++i) {
+    auto ms = cluster_->members(i);
+    ASSERT_TRUE(ms) << caf::to_string(ms.error());
+    ASSERT_EQ(ms->size(), n_nodes) << "node " << i;
+    for (auto& m : *ms) {
+      EXPECT_EQ(m.state, member_state::alive) << m.name << " at node " << i;
+      EXPECT_NE(m.addr.find("127.0.0.1:"), std::string::npos);
+    }
+  }
+  auto stats = cluster_->tx_stats(1);
+  ASSERT_TRUE(stats);
+  EXPECT_GT(stats->datagrams_in, 0u);
+  EXPECT_GT(stats->bytes_out, 0u);
+  cluster_->stop(0);
+  auto all = cluster_->tx_stats_all(seconds(5));
+  ASSERT_EQ(all.size(), n_nodes);
+  EXPECT_FALSE(all[0].has_value()); // stopped: not asked
+  for (size_t i = 1; i < n_nodes; ++i) {
+    ASSERT_TRUE(all[i].has_value()) << "node " << i;
+    EXPECT_GT(all[i]->datagrams_out, 0u);
+  }
+}
+
+TEST_F(InprocCluster, CrashedNodeIsSeenDeadByEveryOther) {
+  start_and_converge();
+  auto t0 = cluster_->crash(3);
+  EXPECT_FALSE(cluster_->running(3));
+  auto res = cluster_->wait_seen_as(3, {member_state::dead}, seconds(20));
+  ASSERT_TRUE(res.ok) << res.last.times.size() << " of "
+                      << res.last.observers << " see node-3 dead";
+  EXPECT_EQ(res.last.observers, n_nodes - 1);
+  auto lat = res.last.latencies(t0);
+  // Local profile: probe 200 ms, suspicion a few seconds at most.
+  EXPECT_LT(lat.back(), seconds(15));
+  auto ms = cluster_->members(0);
+  ASSERT_TRUE(ms);
+  auto it = std::find_if(ms->begin(), ms->end(), [](const membership::member& m) {
+    return m.name == "node-3";
+  });
+  ASSERT_NE(it, ms->end());
+  EXPECT_EQ(it->state, member_state::dead);
+}
+
+TEST_F(InprocCluster, PutOnOneNodeReachesEveryNode) {
+  start_and_converge();
+  auto version = cluster_->put(1, "config/answer", "42");
+  ASSERT_TRUE(version) << caf::to_string(version.error());
+  auto res = cluster_->wait_key("config/answer", *version, seconds(10));
+  ASSERT_TRUE(res.ok) << res.last.times.size() << " of "
+                      << res.last.observers << " hold the key";
+  for (size_t i = 0; i < n_nodes; ++i) {
+    auto v = cluster_->get(i, "config/answer");
+    ASSERT_TRUE(v);
+    ASSERT_EQ(v->size(), 1u) << "node " << i;
+    EXPECT_EQ(v->front(), "42");
+  }
+}
+
+TEST_F(InprocCluster, LeaveIsSeenAsLeftAndRestartRejoins) {
+  start_and_converge();
+  auto t0 = cluster_->leave(2);
+  ASSERT_TRUE(t0);
+  auto left = cluster_->wait_seen_as(2, {member_state::left}, seconds(10));
+  ASSERT_TRUE(left.ok) << left.last.times.size() << " of "
+                       << left.last.observers << " see node-2 left";
+  cluster_->stop(2);
+  auto old_addr = cluster_->addr(2);
+  ASSERT_FALSE(cluster_->restart(2));
+  EXPECT_NE(cluster_->addr(2), old_addr); // a fresh port
+  auto back = cluster_->wait_all_alive(n_nodes, seconds(15));
+  ASSERT_TRUE(back.ok) << back.last.times.size() << " of "
+                       << back.last.observers << " see all alive again";
+}
+
+TEST_F(InprocCluster, InjectedDropsAreCountedByTheTransport) {
+  start_and_converge();
+  ASSERT_FALSE(cluster_->set_faults(4, 1.0));
+  // Probes and gossip keep arriving at node 4; all of them are now dropped.
+  auto dropped = [&] {
+    auto s = cluster_->tx_stats(4);
+    if (!s)
+      return uint64_t{0};
+    for (auto& [reason, n] : s->drops)
+      if (reason == "fault_injected")
+        return n;
+    return uint64_t{0};
+  };
+  auto deadline = std::chrono::steady_clock::now() + seconds(5);
+  while (dropped() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GT(dropped(), 0u);
+  ASSERT_FALSE(cluster_->set_faults(4, 0.0));
+}
+
+} // namespace
+} // namespace pekonode::chaos::inproc
