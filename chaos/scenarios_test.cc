@@ -126,6 +126,7 @@ TEST(CheckersCatchBugs, HairTriggerSuspicionCountsFalsePositives) {
   cfg.membership.awareness_max = 1;
   cfg.membership.suspicion_mult = 1;
   cfg.membership.suspicion_max_timeout_mult = 1;
+  cfg.membership.refute_assist = false;
   auto r = run_and_print("loss_30", 12, 1, cfg);
   EXPECT_GT(r.false_positives, 12u / 5);
   EXPECT_FALSE(r.pass());

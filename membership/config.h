@@ -44,6 +44,20 @@ struct config {
   /// (remaining = max - log(c+1)/log(k+1) * (max-min)). lan/local/wan 6.
   int suspicion_max_timeout_mult = 6;
 
+  /// Refutation assist: (1) a packet that carries an accusation (suspect or
+  /// dead) older than an alive record we hold is answered with that record,
+  /// at most 8 records in one reply per packet; (2) a packet straight
+  /// from a member we hold suspect is answered with the accusation (at most
+  /// once per probe_timeout per suspect), so it refutes, or re-sends its
+  /// refutation. Without it a refutation reaches a suspecter only through
+  /// ~retransmit_mult*log10(N+1) gossip sends per node, and a suspecter whose
+  /// copies were all lost (or whose accusation arrived after the refutation
+  /// had circulated) declares a healthy node dead: 5 of 40 two-minute runs
+  /// at N=6 and 10% loss with the local profile. Cost: one small packet per
+  /// stale accusation or suspect's packet, only while suspicions are open.
+  /// Off only to reproduce plain SWIM/Lifeguard. Default on.
+  bool refute_assist = true;
+
   // -- dissemination ----------------------------------------------------------
 
   /// Gossip tick: piggybacked updates are also pushed to gossip_fanout random

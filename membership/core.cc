@@ -14,6 +14,10 @@ namespace {
 constexpr std::size_t sync_buckets = 32;
 constexpr std::size_t max_relays = 256;
 constexpr std::size_t max_heal_notices_per_packet = 32;
+// Corrections (our newer record of a member) returned in one reply to a
+// packet that carried stale accusations; the rest of the packet's stale
+// claims are left to gossip and anti-entropy.
+constexpr std::size_t max_corrections_per_packet = 8;
 // Peers whose reply budget is tracked at once; beyond it, idle (refilled)
 // entries are forgotten and, if none is idle, new peers get no state pages.
 constexpr std::size_t max_reply_peers = 4096;
@@ -216,6 +220,13 @@ struct core::impl {
   std::vector<event> events;
   bool clock_started = false;
   std::size_t heal_notices_budget = 0;
+  // Members whose stale accusation arrived in the packet being handled and
+  // of whom we hold a newer alive record: returned to the sender at the end
+  // of handle() (see send_corrections()).
+  std::vector<std::string> corrections;
+  // Suspects that we told "you are suspected" after hearing from them
+  // directly, and when; at most one such notice per probe_timeout each.
+  std::map<std::string, time_point> suspect_notices;
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
 
@@ -461,6 +472,49 @@ struct core::impl {
         send_self_to(acc->addr, out);
   }
 
+  // Sends the records collected in `corrections` to `to` in one packet
+  // (bounded by max_packet; an oversized record is skipped: gossip and
+  // anti-entropy still carry it).
+  void send_corrections(const address& to, outbound_list& out) {
+    if (corrections.empty()) return;
+    auto p = packet();
+    std::size_t size = p.ByteSizeLong();
+    for (auto& name : corrections) {
+      auto* e = lookup(name);
+      if (!e || e->state != member_state::alive) continue;
+      auto u = encode(*e, {});
+      auto n = u.ByteSizeLong();
+      if (size + n + 4 > cfg().max_packet) continue;
+      size += n + 4;
+      *p.add_updates() = std::move(u);
+    }
+    corrections.clear();
+    if (p.updates_size() == 0) return;
+    ++c.stats_.corrections_sent;
+    send(to, p, false, out);
+  }
+
+  // We hold `sender` as suspect, yet a packet just came from it: it is up,
+  // but it may not know it is suspected (the accusation missed it) or its
+  // refutation missed us (every retransmission spent or lost). Tell it what
+  // we believe: it refutes, or, having refuted already, answers with its
+  // current record (apply_self's stale-accusation path). One notice per
+  // suspect per probe_timeout, and only to the address we know for it.
+  void notice_suspect_sender(const std::string& sender, const address& from,
+                             time_point now, outbound_list& out) {
+    if (!cfg().refute_assist) return;
+    auto* e = lookup(sender);
+    if (!e || e->state != member_state::suspect || e->addr != from) return;
+    auto it = suspect_notices.find(sender);
+    if (it != suspect_notices.end() && now - it->second < cfg().probe_timeout)
+      return;
+    suspect_notices[sender] = now;
+    ++c.stats_.suspect_notices;
+    auto p = packet();
+    *p.add_updates() = encode(*e, c.self_.name);
+    send(e->addr, p, false, out);
+  }
+
   // Tells `m` (by address) what we believe about it, so it can refute; used
   // when a merge shows it considers itself alive but we hold it dead/left.
   void heal_notice(const member& m, outbound_list& out) {
@@ -534,6 +588,19 @@ struct core::impl {
       if ((src != source::gossip || u.name() == sender) && is_live(st)
           && !is_live(cur.state))
         heal_notice(cur, out);
+      // The sender still spreads an accusation that the member already
+      // refuted: it missed the refutation, whose retransmissions may all be
+      // spent by now, and its own suspicion timer may run out. Hand it the
+      // newer record (bounded, one reply per packet; see handle()).
+      if (cfg().refute_assist && src == source::gossip && !from_addr.empty()
+          && sender != c.self_.name
+          && (st == member_state::suspect || st == member_state::dead)
+          && cur.state == member_state::alive
+          && cur.incarnation > u.incarnation()
+          && corrections.size() < max_corrections_per_packet
+          && std::find(corrections.begin(), corrections.end(), cur.name)
+               == corrections.end())
+        corrections.push_back(cur.name);
       return false;
     }
     if (st == member_state::alive && u.addr() != cur.addr && is_live(cur.state)) {
@@ -1041,6 +1108,8 @@ struct core::impl {
   }
 
   void suspicion_tick(time_point now, outbound_list& out) {
+    for (auto it = suspect_notices.begin(); it != suspect_notices.end();)
+      it = suspicions.count(it->first) ? std::next(it) : suspect_notices.erase(it);
     std::vector<std::string> due;
     for (auto& [name, s] : suspicions)
       if (s.deadline() <= now) due.push_back(name);
@@ -1173,6 +1242,7 @@ void core::leave(time_point now, outbound_list& out) {
   d.leave_until = now + cfg_.leave_drain;
   d.probe.active = false;
   d.suspicions.clear();
+  d.suspect_notices.clear();
   d.relays.clear();
   d.gossip(now, out);
   d.gossip_next = now + cfg_.gossip_interval;
@@ -1255,6 +1325,8 @@ void core::handle(const address& from, std::string_view payload,
     }
     d.apply(u, source::gossip, p.sender(), from, now, out);
   }
+  d.send_corrections(from, out);
+  d.notice_suspect_sender(p.sender(), from, now, out);
   switch (p.body_case()) {
     case Packet::kPing: d.on_ping(from, p.ping(), out); break;
     case Packet::kAck: d.on_ack(p.ack(), out); break;

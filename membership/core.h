@@ -90,6 +90,10 @@ struct core_stats {
   uint64_t syncs_differed = 0;
   uint64_t reconnects = 0;
   uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
+  /// Replies carrying our newer record to senders of stale accusations.
+  uint64_t corrections_sent = 0;
+  /// "You are suspected" notices sent to suspects we heard from directly.
+  uint64_t suspect_notices = 0;
   /// Join/anti-entropy replies cut short or refused by the reply budgets
   /// (config::reply_pages_*).
   uint64_t replies_limited = 0;

@@ -219,6 +219,83 @@ TEST(Core, BuddyPingCarriesSuspicion) {
   EXPECT_TRUE(buddy);
 }
 
+TEST(Core, StaleAccusationGetsNewerRecordBack) {
+  fixture f(3);
+  // p1 refuted (alive at 2); p2 still gossips the old accusation at 1.
+  f.c.handle("p1:1", pkt("p1", {upd("p1", 2, ALIVE)}), t0, f.out);
+  f.out.clear();
+  f.c.handle("p2:1", pkt("p2", {upd("p1", 1, SUSPECT, "p0")}), t0, f.out);
+  EXPECT_EQ(f.c.find("p1")->state, member_state::alive);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].to, "p2:1");
+  auto p = parse(f.out[0]);
+  ASSERT_EQ(p.updates_size(), 1);
+  EXPECT_EQ(p.updates(0).name(), "p1");
+  EXPECT_EQ(p.updates(0).incarnation(), 2u);
+  EXPECT_EQ(p.updates(0).state(), ALIVE);
+  EXPECT_EQ(f.c.stats().corrections_sent, 1u);
+  // A current accusation is news, not stale: no correction.
+  f.out.clear();
+  f.c.handle("p2:1", pkt("p2", {upd("p1", 2, SUSPECT, "p0")}), t0, f.out);
+  EXPECT_EQ(f.c.find("p1")->state, member_state::suspect);
+  EXPECT_EQ(f.c.stats().corrections_sent, 1u);
+}
+
+TEST(Core, PacketFromSuspectGetsSuspicionNotice) {
+  fixture f(3);
+  f.c.handle("p0:1", pkt("p0", {upd("p1", 0, SUSPECT, "p0")}), t0, f.out);
+  ASSERT_EQ(f.c.find("p1")->state, member_state::suspect);
+  f.out.clear();
+  // p1 talks to us (its refutation is not in this packet): tell it.
+  f.c.handle("p1:1", pkt("p1", {upd("p2", 0, ALIVE)}), t0, f.out);
+  auto notices = [&] {
+    std::size_t n = 0;
+    for (auto& o : f.out) {
+      auto p = parse(o);
+      for (auto& u : p.updates())
+        n += o.to == "p1:1" && u.name() == "p1" && u.state() == SUSPECT
+             && u.from() == "me";
+    }
+    return n;
+  };
+  EXPECT_EQ(notices(), 1u);
+  // Rate-limited per suspect.
+  f.out.clear();
+  f.c.handle("p1:1", pkt("p1", {upd("p2", 0, ALIVE)}), t0 + milliseconds(1), f.out);
+  EXPECT_EQ(notices(), 0u);
+  // From another address (spoofed or moved): nothing is sent there.
+  f.c.handle("evil:1", pkt("p1", {upd("p2", 0, ALIVE)}), t0 + seconds(1), f.out);
+  for (auto& o : f.out) EXPECT_NE(o.to, "evil:1");
+  // Its refutation clears the suspicion: no more notices.
+  f.out.clear();
+  f.c.handle("p1:1", pkt("p1", {upd("p1", 1, ALIVE)}), t0 + seconds(2), f.out);
+  EXPECT_EQ(f.c.find("p1")->state, member_state::alive);
+  EXPECT_EQ(notices(), 0u);
+  EXPECT_EQ(f.c.stats().suspect_notices, 1u);
+}
+
+TEST(Core, SuspectAnswersNoticeWithCurrentRecord) {
+  core c{config::lan(), "me", "me:1", {}, 7};
+  outbound_list out;
+  c.join({}, t0, out);
+  // First accusation: refute to incarnation 1.
+  c.handle("a:1", pkt("a", {upd("me", 0, SUSPECT, "a")}), t0, out);
+  ASSERT_EQ(c.self().incarnation, 1u);
+  out.clear();
+  // b missed the refutation and notices us with the old claim: we answer
+  // b directly with our current record, without another refutation.
+  c.handle("b:1", pkt("b", {upd("me", 0, SUSPECT, "b")}), t0, out);
+  EXPECT_EQ(c.self().incarnation, 1u);
+  bool answered = false;
+  for (auto& o : out) {
+    auto p = parse(o);
+    for (auto& u : p.updates())
+      answered |= o.to == "b:1" && u.name() == "me" && u.state() == ALIVE
+                  && u.incarnation() == 1u;
+  }
+  EXPECT_TRUE(answered);
+}
+
 TEST(Core, SuspicionExpiresToDead) {
   fixture f(1);
   f.c.handle("p9:1", pkt("p9", {upd("p0", 0, SUSPECT, "p9")}), t0, f.out);
