@@ -191,17 +191,7 @@ write_result core::put(const std::string& key, std::string value,
     return {err, {}};
   entry e;
   e.value = std::move(value);
-  e.ver = version{clock_.now(wall_ms), node_id_};
-  auto ver = e.ver;
-  auto err = store_.merge(key, std::move(e));
-  if (err != ec::ok)
-    return {err, {}};
-  ++stats_.applied_local;
-  drop_older_transfer(key, ver);
-  push_event(key, *store_.find(key), change_origin::local);
-  enqueue_rumour(key, ver);
-  gossip_now(key, out);
-  return {ec::ok, ver};
+  return write_local(key, std::move(e), wall_ms, out);
 }
 
 write_result core::del(const std::string& key, uint64_t wall_ms,
@@ -212,6 +202,11 @@ write_result core::del(const std::string& key, uint64_t wall_ms,
     return {ec::not_found, {}};
   entry e;
   e.tombstone = true;
+  return write_local(key, std::move(e), wall_ms, out);
+}
+
+write_result core::write_local(const std::string& key, entry e,
+                               uint64_t wall_ms, outbound_list& out) {
   e.ver = version{clock_.now(wall_ms), node_id_};
   auto ver = e.ver;
   auto err = store_.merge(key, std::move(e));

@@ -251,6 +251,11 @@ public:
   size_t active_transfers() const { return transfers_.size(); }
 
 private:
+  /// Versions `e` with a fresh HLC stamp, applies it, and starts its rumour:
+  /// the shared tail of put() and del().
+  write_result write_local(const std::string& key, entry e, uint64_t wall_ms,
+                           outbound_list& out);
+
   struct rumour {
     version ver;
     unsigned sent = 0;
