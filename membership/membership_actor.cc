@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/core_timer.h"
+#include "common/subscribers.h"
 #include "transport/address.h"
 #include "transport/transport.h"
 
@@ -25,7 +26,7 @@ struct membership_state {
   std::unique_ptr<core> core_;
   caf::actor transport_;
   core_timer timer_;
-  std::vector<caf::actor> subscribers_;
+  subscribers subscribers_;
   std::set<std::string> unresolved_seeds_;
   duration resolve_retry_ = seconds(5);
   std::string name_;
@@ -46,8 +47,7 @@ struct membership_state {
         LOG(INFO) << name_ << ": member " << ev.m.name << " (" << ev.m.addr
                   << ") " << to_string(ev.kind) << " at incarnation "
                   << ev.m.incarnation;
-      for (auto& sub : subscribers_)
-        self->send(sub, m_event_atom::value, ev);
+      subscribers_.send(self, m_event_atom::value, ev);
     }
     timer_.arm(self, core_->next_wakeup(), m_wake_atom::value);
   }
@@ -135,8 +135,7 @@ struct membership_state {
       [this](m_sub_atom, caf::actor who) {
         for (auto& m : core_->members())
           self->send(who, m_event_atom::value, event{event::joined, m});
-        self->monitor(who);
-        subscribers_.push_back(std::move(who));
+        subscribers_.add(self, std::move(who));
       },
     };
   }
@@ -156,14 +155,8 @@ caf::actor spawn_membership(caf::actor_system& sys, actor_config cfg,
                                       cfg.tags, cfg.seed);
     self->send(transport, transport::tx_sub_atom::value, channel::membership,
                caf::actor_cast<caf::actor>(self));
-    self->set_down_handler([self](const caf::down_msg& dm) {
-      auto& subs = self->state.subscribers_;
-      subs.erase(std::remove_if(subs.begin(), subs.end(),
-                                [&](const caf::actor& a) {
-                                  return a.address() == dm.source;
-                                }),
-                 subs.end());
-    });
+    self->set_down_handler(
+      [self](const caf::down_msg& dm) { self->state.subscribers_.remove(dm); });
     outbound_list out;
     st.core_->poll(st.now(), out);
     st.flush(out);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/core_timer.h"
+#include "common/subscribers.h"
 #include "membership/membership_actor.h"
 #include "transport/transport.h"
 
@@ -57,7 +58,7 @@ struct metadata_state {
   std::map<std::string, address> peers_; // member name -> address
   std::deque<kv_change> log_;
   uint64_t next_index_ = 1;
-  std::vector<caf::actor> subscribers_;
+  subscribers subscribers_;
 
   explicit metadata_state(caf::event_based_actor* ptr) : self(ptr) {}
 
@@ -77,8 +78,7 @@ struct metadata_state {
       ch.local = ev.origin == change_origin::local;
       VLOG(1) << cfg_.node_id << ": key " << ch.key
               << (ch.deleted ? " deleted" : " set") << " at " << ch.version;
-      for (auto& sub : subscribers_)
-        self->send(sub, md_event_atom::value, ch);
+      subscribers_.send(self, md_event_atom::value, ch);
       log_.push_back(std::move(ch));
       if (log_.size() > cfg_.change_log)
         log_.pop_front();
@@ -185,8 +185,7 @@ struct metadata_state {
         return caf::make_message(std::move(result), next_index_ - 1);
       },
       [this](md_sub_atom, caf::actor who) {
-        self->monitor(who);
-        subscribers_.push_back(std::move(who));
+        subscribers_.add(self, std::move(who));
       },
       [this](md_digest_atom) {
         auto d = core_->digest();
@@ -213,14 +212,8 @@ caf::actor spawn_metadata(caf::actor_system& sys, actor_config cfg,
                caf::actor_cast<caf::actor>(self));
     self->send(membership, membership::m_sub_atom::value,
                caf::actor_cast<caf::actor>(self));
-    self->set_down_handler([self](const caf::down_msg& dm) {
-      auto& subs = self->state.subscribers_;
-      subs.erase(std::remove_if(subs.begin(), subs.end(),
-                                [&](const caf::actor& a) {
-                                  return a.address() == dm.source;
-                                }),
-                 subs.end());
-    });
+    self->set_down_handler(
+      [self](const caf::down_msg& dm) { self->state.subscribers_.remove(dm); });
     outbound_list out;
     st.core_->poll(st.wall(), st.now(), out);
     st.flush(out);

@@ -32,11 +32,8 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
     caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(metadata, caf::exit_reason::user_shutdown);
   });
-  if (!cfg.seeds.empty())
-    caf::anon_send(membership, membership::m_join_atom::value, cfg.seeds);
-  else
-    caf::anon_send(membership, membership::m_join_atom::value,
-                   std::vector<std::string>{});
+  // No seeds: a cluster of one, until someone joins through this node.
+  caf::anon_send(membership, membership::m_join_atom::value, cfg.seeds);
   return node_handle{transport, membership, metadata, std::move(advertise)};
 }
 
