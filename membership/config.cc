@@ -73,6 +73,8 @@ std::string config::validate() const {
   if (reply_pages_burst < 1 || !(reply_pages_per_second > 0)
       || !(reply_pages_global_per_second >= 1))
     return "reply page budgets must be positive";
+  if (leave_notices_per_tick < 0 || leave_notices_per_tick > 1024)
+    return "leave_notices_per_tick must be in [0,1024]";
   if (max_name_bytes == 0 || max_addr_bytes == 0 || max_members < 2)
     return "limits too small";
   return {};

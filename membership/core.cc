@@ -230,6 +230,21 @@ struct core::impl {
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
 
+  // Direct leave notices (config::leave_notices_per_tick): members that were
+  // live when this node left and have not acked its LeaveNotice, in random
+  // order. Notices walk the list from `leave_cursor`, wrapping for the next
+  // round; an ack removes the member.
+  struct leave_peer {
+    std::string name;
+    address addr;
+    time_point last_sent{};
+    bool sent = false;
+  };
+  std::vector<leave_peer> leave_pending;
+  std::unordered_map<std::string, std::size_t> leave_pos; // name -> index
+  std::size_t leave_cursor = 0;
+  uint64_t leave_seq = 0;
+
   impl(core& owner, uint64_t seed)
     : c(owner), rng(seed), next_seq(mix64(seed) >> 16) {}
 
@@ -481,7 +496,8 @@ struct core::impl {
     std::size_t size = p.ByteSizeLong();
     for (auto& name : corrections) {
       auto* e = lookup(name);
-      if (!e || e->state != member_state::alive) continue;
+      if (!e || !(e->state == member_state::alive || e->state == member_state::left))
+        continue;
       auto u = encode(*e, {});
       auto n = u.ByteSizeLong();
       if (size + n + 4 > cfg().max_packet) continue;
@@ -591,11 +607,15 @@ struct core::impl {
       // The sender still spreads an accusation that the member already
       // refuted: it missed the refutation, whose retransmissions may all be
       // spent by now, and its own suspicion timer may run out. Hand it the
-      // newer record (bounded, one reply per packet; see handle()).
+      // newer record (bounded, one reply per packet; see handle()). Same
+      // when the member has left since: the sender missed the leave and
+      // suspects the now silent leaver; without the correction it would
+      // declare it dead, and dead and left are both outside the anti-entropy
+      // digest, so that view would never be repaired.
       if (cfg().refute_assist && src == source::gossip && !from_addr.empty()
           && sender != c.self_.name
           && (st == member_state::suspect || st == member_state::dead)
-          && cur.state == member_state::alive
+          && (cur.state == member_state::alive || cur.state == member_state::left)
           && cur.incarnation > u.incarnation()
           && corrections.size() < max_corrections_per_packet
           && std::find(corrections.begin(), corrections.end(), cur.name)
@@ -946,6 +966,131 @@ struct core::impl {
     send_buckets(from, want, now, out);
   }
 
+  // A leaving member asks us to acknowledge its 'left' claim, which came in
+  // the same packet and has been applied by now. Ack only if we do hold the
+  // sender as left (a newer record, e.g. after its rejoin, is not acked).
+  void on_leave_notice(const std::string& sender, const address& from,
+                       const LeaveNotice& m, outbound_list& out) {
+    auto* e = lookup(sender);
+    if (!e || e->state != member_state::left) return;
+    auto p = packet();
+    p.mutable_leave_ack()->set_seq(m.seq());
+    ++c.stats_.leave_acks_sent;
+    send(from, p, false, out);
+  }
+
+  // -- leave notices (this node is leaving) -----------------------------------
+
+  duration leave_resend_gap() const {
+    return std::max(cfg().gossip_interval, cfg().probe_timeout / 2);
+  }
+
+  // Picks the members to notify: all live ones, or a random subset as large
+  // as the drain can reach (the rest learn through gossip relays), so a
+  // leave costs O(min(N, notices per drain)), not O(N).
+  void start_leave_notices(time_point now) {
+    leave_pending.clear();
+    leave_pos.clear();
+    leave_cursor = 0;
+    if (cfg().leave_notices_per_tick <= 0) return;
+    leave_seq = next_seq++;
+    // Gossip ticks within the drain: ceil(leave_drain / gossip_interval).
+    auto g = cfg().gossip_interval.count();
+    auto ticks = static_cast<std::size_t>((cfg().leave_drain.count() + g - 1) / g);
+    auto cap = std::min<std::size_t>(
+      static_cast<std::size_t>(cfg().leave_notices_per_tick) * ticks, cfg().max_members);
+    auto peers = pick(cap, false, now, {});
+    std::shuffle(peers.begin(), peers.end(), rng);
+    leave_pending.reserve(peers.size());
+    for (auto* m : peers) {
+      leave_pos.emplace(m->name, leave_pending.size());
+      leave_pending.push_back(leave_peer{m->name, m->addr, {}, false});
+    }
+  }
+
+  void send_leave_notice(leave_peer& lp, time_point now, outbound_list& out) {
+    lp.last_sent = now;
+    lp.sent = true;
+    auto p = packet();
+    p.mutable_leave()->set_seq(leave_seq);
+    *p.add_updates() = encode(c.self_, {});
+    ++c.stats_.leave_notices_sent;
+    send(lp.addr, p, false, out);
+  }
+
+  // One gossip tick's share: up to leave_notices_per_tick notices to members
+  // not notified yet, or notified at least leave_resend_gap() ago without an
+  // ack. Visits at most 4x that many entries: O(k) per tick.
+  void leave_notice_tick(time_point now, outbound_list& out) {
+    int budget = cfg().leave_notices_per_tick;
+    std::size_t visits = 0;
+    std::size_t max_visits = std::min(leave_pending.size(),
+                                       4 * static_cast<std::size_t>(std::max(budget, 0)));
+    while (budget > 0 && visits < max_visits) {
+      if (leave_cursor >= leave_pending.size()) leave_cursor = 0;
+      auto& lp = leave_pending[leave_cursor++];
+      ++visits;
+      if (lp.sent && now - lp.last_sent < leave_resend_gap()) continue;
+      send_leave_notice(lp, now, out);
+      --budget;
+    }
+  }
+
+  void leave_move(std::size_t from, std::size_t to) {
+    if (from == to) return;
+    leave_pending[to] = std::move(leave_pending[from]);
+    leave_pos[leave_pending[to].name] = to;
+  }
+
+  // Drops an acked member in O(1), keeping the not yet visited part of the
+  // current round at and after the cursor.
+  void leave_acked(const std::string& name, uint64_t seq) {
+    if (seq != leave_seq) return;
+    auto it = leave_pos.find(name);
+    if (it == leave_pos.end()) return;
+    auto i = it->second;
+    leave_pos.erase(it);
+    ++c.stats_.leave_acks_received;
+    auto last = leave_pending.size() - 1;
+    if (i < leave_cursor) {
+      auto c1 = leave_cursor - 1;
+      leave_move(c1, i);
+      leave_move(last, c1);
+      --leave_cursor;
+    } else {
+      leave_move(last, i);
+    }
+    leave_pending.pop_back();
+  }
+
+  void stop_leave_notices() {
+    leave_pending.clear();
+    leave_pos.clear();
+    leave_cursor = 0;
+  }
+
+  // While leaving, only acks to our notices are processed; a packet from a
+  // member that has not acked (a probe, a gossip push) shows it still takes
+  // us for live, so it gets the notice now (rate-limited per member, sent to
+  // the address we know, not to the packet's source).
+  void handle_leaving(std::string_view payload, time_point now,
+                      outbound_list& out) {
+    if (leave_pending.empty() || payload.size() > cfg().max_datagram) return;
+    Packet p;
+    if (!p.ParseFromArray(payload.data(), static_cast<int>(payload.size()))
+        || p.sender().empty() || p.sender().size() > cfg().max_name_bytes)
+      return;
+    if (p.body_case() == Packet::kLeaveAck) {
+      leave_acked(p.sender(), p.leave_ack().seq());
+      return;
+    }
+    auto it = leave_pos.find(p.sender());
+    if (it == leave_pos.end()) return;
+    auto& lp = leave_pending[it->second];
+    if (lp.sent && now - lp.last_sent < leave_resend_gap()) return;
+    send_leave_notice(lp, now, out);
+  }
+
   // -- timers ------------------------------------------------------------------
 
   // Up to k distinct random members: live ones, plus those dead for less
@@ -1245,6 +1390,8 @@ void core::leave(time_point now, outbound_list& out) {
   d.suspect_notices.clear();
   d.relays.clear();
   d.gossip(now, out);
+  d.start_leave_notices(now);
+  d.leave_notice_tick(now, out);
   d.gossip_next = now + cfg_.gossip_interval;
 }
 
@@ -1262,6 +1409,7 @@ ec core::rejoin(time_point now, outbound_list& out) {
   if (d.join_targets.empty())
     for (auto* m : d.pick(3, false, now, {})) d.join_targets.push_back(m->addr);
   d.leave_until = time_point::max();
+  d.stop_leave_notices();
   d.next_probe = now + cfg_.probe_interval;
   d.sync_next = now + d.jitter(d.sync_period());
   d.reconnect_next = now + d.jitter(cfg_.reconnect_interval);
@@ -1298,6 +1446,10 @@ void core::handle(const address& from, std::string_view payload,
                   time_point now, outbound_list& out) {
   auto& d = *impl_;
   ++stats_.packets_in;
+  if (d.state == impl::run_state::leaving) {
+    d.handle_leaving(payload, now, out);
+    return;
+  }
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
   if (payload.size() > cfg_.max_datagram) {
@@ -1342,6 +1494,8 @@ void core::handle(const address& from, std::string_view payload,
     case Packet::kDigest: d.on_digest(from, p.digest(), now, out); break;
     case Packet::kBuckets: d.on_buckets(from, p.buckets(), now, out); break;
     case Packet::kWant: d.on_want(from, p.want(), now, out); break;
+    case Packet::kLeave: d.on_leave_notice(p.sender(), from, p.leave(), out); break;
+    case Packet::kLeaveAck: break; // late: we rejoined since
     case Packet::BODY_NOT_SET: break;
   }
 }
@@ -1355,10 +1509,12 @@ void core::poll(time_point now, outbound_list& out) {
     if (now >= d.leave_until) {
       d.state = impl::run_state::left;
       d.leave_until = time_point::max();
+      d.stop_leave_notices();
       return;
     }
     if (now >= d.gossip_next) {
       d.gossip(now, out);
+      d.leave_notice_tick(now, out);
       d.gossip_next = now + cfg_.gossip_interval;
     }
     return;
@@ -1382,7 +1538,8 @@ time_point core::next_wakeup() const {
   if (!d.clock_started) return time_point::max();
   if (d.state == impl::run_state::leaving)
     return std::min(d.leave_until,
-                    d.queue.empty() ? time_point::max() : d.gossip_next);
+                    d.queue.empty() && d.leave_pending.empty() ? time_point::max()
+                                                                : d.gossip_next);
   time_point t = std::min({d.sync_next, d.reconnect_next});
   if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
   if (d.probe.active)

@@ -94,6 +94,12 @@ struct core_stats {
   uint64_t corrections_sent = 0;
   /// "You are suspected" notices sent to suspects we heard from directly.
   uint64_t suspect_notices = 0;
+  /// Direct leave notices sent while leaving (config::leave_notices_per_tick).
+  uint64_t leave_notices_sent = 0;
+  /// Acks to our leave notices received while leaving.
+  uint64_t leave_acks_received = 0;
+  /// Acks sent to leave notices of other members.
+  uint64_t leave_acks_sent = 0;
   /// Join/anti-entropy replies cut short or refused by the reply budgets
   /// (config::reply_pages_*).
   uint64_t replies_limited = 0;
@@ -125,8 +131,12 @@ public:
   void join(const std::vector<address>& seeds, time_point now,
             outbound_list& out);
 
-  /// Graceful leave: broadcasts 'left' at incarnation+1, gossips it for
-  /// config::leave_drain, then goes silent (no probes, no answers).
+  /// Graceful leave: broadcasts 'left' at incarnation+1 and, for
+  /// config::leave_drain, gossips it and sends it directly to the members
+  /// that have not acknowledged it yet (config::leave_notices_per_tick per
+  /// gossip tick); then goes silent (no probes, no answers). While leaving,
+  /// a packet from a member that has not acknowledged is answered with the
+  /// notice; nothing else is answered.
   void leave(time_point now, outbound_list& out);
 
   /// After leave(): comes back alive at a higher incarnation and re-joins

@@ -8,12 +8,16 @@
 #include <random>
 
 #include "membership/membership.pb.h"
+#include "membership/test_packets.h"
 
 namespace pekonode::membership {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::parse;
+using testing::pkt;
+using testing::upd;
 
 const time_point t0 = time_point{} + std::chrono::hours(1);
 
@@ -34,33 +38,6 @@ TEST(Precedence, Table) {
   for (auto& r : rows)
     EXPECT_EQ(supersedes(r.ci, r.cs, r.i, r.s), r.want)
       << r.ci << to_string(r.cs) << " <- " << r.i << to_string(r.s);
-}
-
-Update upd(const std::string& name, uint64_t inc, MemberState st,
-           const std::string& from = {}) {
-  Update u;
-  u.set_name(name);
-  u.set_addr(name + ":1");
-  u.set_incarnation(inc);
-  u.set_state(st);
-  u.set_from(from);
-  return u;
-}
-
-std::string pkt(const std::string& sender, std::vector<Update> ups,
-                void (*body)(Packet&) = nullptr) {
-  Packet p;
-  p.set_sender(sender);
-  for (auto& u : ups) *p.add_updates() = u;
-  if (body) body(p);
-  return p.SerializeAsString();
-}
-
-Packet parse(const outbound& o) {
-  Packet p;
-  EXPECT_TRUE(p.ParseFromString(o.payload));
-  EXPECT_EQ(o.chan, channel::membership);
-  return p;
 }
 
 struct fixture {
@@ -384,9 +361,9 @@ TEST(Core, BadInputIsCountedNeverFatal) {
   EXPECT_EQ(f.c.stats().bad_packets.at("parse"), 1u);
   f.c.handle("x:1", pkt("", {}), t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("bad_sender"), 1u);
-  // Unknown body field (number 12) and nothing else: unknown type.
+  // Unknown body field (number 14, unused) and nothing else: unknown type.
   std::string unknown = pkt("x", {});
-  unknown += std::string("\x62\x00", 2);
+  unknown += std::string("\x72\x00", 2);
   f.c.handle("x:1", unknown, t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("unknown_type"), 1u);
   auto big = upd("z", 0, ALIVE);

@@ -189,8 +189,9 @@ int main(int argc, char** argv) {
   LOG(INFO) << cfg.name << ": signal " << sig << ", leaving the cluster";
   api.shutting_down();
   api.leave();
-  // Give the leave a moment to spread before the socket closes.
-  std::this_thread::sleep_for(cfg.membership.leave_drain / 2);
+  // The leave drain re-sends direct notices until every member has acked:
+  // keep the socket open for all of it.
+  std::this_thread::sleep_for(cfg.membership.leave_drain);
   if (admin)
     admin->stop();
   caf::anon_send_exit(started->membership, caf::exit_reason::user_shutdown);
