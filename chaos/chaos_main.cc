@@ -6,6 +6,7 @@
 //   chaos --scenario=partition_2way_heal --nodes=30 --seed=7
 //   chaos --all --nodes=50 --seed=1 [--seeds=3] [--quiet]
 //   chaos --all --soak            (N=100, 3 seeds, phases x3)
+//   chaos --all --engine=actors --nodes=12   (the real actors of every node)
 
 #include <cerrno>
 #include <chrono>
@@ -33,6 +34,7 @@ struct args {
   bool plot = true;
   double time_scale = 1.0;
   std::string profile = "lan";
+  engine kind = engine::cores;
   bool nodes_set = false, seeds_set = false, scale_set = false;
 };
 
@@ -45,6 +47,9 @@ void usage(std::ostream& os) {
         "  --seeds=K       seeds per scenario (default 1; --soak: 3)\n"
         "  --time_scale=X  stretch every scenario phase (default 1; --soak: 3)\n"
         "  --profile=P     timing profile of every node: lan (default), local, wan\n"
+        "  --engine=E      cores (default): the protocol cores wired directly,\n"
+        "                  fast; actors: every node's real CAF actors on its\n"
+        "                  own test scheduler (slower; same verdicts expected)\n"
         "  --soak          larger, longer runs: N=100, 3 seeds, phases x3\n"
         "  --quiet         verdict table only (no timeline or plot)\n"
         "  --noplot        no agreement plot\n";
@@ -99,9 +104,17 @@ bool parse(int argc, char** argv, args& a, std::string& err) {
       a.time_scale = d;
       a.scale_set = true;
     } else if (key == "--profile") {
-      if (val != "lan" && val != "local" && val != "wan")
+      if (val != "lan" && val != "local" && val != "wan") {
         err = "--profile must be lan, local or wan";
+        return false;
+      }
       a.profile = val;
+    } else if (key == "--engine") {
+      if (val != "cores" && val != "actors") {
+        err = "--engine must be cores or actors";
+        return false;
+      }
+      a.kind = val == "actors" ? engine::actors : engine::cores;
     } else if (arg == "--all") {
       a.all = true;
     } else if (arg == "--list") {
@@ -164,6 +177,7 @@ int main(int argc, char** argv) {
       opts.nodes = a.nodes;
       opts.seed = a.seed + k;
       opts.time_scale = a.time_scale;
+      opts.kind = a.kind;
       if (a.profile == "local") {
         opts.cfg.membership = pekonode::membership::config::local();
         opts.cfg.metadata = pekonode::metadata::config::local();
@@ -177,7 +191,8 @@ int main(int argc, char** argv) {
       auto wall = std::chrono::duration<double>(
                     std::chrono::steady_clock::now() - wall0).count();
       std::cout << "=== " << sc->name << "  seed=" << opts.seed
-                << "  nodes=" << opts.nodes << "  ("
+                << "  nodes=" << opts.nodes << "  engine=" << to_string(a.kind)
+                << "  ("
                 << (r.pass() ? "PASS" : "FAIL") << ", " << r.duration_s
                 << " s virtual in " << wall << " s wall)\n";
       if (!a.quiet) {
@@ -189,6 +204,8 @@ int main(int argc, char** argv) {
       std::cout << "  reproduce: chaos --scenario=" << sc->name
                 << " --nodes=" << opts.nodes << " --seed=" << opts.seed;
       if (a.time_scale != 1.0) std::cout << " --time_scale=" << a.time_scale;
+      if (a.profile != "lan") std::cout << " --profile=" << a.profile;
+      if (a.kind != engine::cores) std::cout << " --engine=" << to_string(a.kind);
       std::cout << "\n\n" << std::flush;
       reports.push_back(std::move(r));
     }

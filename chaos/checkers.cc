@@ -68,10 +68,11 @@ bool membership_checker::on_event(const std::string& observer,
   return true;
 }
 
-bool membership_checker::view_correct(const membership::core& view,
-                                      const std::set<std::string>& up_names) {
+bool membership_checker::view_correct(
+  const std::vector<membership::member>& view,
+  const std::set<std::string>& up_names) {
   std::size_t alive_up = 0;
-  for (auto& m : view.members()) {
+  for (auto& m : view) {
     bool up = up_names.count(m.name) > 0;
     bool live = m.state == member_state::alive;
     if (up != live) return false;
@@ -91,10 +92,10 @@ void metadata_checker::acked(const std::string& key,
 }
 
 bool metadata_checker::digests_agree(const std::vector<node_view>& nodes) {
-  std::optional<metadata::store_digest> first;
+  std::optional<std::string> first;
   for (auto& n : nodes) {
     if (!n.up) continue;
-    auto d = n.md->digest();
+    auto d = n.node->store_digest();
     if (!first)
       first = d;
     else if (d != *first)
@@ -103,41 +104,14 @@ bool metadata_checker::digests_agree(const std::vector<node_view>& nodes) {
   return true;
 }
 
-uint64_t metadata_checker::content_fingerprint(const metadata::core& md) {
-  // FNV-1a over (key, hlc, origin, tombstone, value) in store order, which
-  // is deterministic (buckets by key hash, keys sorted inside a bucket).
-  uint64_t h = 1469598103934665603ULL;
-  auto feed = [&h](const void* p, std::size_t n) {
-    auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 1099511628211ULL;
-    }
-  };
-  auto feed_str = [&](const std::string& s) {
-    uint64_t n = s.size();
-    feed(&n, sizeof n);
-    feed(s.data(), s.size());
-  };
-  md.data().for_each([&](const std::string& k, const metadata::entry& e) {
-    feed_str(k);
-    feed(&e.ver.hlc, sizeof e.ver.hlc);
-    feed_str(e.ver.origin);
-    unsigned char t = e.tombstone;
-    feed(&t, 1);
-    feed_str(e.value);
-  });
-  return h;
-}
-
 uint64_t metadata_checker::lost_writes(const std::vector<node_view>& nodes,
                                        std::vector<std::string>* detail) const {
   uint64_t lost = 0;
   for (auto& [key, ver] : ledger_) {
     for (auto& n : nodes) {
       if (!n.up) continue;
-      auto* e = n.md->data().find(key);
-      if (e == nullptr || e->ver < ver) {
+      auto held = n.node->version_of(key);
+      if (!held || *held < ver) {
         ++lost;
         if (detail)
           detail->push_back(*n.name + " lacks " + key + " @" + ver.origin + "/"

@@ -1,8 +1,8 @@
 #pragma once
 // Convergence and safety checkers of the chaos harness, plus the report they
 // fill: membership agreement, metadata agreement, false deaths, incarnation
-// monotonicity, acknowledged-write durability. They observe cores through
-// their public API only; they inject no faults and drive no time.
+// monotonicity, acknowledged-write durability. They observe nodes through
+// chaos::cluster_node only; they inject no faults and drive no time.
 
 #include <cstdint>
 #include <map>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "chaos/sim_node.h"
 #include "common/types.h"
 #include "membership/core.h"
 #include "metadata/core.h"
@@ -33,8 +34,7 @@ struct expectations {
 struct node_view {
   const std::string* name = nullptr;
   bool up = false; ///< attached and not left (stalled nodes are up)
-  const membership::core* mem = nullptr;
-  const metadata::core* md = nullptr;
+  const cluster_node* node = nullptr;
 };
 
 /// One point of the convergence curve.
@@ -87,9 +87,9 @@ public:
   bool on_event(const std::string& observer, uint64_t observer_epoch,
                 const membership::event& e, bool wrongful);
 
-  /// Whether `view`'s members list matches `up_names` exactly: every up
-  /// node alive, every other known node not alive/suspect.
-  static bool view_correct(const membership::core& view,
+  /// Whether a member table matches `up_names` exactly: every up node
+  /// alive, every other known node not alive/suspect.
+  static bool view_correct(const std::vector<membership::member>& view,
                            const std::set<std::string>& up_names);
 
   uint64_t false_positives() const { return false_positives_; }
@@ -117,10 +117,6 @@ public:
 
   /// Whether every up node holds the same store digest.
   static bool digests_agree(const std::vector<node_view>& nodes);
-
-  /// Fingerprint of a whole store including value bytes (digests cover
-  /// key, version and tombstone only): byte-identity check at the end.
-  static uint64_t content_fingerprint(const metadata::core& md);
 
   /// Acked writes that some up node lacks or holds at an older version.
   uint64_t lost_writes(const std::vector<node_view>& nodes,

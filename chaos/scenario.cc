@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <map>
 
+#include "chaos/actor_node.h"
+
 namespace pekonode::chaos {
 
 using membership::member_state;
@@ -38,6 +40,34 @@ std::string fmt_s(duration d) {
 
 } // namespace
 
+// Why a table rebuilt from events differs from the real one ("" if not),
+// comparing what events announce: state, address and tags. Members the
+// table forgot may linger in the rebuilt one as dead or left.
+std::string stream_mismatch(const std::vector<membership::member>& table,
+                            const std::vector<membership::member>& rebuilt) {
+  std::map<std::string, const membership::member*> seen;
+  for (auto& m : rebuilt) seen[m.name] = &m;
+  for (auto& m : table) {
+    auto it = seen.find(m.name);
+    if (it == seen.end()) return m.name + " never announced";
+    auto& r = *it->second;
+    if (r.state != m.state)
+      return m.name + " is " + membership::to_string(m.state) + ", events say "
+             + membership::to_string(r.state);
+    if (r.addr != m.addr || r.tags != m.tags)
+      return m.name + "'s address or tags differ from the events'";
+    seen.erase(it);
+  }
+  for (auto& [name, m] : seen)
+    if (m->state != member_state::dead && m->state != member_state::left)
+      return name + " forgotten while " + membership::to_string(m->state);
+  return {};
+}
+
+const char* to_string(engine e) {
+  return e == engine::actors ? "actors" : "cores";
+}
+
 // -- harness ------------------------------------------------------------------
 
 harness::harness(std::string scenario, const run_options& opts)
@@ -55,6 +85,9 @@ harness::harness(std::string scenario, const run_options& opts)
   protected_.assign(n, true);
   started_.assign(n, false);
   epoch_.assign(n, 0);
+  judged_changes_.assign(n, 0);
+  judged_up_gen_.assign(n, 0);
+  judged_ok_.assign(n, false);
   group_.assign(n, 0);
   last_group_.assign(n, 0);
   skew_ms_.assign(n, 0);
@@ -115,10 +148,14 @@ void harness::make_node(std::size_t i) {
   }
   ++epoch_[i];
   uint64_t seed = opts_.seed * 0x100000001b3ULL + i * 7919 + epoch_[i] * 104729;
-  nodes_[i] = std::make_unique<sim_cluster_node>(
-    opts_.cfg, sim_node_name(i), sim_node_addr(i), seed, skew_ms_[i]);
-  nodes_[i]->on_event = [this, i](const sim_cluster_node&,
-                                  const membership::event& e, time_point at) {
+  if (opts_.kind == engine::actors)
+    nodes_[i] = std::make_unique<actor_node>(opts_.cfg, sim_node_name(i),
+                                             sim_node_addr(i), seed,
+                                             skew_ms_[i], net_.now());
+  else
+    nodes_[i] = std::make_unique<core_node>(opts_.cfg, sim_node_name(i),
+                                            sim_node_addr(i), seed, skew_ms_[i]);
+  nodes_[i]->on_event = [this, i](const membership::event& e, time_point at) {
     on_member_event(i, e, at);
   };
 }
@@ -132,6 +169,8 @@ void harness::start(std::size_t i, const std::vector<std::size_t>& seeds) {
   nodes_[i]->join(s, net_.now());
   net_.wake(sim_node_addr(i));
   up_[i] = true;
+  ++up_gen_;
+  judged_up_gen_[i] = 0; // a new instance: judge afresh
   started_[i] = true;
 }
 
@@ -155,6 +194,7 @@ void harness::boot_staggered(duration gap, duration settle_for) {
 void harness::crash(std::size_t i) {
   net_.detach(sim_node_addr(i));
   up_[i] = false;
+  ++up_gen_;
   protected_[i] = false;
   note("crash " + sim_node_name(i));
 }
@@ -169,6 +209,7 @@ void harness::leave(std::size_t i) {
   nodes_[i]->leave(net_.now());
   net_.wake(sim_node_addr(i));
   up_[i] = false;
+  ++up_gen_;
   protected_[i] = false;
   note("graceful leave of " + sim_node_name(i));
 }
@@ -312,8 +353,7 @@ std::vector<node_view> harness::views() const {
     node_view nv;
     nv.name = &nodes_[i]->name();
     nv.up = up_[i];
-    nv.mem = &nodes_[i]->mem();
-    nv.md = &nodes_[i]->md();
+    nv.node = nodes_[i].get();
     v.push_back(nv);
   }
   return v;
@@ -328,7 +368,14 @@ void harness::sample() {
   for (std::size_t i = 0; i < size(); ++i) {
     if (!up_[i]) continue;
     ++total;
-    good += membership_checker::view_correct(nodes_[i]->mem(), up_names);
+    auto& n = *nodes_[i];
+    if (judged_up_gen_[i] != up_gen_ || judged_changes_[i] != n.view_changes()) {
+      judged_ok_[i] =
+        membership_checker::view_correct(n.observed_members(), up_names);
+      judged_up_gen_[i] = up_gen_;
+      judged_changes_[i] = n.view_changes();
+    }
+    good += judged_ok_[i];
   }
   bool mem_ok = total > 0 && good == total;
   bool md_ok = metadata_checker::digests_agree(views());
@@ -407,7 +454,7 @@ report harness::finish() {
     std::optional<uint64_t> fp;
     for (auto& nv : v) {
       if (!nv.up) continue;
-      auto f = metadata_checker::content_fingerprint(*nv.md);
+      auto f = nv.node->content_fingerprint();
       if (!fp) fp = f;
       else if (*fp != f) {
         fail("stores have equal digests but different bytes (" + *nv.name + ")");
@@ -415,11 +462,22 @@ report harness::finish() {
       }
     }
   }
+  // Subscribers must be able to rebuild the table from the event stream.
+  for (std::size_t j = 0; j < size(); ++j) {
+    if (!up_[j]) continue;
+    auto why = stream_mismatch(nodes_[j]->members(),
+                               nodes_[j]->observed_members());
+    if (!why.empty()) {
+      fail(sim_node_name(j) + "'s member events disagree with its table: "
+           + why);
+      break;
+    }
+  }
   for (auto& [i, st] : final_states_) {
     for (std::size_t j = 0; j < size(); ++j) {
       if (!up_[j]) continue;
       bool ok = false;
-      for (auto& m : nodes_[j]->mem().members())
+      for (auto& m : nodes_[j]->members())
         if (m.name == sim_node_name(i)) ok = m.state == st;
       if (!ok) {
         fail(sim_node_name(j) + " does not see " + sim_node_name(i) + " as "
@@ -721,7 +779,7 @@ std::vector<scenario> build() {
                  h.run_for(seconds(5));
                  std::vector<uint64_t> before(h.size());
                  for (std::size_t i = 0; i < h.size(); ++i)
-                   before[i] = h.node(i).mem().self().incarnation;
+                   before[i] = h.node(i).self().incarnation;
                  h.write_some(8, "restart");
                  h.run_for(seconds(10));
                  for (std::size_t i = 0; i < h.size(); ++i) h.protect(i, false);
@@ -758,13 +816,13 @@ std::vector<scenario> build() {
                  h.note("deaths count as false positives again");
                  h.run_for(seconds(60));
                  for (std::size_t i = 0; i < h.size(); ++i) {
-                   auto now_inc = h.node(i).mem().self().incarnation;
+                   auto now_inc = h.node(i).self().incarnation;
                    if (now_inc <= before[i])
                      h.fail(sim_node_name(i) + " restarted at incarnation "
                             + std::to_string(now_inc) + ", not above "
                             + std::to_string(before[i]));
                    for (std::size_t j = 0; j < h.size(); ++j)
-                     for (auto& m : h.node(j).mem().members())
+                     for (auto& m : h.node(j).members())
                        if (m.name == sim_node_name(i) && m.incarnation != now_inc) {
                          h.fail(sim_node_name(j) + " holds " + m.name + " at inc "
                                 + std::to_string(m.incarnation) + ", itself at "

@@ -1,8 +1,9 @@
 #pragma once
 // Chaos scenario library: named scripts over virtual time (boot, faults,
-// settle, checks) that run a whole simulated pekonode cluster (membership +
-// metadata cores on simnet) and return a report. Runs are pure functions of
-// (scenario, options, seed). No CAF, no real sockets, no wall-clock reads.
+// settle, checks) that run a whole simulated pekonode cluster on simnet —
+// either the bare protocol cores or the real actors of every node — and
+// return a report. Runs are pure functions of (scenario, options, seed). No
+// real sockets, no wall-clock reads.
 
 #include <cstdint>
 #include <functional>
@@ -20,8 +21,23 @@
 
 namespace pekonode::chaos {
 
+/// What each simulated node runs.
+enum class engine {
+  /// The membership and metadata cores wired directly (core_node): the
+  /// fast engine, N = 10000 fits.
+  cores,
+  /// The real actors of each node on its own test scheduler (actor_node):
+  /// transport framing, actor wiring and timers included; slower.
+  actors,
+};
+
+/// "cores" or "actors".
+const char* to_string(engine e);
+
 /// How to run a scenario.
 struct run_options {
+  /// Default: cores.
+  engine kind = engine::cores;
   /// Cluster size. Scenarios need at least 5 nodes; default 20.
   std::size_t nodes = 20;
   /// Seeds simnet, every core and the script's own choices.
@@ -104,7 +120,7 @@ public:
   // -- observation ------------------------------------------------------------
   std::size_t size() const { return nodes_.size(); }
   bool up(std::size_t i) const { return up_[i]; }
-  const sim_cluster_node& node(std::size_t i) const { return *nodes_[i]; }
+  const cluster_node& node(std::size_t i) const { return *nodes_[i]; }
   std::mt19937_64& rng() { return rng_; }
   simnet& net() { return net_; }
   const run_options& options() const { return opts_; }
@@ -131,9 +147,14 @@ private:
   simnet net_;
   std::mt19937_64 rng_;
   time_point start_;
-  std::vector<std::unique_ptr<sim_cluster_node>> nodes_;
+  std::vector<std::unique_ptr<cluster_node>> nodes_;
   std::vector<bool> up_, protected_, started_;
   std::vector<uint64_t> epoch_;
+  // Per node: view_changes() and up_gen_ at the last judged sample, and
+  // the verdict then (views only change with member events).
+  std::vector<uint64_t> judged_changes_, judged_up_gen_;
+  std::vector<bool> judged_ok_;
+  uint64_t up_gen_ = 1; // bumped whenever the set of up nodes changes
   std::vector<int64_t> skew_ms_;
   std::vector<uint64_t> bytes_mem_, bytes_md_; // of replaced instances
   std::map<std::string, std::size_t> index_;    // name -> index

@@ -1,6 +1,7 @@
 #include "chaos/sim_node.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace pekonode::chaos {
 
@@ -25,25 +26,45 @@ address sim_node_addr(std::size_t i) {
          + ":7946";
 }
 
-sim_cluster_node::sim_cluster_node(const node_config& cfg, std::string name,
-                                   address addr, uint64_t seed,
-                                   int64_t skew_ms)
-  : name_(std::move(name)), addr_(std::move(addr)), skew_ms_(skew_ms) {
+uint64_t fold_entry(uint64_t h, const std::string& key,
+                    const metadata::version& v, const std::string& value) {
+  auto feed = [&h](const void* p, std::size_t n) {
+    auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= b[i];
+      h *= 1099511628211ULL;
+    }
+  };
+  auto feed_str = [&](const std::string& x) {
+    uint64_t n = x.size();
+    feed(&n, sizeof n);
+    feed(x.data(), x.size());
+  };
+  feed_str(key);
+  feed(&v.hlc, sizeof v.hlc);
+  feed_str(v.origin);
+  feed_str(value);
+  return h;
+}
+
+uint64_t cluster_node::wall_ms(time_point now) const {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              now.time_since_epoch()).count();
+  return static_cast<uint64_t>(wall_base_ms + ms + skew_ms_);
+}
+
+core_node::core_node(const node_config& cfg, std::string name, address addr,
+                     uint64_t seed, int64_t skew_ms)
+  : cluster_node(std::move(name), std::move(addr), skew_ms) {
   mem_ = std::make_unique<membership::core>(cfg.membership, name_, addr_,
                                             std::map<std::string, std::string>{},
                                             mix(seed));
   md_ = std::make_unique<metadata::core>(cfg.metadata, name_, mix(seed + 1));
 }
 
-uint64_t sim_cluster_node::wall_ms(time_point now) const {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-              now.time_since_epoch()).count();
-  return static_cast<uint64_t>(wall_base_ms + ms + skew_ms_);
-}
-
-void sim_cluster_node::on_datagram(const address& from, channel chan,
-                                   const std::string& payload, time_point now,
-                                   outbound_list& out) {
+void core_node::on_datagram(const address& from, channel chan,
+                            const std::string& payload, time_point now,
+                            outbound_list& out) {
   auto first = out.size();
   if (chan == channel::membership)
     mem_->handle(from, payload, now, out);
@@ -52,7 +73,7 @@ void sim_cluster_node::on_datagram(const address& from, channel chan,
   after(now, first, out);
 }
 
-void sim_cluster_node::poll(time_point now, outbound_list& out) {
+void core_node::poll(time_point now, outbound_list& out) {
   auto first = out.size();
   if (has_pending_) {
     for (auto& o : pending_) out.push_back(std::move(o));
@@ -64,42 +85,72 @@ void sim_cluster_node::poll(time_point now, outbound_list& out) {
   after(now, first, out);
 }
 
-time_point sim_cluster_node::next_wakeup() const {
+time_point core_node::next_wakeup() const {
   auto t = std::min(mem_->next_wakeup(), md_->next_wakeup());
   if (has_pending_) t = std::min(t, pending_at_);
   return t;
 }
 
-void sim_cluster_node::join(const std::vector<address>& seeds, time_point now) {
+void core_node::join(const std::vector<address>& seeds, time_point now) {
   auto first = pending_.size();
   mem_->join(seeds, now, pending_);
   after(now, first, pending_);
 }
 
-void sim_cluster_node::leave(time_point now) {
+void core_node::leave(time_point now) {
   auto first = pending_.size();
   mem_->leave(now, pending_);
   after(now, first, pending_);
 }
 
-void sim_cluster_node::set_tags(std::map<std::string, std::string> tags,
-                                time_point now) {
+void core_node::set_tags(std::map<std::string, std::string> tags,
+                         time_point now) {
   auto first = pending_.size();
   mem_->set_tags(std::move(tags), now, pending_);
   after(now, first, pending_);
 }
 
-metadata::write_result sim_cluster_node::put(const std::string& key,
-                                             std::string value,
-                                             time_point now) {
+metadata::write_result core_node::put(const std::string& key,
+                                      std::string value, time_point now) {
   auto first = pending_.size();
   auto r = md_->put(key, std::move(value), wall_ms(now), now, pending_);
   after(now, first, pending_);
   return r;
 }
 
-void sim_cluster_node::after(time_point now, std::size_t first,
-                             outbound_list& out) {
+std::vector<membership::member> core_node::members() const {
+  return mem_->members();
+}
+
+membership::member core_node::self() const { return mem_->self(); }
+
+std::string core_node::store_digest() const {
+  auto d = md_->digest();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%llu:%016llx%016llx",
+                static_cast<unsigned long long>(d.count),
+                static_cast<unsigned long long>(d.hash.hi),
+                static_cast<unsigned long long>(d.hash.lo));
+  return buf;
+}
+
+std::optional<metadata::version>
+core_node::version_of(const std::string& key) const {
+  auto* e = md_->data().find(key);
+  if (e == nullptr) return std::nullopt;
+  return e->ver;
+}
+
+uint64_t core_node::content_fingerprint() const {
+  auto entries = md_->list();
+  std::sort(entries.begin(), entries.end(),
+            [](auto& a, auto& b) { return a.first < b.first; });
+  uint64_t h = fnv_basis;
+  for (auto& [key, e] : entries) h = fold_entry(h, key, e->ver, e->value);
+  return h;
+}
+
+void core_node::after(time_point now, std::size_t first, outbound_list& out) {
   for (auto i = first; i < out.size(); ++i) {
     auto bytes = out[i].payload.size() + datagram_overhead_bytes;
     (out[i].chan == channel::metadata ? md_bytes_out_ : mem_bytes_out_) += bytes;
@@ -110,15 +161,16 @@ void sim_cluster_node::after(time_point now, std::size_t first,
   }
   auto events = mem_->drain_events();
   if (!events.empty()) {
+    view_changes_ += events.size();
     refresh_peers();
     if (on_event)
-      for (auto& e : events) on_event(*this, e, now);
+      for (auto& e : events) on_event(e, now);
   }
   // Change events are not needed here; drain so the queue stays small.
   md_->drain_events();
 }
 
-void sim_cluster_node::refresh_peers() {
+void core_node::refresh_peers() {
   std::vector<address> live;
   for (auto& m : mem_->members())
     if (m.name != name_

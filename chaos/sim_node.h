@@ -1,12 +1,14 @@
 #pragma once
-// One simulated pekonode node for the chaos harness: a membership core and a
-// metadata core sharing one address on //chaos:simnet, wired like the real
-// node (membership changes feed metadata peers). Not an actor shell and not
-// a fault injector: faults belong to simnet, verdicts to chaos/checkers.h.
+// One simulated pekonode node for the chaos harness: the interface the
+// harness drives and observes, and its fast implementation over the bare
+// membership and metadata cores on //chaos:simnet. Not a fault injector:
+// faults belong to simnet, verdicts to chaos/checkers.h.
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,24 +24,101 @@ struct node_config {
   metadata::config metadata = metadata::config::lan();
 };
 
-/// Membership core + metadata core behind one simulated address.
+/// One whole pekonode node as the chaos harness drives and observes it, on
+/// //chaos:simnet. Two implementations run the same protocol code:
+/// `core_node` (below: the two cores wired directly, fast enough for
+/// N = 10000) and `actor_node` (chaos/actor_node.h: the real CAF actors of
+/// a node on its own deterministic test scheduler).
 ///
-/// Datagrams are dispatched by `channel`. Calls made from outside simnet
-/// callbacks (join, put, leave, ...) queue their datagrams and report a due
-/// wakeup; the owner must call `simnet::wake(addr())` afterwards, and the
-/// queued datagrams leave at the next poll, at the same virtual instant.
+/// Calls made from outside simnet callbacks (join, put, leave, ...) take
+/// effect at once; the owner must call `simnet::wake(addr())` afterwards so
+/// that the datagrams they produce leave at the same virtual instant.
 /// The metadata wall clock is virtual time in ms + a fixed base + `skew_ms`.
-class sim_cluster_node : public sim_node {
+class cluster_node : public sim_node {
 public:
   /// Observer of membership events, called in the order they happen.
-  using event_hook = std::function<void(const sim_cluster_node& observer,
-                                        const membership::event& e,
-                                        time_point at)>;
+  using event_hook =
+    std::function<void(const membership::event& e, time_point at)>;
 
+  cluster_node(std::string name, address addr, int64_t skew_ms)
+    : name_(std::move(name)), addr_(std::move(addr)), skew_ms_(skew_ms) {}
+
+  // -- API calls from the scenario script (then call simnet::wake) -----------
+
+  /// Starts the node, joining through `seeds` (empty: founds a cluster of
+  /// one). Called once, right after construction.
+  virtual void join(const std::vector<address>& seeds, time_point now) = 0;
+  /// Graceful leave of the membership layer.
+  virtual void leave(time_point now) = 0;
+  /// Replaces this node's tags, which raises its incarnation.
+  virtual void set_tags(std::map<std::string, std::string> tags,
+                        time_point now) = 0;
+  /// Local metadata write; the result carries the version when accepted.
+  virtual metadata::write_result put(const std::string& key, std::string value,
+                                     time_point now) = 0;
+
+  // -- observation (the checkers' omniscient view) ----------------------------
+
+  /// The member table, self included.
+  virtual std::vector<membership::member> members() const = 0;
+  /// This node's own entry.
+  virtual membership::member self() const = 0;
+  /// The member table as a subscriber to the node's ordered member events
+  /// rebuilds it (members the node forgot after dead_retention may linger
+  /// as dead/left). Cheaper than `members()` where that is a request; the
+  /// harness samples agreement with it and checks it against `members()`
+  /// at the end. Default: `members()`.
+  virtual std::vector<membership::member> observed_members() const {
+    return members();
+  }
+  /// The store digest as text (equal digests: equal key/version sets).
+  virtual std::string store_digest() const = 0;
+  /// Version held for `key` (live entries), nullopt when absent.
+  virtual std::optional<metadata::version>
+  version_of(const std::string& key) const = 0;
+  /// FNV-1a over (key, version, value) of every live entry in key order:
+  /// equal digests but different fingerprints means different value bytes.
+  virtual uint64_t content_fingerprint() const = 0;
+
+  const std::string& name() const { return name_; }
+  const address& addr() const { return addr_; }
+  /// Wall-clock ms this node's metadata layer sees at virtual time `now`.
+  uint64_t wall_ms(time_point now) const;
+  /// Bytes this node emitted per layer (payload + datagram overhead).
+  uint64_t membership_bytes_out() const { return mem_bytes_out_; }
+  uint64_t metadata_bytes_out() const { return md_bytes_out_; }
+  /// Member events this node has emitted so far: the member table can only
+  /// have changed in a way the checkers see when this moved.
+  uint64_t view_changes() const { return view_changes_; }
+
+  /// Set by the harness; may be empty.
+  event_hook on_event;
+
+protected:
+  std::string name_;
+  address addr_;
+  int64_t skew_ms_;
+  uint64_t mem_bytes_out_ = 0;
+  uint64_t md_bytes_out_ = 0;
+  uint64_t view_changes_ = 0;
+};
+
+/// Folds (key, version, value) into an FNV-1a fingerprint (see
+/// cluster_node::content_fingerprint); start from `fnv_basis`.
+inline constexpr uint64_t fnv_basis = 1469598103934665603ULL;
+uint64_t fold_entry(uint64_t h, const std::string& key,
+                    const metadata::version& v, const std::string& value);
+
+/// Membership core + metadata core behind one simulated address, wired like
+/// the real node (membership changes feed metadata peers) but without actor
+/// shells: the engine for large N. Datagrams are dispatched by `channel`;
+/// each layer message is one datagram (no batching).
+class core_node final : public cluster_node {
+public:
   /// `seed` drives both cores (derived streams); `skew_ms` offsets the
   /// node's metadata wall clock (may be negative).
-  sim_cluster_node(const node_config& cfg, std::string name, address addr,
-                   uint64_t seed, int64_t skew_ms = 0);
+  core_node(const node_config& cfg, std::string name, address addr,
+            uint64_t seed, int64_t skew_ms = 0);
 
   // -- sim_node ----------------------------------------------------------------
   void on_datagram(const address& from, channel chan,
@@ -48,46 +127,32 @@ public:
   void poll(time_point now, outbound_list& out) override;
   time_point next_wakeup() const override;
 
-  // -- API calls from the scenario script (then call simnet::wake) -----------
-
-  /// Joins through `seeds` (empty: founds a cluster of one).
-  void join(const std::vector<address>& seeds, time_point now);
-  /// Graceful leave of the membership layer.
-  void leave(time_point now);
-  /// Bumps this node's incarnation by re-publishing its tags.
-  void set_tags(std::map<std::string, std::string> tags, time_point now);
-  /// Local metadata write; the result carries the version when accepted.
+  // -- cluster_node ------------------------------------------------------------
+  void join(const std::vector<address>& seeds, time_point now) override;
+  void leave(time_point now) override;
+  void set_tags(std::map<std::string, std::string> tags,
+                time_point now) override;
   metadata::write_result put(const std::string& key, std::string value,
-                             time_point now);
+                             time_point now) override;
+  std::vector<membership::member> members() const override;
+  membership::member self() const override;
+  std::string store_digest() const override;
+  std::optional<metadata::version>
+  version_of(const std::string& key) const override;
+  uint64_t content_fingerprint() const override;
 
-  // -- observation ------------------------------------------------------------
-  const std::string& name() const { return name_; }
-  const address& addr() const { return addr_; }
   const membership::core& mem() const { return *mem_; }
   const metadata::core& md() const { return *md_; }
-  /// Wall-clock ms this node's metadata core sees at virtual time `now`.
-  uint64_t wall_ms(time_point now) const;
-  /// Payload + datagram overhead bytes this node emitted, per channel.
-  uint64_t membership_bytes_out() const { return mem_bytes_out_; }
-  uint64_t metadata_bytes_out() const { return md_bytes_out_; }
-
-  /// Set by the harness; may be empty.
-  event_hook on_event;
 
 private:
   void after(time_point now, std::size_t first_out, outbound_list& out);
   void refresh_peers();
 
-  std::string name_;
-  address addr_;
-  int64_t skew_ms_;
   std::unique_ptr<membership::core> mem_;
   std::unique_ptr<metadata::core> md_;
   outbound_list pending_;
   bool has_pending_ = false;
   time_point pending_at_{};
-  uint64_t mem_bytes_out_ = 0;
-  uint64_t md_bytes_out_ = 0;
 };
 
 /// Name of node i in simulated clusters: "n0", "n1", ...

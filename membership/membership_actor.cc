@@ -30,6 +30,7 @@ struct membership_state {
   std::set<std::string> unresolved_seeds_;
   duration resolve_retry_ = seconds(5);
   std::string name_;
+  member published_self_; // this node's entry as subscribers last saw it
 
   explicit membership_state(caf::event_based_actor* ptr) : self(ptr) {}
 
@@ -49,7 +50,22 @@ struct membership_state {
                   << ev.m.incarnation;
       subscribers_.send(self, m_event_atom::value, ev);
     }
+    publish_self();
     timer_.arm(self, core_->next_wakeup(), m_wake_atom::value);
+  }
+
+  /// The core reports changes of other members only; subscribers also get
+  /// this node's own, as for others: `updated` for new tags, `left`, and
+  /// `alive` after a rejoin (an incarnation bump alone is not a change).
+  void publish_self() {
+    auto& me = core_->self();
+    if (me.state == published_self_.state && me.tags == published_self_.tags)
+      return;
+    auto kind = me.state == member_state::left ? event::left
+                : published_self_.state == member_state::left ? event::alive
+                                                              : event::updated;
+    published_self_ = me;
+    subscribers_.send(self, m_event_atom::value, event{kind, me});
   }
 
   /// Resolves seed names; the ones that fail are kept and retried.
@@ -153,6 +169,7 @@ caf::actor spawn_membership(caf::actor_system& sys, actor_config cfg,
     st.resolve_retry_ = cfg.protocol.reconnect_interval;
     st.core_ = std::make_unique<core>(cfg.protocol, cfg.name, cfg.advertise,
                                       cfg.tags, cfg.seed);
+    st.published_self_ = st.core_->self();
     self->send(transport, transport::tx_sub_atom::value, channel::membership,
                caf::actor_cast<caf::actor>(self));
     self->set_down_handler(

@@ -60,7 +60,8 @@ typename Inspector::result_type inspect(Inspector& f, core_stats& x) {
            x.deaths_declared, x.refutations, x.name_conflicts,
            x.updates_applied, x.updates_stale, x.join_attempts,
            x.syncs_started, x.syncs_differed, x.reconnects, x.heal_notices,
-           x.bad_packets);
+           x.bad_packets, x.leave_notices_sent, x.leave_acks_received,
+           x.leave_acks_sent);
 }
 
 /// Everything the membership actor needs to start.
@@ -86,7 +87,11 @@ struct actor_config {
 /// - `(m_stats_atom) -> core_stats` plus `(int health_score)`.
 /// - `(m_sub_atom, caf::actor who)`: `who` receives `(m_event_atom, event)`
 ///   for every change, in order, starting with a `joined` event for each
-///   member currently known (a snapshot), so it never misses one.
+///   member currently known (a snapshot), so it never misses one. A change
+///   is one of state, address or tags (an incarnation bump alone, e.g. a
+///   refutation, is not announced); this node's own entry is included
+///   (`updated` for new tags, `left`, `alive` after a rejoin). Members
+///   forgotten after `dead_retention` are dropped without an event.
 ///
 /// Errors carry category atom "membership" and the core's `ec`.
 caf::actor spawn_membership(caf::actor_system& sys, actor_config cfg,

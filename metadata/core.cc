@@ -131,6 +131,16 @@ void core::set_peers(std::vector<address> live) {
   peers_ = std::move(live);
 }
 
+void core::add_peer(const address& peer) {
+  auto it = std::lower_bound(peers_.begin(), peers_.end(), peer);
+  if (it == peers_.end() || *it != peer) peers_.insert(it, peer);
+}
+
+void core::remove_peer(const address& peer) {
+  auto it = std::lower_bound(peers_.begin(), peers_.end(), peer);
+  if (it != peers_.end() && *it == peer) peers_.erase(it);
+}
+
 bool core::fits_inline(const std::string& key, const entry& e) const {
   if (e.tombstone)
     return true; // key + origin bounded well below max_packet

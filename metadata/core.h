@@ -237,6 +237,13 @@ public:
   /// changes). Transfers keep their sources until they fail.
   void set_peers(std::vector<address> live);
 
+  /// Adds one live peer (no-op if present): O(log N) search plus an O(N)
+  /// move, no sort, so a shell can follow membership events one by one.
+  void add_peer(const address& peer);
+
+  /// Removes one peer (no-op if absent).
+  void remove_peer(const address& peer);
+
   /// Change events since the last drain, in apply order.
   std::vector<change_event> drain_events();
 

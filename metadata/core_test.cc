@@ -99,6 +99,30 @@ TEST(MetadataCore, RumourGoesToFanoutPeersAndFitsPacket) {
   EXPECT_EQ(sends, 3u * 3u);
 }
 
+// Peers followed one event at a time end up exactly like a bulk set_peers
+// of the same live set: same seed, same rumour targets.
+TEST(MetadataCore, IncrementalPeersMatchBulkPeers) {
+  core bulk(small_cfg(), "a", 7), inc(small_cfg(), "a", 7);
+  bulk.set_peers({"p1", "p3", "p4", "p6"});
+  for (auto* p : {"p6", "p2", "p1", "p5", "p3", "p1", "p4"}) inc.add_peer(p);
+  inc.remove_peer("p2");
+  inc.remove_peer("p5");
+  inc.remove_peer("p9"); // absent: no-op
+  outbound_list a, b;
+  bulk.put("k", "v", wall, t0, a);
+  inc.put("k", "v", wall, t0, b);
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].to, b[i].to);
+  inc.remove_peer("p1");
+  inc.remove_peer("p3");
+  inc.remove_peer("p4");
+  inc.remove_peer("p6");
+  outbound_list c;
+  inc.put("k2", "v", wall, t0, c);
+  EXPECT_TRUE(c.empty()) << "no peers left, nobody to tell";
+}
+
 TEST(MetadataCore, OneKibValueRidesInline) {
   core c(small_cfg(), "node17", 1);
   c.set_peers({"p1", "p2", "p3", "p4"});

@@ -26,6 +26,7 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   dc.node_id = cfg.name;
   dc.self_addr = advertise;
   dc.seed = seed ^ 0x9e3779b97f4a7c15ULL;
+  dc.wall_ms = cfg.wall_ms;
   auto metadata = metadata::spawn_metadata(sys, dc, transport, membership);
   // Link the three so that a failure of one stops the node as a whole.
   membership->attach_functor([transport, metadata](const caf::error&) {
@@ -302,6 +303,13 @@ result facade::metrics(std::string& out) {
               s.updates_applied);
       counter("name_conflicts", "Other nodes claiming this node's name.",
               s.name_conflicts);
+      counter("leave_notices_sent",
+              "Direct leave notices this node sent while leaving.",
+              s.leave_notices_sent);
+      counter("leave_acks_received", "Leave notices acknowledged to this node.",
+              s.leave_acks_received);
+      counter("leave_acks_sent", "Leave notices of others acknowledged here.",
+              s.leave_acks_sent);
       reg.describe("pekonode_membership_bad_packets_total",
                    metric_kind::counter,
                    "Membership payloads dropped, by reason.");

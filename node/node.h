@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,9 @@ struct node_config {
   metadata::config metadata = metadata::config::lan();
   transport::udp_config transport;
   uint64_t seed = 0; ///< randomness; 0 picks one from std::random_device
+  /// Wall clock in ms for metadata versions (the HLC's physical part).
+  /// Default (empty): the system clock. Simulations pass virtual time.
+  std::function<uint64_t()> wall_ms;
 };
 
 /// The actors of one node. All three are linked: if one fails, all stop.

@@ -14,7 +14,6 @@ namespace pekonode::transport {
 
 namespace {
 
-using detail::tx_rx_atom;
 using link = std::pair<address, address>;
 
 struct hub_state {
@@ -76,9 +75,9 @@ struct hub_state {
     caf::timespan delay{lo == hi ? lo
                                  : std::uniform_int_distribution<int64_t>{lo, hi}(rng)};
     if (delay.count() == 0)
-      self->send(dest, tx_rx_atom::value, from, std::move(bytes));
+      self->send(dest, txs_rx_atom::value, from, std::move(bytes));
     else
-      self->delayed_send(dest, delay, tx_rx_atom::value, from,
+      self->delayed_send(dest, delay, txs_rx_atom::value, from,
                          std::move(bytes));
   }
 
@@ -160,7 +159,7 @@ struct sim_state {
 
   caf::behavior make_behavior() {
     return {
-      [this](tx_rx_atom, const address& from, const std::string& bytes) {
+      [this](txs_rx_atom, const address& from, const std::string& bytes) {
         sh->on_datagram(self, from, bytes);
       },
       [this](tx_send_atom, const outbound_list& out) { send(out); },

@@ -40,10 +40,15 @@ using txs_part_atom = caf::atom_constant<caf::atom("txs_part")>;
 using txs_heal_atom = caf::atom_constant<caf::atom("txs_heal")>;
 /// `(txs_stats_atom) -> sim_stats`.
 using txs_stats_atom = caf::atom_constant<caf::atom("txs_stats")>;
-/// Internal: `(txs_reg_atom, address, caf::actor)` and
-/// `(txs_dg_atom, address from, address to, std::string bytes)`.
+/// Between a simulated transport and its hub: `(txs_reg_atom, address,
+/// caf::actor)` registers a transport, `(txs_dg_atom, address from, address
+/// to, std::string bytes)` hands the hub one framed datagram, and the hub
+/// delivers one with `(txs_rx_atom, address from, std::string bytes)`. Any
+/// actor speaking these three messages can stand in for the hub (the chaos
+/// harness bridges each node's transport to its own network simulator).
 using txs_reg_atom = caf::atom_constant<caf::atom("txs_reg")>;
 using txs_dg_atom = caf::atom_constant<caf::atom("txs_dg")>;
+using txs_rx_atom = caf::atom_constant<caf::atom("tx_rx")>;
 
 /// What the hub did with the datagrams it was given.
 struct sim_stats {
