@@ -67,7 +67,8 @@ public:
   // -- cluster lifecycle ------------------------------------------------------
   /// Starts every node at once, all joining through n0.
   void boot_join_storm();
-  /// Starts node i at i*gap, joining through n0..n2, then waits `settle_for`.
+  /// Starts node i at i*gap, joining through n0..n2, waits `settle_for`,
+  /// then on until every view is exact (at most two anti-entropy periods).
   void boot_staggered(duration gap, duration settle_for);
   /// Crash: node i stops; deaths of it are no longer false positives.
   void crash(std::size_t i);
