@@ -160,24 +160,17 @@ void core_node::after(time_point now, std::size_t first, outbound_list& out) {
     pending_at_ = now;
   }
   auto events = mem_->drain_events();
-  if (!events.empty()) {
-    view_changes_ += events.size();
-    refresh_peers();
-    if (on_event)
-      for (auto& e : events) on_event(e, now);
+  view_changes_ += events.size();
+  for (auto& e : events) {
+    // As the metadata actor does: peers follow member events one by one.
+    if (e.kind != membership::event::name_conflict && e.m.name != name_)
+      md_->member_changed(e.m.name, e.m.addr,
+                          e.m.state == membership::member_state::alive
+                            || e.m.state == membership::member_state::suspect);
+    if (on_event) on_event(e, now);
   }
   // Change events are not needed here; drain so the queue stays small.
   md_->drain_events();
-}
-
-void core_node::refresh_peers() {
-  std::vector<address> live;
-  for (auto& m : mem_->members())
-    if (m.name != name_
-        && (m.state == membership::member_state::alive
-            || m.state == membership::member_state::suspect))
-      live.push_back(m.addr);
-  md_->set_peers(std::move(live));
 }
 
 } // namespace pekonode::chaos

@@ -146,7 +146,6 @@ public:
 
 private:
   void after(time_point now, std::size_t first_out, outbound_list& out);
-  void refresh_peers();
 
   std::unique_ptr<membership::core> mem_;
   std::unique_ptr<metadata::core> md_;

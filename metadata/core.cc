@@ -131,14 +131,28 @@ void core::set_peers(std::vector<address> live) {
   peers_ = std::move(live);
 }
 
-void core::add_peer(const address& peer) {
-  auto it = std::lower_bound(peers_.begin(), peers_.end(), peer);
-  if (it == peers_.end() || *it != peer) peers_.insert(it, peer);
-}
-
-void core::remove_peer(const address& peer) {
-  auto it = std::lower_bound(peers_.begin(), peers_.end(), peer);
-  if (it != peers_.end() && *it == peer) peers_.erase(it);
+bool core::member_changed(const std::string& name, const address& addr,
+                          bool live) {
+  auto old = live_names_.find(name);
+  if (old != live_names_.end()) {
+    if (live && old->second == addr)
+      return false; // still live at the same address
+    auto ref = addr_refs_.find(old->second);
+    if (ref != addr_refs_.end() && --ref->second == 0) {
+      auto it = std::lower_bound(peers_.begin(), peers_.end(), ref->first);
+      if (it != peers_.end() && *it == ref->first) peers_.erase(it);
+      addr_refs_.erase(ref);
+    }
+    live_names_.erase(old);
+  }
+  if (!live || addr.empty())
+    return false;
+  live_names_.emplace(name, addr);
+  if (++addr_refs_[addr] > 1)
+    return false;
+  auto it = std::lower_bound(peers_.begin(), peers_.end(), addr);
+  if (it == peers_.end() || *it != addr) peers_.insert(it, addr);
+  return true;
 }
 
 bool core::fits_inline(const std::string& key, const entry& e) const {

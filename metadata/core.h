@@ -237,12 +237,13 @@ public:
   /// changes). Transfers keep their sources until they fail.
   void set_peers(std::vector<address> live);
 
-  /// Adds one live peer (no-op if present): O(log N) search plus an O(N)
-  /// move, no sort, so a shell can follow membership events one by one.
-  void add_peer(const address& peer);
-
-  /// Removes one peer (no-op if absent).
-  void remove_peer(const address& peer);
+  /// Follows one membership change instead of a whole set_peers: member
+  /// `name` is now `live` (alive or suspect) at `addr`, or not (dead, left).
+  /// An address stays a peer while any live name uses it. O(log N) plus an
+  /// O(N) move, no sort, so a shell can apply events one by one. Returns
+  /// true when a peer appeared (it may be behind: run anti-entropy soon).
+  /// Use either this or set_peers on one core, not both.
+  bool member_changed(const std::string& name, const address& addr, bool live);
 
   /// Change events since the last drain, in apply order.
   std::vector<change_event> drain_events();
@@ -357,7 +358,9 @@ private:
   std::mt19937_64 rng_;
   hlc_clock clock_;
   store store_;
-  std::vector<address> peers_;
+  std::vector<address> peers_;                // sorted
+  std::map<std::string, address> live_names_; // member_changed: name -> addr
+  std::map<address, int> addr_refs_;          // member_changed: live names
   std::map<std::string, rumour> rumours_;
   uint64_t rumour_seq_ = 0;
   std::deque<change_event> events_;

@@ -99,28 +99,45 @@ TEST(MetadataCore, RumourGoesToFanoutPeersAndFitsPacket) {
   EXPECT_EQ(sends, 3u * 3u);
 }
 
-// Peers followed one event at a time end up exactly like a bulk set_peers
-// of the same live set: same seed, same rumour targets.
-TEST(MetadataCore, IncrementalPeersMatchBulkPeers) {
+// Peers followed one membership event at a time end up exactly like a bulk
+// set_peers of the same live set: same seed, same rumour targets.
+TEST(MetadataCore, PeersFollowedByEventsMatchBulkPeers) {
   core bulk(small_cfg(), "a", 7), inc(small_cfg(), "a", 7);
   bulk.set_peers({"p1", "p3", "p4", "p6"});
-  for (auto* p : {"p6", "p2", "p1", "p5", "p3", "p1", "p4"}) inc.add_peer(p);
-  inc.remove_peer("p2");
-  inc.remove_peer("p5");
-  inc.remove_peer("p9"); // absent: no-op
+  EXPECT_TRUE(inc.member_changed("n6", "p6", true));
+  EXPECT_TRUE(inc.member_changed("n2", "p2", true));
+  EXPECT_TRUE(inc.member_changed("n1", "p1", true));
+  EXPECT_FALSE(inc.member_changed("n1", "p1", true)); // alive -> suspect
+  EXPECT_TRUE(inc.member_changed("n5", "p5", true));
+  EXPECT_TRUE(inc.member_changed("n3", "p9", true));
+  EXPECT_TRUE(inc.member_changed("n3", "p3", true)); // moved address
+  EXPECT_TRUE(inc.member_changed("n4", "p4", true));
+  EXPECT_FALSE(inc.member_changed("n2", "p2", false)); // dead
+  EXPECT_FALSE(inc.member_changed("n5", "p5", false)); // left
+  EXPECT_FALSE(inc.member_changed("n7", "p7", false)); // never live
   outbound_list a, b;
   bulk.put("k", "v", wall, t0, a);
   inc.put("k", "v", wall, t0, b);
   ASSERT_EQ(a.size(), 3u);
   ASSERT_EQ(b.size(), a.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].to, b[i].to);
-  inc.remove_peer("p1");
-  inc.remove_peer("p3");
-  inc.remove_peer("p4");
-  inc.remove_peer("p6");
-  outbound_list c;
-  inc.put("k2", "v", wall, t0, c);
-  EXPECT_TRUE(c.empty()) << "no peers left, nobody to tell";
+}
+
+// An address shared by two live names (a restart under a new name before
+// the old one is declared dead) stays a peer until both are gone.
+TEST(MetadataCore, SharedAddressStaysPeerWhileAnyNameLives) {
+  core c(small_cfg(), "a", 7);
+  EXPECT_TRUE(c.member_changed("old", "p1", true));
+  EXPECT_FALSE(c.member_changed("new", "p1", true));
+  c.member_changed("old", "p1", false);
+  outbound_list out;
+  c.put("k", "v", wall, t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, "p1");
+  c.member_changed("new", "p1", false);
+  out.clear();
+  c.put("k2", "v", wall, t0, out);
+  EXPECT_TRUE(out.empty()) << "no peers left, nobody to tell";
 }
 
 TEST(MetadataCore, OneKibValueRidesInline) {

@@ -55,8 +55,6 @@ struct metadata_state {
   caf::actor transport_;
   core_timer timer_;
   actor_config cfg_;
-  std::map<std::string, address> peers_; // live member name -> address
-  std::map<address, int> peer_refs_;     // live names per address
   std::deque<kv_change> log_;
   uint64_t next_index_ = 1;
   subscribers subscribers_;
@@ -89,36 +87,14 @@ struct metadata_state {
 
   void on_member(const membership::event& ev) {
     const auto& m = ev.m;
-    if (m.name == cfg_.node_id)
+    // A name conflict carries the other claimant, not a change of the view.
+    if (m.name == cfg_.node_id || ev.kind == membership::event::name_conflict)
       return;
     bool live = m.state == membership::member_state::alive
                 || m.state == membership::member_state::suspect;
-    auto old = peers_.find(m.name);
-    if (old != peers_.end()) {
-      if (live && old->second == m.addr)
-        return; // still live at the same address: nothing changes
-      drop_ref(old->second);
-      peers_.erase(old);
-    }
-    if (!live)
-      return;
-    peers_.emplace(m.name, m.addr);
-    if (++peer_refs_[m.addr] == 1)
-      core_->add_peer(m.addr);
     // A peer that just appeared may be behind: let anti-entropy run soon.
-    timer_.arm(self, core_->next_wakeup(), md_wake_atom::value);
-  }
-
-  // Two live names may share an address (a restart under a new name before
-  // the old one is declared dead): the address stays a peer until both go.
-  void drop_ref(const address& addr) {
-    auto it = peer_refs_.find(addr);
-    if (it == peer_refs_.end())
-      return;
-    if (--it->second == 0) {
-      peer_refs_.erase(it);
-      core_->remove_peer(addr);
-    }
+    if (core_->member_changed(m.name, m.addr, live))
+      timer_.arm(self, core_->next_wakeup(), md_wake_atom::value);
   }
 
   caf::result<std::string> reply(const write_result& r,
