@@ -42,7 +42,8 @@ void usage(std::ostream& os) {
   os << "usage: chaos --scenario=NAME [--nodes=N] [--seed=S] [--seeds=K]\n"
         "       chaos --all [--nodes=N] [--seed=S] [--seeds=K] [--soak]\n"
         "       chaos --list\n"
-        "  --nodes=N       cluster size, 5..2000 (default 20; --soak: 100)\n"
+        "  --nodes=N       cluster size, 5..10000 (default 20; --soak: 100);\n"
+        "                  memory grows with N^2: ~0.7 GB at 1000, ~6 GB at 3000\n"
         "  --seed=S        first seed (default 1); runs use S, S+1, ...\n"
         "  --seeds=K       seeds per scenario (default 1; --soak: 3)\n"
         "  --time_scale=X  stretch every scenario phase (default 1; --soak: 3)\n"
@@ -75,8 +76,8 @@ bool parse(int argc, char** argv, args& a, std::string& err) {
     if (key == "--scenario" && !val.empty()) {
       a.scenario = val;
     } else if (key == "--nodes") {
-      if (!parse_u64(val, u) || u < 5 || u > 2000) {
-        err = "--nodes must be an integer in [5, 2000]";
+      if (!parse_u64(val, u) || u < 5 || u > 10000) {
+        err = "--nodes must be an integer in [5, 10000]";
         return false;
       }
       a.nodes = u;
