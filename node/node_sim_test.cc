@@ -131,5 +131,44 @@ TEST_F(NodeSim, GracefulLeaveSeenAsLeft) {
     EXPECT_EQ(state_of(i, "n3"), "left") << "n" << i;
 }
 
+// Subscribers rebuild the member table from events, so the node's own
+// changes are announced too: new tags as `updated`, a leave as `left`, a
+// rejoin as `alive`; a refutation alone (incarnation only) is not.
+TEST_F(NodeSim, SubscribersSeeTheNodesOwnChanges) {
+  start(3, 11);
+  run_for(2s);
+  auto seen = std::make_shared<std::vector<membership::event>>();
+  auto watcher = sys_->spawn([seen](caf::event_based_actor*) -> caf::behavior {
+    return {[seen](membership::m_event_atom, const membership::event& e) {
+      seen->push_back(e);
+    }};
+  });
+  caf::anon_send(nodes_[1].membership, membership::m_sub_atom::value, watcher);
+  sched_->run();
+  ASSERT_EQ(seen->size(), 3u) << "snapshot: one joined event per member";
+  seen->clear();
+  auto self_events = [&] {
+    std::vector<std::string> r;
+    for (auto& e : *seen)
+      if (e.m.name == "n1")
+        r.push_back(std::string{membership::to_string(e.kind)} + ":"
+                    + membership::to_string(e.m.state));
+    seen->clear();
+    return r;
+  };
+  EXPECT_TRUE(ask<bool>(nodes_[1].membership, membership::m_tags_atom::value,
+                        std::map<std::string, std::string>{{"role", "db"}}));
+  EXPECT_EQ(self_events(), std::vector<std::string>{"updated:alive"});
+  EXPECT_TRUE(ask<bool>(nodes_[1].membership, membership::m_leave_atom::value));
+  EXPECT_EQ(self_events(), std::vector<std::string>{"left:left"});
+  run_for(2s);
+  EXPECT_TRUE(ask<bool>(nodes_[1].membership, membership::m_rejoin_atom::value));
+  EXPECT_EQ(self_events(), std::vector<std::string>{"alive:alive"});
+  run_for(2s);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(state_of(i, "n1"), "alive") << "n" << i;
+  caf::anon_send_exit(watcher, caf::exit_reason::kill);
+}
+
 } // namespace
 } // namespace pekonode::node
