@@ -128,6 +128,8 @@ std::vector<address> core::pick_peers(size_t k) {
 void core::set_peers(std::vector<address> live) {
   std::sort(live.begin(), live.end());
   live.erase(std::unique(live.begin(), live.end()), live.end());
+  if (peers_.empty() && !live.empty())
+    ae_soon_ = true;
   peers_ = std::move(live);
 }
 
@@ -150,6 +152,8 @@ bool core::member_changed(const std::string& name, const address& addr,
   live_names_.emplace(name, addr);
   if (++addr_refs_[addr] > 1)
     return false;
+  if (peers_.empty())
+    ae_soon_ = true;
   auto it = std::lower_bound(peers_.begin(), peers_.end(), addr);
   if (it == peers_.end() || *it != addr) peers_.insert(it, addr);
   return true;
@@ -1041,7 +1045,8 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
     gossip_tick(out);
     next_gossip_ = now + cfg_.gossip_interval;
   }
-  if (now >= next_ae_) {
+  if (ae_soon_ || now >= next_ae_) {
+    ae_soon_ = false;
     start_ae(out);
     next_ae_ = now + cfg_.ae_interval;
   }
@@ -1056,7 +1061,7 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
 }
 
 time_point core::next_wakeup() const {
-  if (!timers_)
+  if (!timers_ || ae_soon_)
     return time_point::min();
   auto t = std::min({next_gossip_, next_ae_, next_gc_});
   for (auto& [k, x] : transfers_) {

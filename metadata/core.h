@@ -234,15 +234,19 @@ public:
   time_point next_wakeup() const;
 
   /// Replaces the set of live peers (the shell calls it on membership
-  /// changes). Transfers keep their sources until they fail.
+  /// changes). Transfers keep their sources until they fail. When the first
+  /// peer appears (a fresh or restarted node joining), anti-entropy runs at
+  /// the next poll instead of up to ae_interval later, so a joiner catches
+  /// up at once (and a rolling restart does not outrun the catch-up).
   void set_peers(std::vector<address> live);
 
   /// Follows one membership change instead of a whole set_peers: member
   /// `name` is now `live` (alive or suspect) at `addr`, or not (dead, left).
   /// An address stays a peer while any live name uses it. O(log N) plus an
   /// O(N) move, no sort, so a shell can apply events one by one. Returns
-  /// true when a peer appeared (it may be behind: run anti-entropy soon).
-  /// Use either this or set_peers on one core, not both.
+  /// true when a peer appeared (it may be behind: poll soon). The first
+  /// peer triggers anti-entropy at once, as in set_peers. Use either this or
+  /// set_peers on one core, not both.
   bool member_changed(const std::string& name, const address& addr, bool live);
 
   /// Change events since the last drain, in apply order.
@@ -378,6 +382,7 @@ private:
   bool timers_ = false;
   time_point next_gossip_;
   time_point next_ae_;
+  bool ae_soon_ = false; // first peer appeared: catch up at the next poll
   time_point next_gc_;
   stats stats_;
 };

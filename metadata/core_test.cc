@@ -123,6 +123,29 @@ TEST(MetadataCore, PeersFollowedByEventsMatchBulkPeers) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].to, b[i].to);
 }
 
+// A node that gets its first peer (fresh start, restart) pulls at once
+// instead of waiting up to ae_interval; later peers do not force a round.
+TEST(MetadataCore, FirstPeerStartsAntiEntropyAtOnce) {
+  auto cfg = small_cfg();
+  cfg.ae_interval = seconds(30);
+  core c(cfg, "a", 7);
+  outbound_list out;
+  c.poll(wall, t0, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_GT(c.next_wakeup(), t0);
+  EXPECT_TRUE(c.member_changed("n1", "p1", true));
+  EXPECT_LE(c.next_wakeup(), t0);
+  c.poll(wall, t0 + milliseconds(1), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, "p1");
+  EXPECT_TRUE(decode(out[0]).has_syn());
+  out.clear();
+  EXPECT_TRUE(c.member_changed("n2", "p2", true));
+  EXPECT_GT(c.next_wakeup(), t0 + milliseconds(1));
+  c.poll(wall, t0 + milliseconds(2), out);
+  EXPECT_TRUE(out.empty());
+}
+
 // An address shared by two live names (a restart under a new name before
 // the old one is declared dead) stays a peer until both are gone.
 TEST(MetadataCore, SharedAddressStaysPeerWhileAnyNameLives) {
