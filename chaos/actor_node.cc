@@ -11,8 +11,6 @@ namespace pekonode::chaos {
 
 namespace {
 
-using caf::detail::test_actor_clock;
-
 // Parses "physical_ms.logical@origin" (metadata::to_string(version)).
 std::optional<metadata::version> parse_version(const std::string& s) {
   auto dot = s.find('.');
