@@ -6,6 +6,7 @@
 #include <map>
 
 #include "chaos/actor_node.h"
+#include "membership/suspicion.h"
 
 namespace pekonode::chaos {
 
@@ -125,9 +126,8 @@ void harness::fail(std::string why) { report_.failures.push_back(std::move(why))
 
 duration harness::suspicion_min() const {
   auto& c = opts_.cfg.membership;
-  double n = static_cast<double>(std::max<std::size_t>(nodes_.size(), 1));
-  double k = c.suspicion_mult * std::max(1.0, std::log10(n));
-  return scaled(c.probe_interval, k);
+  return membership::suspicion_min_timeout(c.suspicion_mult, nodes_.size(),
+                                           c.probe_interval);
 }
 
 duration harness::suspicion_max() const {
@@ -192,10 +192,7 @@ void harness::boot_staggered(duration gap, duration settle_for) {
   // (about N^2 * e^-transmits of them); anti-entropy repairs those within
   // a sync period. Faults start from one agreed view, so scenario timings
   // measure the fault, not the boot.
-  auto& mc = opts_.cfg.membership;
-  double lg = std::ceil(std::log2(static_cast<double>(size())));
-  auto sync_period = mc.sync_interval * (1 + std::max(0.0, lg - 5));
-  auto cap = net_.now() + 2 * std::chrono::duration_cast<duration>(sync_period);
+  auto cap = net_.now() + 2 * membership::sync_period(opts_.cfg.membership, size());
   while (!last_mem_ok_ && net_.now() < cap) run_exact(opts_.sample_interval);
   note(last_mem_ok_ ? "boot done: every view is exact"
                     : "boot done, but views still differ");

@@ -1,5 +1,8 @@
 #include "membership/config.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace pekonode::membership {
 
 config config::lan() {
@@ -78,6 +81,12 @@ std::string config::validate() const {
   if (max_name_bytes == 0 || max_addr_bytes == 0 || max_members < 2)
     return "limits too small";
   return {};
+}
+
+duration sync_period(const config& c, std::size_t live) {
+  double lg = std::ceil(std::log2(static_cast<double>(std::max<std::size_t>(live, 1))));
+  int scale = 1 + std::max(0, static_cast<int>(lg) - 5);
+  return c.sync_interval * scale;
 }
 
 } // namespace pekonode::membership

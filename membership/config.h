@@ -186,4 +186,8 @@ struct config {
   std::string validate() const;
 };
 
+/// Period of anti-entropy syncs with `live` live members:
+/// c.sync_interval * (1 + max(0, ceil(log2 live) - 5)).
+duration sync_period(const config& c, std::size_t live);
+
 } // namespace pekonode::membership

@@ -270,9 +270,7 @@ struct core::impl {
   }
 
   duration sync_period() const {
-    double lg = std::ceil(std::log2(static_cast<double>(std::max<std::size_t>(c.live_count_, 1))));
-    int scale = 1 + std::max(0, static_cast<int>(lg) - 5);
-    return cfg().sync_interval * scale;
+    return membership::sync_period(cfg(), c.live_count_);
   }
 
   int retransmit_limit() const {
