@@ -55,6 +55,15 @@ void shell::count_drop(caf::event_based_actor* self, const address& peer,
   warn(self, true, peer, reason, n, detail);
 }
 
+wire_batch shell::prepare(caf::event_based_actor* self,
+                          const outbound_list& out) {
+  auto batch = wire_.prepare(out);
+  if (batch.dropped > 0)
+    count_unsent(self, "(local)", "too_large", batch.dropped,
+                 "outbound message exceeds the codec limit");
+  return batch;
+}
+
 void shell::count_unsent(caf::event_based_actor* self, const address& peer,
                          std::string_view reason, uint64_t n,
                          std::string_view detail) {

@@ -69,6 +69,10 @@ public:
   void warn(caf::event_based_actor* self, bool inbound, const address& peer,
             std::string_view reason, uint64_t n, std::string_view detail);
 
+  /// Packs `out` into datagrams (wire::prepare) and counts the messages
+  /// too large for the codec as unsent.
+  wire_batch prepare(caf::event_based_actor* self, const outbound_list& out);
+
   /// Records outbound messages that could not be sent, and warns.
   void count_unsent(caf::event_based_actor* self, const address& peer,
                     std::string_view reason, uint64_t n, std::string_view detail);

@@ -143,10 +143,7 @@ struct sim_state {
   }
 
   void send(const outbound_list& out) {
-    auto batch = sh->pipeline().prepare(out);
-    if (batch.dropped > 0)
-      sh->count_unsent(self, "(local)", "too_large", batch.dropped,
-                     "outbound message exceeds the codec limit");
+    auto batch = sh->prepare(self, out);
     auto& st = sh->counters();
     for (auto& d : batch.datagrams) {
       ++st.datagrams_out;

@@ -242,10 +242,7 @@ struct udp_state {
   void send(const outbound_list& out) {
     if (fd < 0)
       return;
-    auto batch = sh->pipeline().prepare(out);
-    if (batch.dropped > 0)
-      sh->count_unsent(self, "(local)", "too_large", batch.dropped,
-                     "outbound message exceeds the codec limit");
+    auto batch = sh->prepare(self, out);
     auto& st = sh->counters();
     for (auto& d : batch.datagrams) {
       auto& dest = lookup(d.to);
