@@ -17,9 +17,16 @@
 
 #include "chaos/checkers.h"
 #include "chaos/sim_node.h"
-#include "chaos/simnet.h"
+#include "sim/simnet.h"
 
 namespace pekonode::chaos {
+
+// The simulator lives in sim/; the harness uses its names unqualified.
+using sim::datagram_overhead_bytes;
+using sim::drop_reason;
+using sim::link_faults;
+using sim::sim_node;
+using sim::simnet;
 
 /// What each simulated node runs.
 enum class engine {

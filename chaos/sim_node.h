@@ -12,11 +12,18 @@
 #include <string>
 #include <vector>
 
-#include "chaos/simnet.h"
+#include "sim/simnet.h"
 #include "membership/core.h"
 #include "metadata/core.h"
 
 namespace pekonode::chaos {
+
+// The simulator lives in sim/; the harness uses its names unqualified.
+using sim::datagram_overhead_bytes;
+using sim::drop_reason;
+using sim::link_faults;
+using sim::sim_node;
+using sim::simnet;
 
 /// Configuration shared by every node of a simulated cluster.
 struct node_config {

@@ -21,8 +21,8 @@ config lan_test() {
   return c;
 }
 
-chaos::link_faults small_delay() {
-  chaos::link_faults f;
+sim::link_faults small_delay() {
+  sim::link_faults f;
   f.delay_min = milliseconds(1);
   f.delay_max = milliseconds(5);
   return f;

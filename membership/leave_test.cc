@@ -238,7 +238,7 @@ TEST(LeaveNotice, ZeroDisablesNotices) {
 // Boots n nodes through node 0 on links with 0-1 ms delay and waits for
 // every node to see every other alive.
 bool boot(sim_cluster& cl, std::size_t n) {
-  chaos::link_faults f;
+  sim::link_faults f;
   f.delay_max = milliseconds(1);
   cl.net.set_default_faults(f);
   cl.start(0, {});
@@ -287,7 +287,7 @@ TEST(LeaveCluster, LeaveReachesEveryoneUnderLoss) {
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     sim_cluster cl(10, cfg, 1000 + seed);
     ASSERT_TRUE(boot(cl, 10)) << "seed " << 1000 + seed;
-    chaos::link_faults f;
+    sim::link_faults f;
     f.delay_max = milliseconds(1);
     f.loss = 0.2;
     cl.net.set_default_faults(f);

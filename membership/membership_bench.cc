@@ -31,8 +31,8 @@ namespace {
 
 double secs(duration d) { return std::chrono::duration<double>(d).count(); }
 
-chaos::link_faults lan_link(double loss = 0) {
-  chaos::link_faults f;
+sim::link_faults lan_link(double loss = 0) {
+  sim::link_faults f;
   f.delay_min = milliseconds(1);
   f.delay_max = milliseconds(5);
   f.loss = loss;
@@ -209,7 +209,7 @@ void stage_bytes(uint64_t seed) {
     if (n == 10) base = mean;
     std::printf("steady state N=%zu: mean %.0f B/s, max %.0f B/s per node (incl. %zu B/datagram)"
                 "%s  [target <= 250]\n",
-                n, mean, mx, chaos::datagram_overhead_bytes,
+                n, mean, mx, sim::datagram_overhead_bytes,
                 n == 1000 ? (" ratio N=1000/N=10 " + std::to_string(mean / base)
                              + " [target <= 1.5]").c_str() : "");
   }

@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "chaos/simnet.h"
+#include "sim/simnet.h"
 #include "membership/core.h"
 
 namespace pekonode::membership::testing {
 
 /// One simulated node: a core plus a log of its events with timestamps.
-class sim_member : public chaos::sim_node {
+class sim_member : public sim::sim_node {
 public:
   sim_member(config cfg, std::string name, address addr, uint64_t seed,
              std::map<std::string, std::string> tags = {})
@@ -116,7 +116,7 @@ public:
   void act(std::size_t i, action fn) {
     nodes[i]->actions.push_back(std::move(fn));
     ctl_.pending.push_back(i);
-    net.set_link_faults(control_addr, node_addr(i), chaos::link_faults{});
+    net.set_link_faults(control_addr, node_addr(i), sim::link_faults{});
     net.attach(control_addr, &ctl_);
   }
 
@@ -163,11 +163,11 @@ public:
     return r;
   }
 
-  chaos::simnet net;
+  sim::simnet net;
   std::vector<std::unique_ptr<sim_member>> nodes;
 
 private:
-  struct control : chaos::sim_node {
+  struct control : sim::sim_node {
     void on_datagram(const address&, channel, const std::string&, time_point,
                      outbound_list&) override {}
     void poll(time_point, outbound_list& out) override {

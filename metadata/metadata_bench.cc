@@ -17,18 +17,18 @@
 #include <string>
 #include <vector>
 
-#include "chaos/simnet.h"
+#include "sim/simnet.h"
 #include "metadata/core.h"
 
 namespace pekonode::metadata {
 namespace {
 
-using chaos::simnet;
+using sim::simnet;
 
 constexpr uint64_t wall_base_ms = 1'700'000'000'000ULL;
 
 /// One metadata core on a simnet address. Wall clock = base + virtual time.
-class bench_node : public chaos::sim_node {
+class bench_node : public sim::sim_node {
 public:
   bench_node(const config& cfg, std::string name, uint64_t seed,
              time_point epoch)

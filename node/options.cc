@@ -4,79 +4,16 @@
 
 #include <set>
 
+#include "common/host_port.h"
+#include "common/text.h"
+
 namespace pekonode::node {
 
+using pekonode::parse_port;
+using pekonode::printable;
+using pekonode::quote;
+
 namespace {
-
-bool all_digits(std::string_view s) {
-  if (s.empty())
-    return false;
-  for (char c : s)
-    if (c < '0' || c > '9')
-      return false;
-  return true;
-}
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-// Parses a port number: digits only, no sign, at most 65535.
-std::string parse_port(std::string_view text, bool allow_zero, uint16_t& out) {
-  if (!all_digits(text) || text.size() > 5)
-    return "port " + quote(text) + " is not a number in 0..65535";
-  unsigned long v = std::stoul(std::string{text});
-  if (v > 65535)
-    return "port " + quote(text) + " is out of range 0..65535";
-  if (v == 0 && !allow_zero)
-    return "port 0 is not allowed here";
-  out = static_cast<uint16_t>(v);
-  return {};
-}
-
-// Splits "host:port" / "[v6]:port" into the host (without brackets) and port
-// text. `bracketed` tells whether the host was in brackets.
-std::string split_host_port(std::string_view text, std::string_view& host,
-                            std::string_view& port, bool& bracketed) {
-  if (text.empty())
-    return "empty address, expected HOST:PORT";
-  bracketed = false;
-  if (text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos)
-      return "missing ']' in " + quote(text);
-    if (close + 1 >= text.size() || text[close + 1] != ':')
-      return "expected ':PORT' after ']' in " + quote(text);
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    bracketed = true;
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return "missing ':PORT' in " + quote(text);
-    host = text.substr(0, colon);
-    if (host.find(':') != std::string_view::npos)
-      return "IPv6 addresses need brackets, e.g. [::1]:7946, got " +
-             quote(text);
-    port = text.substr(colon + 1);
-  }
-  if (host.empty())
-    return "missing host in " + quote(text);
-  if (port.empty())
-    return "missing port in " + quote(text);
-  return {};
-}
 
 // Canonical numeric form of an IP, or empty if `host` is not one.
 std::string canonical_ip(std::string_view host, bool v6) {
@@ -119,12 +56,6 @@ bool valid_dns_name(std::string_view name) {
   return true;
 }
 
-bool printable(std::string_view s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f)
-      return false;
-  return true;
-}
 
 } // namespace
 
@@ -146,11 +77,12 @@ std::string host_endpoint::to_string() const {
 
 std::string parse_ip_endpoint(std::string_view text, bool allow_port_zero,
                               ip_endpoint& out) {
-  std::string_view host;
-  std::string_view port;
-  bool bracketed = false;
-  if (auto err = split_host_port(text, host, port, bracketed); !err.empty())
+  host_port_text parts;
+  if (auto err = split_host_port(text, parts); !err.empty())
     return err;
+  auto host = parts.host;
+  auto port = parts.port;
+  bool bracketed = parts.bracketed;
   ip_endpoint result;
   result.ipv6 = bracketed;
   result.ip = canonical_ip(host, bracketed);
@@ -165,11 +97,12 @@ std::string parse_ip_endpoint(std::string_view text, bool allow_port_zero,
 }
 
 std::string parse_host_endpoint(std::string_view text, host_endpoint& out) {
-  std::string_view host;
-  std::string_view port;
-  bool bracketed = false;
-  if (auto err = split_host_port(text, host, port, bracketed); !err.empty())
+  host_port_text parts;
+  if (auto err = split_host_port(text, parts); !err.empty())
     return err;
+  auto host = parts.host;
+  auto port = parts.port;
+  bool bracketed = parts.bracketed;
   host_endpoint result;
   if (bracketed) {
     result.host = canonical_ip(host, true);

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/host_port.h"
+#include "common/text.h"
+
 namespace pekonode::transport {
 
 namespace {
@@ -40,48 +43,18 @@ result<endpoint> lookup(const host_port& hp, int flags, std::string_view text) {
 
 result<host_port> parse_host_port(std::string_view text) {
   using res = result<host_port>;
-  auto bad = [&](const std::string& why) {
+  host_port_text parts;
+  if (auto err = split_host_port(text, parts); !err.empty())
+    return res::failure(ec::bad_address, "bad address: " + err);
+  if (parts.bracketed && parts.host.find(':') == std::string_view::npos)
     return res::failure(ec::bad_address,
-                        "bad address '" + std::string{text} + "': " + why);
-  };
-  if (text.empty())
-    return bad("empty");
+                        "bad address: brackets are for IPv6 addresses only, "
+                        "got " + quote(text));
   host_port hp;
-  std::string_view rest;
-  if (text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos)
-      return bad("missing ']'");
-    hp.host = std::string{text.substr(1, close - 1)};
-    if (hp.host.empty())
-      return bad("empty host");
-    if (hp.host.find(':') == std::string::npos)
-      return bad("brackets are for IPv6 addresses only");
-    rest = text.substr(close + 1);
-    if (rest.empty() || rest.front() != ':')
-      return bad("missing ':port' after ']'");
-    rest.remove_prefix(1);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return bad("missing ':port'");
-    if (text.substr(0, colon).find(':') != std::string_view::npos)
-      return bad("IPv6 addresses need brackets, e.g. [::1]:7946");
-    hp.host = std::string{text.substr(0, colon)};
-    if (hp.host.empty())
-      return bad("empty host");
-    rest = text.substr(colon + 1);
-  }
-  if (rest.empty())
-    return bad("empty port");
-  if (rest.size() > 5
-      || !std::all_of(rest.begin(), rest.end(),
-                      [](char c) { return c >= '0' && c <= '9'; }))
-    return bad("port must be a number in 0..65535");
-  unsigned long port = std::stoul(std::string{rest});
-  if (port > 65535)
-    return bad("port must be a number in 0..65535");
-  hp.port = static_cast<uint16_t>(port);
+  hp.host = std::string{parts.host};
+  if (auto err = parse_port(parts.port, true, hp.port); !err.empty())
+    return res::failure(ec::bad_address,
+                        "bad address " + quote(text) + ": " + err);
   return res::success(std::move(hp));
 }
 

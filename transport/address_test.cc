@@ -27,12 +27,12 @@ TEST(ParseHostPort, RejectsBadInputsWithReasons) {
     const char* text;
     const char* reason;
   };
-  for (auto& c : {bad_case{"", "empty"}, bad_case{"host", "missing ':port'"},
-                  bad_case{"host:", "empty port"}, bad_case{":80", "empty host"},
+  for (auto& c : {bad_case{"", "empty"}, bad_case{"host", "missing ':PORT'"},
+                  bad_case{"host:", "missing port"}, bad_case{":80", "missing host"},
                   bad_case{"h:65536", "0..65535"}, bad_case{"h:8x", "0..65535"},
                   bad_case{"h:-1", "0..65535"}, bad_case{"h:123456", "0..65535"},
-                  bad_case{"::1:80", "brackets"}, bad_case{"[::1]80", "':port'"},
-                  bad_case{"[::1:80", "']'"}, bad_case{"[]:80", "empty host"},
+                  bad_case{"::1:80", "brackets"}, bad_case{"[::1]80", "':PORT'"},
+                  bad_case{"[::1:80", "']'"}, bad_case{"[]:80", "missing host"},
                   bad_case{"[1.2.3.4]:80", "IPv6"}}) {
     auto r = parse_host_port(c.text);
     EXPECT_EQ(r.code, ec::bad_address) << c.text;

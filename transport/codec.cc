@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "common/varint.h"
 #include "transport/envelope.pb.h"
 
 namespace pekonode::transport {
@@ -13,15 +14,6 @@ constexpr uint32_t wt_varint = 0;
 constexpr uint32_t wt_fixed64 = 1;
 constexpr uint32_t wt_len = 2;
 constexpr uint32_t wt_fixed32 = 5;
-
-size_t varint_size(uint64_t x) noexcept {
-  size_t n = 1;
-  while (x >= 0x80) {
-    x >>= 7;
-    ++n;
-  }
-  return n;
-}
 
 // Cursor over untrusted bytes; every read is bounds-checked.
 class reader {

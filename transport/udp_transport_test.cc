@@ -258,7 +258,7 @@ TEST_F(Udp, BindFailureIsReportedNotFatal) {
   EXPECT_NE(why.find(taken), std::string::npos) << why;
   auto bad = make_udp_transport(sys_, named("x", "not-an-address"));
   ASSERT_FALSE(bad);
-  EXPECT_NE(describe(bad.error()).find("missing ':port'"), std::string::npos);
+  EXPECT_NE(describe(bad.error()).find("missing ':PORT'"), std::string::npos);
 }
 
 TEST_F(Udp, AdvertiseIsReportedWithBoundPort) {

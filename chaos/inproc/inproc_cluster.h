@@ -1,7 +1,7 @@
 #pragma once
 // Many pekonode nodes inside one process, each on its own real UDP socket on
 // loopback, all in one caf::actor_system: a benchmark and demo harness.
-// Not a simulator (real time, real sockets; see chaos/simnet.h for virtual
+// Not a simulator (real time, real sockets; see sim/simnet.h for virtual
 // time) and not a multi-process launcher (see chaos/real/).
 
 #include <caf/all.hpp>

@@ -1,4 +1,4 @@
-#include "chaos/simnet.h"
+#include "sim/simnet.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace pekonode::chaos {
+namespace pekonode::sim {
 namespace {
 
 using std::chrono::milliseconds;
@@ -705,4 +705,4 @@ TEST(SimnetScale, ThousandNodesRunAMinute) {
 }
 
 } // namespace
-} // namespace pekonode::chaos
+} // namespace pekonode::sim

@@ -1,9 +1,9 @@
-#include "chaos/simnet.h"
+#include "sim/simnet.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace pekonode::chaos {
+namespace pekonode::sim {
 
 namespace {
 
@@ -483,4 +483,4 @@ const simnet::node_stats& simnet::stats(const address& a) const {
   return p == nullptr ? zero_stats : slots_[*p].stats;
 }
 
-} // namespace pekonode::chaos
+} // namespace pekonode::sim

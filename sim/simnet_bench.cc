@@ -1,4 +1,4 @@
-// Throughput benchmark of chaos::simnet alone: N toy gossip nodes, each
+// Throughput benchmark of sim::simnet alone: N toy gossip nodes, each
 // sending to `fanout` random peers every period and answering every probe,
 // over lossy, jittery links. Prints events/second and the speed-up over real
 // time. Usage: simnet_bench [nodes...] (default: 1000 10000).
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "chaos/simnet.h"
+#include "sim/simnet.h"
 
 namespace {
 
@@ -20,7 +20,7 @@ using std::chrono::milliseconds;
 
 /// Probes `fanout` random peers every `period` (+-10% jitter); answers each
 /// probe with an ack, like a SWIM ping. Payloads are ~60 B, like membership.
-class toy_node : public chaos::sim_node {
+class toy_node : public sim::sim_node {
 public:
   toy_node(const std::vector<address>* peers, uint64_t seed, time_point first,
            duration period, int fanout)
@@ -62,8 +62,8 @@ private:
 };
 
 void run(int n, std::chrono::seconds simulated) {
-  chaos::simnet net(1);
-  chaos::link_faults f;
+  sim::simnet net(1);
+  sim::link_faults f;
   f.loss = 0.01;
   f.delay_min = milliseconds(1);
   f.delay_max = milliseconds(20);

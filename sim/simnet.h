@@ -16,7 +16,7 @@
 
 #include "common/types.h"
 
-namespace pekonode::chaos {
+namespace pekonode::sim {
 
 /// Anything the simulator can run: a protocol core adapted to this shape.
 ///
@@ -311,4 +311,4 @@ private:
   std::size_t in_flight_count_ = 0;
 };
 
-} // namespace pekonode::chaos
+} // namespace pekonode::sim
