@@ -161,8 +161,12 @@ struct admin_server::impl {
                metric_kind::counter,
                "Admin HTTP connections closed for missing a deadline, by "
                "phase (headers, body, write).");
+    s.describe("pekonode_admin_body_bytes", metric_kind::gauge,
+               "Request body bytes reserved by admin HTTP requests in "
+               "progress.");
     s.set("pekonode_admin_connections", {}, 0);
     s.set("pekonode_admin_watchers", {}, 0);
+    s.set("pekonode_admin_body_bytes", {}, 0);
   }
 
   admin_server& self;
@@ -389,7 +393,15 @@ struct admin_server::impl {
         return false;
     } while (!body_bytes.compare_exchange_weak(cur, cur + n));
     rs->reserved += n;
+    self.stats_.set("pekonode_admin_body_bytes", {},
+                    static_cast<double>(cur + n));
     return true;
+  }
+
+  void release(size_t n) {
+    auto left = body_bytes.fetch_sub(n) - n;
+    self.stats_.set("pekonode_admin_body_bytes", {},
+                    static_cast<double>(left));
   }
 
   // A refusal before the body was read: answered at once when there is no
@@ -684,7 +696,7 @@ struct admin_server::impl {
 
 request_state::~request_state() {
   if (reserved != 0)
-    srv->body_bytes.fetch_sub(reserved);
+    srv->release(reserved);
 }
 
 // -- admin_server -------------------------------------------------------------

@@ -612,10 +612,14 @@ TEST_F(AdminHttp, BodyMemoryIsSharedAndBounded) {
   ASSERT_GE(slow, 0);
   send_all(slow, "PUT /v1/kv/a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  "Content-Length: 1000\r\n\r\nabc");
-  // Wait until the server has seen it (its headers are parsed on arrival).
-  auto r = client_->Get("/v1/health");
-  ASSERT_TRUE(r);
-  r = client_->Put("/v1/kv/b", std::string(1000, 'b'),
+  // Wait until the server has parsed its headers and reserved the bytes.
+  auto reserved = [this] {
+    return server_->stats().value("pekonode_admin_body_bytes", {});
+  };
+  for (int i = 0; i < 500 && reserved() < 1000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  ASSERT_EQ(reserved(), 1000);
+  auto r = client_->Put("/v1/kv/b", std::string(1000, 'b'),
                    "application/octet-stream");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
@@ -625,6 +629,7 @@ TEST_F(AdminHttp, BodyMemoryIsSharedAndBounded) {
   auto done = read_reply(slow, std::chrono::seconds{10});
   ::close(slow);
   EXPECT_EQ(done.status, 200);
+  EXPECT_EQ(reserved(), 0);
   // Released: the next upload fits again.
   r = client_->Put("/v1/kv/b", std::string(1000, 'b'),
                    "application/octet-stream");
