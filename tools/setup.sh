@@ -11,7 +11,8 @@ packages=(
   libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev
   libsodium-dev          # authenticated encryption of every datagram
-  libcpp-httplib-dev     # admin HTTP API
+  libmicrohttpd-dev      # admin HTTP server (epoll, deadlines, TLS via GnuTLS)
+  libcpp-httplib-dev     # HTTP client of pekoctl and the tests
   nlohmann-json3-dev     # admin API JSON
   nftables iproute2      # packet-level chaos in private network namespaces
   curl
