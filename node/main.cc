@@ -1,6 +1,8 @@
 // The pekonode node binary: one cluster member with its admin HTTP API.
-// Flags are documented in README.md; bad flags or an address that cannot be
-// bound end the process with one line on stderr and exit code 1.
+// Flags are documented in README.md (and pekonode(1), generated from this
+// table); --config=FILE and --flagfile=FILE supply them from files. Bad flags
+// or an address that cannot be bound end the process with one line on stderr
+// and exit code 1. SIGINT/SIGTERM leave the cluster; SIGHUP reloads --config.
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -17,8 +19,11 @@
 #include <memory>
 
 #include "node/admin_http.h"
+#include "node/config_flags.h"
+#include "node/log_sink.h"
 #include "node/node.h"
 #include "node/options.h"
+#include "node/service.h"
 #include "transport/crypto.h"
 
 DEFINE_string(name, "", "Unique node name (default: the host name).");
@@ -41,6 +46,13 @@ DEFINE_bool(fault_injection, false,
             "Enable POST /v1/faults (drop rate, blocked peers) for testing.");
 DEFINE_uint64(seed, 0, "Random seed of the protocol (0: random).");
 DEFINE_int32(threads, 2, "CAF scheduler threads.");
+DEFINE_string(config, "",
+              "JSON file of flag values keyed by flag name, e.g. "
+              "{\"bind\": \"127.0.0.1:7946\", \"tags\": {\"role\": \"web\"}}; "
+              "flags on the command line win; SIGHUP re-reads it.");
+DEFINE_string(log_format, "text",
+              "Log lines on stderr: text (glog) or json (one object per "
+              "line).");
 
 namespace {
 
@@ -102,13 +114,19 @@ void apply_profile(node::profile p, node::node_config& cfg) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: only wait_for_stop() below takes these signals
+  // (a SIGHUP during start-up waits there instead of killing the process).
+  auto sigs = node::service::block_service_signals();
   gflags::SetUsageMessage("pekonode --name=NAME --bind=IP:PORT "
                           "[--join=host:port,...] [--admin=IP:PORT] ...");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1)
     fail(std::string{"unexpected argument '"} + argv[1] + "'");
-  FLAGS_logtostderr = FLAGS_logtostderr || FLAGS_log_dir.empty();
-  google::InitGoogleLogging(argv[0]);
+  node::flag_state loaded;
+  if (auto err = node::apply_config(FLAGS_config, loaded); !err.empty())
+    fail(err);
+  if (auto err = node::init_logging(argv[0], FLAGS_log_format); !err.empty())
+    fail(err);
 
   node::raw_flags raw;
   raw.name = FLAGS_name;
@@ -153,13 +171,6 @@ int main(int argc, char** argv) {
     cfg.transport.keys = std::move(*ring);
   }
 
-  // Signals are taken synchronously by this thread (sigwait below).
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(FLAGS_threads));
   sys_cfg.set("logger.verbosity", caf::atom("quiet"));
@@ -184,8 +195,25 @@ int main(int argc, char** argv) {
                           + std::to_string(admin->port())
                       : std::string{});
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  node::service::notify_ready("running at " + started->advertise);
+
+  // SIGHUP: what can change at run time (see config_flags.h).
+  node::config_reloader reloader{std::move(loaded)};
+  node::add_log_level_settings(reloader);
+  reloader.add("tags", [&api](const std::string& text) {
+    node::tag_map tags;
+    if (auto err = node::parse_tags(text, tags); !err.empty())
+      return err;
+    auto r = api.set_tags(tags);
+    return r.ok() ? std::string{} : r.detail;
+  });
+  int sig = node::service::wait_for_stop(
+    sigs, [&reloader] { reloader.reload(); },
+    [&api] {
+      node::self_view me;
+      return api.self(me).ok();
+    });
+  node::service::notify_stopping();
   LOG(INFO) << cfg.name << ": signal " << sig << ", leaving the cluster";
   api.shutting_down();
   api.leave();
