@@ -82,10 +82,10 @@ std::string apply_config(const std::string& config_path, flag_state& state) {
   return {};
 }
 
+// Changes are measured against the values start-up loaded (state.running),
+// not the live flags, which main() may adjust afterwards (e.g. logtostderr).
 config_reloader::config_reloader(flag_state state)
   : state_(std::move(state)) {
-  // The values main() may have adjusted after start-up are not the file's
-  // business: compare against what start-up loaded.
 }
 
 void config_reloader::add(const std::string& flag, apply_fn fn) {

@@ -234,12 +234,15 @@ def test_probes_hit_real_admin_endpoints():
                       "--profile=local"], d)
     try:
         n.wait_running()
-        for path in (live["path"], ready["path"]):
-            status, _ = n.get(path)
-            if status == 404 and path in PENDING_PATHS:
-                print(f"note: {path} is not served by this build yet")
-                continue
-            check(status == 200, f"GET {path}: {status}")
+        status, _ = n.get(live["path"])
+        check(status == 200, f"GET {live['path']}: {status}")
+        # A lone node without seeds may or may not count as ready; the
+        # endpoint must exist either way.
+        status, _ = n.get(ready["path"])
+        if status == 404 and ready["path"] in PENDING_PATHS:
+            print(f"note: {ready['path']} is not served by this build yet")
+        else:
+            check(status in (200, 503), f"GET {ready['path']}: {status}")
     finally:
         n.stop()
     # Liveness must not kill a node in its leave drain: it tolerates a
