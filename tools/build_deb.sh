@@ -24,10 +24,13 @@ for tool in dpkg-deb dpkg-shlibdeps; do
     || { echo "build_deb: $tool not found (apt-get install dpkg-dev)" >&2; exit 1; }
 done
 
-config=()
-if [[ "${CI:-}" == "true" ]]; then config=(--config=ci); fi
-bazel build -c opt "${config[@]}" //node:pekonode //tools:pekoctl >&2
-bin="$(bazel info -c opt bazel-bin 2>/dev/null)"
+# A fixed action environment: the caller's PATH (e.g. one a Python launcher
+# rewrote) must not change the action keys, or every caller rebuilds
+# everything and misses the shared disk cache.
+opts=(-c opt --incompatible_strict_action_env)
+if [[ "${CI:-}" == "true" ]]; then opts+=(--config=ci); fi
+bazel build "${opts[@]}" //node:pekonode //tools:pekoctl >&2
+bin="$(bazel info "${opts[@]}" bazel-bin 2>/dev/null)"
 
 version="0.1.0"
 if git rev-parse --git-dir >/dev/null 2>&1; then
