@@ -1,7 +1,8 @@
 // The pekonode node binary: one cluster member with its admin HTTP API.
-// Flags are documented in README.md; bad flags or an address that cannot be
-// bound end the process with one line on stderr and exit code 1. SIGINT and
-// SIGTERM leave the cluster and exit; SIGHUP is logged and ignored.
+// Flags are documented in README.md (and pekonode(1), generated from this
+// table); --config=FILE and --flagfile=FILE supply them from files. Bad flags
+// or an address that cannot be bound end the process with one line on stderr
+// and exit code 1. SIGINT/SIGTERM leave the cluster; SIGHUP reloads --config.
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -20,10 +21,13 @@
 #include <sstream>
 
 #include "node/admin_http.h"
+#include "common/text.h"
 #include "node/admin_http_guard.h"
+#include "node/config_flags.h"
+#include "node/log_sink.h"
 #include "node/node.h"
 #include "node/options.h"
-#include "common/text.h"
+#include "node/service.h"
 #include "node/version.h"
 #include "transport/crypto.h"
 
@@ -66,6 +70,13 @@ DEFINE_string(admin_tls_cert, "",
               "(needs --admin_tls_key).");
 DEFINE_string(admin_tls_key, "",
               "PEM private key file for --admin_tls_cert.");
+DEFINE_string(config, "",
+              "JSON file of flag values keyed by flag name, e.g. "
+              "{\"bind\": \"127.0.0.1:7946\", \"tags\": {\"role\": \"web\"}}; "
+              "flags on the command line win; SIGHUP re-reads it.");
+DEFINE_string(log_format, "text",
+              "Log lines on stderr: text (glog) or json (one object per "
+              "line).");
 
 namespace {
 
@@ -215,6 +226,9 @@ void apply_profile(node::profile p, node::node_config& cfg) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: only wait_for_stop() below takes these signals
+  // (a SIGHUP during start-up waits there instead of killing the process).
+  auto sigs = node::service::block_service_signals();
   gflags::SetUsageMessage("pekonode --name=NAME --bind=IP:PORT "
                           "[--join=host:port,...] [--admin=IP:PORT] ...");
   gflags::SetVersionString(PEKONODE_VERSION);
@@ -240,8 +254,11 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1)
     fail(std::string{"unexpected argument '"} + argv[1] + "'");
-  FLAGS_logtostderr = FLAGS_logtostderr || FLAGS_log_dir.empty();
-  google::InitGoogleLogging(argv[0]);
+  node::flag_state loaded;
+  if (auto err = node::apply_config(FLAGS_config, loaded); !err.empty())
+    fail(err);
+  if (auto err = node::init_logging(argv[0], FLAGS_log_format); !err.empty())
+    fail(err);
 
   node::raw_flags raw;
   raw.name = FLAGS_name;
@@ -295,16 +312,7 @@ int main(int argc, char** argv) {
     acfg.node_name = cfg.name;
     configure_admin_protection(*opts.admin, acfg);
   }
-
-  // Signals are taken synchronously by this thread (sigwait below); every
-  // thread started later inherits the mask. A peer that closes a socket
-  // early must not kill the process.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // A peer that closes a socket early must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
   caf::actor_system_config sys_cfg;
@@ -334,13 +342,25 @@ int main(int argc, char** argv) {
                           + std::to_string(admin->port())
                       : std::string{});
 
-  int sig = 0;
-  for (;;) {
-    sigwait(&sigs, &sig);
-    if (sig != SIGHUP)
-      break;
-    LOG(INFO) << cfg.name << ": SIGHUP ignored (nothing is reloadable yet)";
-  }
+  node::service::notify_ready("running at " + started->advertise);
+
+  // SIGHUP: what can change at run time (see config_flags.h).
+  node::config_reloader reloader{std::move(loaded)};
+  node::add_log_level_settings(reloader);
+  reloader.add("tags", [&api](const std::string& text) {
+    node::tag_map tags;
+    if (auto err = node::parse_tags(text, tags); !err.empty())
+      return err;
+    auto r = api.set_tags(tags);
+    return r.ok() ? std::string{} : r.detail;
+  });
+  int sig = node::service::wait_for_stop(
+    sigs, [&reloader] { reloader.reload(); },
+    [&api] {
+      node::self_view me;
+      return api.self(me).ok();
+    });
+  node::service::notify_stopping();
   LOG(INFO) << cfg.name << ": signal " << sig << ", leaving the cluster";
   api.shutting_down();
   api.leave();

@@ -15,6 +15,10 @@ packages=(
   libcpp-httplib-dev     # HTTP client of pekoctl and the tests
   nlohmann-json3-dev     # admin API JSON
   nftables iproute2      # packet-level chaos in private network namespaces
+  libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
+  python3-yaml           # offline checks of the Kubernetes manifests
+  dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
+  systemd groff-base     # systemd-analyze verify of the unit; man page rendering
   curl
 )
 
