@@ -5,6 +5,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/hash.h"
+#include "membership/codec.h"
 #include "membership/membership.pb.h"
 
 namespace pekonode::membership {
@@ -21,62 +23,6 @@ constexpr std::size_t max_corrections_per_packet = 8;
 // Peers whose reply budget is tracked at once; beyond it, idle (refilled)
 // entries are forgotten and, if none is idle, new peers get no state pages.
 constexpr std::size_t max_reply_peers = 4096;
-constexpr uint8_t updates_field_tag = (15 << 3) | 2; // Packet.updates
-
-std::size_t varint_size(uint64_t v) {
-  std::size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void append_varint(std::string& s, uint64_t v) {
-  while (v >= 0x80) {
-    s.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  s.push_back(static_cast<char>(v));
-}
-
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-member_state from_pb(MemberState s) {
-  switch (s) {
-    case SUSPECT: return member_state::suspect;
-    case DEAD: return member_state::dead;
-    case LEFT: return member_state::left;
-    default: return member_state::alive;
-  }
-}
-
-MemberState to_pb(member_state s) {
-  switch (s) {
-    case member_state::suspect: return SUSPECT;
-    case member_state::dead: return DEAD;
-    case member_state::left: return LEFT;
-    default: return ALIVE;
-  }
-}
-
-bool is_live(member_state s) {
-  return s == member_state::alive || s == member_state::suspect;
-}
 
 std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
   std::size_t n = 0;
@@ -89,40 +35,6 @@ std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
 enum class source { gossip, page, join_page };
 
 } // namespace
-
-const char* to_string(member_state s) {
-  switch (s) {
-    case member_state::alive: return "alive";
-    case member_state::suspect: return "suspect";
-    case member_state::dead: return "dead";
-    case member_state::left: return "left";
-  }
-  return "unknown";
-}
-
-const char* to_string(ec e) {
-  switch (e) {
-    case ec::none: return "none";
-    case ec::tags_too_large: return "tags_too_large";
-    case ec::bad_tag: return "bad_tag";
-    case ec::not_running: return "not_running";
-    case ec::bad_config: return "bad_config";
-  }
-  return "unknown";
-}
-
-const char* to_string(event::kind_t k) {
-  switch (k) {
-    case event::joined: return "joined";
-    case event::suspect: return "suspect";
-    case event::alive: return "alive";
-    case event::dead: return "dead";
-    case event::left: return "left";
-    case event::updated: return "updated";
-    case event::name_conflict: return "name_conflict";
-  }
-  return "unknown";
-}
 
 bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
                 member_state st) {
@@ -187,13 +99,12 @@ struct core::impl {
   uint64_t digest_sum = 0;
   uint32_t digest_count = 0;
   std::map<std::string, suspicion> suspicions;
-  broadcast_queue queue;
+  outbox ob;
   std::vector<std::string> probe_list;
   std::size_t probe_idx = 0;
   probe_state probe;
   time_point next_probe{};
   std::map<uint64_t, relay> relays;
-  uint64_t next_seq;
   std::vector<address> seeds;
   std::vector<address> join_targets;
   time_point join_next = time_point::max();
@@ -246,7 +157,9 @@ struct core::impl {
   uint64_t leave_seq = 0;
 
   impl(core& owner, uint64_t seed)
-    : c(owner), rng(seed), next_seq(mix64(seed) >> 16) {}
+    : c(owner), rng(seed),
+      ob(owner.cfg_, owner.self_.name, owner.stats_, mix64(seed) >> 16,
+         [this] { return retransmit_limit(); }) {}
 
   const config& cfg() const { return c.cfg_; }
 
@@ -283,47 +196,18 @@ struct core::impl {
   void bad(const char* reason) { ++c.stats_.bad_packets[reason]; }
 
   Update encode(const member& m, const std::string& from) const {
-    Update u;
-    u.set_name(m.name);
-    u.set_addr(m.addr);
-    u.set_incarnation(m.incarnation);
-    u.set_state(to_pb(m.state));
-    if (m.state == member_state::alive)
-      for (auto& [k, v] : m.tags) (*u.mutable_tags())[k] = v;
-    if (m.state != member_state::alive) u.set_from(from);
-    return u;
+    return membership::encode(m, from);
   }
 
-  void enqueue(const member& m, const std::string& from) {
-    queue.push(m.name, encode(m, from).SerializeAsString());
-  }
+  void enqueue(const member& m, const std::string& from) { ob.enqueue(m, from); }
 
-  // Serializes `p`, fills the rest of cfg().max_packet with queued updates
-  // when `piggyback`, and appends the datagram to `out`.
   void send(const address& to, const Packet& p, bool piggyback,
             outbound_list& out) {
-    std::string bytes = p.SerializeAsString();
-    if (piggyback && bytes.size() < cfg().max_packet && !queue.empty()) {
-      auto budget = cfg().max_packet - bytes.size();
-      auto ups = queue.take(budget, retransmit_limit(), [](std::size_t n) {
-        return 1 + varint_size(n) + n;
-      });
-      for (auto& u : ups) {
-        bytes.push_back(static_cast<char>(updates_field_tag));
-        append_varint(bytes, u.size());
-        bytes += u;
-      }
-    }
-    ++c.stats_.packets_out;
-    c.stats_.bytes_out += bytes.size();
-    out.push_back(outbound{to, channel::membership, std::move(bytes)});
+    if (piggyback) ob.send_piggybacked(to, p, out);
+    else ob.send(to, p, out);
   }
 
-  Packet packet() const {
-    Packet p;
-    p.set_sender(c.self_.name);
-    return p;
-  }
+  Packet packet() const { return ob.packet(); }
 
   static void index_add(std::vector<entry*>& v, std::size_t entry::*pos,
                         entry& e) {
@@ -409,18 +293,7 @@ struct core::impl {
 
   // -- validation ------------------------------------------------------------
 
-  bool valid(const Update& u) const {
-    if (u.name().empty() || u.name().size() > cfg().max_name_bytes) return false;
-    if (u.addr().empty() || u.addr().size() > cfg().max_addr_bytes) return false;
-    if (u.from().size() > cfg().max_name_bytes) return false;
-    if (!MemberState_IsValid(u.state())) return false;
-    std::size_t tb = 0;
-    for (auto& [k, v] : u.tags()) {
-      if (k.empty()) return false;
-      tb += k.size() + v.size();
-    }
-    return tb <= cfg().max_tags_bytes;
-  }
+  bool valid(const Update& u) const { return membership::valid(u, cfg()); }
 
   // -- applying claims -------------------------------------------------------
 
@@ -792,7 +665,7 @@ struct core::impl {
     for (auto* m : ms) {
       auto u = encode(*m, c.self_.name);
       auto n = u.ByteSizeLong();
-      auto cost = 1 + varint_size(n) + n;
+      auto cost = spliced_size(n);
       if (used + cost > budget && !pages.back().empty()) {
         if (pages.size() >= allowed) {
           cut = true;
@@ -855,9 +728,7 @@ struct core::impl {
 
   void on_ping_req(const address& from, const PingReq& m, time_point now,
                    outbound_list& out) {
-    if (m.target().empty() || m.target().size() > cfg().max_name_bytes
-        || m.target_addr().empty()
-        || m.target_addr().size() > cfg().max_addr_bytes) {
+    if (!membership::valid(m, cfg())) {
       bad("bad_body");
       return;
     }
@@ -865,7 +736,7 @@ struct core::impl {
       bad("relay_full");
       return;
     }
-    auto seq = next_seq++;
+    auto seq = ob.next_seq();
     relays[seq] = relay{from, m.seq(), now + cfg().probe_timeout * 4 / 5};
     ++c.stats_.relayed_probes;
     auto p = packet();
@@ -931,7 +802,7 @@ struct core::impl {
       return;
     }
     sync_pending.erase(pending);
-    if (static_cast<std::size_t>(b.hashes_size()) != sync_buckets) {
+    if (!membership::valid(b, sync_buckets)) {
       bad("bad_body");
       return;
     }
@@ -949,18 +820,11 @@ struct core::impl {
 
   void on_want(const address& from, const SyncWant& w, time_point now,
                outbound_list& out) {
-    if (static_cast<std::size_t>(w.buckets_size()) > sync_buckets) {
+    if (!membership::valid(w, sync_buckets)) {
       bad("bad_body");
       return;
     }
-    std::set<uint32_t> want;
-    for (auto b : w.buckets()) {
-      if (b >= sync_buckets) {
-        bad("bad_body");
-        return;
-      }
-      want.insert(b);
-    }
+    std::set<uint32_t> want(w.buckets().begin(), w.buckets().end());
     send_buckets(from, want, now, out);
   }
 
@@ -991,7 +855,7 @@ struct core::impl {
     leave_pos.clear();
     leave_cursor = 0;
     if (cfg().leave_notices_per_tick <= 0) return;
-    leave_seq = next_seq++;
+    leave_seq = ob.next_seq();
     // Gossip ticks within the drain: ceil(leave_drain / gossip_interval).
     auto g = cfg().gossip_interval.count();
     auto ticks = static_cast<std::size_t>((cfg().leave_drain.count() + g - 1) / g);
@@ -1073,11 +937,11 @@ struct core::impl {
   // the address we know, not to the packet's source).
   void handle_leaving(std::string_view payload, time_point now,
                       outbound_list& out) {
-    if (leave_pending.empty() || payload.size() > cfg().max_datagram) return;
+    if (leave_pending.empty()) return;
+    // Any well-formed packet counts, even one with no body and no updates.
     Packet p;
-    if (!p.ParseFromArray(payload.data(), static_cast<int>(payload.size()))
-        || p.sender().empty() || p.sender().size() > cfg().max_name_bytes)
-      return;
+    auto err = decode(payload, cfg(), p);
+    if (err != decode_error::none && err != decode_error::empty) return;
     if (p.body_case() == Packet::kLeaveAck) {
       leave_acked(p.sender(), p.leave_ack().seq());
       return;
@@ -1152,24 +1016,12 @@ struct core::impl {
   }
 
   void gossip(time_point now, outbound_list& out) {
-    if (queue.empty()) return;
+    if (ob.idle()) return;
     auto targets = pick(static_cast<std::size_t>(cfg().gossip_fanout), true, now, {});
-    std::size_t over = cfg().max_packet > 64 ? cfg().max_packet - 64 : 0;
     for (auto* t : targets) {
-      std::string big;
-      if (queue.take_oversize(over, retransmit_limit(), big)) {
-        // Large tags: ship the update alone, bounded by max_datagram.
-        std::string bytes = packet().SerializeAsString();
-        bytes.push_back(static_cast<char>(updates_field_tag));
-        append_varint(bytes, big.size());
-        bytes += big;
-        if (bytes.size() <= cfg().max_datagram) {
-          ++c.stats_.packets_out;
-          c.stats_.bytes_out += bytes.size();
-          out.push_back(outbound{t->addr, channel::membership, std::move(bytes)});
-        }
-      }
-      if (queue.empty()) break;
+      // Large tags: the update travels alone, bounded by max_datagram.
+      ob.send_oversize(t->addr, out);
+      if (ob.idle()) break;
       send(t->addr, packet(), true, out);
     }
   }
@@ -1195,7 +1047,7 @@ struct core::impl {
     probe.target = target->name;
     probe.addr = target->addr;
     probe.incarnation = target->incarnation;
-    probe.seq = next_seq++;
+    probe.seq = ob.next_seq();
     probe.direct_deadline = now + c.awareness_.scale(cfg().probe_timeout);
     probe.end = now + c.awareness_.scale(cfg().probe_interval);
     auto p = packet();
@@ -1332,7 +1184,6 @@ struct core::impl {
 core::core(config cfg, std::string name, address advertise,
            std::map<std::string, std::string> tags, uint64_t seed)
   : cfg_(std::move(cfg)), awareness_(cfg_.awareness_max) {
-  impl_ = std::make_unique<impl>(*this, seed);
   config_error_ = cfg_.validate();
   if (config_error_.empty() && (name.empty() || name.size() > cfg_.max_name_bytes))
     config_error_ = "node name empty or longer than max_name_bytes";
@@ -1345,6 +1196,7 @@ core::core(config cfg, std::string name, address advertise,
   self_.addr = std::move(advertise);
   self_.tags = std::move(tags);
   self_.state = member_state::alive;
+  impl_ = std::make_unique<impl>(*this, seed);
   if (!config_error_.empty()) impl_->state = impl::run_state::inert;
 }
 
@@ -1401,7 +1253,7 @@ ec core::rejoin(time_point now, outbound_list& out) {
   self_.incarnation += 1;
   self_.state = member_state::alive;
   self_.state_change = now;
-  d.queue = broadcast_queue{};
+  d.ob.clear_queue();
   d.enqueue(self_, {});
   d.join_targets = d.seeds;
   if (d.join_targets.empty())
@@ -1450,21 +1302,9 @@ void core::handle(const address& from, std::string_view payload,
   }
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  if (payload.size() > cfg_.max_datagram) {
-    d.bad("too_large");
-    return;
-  }
   Packet p;
-  if (!p.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    d.bad("parse");
-    return;
-  }
-  if (p.sender().empty() || p.sender().size() > cfg_.max_name_bytes) {
-    d.bad("bad_sender");
-    return;
-  }
-  if (p.body_case() == Packet::BODY_NOT_SET && p.updates_size() == 0) {
-    d.bad("unknown_type");
+  if (auto err = decode(payload, cfg_, p); err != decode_error::none) {
+    d.bad(to_string(err));
     return;
   }
   d.heal_notices_budget = max_heal_notices_per_packet;
@@ -1521,7 +1361,7 @@ void core::poll(time_point now, outbound_list& out) {
   d.relay_tick(now, out);
   d.probe_tick(now, out);
   d.suspicion_tick(now, out);
-  if (now >= d.gossip_next && !d.queue.empty()) {
+  if (now >= d.gossip_next && !d.ob.idle()) {
     d.gossip(now, out);
     d.gossip_next = now + cfg_.gossip_interval;
   }
@@ -1536,7 +1376,7 @@ time_point core::next_wakeup() const {
   if (!d.clock_started) return time_point::max();
   if (d.state == impl::run_state::leaving)
     return std::min(d.leave_until,
-                    d.queue.empty() && d.leave_pending.empty() ? time_point::max()
+                    d.ob.idle() && d.leave_pending.empty() ? time_point::max()
                                                                 : d.gossip_next);
   time_point t = std::min({d.sync_next, d.reconnect_next});
   if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
@@ -1546,7 +1386,7 @@ time_point core::next_wakeup() const {
     t = std::min(t, d.next_probe);
   for (auto& [_, r] : d.relays) t = std::min(t, r.nack_at);
   for (auto& [_, s] : d.suspicions) t = std::min(t, s.deadline());
-  if (!d.queue.empty()) t = std::min(t, d.gossip_next);
+  if (!d.ob.idle()) t = std::min(t, d.gossip_next);
   return t;
 }
 
