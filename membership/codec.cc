@@ -34,6 +34,18 @@ Update encode(const member& m, std::string_view from) {
   return u;
 }
 
+claim to_claim(const Update& u) {
+  claim c;
+  c.name = u.name();
+  c.addr = u.addr();
+  c.incarnation = u.incarnation();
+  c.state = from_pb(u.state());
+  if (c.state == member_state::alive)
+    c.tags.insert(u.tags().begin(), u.tags().end());
+  c.from = u.from();
+  return c;
+}
+
 bool valid(const Update& u, const config& cfg) {
   if (u.name().empty() || u.name().size() > cfg.max_name_bytes) return false;
   if (u.addr().empty() || u.addr().size() > cfg.max_addr_bytes) return false;

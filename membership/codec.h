@@ -14,6 +14,7 @@
 #include "common/varint.h"
 #include "membership/broadcast_queue.h"
 #include "membership/config.h"
+#include "membership/member_table.h"
 #include "membership/membership.pb.h"
 #include "membership/types.h"
 
@@ -25,6 +26,10 @@ MemberState to_pb(member_state s);
 /// `m` as an Update. Tags travel on alive claims only, `from` (who raised
 /// the claim) on all others only.
 Update encode(const member& m, std::string_view from);
+
+/// The claim an Update makes, viewing `u`'s strings (valid while `u` is).
+/// Tags are copied for alive claims only, as encode() sends them.
+claim to_claim(const Update& u);
 
 // -- validation of inbound packets --------------------------------------------
 

@@ -13,7 +13,7 @@ namespace pekonode::membership {
 
 namespace {
 
-constexpr std::size_t sync_buckets = 32;
+constexpr std::size_t sync_buckets = member_table::digest_buckets;
 constexpr std::size_t max_relays = 256;
 constexpr std::size_t max_heal_notices_per_packet = 32;
 // Corrections (our newer record of a member) returned in one reply to a
@@ -35,19 +35,6 @@ std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
 enum class source { gossip, page, join_page };
 
 } // namespace
-
-bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
-                member_state st) {
-  if (inc > cur_inc) return true;
-  if (inc < cur_inc) return false;
-  switch (st) {
-    case member_state::alive: return false;
-    case member_state::suspect: return cur == member_state::alive;
-    case member_state::dead: return is_live(cur);
-    case member_state::left: return cur != member_state::left;
-  }
-  return false;
-}
 
 // All mutable protocol state that needs protobuf or is not part of the
 // public shape lives here, keeping the header free of generated code.
@@ -73,31 +60,10 @@ struct core::impl {
     time_point nack_at{};
   };
 
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-
-  // A member plus its slots in the sampling indexes, so that picking random
-  // gossip/probe peers is O(k), never O(N).
-  struct entry : member {
-    std::size_t live_pos = npos; // index in `live` (alive or suspect)
-    std::size_t dead_pos = npos; // index in `dead_recent`
-    bool counted = false;        // included in state_counts
-  };
-
   core& c;
   std::mt19937_64 rng;
   run_state state = run_state::running;
-  std::map<std::string, entry> table; // excludes self; ordered for members()
-  // Hash index over `table` (keys view the map's node keys, which never
-  // move): the per-update lookup is a hash, not O(log N) string compares.
-  std::unordered_map<std::string_view, entry*> by_name;
-  std::vector<entry*> live;           // live members of `table`, any order
-  std::vector<entry*> dead_recent;    // dead, possibly within gossip_to_dead
-  std::size_t state_counts[4] = {0, 0, 0, 0}; // of `table`, by member_state
-  // Incremental anti-entropy hashes over the live members of `table` (self
-  // is added at query time): per bucket, and their sum.
-  uint64_t bucket_sum[sync_buckets] = {};
-  uint64_t digest_sum = 0;
-  uint32_t digest_count = 0;
+  member_table table;
   std::map<std::string, suspicion> suspicions;
   outbox ob;
   std::vector<std::string> probe_list;
@@ -156,10 +122,13 @@ struct core::impl {
   std::size_t leave_cursor = 0;
   uint64_t leave_seq = 0;
 
-  impl(core& owner, uint64_t seed)
+  impl(core& owner, member self, uint64_t seed)
     : c(owner), rng(seed),
-      ob(owner.cfg_, owner.self_.name, owner.stats_, mix64(seed) >> 16,
+      table(std::move(self), owner.cfg_.max_members, owner.cfg_.gossip_to_dead),
+      ob(owner.cfg_, table.self().name, owner.stats_, mix64(seed) >> 16,
          [this] { return retransmit_limit(); }) {}
+
+  member& self() { return table.self(); }
 
   const config& cfg() const { return c.cfg_; }
 
@@ -183,11 +152,11 @@ struct core::impl {
   }
 
   duration sync_period() const {
-    return membership::sync_period(cfg(), c.live_count_);
+    return membership::sync_period(cfg(), table.live_count());
   }
 
   int retransmit_limit() const {
-    double lg = std::ceil(std::log10(static_cast<double>(c.live_count_) + 1.0));
+    double lg = std::ceil(std::log10(static_cast<double>(table.live_count()) + 1.0));
     return std::max(1, cfg().retransmit_mult * static_cast<int>(std::max(1.0, lg)));
   }
 
@@ -195,11 +164,11 @@ struct core::impl {
 
   void bad(const char* reason) { ++c.stats_.bad_packets[reason]; }
 
-  Update encode(const member& m, const std::string& from) const {
+  Update encode(const member& m, std::string_view from) const {
     return membership::encode(m, from);
   }
 
-  void enqueue(const member& m, const std::string& from) { ob.enqueue(m, from); }
+  void enqueue(const member& m, std::string_view from) { ob.enqueue(m, from); }
 
   void send(const address& to, const Packet& p, bool piggyback,
             outbound_list& out) {
@@ -208,69 +177,6 @@ struct core::impl {
   }
 
   Packet packet() const { return ob.packet(); }
-
-  static void index_add(std::vector<entry*>& v, std::size_t entry::*pos,
-                        entry& e) {
-    if (e.*pos != npos) return;
-    e.*pos = v.size();
-    v.push_back(&e);
-  }
-
-  static void index_remove(std::vector<entry*>& v, std::size_t entry::*pos,
-                           entry& e) {
-    auto i = e.*pos;
-    if (i == npos) return;
-    v[i] = v.back();
-    v[i]->*pos = i;
-    v.pop_back();
-    e.*pos = npos;
-  }
-
-  void set_state(entry& m, member_state s, time_point now) {
-    bool was = m.counted && is_live(m.state), will = is_live(s);
-    if (was && !will) --c.live_count_;
-    if (!was && will) ++c.live_count_;
-    if (m.counted) --state_counts[static_cast<int>(m.state)];
-    ++state_counts[static_cast<int>(s)];
-    m.counted = true;
-    if (will) index_add(live, &entry::live_pos, m);
-    else index_remove(live, &entry::live_pos, m);
-    if (s == member_state::dead) index_add(dead_recent, &entry::dead_pos, m);
-    else index_remove(dead_recent, &entry::dead_pos, m);
-    m.state = s;
-    m.state_change = now;
-  }
-
-  // Adds (sign +1) or removes (-1) a table member's share of the digests.
-  void account(const member& m, int sign) {
-    if (!is_live(m.state)) return;
-    auto h = entry_hash(m);
-    if (sign < 0) {
-      bucket_sum[bucket_of(m.name)] -= h;
-      digest_sum -= h;
-      --digest_count;
-    } else {
-      bucket_sum[bucket_of(m.name)] += h;
-      digest_sum += h;
-      ++digest_count;
-    }
-  }
-
-  entry* lookup(std::string_view name) const {
-    auto it = by_name.find(name);
-    return it == by_name.end() ? nullptr : it->second;
-  }
-
-  void erase_entry(std::map<std::string, entry>::iterator it) {
-    auto& e = it->second;
-    account(e, -1);
-    if (is_live(e.state)) --c.live_count_;
-    --state_counts[static_cast<int>(e.state)];
-    index_remove(live, &entry::live_pos, e);
-    index_remove(dead_recent, &entry::dead_pos, e);
-    by_name.erase(std::string_view(it->first));
-    table.erase(it);
-  }
 
   // Inserts at a random position of the not-yet-probed rest of the round
   // (O(1): swap with a random slot there), as SWIM's round-robin wants.
@@ -283,7 +189,7 @@ struct core::impl {
 
   void start_suspicion(const member& m, const std::string& from,
                        time_point now) {
-    auto n = c.live_count_;
+    auto n = table.live_count();
     auto min = suspicion_min_timeout(cfg().suspicion_mult, n, cfg().probe_interval);
     auto max = min * cfg().suspicion_max_timeout_mult;
     auto k = suspicion_expected_confirmations(cfg().suspicion_mult, n);
@@ -298,36 +204,38 @@ struct core::impl {
   // -- applying claims -------------------------------------------------------
 
   void refute(uint64_t above, time_point now) {
-    c.self_.incarnation = std::max(c.self_.incarnation, above) + 1;
-    c.self_.state_change = now;
+    auto& me = self();
+    me.incarnation = std::max(me.incarnation, above) + 1;
+    me.state_change = now;
     ++c.stats_.refutations;
-    enqueue(c.self_, {});
+    enqueue(me, {});
   }
 
   void send_self_to(const address& to, outbound_list& out) {
-    if (to.empty() || to == c.self_.addr) return;
+    if (to.empty() || to == self().addr) return;
     auto p = packet();
-    *p.add_updates() = encode(c.self_, {});
+    *p.add_updates() = encode(self(), {});
     send(to, p, false, out);
   }
 
-  void apply_self(const Update& u, const std::string& sender,
+  // A claim about this node: refute accusations, report name conflicts.
+  void apply_self(const claim& u, std::string_view sender,
                   const address& from_addr, time_point now,
                   outbound_list& out) {
     if (state != run_state::running) return;
-    auto st = from_pb(u.state());
-    auto& self = c.self_;
-    if (st == member_state::alive && u.addr() != self.addr) {
-      if (u.incarnation() < self.incarnation) return;
-      member claim;
-      claim.name = u.name();
-      claim.addr = u.addr();
-      claim.incarnation = u.incarnation();
-      claim.state = member_state::alive;
-      claim.tags.insert(u.tags().begin(), u.tags().end());
-      claim.state_change = now;
+    auto st = u.state;
+    auto& me = self();
+    if (st == member_state::alive && u.addr != me.addr) {
+      if (u.incarnation < me.incarnation) return;
+      member conflict;
+      conflict.name = std::string(u.name);
+      conflict.addr = std::string(u.addr);
+      conflict.incarnation = u.incarnation;
+      conflict.state = member_state::alive;
+      conflict.tags = u.tags;
+      conflict.state_change = now;
       ++c.stats_.name_conflicts;
-      emit(event::name_conflict, claim);
+      emit(event::name_conflict, conflict);
       // Rate-limited so two nodes sharing a name cannot drive each other's
       // incarnations up at gossip speed.
       if (conflict_refuted
@@ -335,26 +243,26 @@ struct core::impl {
         return;
       conflict_refuted = true;
       last_conflict_refute = now;
-      refute(u.incarnation(), now);
+      refute(u.incarnation, now);
       send_self_to(from_addr, out);
       return;
     }
-    bool newer = u.incarnation() > self.incarnation;
-    bool accuses = u.incarnation() == self.incarnation && st != member_state::alive;
+    bool newer = u.incarnation > me.incarnation;
+    bool accuses = u.incarnation == me.incarnation && st != member_state::alive;
     if (!newer && !accuses) {
       // A stale accusation straight from its accuser (e.g. a Lifeguard buddy
       // ping): that node missed our refutation and its timer still runs.
-      if (st != member_state::alive && !u.from().empty() && u.from() == sender)
+      if (st != member_state::alive && !u.from.empty() && u.from == sender)
         send_self_to(from_addr, out);
       return; // otherwise our own echo or stale gossip
     }
     if (st == member_state::suspect || st == member_state::dead)
       c.awareness_.apply(1);
-    refute(u.incarnation(), now);
+    refute(u.incarnation, now);
     send_self_to(from_addr, out);
     // The accuser's timer is the first to fire: tell it directly too.
-    if (!u.from().empty() && u.from() != sender)
-      if (auto* acc = lookup(u.from()); acc && is_live(acc->state))
+    if (!u.from.empty() && u.from != sender)
+      if (auto* acc = table.find(u.from); acc && is_live(acc->state))
         send_self_to(acc->addr, out);
   }
 
@@ -366,7 +274,7 @@ struct core::impl {
     auto p = packet();
     std::size_t size = p.ByteSizeLong();
     for (auto& name : corrections) {
-      auto* e = lookup(name);
+      auto* e = table.find(name);
       if (!e || !(e->state == member_state::alive || e->state == member_state::left))
         continue;
       auto u = encode(*e, {});
@@ -390,7 +298,7 @@ struct core::impl {
   void notice_suspect_sender(const std::string& sender, const address& from,
                              time_point now, outbound_list& out) {
     if (!cfg().refute_assist) return;
-    auto* e = lookup(sender);
+    auto* e = table.find(sender);
     if (!e || e->state != member_state::suspect || e->addr != from) return;
     auto it = suspect_notices.find(sender);
     if (it != suspect_notices.end() && now - it->second < cfg().probe_timeout)
@@ -398,7 +306,7 @@ struct core::impl {
     suspect_notices[sender] = now;
     ++c.stats_.suspect_notices;
     auto p = packet();
-    *p.add_updates() = encode(*e, c.self_.name);
+    *p.add_updates() = encode(*e, self().name);
     send(e->addr, p, false, out);
   }
 
@@ -409,183 +317,153 @@ struct core::impl {
     --heal_notices_budget;
     ++c.stats_.heal_notices;
     auto p = packet();
-    *p.add_updates() = encode(m, c.self_.name);
+    *p.add_updates() = encode(m, self().name);
     send(m.addr, p, false, out);
   }
 
-  // Applies one validated claim; returns true if the view changed (and the
-  // claim was queued for further gossip).
-  bool apply(const Update& u, source src, const std::string& sender,
+  // Applies one validated Update from the wire.
+  void apply(const Update& u, source src, const std::string& sender,
              const address& from_addr, time_point now, outbound_list& out) {
-    if (u.name() == c.self_.name) {
-      apply_self(u, sender, from_addr, now, out);
-      return false;
-    }
-    auto st = from_pb(u.state());
-    std::string from = u.from().empty() ? sender : u.from();
-    auto found = by_name.find(std::string_view(u.name()));
-    if (found == by_name.end()) {
-      if (table.size() + 1 >= cfg().max_members) {
+    auto cl = to_claim(u);
+    if (cl.name == self().name)
+      apply_self(cl, sender, from_addr, now, out);
+    else
+      apply(cl, &u, src, sender, from_addr, now, out);
+  }
+
+  // This node's own verdict about `m` (suspect after a failed probe, dead
+  // when a suspicion expires), applied like gossip from itself.
+  void apply_verdict(const member& m, member_state st, time_point now,
+                     outbound_list& out) {
+    claim cl;
+    cl.name = m.name;
+    cl.addr = m.addr;
+    cl.incarnation = m.incarnation;
+    cl.state = st;
+    cl.from = self().name;
+    apply(cl, nullptr, source::gossip, self().name, {}, now, out);
+  }
+
+  // Applies a claim about another member and acts on what changed: events,
+  // suspicion timers, the probe round, further gossip (the claim is queued
+  // unless it came with a join reply), and the replies a stale or
+  // conflicting claim calls for. `wire` is the Update the claim came in;
+  // null for this node's verdicts, which are never 'alive' and so never
+  // conflict.
+  void apply(const claim& cl, const Update* wire, source src,
+             std::string_view sender, const address& from_addr,
+             time_point now, outbound_list& out) {
+    auto s = table.apply(cl, sender, src == source::gossip, now);
+    auto gossip_on = [&](const member& m) {
+      if (src != source::join_page) enqueue(m, s.accuser);
+    };
+    switch (s.outcome) {
+      case apply_summary::table_full:
         bad("table_full");
-        return false;
-      }
-      entry m;
-      m.name = u.name();
-      m.addr = u.addr();
-      m.incarnation = u.incarnation();
-      m.state = member_state::dead; // placeholder: set_state counts live
-      m.state_change = now;
-      if (st == member_state::alive) m.tags.insert(u.tags().begin(), u.tags().end());
-      auto node = table.emplace(m.name, std::move(m)).first;
-      by_name.emplace(std::string_view(node->first), &node->second);
-      auto& ref = node->second;
-      set_state(ref, st, now);
-      account(ref, +1);
-      ++c.stats_.updates_applied;
-      if (!is_live(st)) return false; // remembered for healing, not news
-      add_to_probe_list(ref.name);
-      emit(event::joined, ref);
-      if (st == member_state::suspect) {
-        emit(event::suspect, ref);
-        start_suspicion(ref, from, now);
-      }
-      if (src != source::join_page) enqueue(ref, from);
-      return true;
-    }
-    entry& cur = *found->second;
-    // A full-state merge is not first-hand evidence of death: downgrade a
-    // same-incarnation 'dead' to 'suspect' so a live member can refute
-    // instead of flapping through dead.
-    if (src != source::gossip && st == member_state::dead && is_live(cur.state)
-        && u.incarnation() == cur.incarnation) {
-      st = member_state::suspect;
-      from = sender;
-    }
-    if (!supersedes(cur.incarnation, cur.state, u.incarnation(), st)) {
-      if (st == member_state::suspect && cur.state == member_state::suspect
-          && u.incarnation() == cur.incarnation) {
-        auto s = suspicions.find(cur.name);
-        if (s != suspicions.end() && s->second.confirm(from)) {
-          ++c.stats_.confirmations;
-          if (src != source::join_page) enqueue(cur, from);
-          return true;
+        return;
+      case apply_summary::added:
+        ++c.stats_.updates_applied;
+        if (!s.became_live) return; // remembered for healing, not news
+        add_to_probe_list(s.m->name);
+        emit(event::joined, *s.m);
+        if (s.state == member_state::suspect) {
+          emit(event::suspect, *s.m);
+          start_suspicion(*s.m, std::string(s.accuser), now);
         }
+        gossip_on(*s.m);
+        return;
+      case apply_summary::stale:
+        on_stale(cl, s, src, sender, from_addr, out);
+        return;
+      case apply_summary::addr_conflict: {
+        // Same name, another address: keep the member we know, report it,
+        // and tell the known owner so it can refute.
+        bad("addr_conflict");
+        ++c.stats_.name_conflicts;
+        member conflict = *s.m;
+        conflict.addr = std::string(cl.addr);
+        conflict.incarnation = cl.incarnation;
+        emit(event::name_conflict, conflict);
+        if (heal_notices_budget > 0 && wire) {
+          --heal_notices_budget;
+          auto p = packet();
+          *p.add_updates() = *wire;
+          send(s.m->addr, p, false, out);
+        }
+        return;
       }
-      ++c.stats_.updates_stale;
-      if ((src != source::gossip || u.name() == sender) && is_live(st)
-          && !is_live(cur.state))
-        heal_notice(cur, out);
-      // The sender still spreads an accusation that the member already
-      // refuted: it missed the refutation, whose retransmissions may all be
-      // spent by now, and its own suspicion timer may run out. Hand it the
-      // newer record (bounded, one reply per packet; see handle()). Same
-      // when the member has left since: the sender missed the leave and
-      // suspects the now silent leaver; without the correction it would
-      // declare it dead, and dead and left are both outside the anti-entropy
-      // digest, so that view would never be repaired.
-      if (cfg().refute_assist && src == source::gossip && !from_addr.empty()
-          && sender != c.self_.name
-          && (st == member_state::suspect || st == member_state::dead)
-          && (cur.state == member_state::alive || cur.state == member_state::left)
-          && cur.incarnation > u.incarnation()
-          && corrections.size() < max_corrections_per_packet
-          && std::find(corrections.begin(), corrections.end(), cur.name)
-               == corrections.end())
-        corrections.push_back(cur.name);
-      return false;
+      case apply_summary::changed:
+        break;
     }
-    if (st == member_state::alive && u.addr() != cur.addr && is_live(cur.state)) {
-      // Same name, another address: keep the member we know, report it, and
-      // tell the known owner so it can refute.
-      bad("addr_conflict");
-      ++c.stats_.name_conflicts;
-      member claim = cur;
-      claim.addr = u.addr();
-      claim.incarnation = u.incarnation();
-      emit(event::name_conflict, claim);
-      if (heal_notices_budget > 0) {
-        --heal_notices_budget;
-        auto p = packet();
-        *p.add_updates() = u;
-        send(cur.addr, p, false, out);
-      }
-      return false;
-    }
-    account(cur, -1);
-    auto old = cur.state;
-    bool tags_changed = false;
-    bool addr_changed = false;
-    cur.incarnation = u.incarnation();
-    if (st == member_state::alive) {
-      std::map<std::string, std::string> t(u.tags().begin(), u.tags().end());
-      tags_changed = t != cur.tags;
-      addr_changed = u.addr() != cur.addr;
-      cur.tags = std::move(t);
-      cur.addr = u.addr();
-    }
-    set_state(cur, st, now);
-    account(cur, +1);
     ++c.stats_.updates_applied;
-    switch (st) {
+    auto& m = *s.m;
+    auto old = s.old_state;
+    switch (s.state) {
       case member_state::alive:
-        suspicions.erase(cur.name);
-        if (old == member_state::suspect) emit(event::alive, cur);
+        suspicions.erase(m.name);
+        if (old == member_state::suspect) emit(event::alive, m);
         else if (!is_live(old)) {
-          add_to_probe_list(cur.name);
-          emit(event::joined, cur);
-        } else if (tags_changed || addr_changed)
-          emit(event::updated, cur);
+          add_to_probe_list(m.name);
+          emit(event::joined, m);
+        } else if (s.tags_changed || s.addr_changed)
+          emit(event::updated, m);
         break;
       case member_state::suspect:
-        if (!is_live(old)) add_to_probe_list(cur.name);
-        start_suspicion(cur, from, now);
-        if (old != member_state::suspect) emit(event::suspect, cur);
+        if (!is_live(old)) add_to_probe_list(m.name);
+        start_suspicion(m, std::string(s.accuser), now);
+        if (old != member_state::suspect) emit(event::suspect, m);
         break;
       case member_state::dead:
-        suspicions.erase(cur.name);
-        if (old != member_state::dead) emit(event::dead, cur);
+        suspicions.erase(m.name);
+        if (old != member_state::dead) emit(event::dead, m);
         break;
       case member_state::left:
-        suspicions.erase(cur.name);
-        emit(event::left, cur);
+        suspicions.erase(m.name);
+        emit(event::left, m);
         break;
     }
-    if (src != source::join_page) enqueue(cur, from);
-    return true;
+    gossip_on(m);
+  }
+
+  // A claim that did not change the view: a new confirmation of a running
+  // suspicion, or old news that may call for a reply.
+  void on_stale(const claim& cl, const apply_summary& s, source src,
+                std::string_view sender, const address& from_addr,
+                outbound_list& out) {
+    auto& cur = *s.m;
+    if (s.state == member_state::suspect && cur.state == member_state::suspect
+        && cl.incarnation == cur.incarnation) {
+      auto it = suspicions.find(cur.name);
+      if (it != suspicions.end() && it->second.confirm(std::string(s.accuser))) {
+        ++c.stats_.confirmations;
+        if (src != source::join_page) enqueue(cur, s.accuser);
+        return;
+      }
+    }
+    ++c.stats_.updates_stale;
+    if ((src != source::gossip || cl.name == sender) && is_live(s.state)
+        && !is_live(cur.state))
+      heal_notice(cur, out);
+    // The sender still spreads an accusation that the member already
+    // refuted: it missed the refutation, whose retransmissions may all be
+    // spent by now, and its own suspicion timer may run out. Hand it the
+    // newer record (bounded, one reply per packet; see handle()). Same
+    // when the member has left since: the sender missed the leave and
+    // suspects the now silent leaver; without the correction it would
+    // declare it dead, and dead and left are both outside the anti-entropy
+    // digest, so that view would never be repaired.
+    if (cfg().refute_assist && src == source::gossip && !from_addr.empty()
+        && sender != self().name
+        && (s.state == member_state::suspect || s.state == member_state::dead)
+        && (cur.state == member_state::alive || cur.state == member_state::left)
+        && cur.incarnation > cl.incarnation
+        && corrections.size() < max_corrections_per_packet
+        && std::find(corrections.begin(), corrections.end(), cur.name)
+             == corrections.end())
+      corrections.push_back(cur.name);
   }
 
   // -- state pages and anti-entropy -------------------------------------------
-
-  static std::size_t bucket_of(const std::string& name) {
-    return fnv1a(name) % sync_buckets;
-  }
-
-  static uint64_t entry_hash(const member& m) {
-    return mix64(fnv1a(m.name) ^ mix64(m.incarnation * 4 + static_cast<uint64_t>(m.state)));
-  }
-
-  template <class F>
-  void for_each_member(F f) const {
-    f(c.self_);
-    for (auto& [_, m] : table) f(m);
-  }
-
-  // O(1): table shares are maintained by account(); self is added here.
-  std::pair<uint64_t, uint32_t> digest() const {
-    uint64_t h = digest_sum;
-    uint32_t n = digest_count;
-    if (is_live(c.self_.state)) {
-      h += entry_hash(c.self_);
-      ++n;
-    }
-    return {h, n};
-  }
-
-  std::vector<uint64_t> bucket_hashes() const {
-    std::vector<uint64_t> b(bucket_sum, bucket_sum + sync_buckets);
-    if (is_live(c.self_.state)) b[bucket_of(c.self_.name)] += entry_hash(c.self_);
-    return b;
-  }
 
   static void refill(reply_budget& b, double rate, double burst,
                      time_point now) {
@@ -656,14 +534,14 @@ struct core::impl {
   void send_pages_capped(const address& to, const std::vector<const member*>& ms,
                          bool join_reply, std::size_t allowed,
                          outbound_list& out) {
-    std::size_t budget = cfg().max_packet > c.self_.name.size() + 32
-                           ? cfg().max_packet - c.self_.name.size() - 32
+    std::size_t budget = cfg().max_packet > self().name.size() + 32
+                           ? cfg().max_packet - self().name.size() - 32
                            : 64;
     std::vector<std::vector<Update>> pages(1);
     std::size_t used = 0;
     bool cut = false;
     for (auto* m : ms) {
-      auto u = encode(*m, c.self_.name);
+      auto u = encode(*m, self().name);
       auto n = u.ByteSizeLong();
       auto cost = spliced_size(n);
       if (used + cost > budget && !pages.back().empty()) {
@@ -693,8 +571,9 @@ struct core::impl {
   void send_buckets(const address& to, const std::set<uint32_t>& buckets,
                     time_point now, outbound_list& out) {
     std::vector<const member*> ms;
-    for_each_member([&](const member& m) {
-      if (buckets.count(static_cast<uint32_t>(bucket_of(m.name)))) ms.push_back(&m);
+    table.for_each([&](const member& m) {
+      if (buckets.count(static_cast<uint32_t>(member_table::bucket_of(m.name))))
+        ms.push_back(&m);
     });
     if (!ms.empty()) send_pages(to, std::move(ms), false, now, out);
   }
@@ -702,7 +581,7 @@ struct core::impl {
   // -- packet handlers -------------------------------------------------------
 
   void on_ping(const address& from, const Ping& m, outbound_list& out) {
-    if (m.target() != c.self_.name) {
+    if (m.target() != self().name) {
       bad("wrong_target");
       return;
     }
@@ -749,7 +628,7 @@ struct core::impl {
   void on_join(const address& from, const JoinRequest&, time_point now,
                outbound_list& out) {
     std::vector<const member*> ms;
-    for_each_member([&](const member& m) { ms.push_back(&m); });
+    table.for_each([&](const member& m) { ms.push_back(&m); });
     send_pages(from, std::move(ms), true, now, out);
   }
 
@@ -781,8 +660,8 @@ struct core::impl {
 
   void on_digest(const address& from, const SyncDigest& d, time_point now,
                  outbound_list& out) {
-    auto [h, n] = digest();
-    if (h == d.hash() && n == d.count()) return;
+    auto mine = table.digest();
+    if (mine.hash == d.hash() && mine.count == d.count()) return;
     // The bucket list (~300 B) answers a ~40 B digest: it is a reply page.
     if (reply_allowance(from, now) == 0) {
       charge_reply(from, 0, 1);
@@ -790,7 +669,7 @@ struct core::impl {
     }
     charge_reply(from, 1, 1);
     auto p = packet();
-    for (auto b : bucket_hashes()) p.mutable_buckets()->add_hashes(b);
+    for (auto b : table.bucket_hashes()) p.mutable_buckets()->add_hashes(b);
     send(from, p, false, out);
   }
 
@@ -806,7 +685,7 @@ struct core::impl {
       bad("bad_body");
       return;
     }
-    auto mine = bucket_hashes();
+    auto mine = table.bucket_hashes();
     std::set<uint32_t> diff;
     for (uint32_t i = 0; i < sync_buckets; ++i)
       if (mine[i] != b.hashes(static_cast<int>(i))) diff.insert(i);
@@ -833,7 +712,7 @@ struct core::impl {
   // sender as left (a newer record, e.g. after its rejoin, is not acked).
   void on_leave_notice(const std::string& sender, const address& from,
                        const LeaveNotice& m, outbound_list& out) {
-    auto* e = lookup(sender);
+    auto* e = table.find(sender);
     if (!e || e->state != member_state::left) return;
     auto p = packet();
     p.mutable_leave_ack()->set_seq(m.seq());
@@ -861,7 +740,7 @@ struct core::impl {
     auto ticks = static_cast<std::size_t>((cfg().leave_drain.count() + g - 1) / g);
     auto cap = std::min<std::size_t>(
       static_cast<std::size_t>(cfg().leave_notices_per_tick) * ticks, cfg().max_members);
-    auto peers = pick(cap, false, now, {});
+    auto peers = table.pick(cap, false, now, {}, rng);
     std::shuffle(peers.begin(), peers.end(), rng);
     leave_pending.reserve(peers.size());
     for (auto* m : peers) {
@@ -875,7 +754,7 @@ struct core::impl {
     lp.sent = true;
     auto p = packet();
     p.mutable_leave()->set_seq(leave_seq);
-    *p.add_updates() = encode(c.self_, {});
+    *p.add_updates() = encode(self(), {});
     ++c.stats_.leave_notices_sent;
     send(lp.addr, p, false, out);
   }
@@ -955,54 +834,10 @@ struct core::impl {
 
   // -- timers ------------------------------------------------------------------
 
-  // Up to k distinct random members: live ones, plus those dead for less
-  // than gossip_to_dead when include_dead; never `skip`. O(k) expected.
-  std::vector<const member*> pick(std::size_t k, bool include_dead,
-                                  time_point now, const std::string& skip) {
-    if (include_dead) {
-      for (std::size_t i = 0; i < dead_recent.size();) {
-        auto* e = dead_recent[i];
-        if (now - e->state_change >= cfg().gossip_to_dead)
-          index_remove(dead_recent, &entry::dead_pos, *e);
-        else
-          ++i;
-      }
-    }
-    auto nl = live.size();
-    auto total = nl + (include_dead ? dead_recent.size() : 0);
-    auto at = [&](std::size_t i) -> const entry* {
-      return i < nl ? live[i] : dead_recent[i - nl];
-    };
-    std::vector<const member*> r;
-    if (k == 0 || total == 0) return r;
-    if (total <= 4 * k + 8) {
-      for (std::size_t i = 0; i < total; ++i)
-        if (at(i)->name != skip) r.push_back(at(i));
-      if (r.size() > k) {
-        for (std::size_t i = 0; i < k; ++i) {
-          std::uniform_int_distribution<std::size_t> d(i, r.size() - 1);
-          std::swap(r[i], r[d(rng)]);
-        }
-        r.resize(k);
-      }
-      return r;
-    }
-    // total > 4k + 8: rejection sampling finishes in ~k draws.
-    std::vector<std::size_t> chosen;
-    std::uniform_int_distribution<std::size_t> d(0, total - 1);
-    for (std::size_t tries = 0; r.size() < k && tries < 16 * k + 64; ++tries) {
-      auto i = d(rng);
-      if (std::find(chosen.begin(), chosen.end(), i) != chosen.end()) continue;
-      chosen.push_back(i);
-      if (at(i)->name != skip) r.push_back(at(i));
-    }
-    return r;
-  }
-
   void send_join(bool reconnect, const address& to, outbound_list& out) {
     auto p = packet();
     p.mutable_join()->set_reconnect(reconnect);
-    *p.add_updates() = encode(c.self_, {});
+    *p.add_updates() = encode(self(), {});
     send(to, p, false, out);
   }
 
@@ -1010,14 +845,15 @@ struct core::impl {
     if (c.joined_ || join_targets.empty() || now < join_next) return;
     ++c.stats_.join_attempts;
     for (auto& s : join_targets)
-      if (s != c.self_.addr) send_join(false, s, out);
+      if (s != self().addr) send_join(false, s, out);
     join_next = now + jitter(join_backoff * 2) + join_backoff / 4;
     join_backoff = std::min(join_backoff * 2, cfg().join_retry_max);
   }
 
   void gossip(time_point now, outbound_list& out) {
     if (ob.idle()) return;
-    auto targets = pick(static_cast<std::size_t>(cfg().gossip_fanout), true, now, {});
+    auto targets =
+      table.pick(static_cast<std::size_t>(cfg().gossip_fanout), true, now, {}, rng);
     for (auto* t : targets) {
       // Large tags: the update travels alone, bounded by max_datagram.
       ob.send_oversize(t->addr, out);
@@ -1031,13 +867,13 @@ struct core::impl {
     for (std::size_t tries = 0; tries <= probe_list.size() + 1 && !target; ++tries) {
       if (probe_idx >= probe_list.size()) {
         probe_list.clear();
-        for (auto& [name, m] : table)
-          if (is_live(m.state)) probe_list.push_back(name);
+        table.for_each_live_other(
+          [&](const member& m) { probe_list.push_back(m.name); });
         std::shuffle(probe_list.begin(), probe_list.end(), rng);
         probe_idx = 0;
         if (probe_list.empty()) return;
       }
-      auto* e = lookup(probe_list[probe_idx++]);
+      auto* e = table.find(probe_list[probe_idx++]);
       if (e && is_live(e->state)) target = e;
     }
     if (!target) return;
@@ -1057,7 +893,7 @@ struct core::impl {
       // Lifeguard buddy: tell the target it is suspected so it refutes now.
       auto s = suspicions.find(target->name);
       (void) s;
-      *p.add_updates() = encode(*target, c.self_.name);
+      *p.add_updates() = encode(*target, self().name);
     }
     send(target->addr, p, true, out);
   }
@@ -1065,8 +901,8 @@ struct core::impl {
   void probe_tick(time_point now, outbound_list& out) {
     if (probe.active && !probe.indirect_sent && now >= probe.direct_deadline) {
       probe.indirect_sent = true;
-      auto helpers = pick(static_cast<std::size_t>(cfg().indirect_checks), false,
-                          now, probe.target);
+      auto helpers = table.pick(static_cast<std::size_t>(cfg().indirect_checks),
+                                false, now, probe.target, rng);
       for (auto* h : helpers) {
         auto p = packet();
         auto* r = p.mutable_ping_req();
@@ -1085,15 +921,12 @@ struct core::impl {
                     ? std::max(0, probe.expected_nacks - probe.nacks)
                     : 1;
       c.awareness_.apply(delta);
-      auto* e = lookup(probe.target);
+      auto* e = table.find(probe.target);
       // Also when already suspect: our failed probe is an independent
       // confirmation (Lifeguard dogpile).
       if (e && e->incarnation == probe.incarnation && is_live(e->state)) {
-        Update u = encode(*e, c.self_.name);
-        u.set_state(SUSPECT);
-        u.set_from(c.self_.name);
         ++c.stats_.suspects_raised;
-        apply(u, source::gossip, c.self_.name, {}, now, out);
+        apply_verdict(*e, member_state::suspect, now, out);
       }
     }
     if (!probe.active && now >= next_probe) {
@@ -1110,13 +943,10 @@ struct core::impl {
       if (s.deadline() <= now) due.push_back(name);
     for (auto& name : due) {
       suspicions.erase(name);
-      auto* e = lookup(name);
+      auto* e = table.find(name);
       if (!e || e->state != member_state::suspect) continue;
-      Update u = encode(*e, c.self_.name);
-      u.set_state(DEAD);
-      u.set_from(c.self_.name);
       ++c.stats_.deaths_declared;
-      apply(u, source::gossip, c.self_.name, {}, now, out);
+      apply_verdict(*e, member_state::dead, now, out);
     }
   }
 
@@ -1144,13 +974,13 @@ struct core::impl {
     }
     for (auto it = sync_pending.begin(); it != sync_pending.end();)
       it = now - it->second > sync_period() ? sync_pending.erase(it) : std::next(it);
-    auto peer = pick(1, false, now, {});
+    auto peer = table.pick(1, false, now, {}, rng);
     if (peer.empty()) return;
     ++c.stats_.syncs_started;
-    auto [h, n] = digest();
+    auto mine = table.digest();
     auto p = packet();
-    p.mutable_digest()->set_hash(h);
-    p.mutable_digest()->set_count(n);
+    p.mutable_digest()->set_hash(mine.hash);
+    p.mutable_digest()->set_count(mine.count);
     sync_pending[peer[0]->addr] = now;
     send(peer[0]->addr, p, false, out);
   }
@@ -1158,20 +988,10 @@ struct core::impl {
   void reconnect_tick(time_point now, outbound_list& out) {
     if (now < reconnect_next) return;
     reconnect_next = now + jitter(cfg().reconnect_interval * 2);
-    std::set<address> live_addrs;
-    std::vector<address> cands;
-    for (auto it = table.begin(); it != table.end();) {
-      auto& m = it->second;
-      if (!is_live(m.state) && now - m.state_change >= cfg().dead_retention) {
-        erase_entry(it++);
-        continue;
-      }
-      if (is_live(m.state)) live_addrs.insert(m.addr);
-      else cands.push_back(m.addr);
-      ++it;
-    }
+    auto known = table.sweep(now, cfg().dead_retention);
+    auto& cands = known.remembered;
     for (auto& s : seeds)
-      if (s != c.self_.addr && !live_addrs.count(s)) cands.push_back(s);
+      if (s != self().addr && !known.live.count(s)) cands.push_back(s);
     if (cands.empty()) return;
     std::uniform_int_distribution<std::size_t> d(0, cands.size() - 1);
     ++c.stats_.reconnects;
@@ -1192,11 +1012,12 @@ core::core(config cfg, std::string name, address advertise,
     config_error_ = "advertise address empty or longer than max_addr_bytes";
   if (config_error_.empty() && tags_bytes(tags) > cfg_.max_tags_bytes)
     config_error_ = "tags exceed max_tags_bytes";
-  self_.name = std::move(name);
-  self_.addr = std::move(advertise);
-  self_.tags = std::move(tags);
-  self_.state = member_state::alive;
-  impl_ = std::make_unique<impl>(*this, seed);
+  member me;
+  me.name = std::move(name);
+  me.addr = std::move(advertise);
+  me.tags = std::move(tags);
+  me.state = member_state::alive;
+  impl_ = std::make_unique<impl>(*this, std::move(me), seed);
   if (!config_error_.empty()) impl_->state = impl::run_state::inert;
 }
 
@@ -1207,13 +1028,13 @@ void core::join(const std::vector<address>& seeds, time_point now,
   auto& d = *impl_;
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  self_.state_change = now;
+  d.self().state_change = now;
   for (auto& s : seeds)
     if (!s.empty() && s.size() <= cfg_.max_addr_bytes
         && std::find(d.seeds.begin(), d.seeds.end(), s) == d.seeds.end()
-        && s != self_.addr)
+        && s != d.self().addr)
       d.seeds.push_back(s);
-  d.enqueue(self_, {});
+  d.enqueue(d.self(), {});
   if (d.seeds.empty()) {
     joined_ = true;
     return;
@@ -1229,10 +1050,10 @@ void core::leave(time_point now, outbound_list& out) {
   auto& d = *impl_;
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  self_.incarnation += 1;
-  self_.state = member_state::left;
-  self_.state_change = now;
-  d.enqueue(self_, {});
+  d.self().incarnation += 1;
+  d.self().state = member_state::left;
+  d.self().state_change = now;
+  d.enqueue(d.self(), {});
   d.state = impl::run_state::leaving;
   d.leave_until = now + cfg_.leave_drain;
   d.probe.active = false;
@@ -1250,14 +1071,15 @@ ec core::rejoin(time_point now, outbound_list& out) {
   if (d.state == impl::run_state::inert) return ec::bad_config;
   if (d.state == impl::run_state::running) return ec::none;
   d.state = impl::run_state::running;
-  self_.incarnation += 1;
-  self_.state = member_state::alive;
-  self_.state_change = now;
+  d.self().incarnation += 1;
+  d.self().state = member_state::alive;
+  d.self().state_change = now;
   d.ob.clear_queue();
-  d.enqueue(self_, {});
+  d.enqueue(d.self(), {});
   d.join_targets = d.seeds;
   if (d.join_targets.empty())
-    for (auto* m : d.pick(3, false, now, {})) d.join_targets.push_back(m->addr);
+    for (auto* m : d.table.pick(3, false, now, {}, d.rng))
+      d.join_targets.push_back(m->addr);
   d.leave_until = time_point::max();
   d.stop_leave_notices();
   d.next_probe = now + cfg_.probe_interval;
@@ -1283,10 +1105,10 @@ ec core::set_tags(std::map<std::string, std::string> tags, time_point now,
   if (tags_bytes(tags) > cfg_.max_tags_bytes) return ec::tags_too_large;
   if (d.state != impl::run_state::running) return ec::not_running;
   d.start_clocks(now);
-  self_.tags = std::move(tags);
-  self_.incarnation += 1;
-  self_.state_change = now;
-  d.enqueue(self_, {});
+  d.self().tags = std::move(tags);
+  d.self().incarnation += 1;
+  d.self().state_change = now;
+  d.enqueue(d.self(), {});
   d.gossip(now, out);
   d.gossip_next = now + cfg_.gossip_interval;
   return ec::none;
@@ -1382,7 +1204,7 @@ time_point core::next_wakeup() const {
   if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
   if (d.probe.active)
     t = std::min(t, d.probe.indirect_sent ? d.probe.end : d.probe.direct_deadline);
-  else if (live_count_ > 1)
+  else if (d.table.live_count() > 1)
     t = std::min(t, d.next_probe);
   for (auto& [_, r] : d.relays) t = std::min(t, r.nack_at);
   for (auto& [_, s] : d.suspicions) t = std::min(t, s.deadline());
@@ -1390,32 +1212,19 @@ time_point core::next_wakeup() const {
   return t;
 }
 
-std::vector<member> core::members() const {
-  // The table is ordered by name already: merge self in, O(N).
-  std::vector<member> r;
-  r.reserve(impl_->table.size() + 1);
-  bool placed = false;
-  for (auto& [name, m] : impl_->table) {
-    if (!placed && self_.name < name) {
-      r.push_back(self_);
-      placed = true;
-    }
-    r.push_back(static_cast<const member&>(m));
-  }
-  if (!placed) r.push_back(self_);
-  return r;
-}
+std::vector<member> core::members() const { return impl_->table.members(); }
 
 const member* core::find(const std::string& name) const {
-  if (name == self_.name) return &self_;
-  return impl_->lookup(name);
+  return impl_->table.find(name);
 }
 
-std::size_t core::count(member_state s) const {
-  return impl_->state_counts[static_cast<int>(s)] + (self_.state == s ? 1 : 0);
-}
+std::size_t core::count(member_state s) const { return impl_->table.count(s); }
 
-std::size_t core::size() const { return impl_->table.size() + 1; }
+std::size_t core::size() const { return impl_->table.size(); }
+
+const member& core::self() const { return impl_->table.self(); }
+
+std::size_t core::live_count() const { return impl_->table.live_count(); }
 
 std::vector<event> core::drain_events() {
   std::vector<event> r;

@@ -25,6 +25,7 @@
 #include "membership/awareness.h"
 #include "membership/broadcast_queue.h"
 #include "membership/config.h"
+#include "membership/member_table.h"
 #include "membership/suspicion.h"
 #include "membership/types.h"
 
@@ -95,7 +96,7 @@ public:
   std::size_t size() const;
 
   /// This node's own entry.
-  const member& self() const { return self_; }
+  const member& self() const;
 
   /// Events since the last call, oldest first.
   std::vector<event> drain_events();
@@ -113,7 +114,7 @@ public:
 
   /// Members counted for the protocol's log(N) formulas (alive + suspect,
   /// self included).
-  std::size_t live_count() const { return live_count_; }
+  std::size_t live_count() const;
 
 private:
   struct impl;
@@ -122,18 +123,9 @@ private:
 
   config cfg_;
   std::string config_error_;
-  member self_;
   awareness awareness_;
   bool joined_ = false;
-  std::size_t live_count_ = 1;
   core_stats stats_;
 };
-
-/// SWIM precedence: whether a claim (inc, st) supersedes the current view
-/// (cur_inc, cur). alive needs a higher incarnation; suspect overrides alive
-/// at >=; dead and left override alive/suspect at >=, left also overrides
-/// dead at >=; anything at a strictly higher incarnation wins.
-bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
-                member_state st);
 
 } // namespace pekonode::membership
