@@ -7,6 +7,7 @@
 
 #include "common/hash.h"
 #include "membership/codec.h"
+#include "membership/probing.h"
 #include "membership/membership.pb.h"
 
 namespace pekonode::membership {
@@ -14,7 +15,6 @@ namespace pekonode::membership {
 namespace {
 
 constexpr std::size_t sync_buckets = member_table::digest_buckets;
-constexpr std::size_t max_relays = 256;
 constexpr std::size_t max_heal_notices_per_packet = 32;
 // Corrections (our newer record of a member) returned in one reply to a
 // packet that carried stale accusations; the rest of the packet's stale
@@ -41,36 +41,12 @@ enum class source { gossip, page, join_page };
 struct core::impl {
   enum class run_state { running, leaving, left, inert };
 
-  struct probe_state {
-    bool active = false;
-    std::string target;
-    address addr;
-    uint64_t incarnation = 0;
-    uint64_t seq = 0;
-    time_point direct_deadline{};
-    time_point end{};
-    bool indirect_sent = false;
-    int expected_nacks = 0;
-    int nacks = 0;
-  };
-
-  struct relay {
-    address origin;
-    uint64_t origin_seq = 0;
-    time_point nack_at{};
-  };
-
   core& c;
   std::mt19937_64 rng;
   run_state state = run_state::running;
   member_table table;
-  std::map<std::string, suspicion> suspicions;
   outbox ob;
-  std::vector<std::string> probe_list;
-  std::size_t probe_idx = 0;
-  probe_state probe;
-  time_point next_probe{};
-  std::map<uint64_t, relay> relays;
+  probing prober;
   std::vector<address> seeds;
   std::vector<address> join_targets;
   time_point join_next = time_point::max();
@@ -101,9 +77,6 @@ struct core::impl {
   // of whom we hold a newer alive record: returned to the sender at the end
   // of handle() (see send_corrections()).
   std::vector<std::string> corrections;
-  // Suspects that we told "you are suspected" after hearing from them
-  // directly, and when; at most one such notice per probe_timeout each.
-  std::map<std::string, time_point> suspect_notices;
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
 
@@ -126,7 +99,8 @@ struct core::impl {
     : c(owner), rng(seed),
       table(std::move(self), owner.cfg_.max_members, owner.cfg_.gossip_to_dead),
       ob(owner.cfg_, table.self().name, owner.stats_, mix64(seed) >> 16,
-         [this] { return retransmit_limit(); }) {}
+         [this] { return retransmit_limit(cfg(), table.live_count()); }),
+      prober(owner.cfg_, table, ob, rng, owner.stats_) {}
 
   member& self() { return table.self(); }
 
@@ -137,27 +111,14 @@ struct core::impl {
   void start_clocks(time_point now) {
     if (clock_started) return;
     clock_started = true;
-    next_probe = now + jitter(cfg().probe_interval);
+    prober.start(now);
     gossip_next = now;
-    sync_next = now + jitter(sync_period());
-    reconnect_next = now + jitter(cfg().reconnect_interval);
-  }
-
-  // Uniform in [d/2, d): spreads periodic work of nodes started together.
-  duration jitter(duration d) {
-    auto half = d.count() / 2;
-    if (half <= 0) return d;
-    std::uniform_int_distribution<duration::rep> dist(0, half - 1);
-    return duration{half + dist(rng)};
+    sync_next = now + jitter(sync_period(), rng);
+    reconnect_next = now + jitter(cfg().reconnect_interval, rng);
   }
 
   duration sync_period() const {
     return membership::sync_period(cfg(), table.live_count());
-  }
-
-  int retransmit_limit() const {
-    double lg = std::ceil(std::log10(static_cast<double>(table.live_count()) + 1.0));
-    return std::max(1, cfg().retransmit_mult * static_cast<int>(std::max(1.0, lg)));
   }
 
   void emit(event::kind_t k, const member& m) { events.push_back({k, m}); }
@@ -177,25 +138,6 @@ struct core::impl {
   }
 
   Packet packet() const { return ob.packet(); }
-
-  // Inserts at a random position of the not-yet-probed rest of the round
-  // (O(1): swap with a random slot there), as SWIM's round-robin wants.
-  void add_to_probe_list(const std::string& name) {
-    std::uniform_int_distribution<std::size_t> d(probe_idx, probe_list.size());
-    auto pos = d(rng);
-    probe_list.push_back(name);
-    std::swap(probe_list[pos], probe_list.back());
-  }
-
-  void start_suspicion(const member& m, const std::string& from,
-                       time_point now) {
-    auto n = table.live_count();
-    auto min = suspicion_min_timeout(cfg().suspicion_mult, n, cfg().probe_interval);
-    auto max = min * cfg().suspicion_max_timeout_mult;
-    auto k = suspicion_expected_confirmations(cfg().suspicion_mult, n);
-    suspicions.erase(m.name);
-    suspicions.emplace(m.name, suspicion(from, k, min, max, now));
-  }
 
   // -- validation ------------------------------------------------------------
 
@@ -257,7 +199,7 @@ struct core::impl {
       return; // otherwise our own echo or stale gossip
     }
     if (st == member_state::suspect || st == member_state::dead)
-      c.awareness_.apply(1);
+      prober.self_accused();
     refute(u.incarnation, now);
     send_self_to(from_addr, out);
     // The accuser's timer is the first to fire: tell it directly too.
@@ -287,27 +229,6 @@ struct core::impl {
     if (p.updates_size() == 0) return;
     ++c.stats_.corrections_sent;
     send(to, p, false, out);
-  }
-
-  // We hold `sender` as suspect, yet a packet just came from it: it is up,
-  // but it may not know it is suspected (the accusation missed it) or its
-  // refutation missed us (every retransmission spent or lost). Tell it what
-  // we believe: it refutes, or, having refuted already, answers with its
-  // current record (apply_self's stale-accusation path). One notice per
-  // suspect per probe_timeout, and only to the address we know for it.
-  void notice_suspect_sender(const std::string& sender, const address& from,
-                             time_point now, outbound_list& out) {
-    if (!cfg().refute_assist) return;
-    auto* e = table.find(sender);
-    if (!e || e->state != member_state::suspect || e->addr != from) return;
-    auto it = suspect_notices.find(sender);
-    if (it != suspect_notices.end() && now - it->second < cfg().probe_timeout)
-      return;
-    suspect_notices[sender] = now;
-    ++c.stats_.suspect_notices;
-    auto p = packet();
-    *p.add_updates() = encode(*e, self().name);
-    send(e->addr, p, false, out);
   }
 
   // Tells `m` (by address) what we believe about it, so it can refute; used
@@ -364,11 +285,11 @@ struct core::impl {
       case apply_summary::added:
         ++c.stats_.updates_applied;
         if (!s.became_live) return; // remembered for healing, not news
-        add_to_probe_list(s.m->name);
+        prober.add_target(s.m->name);
         emit(event::joined, *s.m);
         if (s.state == member_state::suspect) {
           emit(event::suspect, *s.m);
-          start_suspicion(*s.m, std::string(s.accuser), now);
+          prober.suspect(s.m->name, std::string(s.accuser), now);
         }
         gossip_on(*s.m);
         return;
@@ -400,25 +321,25 @@ struct core::impl {
     auto old = s.old_state;
     switch (s.state) {
       case member_state::alive:
-        suspicions.erase(m.name);
+        prober.clear(m.name);
         if (old == member_state::suspect) emit(event::alive, m);
         else if (!is_live(old)) {
-          add_to_probe_list(m.name);
+          prober.add_target(m.name);
           emit(event::joined, m);
         } else if (s.tags_changed || s.addr_changed)
           emit(event::updated, m);
         break;
       case member_state::suspect:
-        if (!is_live(old)) add_to_probe_list(m.name);
-        start_suspicion(m, std::string(s.accuser), now);
+        if (!is_live(old)) prober.add_target(m.name);
+        prober.suspect(m.name, std::string(s.accuser), now);
         if (old != member_state::suspect) emit(event::suspect, m);
         break;
       case member_state::dead:
-        suspicions.erase(m.name);
+        prober.clear(m.name);
         if (old != member_state::dead) emit(event::dead, m);
         break;
       case member_state::left:
-        suspicions.erase(m.name);
+        prober.clear(m.name);
         emit(event::left, m);
         break;
     }
@@ -433,8 +354,7 @@ struct core::impl {
     auto& cur = *s.m;
     if (s.state == member_state::suspect && cur.state == member_state::suspect
         && cl.incarnation == cur.incarnation) {
-      auto it = suspicions.find(cur.name);
-      if (it != suspicions.end() && it->second.confirm(std::string(s.accuser))) {
+      if (prober.confirm(cur.name, std::string(s.accuser))) {
         ++c.stats_.confirmations;
         if (src != source::join_page) enqueue(cur, s.accuser);
         return;
@@ -580,51 +500,6 @@ struct core::impl {
 
   // -- packet handlers -------------------------------------------------------
 
-  void on_ping(const address& from, const Ping& m, outbound_list& out) {
-    if (m.target() != self().name) {
-      bad("wrong_target");
-      return;
-    }
-    auto p = packet();
-    p.mutable_ack()->set_seq(m.seq());
-    send(from, p, true, out);
-  }
-
-  void on_ack(const Ack& m, outbound_list& out) {
-    if (probe.active && m.seq() == probe.seq) {
-      probe.active = false;
-      ++c.stats_.acks;
-      c.awareness_.apply(-1);
-      return;
-    }
-    auto r = relays.find(m.seq());
-    if (r == relays.end()) return; // late or duplicate
-    auto p = packet();
-    p.mutable_ack()->set_seq(r->second.origin_seq);
-    send(r->second.origin, p, true, out);
-    relays.erase(r);
-  }
-
-  void on_ping_req(const address& from, const PingReq& m, time_point now,
-                   outbound_list& out) {
-    if (!membership::valid(m, cfg())) {
-      bad("bad_body");
-      return;
-    }
-    if (relays.size() >= max_relays) {
-      bad("relay_full");
-      return;
-    }
-    auto seq = ob.next_seq();
-    relays[seq] = relay{from, m.seq(), now + cfg().probe_timeout * 4 / 5};
-    ++c.stats_.relayed_probes;
-    auto p = packet();
-    auto* ping = p.mutable_ping();
-    ping->set_seq(seq);
-    ping->set_target(m.target());
-    send(m.target_addr(), p, true, out);
-  }
-
   void on_join(const address& from, const JoinRequest&, time_point now,
                outbound_list& out) {
     std::vector<const member*> ms;
@@ -650,7 +525,7 @@ struct core::impl {
       // Pull what the seed's table missed (members that joined after the
       // reply was cut, gossip that died out while the cluster was small).
       quick_syncs_left = cfg().join_syncs;
-      if (quick_syncs_left > 0) sync_next = now + jitter(cfg().join_sync_interval);
+      if (quick_syncs_left > 0) sync_next = now + jitter(cfg().join_sync_interval, rng);
       catch_up_until = now + cfg().join_sync_interval * (2 * quick_syncs_left + 1);
       join_next = time_point::max();
     }
@@ -846,7 +721,7 @@ struct core::impl {
     ++c.stats_.join_attempts;
     for (auto& s : join_targets)
       if (s != self().addr) send_join(false, s, out);
-    join_next = now + jitter(join_backoff * 2) + join_backoff / 4;
+    join_next = now + jitter(join_backoff * 2, rng) + join_backoff / 4;
     join_backoff = std::min(join_backoff * 2, cfg().join_retry_max);
   }
 
@@ -862,87 +737,17 @@ struct core::impl {
     }
   }
 
-  void start_probe(time_point now, outbound_list& out) {
-    const member* target = nullptr;
-    for (std::size_t tries = 0; tries <= probe_list.size() + 1 && !target; ++tries) {
-      if (probe_idx >= probe_list.size()) {
-        probe_list.clear();
-        table.for_each_live_other(
-          [&](const member& m) { probe_list.push_back(m.name); });
-        std::shuffle(probe_list.begin(), probe_list.end(), rng);
-        probe_idx = 0;
-        if (probe_list.empty()) return;
-      }
-      auto* e = table.find(probe_list[probe_idx++]);
-      if (e && is_live(e->state)) target = e;
-    }
-    if (!target) return;
-    ++c.stats_.probes;
-    probe = probe_state{};
-    probe.active = true;
-    probe.target = target->name;
-    probe.addr = target->addr;
-    probe.incarnation = target->incarnation;
-    probe.seq = ob.next_seq();
-    probe.direct_deadline = now + c.awareness_.scale(cfg().probe_timeout);
-    probe.end = now + c.awareness_.scale(cfg().probe_interval);
-    auto p = packet();
-    p.mutable_ping()->set_seq(probe.seq);
-    p.mutable_ping()->set_target(target->name);
-    if (target->state == member_state::suspect) {
-      // Lifeguard buddy: tell the target it is suspected so it refutes now.
-      auto s = suspicions.find(target->name);
-      (void) s;
-      *p.add_updates() = encode(*target, self().name);
-    }
-    send(target->addr, p, true, out);
-  }
-
+  // Probe round: a failed probe is this node's verdict 'suspect'; the next
+  // probe starts in the same tick, its ping carrying that news.
   void probe_tick(time_point now, outbound_list& out) {
-    if (probe.active && !probe.indirect_sent && now >= probe.direct_deadline) {
-      probe.indirect_sent = true;
-      auto helpers = table.pick(static_cast<std::size_t>(cfg().indirect_checks),
-                                false, now, probe.target, rng);
-      for (auto* h : helpers) {
-        auto p = packet();
-        auto* r = p.mutable_ping_req();
-        r->set_seq(probe.seq);
-        r->set_target(probe.target);
-        r->set_target_addr(probe.addr);
-        ++c.stats_.indirect_probes;
-        ++probe.expected_nacks;
-        send(h->addr, p, true, out);
-      }
-    }
-    if (probe.active && now >= probe.end) {
-      probe.active = false;
-      ++c.stats_.probe_failures;
-      int delta = probe.expected_nacks > 0
-                    ? std::max(0, probe.expected_nacks - probe.nacks)
-                    : 1;
-      c.awareness_.apply(delta);
-      auto* e = table.find(probe.target);
-      // Also when already suspect: our failed probe is an independent
-      // confirmation (Lifeguard dogpile).
-      if (e && e->incarnation == probe.incarnation && is_live(e->state)) {
-        ++c.stats_.suspects_raised;
-        apply_verdict(*e, member_state::suspect, now, out);
-      }
-    }
-    if (!probe.active && now >= next_probe) {
-      next_probe = now + c.awareness_.scale(cfg().probe_interval);
-      start_probe(now, out);
-    }
+    if (auto* m = prober.check_probe(now, out))
+      apply_verdict(*m, member_state::suspect, now, out);
+    prober.start_due_probe(now, out);
   }
 
+  // Expired suspicions: this node declares those still suspect dead.
   void suspicion_tick(time_point now, outbound_list& out) {
-    for (auto it = suspect_notices.begin(); it != suspect_notices.end();)
-      it = suspicions.count(it->first) ? std::next(it) : suspect_notices.erase(it);
-    std::vector<std::string> due;
-    for (auto& [name, s] : suspicions)
-      if (s.deadline() <= now) due.push_back(name);
-    for (auto& name : due) {
-      suspicions.erase(name);
+    for (auto& name : prober.expired(now)) {
       auto* e = table.find(name);
       if (!e || e->state != member_state::suspect) continue;
       ++c.stats_.deaths_declared;
@@ -950,27 +755,13 @@ struct core::impl {
     }
   }
 
-  void relay_tick(time_point now, outbound_list& out) {
-    for (auto it = relays.begin(); it != relays.end();) {
-      if (it->second.nack_at > now) {
-        ++it;
-        continue;
-      }
-      auto p = packet();
-      p.mutable_nack()->set_seq(it->second.origin_seq);
-      ++c.stats_.nacks_sent;
-      send(it->second.origin, p, false, out);
-      it = relays.erase(it);
-    }
-  }
-
   void sync_tick(time_point now, outbound_list& out) {
     if (now < sync_next) return;
     if (quick_syncs_left > 0) {
       --quick_syncs_left;
-      sync_next = now + jitter(cfg().join_sync_interval * 2);
+      sync_next = now + jitter(cfg().join_sync_interval * 2, rng);
     } else {
-      sync_next = now + jitter(sync_period() * 2);
+      sync_next = now + jitter(sync_period() * 2, rng);
     }
     for (auto it = sync_pending.begin(); it != sync_pending.end();)
       it = now - it->second > sync_period() ? sync_pending.erase(it) : std::next(it);
@@ -987,7 +778,7 @@ struct core::impl {
 
   void reconnect_tick(time_point now, outbound_list& out) {
     if (now < reconnect_next) return;
-    reconnect_next = now + jitter(cfg().reconnect_interval * 2);
+    reconnect_next = now + jitter(cfg().reconnect_interval * 2, rng);
     auto known = table.sweep(now, cfg().dead_retention);
     auto& cands = known.remembered;
     for (auto& s : seeds)
@@ -1003,7 +794,7 @@ struct core::impl {
 
 core::core(config cfg, std::string name, address advertise,
            std::map<std::string, std::string> tags, uint64_t seed)
-  : cfg_(std::move(cfg)), awareness_(cfg_.awareness_max) {
+  : cfg_(std::move(cfg)) {
   config_error_ = cfg_.validate();
   if (config_error_.empty() && (name.empty() || name.size() > cfg_.max_name_bytes))
     config_error_ = "node name empty or longer than max_name_bytes";
@@ -1056,10 +847,7 @@ void core::leave(time_point now, outbound_list& out) {
   d.enqueue(d.self(), {});
   d.state = impl::run_state::leaving;
   d.leave_until = now + cfg_.leave_drain;
-  d.probe.active = false;
-  d.suspicions.clear();
-  d.suspect_notices.clear();
-  d.relays.clear();
+  d.prober.stop();
   d.gossip(now, out);
   d.start_leave_notices(now);
   d.leave_notice_tick(now, out);
@@ -1082,9 +870,9 @@ ec core::rejoin(time_point now, outbound_list& out) {
       d.join_targets.push_back(m->addr);
   d.leave_until = time_point::max();
   d.stop_leave_notices();
-  d.next_probe = now + cfg_.probe_interval;
-  d.sync_next = now + d.jitter(d.sync_period());
-  d.reconnect_next = now + d.jitter(cfg_.reconnect_interval);
+  d.prober.resume(now);
+  d.sync_next = now + jitter(d.sync_period(), d.rng);
+  d.reconnect_next = now + jitter(cfg_.reconnect_interval, d.rng);
   if (d.join_targets.empty()) {
     joined_ = true;
     return ec::none;
@@ -1138,17 +926,12 @@ void core::handle(const address& from, std::string_view payload,
     d.apply(u, source::gossip, p.sender(), from, now, out);
   }
   d.send_corrections(from, out);
-  d.notice_suspect_sender(p.sender(), from, now, out);
+  d.prober.notice_suspect_sender(p.sender(), from, now, out);
   switch (p.body_case()) {
-    case Packet::kPing: d.on_ping(from, p.ping(), out); break;
-    case Packet::kAck: d.on_ack(p.ack(), out); break;
-    case Packet::kNack:
-      if (d.probe.active && p.nack().seq() == d.probe.seq) {
-        ++d.probe.nacks;
-        ++stats_.nacks_received;
-      }
-      break;
-    case Packet::kPingReq: d.on_ping_req(from, p.ping_req(), now, out); break;
+    case Packet::kPing: d.prober.on_ping(from, p.ping(), out); break;
+    case Packet::kAck: d.prober.on_ack(p.ack(), out); break;
+    case Packet::kNack: d.prober.on_nack(p.nack()); break;
+    case Packet::kPingReq: d.prober.on_ping_req(from, p.ping_req(), now, out); break;
     case Packet::kJoin: d.on_join(from, p.join(), now, out); break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
     case Packet::kDigest: d.on_digest(from, p.digest(), now, out); break;
@@ -1180,7 +963,7 @@ void core::poll(time_point now, outbound_list& out) {
     return;
   }
   d.join_tick(now, out);
-  d.relay_tick(now, out);
+  d.prober.relay_tick(now, out);
   d.probe_tick(now, out);
   d.suspicion_tick(now, out);
   if (now >= d.gossip_next && !d.ob.idle()) {
@@ -1202,12 +985,7 @@ time_point core::next_wakeup() const {
                                                                 : d.gossip_next);
   time_point t = std::min({d.sync_next, d.reconnect_next});
   if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
-  if (d.probe.active)
-    t = std::min(t, d.probe.indirect_sent ? d.probe.end : d.probe.direct_deadline);
-  else if (d.table.live_count() > 1)
-    t = std::min(t, d.next_probe);
-  for (auto& [_, r] : d.relays) t = std::min(t, r.nack_at);
-  for (auto& [_, s] : d.suspicions) t = std::min(t, s.deadline());
+  t = std::min(t, d.prober.next_wakeup());
   if (!d.ob.idle()) t = std::min(t, d.gossip_next);
   return t;
 }
@@ -1225,6 +1003,8 @@ std::size_t core::size() const { return impl_->table.size(); }
 const member& core::self() const { return impl_->table.self(); }
 
 std::size_t core::live_count() const { return impl_->table.live_count(); }
+
+int core::health_score() const { return impl_->prober.health_score(); }
 
 std::vector<event> core::drain_events() {
   std::vector<event> r;

@@ -104,7 +104,7 @@ public:
   const core_stats& stats() const { return stats_; }
 
   /// Lifeguard local health score, 0 (healthy) .. awareness_max-1.
-  int health_score() const { return awareness_.score(); }
+  int health_score() const;
 
   /// Whether some seed answered a join (or no seeds were given).
   bool joined() const { return joined_; }
@@ -123,7 +123,6 @@ private:
 
   config cfg_;
   std::string config_error_;
-  awareness awareness_;
   bool joined_ = false;
   core_stats stats_;
 };
