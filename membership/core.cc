@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "common/hash.h"
+#include "membership/anti_entropy.h"
 #include "membership/codec.h"
 #include "membership/probing.h"
 #include "membership/membership.pb.h"
@@ -14,16 +15,11 @@ namespace pekonode::membership {
 
 namespace {
 
-constexpr std::size_t sync_buckets = member_table::digest_buckets;
 constexpr std::size_t max_heal_notices_per_packet = 32;
 // Corrections (our newer record of a member) returned in one reply to a
 // packet that carried stale accusations; the rest of the packet's stale
 // claims are left to gossip and anti-entropy.
 constexpr std::size_t max_corrections_per_packet = 8;
-// Peers whose reply budget is tracked at once; beyond it, idle (refilled)
-// entries are forgotten and, if none is idle, new peers get no state pages.
-constexpr std::size_t max_reply_peers = 4096;
-
 std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
   std::size_t n = 0;
   for (auto& [k, v] : tags) n += k.size() + v.size();
@@ -47,29 +43,18 @@ struct core::impl {
   member_table table;
   outbox ob;
   probing prober;
+  anti_entropy ae;
   std::vector<address> seeds;
   std::vector<address> join_targets;
   time_point join_next = time_point::max();
   duration join_backoff{};
   time_point gossip_next{};
-  time_point sync_next = time_point::max();
-  int quick_syncs_left = 0; // join_syncs still to run after joining
   // Until then this node is catching up after a join: what its pages teach
   // it is old news to the cluster and is not re-gossiped.
   time_point catch_up_until{};
   time_point reconnect_next = time_point::max();
   time_point leave_until = time_point::max();
-  std::map<address, time_point> sync_pending; // digests we sent
 
-  // Token buckets (in pages) bounding the state pages sent in reply to
-  // join/want/digest requests: per source address, and for all sources.
-  struct reply_budget {
-    double tokens = 0;
-    time_point last{};
-  };
-  std::map<address, reply_budget> reply_budgets;
-  reply_budget global_budget;
-  bool global_budget_init = false;
   std::vector<event> events;
   bool clock_started = false;
   std::size_t heal_notices_budget = 0;
@@ -100,7 +85,8 @@ struct core::impl {
       table(std::move(self), owner.cfg_.max_members, owner.cfg_.gossip_to_dead),
       ob(owner.cfg_, table.self().name, owner.stats_, mix64(seed) >> 16,
          [this] { return retransmit_limit(cfg(), table.live_count()); }),
-      prober(owner.cfg_, table, ob, rng, owner.stats_) {}
+      prober(owner.cfg_, table, ob, rng, owner.stats_),
+      ae(owner.cfg_, table, ob, rng, owner.stats_) {}
 
   member& self() { return table.self(); }
 
@@ -113,12 +99,8 @@ struct core::impl {
     clock_started = true;
     prober.start(now);
     gossip_next = now;
-    sync_next = now + jitter(sync_period(), rng);
+    ae.schedule(now);
     reconnect_next = now + jitter(cfg().reconnect_interval, rng);
-  }
-
-  duration sync_period() const {
-    return membership::sync_period(cfg(), table.live_count());
   }
 
   void emit(event::kind_t k, const member& m) { events.push_back({k, m}); }
@@ -383,129 +365,7 @@ struct core::impl {
       corrections.push_back(cur.name);
   }
 
-  // -- state pages and anti-entropy -------------------------------------------
-
-  static void refill(reply_budget& b, double rate, double burst,
-                     time_point now) {
-    if (now > b.last) {
-      b.tokens = std::min(
-        burst, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
-      b.last = now;
-    }
-  }
-
-  // Pages that may be sent to `to` now: at most reply_pages_burst, refilled
-  // at reply_pages_per_second per source. Pages after the first also draw on
-  // the all-sources budget, so a crowd of requesters (a join storm, or
-  // spoofed sources on an unauthenticated transport) gets one page each
-  // once that is spent. Charge with charge_reply().
-  std::size_t reply_allowance(const address& to, time_point now) {
-    const double burst = static_cast<double>(cfg().reply_pages_burst);
-    const double gburst = static_cast<double>(cfg().reply_pages_global_per_second);
-    auto it = reply_budgets.find(to);
-    if (it == reply_budgets.end()) {
-      if (reply_budgets.size() >= max_reply_peers) {
-        for (auto j = reply_budgets.begin(); j != reply_budgets.end();) {
-          refill(j->second, cfg().reply_pages_per_second, burst, now);
-          j = j->second.tokens >= burst ? reply_budgets.erase(j) : std::next(j);
-        }
-        if (reply_budgets.size() >= max_reply_peers) return 0;
-      }
-      it = reply_budgets.emplace(to, reply_budget{burst, now}).first;
-    }
-    refill(it->second, cfg().reply_pages_per_second, burst, now);
-    if (!global_budget_init) {
-      global_budget = reply_budget{gburst, now};
-      global_budget_init = true;
-    }
-    refill(global_budget, cfg().reply_pages_global_per_second, gburst, now);
-    auto own = static_cast<std::size_t>(it->second.tokens);
-    if (own == 0) return 0;
-    auto shared = static_cast<std::size_t>(std::max(0.0, global_budget.tokens));
-    return std::min(own, 1 + shared);
-  }
-
-  void charge_reply(const address& to, std::size_t pages, std::size_t wanted) {
-    if (pages < wanted) ++c.stats_.replies_limited;
-    if (pages == 0) return;
-    auto it = reply_budgets.find(to);
-    if (it != reply_budgets.end()) it->second.tokens -= static_cast<double>(pages);
-    global_budget.tokens = std::max(0.0, global_budget.tokens - static_cast<double>(pages - 1));
-  }
-
-  // Sends `ms` as StatePages of at most max_packet bytes, no more than the
-  // reply budget of `to` allows; a cut reply carries a random subset
-  // (self first on join replies) so that repeated cut replies differ.
-  void send_pages(const address& to, std::vector<const member*> ms,
-                  bool join_reply, time_point now, outbound_list& out) {
-    auto allowed = reply_allowance(to, now);
-    if (allowed == 0) {
-      charge_reply(to, 0, 1);
-      return;
-    }
-    // ~20 entries fit a page; shuffle when the allowance may cut the reply.
-    if (ms.size() > allowed * 16) {
-      std::size_t first = join_reply ? 1 : 0;
-      if (ms.size() > first) std::shuffle(ms.begin() + static_cast<std::ptrdiff_t>(first), ms.end(), rng);
-    }
-    send_pages_capped(to, ms, join_reply, allowed, out);
-  }
-
-  void send_pages_capped(const address& to, const std::vector<const member*>& ms,
-                         bool join_reply, std::size_t allowed,
-                         outbound_list& out) {
-    std::size_t budget = cfg().max_packet > self().name.size() + 32
-                           ? cfg().max_packet - self().name.size() - 32
-                           : 64;
-    std::vector<std::vector<Update>> pages(1);
-    std::size_t used = 0;
-    bool cut = false;
-    for (auto* m : ms) {
-      auto u = encode(*m, self().name);
-      auto n = u.ByteSizeLong();
-      auto cost = spliced_size(n);
-      if (used + cost > budget && !pages.back().empty()) {
-        if (pages.size() >= allowed) {
-          cut = true;
-          break;
-        }
-        pages.emplace_back();
-        used = 0;
-      }
-      pages.back().push_back(std::move(u));
-      used += cost;
-    }
-    charge_reply(to, pages.size(), cut ? pages.size() + 1 : pages.size());
-    auto total = static_cast<uint32_t>(pages.size());
-    for (uint32_t i = 0; i < total; ++i) {
-      auto p = packet();
-      auto* s = p.mutable_state();
-      s->set_index(i);
-      s->set_total(total);
-      s->set_join_reply(join_reply);
-      for (auto& u : pages[i]) *s->add_members() = std::move(u);
-      send(to, p, false, out);
-    }
-  }
-
-  void send_buckets(const address& to, const std::set<uint32_t>& buckets,
-                    time_point now, outbound_list& out) {
-    std::vector<const member*> ms;
-    table.for_each([&](const member& m) {
-      if (buckets.count(static_cast<uint32_t>(member_table::bucket_of(m.name))))
-        ms.push_back(&m);
-    });
-    if (!ms.empty()) send_pages(to, std::move(ms), false, now, out);
-  }
-
   // -- packet handlers -------------------------------------------------------
-
-  void on_join(const address& from, const JoinRequest&, time_point now,
-               outbound_list& out) {
-    std::vector<const member*> ms;
-    table.for_each([&](const member& m) { ms.push_back(&m); });
-    send_pages(from, std::move(ms), true, now, out);
-  }
 
   void on_state(const std::string& sender, const address& from,
                 const StatePage& s, time_point now, outbound_list& out) {
@@ -524,63 +384,13 @@ struct core::impl {
       joined_ref() = true;
       // Pull what the seed's table missed (members that joined after the
       // reply was cut, gossip that died out while the cluster was small).
-      quick_syncs_left = cfg().join_syncs;
-      if (quick_syncs_left > 0) sync_next = now + jitter(cfg().join_sync_interval, rng);
-      catch_up_until = now + cfg().join_sync_interval * (2 * quick_syncs_left + 1);
+      ae.start_quick_syncs(now);
+      catch_up_until = now + cfg().join_sync_interval * (2 * cfg().join_syncs + 1);
       join_next = time_point::max();
     }
   }
 
   bool& joined_ref() { return c.joined_; }
-
-  void on_digest(const address& from, const SyncDigest& d, time_point now,
-                 outbound_list& out) {
-    auto mine = table.digest();
-    if (mine.hash == d.hash() && mine.count == d.count()) return;
-    // The bucket list (~300 B) answers a ~40 B digest: it is a reply page.
-    if (reply_allowance(from, now) == 0) {
-      charge_reply(from, 0, 1);
-      return;
-    }
-    charge_reply(from, 1, 1);
-    auto p = packet();
-    for (auto b : table.bucket_hashes()) p.mutable_buckets()->add_hashes(b);
-    send(from, p, false, out);
-  }
-
-  void on_buckets(const address& from, const SyncBuckets& b, time_point now,
-                  outbound_list& out) {
-    auto pending = sync_pending.find(from);
-    if (pending == sync_pending.end()) {
-      bad("unsolicited_sync");
-      return;
-    }
-    sync_pending.erase(pending);
-    if (!membership::valid(b, sync_buckets)) {
-      bad("bad_body");
-      return;
-    }
-    auto mine = table.bucket_hashes();
-    std::set<uint32_t> diff;
-    for (uint32_t i = 0; i < sync_buckets; ++i)
-      if (mine[i] != b.hashes(static_cast<int>(i))) diff.insert(i);
-    if (diff.empty()) return;
-    ++c.stats_.syncs_differed;
-    send_buckets(from, diff, now, out);
-    auto p = packet();
-    for (auto i : diff) p.mutable_want()->add_buckets(i);
-    send(from, p, false, out);
-  }
-
-  void on_want(const address& from, const SyncWant& w, time_point now,
-               outbound_list& out) {
-    if (!membership::valid(w, sync_buckets)) {
-      bad("bad_body");
-      return;
-    }
-    std::set<uint32_t> want(w.buckets().begin(), w.buckets().end());
-    send_buckets(from, want, now, out);
-  }
 
   // A leaving member asks us to acknowledge its 'left' claim, which came in
   // the same packet and has been applied by now. Ack only if we do hold the
@@ -755,27 +565,6 @@ struct core::impl {
     }
   }
 
-  void sync_tick(time_point now, outbound_list& out) {
-    if (now < sync_next) return;
-    if (quick_syncs_left > 0) {
-      --quick_syncs_left;
-      sync_next = now + jitter(cfg().join_sync_interval * 2, rng);
-    } else {
-      sync_next = now + jitter(sync_period() * 2, rng);
-    }
-    for (auto it = sync_pending.begin(); it != sync_pending.end();)
-      it = now - it->second > sync_period() ? sync_pending.erase(it) : std::next(it);
-    auto peer = table.pick(1, false, now, {}, rng);
-    if (peer.empty()) return;
-    ++c.stats_.syncs_started;
-    auto mine = table.digest();
-    auto p = packet();
-    p.mutable_digest()->set_hash(mine.hash);
-    p.mutable_digest()->set_count(mine.count);
-    sync_pending[peer[0]->addr] = now;
-    send(peer[0]->addr, p, false, out);
-  }
-
   void reconnect_tick(time_point now, outbound_list& out) {
     if (now < reconnect_next) return;
     reconnect_next = now + jitter(cfg().reconnect_interval * 2, rng);
@@ -871,7 +660,7 @@ ec core::rejoin(time_point now, outbound_list& out) {
   d.leave_until = time_point::max();
   d.stop_leave_notices();
   d.prober.resume(now);
-  d.sync_next = now + jitter(d.sync_period(), d.rng);
+  d.ae.schedule(now);
   d.reconnect_next = now + jitter(cfg_.reconnect_interval, d.rng);
   if (d.join_targets.empty()) {
     joined_ = true;
@@ -932,11 +721,11 @@ void core::handle(const address& from, std::string_view payload,
     case Packet::kAck: d.prober.on_ack(p.ack(), out); break;
     case Packet::kNack: d.prober.on_nack(p.nack()); break;
     case Packet::kPingReq: d.prober.on_ping_req(from, p.ping_req(), now, out); break;
-    case Packet::kJoin: d.on_join(from, p.join(), now, out); break;
+    case Packet::kJoin: d.ae.send_table(from, now, out); break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
-    case Packet::kDigest: d.on_digest(from, p.digest(), now, out); break;
-    case Packet::kBuckets: d.on_buckets(from, p.buckets(), now, out); break;
-    case Packet::kWant: d.on_want(from, p.want(), now, out); break;
+    case Packet::kDigest: d.ae.on_digest(from, p.digest(), now, out); break;
+    case Packet::kBuckets: d.ae.on_buckets(from, p.buckets(), now, out); break;
+    case Packet::kWant: d.ae.on_want(from, p.want(), now, out); break;
     case Packet::kLeave: d.on_leave_notice(p.sender(), from, p.leave(), out); break;
     case Packet::kLeaveAck: break; // late: we rejoined since
     case Packet::BODY_NOT_SET: break;
@@ -970,7 +759,7 @@ void core::poll(time_point now, outbound_list& out) {
     d.gossip(now, out);
     d.gossip_next = now + cfg_.gossip_interval;
   }
-  d.sync_tick(now, out);
+  d.ae.tick(now, out);
   d.reconnect_tick(now, out);
 }
 
@@ -983,7 +772,7 @@ time_point core::next_wakeup() const {
     return std::min(d.leave_until,
                     d.ob.idle() && d.leave_pending.empty() ? time_point::max()
                                                                 : d.gossip_next);
-  time_point t = std::min({d.sync_next, d.reconnect_next});
+  time_point t = std::min(d.ae.next_wakeup(), d.reconnect_next);
   if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
   t = std::min(t, d.prober.next_wakeup());
   if (!d.ob.idle()) t = std::min(t, d.gossip_next);
