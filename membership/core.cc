@@ -8,6 +8,7 @@
 #include "common/hash.h"
 #include "membership/anti_entropy.h"
 #include "membership/codec.h"
+#include "membership/leave_notices.h"
 #include "membership/probing.h"
 #include "membership/membership.pb.h"
 
@@ -44,6 +45,7 @@ struct core::impl {
   outbox ob;
   probing prober;
   anti_entropy ae;
+  leave_notices leaver;
   std::vector<address> seeds;
   std::vector<address> join_targets;
   time_point join_next = time_point::max();
@@ -65,28 +67,14 @@ struct core::impl {
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
 
-  // Direct leave notices (config::leave_notices_per_tick): members that were
-  // live when this node left and have not acked its LeaveNotice, in random
-  // order. Notices walk the list from `leave_cursor`, wrapping for the next
-  // round; an ack removes the member.
-  struct leave_peer {
-    std::string name;
-    address addr;
-    time_point last_sent{};
-    bool sent = false;
-  };
-  std::vector<leave_peer> leave_pending;
-  std::unordered_map<std::string, std::size_t> leave_pos; // name -> index
-  std::size_t leave_cursor = 0;
-  uint64_t leave_seq = 0;
-
   impl(core& owner, member self, uint64_t seed)
     : c(owner), rng(seed),
       table(std::move(self), owner.cfg_.max_members, owner.cfg_.gossip_to_dead),
       ob(owner.cfg_, table.self().name, owner.stats_, mix64(seed) >> 16,
          [this] { return retransmit_limit(cfg(), table.live_count()); }),
       prober(owner.cfg_, table, ob, rng, owner.stats_),
-      ae(owner.cfg_, table, ob, rng, owner.stats_) {}
+      ae(owner.cfg_, table, ob, rng, owner.stats_),
+      leaver(owner.cfg_, table, ob, rng, owner.stats_) {}
 
   member& self() { return table.self(); }
 
@@ -392,131 +380,6 @@ struct core::impl {
 
   bool& joined_ref() { return c.joined_; }
 
-  // A leaving member asks us to acknowledge its 'left' claim, which came in
-  // the same packet and has been applied by now. Ack only if we do hold the
-  // sender as left (a newer record, e.g. after its rejoin, is not acked).
-  void on_leave_notice(const std::string& sender, const address& from,
-                       const LeaveNotice& m, outbound_list& out) {
-    auto* e = table.find(sender);
-    if (!e || e->state != member_state::left) return;
-    auto p = packet();
-    p.mutable_leave_ack()->set_seq(m.seq());
-    ++c.stats_.leave_acks_sent;
-    send(from, p, false, out);
-  }
-
-  // -- leave notices (this node is leaving) -----------------------------------
-
-  duration leave_resend_gap() const {
-    return std::max(cfg().gossip_interval, cfg().probe_timeout / 2);
-  }
-
-  // Picks the members to notify: all live ones, or a random subset as large
-  // as the drain can reach (the rest learn through gossip relays), so a
-  // leave costs O(min(N, notices per drain)), not O(N).
-  void start_leave_notices(time_point now) {
-    leave_pending.clear();
-    leave_pos.clear();
-    leave_cursor = 0;
-    if (cfg().leave_notices_per_tick <= 0) return;
-    leave_seq = ob.next_seq();
-    // Gossip ticks within the drain: ceil(leave_drain / gossip_interval).
-    auto g = cfg().gossip_interval.count();
-    auto ticks = static_cast<std::size_t>((cfg().leave_drain.count() + g - 1) / g);
-    auto cap = std::min<std::size_t>(
-      static_cast<std::size_t>(cfg().leave_notices_per_tick) * ticks, cfg().max_members);
-    auto peers = table.pick(cap, false, now, {}, rng);
-    std::shuffle(peers.begin(), peers.end(), rng);
-    leave_pending.reserve(peers.size());
-    for (auto* m : peers) {
-      leave_pos.emplace(m->name, leave_pending.size());
-      leave_pending.push_back(leave_peer{m->name, m->addr, {}, false});
-    }
-  }
-
-  void send_leave_notice(leave_peer& lp, time_point now, outbound_list& out) {
-    lp.last_sent = now;
-    lp.sent = true;
-    auto p = packet();
-    p.mutable_leave()->set_seq(leave_seq);
-    *p.add_updates() = encode(self(), {});
-    ++c.stats_.leave_notices_sent;
-    send(lp.addr, p, false, out);
-  }
-
-  // One gossip tick's share: up to leave_notices_per_tick notices to members
-  // not notified yet, or notified at least leave_resend_gap() ago without an
-  // ack. Visits at most 4x that many entries: O(k) per tick.
-  void leave_notice_tick(time_point now, outbound_list& out) {
-    int budget = cfg().leave_notices_per_tick;
-    std::size_t visits = 0;
-    std::size_t max_visits = std::min(leave_pending.size(),
-                                       4 * static_cast<std::size_t>(std::max(budget, 0)));
-    while (budget > 0 && visits < max_visits) {
-      if (leave_cursor >= leave_pending.size()) leave_cursor = 0;
-      auto& lp = leave_pending[leave_cursor++];
-      ++visits;
-      if (lp.sent && now - lp.last_sent < leave_resend_gap()) continue;
-      send_leave_notice(lp, now, out);
-      --budget;
-    }
-  }
-
-  void leave_move(std::size_t from, std::size_t to) {
-    if (from == to) return;
-    leave_pending[to] = std::move(leave_pending[from]);
-    leave_pos[leave_pending[to].name] = to;
-  }
-
-  // Drops an acked member in O(1), keeping the not yet visited part of the
-  // current round at and after the cursor.
-  void leave_acked(const std::string& name, uint64_t seq) {
-    if (seq != leave_seq) return;
-    auto it = leave_pos.find(name);
-    if (it == leave_pos.end()) return;
-    auto i = it->second;
-    leave_pos.erase(it);
-    ++c.stats_.leave_acks_received;
-    auto last = leave_pending.size() - 1;
-    if (i < leave_cursor) {
-      auto c1 = leave_cursor - 1;
-      leave_move(c1, i);
-      leave_move(last, c1);
-      --leave_cursor;
-    } else {
-      leave_move(last, i);
-    }
-    leave_pending.pop_back();
-  }
-
-  void stop_leave_notices() {
-    leave_pending.clear();
-    leave_pos.clear();
-    leave_cursor = 0;
-  }
-
-  // While leaving, only acks to our notices are processed; a packet from a
-  // member that has not acked (a probe, a gossip push) shows it still takes
-  // us for live, so it gets the notice now (rate-limited per member, sent to
-  // the address we know, not to the packet's source).
-  void handle_leaving(std::string_view payload, time_point now,
-                      outbound_list& out) {
-    if (leave_pending.empty()) return;
-    // Any well-formed packet counts, even one with no body and no updates.
-    Packet p;
-    auto err = decode(payload, cfg(), p);
-    if (err != decode_error::none && err != decode_error::empty) return;
-    if (p.body_case() == Packet::kLeaveAck) {
-      leave_acked(p.sender(), p.leave_ack().seq());
-      return;
-    }
-    auto it = leave_pos.find(p.sender());
-    if (it == leave_pos.end()) return;
-    auto& lp = leave_pending[it->second];
-    if (lp.sent && now - lp.last_sent < leave_resend_gap()) return;
-    send_leave_notice(lp, now, out);
-  }
-
   // -- timers ------------------------------------------------------------------
 
   void send_join(bool reconnect, const address& to, outbound_list& out) {
@@ -638,8 +501,8 @@ void core::leave(time_point now, outbound_list& out) {
   d.leave_until = now + cfg_.leave_drain;
   d.prober.stop();
   d.gossip(now, out);
-  d.start_leave_notices(now);
-  d.leave_notice_tick(now, out);
+  d.leaver.start(now);
+  d.leaver.tick(now, out);
   d.gossip_next = now + cfg_.gossip_interval;
 }
 
@@ -658,7 +521,7 @@ ec core::rejoin(time_point now, outbound_list& out) {
     for (auto* m : d.table.pick(3, false, now, {}, d.rng))
       d.join_targets.push_back(m->addr);
   d.leave_until = time_point::max();
-  d.stop_leave_notices();
+  d.leaver.stop();
   d.prober.resume(now);
   d.ae.schedule(now);
   d.reconnect_next = now + jitter(cfg_.reconnect_interval, d.rng);
@@ -696,7 +559,7 @@ void core::handle(const address& from, std::string_view payload,
   auto& d = *impl_;
   ++stats_.packets_in;
   if (d.state == impl::run_state::leaving) {
-    d.handle_leaving(payload, now, out);
+    d.leaver.handle(payload, now, out);
     return;
   }
   if (d.state != impl::run_state::running) return;
@@ -726,7 +589,7 @@ void core::handle(const address& from, std::string_view payload,
     case Packet::kDigest: d.ae.on_digest(from, p.digest(), now, out); break;
     case Packet::kBuckets: d.ae.on_buckets(from, p.buckets(), now, out); break;
     case Packet::kWant: d.ae.on_want(from, p.want(), now, out); break;
-    case Packet::kLeave: d.on_leave_notice(p.sender(), from, p.leave(), out); break;
+    case Packet::kLeave: d.leaver.on_notice(p.sender(), from, p.leave(), out); break;
     case Packet::kLeaveAck: break; // late: we rejoined since
     case Packet::BODY_NOT_SET: break;
   }
@@ -741,12 +604,12 @@ void core::poll(time_point now, outbound_list& out) {
     if (now >= d.leave_until) {
       d.state = impl::run_state::left;
       d.leave_until = time_point::max();
-      d.stop_leave_notices();
+      d.leaver.stop();
       return;
     }
     if (now >= d.gossip_next) {
       d.gossip(now, out);
-      d.leave_notice_tick(now, out);
+      d.leaver.tick(now, out);
       d.gossip_next = now + cfg_.gossip_interval;
     }
     return;
@@ -770,7 +633,7 @@ time_point core::next_wakeup() const {
   if (!d.clock_started) return time_point::max();
   if (d.state == impl::run_state::leaving)
     return std::min(d.leave_until,
-                    d.ob.idle() && d.leave_pending.empty() ? time_point::max()
+                    d.ob.idle() && !d.leaver.pending() ? time_point::max()
                                                                 : d.gossip_next);
   time_point t = std::min(d.ae.next_wakeup(), d.reconnect_next);
   if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
