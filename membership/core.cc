@@ -1,30 +1,59 @@
+// The membership core as a coordinator. Who owns what:
+//
+//   member_table   members, indexes, counts, digest sums; what a claim changed
+//   outbox (codec) packets out, the piggyback queue, request sequence numbers
+//   probing        probe round, ping-reqs, relays, Lifeguard, suspicion timers
+//   anti_entropy   digest exchange, state pages, reply budgets
+//   leave_notices  direct leave notices and acks
+//   joiner (join)  join attempts, catch-up window, rejoin targets, reconnects
+//   this file      the run state, claims and their consequences (events,
+//                  timers, gossip, replies to stale or conflicting claims),
+//                  gossip ticks, packet dispatch
+//
+// Every module draws from the one seeded RNG owned here, so a run is a pure
+// function of the seed and the calls; the order of draws within a call is
+// part of that (the chaos harness compares runs across versions).
+
 #include "membership/core.h"
 
 #include <algorithm>
-#include <cmath>
-#include <string_view>
-#include <unordered_map>
+#include <utility>
 
 #include "common/hash.h"
 #include "membership/anti_entropy.h"
 #include "membership/codec.h"
+#include "membership/join.h"
 #include "membership/leave_notices.h"
-#include "membership/probing.h"
 #include "membership/membership.pb.h"
+#include "membership/probing.h"
 
 namespace pekonode::membership {
 
 namespace {
 
+// Heal notices and conflict reports sent while handling one packet.
 constexpr std::size_t max_heal_notices_per_packet = 32;
 // Corrections (our newer record of a member) returned in one reply to a
 // packet that carried stale accusations; the rest of the packet's stale
 // claims are left to gossip and anti-entropy.
 constexpr std::size_t max_corrections_per_packet = 8;
+
 std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
   std::size_t n = 0;
   for (auto& [k, v] : tags) n += k.size() + v.size();
   return n;
+}
+
+std::string check(const config& cfg, const std::string& name,
+                  const address& advertise,
+                  const std::map<std::string, std::string>& tags) {
+  if (auto err = cfg.validate(); !err.empty()) return err;
+  if (name.empty() || name.size() > cfg.max_name_bytes)
+    return "node name empty or longer than max_name_bytes";
+  if (advertise.empty() || advertise.size() > cfg.max_addr_bytes)
+    return "advertise address empty or longer than max_addr_bytes";
+  if (tags_bytes(tags) > cfg.max_tags_bytes) return "tags exceed max_tags_bytes";
+  return {};
 }
 
 // Where a claim came from: piggybacked gossip, an anti-entropy page, or a
@@ -33,305 +62,238 @@ enum class source { gossip, page, join_page };
 
 } // namespace
 
-// All mutable protocol state that needs protobuf or is not part of the
-// public shape lives here, keeping the header free of generated code.
 struct core::impl {
+  //   running --leave()--> leaving --leave_drain--> left
+  //      ^                    |                       |
+  //      +----- rejoin() -----+-----------------------+
+  //   inert: the config was rejected; nothing ever happens.
   enum class run_state { running, leaving, left, inert };
 
-  core& c;
+  // Declaration order is construction order: each module refers to the
+  // members declared before it.
+  const config cfg;
+  const std::string config_error;
+  core_stats stats;
   std::mt19937_64 rng;
-  run_state state = run_state::running;
   member_table table;
   outbox ob;
   probing prober;
   anti_entropy ae;
   leave_notices leaver;
-  std::vector<address> seeds;
-  std::vector<address> join_targets;
-  time_point join_next = time_point::max();
-  duration join_backoff{};
-  time_point gossip_next{};
-  // Until then this node is catching up after a join: what its pages teach
-  // it is old news to the cluster and is not re-gossiped.
-  time_point catch_up_until{};
-  time_point reconnect_next = time_point::max();
-  time_point leave_until = time_point::max();
+  joiner join;
 
-  std::vector<event> events;
+  run_state state = run_state::running;
   bool clock_started = false;
+  time_point gossip_next{};
+  time_point leave_until = time_point::max();
+  std::vector<event> events;
+  // Per handled packet: budget of heal notices, and the members whose stale
+  // accusation it carried and of whom we hold a newer record (returned to
+  // the sender at the end of handle(), see send_corrections()).
   std::size_t heal_notices_budget = 0;
-  // Members whose stale accusation arrived in the packet being handled and
-  // of whom we hold a newer alive record: returned to the sender at the end
-  // of handle() (see send_corrections()).
   std::vector<std::string> corrections;
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
 
-  impl(core& owner, member self, uint64_t seed)
-    : c(owner), rng(seed),
-      table(std::move(self), owner.cfg_.max_members, owner.cfg_.gossip_to_dead),
-      ob(owner.cfg_, table.self().name, owner.stats_, mix64(seed) >> 16,
-         [this] { return retransmit_limit(cfg(), table.live_count()); }),
-      prober(owner.cfg_, table, ob, rng, owner.stats_),
-      ae(owner.cfg_, table, ob, rng, owner.stats_),
-      leaver(owner.cfg_, table, ob, rng, owner.stats_) {}
+  impl(config c, member self, uint64_t seed)
+    : cfg(std::move(c)), config_error(check(cfg, self.name, self.addr, self.tags)),
+      rng(seed), table(std::move(self), cfg.max_members, cfg.gossip_to_dead),
+      ob(cfg, table.self().name, stats, mix64(seed) >> 16,
+         [this] { return retransmit_limit(cfg, table.live_count()); }),
+      prober(cfg, table, ob, rng, stats), ae(cfg, table, ob, rng, stats),
+      leaver(cfg, table, ob, rng, stats), join(cfg, table, ob, rng, stats) {
+    if (!config_error.empty()) state = run_state::inert;
+  }
 
   member& self() { return table.self(); }
 
-  const config& cfg() const { return c.cfg_; }
-
-  // -- helpers ---------------------------------------------------------------
-
+  // Timers start with the first call that has a time: one draw each for the
+  // probe, anti-entropy and reconnect schedules, in that order.
   void start_clocks(time_point now) {
     if (clock_started) return;
     clock_started = true;
     prober.start(now);
     gossip_next = now;
     ae.schedule(now);
-    reconnect_next = now + jitter(cfg().reconnect_interval, rng);
+    join.start(now);
   }
 
   void emit(event::kind_t k, const member& m) { events.push_back({k, m}); }
 
-  void bad(const char* reason) { ++c.stats_.bad_packets[reason]; }
+  void bad(const char* reason) { ++stats.bad_packets[reason]; }
 
-  Update encode(const member& m, std::string_view from) const {
-    return membership::encode(m, from);
+  // Pushes queued updates to gossip_fanout random members (live, and dead
+  // for gossip_to_dead so they can refute).
+  void gossip(time_point now, outbound_list& out) {
+    if (ob.idle()) return;
+    auto targets =
+      table.pick(static_cast<std::size_t>(cfg.gossip_fanout), true, now, {}, rng);
+    for (auto* t : targets) {
+      // Large tags: the update travels alone, bounded by max_datagram.
+      ob.send_oversize(t->addr, out);
+      if (ob.idle()) break;
+      ob.send_piggybacked(t->addr, ob.packet(), out);
+    }
   }
 
-  void enqueue(const member& m, std::string_view from) { ob.enqueue(m, from); }
-
-  void send(const address& to, const Packet& p, bool piggyback,
-            outbound_list& out) {
-    if (piggyback) ob.send_piggybacked(to, p, out);
-    else ob.send(to, p, out);
-  }
-
-  Packet packet() const { return ob.packet(); }
-
-  // -- validation ------------------------------------------------------------
-
-  bool valid(const Update& u) const { return membership::valid(u, cfg()); }
-
-  // -- applying claims -------------------------------------------------------
+  // -- claims about this node ----------------------------------------------------
 
   void refute(uint64_t above, time_point now) {
     auto& me = self();
     me.incarnation = std::max(me.incarnation, above) + 1;
     me.state_change = now;
-    ++c.stats_.refutations;
-    enqueue(me, {});
+    ++stats.refutations;
+    ob.enqueue(me, {});
   }
 
   void send_self_to(const address& to, outbound_list& out) {
     if (to.empty() || to == self().addr) return;
-    auto p = packet();
+    auto p = ob.packet();
     *p.add_updates() = encode(self(), {});
-    send(to, p, false, out);
+    ob.send(to, p, out);
   }
 
-  // A claim about this node: refute accusations, report name conflicts.
-  void apply_self(const claim& u, std::string_view sender,
+  // Refutes accusations, reports another node using our name.
+  void apply_self(const claim& c, std::string_view sender,
                   const address& from_addr, time_point now,
                   outbound_list& out) {
     if (state != run_state::running) return;
-    auto st = u.state;
     auto& me = self();
-    if (st == member_state::alive && u.addr != me.addr) {
-      if (u.incarnation < me.incarnation) return;
+    if (c.state == member_state::alive && c.addr != me.addr) {
+      if (c.incarnation < me.incarnation) return;
       member conflict;
-      conflict.name = std::string(u.name);
-      conflict.addr = std::string(u.addr);
-      conflict.incarnation = u.incarnation;
+      conflict.name = std::string(c.name);
+      conflict.addr = std::string(c.addr);
+      conflict.incarnation = c.incarnation;
       conflict.state = member_state::alive;
-      conflict.tags = u.tags;
+      conflict.tags = c.tags;
       conflict.state_change = now;
-      ++c.stats_.name_conflicts;
+      ++stats.name_conflicts;
       emit(event::name_conflict, conflict);
       // Rate-limited so two nodes sharing a name cannot drive each other's
       // incarnations up at gossip speed.
-      if (conflict_refuted
-          && now - last_conflict_refute < cfg().probe_interval * 10)
+      if (conflict_refuted && now - last_conflict_refute < cfg.probe_interval * 10)
         return;
       conflict_refuted = true;
       last_conflict_refute = now;
-      refute(u.incarnation, now);
+      refute(c.incarnation, now);
       send_self_to(from_addr, out);
       return;
     }
-    bool newer = u.incarnation > me.incarnation;
-    bool accuses = u.incarnation == me.incarnation && st != member_state::alive;
+    bool newer = c.incarnation > me.incarnation;
+    bool accuses = c.incarnation == me.incarnation && c.state != member_state::alive;
     if (!newer && !accuses) {
       // A stale accusation straight from its accuser (e.g. a Lifeguard buddy
       // ping): that node missed our refutation and its timer still runs.
-      if (st != member_state::alive && !u.from.empty() && u.from == sender)
+      if (c.state != member_state::alive && !c.from.empty() && c.from == sender)
         send_self_to(from_addr, out);
       return; // otherwise our own echo or stale gossip
     }
-    if (st == member_state::suspect || st == member_state::dead)
+    if (c.state == member_state::suspect || c.state == member_state::dead)
       prober.self_accused();
-    refute(u.incarnation, now);
+    refute(c.incarnation, now);
     send_self_to(from_addr, out);
     // The accuser's timer is the first to fire: tell it directly too.
-    if (!u.from.empty() && u.from != sender)
-      if (auto* acc = table.find(u.from); acc && is_live(acc->state))
+    if (!c.from.empty() && c.from != sender)
+      if (auto* acc = table.find(c.from); acc && is_live(acc->state))
         send_self_to(acc->addr, out);
   }
 
-  // Sends the records collected in `corrections` to `to` in one packet
-  // (bounded by max_packet; an oversized record is skipped: gossip and
-  // anti-entropy still carry it).
-  void send_corrections(const address& to, outbound_list& out) {
-    if (corrections.empty()) return;
-    auto p = packet();
-    std::size_t size = p.ByteSizeLong();
-    for (auto& name : corrections) {
-      auto* e = table.find(name);
-      if (!e || !(e->state == member_state::alive || e->state == member_state::left))
-        continue;
-      auto u = encode(*e, {});
-      auto n = u.ByteSizeLong();
-      if (size + n + 4 > cfg().max_packet) continue;
-      size += n + 4;
-      *p.add_updates() = std::move(u);
-    }
-    corrections.clear();
-    if (p.updates_size() == 0) return;
-    ++c.stats_.corrections_sent;
-    send(to, p, false, out);
-  }
-
-  // Tells `m` (by address) what we believe about it, so it can refute; used
-  // when a merge shows it considers itself alive but we hold it dead/left.
-  void heal_notice(const member& m, outbound_list& out) {
-    if (heal_notices_budget == 0) return;
-    --heal_notices_budget;
-    ++c.stats_.heal_notices;
-    auto p = packet();
-    *p.add_updates() = encode(m, self().name);
-    send(m.addr, p, false, out);
-  }
+  // -- claims about other members ------------------------------------------------
 
   // Applies one validated Update from the wire.
   void apply(const Update& u, source src, const std::string& sender,
              const address& from_addr, time_point now, outbound_list& out) {
-    auto cl = to_claim(u);
-    if (cl.name == self().name)
-      apply_self(cl, sender, from_addr, now, out);
+    auto c = to_claim(u);
+    if (c.name == self().name)
+      apply_self(c, sender, from_addr, now, out);
     else
-      apply(cl, &u, src, sender, from_addr, now, out);
+      apply(c, &u, src, sender, from_addr, now, out);
   }
 
   // This node's own verdict about `m` (suspect after a failed probe, dead
   // when a suspicion expires), applied like gossip from itself.
   void apply_verdict(const member& m, member_state st, time_point now,
                      outbound_list& out) {
-    claim cl;
-    cl.name = m.name;
-    cl.addr = m.addr;
-    cl.incarnation = m.incarnation;
-    cl.state = st;
-    cl.from = self().name;
-    apply(cl, nullptr, source::gossip, self().name, {}, now, out);
+    claim c;
+    c.name = m.name;
+    c.addr = m.addr;
+    c.incarnation = m.incarnation;
+    c.state = st;
+    c.from = self().name;
+    apply(c, nullptr, source::gossip, self().name, {}, now, out);
   }
 
   // Applies a claim about another member and acts on what changed: events,
-  // suspicion timers, the probe round, further gossip (the claim is queued
-  // unless it came with a join reply), and the replies a stale or
-  // conflicting claim calls for. `wire` is the Update the claim came in;
-  // null for this node's verdicts, which are never 'alive' and so never
-  // conflict.
-  void apply(const claim& cl, const Update* wire, source src,
+  // suspicion timers, the probe round, further gossip (unless it came with
+  // a join reply), and the replies a stale or conflicting claim calls for.
+  // `wire` is the Update the claim came in: null for this node's verdicts,
+  // which are never 'alive' and so never conflict.
+  void apply(const claim& c, const Update* wire, source src,
              std::string_view sender, const address& from_addr,
              time_point now, outbound_list& out) {
-    auto s = table.apply(cl, sender, src == source::gossip, now);
-    auto gossip_on = [&](const member& m) {
-      if (src != source::join_page) enqueue(m, s.accuser);
-    };
+    auto s = table.apply(c, sender, src == source::gossip, now);
     switch (s.outcome) {
       case apply_summary::table_full:
         bad("table_full");
         return;
-      case apply_summary::added:
-        ++c.stats_.updates_applied;
-        if (!s.became_live) return; // remembered for healing, not news
-        prober.add_target(s.m->name);
-        emit(event::joined, *s.m);
-        if (s.state == member_state::suspect) {
-          emit(event::suspect, *s.m);
-          prober.suspect(s.m->name, std::string(s.accuser), now);
-        }
-        gossip_on(*s.m);
-        return;
       case apply_summary::stale:
-        on_stale(cl, s, src, sender, from_addr, out);
+        on_stale(c, s, src, sender, from_addr, out);
         return;
-      case apply_summary::addr_conflict: {
-        // Same name, another address: keep the member we know, report it,
-        // and tell the known owner so it can refute.
-        bad("addr_conflict");
-        ++c.stats_.name_conflicts;
-        member conflict = *s.m;
-        conflict.addr = std::string(cl.addr);
-        conflict.incarnation = cl.incarnation;
-        emit(event::name_conflict, conflict);
-        if (heal_notices_budget > 0 && wire) {
-          --heal_notices_budget;
-          auto p = packet();
-          *p.add_updates() = *wire;
-          send(s.m->addr, p, false, out);
-        }
+      case apply_summary::addr_conflict:
+        on_addr_conflict(c, s, wire, out);
         return;
-      }
+      case apply_summary::added:
       case apply_summary::changed:
         break;
     }
-    ++c.stats_.updates_applied;
+    ++stats.updates_applied;
     auto& m = *s.m;
-    auto old = s.old_state;
+    if (s.outcome == apply_summary::added && !s.became_live)
+      return; // remembered for healing, not news
+    if (s.became_live) prober.add_target(m.name);
     switch (s.state) {
       case member_state::alive:
         prober.clear(m.name);
-        if (old == member_state::suspect) emit(event::alive, m);
-        else if (!is_live(old)) {
-          prober.add_target(m.name);
-          emit(event::joined, m);
-        } else if (s.tags_changed || s.addr_changed)
-          emit(event::updated, m);
+        if (s.old_state == member_state::suspect) emit(event::alive, m);
+        else if (s.became_live) emit(event::joined, m);
+        else if (s.tags_changed || s.addr_changed) emit(event::updated, m);
         break;
       case member_state::suspect:
-        if (!is_live(old)) prober.add_target(m.name);
+        if (s.outcome == apply_summary::added) emit(event::joined, m);
+        if (s.outcome == apply_summary::added || s.old_state != member_state::suspect)
+          emit(event::suspect, m);
         prober.suspect(m.name, std::string(s.accuser), now);
-        if (old != member_state::suspect) emit(event::suspect, m);
         break;
       case member_state::dead:
         prober.clear(m.name);
-        if (old != member_state::dead) emit(event::dead, m);
+        if (s.old_state != member_state::dead) emit(event::dead, m);
         break;
       case member_state::left:
         prober.clear(m.name);
         emit(event::left, m);
         break;
     }
-    gossip_on(m);
+    if (src != source::join_page) ob.enqueue(m, s.accuser);
   }
 
   // A claim that did not change the view: a new confirmation of a running
   // suspicion, or old news that may call for a reply.
-  void on_stale(const claim& cl, const apply_summary& s, source src,
+  void on_stale(const claim& c, const apply_summary& s, source src,
                 std::string_view sender, const address& from_addr,
                 outbound_list& out) {
     auto& cur = *s.m;
     if (s.state == member_state::suspect && cur.state == member_state::suspect
-        && cl.incarnation == cur.incarnation) {
-      if (prober.confirm(cur.name, std::string(s.accuser))) {
-        ++c.stats_.confirmations;
-        if (src != source::join_page) enqueue(cur, s.accuser);
-        return;
-      }
+        && c.incarnation == cur.incarnation
+        && prober.confirm(cur.name, std::string(s.accuser))) {
+      ++stats.confirmations;
+      if (src != source::join_page) ob.enqueue(cur, s.accuser);
+      return;
     }
-    ++c.stats_.updates_stale;
-    if ((src != source::gossip || cl.name == sender) && is_live(s.state)
+    ++stats.updates_stale;
+    // It considers itself (or a page shows it) alive, but we hold it
+    // dead/left: tell it, so it can refute.
+    if ((src != source::gossip || c.name == sender) && is_live(s.state)
         && !is_live(cur.state))
       heal_notice(cur, out);
     // The sender still spreads an accusation that the member already
@@ -342,76 +304,90 @@ struct core::impl {
     // suspects the now silent leaver; without the correction it would
     // declare it dead, and dead and left are both outside the anti-entropy
     // digest, so that view would never be repaired.
-    if (cfg().refute_assist && src == source::gossip && !from_addr.empty()
+    if (cfg.refute_assist && src == source::gossip && !from_addr.empty()
         && sender != self().name
         && (s.state == member_state::suspect || s.state == member_state::dead)
         && (cur.state == member_state::alive || cur.state == member_state::left)
-        && cur.incarnation > cl.incarnation
+        && cur.incarnation > c.incarnation
         && corrections.size() < max_corrections_per_packet
         && std::find(corrections.begin(), corrections.end(), cur.name)
              == corrections.end())
       corrections.push_back(cur.name);
   }
 
-  // -- packet handlers -------------------------------------------------------
+  // Same name, another address: keep the member we know, report it, and
+  // tell the known owner so it can refute.
+  void on_addr_conflict(const claim& c, const apply_summary& s,
+                        const Update* wire, outbound_list& out) {
+    bad("addr_conflict");
+    ++stats.name_conflicts;
+    member conflict = *s.m;
+    conflict.addr = std::string(c.addr);
+    conflict.incarnation = c.incarnation;
+    emit(event::name_conflict, conflict);
+    if (heal_notices_budget == 0 || !wire) return;
+    --heal_notices_budget;
+    auto p = ob.packet();
+    *p.add_updates() = *wire;
+    ob.send(s.m->addr, p, out);
+  }
 
+  // Tells `m` (by address) what we believe about it; at most
+  // max_heal_notices_per_packet per handled packet.
+  void heal_notice(const member& m, outbound_list& out) {
+    if (heal_notices_budget == 0) return;
+    --heal_notices_budget;
+    ++stats.heal_notices;
+    auto p = ob.packet();
+    *p.add_updates() = encode(m, self().name);
+    ob.send(m.addr, p, out);
+  }
+
+  // Sends the records collected in `corrections` to `to` in one packet
+  // (bounded by max_packet; an oversized record is skipped: gossip and
+  // anti-entropy still carry it).
+  void send_corrections(const address& to, outbound_list& out) {
+    if (corrections.empty()) return;
+    auto p = ob.packet();
+    std::size_t size = p.ByteSizeLong();
+    for (auto& name : corrections) {
+      auto* e = table.find(name);
+      if (!e || !(e->state == member_state::alive || e->state == member_state::left))
+        continue;
+      auto u = encode(*e, {});
+      auto n = u.ByteSizeLong();
+      if (size + n + 4 > cfg.max_packet) continue;
+      size += n + 4;
+      *p.add_updates() = std::move(u);
+    }
+    corrections.clear();
+    if (p.updates_size() == 0) return;
+    ++stats.corrections_sent;
+    ob.send(to, p, out);
+  }
+
+  // State pages: a join reply (the first is old news to everyone else and
+  // not re-gossiped; reconnect replies are, so both sides re-merge) or an
+  // anti-entropy answer.
   void on_state(const std::string& sender, const address& from,
                 const StatePage& s, time_point now, outbound_list& out) {
-    // The first join reply is old news to everyone else: not re-gossiped.
-    // Reconnect replies (partition healing) are, so both sides re-merge.
-    bool initial_join = (s.join_reply() && !c.joined_) || now < catch_up_until;
+    auto src = join.catching_up(s.join_reply(), now) ? source::join_page : source::page;
     for (auto& u : s.members()) {
-      if (!valid(u)) {
+      if (!valid(u, cfg)) {
         bad("bad_update");
         continue;
       }
-      apply(u, initial_join ? source::join_page : source::page, sender, from,
-            now, out);
+      apply(u, src, sender, from, now, out);
     }
-    if (s.join_reply() && !joined_ref()) {
-      joined_ref() = true;
-      // Pull what the seed's table missed (members that joined after the
-      // reply was cut, gossip that died out while the cluster was small).
-      ae.start_quick_syncs(now);
-      catch_up_until = now + cfg().join_sync_interval * (2 * cfg().join_syncs + 1);
-      join_next = time_point::max();
-    }
+    // Joined: pull what the seed's table missed (members that joined after
+    // the reply was cut, gossip that died out while the cluster was small).
+    if (s.join_reply() && join.on_join_reply(now)) ae.start_quick_syncs(now);
   }
 
-  bool& joined_ref() { return c.joined_; }
+  // -- timers ------------------------------------------------------------------------
 
-  // -- timers ------------------------------------------------------------------
-
-  void send_join(bool reconnect, const address& to, outbound_list& out) {
-    auto p = packet();
-    p.mutable_join()->set_reconnect(reconnect);
-    *p.add_updates() = encode(self(), {});
-    send(to, p, false, out);
-  }
-
-  void join_tick(time_point now, outbound_list& out) {
-    if (c.joined_ || join_targets.empty() || now < join_next) return;
-    ++c.stats_.join_attempts;
-    for (auto& s : join_targets)
-      if (s != self().addr) send_join(false, s, out);
-    join_next = now + jitter(join_backoff * 2, rng) + join_backoff / 4;
-    join_backoff = std::min(join_backoff * 2, cfg().join_retry_max);
-  }
-
-  void gossip(time_point now, outbound_list& out) {
-    if (ob.idle()) return;
-    auto targets =
-      table.pick(static_cast<std::size_t>(cfg().gossip_fanout), true, now, {}, rng);
-    for (auto* t : targets) {
-      // Large tags: the update travels alone, bounded by max_datagram.
-      ob.send_oversize(t->addr, out);
-      if (ob.idle()) break;
-      send(t->addr, packet(), true, out);
-    }
-  }
-
-  // Probe round: a failed probe is this node's verdict 'suspect'; the next
-  // probe starts in the same tick, its ping carrying that news.
+  // A failed probe is this node's verdict 'suspect'; the next probe starts
+  // in the same tick, its ping carrying that news.
   void probe_tick(time_point now, outbound_list& out) {
     if (auto* m = prober.check_probe(now, out))
       apply_verdict(*m, member_state::suspect, now, out);
@@ -423,45 +399,22 @@ struct core::impl {
     for (auto& name : prober.expired(now)) {
       auto* e = table.find(name);
       if (!e || e->state != member_state::suspect) continue;
-      ++c.stats_.deaths_declared;
+      ++stats.deaths_declared;
       apply_verdict(*e, member_state::dead, now, out);
     }
   }
-
-  void reconnect_tick(time_point now, outbound_list& out) {
-    if (now < reconnect_next) return;
-    reconnect_next = now + jitter(cfg().reconnect_interval * 2, rng);
-    auto known = table.sweep(now, cfg().dead_retention);
-    auto& cands = known.remembered;
-    for (auto& s : seeds)
-      if (s != self().addr && !known.live.count(s)) cands.push_back(s);
-    if (cands.empty()) return;
-    std::uniform_int_distribution<std::size_t> d(0, cands.size() - 1);
-    ++c.stats_.reconnects;
-    send_join(true, cands[d(rng)], out);
-  }
 };
 
-// -- core ----------------------------------------------------------------------
+// -- core ------------------------------------------------------------------------------
 
 core::core(config cfg, std::string name, address advertise,
-           std::map<std::string, std::string> tags, uint64_t seed)
-  : cfg_(std::move(cfg)) {
-  config_error_ = cfg_.validate();
-  if (config_error_.empty() && (name.empty() || name.size() > cfg_.max_name_bytes))
-    config_error_ = "node name empty or longer than max_name_bytes";
-  if (config_error_.empty()
-      && (advertise.empty() || advertise.size() > cfg_.max_addr_bytes))
-    config_error_ = "advertise address empty or longer than max_addr_bytes";
-  if (config_error_.empty() && tags_bytes(tags) > cfg_.max_tags_bytes)
-    config_error_ = "tags exceed max_tags_bytes";
+           std::map<std::string, std::string> tags, uint64_t seed) {
   member me;
   me.name = std::move(name);
   me.addr = std::move(advertise);
   me.tags = std::move(tags);
   me.state = member_state::alive;
-  impl_ = std::make_unique<impl>(*this, std::move(me), seed);
-  if (!config_error_.empty()) impl_->state = impl::run_state::inert;
+  impl_ = std::make_unique<impl>(std::move(cfg), std::move(me), seed);
 }
 
 core::~core() = default;
@@ -472,38 +425,26 @@ void core::join(const std::vector<address>& seeds, time_point now,
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
   d.self().state_change = now;
-  for (auto& s : seeds)
-    if (!s.empty() && s.size() <= cfg_.max_addr_bytes
-        && std::find(d.seeds.begin(), d.seeds.end(), s) == d.seeds.end()
-        && s != d.self().addr)
-      d.seeds.push_back(s);
-  d.enqueue(d.self(), {});
-  if (d.seeds.empty()) {
-    joined_ = true;
-    return;
-  }
-  joined_ = false;
-  d.join_targets = d.seeds;
-  d.join_backoff = cfg_.join_retry_initial;
-  d.join_next = now;
-  d.join_tick(now, out);
+  d.ob.enqueue(d.self(), {});
+  d.join.join(seeds, now, out);
 }
 
 void core::leave(time_point now, outbound_list& out) {
   auto& d = *impl_;
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  d.self().incarnation += 1;
-  d.self().state = member_state::left;
-  d.self().state_change = now;
-  d.enqueue(d.self(), {});
+  auto& me = d.self();
+  me.incarnation += 1;
+  me.state = member_state::left;
+  me.state_change = now;
+  d.ob.enqueue(me, {});
   d.state = impl::run_state::leaving;
-  d.leave_until = now + cfg_.leave_drain;
+  d.leave_until = now + d.cfg.leave_drain;
   d.prober.stop();
   d.gossip(now, out);
   d.leaver.start(now);
   d.leaver.tick(now, out);
-  d.gossip_next = now + cfg_.gossip_interval;
+  d.gossip_next = now + d.cfg.gossip_interval;
 }
 
 ec core::rejoin(time_point now, outbound_list& out) {
@@ -511,28 +452,18 @@ ec core::rejoin(time_point now, outbound_list& out) {
   if (d.state == impl::run_state::inert) return ec::bad_config;
   if (d.state == impl::run_state::running) return ec::none;
   d.state = impl::run_state::running;
-  d.self().incarnation += 1;
-  d.self().state = member_state::alive;
-  d.self().state_change = now;
+  auto& me = d.self();
+  me.incarnation += 1;
+  me.state = member_state::alive;
+  me.state_change = now;
   d.ob.clear_queue();
-  d.enqueue(d.self(), {});
-  d.join_targets = d.seeds;
-  if (d.join_targets.empty())
-    for (auto* m : d.table.pick(3, false, now, {}, d.rng))
-      d.join_targets.push_back(m->addr);
+  d.ob.enqueue(me, {});
+  d.join.choose_rejoin_targets(now);
   d.leave_until = time_point::max();
   d.leaver.stop();
   d.prober.resume(now);
   d.ae.schedule(now);
-  d.reconnect_next = now + jitter(cfg_.reconnect_interval, d.rng);
-  if (d.join_targets.empty()) {
-    joined_ = true;
-    return ec::none;
-  }
-  joined_ = false;
-  d.join_backoff = cfg_.join_retry_initial;
-  d.join_next = now;
-  d.join_tick(now, out);
+  d.join.restart(now, out);
   return ec::none;
 }
 
@@ -542,36 +473,39 @@ ec core::set_tags(std::map<std::string, std::string> tags, time_point now,
   if (d.state == impl::run_state::inert) return ec::bad_config;
   for (auto& [k, _] : tags)
     if (k.empty()) return ec::bad_tag;
-  if (tags_bytes(tags) > cfg_.max_tags_bytes) return ec::tags_too_large;
+  if (tags_bytes(tags) > d.cfg.max_tags_bytes) return ec::tags_too_large;
   if (d.state != impl::run_state::running) return ec::not_running;
   d.start_clocks(now);
-  d.self().tags = std::move(tags);
-  d.self().incarnation += 1;
-  d.self().state_change = now;
-  d.enqueue(d.self(), {});
+  auto& me = d.self();
+  me.tags = std::move(tags);
+  me.incarnation += 1;
+  me.state_change = now;
+  d.ob.enqueue(me, {});
   d.gossip(now, out);
-  d.gossip_next = now + cfg_.gossip_interval;
+  d.gossip_next = now + d.cfg.gossip_interval;
   return ec::none;
 }
 
-void core::handle(const address& from, std::string_view payload,
-                  time_point now, outbound_list& out) {
+void core::handle(const address& from, std::string_view bytes, time_point now,
+                  outbound_list& out) {
   auto& d = *impl_;
-  ++stats_.packets_in;
+  ++d.stats.packets_in;
   if (d.state == impl::run_state::leaving) {
-    d.leaver.handle(payload, now, out);
+    d.leaver.handle(bytes, now, out);
     return;
   }
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
   Packet p;
-  if (auto err = decode(payload, cfg_, p); err != decode_error::none) {
+  if (auto err = decode(bytes, d.cfg, p); err != decode_error::none) {
     d.bad(to_string(err));
     return;
   }
+  // Claims first (the body may depend on them: a leave notice's 'left'),
+  // then the replies they call for, then the body.
   d.heal_notices_budget = max_heal_notices_per_packet;
   for (auto& u : p.updates()) {
-    if (!d.valid(u)) {
+    if (!valid(u, d.cfg)) {
       d.bad("bad_update");
       continue;
     }
@@ -610,34 +544,33 @@ void core::poll(time_point now, outbound_list& out) {
     if (now >= d.gossip_next) {
       d.gossip(now, out);
       d.leaver.tick(now, out);
-      d.gossip_next = now + cfg_.gossip_interval;
+      d.gossip_next = now + d.cfg.gossip_interval;
     }
     return;
   }
-  d.join_tick(now, out);
+  d.join.tick(now, out);
   d.prober.relay_tick(now, out);
   d.probe_tick(now, out);
   d.suspicion_tick(now, out);
   if (now >= d.gossip_next && !d.ob.idle()) {
     d.gossip(now, out);
-    d.gossip_next = now + cfg_.gossip_interval;
+    d.gossip_next = now + d.cfg.gossip_interval;
   }
   d.ae.tick(now, out);
-  d.reconnect_tick(now, out);
+  d.join.reconnect_tick(now, out);
 }
 
 time_point core::next_wakeup() const {
   auto& d = *impl_;
-  if (d.state == impl::run_state::inert || d.state == impl::run_state::left)
+  if (d.state == impl::run_state::inert || d.state == impl::run_state::left
+      || !d.clock_started)
     return time_point::max();
-  if (!d.clock_started) return time_point::max();
   if (d.state == impl::run_state::leaving)
-    return std::min(d.leave_until,
-                    d.ob.idle() && !d.leaver.pending() ? time_point::max()
-                                                                : d.gossip_next);
-  time_point t = std::min(d.ae.next_wakeup(), d.reconnect_next);
-  if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
-  t = std::min(t, d.prober.next_wakeup());
+    return std::min(d.leave_until, d.ob.idle() && !d.leaver.pending()
+                                     ? time_point::max()
+                                     : d.gossip_next);
+  auto t = std::min({d.ae.next_wakeup(), d.join.next_wakeup(),
+                     d.prober.next_wakeup()});
   if (!d.ob.idle()) t = std::min(t, d.gossip_next);
   return t;
 }
@@ -654,14 +587,20 @@ std::size_t core::size() const { return impl_->table.size(); }
 
 const member& core::self() const { return impl_->table.self(); }
 
-std::size_t core::live_count() const { return impl_->table.live_count(); }
-
-int core::health_score() const { return impl_->prober.health_score(); }
-
 std::vector<event> core::drain_events() {
   std::vector<event> r;
   r.swap(impl_->events);
   return r;
 }
+
+const core_stats& core::stats() const { return impl_->stats; }
+
+int core::health_score() const { return impl_->prober.health_score(); }
+
+bool core::joined() const { return impl_->join.joined(); }
+
+const std::string& core::config_error() const { return impl_->config_error; }
+
+std::size_t core::live_count() const { return impl_->table.live_count(); }
 
 } // namespace pekonode::membership

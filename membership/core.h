@@ -4,6 +4,15 @@
 // No CAF, no sockets, no clock reads: callers pass time, a seed, and carry
 // the returned outbound datagrams; the actor shell lives elsewhere.
 //
+// The core is a thin coordinator over one module per concern (core.cc says
+// which owns what): member_table.h (members, precedence, what a claim
+// changed), codec.h (the wire, the outbox), probing.h (probes, relays,
+// Lifeguard, suspicion timers), anti_entropy.h (digest exchange, state
+// pages, reply budgets), leave_notices.h (direct leave notices and acks),
+// join.h (join, rejoin, reconnect). It applies claims, decides what the
+// modules' findings mean for the view, emits events, and runs the timers.
+// No protobuf type appears in this header.
+//
 // Member state machine (per incarnation; a higher incarnation of 'alive'
 // always wins, which is how members refute and rejoin):
 //
@@ -22,11 +31,11 @@
 #include <vector>
 
 #include "common/types.h"
-#include "membership/awareness.h"
-#include "membership/broadcast_queue.h"
+#include "membership/awareness.h"       // kept for callers that rely on it
+#include "membership/broadcast_queue.h" // kept for callers that rely on it
 #include "membership/config.h"
-#include "membership/member_table.h"
-#include "membership/suspicion.h"
+#include "membership/member_table.h" // supersedes(), the precedence rules
+#include "membership/suspicion.h"       // kept for callers that rely on it
 #include "membership/types.h"
 
 namespace pekonode::membership {
@@ -37,6 +46,12 @@ namespace pekonode::membership {
 /// Ordering: events come out of drain_events() in the order they happened.
 /// Every call that may send takes an `outbound_list&` and appends to it;
 /// after any call the owner should re-read next_wakeup().
+///
+/// Driving contract (shared with metadata::core): feed every datagram to
+/// handle(from, bytes, now, out), call poll(now, out) when now reaches
+/// next_wakeup(), and send what both appended to `out`. next_wakeup()
+/// returns time_point::max() when nothing is due (not started, left, or an
+/// invalid config). The same seed and the same calls give the same run.
 class core {
 public:
   /// Creates a running, not yet joined node whose self entry is alive at
@@ -70,15 +85,17 @@ public:
   ec set_tags(std::map<std::string, std::string> tags, time_point now,
               outbound_list& out);
 
-  /// Processes one datagram payload from `from`. Bad input is counted in
-  /// stats().bad_packets and dropped; never throws.
-  void handle(const address& from, std::string_view payload, time_point now,
+  /// Processes one datagram payload `bytes` from `from`. Bad input is
+  /// counted in stats().bad_packets and dropped; never throws.
+  void handle(const address& from, std::string_view bytes, time_point now,
               outbound_list& out);
 
   /// Runs every timer due at or before `now`.
   void poll(time_point now, outbound_list& out);
 
-  /// Earliest time poll() has work; time_point::max() if none.
+  /// Earliest time poll() has work; time_point::max() when nothing is due
+  /// (before the first join/handle/poll, after the leave drain, or with an
+  /// invalid config).
   time_point next_wakeup() const;
 
   /// All known members, self included, sorted by name. Copies the table:
@@ -101,16 +118,17 @@ public:
   /// Events since the last call, oldest first.
   std::vector<event> drain_events();
 
-  const core_stats& stats() const { return stats_; }
+  /// Protocol counters, monotonic.
+  const core_stats& stats() const;
 
   /// Lifeguard local health score, 0 (healthy) .. awareness_max-1.
   int health_score() const;
 
   /// Whether some seed answered a join (or no seeds were given).
-  bool joined() const { return joined_; }
+  bool joined() const;
 
   /// Non-empty if the config was rejected.
-  const std::string& config_error() const { return config_error_; }
+  const std::string& config_error() const;
 
   /// Members counted for the protocol's log(N) formulas (alive + suspect,
   /// self included).
@@ -119,12 +137,6 @@ public:
 private:
   struct impl;
   std::unique_ptr<impl> impl_;
-  friend struct impl;
-
-  config cfg_;
-  std::string config_error_;
-  bool joined_ = false;
-  core_stats stats_;
 };
 
 } // namespace pekonode::membership
