@@ -1,0 +1,100 @@
+// Fuzz target: admin API request handling (paths, query strings, headers,
+// JSON bodies) through fuzz/admin_target.h, which today serves each request
+// with node/admin_http.h's server against the fake backend, and the public
+// parsing helpers the server uses on pieces of the request. Input format:
+// admin_target.h parse_fuzz_request (human-readable; "RAW" for raw bytes).
+//
+// Checked:
+//  * helpers: percent_decode(percent_encode_key(k)) == k for every decoded
+//    key; percent_encode_key emits only unreserved bytes, '/' and %XX;
+//    parse_wait yields 0 .. 1 day;
+//  * replies: never a 5xx other than 503 (a 500 means a handler threw);
+//    every JSON reply parses and is an object, every error reply carries an
+//    "error" string; a structured request gets at most one reply; the
+//    server answers within 10 s (admin_target.cc).
+
+#include <cctype>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "fuzz/admin_target.h"
+#include "fuzz/check.h"
+#include "node/admin_http.h"
+
+namespace {
+
+using namespace pekonode;
+using namespace pekonode::fuzz;
+
+bool encoded_ok(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = s[i];
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/')
+      continue;
+    if (c != '%' || i + 2 >= s.size() || !std::isxdigit(s[i + 1])
+        || !std::isxdigit(s[i + 2]))
+      return false;
+    i += 2;
+  }
+  return true;
+}
+
+void check_helpers(const admin_request& req) {
+  std::string_view target = req.raw ? std::string_view{} : req.target;
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  constexpr std::string_view kv = "/v1/kv/";
+  if (path.substr(0, kv.size()) == kv) {
+    std::string key;
+    if (node::percent_decode(std::string{path.substr(kv.size())}, key)) {
+      auto enc = node::percent_encode_key(key);
+      FUZZ_CHECK(encoded_ok(enc), "percent_encode_key left a reserved byte");
+      std::string again;
+      FUZZ_CHECK(node::percent_decode(enc, again) && again == key,
+                 "percent-encoding does not round-trip");
+    }
+  }
+  if (q == std::string_view::npos)
+    return;
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos)
+      continue;
+    duration d{};
+    if (node::parse_wait(std::string{pair.substr(eq + 1)}, d))
+      FUZZ_CHECK(d >= duration::zero() && d <= std::chrono::hours(24),
+                 "parse_wait out of range");
+  }
+}
+
+void check_reply(const admin_request& req, const admin_reply& r) {
+  if (!req.raw)
+    FUZZ_CHECK(r.replies <= 1, "one request, several replies");
+  if (r.status == 0)
+    return;
+  FUZZ_CHECK(r.status >= 100 && r.status < 600, "status out of range");
+  FUZZ_CHECK(r.status < 500 || r.status == 503, r.body.c_str());
+  auto type = header(r, "content-type");
+  if (type.rfind("application/json", 0) == 0) {
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    FUZZ_CHECK(!j.is_discarded() && j.is_object(), "JSON reply is not an object");
+    if (r.status >= 400)
+      FUZZ_CHECK(j.contains("error") && j["error"].is_string(),
+                 "error reply without an \"error\" string");
+  }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto req = parse_fuzz_request({reinterpret_cast<const char*>(data), size});
+  check_helpers(req);
+  check_reply(req, serve(req));
+  return 0;
+}
