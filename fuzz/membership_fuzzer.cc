@@ -301,7 +301,7 @@ struct harness {
     if (auto* m = c.find(name))
       cur = m->incarnation;
     uint64_t inc = raw;
-    switch (kind % 5) {
+    switch ((kind & 0x0f) % 5) {
       case ops::inc_current: inc = cur; break;
       case ops::inc_next: inc = cur + 1; break;
       case ops::inc_max: inc = UINT64_MAX; break;

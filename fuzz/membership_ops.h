@@ -15,9 +15,13 @@
 // Operations (op % 8):
 //   packet     [from: u8][payload: blob]   raw Packet bytes from a peer
 //   packet     (same, a second code so raw packets stay frequent)
-//   claim      [from: u8][name: u8][inc: u8 kind][u64][state: u8]
+//   claim      [from: u8][name: u8][kind: u8][u64][state: u8]
 //              [tags: blob]                 one Update, fields chosen from
-//                                           interesting values
+//                                           interesting values: incarnation
+//                                           (kind & 15) % 5 (inc_kind below),
+//                                           kind & 0x10: address name:2 (a
+//                                           name conflict), kind & 0x20: set
+//                                           `from`; state % 5 (4 is invalid)
 //   reply      [pick: u8][extra: blob]     answer one of the core's own
 //                                           recent packets as its addressee
 //                                           would (ack a ping with its seq,
