@@ -285,7 +285,8 @@ admin_reply serve(const admin_request& req) {
       break; // the server answered early (e.g. 413) and closed
     sent += static_cast<size_t>(n);
   }
-  ::shutdown(fd, SHUT_WR); // the server sees the end of the request
+  if (req.raw)
+    ::shutdown(fd, SHUT_WR); // the server sees the end of the request
   std::string in;
   char buf[16384];
   for (;;) {

@@ -53,7 +53,9 @@ std::string format_fuzz_request(const admin_request& req);
 std::string render_http(const admin_request& req);
 
 /// Serves one request (see the header comment). Aborts if the server does
-/// not answer within 10 s.
+/// not finish within 10 s. Raw bytes are followed by a half-close, so a
+/// request cut short ends at once; the server (cpp-httplib 0.11) may then
+/// drop its reply, as it treats a half-closed client as gone.
 admin_reply serve(const admin_request& req);
 
 /// Value of header `name` (lower-case) in `reply`, or empty.

@@ -14,6 +14,9 @@ packages=(
   libcpp-httplib-dev     # admin HTTP API
   nlohmann-json3-dev     # admin API JSON
   nftables iproute2      # packet-level chaos in private network namespaces
+  clang-14               # fuzz targets (fuzz/README.md): compiler
+  libclang-rt-14-dev     #   libFuzzer, ASan and UBSan runtimes (-fsanitize=fuzzer)
+  llvm-14                #   llvm-symbolizer for sanitizer stack traces
   curl
 )
 
