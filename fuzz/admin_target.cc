@@ -294,6 +294,12 @@ admin_reply serve(const admin_request& req) {
     if (n > 0) {
       in.append(buf, static_cast<size_t>(n));
       FUZZ_CHECK(in.size() <= (64u << 20), "reply above 64 MiB");
+      // One request, one reply: do not wait for the server to close (on
+      // some error paths it keeps the connection for its keep-alive time
+      // despite "Connection: close").
+      admin_reply probe;
+      if (!req.raw && parse_replies(in, probe) > 0)
+        break;
       continue;
     }
     if (n < 0 && errno == EINTR)

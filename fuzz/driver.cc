@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -112,9 +113,28 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// A single input never needs seconds (see -timeout in the libFuzzer build):
+// a slow one is a finding, so the plain driver fails on it too.
+constexpr double slow_input_seconds = 20;
+
 void run_one(const std::string& input) {
+  auto start = std::chrono::steady_clock::now();
   LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()),
                          input.size());
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (took.count() > 1.0) {
+    std::string hex;
+    for (unsigned char c : input.substr(0, 256)) {
+      char b[4];
+      std::snprintf(b, sizeof(b), "%02x", c);
+      hex += b;
+    }
+    std::fprintf(stderr, "fuzz driver: input of %zu bytes took %.1f s: %s%s\n",
+                 input.size(), took.count(), hex.c_str(),
+                 input.size() > 256 ? "..." : "");
+    if (took.count() > slow_input_seconds)
+      std::abort();
+  }
 }
 
 } // namespace
@@ -159,7 +179,27 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 
 #else // default build: replay the seeds, then mutate them deterministically.
 
+#include <csignal>
+#include <unistd.h>
+
 namespace {
+
+// What is running, for the crash report (set before each input).
+char current[512] = "";
+
+void on_fatal(int sig) {
+  const char* what = "fuzz driver: crashed on ";
+  (void) !::write(2, "\n", 1);
+  (void) !::write(2, what, std::strlen(what));
+  (void) !::write(2, current, std::strlen(current));
+  (void) !::write(2, "\n", 1);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void describe(const char* fmt, const char* a, long b = 0) {
+  std::snprintf(current, sizeof(current), fmt, a, b);
+}
 
 std::string mutate(const std::vector<std::string>& seeds, std::mt19937_64& rng) {
   auto pick = [&](size_t n) {
@@ -224,9 +264,12 @@ int main(int argc, char** argv) {
                  a.corpus.c_str());
     return 1;
   }
+  for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL})
+    std::signal(sig, on_fatal);
   std::vector<std::string> seeds;
   for (auto& f : files) {
     seeds.push_back(read_file(f));
+    describe("%s", f.c_str());
     run_one(seeds.back());
   }
   std::printf("replayed %zu inputs\n", seeds.size());
@@ -235,8 +278,10 @@ int main(int argc, char** argv) {
                 a.mutations, static_cast<unsigned long long>(a.seed));
     std::fflush(stdout);
     std::mt19937_64 rng{a.seed};
-    for (long i = 0; i < a.mutations; ++i)
+    for (long i = 0; i < a.mutations; ++i) {
+      describe("mutation #%2$ld (%1$s)", "replay with the same --pk_seed", i);
       run_one(mutate(seeds, rng));
+    }
     std::printf("ran %ld mutated inputs\n", a.mutations);
   }
   return 0;
