@@ -92,8 +92,13 @@ bool sends_range(const admin_request& req) {
 constexpr size_t max_reply_body = 64 * 1024;
 
 void check_reply(const admin_request& req, const admin_reply& r) {
+  // Known finding A2 (fuzz/README.md): after an error reply the server
+  // ignores "Connection: close" and reads on, so bytes of a body it did not
+  // read can come back as a second reply.
   if (!req.raw)
-    FUZZ_CHECK(r.replies <= 1, "one request, several replies");
+    FUZZ_CHECK_KNOWN(r.replies <= 1, r.status == 400,
+                     "A2-admin-reads-on-after-error",
+                     "one request, several replies");
   if (r.status == 0)
     return;
   FUZZ_CHECK(r.status >= 100 && r.status < 600, "status out of range");

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 
@@ -161,6 +162,10 @@ size_t parse_replies(const std::string& in, admin_reply& out) {
       line = next;
     }
     size_t body_at = head_end + 4;
+    if (status >= 100 && status < 200) { // interim (100 Continue): no body
+      pos = body_at;
+      continue;
+    }
     if (in.size() - body_at < length)
       break; // cut short
     if (n == 0) {
@@ -276,8 +281,24 @@ admin_reply serve(const admin_request& req) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(st.server->port());
   ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  FUZZ_CHECK(rc == 0, "connect to the admin server");
+  // A loaded machine may refuse a connection for a moment (full accept
+  // queue); a server that stays unreachable is a finding.
+  int rc = -1;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    if (rc == 0 || (errno != ECONNREFUSED && errno != EAGAIN
+                    && errno != ETIMEDOUT && errno != EINTR))
+      break;
+    ::close(fd);
+    ::usleep(10000);
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    FUZZ_CHECK(fd >= 0, "socket");
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  }
+  if (rc != 0)
+    std::fprintf(stderr, "connect: %s\n", std::strerror(errno));
+  FUZZ_CHECK(rc == 0, "admin server unreachable for 2 s");
   size_t sent = 0;
   while (sent < bytes.size()) {
     auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
