@@ -64,13 +64,13 @@ TEST(AdminTarget, RawBytesEndWithTheConnection) {
   // once. The server then may not answer at all (it treats a half-closed
   // client as gone), so only the replies that come are checked.
   auto r = serve(parse_fuzz_request(
-    "RAW\nGET /v1/health HTTP/1.1\r\nHost: a\r\n\r\n"
-    "PUT /v1/kv/k HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nv"
-    "GET /v1/kv/k HTTP/1.1\r\nHost: a\r\n\r\n"));
+    "RAW\nGET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    "PUT /v1/kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\r\nv"
+    "GET /v1/kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   EXPECT_LE(r.replies, 3u);
   if (r.replies > 0)
     EXPECT_EQ(r.status, 200);
-  auto cut = serve(parse_fuzz_request("RAW\nPUT /v1/kv/k HTTP/1.1\r\nContent-Length: 9\r\n\r\nab"));
+  auto cut = serve(parse_fuzz_request("RAW\nPUT /v1/kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\nab"));
   EXPECT_NE(cut.status, 200); // never a success for a body cut short
 }
 

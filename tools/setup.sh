@@ -11,12 +11,17 @@ packages=(
   libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev
   libsodium-dev          # authenticated encryption of every datagram
-  libcpp-httplib-dev     # admin HTTP API
+  libmicrohttpd-dev      # admin HTTP server (epoll, deadlines, TLS via GnuTLS)
+  libcpp-httplib-dev     # HTTP client of pekoctl and the tests
   nlohmann-json3-dev     # admin API JSON
   nftables iproute2      # packet-level chaos in private network namespaces
   clang-14               # fuzz targets (fuzz/README.md): compiler
   libclang-rt-14-dev     #   libFuzzer, ASan and UBSan runtimes (-fsanitize=fuzzer)
   llvm-14                #   llvm-symbolizer for sanitizer stack traces
+  libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
+  python3-yaml           # offline checks of the Kubernetes manifests
+  dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
+  systemd groff-base     # systemd-analyze verify of the unit; man page rendering
   curl
 )
 
