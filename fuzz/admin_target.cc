@@ -94,29 +94,40 @@ struct server_state {
   std::unique_ptr<node::admin_server> server;
 };
 
-server_state& state() {
-  static server_state* s = [] {
-    auto* st = new server_state; // lives until exit; its threads serve it
-    node::admin_config cfg;
-    cfg.max_value_bytes = 2048;
-    cfg.max_key_bytes = 128;
-    // The server does not notice a half-close while a request is
-    // incomplete: raw bytes cut short end with its deadline, which must stay
-    // inside serve()'s 10 s.
-    cfg.header_timeout = std::chrono::seconds{3};
-    cfg.body_timeout = std::chrono::seconds{3};
-    cfg.threads = 2;
-    cfg.max_watchers = 1;
-    // Watches answer at once: a long-poll would only make the fuzzer wait.
-    cfg.max_watch_wait = duration::zero();
-    cfg.default_watch_wait = duration::zero();
-    cfg.fault_injection = true;
-    st->server = std::make_unique<node::admin_server>(st->backend, cfg);
-    auto err = st->server->start("127.0.0.1", 0);
-    FUZZ_CHECK(err.empty(), err.c_str());
-    return st;
-  }();
-  return *s;
+server_state* start_server(bool with_token) {
+  auto* st = new server_state; // lives until exit; its threads serve it
+  node::admin_config cfg;
+  cfg.max_value_bytes = 2048;
+  cfg.max_json_body_bytes = 4096;
+  cfg.max_key_bytes = 128;
+  cfg.max_target_bytes = 2048;
+  cfg.max_recurse_bytes = 8192;
+  // Raw bytes that stop mid-request end with the server's 408 (it does not
+  // notice the half-close): short deadlines keep such inputs cheap, and
+  // well inside serve()'s 10 s.
+  cfg.header_timeout = std::chrono::milliseconds{500};
+  cfg.body_timeout = std::chrono::milliseconds{500};
+  cfg.threads = 2;
+  cfg.max_watchers = 1;
+  // Watches and joins answer at once: a wait would only slow the fuzzer.
+  cfg.max_watch_wait = duration::zero();
+  cfg.default_watch_wait = duration::zero();
+  cfg.max_join_wait = duration::zero();
+  cfg.fault_injection = true;
+  cfg.allowed_hosts = {std::string{admin_fuzz_allowed_host}};
+  if (with_token)
+    cfg.token = std::string{admin_fuzz_token};
+  cfg.node_name = with_token ? "fuzz-token" : "fuzz";
+  st->server = std::make_unique<node::admin_server>(st->backend, cfg);
+  auto err = st->server->start("127.0.0.1", 0);
+  FUZZ_CHECK(err.empty(), err.c_str());
+  return st;
+}
+
+server_state& state(bool with_token) {
+  static server_state* plain = start_server(false);
+  static server_state* token = start_server(true);
+  return *(with_token ? token : plain);
 }
 
 bool is_tchar(char c) {
@@ -251,29 +262,47 @@ std::string render_http(const admin_request& req) {
   }
   if (target.empty() || target[0] != '/')
     target.insert(0, "/");
-  std::string out = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  std::string out = method + " " + target + " HTTP/1.1\r\n";
+  bool host = false;
   for (auto& [k, v] : req.headers) {
     std::string name;
     for (char c : k)
       if (is_tchar(c))
         name += c;
     auto l = lower(name);
-    if (name.empty() || l == "host" || l == "content-length"
-        || l == "transfer-encoding" || l == "connection")
+    if (name.empty() || l == "content-length" || l == "transfer-encoding"
+        || l == "connection")
       continue;
+    host = host || l == "host";
     std::string value;
     for (char c : v)
       if (c != '\r' && c != '\n' && c != '\0')
         value += c;
     out += name + ": " + value + "\r\n";
   }
+  if (!host)
+    out += "Host: 127.0.0.1\r\n";
   out += "Content-Length: " + std::to_string(req.body.size())
          + "\r\nConnection: close\r\n\r\n" + req.body;
   return out;
 }
 
+bool to_token_server(const admin_request& req) {
+  if (req.raw)
+    return lower(req.raw_bytes).find("authorization:") != std::string::npos;
+  for (auto& [k, v] : req.headers) {
+    std::string name;  // as render_http sends it
+    for (char c : k)
+      if (is_tchar(c))
+        name += c;
+    if (lower(name) == "authorization")
+      return true;
+  }
+  return false;
+}
+
 admin_reply serve(const admin_request& req) {
-  auto& st = state();
+  auto& st = state(to_token_server(req));
   st.backend.reset();
   std::string bytes = req.raw ? req.raw_bytes : render_http(req);
 

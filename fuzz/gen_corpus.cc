@@ -565,17 +565,26 @@ void gen_admin() {
     r.headers = std::move(headers);
     return r;
   };
+  const std::string bearer = "Bearer " + std::string{pekonode::fuzz::admin_fuzz_token};
+  using headers = std::vector<std::pair<std::string, std::string>>;
+  const headers auth{{"Authorization", bearer}};
+  const headers json_auth{{"Content-Type", "application/json"}, {"Authorization", bearer}};
   const std::pair<const char*, admin_request> reqs[] = {
     {"health", req("GET", "/v1/health")},
+    {"health-ready", req("GET", "/v1/health/ready")},
     {"self", req("GET", "/v1/self")},
     {"members", req("GET", "/v1/members")},
     {"kv-list", req("GET", "/v1/kv")},
+    {"kv-list-prefix", req("GET", "/v1/kv?prefix=config%2F&recurse=1")},
+    {"kv-recurse-key", req("GET", "/v1/kv/config?recurse=true")},
     {"kv-watch", req("GET", "/v1/kv?watch=1&index=3&wait=500ms&prefix=a%2F")},
     {"kv-watch-bad-wait", req("GET", "/v1/kv?watch=true&wait=10x")},
+    {"kv-unknown-param", req("GET", "/v1/kv?cas=1&prefix=a&prefix=b")},
     {"kv-get", req("GET", "/v1/kv/config/db")},
     {"kv-head", req("HEAD", "/v1/kv/k")},
-    {"kv-put", req("PUT", "/v1/kv/config%2Fdb?cas=3", "value bytes",
+    {"kv-put", req("PUT", "/v1/kv/config%2Fdb", "value bytes",
                    {{"Content-Type", "application/octet-stream"}})},
+    {"kv-put-token", req("PUT", "/v1/kv/a%20b", "v", auth)},
     {"kv-put-empty-key", req("PUT", "/v1/kv/", "v")},
     {"kv-put-bad-escape", req("PUT", "/v1/kv/%zz", "v")},
     {"kv-put-large", req("PUT", "/v1/kv/big", std::string(2500, 'v'))},
@@ -585,10 +594,13 @@ void gen_admin() {
     {"metadata-put", req("PUT", "/v1/metadata", "{\"any\":\"blob\"}")},
     {"join", req("POST", "/v1/join", "{\"seeds\":[\"10.0.0.1:7946\",\"seed.example:1\",\"[::1]:2\"]}",
                  {{"Content-Type", "application/json"}})},
+    {"join-wait", req("POST", "/v1/join?wait=2s", "{\"seeds\":[\"127.0.0.1:7946\"]}", json_auth)},
     {"join-bad", req("POST", "/v1/join", "{\"seeds\":[1,\"a b:1\"]}")},
     {"leave", req("POST", "/v1/leave")},
+    {"leave-token", req("POST", "/v1/leave", "", auth)},
     {"rejoin", req("POST", "/v1/rejoin")},
     {"tags", req("PUT", "/v1/tags", "{\"role\":\"db\",\"zone\":\"eu-1\"}")},
+    {"tags-patch", req("PATCH", "/v1/tags", "{\"role\":null,\"zone\":\"eu-2\"}", json_auth)},
     {"tags-bad", req("PUT", "/v1/tags", "{\"role\":[\"db\"],\"\":\"x\"}")},
     {"metrics", req("GET", "/metrics")},
     {"faults-get", req("GET", "/v1/faults")},
@@ -597,20 +609,56 @@ void gen_admin() {
     {"deep-json", req("POST", "/v1/join", std::string(40, '[') + std::string(40, ']'))},
     {"unknown-path", req("GET", "/v2/nothing?x=1")},
     {"options", req("OPTIONS", "/v1/kv/k", "", {{"Origin", "http://x"}})},
+    // Admission rules (docs/SECURITY.md, "Admin API").
+    {"host-foreign", req("GET", "/v1/self", "", {{"Host", "evil.example"}})},
+    {"host-allowed", req("GET", "/v1/self", "", {{"Host", "Pekonode.Test.:7947"}})},
+    {"host-localhost", req("GET", "/v1/self", "", {{"Host", "localhost:7947"}})},
+    {"host-ipv6", req("GET", "/v1/self", "", {{"Host", "[::1]:7947"}})},
+    {"host-twice", req("GET", "/v1/self", "", {{"Host", "127.0.0.1"}, {"Host", "evil.example"}})},
+    {"host-malformed", req("GET", "/v1/self", "", {{"Host", "[::1:80"}})},
+    {"origin-own", req("PUT", "/v1/kv/k", "v", {{"Host", "127.0.0.1:7947"}, {"Origin", "http://127.0.0.1:7947"}})},
+    {"origin-foreign", req("GET", "/v1/kv", "", {{"Origin", "http://evil.example"}})},
+    {"origin-null", req("POST", "/v1/leave", "", {{"Origin", "null"}})},
+    {"token-wrong", req("DELETE", "/v1/kv/k", "", {{"Authorization", "Bearer not-the-token-0123456789"}})},
+    {"token-malformed", req("PUT", "/v1/tags", "{}", {{"Authorization", "Basic dXNlcjpwdw=="}})},
+    {"token-read", req("GET", "/v1/members", "", auth)},
+    {"csrf-text-plain", req("POST", "/v1/leave", "x", {{"Content-Type", "text/plain; charset=UTF-8"}})},
+    {"csrf-form", req("POST", "/v1/join", "seeds=a", {{"Content-Type", "application/x-www-form-urlencoded"}})},
+    {"csrf-multipart-token", req("POST", "/v1/rejoin", "", {{"Content-Type", "multipart/form-data; boundary=x"}, {"Authorization", bearer}})},
   };
   for (auto& [n, r] : reqs)
     put(t, n, pekonode::fuzz::format_fuzz_request(r));
   admin_request raw;
   raw.raw = true;
-  raw.raw_bytes = "GET /v1/health HTTP/1.1\r\nHost: a\r\n\r\n"
-                  "PUT /v1/kv/a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
-                  "GET /v1/kv/a HTTP/1.1\r\nHost: a\r\n\r\n";
-  put(t, "raw-pipelined", pekonode::fuzz::format_fuzz_request(raw));
-  raw.raw_bytes = "PUT /v1/kv/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  "3\r\nabc\r\n0\r\n\r\n";
-  put(t, "raw-chunked", pekonode::fuzz::format_fuzz_request(raw));
-  raw.raw_bytes = "GET /v1/kv/%00%ff HTTP/1.0\r\nRange: bytes=0-1\r\n\r\n";
-  put(t, "raw-http10-range", pekonode::fuzz::format_fuzz_request(raw));
+  auto put_raw = [&](const char* name, std::string bytes) {
+    raw.raw_bytes = std::move(bytes);
+    put(t, name, pekonode::fuzz::format_fuzz_request(raw));
+  };
+  put_raw("raw-pipelined",
+          "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+          "PUT /v1/kv/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc"
+          "GET /v1/kv/a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  put_raw("raw-chunked",
+          "PUT /v1/kv/c HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "3\r\nabc\r\n0\r\n\r\n");
+  put_raw("raw-chunked-bad-size",
+          "PUT /v1/kv/c HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "fffffffffffffffff\r\nabc\r\n0\r\n\r\n");
+  put_raw("raw-http10-range", "GET /v1/kv/%00%ff HTTP/1.0\r\nRange: bytes=0-1\r\n\r\n");
+  put_raw("raw-no-host", "GET /v1/health HTTP/1.1\r\n\r\n");
+  put_raw("raw-two-lengths",
+          "PUT /v1/kv/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
+          "Content-Length: 5\r\n\r\nabcde");
+  put_raw("raw-length-and-chunked",
+          "PUT /v1/kv/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n"
+          "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  put_raw("raw-expect-continue",
+          "PUT /v1/metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+          "Content-Length: 4\r\n\r\nblob");
+  put_raw("raw-token",
+          "POST /v1/rejoin HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + bearer
+            + "\r\nContent-Length: 0\r\n\r\n");
+  put_raw("raw-cut-headers", "GET /v1/health HTTP/1.1\r\nHost: 12");
 }
 
 } // namespace
