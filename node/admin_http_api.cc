@@ -391,7 +391,10 @@ std::optional<response> api::admit(request& req, route& r) const {
   }
   if (!r.method_ok)
     return method_not_allowed(r, req.method);
-  for (auto& [k, v] : req.query) {
+  for (auto& param : req.query) {
+    // A named reference, not a structured binding: lambdas may not capture
+    // bindings before C++20 (clang 14 refuses; it builds the fuzz targets).
+    const std::string& k = param.first;
     if (std::find_if(r.params.begin(), r.params.end(),
                      [&](const char* p) { return k == p; })
         == r.params.end()) {

@@ -56,6 +56,44 @@ bool valid_dns_name(std::string_view name) {
   return true;
 }
 
+// Well-formed UTF-8 as protobuf checks it on parse: no overlong forms, no
+// surrogates, nothing above U+10FFFF. Tags travel in proto3 `string` fields
+// of every membership packet; one ill-formed byte makes every packet that
+// carries them unparseable for the peers.
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    uint32_t min = 0;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (s.size() - i < len)
+      return false;
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80)
+        return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += len;
+  }
+  return true;
+}
 
 } // namespace
 
@@ -219,6 +257,8 @@ std::string validate_tags(const std::map<std::string, std::string>& tags) {
              std::to_string(max_tag_value_bytes) + " bytes";
     if (!printable(k) || !printable(v))
       return "tag " + quote(k) + " contains control characters";
+    if (!valid_utf8(k) || !valid_utf8(v))
+      return "tag " + quote(k) + " is not valid UTF-8";
     total += k.size() + v.size();
   }
   if (total > max_tags_total_bytes)

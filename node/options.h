@@ -94,8 +94,9 @@ std::string parse_join(std::string_view text, std::vector<host_endpoint>& out);
 std::string parse_tags(std::string_view text,
                        std::map<std::string, std::string>& out);
 
-/// Checks tag limits: count, key/value sizes, total size, printable UTF-8-safe
-/// bytes (no control characters). Shared by --tags and PUT /v1/tags.
+/// Checks tag limits: count, key/value sizes, total size, well-formed UTF-8
+/// without control characters (tags travel in protobuf string fields, which
+/// peers reject when ill-formed). Shared by --tags and PUT /v1/tags.
 std::string validate_tags(const std::map<std::string, std::string>& tags);
 
 /// Node names: non-empty, at most max_name_bytes, visible ASCII only

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/text.h"
+
 namespace pekonode::node {
 namespace {
 
@@ -146,6 +148,21 @@ TEST(ValidateTags, EnforcesLimits) {
   for (int i = 0; i < 10; ++i)
     tags["k" + std::to_string(i)] = std::string(max_tag_value_bytes, 'v');
   EXPECT_NE(validate_tags(tags).find("total"), std::string::npos);
+}
+
+TEST(ValidateTags, RequiresWellFormedUtf8) {
+  // Peers parse tags as protobuf strings: one ill-formed byte would make
+  // every packet carrying them unparseable.
+  for (std::string bad : {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80",
+                          "\xf4\x90\x80\x80", "ok\x80"}) {
+    EXPECT_NE(validate_tags({{"k", bad}}).find("not valid UTF-8"),
+              std::string::npos) << pekonode::escape(bad);
+    EXPECT_NE(validate_tags({{bad, "v"}}).find("not valid UTF-8"),
+              std::string::npos) << pekonode::escape(bad);
+  }
+  EXPECT_EQ(validate_tags({{"zone", "z\xc3\xbcrich \xe2\x82\xac \xf0\x9f\x90\x98"}}), "");
+  std::map<std::string, std::string> tags;
+  EXPECT_NE(parse_tags("zone=\xc3", tags).find("UTF-8"), std::string::npos);
 }
 
 TEST(ValidateName, RequiresVisibleAsciiWithinLimit) {

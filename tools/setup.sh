@@ -15,6 +15,9 @@ packages=(
   libcpp-httplib-dev     # HTTP client of pekoctl and the tests
   nlohmann-json3-dev     # admin API JSON
   nftables iproute2      # packet-level chaos in private network namespaces
+  clang-14               # fuzz targets (fuzz/README.md): compiler
+  libclang-rt-14-dev     #   libFuzzer, ASan and UBSan runtimes (-fsanitize=fuzzer)
+  llvm-14                #   llvm-symbolizer for sanitizer stack traces
   libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
   python3-yaml           # offline checks of the Kubernetes manifests
   python3-matplotlib     # tools/plot_benchmarks.py (docs/img) and its CI test

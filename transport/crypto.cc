@@ -64,29 +64,50 @@ result<keyring> keyring::from_secrets(const std::vector<std::string>& secrets) {
   return result<keyring>::success(std::move(ring));
 }
 
-result<keyring> load_keyring_file(const std::string& path) {
-  std::ifstream in{path};
-  if (!in)
-    return result<keyring>::failure(ec::bad_keyring,
-                                    "cannot open keyring file '" + path
-                                      + "': " + std::strerror(errno));
+result<keyring> parse_keyring_text(std::string_view text,
+                                   std::string_view source) {
   std::vector<std::string> secrets;
-  std::string line;
-  while (std::getline(in, line)) {
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    auto line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     auto t = trim(line);
     if (t.empty() || t.front() == '#')
       continue;
     secrets.emplace_back(t);
   }
-  if (in.bad())
-    return result<keyring>::failure(ec::bad_keyring,
-                                    "error reading keyring file '" + path + "'");
   if (secrets.empty())
-    return result<keyring>::failure(ec::bad_keyring, "keyring file '" + path
-                                                       + "' holds no secrets");
+    return result<keyring>::failure(ec::bad_keyring,
+                                    std::string{source} + " holds no secrets");
   auto res = keyring::from_secrets(secrets);
   for (auto& s : secrets)
     sodium_memzero(s.data(), s.size());
+  return res;
+}
+
+result<keyring> load_keyring_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return result<keyring>::failure(ec::bad_keyring,
+                                    "cannot open keyring file '" + path
+                                      + "': " + std::strerror(errno));
+  // One byte more than the cap tells "too large" from "exactly the cap".
+  std::string text(max_keyring_file_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) {
+    sodium_memzero(text.data(), text.size());
+    return result<keyring>::failure(ec::bad_keyring,
+                                    "error reading keyring file '" + path + "'");
+  }
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > max_keyring_file_bytes) {
+    sodium_memzero(text.data(), text.size());
+    return result<keyring>::failure(
+      ec::bad_keyring, "keyring file '" + path + "' is larger than "
+                         + std::to_string(max_keyring_file_bytes) + " bytes");
+  }
+  auto res = parse_keyring_text(text, "keyring file '" + path + "'");
+  sodium_memzero(text.data(), text.size());
   return res;
 }
 

@@ -71,9 +71,21 @@ private:
   std::vector<key> keys_;
 };
 
-/// Reads a keyring file: one secret per line, first is primary; blank lines
-/// and lines starting with '#' are ignored; surrounding whitespace trimmed.
-/// Errors (bad_keyring) name the path: missing/unreadable file, no secrets.
+/// Largest keyring file load_keyring_file reads (a keyring holds a handful of
+/// short secrets; anything this large is a wrong path, not a keyring).
+constexpr size_t max_keyring_file_bytes = 1024 * 1024;
+
+/// Parses keyring text: one secret per line ('\n'-separated, a final line
+/// needs no newline), first is primary; blank lines and lines starting with
+/// '#' are ignored; surrounding whitespace (including '\r') is trimmed.
+/// Errors (bad_keyring) name `source` (e.g. "keyring file '/etc/k'"): no
+/// secrets. Secrets copied out of `text` are wiped; `text` is the caller's.
+result<keyring> parse_keyring_text(std::string_view text,
+                                   std::string_view source = "keyring text");
+
+/// Reads a keyring file and parses it with parse_keyring_text. Errors
+/// (bad_keyring) name the path: missing/unreadable file, larger than
+/// max_keyring_file_bytes, no secrets.
 result<keyring> load_keyring_file(const std::string& path);
 
 /// Seals and opens datagrams for one node. Immutable after construction, so

@@ -131,6 +131,46 @@ TEST(KeyringFile, MissingAndEmptyFilesGiveClearErrors) {
   std::remove(path.c_str());
 }
 
+TEST(KeyringText, ParsesLinesLikeTheFile) {
+  auto r = parse_keyring_text("# keys\r\n\r\n\tprimary \r\nsecond\n#x\nlast");
+  ASSERT_TRUE(r.ok()) << r.message;
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(r->primary(), keyring::derive("primary"));
+  EXPECT_EQ(r->keys()[1], keyring::derive("second"));
+  EXPECT_EQ(r->keys()[2], keyring::derive("last")); // no final newline
+  // '#' only starts a comment at the beginning of the trimmed line.
+  auto inner = parse_keyring_text("a#b\n");
+  ASSERT_TRUE(inner.ok());
+  EXPECT_EQ(inner->primary(), keyring::derive("a#b"));
+}
+
+TEST(KeyringText, NoSecretsNamesTheSource) {
+  for (std::string_view text : {"", "\n\n", "  # c\n\t\r\n", "#"}) {
+    auto r = parse_keyring_text(text, "keyring from --x");
+    EXPECT_EQ(r.code, ec::bad_keyring);
+    EXPECT_EQ(r.message, "keyring from --x holds no secrets");
+  }
+}
+
+TEST(KeyringFile, OversizeFileIsRejected) {
+  auto path = testing::TempDir() + "/keyring_huge";
+  {
+    std::ofstream out{path};
+    out << "secret\n" << std::string(max_keyring_file_bytes, '#');
+  }
+  auto r = load_keyring_file(path);
+  EXPECT_EQ(r.code, ec::bad_keyring);
+  EXPECT_NE(r.message.find("larger than"), std::string::npos) << r.message;
+  {
+    std::ofstream out{path};
+    out << "secret\n#" << std::string(max_keyring_file_bytes - 8, 'x');
+  }
+  auto at_cap = load_keyring_file(path); // exactly the cap: accepted
+  ASSERT_TRUE(at_cap.ok()) << at_cap.message;
+  EXPECT_EQ(at_cap->primary(), keyring::derive("secret"));
+  std::remove(path.c_str());
+}
+
 TEST(Wire, EncryptedBatchesStayWithinBudgetAndRoundTrip) {
   wire_config cfg;
   cfg.name = "a";
