@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev     # admin API JSON
   nftables iproute2      # packet-level chaos in private network namespaces
   libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
+  libsqlite3-dev         # durable store under --data_dir (storage/)
   python3-yaml           # offline checks of the Kubernetes manifests
   dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
   systemd groff-base     # systemd-analyze verify of the unit; man page rendering
