@@ -341,8 +341,7 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
     std::string init = "PRAGMA application_id=" + std::to_string(application_id)
                        + "; PRAGMA user_version="
                        + std::to_string(format_version) + ";";
-    if ((rc = exec(init.c_str())) != SQLITE_OK || (rc = exec("BEGIN")) != SQLITE_OK
-        || (rc = exec(schema)) != SQLITE_OK)
+    if ((rc = exec(init.c_str())) != SQLITE_OK)
       return fail(rc, "create store.db");
   } else {
     int64_t app = 0, ver = 0;
@@ -373,6 +372,9 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
     tune += " PRAGMA max_page_count=" + std::to_string(std::max<uint64_t>(opts.max_bytes / 4096, 8)) + ";";
   if ((rc = exec(tune.c_str())) != SQLITE_OK)
     return fail(rc, "configure store.db");
+
+  if (fresh && ((rc = exec("BEGIN")) != SQLITE_OK || (rc = exec(schema)) != SQLITE_OK))
+    return fail(rc, "create store.db");
 
   if (!fresh && opts.verify_on_open) {
     std::string check;
