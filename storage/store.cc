@@ -261,6 +261,44 @@ ec code_of(sqlite3* db, int rc) {
   }
 }
 
+/// Checks what SQLite would take on trust about the file's length: the
+/// file is whole pages, and (with no write-ahead log beside it) at least as
+/// long as its header says. Returns why not, or "" when the shape is right.
+std::string check_file_shape(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ""; // SQLite reports it
+  unsigned char h[100];
+  ssize_t n = ::pread(fd, h, sizeof h, 0);
+  struct stat st {};
+  ::fstat(fd, &st);
+  ::close(fd);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (n < static_cast<ssize_t>(sizeof h))
+    return "truncated (" + std::to_string(size) + " bytes)";
+  if (std::memcmp(h, "SQLite format 3", 16) != 0)
+    return ""; // not a database at all: SQLite says so
+  uint64_t page = (uint64_t{h[16]} << 8) | h[17];
+  if (page == 1)
+    page = 65536;
+  if (page < 512 || (page & (page - 1)) != 0)
+    return "corrupt (bad page size in its header)";
+  if (size % page != 0)
+    return "truncated or damaged (" + std::to_string(size)
+           + " bytes is not a whole number of " + std::to_string(page)
+           + "-byte pages)";
+  auto be32 = [&](int at) {
+    return (uint32_t{h[at]} << 24) | (uint32_t{h[at + 1]} << 16)
+           | (uint32_t{h[at + 2]} << 8) | h[at + 3];
+  };
+  struct stat wal {};
+  bool no_log = ::stat((path + "-wal").c_str(), &wal) != 0 || wal.st_size == 0;
+  if (no_log && be32(92) == be32(24) && size < uint64_t{be32(28)} * page)
+    return "truncated (" + std::to_string(size / page) + " pages, its header says "
+           + std::to_string(be32(28)) + ")";
+  return "";
+}
+
 } // namespace
 
 result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
@@ -276,6 +314,12 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
     return R::failure(ec::corrupt,
                       d.error("store.db is missing although FORMAT says the "
                               "directory was initialised"));
+
+  if (!fresh) {
+    auto why = check_file_shape(path);
+    if (!why.empty())
+      return R::failure(ec::corrupt, d.error("store.db is " + why));
+  }
 
   auto fail = [&](int rc, std::string what) {
     auto* db = s->impl_->db;
@@ -352,14 +396,13 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
                                              "(foreign file, or its header is corrupt)"));
     if ((rc = pragma_int("PRAGMA user_version;", ver)) != SQLITE_OK)
       return fail(rc, "read store.db");
-    if (ver > static_cast<int64_t>(format_version))
-      return R::failure(ec::unsupported_format,
-                        d.error("store.db has format " + std::to_string(ver)
-                                + ", newer than this build reads ("
-                                + std::to_string(format_version) + ")"));
+    // FORMAT (checked already) is the directory's version; a store.db
+    // that disagrees with it is damaged, not newer.
     if (ver != static_cast<int64_t>(format_version))
-      return R::failure(ec::corrupt, d.error("store.db has format "
-                                             + std::to_string(ver) + ": corrupt"));
+      return R::failure(ec::corrupt, d.error("store.db says format "
+                                             + std::to_string(ver) + " where FORMAT says "
+                                             + std::to_string(format_version)
+                                             + ": corrupt"));
     std::string mode;
     if ((rc = pragma_text("PRAGMA journal_mode=WAL;", mode)) != SQLITE_OK)
       return fail(rc, "open store.db");
