@@ -328,6 +328,8 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
     std::string text = what + ": " + msg;
     if (code == ec::corrupt)
       text = "store.db is corrupt (" + what + ": " + msg + ")";
+    else if (code == ec::full)
+      text = "disk full, cannot start (" + what + ": " + msg + ")";
     return R::failure(code, d.error(text));
   };
 
