@@ -37,6 +37,11 @@ CREATE TABLE meta(
 );
 )sql";
 
+/// Every schema statement, in name order, as one string.
+constexpr const char* schema_query =
+  "SELECT group_concat(type || ' ' || name || ' ' || tbl_name || ' ' || "
+  "coalesce(sql, ''), ';') FROM (SELECT * FROM sqlite_schema ORDER BY name)";
+
 std::string u64_bytes(uint64_t v) {
   std::string s;
   writer(s).u64(v);
@@ -429,6 +434,27 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
     if (check != "ok")
       return R::failure(ec::corrupt, d.error("store.db is corrupt: "
                                              + escape_field(check.substr(0, 200))));
+  }
+
+  // The schema must be exactly ours: a damaged one would otherwise surface
+  // later as confusing SQL errors.
+  if (!fresh) {
+    std::string want, have;
+    sqlite3* mem = nullptr;
+    if (sqlite3_open(":memory:", &mem) == SQLITE_OK
+        && sqlite3_exec(mem, schema, nullptr, nullptr, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(mem, schema_query, -1, &st, nullptr) == SQLITE_OK
+          && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        want = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(mem);
+    if ((rc = pragma_text(schema_query, have)) != SQLITE_OK)
+      return fail(rc, "read the schema of store.db");
+    if (want.empty() || have != want)
+      return R::failure(ec::corrupt, d.error("store.db is corrupt: its schema is "
+                                             "not the store's"));
   }
 
   auto& im = *s->impl_;
