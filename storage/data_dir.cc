@@ -236,8 +236,11 @@ result<std::unique_ptr<data_dir>> data_dir::open(const std::string& path,
                                                  : " (pid " + escape_field(holder) + ")")));
   }
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(d->lock_fd_, 0) == 0)
-    (void) ::pwrite(d->lock_fd_, pid.data(), pid.size(), 0);
+  // The pid only improves the message a second opener gets; a failure to
+  // record it is harmless.
+  if (::ftruncate(d->lock_fd_, 0) == 0
+      && ::pwrite(d->lock_fd_, pid.data(), pid.size(), 0) < 0) {
+  }
 
   auto format = d->file("FORMAT");
   struct stat fst {};
