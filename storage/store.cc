@@ -552,10 +552,13 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
     return fail(rc, "write the boot epoch");
   s->boot_epoch_ = next_epoch;
 
+  // The write above created the write-ahead log (it is deleted at every
+  // clean close); its directory entry must be durable before any commit is
+  // acknowledged, or a power cut could drop the whole log.
+  if (auto st = d.sync_dir(); !st.ok())
+    return R::failure(st);
   if (fresh) {
     // FORMAT last: a directory without it holds nothing acknowledged.
-    if (auto st = d.sync_dir(); !st.ok())
-      return R::failure(st);
     if (auto st = d.mark_initialised(); !st.ok())
       return R::failure(st);
   }
