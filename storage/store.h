@@ -33,8 +33,9 @@ struct store_options {
   /// Largest value accepted by a write and by the load scan. Default 64 MiB
   /// (metadata's own bound, 512 KiB by default, is stricter).
   size_t max_value_bytes = 64 * 1024 * 1024;
-  /// Run the engine's structural check (O(size): ~1 s per GiB) at open, so
-  /// a damaged file is refused at start rather than met later. Default on.
+  /// Run the engine's structural check at open (O(size): 125-210 ms for
+  /// 10 MiB of 100 B rows on a loaded 2-core machine), so a damaged file is
+  /// refused at start rather than met later. Default on.
   bool verify_on_open = true;
 };
 
