@@ -19,6 +19,7 @@ packages=(
   libclang-rt-14-dev     #   libFuzzer, ASan and UBSan runtimes (-fsanitize=fuzzer)
   llvm-14                #   llvm-symbolizer for sanitizer stack traces
   libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
+  libsqlite3-dev         # durable store under --data_dir (storage/)
   python3-yaml           # offline checks of the Kubernetes manifests
   python3-matplotlib     # tools/plot_benchmarks.py (docs/img) and its CI test
   dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
