@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "node/admin_http.h"
+#include "node/init.h"
 #include "node/node.h"
 #include "node/options.h"
 #include "transport/crypto.h"
@@ -161,13 +162,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   caf::actor_system_config sys_cfg;
-  sys_cfg.set("scheduler.max-threads", static_cast<size_t>(FLAGS_threads));
-  sys_cfg.set("logger.verbosity", caf::atom("quiet"));
+  pekonode::init(sys_cfg);
+  compat::set_worker_threads(sys_cfg, static_cast<size_t>(FLAGS_threads));
+  compat::quiet_caf_logger(sys_cfg);
   caf::actor_system sys{sys_cfg};
 
   auto started = node::start_udp_node(sys, cfg);
   if (!started)
-    fail("--bind=" + FLAGS_bind + ": " + transport::describe(started.error()));
+    fail("--bind=" + FLAGS_bind + ": " + node::describe(started.error()));
   node::facade api{sys, *started, cfg.name};
 
   std::unique_ptr<node::admin_server> admin;
@@ -194,8 +196,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(cfg.membership.leave_drain);
   if (admin)
     admin->stop();
+  // The node's actors are linked: stopping one stops them all.
   caf::anon_send_exit(started->membership, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(started->metadata, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(started->transport, caf::exit_reason::user_shutdown);
   return 0;
 }
