@@ -105,6 +105,34 @@ bool has_error_category(const caf::actor_system& sys) {
          > 0;
 }
 
+// -- inspection ---------------------------------------------------------------
+
+/// The result type of an `inspect` overload (on CAF 0.18+: bool).
+#define PEKONODE_INSPECT_RESULT(Inspector) typename Inspector::result_type
+
+/// One named field of an inspected object. CAF 0.18+'s inspectors use the
+/// name (`f.field(name, value)`); 0.17 inspects fields by position.
+template <class T>
+struct field_ref {
+  const char* name;
+  T& value;
+};
+
+template <class T>
+field_ref<T> field(const char* name, T& value) {
+  return {name, value};
+}
+
+/// Inspects `x`, an object called `type_name`, field by field in order: the
+/// body of every pekonode `inspect` overload. On CAF 0.18+ this is
+/// `f.object(x).pretty_name(type_name).fields(f.field(name, value)...)`.
+template <class Inspector, class T, class... Fs>
+typename Inspector::result_type
+inspect_object(Inspector& f, T& x, const char* type_name, field_ref<Fs>... fs) {
+  static_cast<void>(x);
+  return f(caf::meta::type_name(type_name), fs.value...);
+}
+
 // -- type-ID blocks ---------------------------------------------------------------
 
 /// Registers the types of one type-ID block. On CAF 0.18+ this is
@@ -113,6 +141,13 @@ bool has_error_category(const caf::actor_system& sys) {
 template <class Block>
 void add_type_ids(caf::actor_system_config& cfg) {
   cfg.add_message_types<Block>();
+}
+
+/// Whether `sys` knows a message type by the name its type-ID block gives it
+/// (e.g. "pekonode::membership::member").
+inline bool has_message_type(const caf::actor_system& sys,
+                             const std::string& name) {
+  return sys.types().make_value(name) != nullptr;
 }
 
 // -- links ---------------------------------------------------------------------

@@ -20,8 +20,12 @@ inline std::string to_string(channel c) {
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, outbound& x) {
-  return f(caf::meta::type_name("outbound"), x.to, x.chan, x.payload);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, outbound& x) {
+  return compat::inspect_object(
+    f, x, "outbound",
+    compat::field("to", x.to),
+    compat::field("chan", x.chan),
+    compat::field("payload", x.payload));
 }
 
 } // namespace pekonode

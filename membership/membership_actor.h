@@ -26,28 +26,58 @@ namespace pekonode::membership {
 // -- messages -------------------------------------------------------------------
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, member& x) {
-  return f(caf::meta::type_name("member"), x.name, x.addr, x.incarnation,
-           x.state, x.tags, x.state_change);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, member& x) {
+  return compat::inspect_object(
+    f, x, "member",
+    compat::field("name", x.name),
+    compat::field("addr", x.addr),
+    compat::field("incarnation", x.incarnation),
+    compat::field("state", x.state),
+    compat::field("tags", x.tags),
+    compat::field("state_change", x.state_change));
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, event& x) {
-  return f(caf::meta::type_name("member_event"), x.kind, x.m);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, event& x) {
+  return compat::inspect_object(
+    f, x, "member_event",
+    compat::field("kind", x.kind),
+    compat::field("m", x.m));
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, core_stats& x) {
-  return f(caf::meta::type_name("membership_stats"), x.packets_in,
-           x.packets_out, x.bytes_out, x.probes, x.acks, x.probe_failures,
-           x.indirect_probes, x.relayed_probes, x.nacks_sent,
-           x.nacks_received, x.suspects_raised, x.confirmations,
-           x.deaths_declared, x.refutations, x.name_conflicts,
-           x.updates_applied, x.updates_stale, x.join_attempts,
-           x.syncs_started, x.syncs_differed, x.reconnects, x.heal_notices,
-           x.corrections_sent, x.suspect_notices, x.bad_packets,
-           x.leave_notices_sent, x.leave_acks_received, x.leave_acks_sent,
-           x.replies_limited);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
+  return compat::inspect_object(
+    f, x, "membership_stats",
+    compat::field("packets_in", x.packets_in),
+    compat::field("packets_out", x.packets_out),
+    compat::field("bytes_out", x.bytes_out),
+    compat::field("probes", x.probes),
+    compat::field("acks", x.acks),
+    compat::field("probe_failures", x.probe_failures),
+    compat::field("indirect_probes", x.indirect_probes),
+    compat::field("relayed_probes", x.relayed_probes),
+    compat::field("nacks_sent", x.nacks_sent),
+    compat::field("nacks_received", x.nacks_received),
+    compat::field("suspects_raised", x.suspects_raised),
+    compat::field("confirmations", x.confirmations),
+    compat::field("deaths_declared", x.deaths_declared),
+    compat::field("refutations", x.refutations),
+    compat::field("name_conflicts", x.name_conflicts),
+    compat::field("updates_applied", x.updates_applied),
+    compat::field("updates_stale", x.updates_stale),
+    compat::field("join_attempts", x.join_attempts),
+    compat::field("syncs_started", x.syncs_started),
+    compat::field("syncs_differed", x.syncs_differed),
+    compat::field("reconnects", x.reconnects),
+    compat::field("heal_notices", x.heal_notices),
+    compat::field("corrections_sent", x.corrections_sent),
+    compat::field("suspect_notices", x.suspect_notices),
+    compat::field("bad_packets", x.bad_packets),
+    compat::field("leave_notices_sent", x.leave_notices_sent),
+    compat::field("leave_acks_received", x.leave_acks_received),
+    compat::field("leave_acks_sent", x.leave_acks_sent),
+    compat::field("replies_limited", x.replies_limited));
 }
 
 /// Seeds to join through: "host:port" texts, IP literals or DNS names.
@@ -56,8 +86,10 @@ struct seed_list {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, seed_list& x) {
-  return f(caf::meta::type_name("seed_list"), x.seeds);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, seed_list& x) {
+  return compat::inspect_object(
+    f, x, "seed_list",
+    compat::field("seeds", x.seeds));
 }
 
 /// This node's tags, replaced as a whole.
@@ -66,8 +98,10 @@ struct tag_set {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, tag_set& x) {
-  return f(caf::meta::type_name("tag_set"), x.tags);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, tag_set& x) {
+  return compat::inspect_object(
+    f, x, "tag_set",
+    compat::field("tags", x.tags));
 }
 
 } // namespace pekonode::membership

@@ -33,8 +33,11 @@ namespace pekonode::metadata {
 /// A write's version: (HLC, origin). Compare versions with `<`; print them
 /// with `to_string` ("physical_ms.logical@origin").
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, version& x) {
-  return f(caf::meta::type_name("version"), x.hlc, x.origin);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, version& x) {
+  return compat::inspect_object(
+    f, x, "version",
+    compat::field("hlc", x.hlc),
+    compat::field("origin", x.origin));
 }
 
 /// "physical_ms.logical@origin", e.g. "1732800000123.0@node-1".
@@ -48,8 +51,12 @@ struct kv_item {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, kv_item& x) {
-  return f(caf::meta::type_name("kv_item"), x.key, x.ver, x.size);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, kv_item& x) {
+  return compat::inspect_object(
+    f, x, "kv_item",
+    compat::field("key", x.key),
+    compat::field("ver", x.ver),
+    compat::field("size", x.size));
 }
 
 /// One change in the watch log. Indexes start at 1 and increase by one per
@@ -64,9 +71,14 @@ struct kv_change {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, kv_change& x) {
-  return f(caf::meta::type_name("kv_change"), x.index, x.key, x.deleted, x.ver,
-           x.local);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, kv_change& x) {
+  return compat::inspect_object(
+    f, x, "kv_change",
+    compat::field("index", x.index),
+    compat::field("key", x.key),
+    compat::field("deleted", x.deleted),
+    compat::field("ver", x.ver),
+    compat::field("local", x.local));
 }
 
 /// Changes with index > the requested one (at most 1024, oldest first) and
@@ -77,22 +89,41 @@ struct change_batch {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, change_batch& x) {
-  return f(caf::meta::type_name("change_batch"), x.changes, x.head);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, change_batch& x) {
+  return compat::inspect_object(
+    f, x, "change_batch",
+    compat::field("changes", x.changes),
+    compat::field("head", x.head));
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, peer_change& x) {
-  return f(caf::meta::type_name("peer_change"), x.name, x.addr, x.live);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, peer_change& x) {
+  return compat::inspect_object(
+    f, x, "peer_change",
+    compat::field("name", x.name),
+    compat::field("addr", x.addr),
+    compat::field("live", x.live));
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, stats& x) {
-  return f(caf::meta::type_name("metadata_stats"), x.bytes_out, x.msgs_out,
-           x.bytes_in, x.rejects, x.applied_local, x.applied_remote, x.stale,
-           x.chunks_sent, x.chunks_received, x.transfers_started,
-           x.transfers_completed, x.transfers_abandoned, x.ae_rounds,
-           x.events_dropped, x.gc_collected);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
+  return compat::inspect_object(
+    f, x, "metadata_stats",
+    compat::field("bytes_out", x.bytes_out),
+    compat::field("msgs_out", x.msgs_out),
+    compat::field("bytes_in", x.bytes_in),
+    compat::field("rejects", x.rejects),
+    compat::field("applied_local", x.applied_local),
+    compat::field("applied_remote", x.applied_remote),
+    compat::field("stale", x.stale),
+    compat::field("chunks_sent", x.chunks_sent),
+    compat::field("chunks_received", x.chunks_received),
+    compat::field("transfers_started", x.transfers_started),
+    compat::field("transfers_completed", x.transfers_completed),
+    compat::field("transfers_abandoned", x.transfers_abandoned),
+    compat::field("ae_rounds", x.ae_rounds),
+    compat::field("events_dropped", x.events_dropped),
+    compat::field("gc_collected", x.gc_collected));
 }
 
 } // namespace pekonode::metadata

@@ -31,9 +31,14 @@ struct inbound {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, inbound& x) {
-  return f(caf::meta::type_name("inbound"), x.from, x.sender, x.chan,
-           x.payload, x.received);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, inbound& x) {
+  return compat::inspect_object(
+    f, x, "inbound",
+    compat::field("from", x.from),
+    compat::field("sender", x.sender),
+    compat::field("chan", x.chan),
+    compat::field("payload", x.payload),
+    compat::field("received", x.received));
 }
 
 /// Counters every transport keeps; exported by the admin API as Prometheus
@@ -59,10 +64,18 @@ struct stats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, stats& x) {
-  return f(caf::meta::type_name("tx_stats"), x.datagrams_in, x.datagrams_out,
-           x.bytes_in, x.bytes_out, x.send_errors, x.drops, x.messages_in,
-           x.messages_out, x.messages_unsent);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
+  return compat::inspect_object(
+    f, x, "tx_stats",
+    compat::field("datagrams_in", x.datagrams_in),
+    compat::field("datagrams_out", x.datagrams_out),
+    compat::field("bytes_in", x.bytes_in),
+    compat::field("bytes_out", x.bytes_out),
+    compat::field("send_errors", x.send_errors),
+    compat::field("drops", x.drops),
+    compat::field("messages_in", x.messages_in),
+    compat::field("messages_out", x.messages_out),
+    compat::field("messages_unsent", x.messages_unsent));
 }
 
 /// In-process fault injection (the admin API's `/v1/faults`), applied to
@@ -76,8 +89,11 @@ struct faults {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, faults& x) {
-  return f(caf::meta::type_name("tx_faults"), x.drop_rate, x.blocked);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, faults& x) {
+  return compat::inspect_object(
+    f, x, "tx_faults",
+    compat::field("drop_rate", x.drop_rate),
+    compat::field("blocked", x.blocked));
 }
 
 /// One name to resolve ("host:port", the host a DNS name or an IP literal)
@@ -89,8 +105,12 @@ struct resolution {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, resolution& x) {
-  return f(caf::meta::type_name("resolution"), x.name, x.addrs, x.error);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, resolution& x) {
+  return compat::inspect_object(
+    f, x, "resolution",
+    compat::field("name", x.name),
+    compat::field("addrs", x.addrs),
+    compat::field("error", x.error));
 }
 
 using resolutions = std::vector<resolution>;
@@ -104,9 +124,13 @@ struct timer_stats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, timer_stats& x) {
-  return f(caf::meta::type_name("timer_stats"), x.clients, x.armed, x.wakes,
-           x.held);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, timer_stats& x) {
+  return compat::inspect_object(
+    f, x, "timer_stats",
+    compat::field("clients", x.clients),
+    compat::field("armed", x.armed),
+    compat::field("wakes", x.wakes),
+    compat::field("held", x.held));
 }
 
 /// A two-way cut of the simulated network: every member of `a` against every
@@ -117,8 +141,11 @@ struct sim_partition {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, sim_partition& x) {
-  return f(caf::meta::type_name("sim_partition"), x.a, x.b);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, sim_partition& x) {
+  return compat::inspect_object(
+    f, x, "sim_partition",
+    compat::field("a", x.a),
+    compat::field("b", x.b));
 }
 
 /// What the simulated network hub did with the datagrams it was given.
@@ -133,9 +160,16 @@ struct sim_stats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, sim_stats& x) {
-  return f(caf::meta::type_name("sim_stats"), x.routed, x.delivered, x.lost,
-           x.blocked, x.unknown, x.bytes, x.duplicated);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, sim_stats& x) {
+  return compat::inspect_object(
+    f, x, "sim_stats",
+    compat::field("routed", x.routed),
+    compat::field("delivered", x.delivered),
+    compat::field("lost", x.lost),
+    compat::field("blocked", x.blocked),
+    compat::field("unknown", x.unknown),
+    compat::field("bytes", x.bytes),
+    compat::field("duplicated", x.duplicated));
 }
 
 } // namespace pekonode::transport
@@ -274,8 +308,11 @@ struct deadline {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, deadline& x) {
-  return f(caf::meta::type_name("deadline"), x.client, x.at);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, deadline& x) {
+  return compat::inspect_object(
+    f, x, "deadline",
+    compat::field("client", x.client),
+    compat::field("at", x.at));
 }
 
 } // namespace pekonode::transport
