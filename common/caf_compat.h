@@ -170,6 +170,13 @@ inline void use_test_scheduler(caf::actor_system_config& cfg) {
   cfg.set("scheduler.policy", caf::atom("testing"));
 }
 
+/// Runs actors on CAF's sharing scheduler: workers block on one shared queue
+/// until work arrives, instead of polling for work as the default
+/// work-stealing workers do.
+inline void use_sharing_scheduler(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+}
+
 /// The test coordinator of a system configured by use_test_scheduler.
 inline caf::scheduler::test_coordinator& test_scheduler(caf::actor_system& sys) {
   return dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());

@@ -8,7 +8,9 @@
 
 namespace pekonode {
 
-/// SplitMix64's finaliser: a bijective 64-bit mixer with good avalanche.
+/// SplitMix64's output step (golden-ratio increment, then the finaliser): a
+/// bijective 64-bit mixer with good avalanche. mix64(x - 0x9e3779b97f4a7c15)
+/// is the bare finaliser.
 constexpr uint64_t mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;

@@ -660,5 +660,44 @@ TEST(MetadataCore, ExpiredTombstonesAreCollectedAndNotResurrected) {
   EXPECT_EQ(a.data().find("k"), nullptr);
 }
 
+// next_wakeup() is always a real due time: the clock's epoch before the
+// timers start, the latest `now` once a first peer makes anti-entropy due,
+// never time_point::min().
+TEST(MetadataCore, NextWakeupIsARealDueTime) {
+  auto cfg = small_cfg();
+  cfg.ae_interval = seconds(30);
+  core c(cfg, "a", 7);
+  EXPECT_EQ(c.next_wakeup(), time_point{});
+  EXPECT_TRUE(c.member_changed("n1", "p1", true)); // before any call
+  EXPECT_EQ(c.next_wakeup(), time_point{});
+  outbound_list out;
+  c.poll(wall, t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(decode(out[0]).has_syn()) << "the early peer still counts";
+  EXPECT_EQ(c.next_wakeup(), t0 + cfg.gossip_interval);
+  c.member_changed("n1", "p1", false);
+  c.handle("x", "junk", wall, t0 + milliseconds(7), out); // any call: a `now`
+  EXPECT_TRUE(c.member_changed("n2", "p2", true));
+  EXPECT_EQ(c.next_wakeup(), t0 + milliseconds(7));
+}
+
+// The bulk sender asks for payloads when the bucket admits them: a queued
+// chunk of a version overwritten meanwhile is never sent.
+TEST_F(chunk_fixture, QueuedChunksOfAnOverwrittenVersionAreDropped) {
+  ASSERT_FALSE(requests.empty());
+  outbound_list o;
+  for (auto& r : requests)
+    b.handle("a", encode(r), wall, t0, o);
+  size_t sent_at_once = o.size();
+  ASSERT_GT(sent_at_once, 0u);
+  // The rest wait for tokens; b overwrites the value before they go.
+  b.put("big", "small now", wall + 5, t0, o);
+  auto sent_before = b.get_stats().chunks_sent;
+  for (int i = 1; i <= 20; ++i)
+    b.poll(wall, t0 + milliseconds(100 * i), o);
+  EXPECT_EQ(b.get_stats().chunks_sent, sent_before);
+  EXPECT_GT(b.next_wakeup(), t0 + seconds(2)) << "queue drained";
+}
+
 } // namespace
 } // namespace pekonode::metadata

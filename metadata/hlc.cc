@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/hash.h"
+
 namespace pekonode::metadata {
 
 hlc_t hlc_clock::now(uint64_t wall_ms) {
@@ -28,14 +30,12 @@ void hlc_clock::observe(hlc_t remote, uint64_t wall_ms) {
 
 namespace {
 
-constexpr uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
+// SplitMix64's finaliser alone. pekonode::mix64 adds the golden gamma before
+// it; these hashes are on the wire (value hashes, bucket digests) and predate
+// it, so the gamma is taken back out to keep every build's numbers equal.
+constexpr uint64_t splitmix_gamma = 0x9e3779b97f4a7c15ULL;
+constexpr uint64_t finalise(uint64_t x) { return mix64(x - splitmix_gamma); }
+static_assert(finalise(0) == 0, "the finaliser maps 0 to 0");
 
 uint64_t load_le(const unsigned char* p, size_t n) {
   uint64_t w = 0;
@@ -49,15 +49,15 @@ uint64_t load_le(const unsigned char* p, size_t n) {
 uint64_t hash64(std::string_view data, uint64_t seed) {
   auto p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
-  uint64_t h = mix64(seed ^ (n * 0x9e3779b97f4a7c15ULL));
+  uint64_t h = finalise(seed ^ (n * 0x9e3779b97f4a7c15ULL));
   while (n >= 8) {
-    h = mix64(h ^ mix64(load_le(p, 8) + 0x632be59bd9b4e019ULL));
+    h = finalise(h ^ finalise(load_le(p, 8) + 0x632be59bd9b4e019ULL));
     h = (h << 23 | h >> 41) * 0x9fb21c651e98df25ULL;
     p += 8;
     n -= 8;
   }
-  h = mix64(h ^ mix64(load_le(p, n) ^ (uint64_t{n} << 56)));
-  return mix64(h + seed);
+  h = finalise(h ^ finalise(load_le(p, n) ^ (uint64_t{n} << 56)));
+  return finalise(h + seed);
 }
 
 hash128 hash_value(std::string_view data) {

@@ -65,5 +65,26 @@ TEST(ValueHash, DiffersOnOneBitAndIsStable) {
   EXPECT_NE(hash_value(""), hash_value(std::string(1, '\0')));
 }
 
+// Value hashes and bucket assignment are on the wire (announces, chunks,
+// digests): nodes of different builds must compute the same numbers.
+TEST(ValueHash, MatchesPinnedValues) {
+  struct row {
+    const char* in;
+    uint64_t lo, hi, bucket_hash;
+  };
+  const row rows[] = {
+    {"", 0x5353f277fcf39cadULL, 0x8e94e43291be2c6bULL, 0x533f4a5160294f18ULL},
+    {"a", 0xf2582b31283e4f07ULL, 0xc624dba994e850f5ULL, 0xb6d9e8482dd7ea58ULL},
+    {"pekonode/metadata", 0x9e916265e708ed31ULL, 0xff45fa94e85522f1ULL,
+     0x5e910e6c64123826ULL},
+    {"0123456789abcdef0123", 0xd6de2f714421d7a0ULL, 0xa2a9a2f9a3666b97ULL,
+     0x31df30cbf32dc5d1ULL},
+  };
+  for (auto& r : rows) {
+    EXPECT_EQ(hash_value(r.in), (hash128{r.lo, r.hi})) << r.in;
+    EXPECT_EQ(hash64(r.in, 0x2545f4914f6cdd1dULL), r.bucket_hash) << r.in;
+  }
+}
+
 } // namespace
 } // namespace pekonode::metadata

@@ -48,11 +48,14 @@ public:
     pending_.clear();
   }
   time_point next_wakeup() const override {
-    return pending_.empty() ? core_.next_wakeup() : time_point::min();
+    return pending_.empty() ? core_.next_wakeup()
+                            : std::min(core_.next_wakeup(), pending_at_);
   }
 
   /// A client write from outside the simulator; call simnet::wake after.
   void put(const std::string& k, std::string v, time_point now) {
+    if (pending_.empty())
+      pending_at_ = now;
     core_.put(k, std::move(v), wall(now), now, pending_);
   }
   core& md() { return core_; }
@@ -66,6 +69,7 @@ private:
   core core_;
   time_point epoch_;
   outbound_list pending_;
+  time_point pending_at_{}; // when pending_ became due
 };
 
 /// N nodes, each knowing every other as a peer (the view membership gives).

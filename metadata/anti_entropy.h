@@ -1,0 +1,75 @@
+#pragma once
+// Digest anti-entropy of the metadata layer, in the shape of Cassandra's
+// gossip: the steps of one round between initiator A and peer B, each a pure
+// function of the local store and one received packet. It keeps no state
+// between packets (a lost packet only delays convergence to the next round),
+// does not pick peers and does not send pushes itself: it returns the keys to
+// push and the core queues them on the rate-limited bulk sender.
+//
+//   A --SYN(digest, count)-----------> B   equal: B stays silent (O(1))
+//   A <--ACK(bucket digest pages)----- B
+//   A --ACK2(A's key/version lists of differing buckets, by key range)--> B
+//   A <--PUSH(entries A lacks)--+--WANT(keys B lacks)-- B
+//   A --PUSH(wanted entries)---------> B
+//
+// Bounds: an ACK page holds up to (max_packet - 16) / 8 bucket digests; one
+// ACK page yields at most max_ae_pages ACK2 packets and one ACK2 at most
+// max_ae_pages WANT packets; the rest is synced in later rounds.
+
+#include <string>
+#include <vector>
+
+#include "common/types.h"
+#include "metadata/config.h"
+#include "metadata/store.h"
+
+namespace pekonode::metadata {
+
+class Syn;
+class Ack;
+class Ack2;
+class Want;
+class emitter;
+
+/// Keys to push to a peer, and whether the packet that asked for them was
+/// well-formed all through (false once any part of it was rejected).
+struct push_list {
+  std::vector<std::string> keys;
+  bool well_formed = true;
+};
+
+/// The steps of a round over one store. Holds references: `cfg` and `s`
+/// must outlive it. Malformed input is counted through the emitter.
+class anti_entropy {
+public:
+  anti_entropy(const config& cfg, const store& s) : cfg_(cfg), store_(s) {}
+
+  /// Step 1 (A): sends `to` the whole-store digest.
+  void syn(const address& to, emitter& tx) const;
+
+  /// Step 2 (B): silent when the digests agree, else every bucket digest
+  /// in pages of at most max_packet bytes.
+  void on_syn(const address& from, const Syn& s, emitter& tx) const;
+
+  /// Step 3 (A): for each bucket whose digest differs, our (key, version)
+  /// list as key ranges; at most max_ae_pages packets.
+  void on_ack(const address& from, const Ack& a, emitter& tx) const;
+
+  /// Step 4 (B): checks each range (bucket in bounds; keys in that bucket,
+  /// sorted, after `after`), sends WANTs for keys we lack or hold older (at
+  /// most max_ae_pages packets) and returns the keys of ours in range that
+  /// the peer lacks or holds older. A bucket out of range ends the packet:
+  /// the keys found so far are returned, no WANT is sent. Any other bad
+  /// range is skipped.
+  push_list on_ack2(const address& from, const Ack2& a, emitter& tx) const;
+
+  /// Step 5 (A): the wanted keys we hold. A bad key ends the list
+  /// (well_formed false; the keys before it are returned).
+  push_list on_want(const Want& w, emitter& tx) const;
+
+private:
+  const config& cfg_;
+  const store& store_;
+};
+
+} // namespace pekonode::metadata

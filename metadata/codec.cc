@@ -1,0 +1,114 @@
+#include "metadata/codec.h"
+
+#include <utility>
+
+#include "common/varint.h"
+
+namespace pekonode::metadata {
+
+void set_version(Version* out, const version& v) {
+  out->set_hlc(v.hlc);
+  out->set_origin(v.origin);
+}
+
+version get_version(const Version& v) { return {v.hlc(), v.origin()}; }
+
+bool fits_inline(const config& cfg, const std::string& key, const entry& e) {
+  if (e.tombstone)
+    return true; // key + origin bounded well below max_packet
+  if (e.value.size() > cfg.inline_threshold)
+    return false;
+  // Upper bound of the encoded Entry (hlc varint <= 10 bytes + tag).
+  size_t entry_bytes =
+    delimited_field_size(key.size())
+    + delimited_field_size(delimited_field_size(e.ver.origin.size()) + 11) + 2
+    + delimited_field_size(e.value.size());
+  return delimited_field_size(entry_bytes) <= body_budget(cfg.max_packet);
+}
+
+void add_to_updates(Updates& u, const config& cfg, const std::string& key,
+                    const entry& e) {
+  if (fits_inline(cfg, key, e)) {
+    auto* x = u.add_entries();
+    x->set_key(key);
+    set_version(x->mutable_version(), e.ver);
+    x->set_tombstone(e.tombstone);
+    if (!e.tombstone)
+      x->set_value(e.value);
+  } else {
+    auto* a = u.add_announces();
+    a->set_key(key);
+    set_version(a->mutable_version(), e.ver);
+    a->set_size(static_cast<uint32_t>(e.value.size()));
+    a->set_hash_lo(e.value_hash.lo);
+    a->set_hash_hi(e.value_hash.hi);
+  }
+}
+
+uint32_t chunk_size_for(size_t max_packet, const std::string& key,
+                        const version& v) {
+  size_t fixed = chunk_fixed_overhead + key.size() + v.origin.size();
+  return max_packet > fixed + min_chunk_size
+           ? static_cast<uint32_t>(max_packet - fixed)
+           : min_chunk_size;
+}
+
+Message make_chunk(const std::string& key, const entry& e, uint32_t index,
+                   uint32_t chunk_size) {
+  Message m;
+  auto* c = m.mutable_chunk();
+  c->set_key(key);
+  set_version(c->mutable_version(), e.ver);
+  c->set_index(index);
+  c->set_chunk_size(chunk_size);
+  c->set_total_size(static_cast<uint32_t>(e.value.size()));
+  c->set_hash_lo(e.value_hash.lo);
+  c->set_hash_hi(e.value_hash.hi);
+  uint64_t off = uint64_t{index} * chunk_size;
+  c->set_data(e.value.substr(off, chunk_size));
+  return m;
+}
+
+bool updates_packer::add(const std::string& key, const entry& e) {
+  Updates one;
+  add_to_updates(one, cfg_, key, e);
+  size_t sz = one.ByteSizeLong();
+  if (used_ + sz > budget_)
+    return false;
+  used_ += sz;
+  body_.MergeFrom(one);
+  return true;
+}
+
+Message updates_packer::take_rumour() {
+  Message m;
+  m.mutable_rumour()->Swap(&body_);
+  body_.Clear();
+  used_ = 0;
+  return m;
+}
+
+Message updates_packer::take_push() {
+  Message m;
+  m.mutable_push()->Swap(&body_);
+  body_.Clear();
+  used_ = 0;
+  return m;
+}
+
+size_t emitter::send(const address& to, const Message& m, const char* kind) {
+  std::string payload;
+  m.SerializeToString(&payload);
+  if (payload.size() > max_packet_) {
+    // A bug, never input-driven: sizes are computed before building.
+    reject("oversized_outbound");
+    return 0;
+  }
+  auto n = payload.size();
+  stats_.bytes_out[kind] += n;
+  stats_.msgs_out[kind] += 1;
+  out_.push_back(outbound{to, channel::metadata, std::move(payload)});
+  return n;
+}
+
+} // namespace pekonode::metadata

@@ -1,0 +1,103 @@
+#pragma once
+// Message helpers of the metadata layer: version conversion, the inline or
+// announce choice for an entry, packing entries into one packet, chunk sizes
+// and chunk bodies, and the emitter that serialises, bounds and counts every
+// outbound message. Protocol decisions (what to send, to whom, when) live in
+// the modules that call these; nothing here keeps state between packets.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/types.h"
+#include "metadata/config.h"
+#include "metadata/metadata.pb.h"
+#include "metadata/store.h"
+
+namespace pekonode::metadata {
+
+/// Room a chunk packet needs besides its data: key (bounded by
+/// max_key_bytes), origin (bounded by max_origin_bytes) and up to 80 bytes of
+/// tags, lengths, varints and fixed fields (measured worst case: ~62).
+inline constexpr size_t chunk_fixed_overhead = 80;
+/// Smallest chunk size a server accepts in a request.
+inline constexpr uint32_t min_chunk_size = 64;
+/// Most chunk indices one request may carry.
+inline constexpr size_t max_indices_per_request = 256;
+
+void set_version(Version* out, const version& v);
+version get_version(const Version& v);
+
+/// Bytes a Message's body (Updates, Ack2, Want) may take: the Message
+/// wrapper adds at most 1 tag + 3 length bytes, so 8 leaves slack.
+constexpr size_t body_budget(size_t max_packet) { return max_packet - 8; }
+
+/// Whether `e` rides inline (an Entry) rather than as an Announce: tombstones
+/// always; values up to cfg.inline_threshold whose encoded entry alone fits
+/// body_budget(), the bound rumour and push packing apply (an inline entry
+/// that could never be packed would be sent once and never retransmitted).
+bool fits_inline(const config& cfg, const std::string& key, const entry& e);
+
+/// Appends `key`'s entry to `u`: the whole Entry when it fits_inline, else
+/// an Announce (key, version, size, hash) for the receiver to pull.
+void add_to_updates(Updates& u, const config& cfg, const std::string& key,
+                    const entry& e);
+
+/// Chunk size both ends derive for (key, version): what fits one packet of
+/// `max_packet` bytes after chunk_fixed_overhead, at least min_chunk_size.
+uint32_t chunk_size_for(size_t max_packet, const std::string& key,
+                        const version& v);
+
+/// Chunk `index` of `e` (stored under `key`), cut at `chunk_size` bytes.
+/// The caller checked that the index is in range.
+Message make_chunk(const std::string& key, const entry& e, uint32_t index,
+                   uint32_t chunk_size);
+
+/// Packs entries into one Updates body of at most body_budget() bytes, in
+/// the order offered. Sizes are exact (each entry's own encoding).
+class updates_packer {
+public:
+  explicit updates_packer(const config& cfg)
+    : cfg_(cfg), budget_(body_budget(cfg.max_packet)) {}
+
+  /// Adds `key`'s entry if it still fits; false (nothing added) if not.
+  bool add(const std::string& key, const entry& e);
+
+  bool empty() const { return used_ == 0; }
+  size_t used() const { return used_; }
+
+  /// Moves the packed body out as a rumour or a push; the packer is empty
+  /// afterwards.
+  Message take_rumour();
+  Message take_push();
+
+private:
+  const config& cfg_;
+  size_t budget_;
+  size_t used_ = 0;
+  Updates body_;
+};
+
+/// Serialises messages into an outbound list (channel::metadata), drops any
+/// above max_packet (a bug: sizes are computed before building) and counts
+/// bytes and messages by kind, and rejects by reason, in `counters`.
+class emitter {
+public:
+  emitter(size_t max_packet, stats& counters, outbound_list& out)
+    : max_packet_(max_packet), stats_(counters), out_(out) {}
+
+  /// Appends `m` for `to`; returns its size in bytes, 0 if it was dropped.
+  size_t send(const address& to, const Message& m, const char* kind);
+
+  /// Counts one dropped input by reason.
+  void reject(const char* reason) { ++stats_.rejects[reason]; }
+
+  stats& counters() { return stats_; }
+
+private:
+  size_t max_packet_;
+  stats& stats_;
+  outbound_list& out_;
+};
+
+} // namespace pekonode::metadata

@@ -1,0 +1,156 @@
+#pragma once
+// Chunked transfer of values too large to ride inline: the receiving side
+// (announces waiting for a slot, transfers pulling chunks in windows from
+// their sources, retries with backoff, reassembly and the whole-value hash
+// check) and the serving side (checking chunk requests and queueing the
+// chunks on the bulk sender). It never writes the store: a completed value
+// is handed back to the core, which applies it like any remote entry.
+//
+// One transfer per key, for one version:
+//
+//   announce --> pending --(slot free)--> pulling --all chunks, hash ok--> done
+//                  |                        |  newer announce / local or
+//                  +-- queue full: dropped  |  remote write: superseded
+//                                           +- no progress for transfer_timeout,
+//                                              sources gone, hash mismatch:
+//                                              abandoned (anti-entropy retries)
+//
+// Each chunk request waits chunk_timeout before its chunk is asked again,
+// from the next source; once every source has been asked the wait doubles
+// per round, up to 8x.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/types.h"
+#include "metadata/config.h"
+#include "metadata/hlc.h"
+#include "metadata/store.h"
+
+namespace pekonode::metadata {
+
+class Announce;
+class Chunk;
+class ChunkGone;
+class ChunkRequest;
+class emitter;
+class bulk_sender;
+
+/// A large value announced by a peer, waiting for a transfer slot.
+struct pending_announce {
+  version ver;
+  uint32_t size = 0;
+  hash128 hash;
+  address source;
+  bool rumour = false; ///< came by rumour: re-gossip when complete
+};
+
+/// A value being pulled in chunks.
+struct transfer {
+  std::string key;
+  version ver;
+  uint32_t size = 0;
+  hash128 hash;
+  uint32_t chunk_size = 0;
+  uint32_t chunks = 0;
+  std::string buf;
+  std::vector<uint8_t> have;
+  std::vector<time_point> sent_at; ///< time_point::min(): not in flight
+  std::vector<uint8_t> tries;      ///< requests sent per chunk (saturating)
+  uint32_t received = 0;
+  uint32_t inflight = 0;
+  std::vector<address> sources;    ///< at most 8, asked in rotation
+  size_t next_source = 0;
+  bool rumour = false;             ///< re-gossip when complete
+  time_point last_progress;
+};
+
+/// A transfer that completed with a verified value, for the core to apply.
+struct completed_value {
+  std::string key;
+  entry value;
+  bool rumour = false;
+};
+
+/// The transfers of one node. Holds references: `cfg`, `s` and `counters`
+/// must outlive it. Not thread-safe.
+class transfers {
+public:
+  transfers(const config& cfg, const store& s, stats& counters)
+    : cfg_(cfg), store_(s), stats_(counters) {}
+
+  // -- receiving ---------------------------------------------------------------
+
+  /// Checks an announce from `from` (limits, clock skew, newer than ours)
+  /// and queues it, or adds `from` as a source of the same version in
+  /// progress. A newer version supersedes an older transfer or announce.
+  void on_announce(const address& from, const Announce& a, bool via_rumour,
+                   uint64_t wall_ms);
+
+  /// Starts queued announces (smallest key first) while fewer than
+  /// max_transfers run; skips those the store has caught up with meanwhile.
+  void start_pending(time_point now);
+
+  /// Requests every chunk not in flight, within pull_window per transfer and
+  /// max_inflight_chunks overall, from the sources in rotation.
+  void pull(time_point now, emitter& tx);
+
+  /// Frees chunks whose request timed out (re-requested by the next pull)
+  /// and abandons transfers without progress for transfer_timeout.
+  void check_timeouts(time_point now);
+
+  /// Takes one chunk. Returns the value once all chunks are in and its hash
+  /// matches the announce; requests more chunks while it is incomplete.
+  std::optional<completed_value> on_chunk(const Chunk& c, time_point now,
+                                          emitter& tx);
+
+  /// `from` no longer holds the version: drops it as a source (the transfer
+  /// is abandoned when none is left).
+  void on_chunk_gone(const address& from, const ChunkGone& g);
+
+  /// The store took version `v` of `key`: drops a transfer or announce of
+  /// an older or equal version.
+  void drop_older(const std::string& key, const version& v);
+
+  /// Earliest chunk retry or transfer timeout; time_point::max() if none.
+  time_point next_deadline() const;
+
+  // -- serving -----------------------------------------------------------------
+
+  /// Checks a chunk request from `from` against the store and queues the
+  /// chunks on `bulk` (a retry of a chunk still queued is ignored). Answers
+  /// chunk_gone when we do not hold that version. Returns true when the
+  /// request was accepted (chunks may have been queued: drain the sender).
+  bool serve(const address& from, const ChunkRequest& r, emitter& tx,
+             bulk_sender& bulk);
+
+  // -- inspection ----------------------------------------------------------------
+
+  size_t active() const { return active_.size(); }
+  size_t pending() const { return pending_.size(); }
+  /// Chunks requested and not yet received or timed out, over all transfers.
+  size_t inflight() const { return inflight_; }
+  /// The transfer of `key` (nullptr if none).
+  const transfer* find(const std::string& key) const;
+
+  /// How long chunk `i` of `t` may stay unanswered before it is asked again.
+  duration chunk_deadline(const transfer& t, uint32_t i) const;
+
+private:
+  void start(const std::string& key, pending_announce p, time_point now);
+  void abandon(const std::string& key, const char* reason);
+  void reject(const char* reason) { ++stats_.rejects[reason]; }
+
+  const config& cfg_;
+  const store& store_;
+  stats& stats_;
+  std::map<std::string, transfer> active_;
+  std::map<std::string, pending_announce> pending_;
+  size_t inflight_ = 0;
+};
+
+} // namespace pekonode::metadata
