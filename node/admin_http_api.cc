@@ -7,6 +7,7 @@
 
 #include "common/text.h"
 #include "node/options.h"
+#include "ui/assets.h"
 
 namespace pekonode::node::http {
 
@@ -201,6 +202,12 @@ route match(const std::string& method, const std::string& path,
           body_kind::small);
     return r;
   }
+  static const std::string ui_prefix = "/ui/";
+  if (path.compare(0, ui_prefix.size(), ui_prefix) == 0) {
+    r.key_raw = path.substr(ui_prefix.size());
+    set(endpoint::ui, "GET, HEAD", get, false, body_kind::small);
+    return r;
+  }
   if (path == "/v1/health")
     set(endpoint::health, "GET, HEAD", get, false, body_kind::small);
   else if (path == "/v1/health/ready")
@@ -225,6 +232,8 @@ route match(const std::string& method, const std::string& path,
   else if (path == "/v1/tags")
     set(endpoint::tags, "PUT, PATCH", method == "PUT" || method == "PATCH",
         true, body_kind::json);
+  else if (path == "/ui")
+    set(endpoint::ui_redirect, "GET, HEAD", get, false, body_kind::small);
   else if (path == "/metrics")
     set(endpoint::metrics, "GET, HEAD", get, false, body_kind::small);
   else if (path == "/v1/faults" && faults_enabled)
@@ -405,7 +414,10 @@ std::optional<response> api::admit(request& req, route& r) const {
   // token_reads, except the probes.
   auto verdict = token_.configured() ? token_.check(req.authorization)
                                      : admin_token::verdict::missing;
-  bool probe = r.ep == endpoint::health || r.ep == endpoint::health_ready;
+  // The probes, and the UI's static files (public: a browser cannot send
+  // the token with a page load; the page asks for it and sends it itself).
+  bool probe = r.ep == endpoint::health || r.ep == endpoint::health_ready
+               || r.ep == endpoint::ui || r.ep == endpoint::ui_redirect;
   bool needs_token = token_.configured()
                      && (r.mutating || (cfg_.token_reads && !probe));
   if (needs_token && verdict != admin_token::verdict::ok) {
@@ -535,6 +547,16 @@ response api::handle(const request& req, const route& r) {
         return metrics();
       case endpoint::faults:
         return get ? faults_get() : faults_post(req);
+      case endpoint::ui:
+        return ui_asset(r.key_raw);
+      case endpoint::ui_redirect: {
+        response res;
+        res.status = 308;
+        res.content_type = "text/plain; charset=utf-8";
+        res.body = "the cluster view is at /ui/\n";
+        res.headers.emplace_back("Location", "/ui/");
+        return res;
+      }
       case endpoint::none:
         break;
     }
@@ -545,6 +567,26 @@ response api::handle(const request& req, const route& r) {
 }
 
 // -- handlers -----------------------------------------------------------------
+
+response api::ui_asset(const std::string& name) {
+  auto* a = ui::find_asset(name.empty() ? "index.html" : name);
+  if (a == nullptr)
+    return error(404, "no such file in the cluster view: " + quote(name, 64));
+  response res;
+  res.content_type = std::string{a->content_type};
+  res.body.assign(a->data, a->size);
+  res.headers.emplace_back(
+    "Content-Security-Policy",
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("X-Frame-Options", "DENY");
+  res.headers.emplace_back("Referrer-Policy", "no-referrer");
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  res.headers.emplace_back("ETag", std::string{a->etag});
+  return res;
+}
 
 response api::health(bool ready) {
   if (stopping_ || !backend_.healthy()) {

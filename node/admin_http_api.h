@@ -75,6 +75,8 @@ enum class endpoint {
   tags,
   metrics,
   faults,
+  ui,          ///< /ui/{file}: the live cluster view's static files
+  ui_redirect, ///< /ui -> /ui/
 };
 
 /// Which body a request may carry, and so its limit.
@@ -164,6 +166,9 @@ class api {
   response tags_put(const request& req);
   response tags_patch(const request& req);
   response metrics();
+  /// /ui/{name}: a static file of the cluster view, with headers that keep
+  /// it from being framed or from loading anything but this node's API.
+  static response ui_asset(const std::string& name);
   response faults_get();
   response faults_post(const request& req);
   std::optional<response> decode_key(const std::string& raw,

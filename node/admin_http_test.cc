@@ -844,6 +844,61 @@ TEST_F(AdminHttp, TokenReadsGuardsReadsButNotProbes) {
   EXPECT_EQ(client_->Get("/v1/members")->status, 200);
 }
 
+// -- the cluster view ----------------------------------------------------------
+
+TEST_F(AdminHttp, UiServesItsFilesWithAStrictContentSecurityPolicy) {
+  start();
+  auto index = client_->Get("/ui/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_EQ(index->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(index->body.find("<script src=\"app.js\""), std::string::npos);
+  auto csp = index->get_header_value("Content-Security-Policy");
+  EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+  EXPECT_EQ(index->get_header_value("X-Frame-Options"), "DENY");
+  EXPECT_EQ(index->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(client_->Get("/ui/index.html")->body, index->body);
+  auto js = client_->Get("/ui/app.js");
+  EXPECT_EQ(js->status, 200);
+  EXPECT_EQ(js->get_header_value("Content-Type"),
+            "text/javascript; charset=utf-8");
+  EXPECT_NE(js->body.find("/v1/members"), std::string::npos);
+  EXPECT_FALSE(js->get_header_value("ETag").empty());
+  EXPECT_EQ(client_->Get("/ui/style.css")->get_header_value("Content-Type"),
+            "text/css; charset=utf-8");
+}
+
+TEST_F(AdminHttp, UiRedirectsUnknownFilesAre404AndItIsReadOnly) {
+  start();
+  auto r = client_->Get("/ui");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 308);
+  EXPECT_EQ(r->get_header_value("Location"), "/ui/");
+  for (const char* path : {"/ui/nope.js", "/ui/../v1/members", "/ui/%2e%2e/x",
+                           "/ui/app.js/", "/ui//app.js"}) {
+    auto miss = client_->Get(path);
+    ASSERT_TRUE(miss) << path;
+    EXPECT_EQ(miss->status, 404) << path;
+  }
+  auto post = client_->Post("/ui/", "x", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(post->get_header_value("Allow"), "GET, HEAD");
+}
+
+TEST_F(AdminHttp, UiFilesNeedNoTokenButTheApiBehindThemDoes) {
+  admin_config cfg;
+  cfg.token = "s3cr3t-t0ken-0123456789";
+  cfg.token_reads = true;
+  start(cfg);
+  EXPECT_EQ(client_->Get("/ui/")->status, 200);
+  EXPECT_EQ(client_->Get("/ui/app.js")->status, 200);
+  EXPECT_EQ(client_->Get("/v1/members")->status, 401);
+}
+
 // -- join ----------------------------------------------------------------------
 
 TEST_F(AdminHttp, JoinValidatesSeeds) {

@@ -17,8 +17,10 @@ packages=(
   nftables iproute2      # packet-level chaos in private network namespaces
   libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
   python3-yaml           # offline checks of the Kubernetes manifests
+  python3-matplotlib     # tools/plot_benchmarks.py (docs/img) and its CI test
   dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
   systemd groff-base     # systemd-analyze verify of the unit; man page rendering
+  chromium               # the browser test of the live cluster view (/ui/)
   curl
 )
 
