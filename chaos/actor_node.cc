@@ -1,34 +1,13 @@
 #include "chaos/actor_node.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <utility>
 
-#include "transport/sim_transport.h"
+#include "node/init.h"
 #include "transport/wire.h"
 
 namespace pekonode::chaos {
 
-namespace {
-
-// Parses "physical_ms.logical@origin" (metadata::to_string(version)).
-std::optional<metadata::version> parse_version(const std::string& s) {
-  auto dot = s.find('.');
-  auto at = s.find('@');
-  if (dot == std::string::npos || at == std::string::npos || dot > at)
-    return std::nullopt;
-  char* end = nullptr;
-  auto phys = std::strtoull(s.c_str(), &end, 10);
-  if (end != s.c_str() + dot) return std::nullopt;
-  auto logical = std::strtoul(s.c_str() + dot + 1, &end, 10);
-  if (end != s.c_str() + at || logical > 0xffff) return std::nullopt;
-  metadata::version v;
-  v.hlc = metadata::make_hlc(phys, static_cast<uint16_t>(logical));
-  v.origin = s.substr(at + 1);
-  return v;
-}
-
-} // namespace
 
 /// What the node's helper actors hand back to the adapter. Shared because
 /// the actors may outlive a destructor step; one thread touches it.
@@ -47,10 +26,11 @@ actor_node::actor_node(const node_config& cfg, std::string name, address addr,
   cfg_.membership = cfg.membership;
   cfg_.metadata = cfg.metadata;
   cfg_.seed = seed == 0 ? 1 : seed;
-  sys_cfg_.set("scheduler.policy", caf::atom("testing"));
-  sys_cfg_.set("logger.verbosity", caf::atom("quiet"));
+  pekonode::init(sys_cfg_);
+  compat::use_test_scheduler(sys_cfg_);
+  compat::quiet_caf_logger(sys_cfg_);
   sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
-  sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  sched_ = &compat::test_scheduler(*sys_);
   sched_->clock().current_time = now;
   auto* clk = &sched_->clock();
   cfg_.wall_ms = [this, clk] { return wall_ms(clk->current_time); };
@@ -61,9 +41,10 @@ actor_node::actor_node(const node_config& cfg, std::string name, address addr,
   bridge_->decoder = std::make_unique<transport::wire>(
     tc.wire, transport::framer{tc.keys, tc.label});
   auto b = bridge_;
-  gateway_ = sys_->spawn([b](caf::event_based_actor*) -> caf::behavior {
+  gateway_ = sys_->spawn([b]() -> transport::sim_port_actor::behavior_type {
     return {
-      [](transport::txs_reg_atom, const address&, const caf::actor&) {},
+      [](transport::txs_reg_atom, const address&,
+         const transport::datagram_sink_actor&) {},
       [b](transport::txs_dg_atom, const address&, address& to,
           std::string& bytes) {
         outbound o;
@@ -73,26 +54,31 @@ actor_node::actor_node(const node_config& cfg, std::string name, address addr,
       },
     };
   });
-  observer_ = sys_->spawn([b](caf::event_based_actor* self) -> caf::behavior {
-    return {
-      [b, self](membership::m_event_atom, const membership::event& e) {
-        b->events.emplace_back(e, self->clock().now());
-      },
-    };
-  });
+  observer_ = sys_->spawn(
+    [b](membership::member_listener_actor::pointer self)
+      -> membership::member_listener_actor::behavior_type {
+      return {
+        [b, self](membership::m_event_atom, const membership::event& e) {
+          b->events.emplace_back(e, self->clock().now());
+        },
+      };
+    });
   transport_ =
     transport::make_sim_transport(*sys_, gateway_, addr_, name_, std::move(tc));
   sched_->run();
 }
 
 actor_node::~actor_node() {
-  for (auto* a : {&node_.membership, &node_.metadata, &transport_, &gateway_,
-                  &observer_})
-    if (*a) caf::anon_send_exit(*a, caf::exit_reason::kill);
+  // The node's actors are linked: killing the transport kills them all.
+  if (transport_) caf::anon_send_exit(transport_, caf::exit_reason::kill);
+  if (gateway_) caf::anon_send_exit(gateway_, caf::exit_reason::kill);
+  if (observer_) caf::anon_send_exit(observer_, caf::exit_reason::kill);
   sched_->run();
   // Pending delayed messages would keep nothing alive; drop them unfired.
-  node_ = {};
-  transport_ = gateway_ = observer_ = caf::actor{};
+  node_ = node::node_handle{};
+  transport_ = transport::datagram_transport_actor{};
+  gateway_ = transport::sim_port_actor{};
+  observer_ = membership::member_listener_actor{};
   sys_.reset();
 }
 
@@ -140,7 +126,7 @@ void actor_node::on_datagram(const address& from, channel,
                              const std::string& payload, time_point now,
                              outbound_list& out) {
   advance(now);
-  caf::anon_send(transport_, transport::txs_rx_atom::value, from, payload);
+  caf::anon_send(transport_, transport::tx_rx_atom_v, from, payload);
   sched_->run();
   flush(out);
 }
@@ -158,8 +144,8 @@ time_point actor_node::next_wakeup() const {
   return std::max(clk.schedule().begin()->first, clk.current_time);
 }
 
-template <class T, class... Ts>
-std::optional<T> actor_node::ask(const caf::actor& dest, caf::error* err,
+template <class T, class Handle, class... Ts>
+std::optional<T> actor_node::ask(const Handle& dest, caf::error* err,
                                  Ts... xs) const {
   auto value = std::make_shared<std::optional<T>>();
   auto failure = std::make_shared<caf::error>();
@@ -173,64 +159,69 @@ std::optional<T> actor_node::ask(const caf::actor& dest, caf::error* err,
   return *value;
 }
 
+template <class Handle, class... Ts>
+bool actor_node::ask_done(const Handle& dest, Ts... xs) const {
+  auto done = std::make_shared<bool>(false);
+  sys_->spawn([=](caf::event_based_actor* self) {
+    self->request(dest, caf::infinite, xs...).then([=] { *done = true; });
+  });
+  sched_->run();
+  return *done;
+}
+
 void actor_node::join(const std::vector<address>& seeds, time_point now) {
   advance(now);
   if (started_) {
-    caf::anon_send(node_.membership, membership::m_join_atom::value,
-                   std::vector<std::string>(seeds.begin(), seeds.end()));
+    caf::anon_send(node_.membership, membership::m_join_atom_v,
+                   membership::seed_list{{seeds.begin(), seeds.end()}});
   } else {
     started_ = true;
     cfg_.seeds.assign(seeds.begin(), seeds.end());
     node_ = node::spawn_node(*sys_, cfg_, transport_, addr_);
-    caf::anon_send(node_.membership, membership::m_sub_atom::value, observer_);
+    caf::anon_send(node_.membership, membership::m_sub_atom_v, observer_);
   }
   sched_->run();
 }
 
 void actor_node::leave(time_point now) {
   advance(now);
-  ask<bool>(node_.membership, nullptr, membership::m_leave_atom::value);
+  ask_done(node_.membership, membership::m_leave_atom_v);
 }
 
 void actor_node::set_tags(std::map<std::string, std::string> tags,
                           time_point now) {
   advance(now);
-  ask<bool>(node_.membership, nullptr, membership::m_tags_atom::value,
-            std::move(tags));
+  ask_done(node_.membership, membership::m_tags_atom_v,
+           membership::tag_set{std::move(tags)});
 }
 
 metadata::write_result actor_node::put(const std::string& key,
                                        std::string value, time_point now) {
   advance(now);
   caf::error err;
-  auto ver = ask<std::string>(node_.metadata, &err,
-                              metadata::md_put_atom::value, key,
-                              std::move(value));
+  auto ver = ask<metadata::version>(node_.metadata, &err,
+                                    metadata::md_put_atom_v, key,
+                                    std::move(value));
   metadata::write_result r;
   if (!ver) {
-    r.code = err && err.category() == caf::atom("metadata")
-               ? static_cast<metadata::ec>(err.code())
-               : metadata::ec::store_full;
+    // The node's answer is a metadata error, or it did not answer at all.
+    r.code = compat::error_code<metadata::ec>(err).value_or(
+      metadata::ec::store_full);
     return r;
   }
-  auto v = parse_version(*ver);
-  if (!v) {
-    r.code = metadata::ec::origin_invalid;
-    return r;
-  }
-  r.ver = std::move(*v);
+  r.ver = std::move(*ver);
   return r;
 }
 
 std::vector<membership::member> actor_node::members() const {
   auto ms = ask<std::vector<membership::member>>(
-    node_.membership, nullptr, membership::m_members_atom::value);
+    node_.membership, nullptr, membership::m_members_atom_v);
   return ms ? std::move(*ms) : std::vector<membership::member>{};
 }
 
 membership::member actor_node::self() const {
   auto m = ask<membership::member>(node_.membership, nullptr,
-                                   membership::m_self_atom::value);
+                                   membership::m_self_atom_v);
   return m ? std::move(*m) : membership::member{};
 }
 
@@ -243,31 +234,29 @@ std::vector<membership::member> actor_node::observed_members() const {
 
 std::string actor_node::store_digest() const {
   auto d = ask<std::string>(node_.metadata, nullptr,
-                            metadata::md_digest_atom::value);
+                            metadata::md_digest_atom_v);
   return d ? *d : std::string{"(no answer)"};
 }
 
 std::optional<metadata::version>
 actor_node::version_of(const std::string& key) const {
   auto items = ask<std::vector<metadata::kv_item>>(
-    node_.metadata, nullptr, metadata::md_list_atom::value);
+    node_.metadata, nullptr, metadata::md_list_atom_v);
   if (!items) return std::nullopt;
   for (auto& it : *items)
-    if (it.key == key) return parse_version(it.version);
+    if (it.key == key) return it.ver;
   return std::nullopt;
 }
 
 uint64_t actor_node::content_fingerprint() const {
   auto items = ask<std::vector<metadata::kv_item>>(
-    node_.metadata, nullptr, metadata::md_list_atom::value);
+    node_.metadata, nullptr, metadata::md_list_atom_v);
   uint64_t h = fnv_basis;
   if (!items) return h;
   for (auto& it : *items) { // sorted by key
-    auto v = parse_version(it.version);
-    auto value = ask<std::vector<std::string>>(
-      node_.metadata, nullptr, metadata::md_get_atom::value, it.key);
-    h = fold_entry(h, it.key, v ? *v : metadata::version{},
-                   value && !value->empty() ? value->front() : std::string{});
+    auto value = ask<std::string>(node_.metadata, nullptr,
+                                  metadata::md_get_atom_v, it.key);
+    h = fold_entry(h, it.key, it.ver, value ? *value : std::string{});
   }
   return h;
 }

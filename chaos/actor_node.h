@@ -1,9 +1,10 @@
 #pragma once
-// A whole pekonode node — the real simulated-transport, membership and
-// metadata actors composed by node::spawn_node — as a chaos::cluster_node on
-// //chaos:simnet. Each node owns a CAF actor system on the deterministic test
-// scheduler, whose clock simnet drives, so the actors' timers fire in virtual
-// time and a run is a pure function of (scenario, seed). Datagrams are the
+// A whole pekonode node — the real simulated-transport, timer, membership
+// and metadata actors composed by node::spawn_node — as a
+// chaos::cluster_node on //chaos:simnet. Each node owns a CAF actor system on
+// the deterministic test scheduler, whose clock simnet drives, so the timer
+// actor's wake-ups fire in virtual time and a run is a pure function of
+// (scenario, seed). Datagrams are the
 // transport's real framed bytes (batched, enveloped). Not a model: no
 // protocol logic here; slower than core_node because every step goes
 // through actor mailboxes.
@@ -18,6 +19,7 @@
 
 #include "chaos/sim_node.h"
 #include "node/node.h"
+#include "transport/sim_transport.h"
 
 namespace pekonode::chaos {
 
@@ -67,18 +69,20 @@ private:
   /// Moves captured datagrams to `out` and reports captured events.
   void flush(outbound_list& out);
   /// Sends a request from a helper actor and runs until it is answered.
-  template <class T, class... Ts>
-  std::optional<T> ask(const caf::actor& dest, caf::error* err,
-                       Ts... xs) const;
+  template <class T, class Handle, class... Ts>
+  std::optional<T> ask(const Handle& dest, caf::error* err, Ts... xs) const;
+  /// The same for requests whose reply carries no value.
+  template <class Handle, class... Ts>
+  bool ask_done(const Handle& dest, Ts... xs) const;
 
   node::node_config cfg_;
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::shared_ptr<bridge> bridge_;
-  caf::actor gateway_;
-  caf::actor transport_;
-  caf::actor observer_;
+  transport::sim_port_actor gateway_;
+  transport::datagram_transport_actor transport_;
+  membership::member_listener_actor observer_;
   node::node_handle node_;
   bool started_ = false;
   std::map<std::string, membership::member> mirror_; // by name, from events

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "node/peer_map.h"
+
 namespace pekonode::chaos {
 
 namespace {
@@ -162,11 +164,10 @@ void core_node::after(time_point now, std::size_t first, outbound_list& out) {
   auto events = mem_->drain_events();
   view_changes_ += events.size();
   for (auto& e : events) {
-    // As the metadata actor does: peers follow member events one by one.
-    if (e.kind != membership::event::name_conflict && e.m.name != name_)
-      md_->member_changed(e.m.name, e.m.addr,
-                          e.m.state == membership::member_state::alive
-                            || e.m.state == membership::member_state::suspect);
+    // As a node's peer feed does: peers follow member events one by one,
+    // through the one mapping of member state to peer liveness.
+    if (auto p = node::peer_change_of(e, name_))
+      md_->member_changed(p->name, p->addr, p->live);
     if (on_event) on_event(e, now);
   }
   // Change events are not needed here; drain so the queue stays small.

@@ -1,6 +1,7 @@
 #pragma once
 // The subscribers of an actor shell's event stream: monitored on add and
 // dropped when they terminate, so events are never sent to dead actors.
+// `Handle` is the subscribers' typed interface (what they must accept).
 
 #include <caf/all.hpp>
 
@@ -10,11 +11,15 @@
 
 namespace pekonode {
 
+template <class Handle>
 class subscribers {
 public:
   /// Monitors `who` and adds it; call remove() from the down handler.
+  /// Invalid handles are ignored.
   template <class Self>
-  void add(Self* self, caf::actor who) {
+  void add(Self* self, Handle who) {
+    if (!who)
+      return;
     self->monitor(who);
     list_.push_back(std::move(who));
   }
@@ -22,7 +27,7 @@ public:
   /// Drops the subscriber a down message is about.
   void remove(const caf::down_msg& dm) {
     list_.erase(std::remove_if(list_.begin(), list_.end(),
-                               [&](const caf::actor& a) {
+                               [&](const Handle& a) {
                                  return a.address() == dm.source;
                                }),
                 list_.end());
@@ -35,8 +40,10 @@ public:
       self->send(sub, xs...);
   }
 
+  size_t size() const noexcept { return list_.size(); }
+
 private:
-  std::vector<caf::actor> list_;
+  std::vector<Handle> list_;
 };
 
 } // namespace pekonode

@@ -2,183 +2,201 @@
 
 #include <glog/logging.h>
 
-#include <set>
+#include <algorithm>
 #include <utility>
 
-#include "common/core_timer.h"
-#include "common/subscribers.h"
 #include "transport/address.h"
-#include "transport/transport.h"
+#include "transport/resolver.h"
 
 namespace pekonode::membership {
 
-namespace {
-
-using m_resolve_atom = caf::atom_constant<caf::atom("m_resolve")>;
-
-caf::error make_error(ec code) {
-  return caf::error{static_cast<uint8_t>(code), caf::atom("membership"),
-                    caf::make_message(std::string{to_string(code)})};
+void membership_state::init(actor_config cfg,
+                            transport::transport_actor transport,
+                            transport::timer_actor timer) {
+  cfg_ = std::move(cfg);
+  transport_ = std::move(transport);
+  core_ = std::make_unique<core>(cfg_.protocol, cfg_.name, cfg_.advertise,
+                                 cfg_.tags, cfg_.seed);
+  published_self_ = core_->self();
+  timer_ = transport::deadline_reporter{
+    std::move(timer), caf::actor_cast<transport::timer_client_actor>(self)};
+  self->send(transport_, transport::tx_sub_atom_v, channel::membership,
+             caf::actor_cast<transport::inbound_sink_actor>(self));
+  self->set_down_handler(
+    [this](const caf::down_msg& dm) { subscribers_.remove(dm); });
+  outbound_list out;
+  core_->poll(now(), out);
+  flush(out);
 }
 
-struct membership_state {
-  caf::event_based_actor* self;
-  std::unique_ptr<core> core_;
-  caf::actor transport_;
-  core_timer timer_;
-  subscribers subscribers_;
-  std::set<std::string> unresolved_seeds_;
-  duration resolve_retry_ = seconds(5);
-  std::string name_;
-  member published_self_; // this node's entry as subscribers last saw it
+void membership_state::flush(outbound_list& out) {
+  if (!out.empty())
+    self->send(transport_, transport::tx_send_atom_v, std::move(out));
+  for (auto& ev : core_->drain_events()) {
+    if (ev.kind == event::name_conflict)
+      LOG(WARNING) << cfg_.name << ": name conflict: " << ev.m.name
+                   << " also claimed by " << ev.m.addr;
+    else if (ev.kind != event::updated)
+      LOG(INFO) << cfg_.name << ": member " << ev.m.name << " (" << ev.m.addr
+                << ") " << to_string(ev.kind) << " at incarnation "
+                << ev.m.incarnation;
+    subscribers_.send(self, m_event_atom_v, ev);
+  }
+  publish_self();
+  report_deadline();
+}
 
-  explicit membership_state(caf::event_based_actor* ptr) : self(ptr) {}
+void membership_state::publish_self() {
+  // The core reports changes of other members only; subscribers also get
+  // this node's own, as for others: `updated` for new tags, `left`, and
+  // `alive` after a rejoin (an incarnation bump alone is not a change).
+  auto& me = core_->self();
+  if (me.state == published_self_.state && me.tags == published_self_.tags)
+    return;
+  auto kind = me.state == member_state::left ? event::left
+              : published_self_.state == member_state::left ? event::alive
+                                                            : event::updated;
+  published_self_ = me;
+  subscribers_.send(self, m_event_atom_v, event{kind, me});
+}
 
-  time_point now() const { return self->clock().now(); }
+void membership_state::report_deadline() {
+  timer_.report(self, std::min(core_->next_wakeup(), resolve_at_));
+}
 
-  /// Sends what the core emitted, publishes its events, re-arms the timer.
-  void flush(outbound_list& out) {
-    if (!out.empty())
-      self->send(transport_, transport::tx_send_atom::value, std::move(out));
-    for (auto& ev : core_->drain_events()) {
-      if (ev.kind == event::name_conflict)
-        LOG(WARNING) << name_ << ": name conflict: " << ev.m.name
-                     << " also claimed by " << ev.m.addr;
-      else if (ev.kind != event::updated)
-        LOG(INFO) << name_ << ": member " << ev.m.name << " (" << ev.m.addr
-                  << ") " << to_string(ev.kind) << " at incarnation "
-                  << ev.m.incarnation;
-      subscribers_.send(self, m_event_atom::value, ev);
+void membership_state::join(const seed_list& seeds) {
+  std::vector<address> literals;
+  for (auto& s : seeds.seeds) {
+    if (auto lit = transport::canonicalize(s)) {
+      literals.push_back(*lit);
+    } else if (auto hp = transport::parse_host_port(s)) {
+      unresolved_.insert(s);
+    } else {
+      LOG(WARNING) << cfg_.name << ": ignoring seed '" << s
+                   << "': " << hp.message;
     }
-    publish_self();
-    timer_.arm(self, core_->next_wakeup(), m_wake_atom::value);
   }
+  outbound_list out;
+  core_->join(literals, now(), out);
+  flush(out);
+  start_lookup();
+}
 
-  /// The core reports changes of other members only; subscribers also get
-  /// this node's own, as for others: `updated` for new tags, `left`, and
-  /// `alive` after a rejoin (an incarnation bump alone is not a change).
-  void publish_self() {
-    auto& me = core_->self();
-    if (me.state == published_self_.state && me.tags == published_self_.tags)
-      return;
-    auto kind = me.state == member_state::left ? event::left
-                : published_self_.state == member_state::left ? event::alive
-                                                              : event::updated;
-    published_self_ = me;
-    subscribers_.send(self, m_event_atom::value, event{kind, me});
+void membership_state::start_lookup() {
+  if (resolving_ || unresolved_.empty())
+    return;
+  resolving_ = true;
+  resolve_at_ = time_point::max();
+  if (!cfg_.resolver)
+    cfg_.resolver = transport::spawn_linked_resolver(self);
+  transport::resolutions names;
+  for (auto& s : unresolved_)
+    names.push_back(transport::resolution{s, {}, {}});
+  self
+    ->request(cfg_.resolver, cfg_.resolve_timeout, transport::tx_resolve_atom_v,
+              std::move(names))
+    .then([this](transport::resolutions& rs) { on_lookup(rs); },
+          [this](caf::error& err) {
+            resolving_ = false;
+            LOG(WARNING) << cfg_.name << ": seed lookup failed ("
+                         << caf::to_string(err) << "), retrying in "
+                         << std::chrono::duration_cast<seconds>(
+                              cfg_.protocol.reconnect_interval)
+                              .count()
+                         << " s";
+            resolve_at_ = now() + cfg_.protocol.reconnect_interval;
+            report_deadline();
+          });
+}
+
+void membership_state::on_lookup(transport::resolutions& rs) {
+  resolving_ = false;
+  std::vector<address> found;
+  for (auto& r : rs) {
+    if (r.addrs.empty()) {
+      LOG_EVERY_N(WARNING, 10) << cfg_.name << ": seed " << r.name
+                               << " does not resolve (retrying): " << r.error;
+      continue;
+    }
+    unresolved_.erase(r.name);
+    found.push_back(r.addrs.front());
   }
+  if (!unresolved_.empty())
+    resolve_at_ = now() + cfg_.protocol.reconnect_interval;
+  outbound_list out;
+  if (!found.empty())
+    core_->join(found, now(), out);
+  flush(out);
+}
 
-  /// Resolves seed names; the ones that fail are kept and retried.
-  std::vector<address> resolve_seeds(const std::vector<std::string>& seeds) {
-    std::vector<address> result;
-    for (auto& s : seeds) {
-      auto r = transport::resolve(s);
-      if (!r || r->empty()) {
-        LOG_EVERY_N(WARNING, 10) << name_ << ": seed " << s
-                                 << " does not resolve (retrying): "
-                                 << r.message;
-        unresolved_seeds_.insert(s);
-        continue;
+membership_actor::behavior_type membership_state::make_behavior() {
+  return {
+    [this](const transport::inbound& in) {
+      outbound_list out;
+      core_->handle(in.from, in.payload, in.received, out);
+      flush(out);
+    },
+    [this](transport::tm_wake_atom) {
+      timer_.woken();
+      auto t = now();
+      outbound_list out;
+      core_->poll(t, out);
+      if (resolve_at_ <= t) {
+        resolve_at_ = time_point::max();
+        start_lookup();
       }
-      unresolved_seeds_.erase(s);
-      result.push_back(transport::to_address(r->front()));
-    }
-    if (!unresolved_seeds_.empty())
-      self->delayed_send(self, resolve_retry_, m_resolve_atom::value);
-    return result;
-  }
+      flush(out);
+    },
+    [this](m_join_atom, const seed_list& seeds) { join(seeds); },
+    [this](m_leave_atom) {
+      outbound_list out;
+      core_->leave(now(), out);
+      flush(out);
+    },
+    [this](m_rejoin_atom) -> caf::result<void> {
+      outbound_list out;
+      auto err = core_->rejoin(now(), out);
+      flush(out);
+      if (err != ec::none)
+        return caf::make_error(err);
+      return caf::unit;
+    },
+    [this](m_tags_atom, tag_set& tags) -> caf::result<void> {
+      outbound_list out;
+      auto err = core_->set_tags(std::move(tags.tags), now(), out);
+      flush(out);
+      if (err != ec::none)
+        return caf::make_error(err);
+      return caf::unit;
+    },
+    [this](m_members_atom) { return core_->members(); },
+    [this](m_self_atom) { return core_->self(); },
+    [this](m_stats_atom) -> caf::result<core_stats, int32_t> {
+      return {core_->stats(), int32_t{core_->health_score()}};
+    },
+    [this](m_sub_atom, member_listener_actor who) {
+      if (!who)
+        return;
+      for (auto& m : core_->members())
+        self->send(who, m_event_atom_v, event{event::joined, m});
+      subscribers_.add(self, std::move(who));
+    },
+  };
+}
 
-  caf::behavior make_behavior() {
-    return {
-      [this](const transport::inbound& in) {
-        outbound_list out;
-        core_->handle(in.from, in.payload, in.received, out);
-        flush(out);
-      },
-      [this](m_wake_atom, int64_t due) {
-        if (!timer_.fire(due))
-          return;
-        outbound_list out;
-        core_->poll(now(), out);
-        flush(out);
-      },
-      [this](m_join_atom, const std::vector<std::string>& seeds) {
-        outbound_list out;
-        core_->join(resolve_seeds(seeds), now(), out);
-        flush(out);
-        return true;
-      },
-      [this](m_resolve_atom) {
-        if (unresolved_seeds_.empty())
-          return;
-        std::vector<std::string> pending(unresolved_seeds_.begin(),
-                                         unresolved_seeds_.end());
-        auto found = resolve_seeds(pending);
-        if (found.empty())
-          return;
-        outbound_list out;
-        core_->join(found, now(), out);
-        flush(out);
-      },
-      [this](m_leave_atom) {
-        outbound_list out;
-        core_->leave(now(), out);
-        flush(out);
-        return true;
-      },
-      [this](m_rejoin_atom) -> caf::result<bool> {
-        outbound_list out;
-        auto err = core_->rejoin(now(), out);
-        flush(out);
-        if (err != ec::none)
-          return make_error(err);
-        return true;
-      },
-      [this](m_tags_atom,
-             std::map<std::string, std::string>& tags) -> caf::result<bool> {
-        outbound_list out;
-        auto err = core_->set_tags(std::move(tags), now(), out);
-        flush(out);
-        if (err != ec::none)
-          return make_error(err);
-        return true;
-      },
-      [this](m_members_atom) { return core_->members(); },
-      [this](m_self_atom) { return core_->self(); },
-      [this](m_stats_atom) {
-        return caf::make_message(core_->stats(), core_->health_score());
-      },
-      [this](m_sub_atom, caf::actor who) {
-        for (auto& m : core_->members())
-          self->send(who, m_event_atom::value, event{event::joined, m});
-        subscribers_.add(self, std::move(who));
-      },
-    };
-  }
-};
+membership_actor::behavior_type
+membership_behavior(membership_actor::stateful_pointer<membership_state> self,
+                    actor_config cfg, transport::transport_actor transport,
+                    transport::timer_actor timer) {
+  self->state.init(std::move(cfg), std::move(transport), std::move(timer));
+  return self->state.make_behavior();
+}
 
-} // namespace
-
-caf::actor spawn_membership(caf::actor_system& sys, actor_config cfg,
-                            caf::actor transport) {
-  return sys.spawn([cfg = std::move(cfg), transport](
-                     caf::stateful_actor<membership_state>* self) mutable {
-    auto& st = self->state;
-    st.name_ = cfg.name;
-    st.transport_ = transport;
-    st.resolve_retry_ = cfg.protocol.reconnect_interval;
-    st.core_ = std::make_unique<core>(cfg.protocol, cfg.name, cfg.advertise,
-                                      cfg.tags, cfg.seed);
-    st.published_self_ = st.core_->self();
-    self->send(transport, transport::tx_sub_atom::value, channel::membership,
-               caf::actor_cast<caf::actor>(self));
-    self->set_down_handler(
-      [self](const caf::down_msg& dm) { self->state.subscribers_.remove(dm); });
-    outbound_list out;
-    st.core_->poll(st.now(), out);
-    st.flush(out);
-    return st.make_behavior();
-  });
+membership_actor spawn_membership(caf::actor_system& sys, actor_config cfg,
+                                  transport::transport_actor transport,
+                                  transport::timer_actor timer) {
+  return sys.spawn(membership_behavior, std::move(cfg), std::move(transport),
+                   std::move(timer));
 }
 
 } // namespace pekonode::membership

@@ -1,68 +1,193 @@
 #pragma once
 // The membership actor: a thin CAF shell around membership::core. It feeds
-// the core datagrams from the transport and CAF-clock wake-ups, sends what the
-// core emits, and publishes ordered member events to subscribers. No
-// protocol logic lives here.
-
-#include <caf/all.hpp>
+// the core datagrams from the transport and wake-ups from the timer actor,
+// sends what the core emits, and publishes ordered member events to
+// subscribers. Seed names are resolved by a resolver actor on its own
+// thread. No protocol logic lives here.
+//
+// This header is the membership layer's public interface: message structs,
+// atoms ("m_" prefix), the `pekonode_membership` type-ID block, the typed
+// handle, and the behaviour function an embedder spawns as it likes.
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "common/subscribers.h"
 #include "membership/core.h"
+#include "transport/timer.h"
+#include "transport/transport.h"
 
 namespace pekonode::membership {
 
-// Atoms ("m_" prefix, at most 10 characters).
-using m_join_atom = caf::atom_constant<caf::atom("m_join")>;
-using m_leave_atom = caf::atom_constant<caf::atom("m_leave")>;
-using m_rejoin_atom = caf::atom_constant<caf::atom("m_rejoin")>;
-using m_tags_atom = caf::atom_constant<caf::atom("m_tags")>;
-using m_members_atom = caf::atom_constant<caf::atom("m_members")>;
-using m_self_atom = caf::atom_constant<caf::atom("m_self")>;
-using m_sub_atom = caf::atom_constant<caf::atom("m_sub")>;
-using m_event_atom = caf::atom_constant<caf::atom("m_event")>;
-using m_stats_atom = caf::atom_constant<caf::atom("m_stats")>;
-using m_wake_atom = caf::atom_constant<caf::atom("m_wake")>;
+// -- messages -------------------------------------------------------------------
 
-// Inspectors so CAF can carry and print the core's plain structs.
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, member& x) {
-  auto state = static_cast<uint8_t>(x.state);
-  auto ticks = static_cast<int64_t>(x.state_change.time_since_epoch().count());
-  auto load = caf::meta::load_callback([&]() -> caf::error {
-    x.state = static_cast<member_state>(state);
-    x.state_change = time_point{duration{ticks}};
-    return caf::none;
-  });
-  return f(caf::meta::type_name("member"), x.name, x.addr, x.incarnation,
-           state, x.tags, ticks, load);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, member& x) {
+  return compat::inspect_object(
+    f, x, "member",
+    compat::field("name", x.name),
+    compat::field("addr", x.addr),
+    compat::field("incarnation", x.incarnation),
+    compat::field("state", x.state),
+    compat::field("tags", x.tags),
+    compat::field("state_change", x.state_change));
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, event& x) {
-  auto kind = static_cast<uint8_t>(x.kind);
-  auto load = caf::meta::load_callback([&]() -> caf::error {
-    x.kind = static_cast<event::kind_t>(kind);
-    return caf::none;
-  });
-  return f(caf::meta::type_name("member_event"), kind, x.m, load);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, event& x) {
+  return compat::inspect_object(
+    f, x, "member_event",
+    compat::field("kind", x.kind),
+    compat::field("m", x.m));
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, core_stats& x) {
-  return f(caf::meta::type_name("membership_stats"), x.packets_in,
-           x.packets_out, x.bytes_out, x.probes, x.acks, x.probe_failures,
-           x.indirect_probes, x.relayed_probes, x.nacks_sent,
-           x.nacks_received, x.suspects_raised, x.confirmations,
-           x.deaths_declared, x.refutations, x.name_conflicts,
-           x.updates_applied, x.updates_stale, x.join_attempts,
-           x.syncs_started, x.syncs_differed, x.reconnects, x.heal_notices,
-           x.bad_packets, x.leave_notices_sent, x.leave_acks_received,
-           x.leave_acks_sent);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
+  return compat::inspect_object(
+    f, x, "membership_stats",
+    compat::field("packets_in", x.packets_in),
+    compat::field("packets_out", x.packets_out),
+    compat::field("bytes_out", x.bytes_out),
+    compat::field("probes", x.probes),
+    compat::field("acks", x.acks),
+    compat::field("probe_failures", x.probe_failures),
+    compat::field("indirect_probes", x.indirect_probes),
+    compat::field("relayed_probes", x.relayed_probes),
+    compat::field("nacks_sent", x.nacks_sent),
+    compat::field("nacks_received", x.nacks_received),
+    compat::field("suspects_raised", x.suspects_raised),
+    compat::field("confirmations", x.confirmations),
+    compat::field("deaths_declared", x.deaths_declared),
+    compat::field("refutations", x.refutations),
+    compat::field("name_conflicts", x.name_conflicts),
+    compat::field("updates_applied", x.updates_applied),
+    compat::field("updates_stale", x.updates_stale),
+    compat::field("join_attempts", x.join_attempts),
+    compat::field("syncs_started", x.syncs_started),
+    compat::field("syncs_differed", x.syncs_differed),
+    compat::field("reconnects", x.reconnects),
+    compat::field("heal_notices", x.heal_notices),
+    compat::field("corrections_sent", x.corrections_sent),
+    compat::field("suspect_notices", x.suspect_notices),
+    compat::field("bad_packets", x.bad_packets),
+    compat::field("leave_notices_sent", x.leave_notices_sent),
+    compat::field("leave_acks_received", x.leave_acks_received),
+    compat::field("leave_acks_sent", x.leave_acks_sent),
+    compat::field("replies_limited", x.replies_limited));
 }
+
+/// Seeds to join through: "host:port" texts, IP literals or DNS names.
+struct seed_list {
+  std::vector<std::string> seeds;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, seed_list& x) {
+  return compat::inspect_object(
+    f, x, "seed_list",
+    compat::field("seeds", x.seeds));
+}
+
+/// This node's tags, replaced as a whole.
+struct tag_set {
+  std::map<std::string, std::string> tags;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, tag_set& x) {
+  return compat::inspect_object(
+    f, x, "tag_set",
+    compat::field("tags", x.tags));
+}
+
+} // namespace pekonode::membership
+
+PEKONODE_ERROR_CODE_ENUM(pekonode::membership::ec, "membership")
+
+CAF_BEGIN_TYPE_ID_BLOCK(pekonode_membership,
+                        caf::id_block::pekonode_transport::end)
+
+  CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::ec))
+  CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::member))
+  CAF_ADD_TYPE_ID(pekonode_membership,
+                  (std::vector<pekonode::membership::member>))
+  CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::event))
+  CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::core_stats))
+  CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::seed_list))
+  CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::tag_set))
+
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_join_atom, "m_join")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_leave_atom,
+               "m_leave")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_rejoin_atom,
+               "m_rejoin")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_tags_atom, "m_tags")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_members_atom,
+               "m_members")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_self_atom, "m_self")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_stats_atom,
+               "m_stats")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_sub_atom, "m_sub")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_event_atom,
+               "m_event")
+
+namespace pekonode::membership {
+
+// -- typed interfaces -------------------------------------------------------------
+
+/// A subscriber to member events: receives `(m_event_atom, event)`.
+using member_listener_actor =
+  caf::typed_actor<caf::reacts_to<m_event_atom, event>>;
+
+/// The message protocol of the membership actor (beside `inbound` from the
+/// transport and `tm_wake` from the timer):
+///
+/// - `(m_join_atom, seed_list)`: join through the seeds. IP literals are
+///   contacted at once; DNS names are resolved on the resolver's thread and
+///   those that do not resolve are retried every reconnect interval.
+///   Replies at once; the join itself is retried with backoff by the core.
+/// - `(m_leave_atom)`: graceful leave.
+/// - `(m_rejoin_atom)`: come back after a leave; `ec::not_running` unless
+///   left.
+/// - `(m_tags_atom, tag_set)`: replace this node's tags; `ec::bad_tag`,
+///   `ec::tags_too_large`, `ec::not_running`.
+/// - `(m_members_atom) -> std::vector<member>`: self included, by name.
+/// - `(m_self_atom) -> member`.
+/// - `(m_stats_atom) -> (core_stats, int health_score)`.
+/// - `(m_sub_atom, member_listener_actor)`: the listener receives
+///   `(m_event_atom, event)` for every change, in order, starting with a
+///   `joined` event for each member currently known (a snapshot), so it
+///   never misses one. A change is one of state, address or tags (an
+///   incarnation bump alone, e.g. a refutation, is not announced); this
+///   node's own entry is included (`updated` for new tags, `left`, `alive`
+///   after a rejoin). Members forgotten after `dead_retention` are dropped
+///   without an event. Listeners are monitored and dropped when they end.
+///
+/// Errors carry the category "membership" and a `membership::ec`.
+using membership_actor = caf::typed_actor<
+  caf::reacts_to<m_join_atom, seed_list>,
+  caf::reacts_to<m_leave_atom>,
+  caf::reacts_to<m_rejoin_atom>,
+  caf::reacts_to<m_tags_atom, tag_set>,
+  caf::replies_to<m_members_atom>::with<std::vector<member>>,
+  caf::replies_to<m_self_atom>::with<member>,
+  caf::replies_to<m_stats_atom>::with<core_stats, int32_t>,
+  caf::reacts_to<m_sub_atom, member_listener_actor>>
+  ::extend_with<transport::inbound_sink_actor>
+  ::extend_with<transport::timer_client_actor>;
+
+} // namespace pekonode::membership
+
+  CAF_ADD_TYPE_ID(pekonode_membership,
+                  (pekonode::membership::member_listener_actor))
+
+CAF_END_TYPE_ID_BLOCK(pekonode_membership)
+
+namespace pekonode::membership {
 
 /// Everything the membership actor needs to start.
 struct actor_config {
@@ -71,30 +196,56 @@ struct actor_config {
   address advertise;  ///< "ip:port" peers use to reach this node
   std::map<std::string, std::string> tags;
   uint64_t seed = 0;  ///< randomness of the core (probe order, jitter)
+  /// Resolves seed names. Empty: the actor spawns its own, linked and
+  /// detached, the first time a seed is a DNS name.
+  transport::resolver_actor resolver;
+  /// How long one round of seed lookups may take; unanswered names are
+  /// retried after `protocol.reconnect_interval`. Default 10 s.
+  duration resolve_timeout = std::chrono::seconds(10);
 };
 
-/// Message protocol of the membership actor:
-///
-/// - `(m_join_atom, std::vector<std::string> seeds) -> bool`: join through
-///   seeds ("host:port"; DNS names are resolved here, names that do not
-///   resolve yet are retried every reconnect interval). Replies at once; the
-///   join itself is retried with backoff by the core.
-/// - `(m_leave_atom) -> bool`: graceful leave.
-/// - `(m_rejoin_atom) -> bool` or error: come back after a leave.
-/// - `(m_tags_atom, std::map<std::string, std::string>) -> bool` or error.
-/// - `(m_members_atom) -> std::vector<member>` (self included, by name).
-/// - `(m_self_atom) -> member`.
-/// - `(m_stats_atom) -> core_stats` plus `(int health_score)`.
-/// - `(m_sub_atom, caf::actor who)`: `who` receives `(m_event_atom, event)`
-///   for every change, in order, starting with a `joined` event for each
-///   member currently known (a snapshot), so it never misses one. A change
-///   is one of state, address or tags (an incarnation bump alone, e.g. a
-///   refutation, is not announced); this node's own entry is included
-///   (`updated` for new tags, `left`, `alive` after a rejoin). Members
-///   forgotten after `dead_retention` are dropped without an event.
-///
-/// Errors carry category atom "membership" and the core's `ec`.
-caf::actor spawn_membership(caf::actor_system& sys, actor_config cfg,
-                            caf::actor transport);
+/// State of the membership actor (internal: use the membership_actor
+/// protocol; the members may change without notice).
+struct membership_state {
+  explicit membership_state(
+    membership_actor::stateful_pointer<membership_state> ptr)
+    : self(ptr) {}
+
+  void init(actor_config cfg, transport::transport_actor transport,
+            transport::timer_actor timer);
+  membership_actor::behavior_type make_behavior();
+
+  time_point now() const { return self->clock().now(); }
+  void flush(outbound_list& out);
+  void publish_self();
+  void report_deadline();
+  void join(const seed_list& seeds);
+  void start_lookup();
+  void on_lookup(transport::resolutions& rs);
+
+  membership_actor::stateful_pointer<membership_state> self;
+  actor_config cfg_;
+  std::unique_ptr<core> core_;
+  transport::transport_actor transport_;
+  transport::deadline_reporter timer_;
+  subscribers<member_listener_actor> subscribers_;
+  std::set<std::string> unresolved_; ///< seed names awaiting a lookup
+  bool resolving_ = false;
+  time_point resolve_at_ = time_point::max(); ///< next lookup of unresolved_
+  member published_self_; ///< this node's entry as subscribers last saw it
+};
+
+/// Behaviour of the membership actor: subscribes to the transport's
+/// membership channel and reports its deadlines to `timer`.
+membership_actor::behavior_type
+membership_behavior(membership_actor::stateful_pointer<membership_state> self,
+                    actor_config cfg, transport::transport_actor transport,
+                    transport::timer_actor timer);
+
+/// Spawns the membership actor (unlinked; see node::spawn_node for a whole
+/// node whose actors live and die together).
+membership_actor spawn_membership(caf::actor_system& sys, actor_config cfg,
+                                  transport::transport_actor transport,
+                                  transport::timer_actor timer);
 
 } // namespace pekonode::membership

@@ -20,10 +20,12 @@
 #include <memory>
 #include <sstream>
 
-#include "node/admin_http.h"
+#include "common/caf_compat.h"
 #include "common/text.h"
+#include "node/admin_http.h"
 #include "node/admin_http_guard.h"
 #include "node/config_flags.h"
+#include "node/init.h"
 #include "node/log_sink.h"
 #include "node/node.h"
 #include "node/options.h"
@@ -316,19 +318,20 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   caf::actor_system_config sys_cfg;
-  sys_cfg.set("scheduler.max-threads", static_cast<size_t>(FLAGS_threads));
-  sys_cfg.set("logger.verbosity", caf::atom("quiet"));
+  pekonode::init(sys_cfg);
+  compat::set_worker_threads(sys_cfg, static_cast<size_t>(FLAGS_threads));
+  compat::quiet_caf_logger(sys_cfg);
   // CAF's default work-stealing workers poll for work (spinning, then
   // sleeping 50 us, then 10 ms) after every message, so a node woken a few
   // times per second never settles: an idle node cost ~12% of a core. The
   // sharing policy's workers block on one queue until work arrives (idle:
   // <1%). A node runs a handful of actors; stealing buys it nothing.
-  sys_cfg.set("scheduler.policy", caf::atom("sharing"));
+  compat::use_sharing_scheduler(sys_cfg);
   caf::actor_system sys{sys_cfg};
 
   auto started = node::start_udp_node(sys, cfg);
   if (!started)
-    fail("--bind=" + FLAGS_bind + ": " + transport::describe(started.error()));
+    fail("--bind=" + FLAGS_bind + ": " + node::describe(started.error()));
   node::facade api{sys, *started, cfg.name};
 
   std::unique_ptr<node::admin_server> admin;
@@ -369,8 +372,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(cfg.membership.leave_drain);
   if (admin)
     admin->stop();
+  // The node's actors are linked: stopping one stops them all.
   caf::anon_send_exit(started->membership, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(started->metadata, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(started->transport, caf::exit_reason::user_shutdown);
   return 0;
 }

@@ -3,58 +3,180 @@
 #include <glog/logging.h>
 
 #include <random>
-#include <thread>
 
 #include "node/metrics.h"
+#include "node/peer_map.h"
 
 namespace pekonode::node {
 
+const char* to_string(ec x) noexcept {
+  switch (x) {
+    case ec::none: return "none";
+    case ec::bad_config: return "bad_config";
+    case ec::not_answering: return "not_answering";
+    case ec::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+// -- composition ------------------------------------------------------------------
+
+membership::member_listener_actor::behavior_type
+peer_feed_behavior(membership::member_listener_actor::pointer self,
+                   metadata::peer_sink_actor sink, std::string self_name) {
+  return {
+    [self, sink, self_name](membership::m_event_atom,
+                            const membership::event& ev) {
+      if (auto change = peer_change_of(ev, self_name))
+        self->send(sink, metadata::md_peer_atom_v, std::move(*change));
+    },
+  };
+}
+
 node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
-                       caf::actor transport, address advertise) {
+                       transport::transport_actor transport,
+                       address advertise) {
   uint64_t seed = cfg.seed;
   if (seed == 0)
     seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  auto timer = transport::make_timer(sys);
   membership::actor_config mc;
   mc.protocol = cfg.membership;
   mc.name = cfg.name;
   mc.advertise = advertise;
   mc.tags = cfg.tags;
   mc.seed = seed;
-  auto membership = membership::spawn_membership(sys, mc, transport);
+  auto membership = membership::spawn_membership(sys, mc, transport, timer);
   metadata::actor_config dc;
   dc.protocol = cfg.metadata;
   dc.node_id = cfg.name;
-  dc.self_addr = advertise;
   dc.seed = seed ^ 0x9e3779b97f4a7c15ULL;
   dc.wall_ms = cfg.wall_ms;
-  auto metadata = metadata::spawn_metadata(sys, dc, transport, membership);
-  // Link the three so that a failure of one stops the node as a whole.
-  membership->attach_functor([transport, metadata](const caf::error&) {
-    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(metadata, caf::exit_reason::user_shutdown);
-  });
+  auto metadata = metadata::spawn_metadata(sys, dc, transport, timer);
+  auto feed = sys.spawn(peer_feed_behavior, metadata::peer_sink_actor{metadata},
+                        cfg.name);
+  // Fail together: every actor is linked to the membership actor, so one
+  // failing stops it, and it stops all the others.
+  compat::link(membership, transport);
+  compat::link(membership, timer);
+  compat::link(membership, metadata);
+  compat::link(membership, feed);
+  caf::anon_send(membership, membership::m_sub_atom_v, feed);
   // No seeds: a cluster of one, until someone joins through this node.
-  caf::anon_send(membership, membership::m_join_atom::value, cfg.seeds);
-  return node_handle{transport, membership, metadata, std::move(advertise)};
+  caf::anon_send(membership, membership::m_join_atom_v,
+                 membership::seed_list{cfg.seeds});
+  return node_handle{std::move(transport), std::move(timer),
+                     std::move(membership), std::move(metadata),
+                     std::move(advertise)};
 }
 
 caf::expected<node_handle> start_udp_node(caf::actor_system& sys,
                                           node_config cfg) {
+  if (cfg.name.empty())
+    return caf::make_error(ec::bad_config, std::string{"empty node name"});
   cfg.transport.wire.name = cfg.name;
-  auto tx = transport::make_udp_transport(sys, cfg.transport);
-  if (!tx)
-    return tx.error();
-  caf::scoped_actor self{sys};
-  address adv;
-  caf::error err;
-  self->request(*tx, std::chrono::seconds(5), transport::tx_adv_atom::value)
-    .receive([&](const address& a) { adv = a; },
-             [&](caf::error& e) { err = std::move(e); });
-  if (err) {
-    caf::anon_send_exit(*tx, caf::exit_reason::user_shutdown);
-    return err;
+  auto sock = transport::bind_udp(cfg.transport);
+  if (!sock)
+    return sock.error();
+  auto adv = transport::advertise_address(cfg.transport.advertise,
+                                          (*sock)->bound);
+  transport::transport_actor tx = sys.spawn(transport::udp_transport_behavior,
+                                            cfg.transport, std::move(*sock));
+  return spawn_node(sys, cfg, std::move(tx), std::move(adv));
+}
+
+// -- errors -----------------------------------------------------------------------
+
+namespace {
+
+/// CAF's own request failures in node terms.
+caf::error normalize(const caf::error& err) {
+  if (err == caf::sec::request_timeout)
+    return caf::make_error(ec::not_answering);
+  if (err == caf::sec::request_receiver_down)
+    return caf::make_error(ec::stopped);
+  return err;
+}
+
+} // namespace
+
+result_code result_code_of(const caf::error& raw) {
+  auto err = normalize(raw);
+  if (!err)
+    return result_code::ok;
+  if (auto code = compat::error_code<metadata::ec>(err)) {
+    switch (*code) {
+      case metadata::ec::ok: return result_code::ok;
+      case metadata::ec::not_found: return result_code::not_found;
+      case metadata::ec::empty_key:
+      case metadata::ec::key_too_large:
+      case metadata::ec::value_too_large:
+      case metadata::ec::store_full:
+      case metadata::ec::too_many_keys:
+      case metadata::ec::origin_invalid:
+      case metadata::ec::clock_skew:
+      case metadata::ec::stale:
+      case metadata::ec::bad_tombstone:
+        return result_code::invalid;
+    }
+    return result_code::invalid;
   }
-  return spawn_node(sys, cfg, *tx, adv);
+  if (auto code = compat::error_code<membership::ec>(err)) {
+    switch (*code) {
+      case membership::ec::none: return result_code::ok;
+      case membership::ec::tags_too_large:
+      case membership::ec::bad_tag:
+      case membership::ec::not_running:
+        return result_code::invalid;
+      case membership::ec::bad_config:
+        return result_code::unavailable;
+    }
+    return result_code::invalid;
+  }
+  if (auto code = compat::error_code<transport::ec>(err)) {
+    switch (*code) {
+      case transport::ec::bad_address:
+      case transport::ec::field_too_large:
+        return result_code::invalid;
+      default:
+        return result_code::unavailable;
+    }
+  }
+  if (auto code = compat::error_code<ec>(err)) {
+    switch (*code) {
+      case ec::none: return result_code::ok;
+      case ec::bad_config: return result_code::invalid;
+      case ec::not_answering:
+      case ec::stopped:
+        return result_code::unavailable;
+    }
+  }
+  // Anything else (CAF's own errors, exit reasons): the node cannot serve.
+  return result_code::unavailable;
+}
+
+std::string describe(const caf::error& raw) {
+  auto err = normalize(raw);
+  if (!err)
+    return {};
+  if (compat::is_category<metadata::ec>(err))
+    return metadata::describe(err);
+  if (auto code = compat::error_code<membership::ec>(err))
+    return to_string(*code);
+  if (auto code = compat::error_code<transport::ec>(err)) {
+    auto reason = transport::reason_of(err);
+    return std::string{to_string(*code)} + (reason.empty() ? "" : ": " + reason);
+  }
+  if (auto code = compat::error_code<ec>(err)) {
+    switch (*code) {
+      case ec::not_answering: return "node did not answer in time";
+      case ec::stopped: return "node stopped";
+      default: break;
+    }
+    auto reason = compat::render_context(err.context());
+    return std::string{to_string(*code)} + (reason.empty() ? "" : ": " + reason);
+  }
+  return caf::to_string(err);
 }
 
 // -- facade -------------------------------------------------------------------
@@ -67,26 +189,31 @@ facade::facade(caf::actor_system& sys, node_handle node, std::string name,
 
 namespace {
 
+result failure(const caf::error& err) {
+  return result::error(result_code_of(err), describe(err));
+}
+
 /// Sends a request and waits for the reply; `on_value` receives it.
-template <class... Ts, class F>
-result ask(caf::actor_system& sys, const caf::actor& dest, duration timeout,
+template <class Handle, class F, class... Ts>
+result ask(caf::actor_system& sys, const Handle& dest, duration timeout,
            F on_value, Ts&&... xs) {
   caf::scoped_actor self{sys};
   result r = result::success();
   self->request(dest, timeout, std::forward<Ts>(xs)...)
-    .receive(on_value, [&](caf::error& err) {
-      if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
-        r = result::error(result_code::unavailable,
-                          "node did not answer: " + caf::to_string(err));
-      else
-        r = result::error(result_code::invalid, metadata::describe(err));
-    });
+    .receive(on_value, [&](caf::error& err) { r = failure(err); });
   return r;
 }
 
 member_view to_view(const membership::member& m) {
   return member_view{m.name, m.addr, membership::to_string(m.state),
                      m.incarnation, m.tags};
+}
+
+watch_event to_watch_event(const metadata::kv_change& c) {
+  return watch_event{c.index, c.key,
+                     c.deleted ? watch_event::change::del
+                               : watch_event::change::put,
+                     metadata::to_string(c.ver)};
 }
 
 } // namespace
@@ -97,7 +224,7 @@ result facade::self(self_view& out) {
     [&](const membership::member& m) {
       out = self_view{m.name, m.addr, m.incarnation, m.tags};
     },
-    membership::m_self_atom::value);
+    membership::m_self_atom_v);
 }
 
 result facade::members(std::vector<member_view>& out) {
@@ -108,7 +235,7 @@ result facade::members(std::vector<member_view>& out) {
       for (auto& m : ms)
         out.push_back(to_view(m));
     },
-    membership::m_members_atom::value);
+    membership::m_members_atom_v);
 }
 
 result facade::kv_list(std::vector<kv_entry_view>& out) {
@@ -117,83 +244,108 @@ result facade::kv_list(std::vector<kv_entry_view>& out) {
     [&](const std::vector<metadata::kv_item>& items) {
       out.clear();
       for (auto& it : items)
-        out.push_back(kv_entry_view{it.key, it.version, it.origin, it.size,
-                                    static_cast<int64_t>(it.updated_ms)});
+        out.push_back(kv_entry_view{
+          it.key, metadata::to_string(it.ver), it.ver.origin, it.size,
+          static_cast<int64_t>(metadata::hlc_physical(it.ver.hlc))});
     },
-    metadata::md_list_atom::value);
+    metadata::md_list_atom_v);
 }
 
 result facade::kv_get(const std::string& key, std::string& value) {
-  bool found = false;
-  auto r = ask(
+  return ask(
     sys_, node_.metadata, timeout_,
-    [&](std::vector<std::string>& v) {
-      if (!v.empty()) {
-        found = true;
-        value = std::move(v.front());
-      }
-    },
-    metadata::md_get_atom::value, key);
-  if (r.ok() && !found)
-    return result::error(result_code::not_found, "no such key: " + key);
-  return r;
+    [&](std::string& v) { value = std::move(v); }, metadata::md_get_atom_v,
+    key);
 }
 
 result facade::kv_put(const std::string& key, std::string value) {
-  std::string ver;
+  metadata::version ver;
   auto r = ask(
-    sys_, node_.metadata, timeout_, [&](std::string& v) { ver = std::move(v); },
-    metadata::md_put_atom::value, key, std::move(value));
+    sys_, node_.metadata, timeout_,
+    [&](metadata::version& v) { ver = std::move(v); }, metadata::md_put_atom_v,
+    key, std::move(value));
   if (r.ok())
-    r.detail = ver;
+    r.detail = metadata::to_string(ver);
   return r;
 }
 
 result facade::kv_del(const std::string& key) {
-  std::string ver;
+  metadata::version ver;
   auto r = ask(
-    sys_, node_.metadata, timeout_, [&](std::string& v) { ver = std::move(v); },
-    metadata::md_del_atom::value, key);
+    sys_, node_.metadata, timeout_,
+    [&](metadata::version& v) { ver = std::move(v); }, metadata::md_del_atom_v,
+    key);
   if (r.ok())
-    r.detail = ver;
-  else if (r.detail.rfind("not_found", 0) == 0)
-    r.code = result_code::not_found;
+    r.detail = metadata::to_string(ver);
   return r;
 }
 
 result facade::kv_watch(uint64_t after_index, duration timeout,
                         watch_batch& out) {
+  caf::scoped_actor self{sys_};
+  // Subscribe first, then read the log: both go to the metadata actor from
+  // this actor, so every change after the log reply is pushed to us.
+  self->monitor(node_.metadata);
+  self->send(node_.metadata, metadata::md_sub_atom_v,
+             caf::actor_cast<metadata::key_listener_actor>(self));
+  metadata::change_batch batch;
+  result r = result::success();
+  self->request(node_.metadata, timeout_, metadata::md_changes_atom_v,
+                after_index)
+    .receive([&](metadata::change_batch& b) { batch = std::move(b); },
+             [&](caf::error& err) { r = failure(err); });
+  if (!r.ok())
+    return r;
+  out.events.clear();
+  out.last_index = batch.head;
+  // Changes after `after_index` that the bounded log no longer holds, or an
+  // index this node never assigned (e.g. from before a restart).
+  out.truncated = (!batch.changes.empty()
+                   && batch.changes.front().index > after_index + 1)
+                  || after_index > batch.head;
+  for (auto& c : batch.changes)
+    out.events.push_back(to_watch_event(c));
+  if (out.truncated || !out.events.empty() || stopping_
+      || timeout <= duration::zero())
+    return r;
+  // Nothing yet: wait for a pushed change, at most `timeout`.
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    std::vector<metadata::kv_change> changes;
-    uint64_t head = 0;
-    auto r = ask(
-      sys_, node_.metadata, timeout_,
-      [&](std::vector<metadata::kv_change>& cs, uint64_t h) {
-        changes = std::move(cs);
-        head = h;
+  bool done = false;
+  while (!done) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= duration::zero())
+      break;
+    self->receive(
+      [&](metadata::md_event_atom, metadata::kv_change& c) {
+        // Changes up to the log's head were in the reply already.
+        if (c.index <= out.last_index)
+          return;
+        out.events.push_back(to_watch_event(c));
+        out.last_index = c.index;
+        done = true;
       },
-      metadata::md_changes_atom::value, after_index);
-    if (!r.ok())
-      return r;
-    out.events.clear();
-    out.last_index = head;
-    // Changes after `after_index` that the bounded log no longer holds, or an
-    // index this node never assigned (e.g. from before a restart).
-    out.truncated = (!changes.empty() && changes.front().index > after_index + 1)
-                    || after_index > head;
-    for (auto& c : changes)
-      out.events.push_back(watch_event{
-        c.index, c.key,
-        c.deleted ? watch_event::change::del : watch_event::change::put,
-        c.version});
-    if (out.truncated)
-      return result::success();
-    if (!out.events.empty() || stopping_
-        || std::chrono::steady_clock::now() >= deadline)
-      return result::success();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      [&](const caf::down_msg&) {
+        r = result::error(result_code::unavailable, describe(ec::stopped));
+        done = true;
+      },
+      caf::after(std::chrono::duration_cast<caf::timespan>(left)) >>
+        [&] { done = true; });
   }
+  // Take whatever else has been pushed already, without waiting.
+  for (bool more = r.ok() && !out.events.empty(); more;) {
+    more = false;
+    self->receive(
+      [&](metadata::md_event_atom, metadata::kv_change& c) {
+        if (c.index > out.last_index) {
+          out.events.push_back(to_watch_event(c));
+          out.last_index = c.index;
+        }
+        more = true;
+      },
+      [&](const caf::down_msg&) {},
+      caf::after(caf::timespan{0}) >> [] {});
+  }
+  return r;
 }
 
 result facade::metadata_get(std::string& value) {
@@ -206,45 +358,41 @@ result facade::metadata_put(std::string value) {
 
 result facade::join(const std::vector<std::string>& seeds) {
   auto r = ask(
-    sys_, node_.membership, timeout_, [](bool) {},
-    membership::m_join_atom::value, seeds);
+    sys_, node_.membership, timeout_, [] {}, membership::m_join_atom_v,
+    membership::seed_list{seeds});
   if (r.ok())
     r.detail = "contacting " + std::to_string(seeds.size()) + " seed(s)";
   return r;
 }
 
 result facade::leave() {
-  return ask(
-    sys_, node_.membership, timeout_, [](bool) {},
-    membership::m_leave_atom::value);
+  return ask(sys_, node_.membership, timeout_, [] {},
+             membership::m_leave_atom_v);
 }
 
 result facade::rejoin() {
-  return ask(
-    sys_, node_.membership, timeout_, [](bool) {},
-    membership::m_rejoin_atom::value);
+  return ask(sys_, node_.membership, timeout_, [] {},
+             membership::m_rejoin_atom_v);
 }
 
 result facade::set_tags(const tag_map& tags) {
-  return ask(
-    sys_, node_.membership, timeout_, [](bool) {},
-    membership::m_tags_atom::value, tags);
+  return ask(sys_, node_.membership, timeout_, [] {},
+             membership::m_tags_atom_v, membership::tag_set{tags});
 }
 
 result facade::faults(fault_settings& out) {
   return ask(
     sys_, node_.transport, timeout_,
-    [&](double rate, std::vector<address>& blocked) {
-      out.drop_rate = rate;
-      out.blocked = std::move(blocked);
+    [&](transport::faults& f) {
+      out.drop_rate = f.drop_rate;
+      out.blocked = std::move(f.blocked);
     },
-    transport::tx_fault_atom::value);
+    transport::tx_fault_atom_v);
 }
 
 result facade::set_faults(const fault_settings& s) {
-  return ask(
-    sys_, node_.transport, timeout_, [](bool) {},
-    transport::tx_fault_atom::value, s.drop_rate, s.blocked);
+  return ask(sys_, node_.transport, timeout_, [] {}, transport::tx_fault_atom_v,
+             transport::faults{s.drop_rate, s.blocked});
 }
 
 result facade::metrics(std::string& out) {
@@ -274,12 +422,12 @@ result facade::metrics(std::string& out) {
         reg.set("pekonode_transport_dropped_datagrams_total",
                 {{"reason", reason}}, n);
     },
-    transport::tx_stats_atom::value);
+    transport::tx_stats_atom_v);
   if (!r.ok())
     return r;
   r = ask(
     sys_, node_.membership, timeout_,
-    [&](const membership::core_stats& s, int health) {
+    [&](const membership::core_stats& s, int32_t health) {
       reg.describe("pekonode_membership_health_score", metric_kind::gauge,
                    "Lifeguard local health score (0 = healthy).");
       reg.set("pekonode_membership_health_score", {}, health);
@@ -317,7 +465,7 @@ result facade::metrics(std::string& out) {
         reg.set("pekonode_membership_bad_packets_total", {{"reason", reason}},
                 n);
     },
-    membership::m_stats_atom::value);
+    membership::m_stats_atom_v);
   if (!r.ok())
     return r;
   r = ask(
@@ -346,7 +494,7 @@ result facade::metrics(std::string& out) {
       reg.set("pekonode_metadata_transfers_total", {{"outcome", "abandoned"}},
               s.transfers_abandoned);
     },
-    metadata::md_stats_atom::value);
+    metadata::md_stats_atom_v);
   if (r.ok())
     reg.render_to(out);
   return r;

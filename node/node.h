@@ -1,12 +1,18 @@
 #pragma once
-// One pekonode node: the transport, membership and metadata actors composed
-// and linked so they live and die together, plus `facade`, a blocking API for
-// code outside the actor system (the seed's NodeList API, generalised; the
-// admin HTTP API runs on it). Embedders inside a CAF system use the actor
-// handles of `node_handle` directly.
+// One pekonode node: the timer, transport, membership and metadata actors
+// (plus the peer feed that gives the metadata actor its peers from the
+// membership actor's events), composed and linked so that they live and die
+// together; and `facade`, a blocking API for code outside the actor system
+// (the seed's NodeList API, generalised; the admin HTTP API runs on it).
+// Embedders inside a CAF system use the typed handles of `node_handle`
+// directly, or compose the behaviour functions of each layer themselves.
+//
+// Fail together: the node's actors are linked, so when any of them
+// terminates with a non-normal reason (a crash, an exit message, the
+// transport's tx_close) the others terminate with the same reason. Monitor
+// any one of them to learn that the node stopped.
 
-#include <caf/all.hpp>
-
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,7 +22,31 @@
 #include "membership/membership_actor.h"
 #include "metadata/metadata_actor.h"
 #include "node/admin_backend.h"
+#include "transport/timer.h"
 #include "transport/udp_transport.h"
+
+namespace pekonode::node {
+
+/// Node-level failures (the layers' own errors keep their categories).
+enum class ec : uint8_t {
+  none = 0,
+  bad_config,    ///< node_config rejected (e.g. an empty name)
+  not_answering, ///< an actor of the node did not answer in time
+  stopped,       ///< the node's actors have terminated
+};
+
+/// "bad_config", "not_answering", "stopped".
+const char* to_string(ec x) noexcept;
+
+} // namespace pekonode::node
+
+PEKONODE_ERROR_CODE_ENUM(pekonode::node::ec, "node")
+
+CAF_BEGIN_TYPE_ID_BLOCK(pekonode_node, caf::id_block::pekonode_metadata::end)
+
+  CAF_ADD_TYPE_ID(pekonode_node, (pekonode::node::ec))
+
+CAF_END_TYPE_ID_BLOCK(pekonode_node)
 
 namespace pekonode::node {
 
@@ -35,28 +65,46 @@ struct node_config {
   std::function<uint64_t()> wall_ms;
 };
 
-/// The actors of one node. All three are linked: if one fails, all stop.
+/// The actors of one node, all linked (see the top of this header).
 struct node_handle {
-  caf::actor transport;
-  caf::actor membership;
-  caf::actor metadata;
+  transport::transport_actor transport;
+  transport::timer_actor timer;
+  membership::membership_actor membership;
+  metadata::metadata_actor metadata;
   address advertise; ///< the address peers reach this node at
 };
 
-/// Spawns membership and metadata on an existing transport actor (UDP or
-/// simulated) that advertises `advertise`, and starts joining `cfg.seeds`.
+/// Behaviour of the peer feed: forwards each member event as the peer
+/// change it means (node/peer_map.h) to `sink`, skipping `self_name`.
+membership::member_listener_actor::behavior_type
+peer_feed_behavior(membership::member_listener_actor::pointer self,
+                   metadata::peer_sink_actor sink, std::string self_name);
+
+/// Spawns the timer, membership and metadata actors and the peer feed on an
+/// existing transport actor (UDP or simulated) that advertises `advertise`,
+/// links them all (the transport too), and starts joining `cfg.seeds`.
 node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
-                       caf::actor transport, address advertise);
+                       transport::transport_actor transport,
+                       address advertise);
 
 /// Binds a UDP transport per `cfg.transport` and spawns the node on it.
-/// Fails (with the transport's one-line reason) if the socket cannot be bound.
+/// Does not block. Errors: node::ec::bad_config (empty name) or the
+/// transport's (e.g. io_error when the address cannot be bound).
 caf::expected<node_handle> start_udp_node(caf::actor_system& sys,
                                           node_config cfg);
+
+/// How the admin API reports an error of any pekonode layer: a decision on
+/// the error's category and code, never on its text.
+result_code result_code_of(const caf::error& err);
+
+/// A one-line reason for people, from the error's code and context.
+std::string describe(const caf::error& err);
 
 /// Blocking access to a running node, thread-safe; every call waits at most
 /// `timeout` for the node to answer. Implements the admin API's backend and
 /// the seed's API: Join (join), Get (members), Stop (leave), Start (rejoin),
 /// Publish (metadata_put), Read (metadata_get), plus Put/Get/Delete/Watch.
+/// Watches wait on a subscription to the metadata actor's change events.
 class facade : public admin_backend {
 public:
   facade(caf::actor_system& sys, node_handle node, std::string name,

@@ -1,5 +1,6 @@
-// Whole nodes — the real membership and metadata actors — on simulated
-// transports under CAF's deterministic test scheduler, in virtual time.
+// Whole nodes — the real timer, membership and metadata actors — on
+// simulated transports under CAF's deterministic test scheduler, in virtual
+// time: the timer actor is every node's only source of wake-ups.
 
 #include "node/node.h"
 
@@ -7,6 +8,7 @@
 
 #include <memory>
 
+#include "node/init.h"
 #include "transport/sim_transport.h"
 
 namespace pekonode::node {
@@ -17,10 +19,11 @@ using namespace std::chrono_literals;
 class NodeSim : public testing::Test {
 protected:
   NodeSim() {
-    cfg_.set("scheduler.policy", caf::atom("testing"));
-    cfg_.set("logger.verbosity", caf::atom("quiet"));
+    pekonode::init(cfg_);
+    compat::use_test_scheduler(cfg_);
+    compat::quiet_caf_logger(cfg_);
     sys_ = std::make_unique<caf::actor_system>(cfg_);
-    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+    sched_ = &compat::test_scheduler(*sys_);
   }
 
   ~NodeSim() override {
@@ -60,8 +63,8 @@ protected:
     }
   }
 
-  template <class T, class... Ts>
-  T ask(caf::actor dest, Ts... xs) {
+  template <class T, class Handle, class... Ts>
+  T ask(Handle dest, Ts... xs) {
     auto out = std::make_shared<T>();
     sys_->spawn([=](caf::event_based_actor* self) {
       self->request(dest, caf::infinite, xs...).then([=](T& x) { *out = x; });
@@ -70,27 +73,47 @@ protected:
     return *out;
   }
 
+  /// Sends a request whose reply carries no value; true once answered.
+  template <class Handle, class... Ts>
+  bool ask_done(Handle dest, Ts... xs) {
+    auto out = std::make_shared<bool>(false);
+    sys_->spawn([=](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, xs...).then([=]() { *out = true; });
+    });
+    sched_->run();
+    return *out;
+  }
+
+  uint64_t probes(size_t i) {
+    auto out = std::make_shared<uint64_t>(0);
+    auto dest = nodes_[i].membership;
+    sys_->spawn([=](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, membership::m_stats_atom_v)
+        .then([=](membership::core_stats& st, int32_t) { *out = st.probes; });
+    });
+    sched_->run();
+    return *out;
+  }
+
   std::string state_of(size_t observer, const std::string& name) {
     auto ms = ask<std::vector<membership::member>>(
-      nodes_[observer].membership, membership::m_members_atom::value);
+      nodes_[observer].membership, membership::m_members_atom_v);
     for (auto& m : ms)
       if (m.name == name)
         return membership::to_string(m.state);
     return "absent";
   }
 
+  /// A crash: the node's actors are linked, so killing one kills them all.
   void crash(size_t i) {
-    auto& n = nodes_[i];
-    caf::anon_send_exit(n.membership, caf::exit_reason::kill);
-    caf::anon_send_exit(n.metadata, caf::exit_reason::kill);
-    caf::anon_send_exit(n.transport, caf::exit_reason::kill);
+    caf::anon_send_exit(nodes_[i].membership, caf::exit_reason::kill);
     sched_->run();
   }
 
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
-  caf::actor hub_;
+  transport::sim_hub_actor hub_;
   std::vector<node_handle> nodes_;
 };
 
@@ -102,15 +125,19 @@ TEST_F(NodeSim, ActorsJoinDetectCrashAndSpreadKeys) {
       EXPECT_EQ(state_of(i, "n" + std::to_string(j)), "alive")
         << "n" << i << " about n" << j;
 
-  auto ver = ask<std::string>(nodes_[2].metadata, metadata::md_put_atom::value,
-                              std::string{"cfg/x"}, std::string{"42"});
-  EXPECT_NE(ver.find("@n2"), std::string::npos) << ver;
+  auto ver = ask<metadata::version>(nodes_[2].metadata,
+                                    metadata::md_put_atom_v,
+                                    std::string{"cfg/x"}, std::string{"42"});
+  EXPECT_EQ(ver.origin, "n2");
   run_for(500ms);
   for (size_t i = 0; i < 5; ++i) {
-    auto v = ask<std::vector<std::string>>(
-      nodes_[i].metadata, metadata::md_get_atom::value, std::string{"cfg/x"});
-    ASSERT_EQ(v.size(), 1u) << "n" << i;
-    EXPECT_EQ(v[0], "42");
+    auto v = ask<std::string>(nodes_[i].metadata, metadata::md_get_atom_v,
+                              std::string{"cfg/x"});
+    EXPECT_EQ(v, "42") << "n" << i;
+    auto items = ask<std::vector<metadata::kv_item>>(nodes_[i].metadata,
+                                                     metadata::md_list_atom_v);
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(items[0].ver, ver) << "n" << i;
   }
 
   crash(4);
@@ -125,7 +152,7 @@ TEST_F(NodeSim, ActorsJoinDetectCrashAndSpreadKeys) {
 TEST_F(NodeSim, GracefulLeaveSeenAsLeft) {
   start(4, 7);
   run_for(2s);
-  ask<bool>(nodes_[3].membership, membership::m_leave_atom::value);
+  EXPECT_TRUE(ask_done(nodes_[3].membership, membership::m_leave_atom_v));
   run_for(500ms);
   for (size_t i = 0; i < 3; ++i)
     EXPECT_EQ(state_of(i, "n3"), "left") << "n" << i;
@@ -138,12 +165,13 @@ TEST_F(NodeSim, SubscribersSeeTheNodesOwnChanges) {
   start(3, 11);
   run_for(2s);
   auto seen = std::make_shared<std::vector<membership::event>>();
-  auto watcher = sys_->spawn([seen](caf::event_based_actor*) -> caf::behavior {
-    return {[seen](membership::m_event_atom, const membership::event& e) {
-      seen->push_back(e);
-    }};
-  });
-  caf::anon_send(nodes_[1].membership, membership::m_sub_atom::value, watcher);
+  auto watcher = sys_->spawn(
+    [seen]() -> membership::member_listener_actor::behavior_type {
+      return {[seen](membership::m_event_atom, const membership::event& e) {
+        seen->push_back(e);
+      }};
+    });
+  caf::anon_send(nodes_[1].membership, membership::m_sub_atom_v, watcher);
   sched_->run();
   ASSERT_EQ(seen->size(), 3u) << "snapshot: one joined event per member";
   seen->clear();
@@ -156,18 +184,92 @@ TEST_F(NodeSim, SubscribersSeeTheNodesOwnChanges) {
     seen->clear();
     return r;
   };
-  EXPECT_TRUE(ask<bool>(nodes_[1].membership, membership::m_tags_atom::value,
-                        std::map<std::string, std::string>{{"role", "db"}}));
+  EXPECT_TRUE(ask_done(nodes_[1].membership, membership::m_tags_atom_v,
+                       membership::tag_set{{{"role", "db"}}}));
   EXPECT_EQ(self_events(), std::vector<std::string>{"updated:alive"});
-  EXPECT_TRUE(ask<bool>(nodes_[1].membership, membership::m_leave_atom::value));
+  EXPECT_TRUE(ask_done(nodes_[1].membership, membership::m_leave_atom_v));
   EXPECT_EQ(self_events(), std::vector<std::string>{"left:left"});
   run_for(2s);
-  EXPECT_TRUE(ask<bool>(nodes_[1].membership, membership::m_rejoin_atom::value));
+  EXPECT_TRUE(ask_done(nodes_[1].membership, membership::m_rejoin_atom_v));
   EXPECT_EQ(self_events(), std::vector<std::string>{"alive:alive"});
   run_for(2s);
   for (size_t i = 0; i < 3; ++i)
     EXPECT_EQ(state_of(i, "n1"), "alive") << "n" << i;
   caf::anon_send_exit(watcher, caf::exit_reason::kill);
+}
+
+// A stalled node, simulated by holding its timer: with no wake-ups it runs
+// no protocol round of its own (no probes), though it still answers others;
+// on release it resumes at once.
+TEST_F(NodeSim, HoldingTheTimerStallsTheNodesOwnRounds) {
+  start(3, 5);
+  run_for(2s);
+  caf::anon_send(nodes_[2].timer, transport::tm_hold_atom_v, true);
+  sched_->run();
+  auto before = probes(2);
+  auto others = probes(0);
+  run_for(3s);
+  EXPECT_EQ(probes(2), before) << "a held node must not probe";
+  EXPECT_GT(probes(0), others);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(state_of(i, "n2"), "alive") << "it still acks probes";
+  auto st = ask<transport::timer_stats>(nodes_[2].timer,
+                                        transport::tm_stats_atom_v);
+  EXPECT_TRUE(st.held);
+  EXPECT_GE(st.clients, 2u) << "membership and metadata are owed wake-ups";
+  caf::anon_send(nodes_[2].timer, transport::tm_hold_atom_v, false);
+  sched_->run();
+  run_for(2s);
+  EXPECT_GT(probes(2), before);
+}
+
+// The node's actors fail together, in every direction: whichever of them
+// terminates, the others follow (and tx_close, a normal request, stops the
+// whole node too).
+TEST_F(NodeSim, ActorsOfANodeFailTogether) {
+  start(5, 3);
+  run_for(1s);
+  auto downs = std::make_shared<std::vector<size_t>>();
+  std::vector<caf::actor> watchers;
+  auto watch = [&](size_t i) {
+    auto& n = nodes_[i];
+    std::vector<caf::actor> all{caf::actor_cast<caf::actor>(n.transport),
+                                caf::actor_cast<caf::actor>(n.timer),
+                                caf::actor_cast<caf::actor>(n.membership),
+                                caf::actor_cast<caf::actor>(n.metadata)};
+    // Kept in `watchers`: an actor nobody refers to would be cleaned up.
+    watchers.push_back(
+      sys_->spawn([all, downs](caf::event_based_actor* self) -> caf::behavior {
+        for (auto& a : all)
+          self->monitor(a);
+        self->set_down_handler(
+          [downs](const caf::down_msg&) { downs->push_back(1); });
+        return {[](int) {}};
+      }));
+    sched_->run();
+  };
+  auto kill_one = [&](size_t i, int which) {
+    downs->clear();
+    watch(i);
+    auto& n = nodes_[i];
+    switch (which) {
+      case 0: caf::anon_send_exit(n.transport, caf::exit_reason::kill); break;
+      case 1: caf::anon_send_exit(n.timer, caf::exit_reason::kill); break;
+      case 2: caf::anon_send_exit(n.membership, caf::exit_reason::kill); break;
+      case 3: caf::anon_send_exit(n.metadata, caf::exit_reason::kill); break;
+      default: caf::anon_send(n.transport, transport::tx_close_atom_v);
+    }
+    sched_->run();
+    return downs->size();
+  };
+  EXPECT_EQ(kill_one(0, 0), 4u) << "transport died";
+  EXPECT_EQ(kill_one(1, 1), 4u) << "timer died";
+  EXPECT_EQ(kill_one(2, 2), 4u) << "membership died";
+  EXPECT_EQ(kill_one(3, 3), 4u) << "metadata died";
+  EXPECT_EQ(kill_one(4, 4), 4u) << "transport closed";
+  for (auto& w : watchers)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  sched_->run();
 }
 
 } // namespace

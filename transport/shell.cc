@@ -33,10 +33,11 @@ shell::shell(wire w, uint64_t fault_seed)
     limiter_(5, std::chrono::seconds(1)) {
 }
 
-void shell::set_faults(double drop_rate, const std::vector<address>& blocked) {
-  drop_rate_ = std::clamp(drop_rate, 0.0, 1.0);
+void shell::set_faults(const faults& f) {
+  // NaN compares false both ways: treat it as 0 rather than clamping to it.
+  drop_rate_ = f.drop_rate > 0.0 ? std::min(f.drop_rate, 1.0) : 0.0;
   blocked_.clear();
-  for (auto& b : blocked) {
+  for (auto& b : f.blocked) {
     auto canon = canonicalize(b);
     blocked_.insert(canon ? *canon : b);
   }
@@ -44,38 +45,41 @@ void shell::set_faults(double drop_rate, const std::vector<address>& blocked) {
             << drop_rate_ << ", " << blocked_.size() << " blocked peers";
 }
 
-void shell::subscribe(channel chan, caf::actor who) {
+faults shell::current_faults() const {
+  return faults{drop_rate_, {blocked_.begin(), blocked_.end()}};
+}
+
+void shell::subscribe(channel chan, inbound_sink_actor who) {
   subs_[chan] = std::move(who);
 }
 
-void shell::count_drop(caf::event_based_actor* self, const address& peer,
+void shell::count_drop(time_point now, const address& peer,
                        std::string_view reason, uint64_t n,
                        std::string_view detail) {
   drops_.add(reason, n);
-  warn(self, true, peer, reason, n, detail);
+  warn(now, true, peer, reason, n, detail);
 }
 
-wire_batch shell::prepare(caf::event_based_actor* self,
-                          const outbound_list& out) {
+wire_batch shell::prepare(time_point now, const outbound_list& out) {
   auto batch = wire_.prepare(out);
   if (batch.dropped > 0)
-    count_unsent(self, "(local)", "too_large", batch.dropped,
+    count_unsent(now, "(local)", "too_large", batch.dropped,
                  "outbound message exceeds the codec limit");
   return batch;
 }
 
-void shell::count_unsent(caf::event_based_actor* self, const address& peer,
+void shell::count_unsent(time_point now, const address& peer,
                          std::string_view reason, uint64_t n,
                          std::string_view detail) {
   stats_.messages_unsent += n;
-  warn(self, false, peer, reason, n, detail);
+  warn(now, false, peer, reason, n, detail);
 }
 
-void shell::warn(caf::event_based_actor* self, bool inbound,
-                 const address& peer, std::string_view reason, uint64_t n,
+void shell::warn(time_point now, bool inbound, const address& peer,
+                 std::string_view reason, uint64_t n,
                  std::string_view detail) {
   uint64_t suppressed = 0;
-  if (limiter_.allow(self->clock().now(), suppressed)) {
+  if (limiter_.allow(now, suppressed)) {
     LOG(WARNING) << "transport " << wire_.config().name
                  << (inbound ? ": dropped " : ": could not send ") << n
                  << (inbound ? " from " : " to ") << peer << " (" << reason
@@ -86,8 +90,8 @@ void shell::warn(caf::event_based_actor* self, bool inbound,
   }
 }
 
-void shell::on_datagram(caf::event_based_actor* self, const address& from,
-                        std::string_view bytes) {
+void shell::receive(time_point now, const address& from,
+                    std::string_view bytes, std::vector<delivery>& out) {
   ++stats_.datagrams_in;
   stats_.bytes_in += bytes.size();
   if (drop_rate_ > 0.0 || !blocked_.empty()) {
@@ -101,7 +105,7 @@ void shell::on_datagram(caf::event_based_actor* self, const address& from,
   }
   auto env = wire_.receive(bytes);
   if (!env) {
-    count_drop(self, from, to_string(env.code), 1, env.message);
+    count_drop(now, from, to_string(env.code), 1, env.message);
     return;
   }
   if (wire_.frame().encrypted()) {
@@ -109,25 +113,24 @@ void shell::on_datagram(caf::event_based_actor* self, const address& from,
     uint64_t prefix = 0;
     std::memcpy(&prefix, bytes.data() + 1, sizeof(prefix));
     if (replays_.seen(prefix)) {
-      count_drop(self, from, to_string(ec::replayed), 1,
+      count_drop(now, from, to_string(ec::replayed), 1,
                  "nonce seen in a recent datagram");
       return;
     }
   }
-  auto now = self->clock().now();
   for (auto& m : env->messages) {
     auto sub = subs_.find(m.chan);
     if (sub == subs_.end() || !sub->second) {
-      count_drop(self, from, to_string(ec::no_subscriber), 1,
-                 "channel " + std::to_string(static_cast<uint32_t>(m.chan)));
+      count_drop(now, from, to_string(ec::no_subscriber), 1,
+                 "channel " + to_string(m.chan));
       continue;
     }
     ++stats_.messages_in;
     VLOG(2) << "transport " << wire_.config().name << ": " << m.body.size()
             << " bytes on channel " << static_cast<uint32_t>(m.chan) << " from "
             << env->sender << " at " << from;
-    self->send(sub->second, inbound{from, env->sender, m.chan,
-                                    std::move(m.body), now});
+    out.push_back(delivery{sub->second, inbound{from, env->sender, m.chan,
+                                                std::move(m.body), now}});
   }
 }
 

@@ -1,25 +1,21 @@
 #pragma once
 // Receive path, counters and log throttling shared by the UDP and simulated
-// transport actors (CAF glue, internal to transport/). Not a public API: use
-// transport.h's message protocol.
-
-#include <caf/all.hpp>
+// transport actors (internal to transport/). Not a public API: use the
+// transport_actor protocol of transport.h. Holds no actor pointer: callers
+// pass their clock reading and send what `receive` hands back.
 
 #include <map>
 #include <random>
 #include <set>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/types.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
 
 namespace pekonode::transport::detail {
-
-/// Internal: a received datagram, (tx_rx_atom, address from, std::string).
-using tx_rx_atom = caf::atom_constant<caf::atom("tx_rx")>;
 
 /// Token bucket for warnings: `burst` lines at once, then one per `interval`.
 /// Lines refused are counted and reported with the next allowed one.
@@ -41,6 +37,12 @@ private:
   uint64_t suppressed_ = 0;
 };
 
+/// One layer message to hand to its channel's subscriber.
+struct delivery {
+  inbound_sink_actor sink;
+  inbound msg;
+};
+
 /// State shared by every transport actor shell.
 class shell {
 public:
@@ -49,36 +51,33 @@ public:
 
   /// Replaces the fault-injection settings; addresses are canonicalised when
   /// they are IP literals.
-  void set_faults(double drop_rate, const std::vector<address>& blocked);
-  double drop_rate() const noexcept { return drop_rate_; }
-  std::vector<address> blocked() const {
-    return {blocked_.begin(), blocked_.end()};
-  }
+  void set_faults(const faults& f);
+  faults current_faults() const;
 
-  /// Handles the transport.h messages common to all transports:
-  /// subscriptions and stats.
-  void subscribe(channel chan, caf::actor who);
+  /// The channel's subscriber from now on (one per channel; the last wins).
+  void subscribe(channel chan, inbound_sink_actor who);
 
-  /// Checks and delivers one received datagram: counts it, unframes and
-  /// decodes it, sends one `inbound` per message to the channel's
-  /// subscriber, and counts and logs (rate-limited) anything dropped.
-  void on_datagram(caf::event_based_actor* self, const address& from,
-                   std::string_view bytes);
+  /// Checks one received datagram: counts it, unframes and decodes it,
+  /// appends one delivery per message to `out`, and counts and logs
+  /// (rate-limited) anything dropped.
+  void receive(time_point now, const address& from, std::string_view bytes,
+               std::vector<delivery>& out);
 
   /// Writes a rate-limited warning about `n` items dropped for `reason`.
-  void warn(caf::event_based_actor* self, bool inbound, const address& peer,
+  void warn(time_point now, bool inbound, const address& peer,
             std::string_view reason, uint64_t n, std::string_view detail);
 
   /// Packs `out` into datagrams (wire::prepare) and counts the messages
   /// too large for the codec as unsent.
-  wire_batch prepare(caf::event_based_actor* self, const outbound_list& out);
+  wire_batch prepare(time_point now, const outbound_list& out);
 
   /// Records outbound messages that could not be sent, and warns.
-  void count_unsent(caf::event_based_actor* self, const address& peer,
-                    std::string_view reason, uint64_t n, std::string_view detail);
+  void count_unsent(time_point now, const address& peer,
+                    std::string_view reason, uint64_t n,
+                    std::string_view detail);
 
-  /// Records an inbound drop that happened outside `on_datagram` (overload).
-  void count_drop(caf::event_based_actor* self, const address& peer, std::string_view reason,
+  /// Records an inbound drop that happened outside `receive` (overload).
+  void count_drop(time_point now, const address& peer, std::string_view reason,
                   uint64_t n = 1, std::string_view detail = {});
 
   const wire& pipeline() const noexcept { return wire_; }
@@ -92,12 +91,22 @@ private:
   wire wire_;
   stats stats_;
   drop_counts drops_;
-  std::map<channel, caf::actor> subs_;
+  std::map<channel, inbound_sink_actor> subs_;
   replay_filter replays_;
   double drop_rate_ = 0.0;
   std::set<address> blocked_;
   std::mt19937_64 fault_rng_;
   log_limiter limiter_;
 };
+
+/// Runs `sh.receive` for one datagram and sends the deliveries from `self`.
+template <class Self>
+void deliver_datagram(Self* self, shell& sh, const address& from,
+                      std::string_view bytes) {
+  std::vector<delivery> out;
+  sh.receive(self->clock().now(), from, bytes, out);
+  for (auto& d : out)
+    self->send(d.sink, std::move(d.msg));
+}
 
 } // namespace pekonode::transport::detail

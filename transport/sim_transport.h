@@ -1,15 +1,18 @@
 #pragma once
-// A simulated datagram network for deterministic tests and the chaos harness:
-// a hub actor routes framed datagrams between simulated transports with
-// seeded loss, delay and partitions. Each simulated transport speaks exactly
-// the transport.h protocol and uses the real codec and framing, so sizes and
-// bytes are those of the UDP transport. No sockets, no threads: it runs under
-// CAF's test coordinator, delays fire on `advance_time`.
+// Simulated network for deterministic tests and the chaos harness: a hub
+// actor routes framed datagrams between simulated transports with seeded
+// loss, delay and partitions (sim_hub_actor in transport.h). Each simulated
+// transport speaks exactly the transport_actor protocol and uses the real
+// codec and framing, so sizes and bytes are those of the UDP transport. No
+// sockets, no threads: it runs under CAF's test coordinator, delays fire on
+// `advance_time`.
 
-#include <caf/all.hpp>
-
-#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/types.h"
@@ -18,54 +21,6 @@
 #include "transport/wire.h"
 
 namespace pekonode::transport {
-
-// Hub control atoms ("txs_" prefix). All are fire-and-forget except stats.
-/// `(txs_loss_atom, double p)`: drop each datagram with probability p.
-/// `(txs_loss_atom, address from, address to, double p)`: per-link override.
-using txs_loss_atom = caf::atom_constant<caf::atom("txs_loss")>;
-/// `(txs_dup_atom, double p)`: deliver a second copy (own random delay) with
-/// probability p.
-using txs_dup_atom = caf::atom_constant<caf::atom("txs_dup")>;
-/// `(txs_delay_atom, caf::timespan min, caf::timespan max)`: uniform delay;
-/// unequal delays reorder datagrams.
-using txs_delay_atom = caf::atom_constant<caf::atom("txs_delay")>;
-/// `(txs_block_atom, address from, address to)`: one-way cut from -> to.
-using txs_block_atom = caf::atom_constant<caf::atom("txs_block")>;
-/// `(txs_unblk_atom, address from, address to)`: undo one one-way cut.
-using txs_unblk_atom = caf::atom_constant<caf::atom("txs_unblk")>;
-/// `(txs_part_atom, std::vector<address> a, std::vector<address> b)`:
-/// two-way cut between every member of a and every member of b.
-using txs_part_atom = caf::atom_constant<caf::atom("txs_part")>;
-/// `(txs_heal_atom)`: remove every cut (loss and delay stay).
-using txs_heal_atom = caf::atom_constant<caf::atom("txs_heal")>;
-/// `(txs_stats_atom) -> sim_stats`.
-using txs_stats_atom = caf::atom_constant<caf::atom("txs_stats")>;
-/// Between a simulated transport and its hub: `(txs_reg_atom, address,
-/// caf::actor)` registers a transport, `(txs_dg_atom, address from, address
-/// to, std::string bytes)` hands the hub one framed datagram, and the hub
-/// delivers one with `(txs_rx_atom, address from, std::string bytes)`. Any
-/// actor speaking these three messages can stand in for the hub (the chaos
-/// harness bridges each node's transport to its own network simulator).
-using txs_reg_atom = caf::atom_constant<caf::atom("txs_reg")>;
-using txs_dg_atom = caf::atom_constant<caf::atom("txs_dg")>;
-using txs_rx_atom = caf::atom_constant<caf::atom("tx_rx")>;
-
-/// What the hub did with the datagrams it was given.
-struct sim_stats {
-  uint64_t routed = 0;   ///< datagrams handed to the hub
-  uint64_t delivered = 0;
-  uint64_t lost = 0;     ///< dropped by the loss model
-  uint64_t blocked = 0;  ///< dropped by a cut
-  uint64_t unknown = 0;  ///< no transport registered at the destination
-  uint64_t duplicated = 0; ///< extra copies delivered
-  uint64_t bytes = 0;    ///< bytes delivered
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, sim_stats& x) {
-  return f(caf::meta::type_name("sim_stats"), x.routed, x.delivered, x.lost,
-           x.blocked, x.unknown, x.bytes, x.duplicated);
-}
 
 /// Initial network conditions of a hub.
 struct sim_hub_config {
@@ -81,9 +36,38 @@ struct sim_hub_config {
   caf::timespan delay_max{0};
 };
 
+/// State of a hub (internal; use the sim_hub_actor protocol).
+struct sim_hub_state {
+  using link = std::pair<address, address>;
+
+  explicit sim_hub_state(sim_hub_actor::stateful_pointer<sim_hub_state> ptr)
+    : self(ptr) {}
+
+  void init(sim_hub_config config);
+  sim_hub_actor::behavior_type make_behavior();
+  double loss_of(const address& from, const address& to) const;
+  void route(const address& from, const address& to, std::string& bytes);
+  void deliver(const datagram_sink_actor& dest, const address& from,
+               std::string bytes);
+
+  sim_hub_actor::stateful_pointer<sim_hub_state> self;
+  sim_hub_config cfg;
+  std::mt19937_64 rng;
+  // Weak handles: the hub must not keep transports alive.
+  std::unordered_map<address, caf::actor_addr> nodes;
+  std::map<link, double> link_loss;
+  std::set<link> cuts;
+  sim_stats st;
+};
+
+/// Behaviour of the hub.
+sim_hub_actor::behavior_type
+sim_hub_behavior(sim_hub_actor::stateful_pointer<sim_hub_state> self,
+                 sim_hub_config cfg);
+
 /// Spawns the hub. It knows transports by address; transports that quit are
 /// unregistered (monitored).
-caf::actor make_sim_hub(caf::actor_system& sys, sim_hub_config cfg = {});
+sim_hub_actor make_sim_hub(caf::actor_system& sys, sim_hub_config cfg = {});
 
 /// Settings of one simulated transport (the UDP transport's wire settings).
 struct sim_transport_config {
@@ -94,10 +78,39 @@ struct sim_transport_config {
   uint64_t fault_seed = 1;
 };
 
-/// Spawns a simulated transport at `addr` (any unique text; canonical
-/// "ip:port" recommended) and registers it with `hub`.
-caf::actor make_sim_transport(caf::actor_system& sys, caf::actor hub,
-                              address addr, std::string name,
-                              sim_transport_config cfg = {});
+namespace detail {
+class shell;
+} // namespace detail
+
+/// State of a simulated transport (internal; use the transport_actor
+/// protocol).
+struct sim_transport_state {
+  explicit sim_transport_state(
+    datagram_transport_actor::stateful_pointer<sim_transport_state> ptr);
+  ~sim_transport_state();
+
+  void init(sim_port_actor port, address my_addr, sim_transport_config cfg);
+  datagram_transport_actor::behavior_type make_behavior();
+  void send(const outbound_list& out);
+
+  datagram_transport_actor::stateful_pointer<sim_transport_state> self;
+  std::unique_ptr<detail::shell> sh;
+  sim_port_actor port;
+  address addr;
+};
+
+/// Behaviour of a simulated transport at `addr` (any unique text; canonical
+/// "ip:port" recommended) that sends through `port` and registers with it.
+datagram_transport_actor::behavior_type sim_transport_behavior(
+  datagram_transport_actor::stateful_pointer<sim_transport_state> self,
+  sim_port_actor port, address addr, sim_transport_config cfg);
+
+/// Spawns a simulated transport named `name` at `addr` on `port` (a hub or
+/// a stand-in). Returned with the datagram interface, which the network
+/// uses to deliver.
+datagram_transport_actor make_sim_transport(caf::actor_system& sys,
+                                            sim_port_actor port, address addr,
+                                            std::string name,
+                                            sim_transport_config cfg = {});
 
 } // namespace pekonode::transport

@@ -1,141 +1,133 @@
 #include "transport/timer.h"
 
-#include <algorithm>
-#include <random>
-#include <unordered_map>
+#include <utility>
 
 namespace pekonode::transport {
 
-namespace {
-
-using tm_fire_atom = caf::atom_constant<caf::atom("tm_fire")>;
-
-struct schedule {
-  caf::actor target;
-  caf::message tick;
-  caf::timespan period{0};
-  double jitter = 0.0;
-  bool periodic = false;
-  bool missed = false; // came due while held
-};
-
-struct timer_state {
-  caf::stateful_actor<timer_state>* self;
-  std::mt19937_64 rng;
-  std::unordered_map<uint64_t, schedule> schedules;
-  uint64_t next_id = 1;
-  bool held = false;
-
-  explicit timer_state(caf::stateful_actor<timer_state>* ptr) : self(ptr) {}
-
-  caf::timespan interval(const schedule& s) {
-    if (s.jitter <= 0.0)
-      return s.period;
-    std::uniform_real_distribution<double> u{1.0 - s.jitter, 1.0 + s.jitter};
-    auto ns = static_cast<int64_t>(static_cast<double>(s.period.count()) * u(rng));
-    return caf::timespan{std::max<int64_t>(ns, 1)};
+void timer_state::set_deadline(const deadline& d) {
+  if (!d.client)
+    return;
+  auto addr = d.client.address();
+  auto i = clients.find(addr);
+  if (i == clients.end()) {
+    if (d.at == time_point::max())
+      return; // nothing to forget, nothing to do
+    client c;
+    c.addr = addr;
+    c.id = next_id++;
+    self->monitor(d.client);
+    by_id.emplace(c.id, addr);
+    i = clients.emplace(addr, std::move(c)).first;
   }
-
-  void arm(uint64_t id, caf::timespan delay) {
-    self->delayed_send(self, delay, tm_fire_atom::value, id);
+  auto& c = i->second;
+  c.due = d.at;
+  if (d.at == time_point::max()) {
+    c.owed = false; // the client has nothing due any more
+    return;
   }
+  auto now = self->clock().now();
+  if (d.at <= now)
+    wake(c);
+  else if (d.at < c.armed)
+    arm(c, d.at);
+  // Otherwise the pending timeout comes first and re-arms for `due`.
+}
 
-  uint64_t add(schedule s, caf::timespan first) {
-    auto id = next_id++;
-    self->monitor(s.target);
-    schedules.emplace(id, std::move(s));
-    arm(id, first);
-    return id;
+void timer_state::arm(client& c, time_point at) {
+  c.armed = at;
+  ++c.generation;
+  auto now = self->clock().now();
+  self->delayed_send(self, at > now ? at - now : duration::zero(),
+                     tm_fire_atom_v, c.id, c.generation);
+}
+
+void timer_state::fire(uint64_t id, uint64_t generation) {
+  auto j = by_id.find(id);
+  if (j == by_id.end())
+    return; // the client terminated
+  auto& c = clients.at(j->second);
+  if (generation != c.generation || c.armed == time_point::max())
+    return; // superseded by an earlier deadline (CAF 0.17 cannot cancel)
+  c.armed = time_point::max();
+  if (c.due == time_point::max())
+    return;
+  if (c.due <= self->clock().now())
+    wake(c);
+  else
+    arm(c, c.due);
+}
+
+void timer_state::wake(client& c) {
+  c.due = time_point::max();
+  if (held) {
+    c.owed = true;
+    return;
   }
+  auto hdl = caf::actor_cast<timer_client_actor>(c.addr);
+  if (!hdl)
+    return; // terminating; its down message follows
+  ++wakes;
+  self->send(hdl, tm_wake_atom_v);
+}
 
-  void fire(uint64_t id) {
-    auto i = schedules.find(id);
-    if (i == schedules.end())
-      return; // cancelled; its last delayed message is ignored
-    auto& s = i->second;
-    if (held) {
-      s.missed = true;
-      if (!s.periodic)
-        return; // stays until released
-    } else {
-      self->send(s.target, s.tick);
+void timer_state::hold(bool on) {
+  if (on) {
+    held = true;
+    return;
+  }
+  if (!held)
+    return;
+  held = false;
+  for (auto& [id, addr] : by_id) { // in client order: deterministic
+    auto& c = clients.at(addr);
+    if (c.owed) {
+      c.owed = false;
+      wake(c);
     }
-    if (s.periodic)
-      arm(id, interval(s));
-    else if (!held)
-      schedules.erase(i);
   }
+}
 
-  void release() {
-    held = false;
-    for (auto i = schedules.begin(); i != schedules.end();) {
-      if (!i->second.missed) {
-        ++i;
-        continue;
-      }
-      i->second.missed = false;
-      self->send(i->second.target, i->second.tick);
-      if (i->second.periodic)
-        ++i;
-      else
-        i = schedules.erase(i);
-    }
+void timer_state::forget(const caf::actor_addr& who) {
+  auto i = clients.find(who);
+  if (i == clients.end())
+    return;
+  by_id.erase(i->second.id);
+  clients.erase(i);
+}
+
+timer_stats timer_state::snapshot() const {
+  timer_stats st;
+  for (auto& [addr, c] : clients) {
+    if (c.due != time_point::max() || c.owed)
+      ++st.clients;
+    if (c.armed != time_point::max())
+      ++st.armed;
   }
+  st.wakes = wakes;
+  st.held = held;
+  return st;
+}
 
-  caf::behavior make_behavior() {
-    self->set_down_handler([this](const caf::down_msg& msg) {
-      for (auto i = schedules.begin(); i != schedules.end();) {
-        if (i->second.target.address() == msg.source)
-          i = schedules.erase(i);
-        else
-          ++i;
-      }
-    });
-    return {
-      [this](tm_every_atom, caf::actor target, caf::message tick,
-             caf::timespan period, double jitter) -> caf::result<uint64_t> {
-        if (period.count() <= 0 || !target)
-          return caf::sec::invalid_argument;
-        schedule s{std::move(target), std::move(tick), period,
-                   std::clamp(jitter, 0.0, 0.9), true, false};
-        auto first = interval(s);
-        return add(std::move(s), first);
-      },
-      [this](tm_once_atom, caf::actor target, caf::message tick,
-             caf::timespan delay) -> caf::result<uint64_t> {
-        if (!target)
-          return caf::sec::invalid_argument;
-        schedule s{std::move(target), std::move(tick), delay, 0.0, false, false};
-        return add(std::move(s), std::max(delay, caf::timespan{0}));
-      },
-      [this](tm_cancel_atom, uint64_t id) { schedules.erase(id); },
-      [this](tm_cancel_atom, const caf::actor& target) {
-        for (auto i = schedules.begin(); i != schedules.end();) {
-          if (i->second.target == target)
-            i = schedules.erase(i);
-          else
-            ++i;
-        }
-      },
-      [this](tm_hold_atom, bool on) {
-        if (on)
-          held = true;
-        else if (held)
-          release();
-      },
-      [this](tm_count_atom) -> uint64_t { return schedules.size(); },
-      [this](tm_fire_atom, uint64_t id) { fire(id); },
-    };
-  }
-};
+timer_impl_actor::behavior_type timer_state::make_behavior() {
+  self->set_down_handler(
+    [this](const caf::down_msg& dm) { forget(dm.source); });
+  return {
+    [this](tm_due_atom, const deadline& d) { set_deadline(d); },
+    [this](tm_hold_atom, bool on) { hold(on); },
+    [this](tm_stats_atom) { return snapshot(); },
+    [this](tm_fire_atom, uint64_t id, uint64_t generation) {
+      fire(id, generation);
+    },
+  };
+}
 
-} // namespace
+timer_impl_actor::behavior_type
+timer_behavior(timer_impl_actor::stateful_pointer<timer_state> self) {
+  return self->state.make_behavior();
+}
 
-caf::actor make_timer(caf::actor_system& sys, timer_config cfg) {
-  return sys.spawn([cfg](caf::stateful_actor<timer_state>* self) {
-    self->state.rng.seed(cfg.seed);
-    return self->state.make_behavior();
-  });
+timer_actor make_timer(caf::actor_system& sys) {
+  return sys.spawn(timer_behavior);
 }
 
 } // namespace pekonode::transport

@@ -1,18 +1,24 @@
 #pragma once
-// Interface of a node's datagram transport: the message protocol that the UDP
-// transport actor and the simulated transport both speak, so protocol actors
-// cannot tell them apart. Plain structs and atoms only; no sockets here.
-
-#include <caf/all.hpp>
+// Interface of the transport package: the typed message protocols of a
+// node's datagram transport (UDP or simulated: protocol actors cannot tell
+// them apart), of the timer actor that wakes the protocol shells, of the
+// resolver that runs blocking name lookups off the actor threads, and of
+// the simulated network hub. Plain structs, atoms, typed handles and the
+// `pekonode_transport` type-ID block; no sockets, no behaviour here.
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "common/caf_compat.h"
+#include "common/caf_types.h"
 #include "common/types.h"
 #include "transport/error.h"
 
 namespace pekonode::transport {
+
+// -- messages -------------------------------------------------------------------
 
 /// A message for one layer, delivered to the actor subscribed to its channel.
 /// `received` is the transport's clock (`self->clock().now()`) at arrival.
@@ -25,42 +31,15 @@ struct inbound {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, inbound& x) {
-  // The wire form uses plain integers; the load callback converts back after
-  // deserialising (a `void` result_type, e.g. stringification, is allowed).
-  auto chan = static_cast<uint32_t>(x.chan);
-  auto ticks = static_cast<int64_t>(x.received.time_since_epoch().count());
-  auto load = caf::meta::load_callback([&]() -> caf::error {
-    x.chan = static_cast<channel>(chan);
-    x.received = time_point{duration{ticks}};
-    return caf::none;
-  });
-  return f(caf::meta::type_name("inbound"), x.from, x.sender, chan, x.payload,
-           ticks, load);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, inbound& x) {
+  return compat::inspect_object(
+    f, x, "inbound",
+    compat::field("from", x.from),
+    compat::field("sender", x.sender),
+    compat::field("chan", x.chan),
+    compat::field("payload", x.payload),
+    compat::field("received", x.received));
 }
-
-} // namespace pekonode::transport
-
-namespace pekonode {
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, outbound& x) {
-  auto chan = static_cast<uint32_t>(x.chan);
-  auto load = caf::meta::load_callback([&]() -> caf::error {
-    x.chan = static_cast<channel>(chan);
-    return caf::none;
-  });
-  return f(caf::meta::type_name("outbound"), x.to, chan, x.payload, load);
-}
-} // namespace pekonode
-
-namespace pekonode::transport {
-
-// Atoms (at most 10 characters, "tx_" prefix).
-using tx_send_atom = caf::atom_constant<caf::atom("tx_send")>;
-using tx_sub_atom = caf::atom_constant<caf::atom("tx_sub")>;
-using tx_addr_atom = caf::atom_constant<caf::atom("tx_addr")>;
-using tx_stats_atom = caf::atom_constant<caf::atom("tx_stats")>;
-using tx_close_atom = caf::atom_constant<caf::atom("tx_close")>;
 
 /// Counters every transport keeps; exported by the admin API as Prometheus
 /// metrics. `drops` counts inbound datagrams by reason: the names of
@@ -85,48 +64,330 @@ struct stats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, stats& x) {
-  return f(caf::meta::type_name("tx_stats"), x.datagrams_in, x.datagrams_out,
-           x.bytes_in, x.bytes_out, x.send_errors, x.drops, x.messages_in,
-           x.messages_out, x.messages_unsent);
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
+  return compat::inspect_object(
+    f, x, "tx_stats",
+    compat::field("datagrams_in", x.datagrams_in),
+    compat::field("datagrams_out", x.datagrams_out),
+    compat::field("bytes_in", x.bytes_in),
+    compat::field("bytes_out", x.bytes_out),
+    compat::field("send_errors", x.send_errors),
+    compat::field("drops", x.drops),
+    compat::field("messages_in", x.messages_in),
+    compat::field("messages_out", x.messages_out),
+    compat::field("messages_unsent", x.messages_unsent));
 }
-
-/// `(tx_adv_atom) -> address`: the address peers should use for this node:
-/// the configured advertise address (a port 0 there is replaced by the bound
-/// port), else the bound address. Added after the first protocol draft.
-using tx_adv_atom = caf::atom_constant<caf::atom("tx_adv")>;
 
 /// In-process fault injection (the admin API's `/v1/faults`), applied to
-/// inbound datagrams before any parsing and counted as "fault_injected":
-/// - `(tx_fault_atom) -> (double drop_rate, std::vector<address> blocked)`
-/// - `(tx_fault_atom, double drop_rate, std::vector<address> blocked) -> bool`
-///   drop each datagram with probability drop_rate (clamped to [0, 1]) and
-///   every datagram whose source is in `blocked` (IP literals are compared in
-///   canonical form). Blocking on one node only gives a one-way cut.
-using tx_fault_atom = caf::atom_constant<caf::atom("tx_fault")>;
+/// inbound datagrams before any parsing and counted as "fault_injected".
+struct faults {
+  /// Each datagram is dropped with this probability (clamped to [0, 1]).
+  double drop_rate = 0.0;
+  /// Every datagram from these sources is dropped (IP literals compared in
+  /// canonical form). Blocking on one node only gives a one-way cut.
+  std::vector<address> blocked;
+};
 
-/// Wraps a transport `ec` and a human-readable reason into a `caf::error`
-/// (category atom "transport"; the reason is the context's only element).
-inline caf::error make_error(ec code, std::string what) {
-  return caf::error{static_cast<uint8_t>(code), caf::atom("transport"),
-                    caf::make_message(std::move(what))};
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, faults& x) {
+  return compat::inspect_object(
+    f, x, "tx_faults",
+    compat::field("drop_rate", x.drop_rate),
+    compat::field("blocked", x.blocked));
 }
 
-/// The message protocol of every transport actor:
+/// One name to resolve ("host:port", the host a DNS name or an IP literal)
+/// and, in a reply, what it resolved to.
+struct resolution {
+  std::string name;
+  std::vector<address> addrs; ///< canonical "ip:port", IPv4 first; empty: failed
+  std::string error;          ///< why it failed (for people); empty on success
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, resolution& x) {
+  return compat::inspect_object(
+    f, x, "resolution",
+    compat::field("name", x.name),
+    compat::field("addrs", x.addrs),
+    compat::field("error", x.error));
+}
+
+using resolutions = std::vector<resolution>;
+
+/// What a timer actor is doing (tests, metrics).
+struct timer_stats {
+  uint64_t clients = 0; ///< clients with a deadline or a wake-up owed
+  uint64_t armed = 0;   ///< clients with a pending CAF-clock timeout
+  uint64_t wakes = 0;   ///< wake-ups delivered so far
+  bool held = false;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, timer_stats& x) {
+  return compat::inspect_object(
+    f, x, "timer_stats",
+    compat::field("clients", x.clients),
+    compat::field("armed", x.armed),
+    compat::field("wakes", x.wakes),
+    compat::field("held", x.held));
+}
+
+/// A two-way cut of the simulated network: every member of `a` against every
+/// member of `b`.
+struct sim_partition {
+  std::vector<address> a;
+  std::vector<address> b;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, sim_partition& x) {
+  return compat::inspect_object(
+    f, x, "sim_partition",
+    compat::field("a", x.a),
+    compat::field("b", x.b));
+}
+
+/// What the simulated network hub did with the datagrams it was given.
+struct sim_stats {
+  uint64_t routed = 0;   ///< datagrams handed to the hub
+  uint64_t delivered = 0;
+  uint64_t lost = 0;     ///< dropped by the loss model
+  uint64_t blocked = 0;  ///< dropped by a cut
+  uint64_t unknown = 0;  ///< no transport registered at the destination
+  uint64_t duplicated = 0; ///< extra copies delivered
+  uint64_t bytes = 0;    ///< bytes delivered
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, sim_stats& x) {
+  return compat::inspect_object(
+    f, x, "sim_stats",
+    compat::field("routed", x.routed),
+    compat::field("delivered", x.delivered),
+    compat::field("lost", x.lost),
+    compat::field("blocked", x.blocked),
+    compat::field("unknown", x.unknown),
+    compat::field("bytes", x.bytes),
+    compat::field("duplicated", x.duplicated));
+}
+
+} // namespace pekonode::transport
+
+PEKONODE_ERROR_CODE_ENUM(pekonode::transport::ec, "transport")
+
+namespace pekonode::transport {
+
+/// A transport error with a reason for people as its context (e.g. the
+/// address and errno text of a failed bind). Decide on the code, never on
+/// the reason.
+inline caf::error make_error(ec code, std::string reason) {
+  return caf::make_error(code, std::move(reason));
+}
+
+/// The reason stored in a transport error ("" for other errors).
+inline std::string reason_of(const caf::error& err) {
+  return compat::is_category<ec>(err) ? compat::render_context(err.context())
+                                      : std::string{};
+}
+
+} // namespace pekonode::transport
+
+// -- atoms and type IDs ---------------------------------------------------------
+// Atom names: "tx_" transport, "tm_" timer, "txs_" simulated network.
+
+CAF_BEGIN_TYPE_ID_BLOCK(pekonode_transport,
+                        caf::id_block::pekonode_common::end)
+
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::ec))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::inbound))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::stats))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::faults))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::resolution))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::resolutions))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::timer_stats))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::sim_partition))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::sim_stats))
+
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_send_atom, "tx_send")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_sub_atom, "tx_sub")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_addr_atom, "tx_addr")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_adv_atom, "tx_adv")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_stats_atom, "tx_stats")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_fault_atom, "tx_fault")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_close_atom, "tx_close")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_rx_atom, "tx_rx")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_resolve_atom,
+               "tx_resolve")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_due_atom, "tm_due")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_wake_atom, "tm_wake")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_hold_atom, "tm_hold")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_stats_atom,
+               "tm_stats")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_fire_atom, "tm_fire")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_reg_atom, "txs_reg")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_dg_atom, "txs_dg")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_loss_atom,
+               "txs_loss")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_dup_atom, "txs_dup")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_delay_atom,
+               "txs_delay")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_block_atom,
+               "txs_block")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_unblk_atom,
+               "txs_unblk")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_part_atom,
+               "txs_part")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_heal_atom,
+               "txs_heal")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, txs_stats_atom,
+               "txs_stats")
+
+// The typed interfaces below refer to these atoms; the handles and structs
+// sent as top-level message elements get their IDs at the end of the block.
+
+namespace pekonode::transport {
+
+// -- typed interfaces -------------------------------------------------------------
+
+/// A layer's side of the transport: receives every `inbound` message of the
+/// channel it subscribed to, in arrival order (messages of one datagram in
+/// envelope order).
+using inbound_sink_actor = caf::typed_actor<caf::reacts_to<inbound>>;
+
+/// The message protocol of every transport actor (UDP and simulated):
 ///
 /// - `(tx_send_atom, outbound_list)`: encode, batch per destination (several
 ///   layer messages share one datagram while they fit), encrypt, send.
 ///   Fire-and-forget; failures are counted, never reported to the sender.
-/// - `(tx_sub_atom, channel, caf::actor)`: deliver every future `inbound` of
-///   that channel to the actor (one subscriber per channel; the last wins).
+/// - `(tx_sub_atom, channel, inbound_sink_actor)`: deliver every future
+///   `inbound` of that channel to the sink (one per channel; the last wins).
 /// - `(tx_addr_atom) -> address`: the bound local address (port 0 resolved).
-/// - `(tx_adv_atom) -> address`: the advertised address (see above).
+/// - `(tx_adv_atom) -> address`: the address peers should use for this node:
+///   the configured advertise address (a port 0 there is replaced by the
+///   bound port), else the bound address.
 /// - `(tx_stats_atom) -> stats`: a copy of the counters.
-/// - `(tx_close_atom)`: close the socket and quit.
-/// - `(tx_fault_atom, ...)`: fault injection, see above.
+/// - `(tx_fault_atom) -> faults`: the fault-injection settings.
+/// - `(tx_fault_atom, faults)`: replaces them (replies once applied).
+/// - `(tx_close_atom)`: close the socket and quit with
+///   `exit_reason::user_shutdown` (so actors linked to it stop as well).
 ///
-/// Ordering: inbound messages of one datagram are delivered in envelope order;
-/// datagrams are delivered in arrival order.
-using actor = caf::actor;
+/// Errors carry the category "transport" and a transport `ec`.
+using transport_actor = caf::typed_actor<
+  caf::reacts_to<tx_send_atom, outbound_list>,
+  caf::reacts_to<tx_sub_atom, channel, inbound_sink_actor>,
+  caf::replies_to<tx_addr_atom>::with<address>,
+  caf::replies_to<tx_adv_atom>::with<address>,
+  caf::replies_to<tx_stats_atom>::with<stats>,
+  caf::replies_to<tx_fault_atom>::with<faults>,
+  caf::reacts_to<tx_fault_atom, faults>,
+  caf::reacts_to<tx_close_atom>>;
+
+/// Takes raw datagrams: `(tx_rx_atom, address from, std::string bytes)`.
+/// The UDP transport's reader thread and the simulated network deliver
+/// datagrams to a transport this way.
+using datagram_sink_actor =
+  caf::typed_actor<caf::reacts_to<tx_rx_atom, address, std::string>>;
+
+/// A transport that also takes raw datagrams (what the UDP and simulated
+/// transports are; their spawn functions hand out the narrower
+/// `transport_actor`, except the simulated one, which a network feeds).
+using datagram_transport_actor =
+  transport_actor::extend_with<datagram_sink_actor>;
+
+/// A client of the timer actor: receives `(tm_wake_atom)` when the deadline
+/// it last reported has come.
+using timer_client_actor = caf::typed_actor<caf::reacts_to<tm_wake_atom>>;
+
+/// A client's next deadline, as a shell reports its core's `next_wakeup()`.
+/// `time_point::max()` means "nothing due" and clears the deadline; a time
+/// at or before now means "at once".
+struct deadline {
+  timer_client_actor client;
+  time_point at = time_point::max();
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, deadline& x) {
+  return compat::inspect_object(
+    f, x, "deadline",
+    compat::field("client", x.client),
+    compat::field("at", x.at));
+}
 
 } // namespace pekonode::transport
+
+namespace pekonode::transport {
+
+/// The timer actor (transport/timer.h): the only source of protocol wake-ups
+/// of a node. Each client has at most one deadline; the timer keeps at most
+/// one pending CAF-clock timeout per client and none when no deadline is set.
+///
+/// - `(tm_due_atom, deadline)`: sets (replaces) the client's deadline. Due at
+///   or before now: the client is woken at once. `time_point::max()`:
+///   cleared. A wake-up clears the deadline; the client reports its next one.
+/// - `(tm_hold_atom, bool held)`: while held, no wake-up is delivered (a
+///   stalled node); on release each client whose deadline passed meanwhile
+///   is woken once, at once.
+/// - `(tm_stats_atom) -> timer_stats`.
+///
+/// Clients are monitored and forgotten when they terminate; the timer holds
+/// no strong reference to them.
+using timer_actor = caf::typed_actor<
+  caf::reacts_to<tm_due_atom, deadline>,
+  caf::reacts_to<tm_hold_atom, bool>,
+  caf::replies_to<tm_stats_atom>::with<timer_stats>>;
+
+/// Runs blocking name lookups (getaddrinfo) on its own thread, so no actor
+/// of the scheduler ever blocks on DNS:
+///
+/// - `(tx_resolve_atom, resolutions) -> resolutions`: resolves the `name` of
+///   each element, filling `addrs` or `error`. One request at a time, in
+///   order; a caller bounds its wait with the request's timeout.
+using resolver_actor = caf::typed_actor<
+  caf::replies_to<tx_resolve_atom, resolutions>::with<resolutions>>;
+
+/// What a simulated transport talks to (the hub, or any stand-in such as the
+/// chaos harness's bridge to its own network simulator):
+///
+/// - `(txs_reg_atom, address, datagram_sink_actor)`: a transport registers
+///   the address it receives at.
+/// - `(txs_dg_atom, address from, address to, std::string bytes)`: one framed
+///   datagram to route; delivered as `(tx_rx_atom, from, bytes)`.
+using sim_port_actor = caf::typed_actor<
+  caf::reacts_to<txs_reg_atom, address, datagram_sink_actor>,
+  caf::reacts_to<txs_dg_atom, address, address, std::string>>;
+
+/// The simulated network hub (transport/sim_transport.h): routes datagrams
+/// between registered transports with seeded faults. Controls are
+/// fire-and-forget, applied in order:
+///
+/// - `(txs_loss_atom, double p)`: drop each datagram with probability p;
+///   `(txs_loss_atom, address from, address to, double p)`: per-link override.
+/// - `(txs_dup_atom, double p)`: deliver a second copy (own random delay)
+///   with probability p.
+/// - `(txs_delay_atom, caf::timespan min, caf::timespan max)`: uniform
+///   delay; unequal delays reorder datagrams.
+/// - `(txs_block_atom, address from, address to)`: one-way cut;
+///   `(txs_unblk_atom, address from, address to)` undoes one.
+/// - `(txs_part_atom, sim_partition)`: two-way cut between two groups.
+/// - `(txs_heal_atom)`: remove every cut (loss and delay stay).
+/// - `(txs_stats_atom) -> sim_stats`.
+using sim_hub_actor = sim_port_actor::extend<
+  caf::reacts_to<txs_loss_atom, double>,
+  caf::reacts_to<txs_loss_atom, address, address, double>,
+  caf::reacts_to<txs_dup_atom, double>,
+  caf::reacts_to<txs_delay_atom, caf::timespan, caf::timespan>,
+  caf::reacts_to<txs_block_atom, address, address>,
+  caf::reacts_to<txs_unblk_atom, address, address>,
+  caf::reacts_to<txs_part_atom, sim_partition>,
+  caf::reacts_to<txs_heal_atom>,
+  caf::replies_to<txs_stats_atom>::with<sim_stats>>;
+
+} // namespace pekonode::transport
+
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::deadline))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::inbound_sink_actor))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::datagram_sink_actor))
+
+CAF_END_TYPE_ID_BLOCK(pekonode_transport)

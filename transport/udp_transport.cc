@@ -8,26 +8,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <random>
-#include <thread>
-#include <unordered_map>
 
-#include "transport/address.h"
 #include "transport/shell.h"
 
 namespace pekonode::transport {
 
-namespace {
-
-using detail::tx_rx_atom;
-
-// Largest datagram the reader accepts; anything longer is truncated by the
-// kernel, detected with MSG_TRUNC, and dropped as too_large.
-constexpr size_t read_buffer = 65536;
+namespace detail {
 
 // Counters the reader thread shares with the actor.
 struct reader_shared {
@@ -37,29 +26,27 @@ struct reader_shared {
   std::atomic<uint64_t> read_errors{0};
 };
 
-// Closes a descriptor unless released (socket handed over to the actor).
-struct fd_owner {
-  int fd = -1;
-  explicit fd_owner(int x) : fd(x) {}
-  fd_owner(const fd_owner&) = delete;
-  fd_owner& operator=(const fd_owner&) = delete;
-  ~fd_owner() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-  int release() {
-    auto x = fd;
-    fd = -1;
-    return x;
-  }
-};
+} // namespace detail
+
+namespace {
+
+// Largest datagram the reader accepts; anything longer is truncated by the
+// kernel, detected with MSG_TRUNC, and dropped as too_large.
+constexpr size_t read_buffer = 65536;
+
+// Names waiting for their first lookup at once (beyond: not sent).
+constexpr size_t max_waiting_names = 256;
+
+// Cached destinations before idle ones are forgotten.
+constexpr size_t max_destinations = 4096;
 
 std::string errno_text(int err) {
   return std::strerror(err);
 }
 
 void reader_loop(int fd, int wake_fd, caf::actor_addr target,
-                 std::shared_ptr<reader_shared> sh, size_t max_pending) {
+                 std::shared_ptr<detail::reader_shared> sh,
+                 size_t max_pending) {
   std::vector<char> buf(read_buffer);
   pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
   for (;;) {
@@ -93,11 +80,11 @@ void reader_loop(int fd, int wake_fd, caf::actor_addr target,
         sh->overload.fetch_add(1);
         continue;
       }
-      auto hdl = caf::actor_cast<caf::actor>(target);
+      auto hdl = caf::actor_cast<datagram_sink_actor>(target);
       if (!hdl)
         return; // the actor is gone
       sh->pending.fetch_add(1);
-      caf::anon_send(hdl, tx_rx_atom::value,
+      caf::anon_send(hdl, tx_rx_atom_v,
                      to_address(reinterpret_cast<sockaddr*>(&from), len),
                      std::string(buf.data(), static_cast<size_t>(n)));
     }
@@ -118,249 +105,339 @@ endpoint map_v4(const endpoint& v4) {
   return out;
 }
 
-struct resolved {
-  bool ok = false;
-  endpoint ep;
-  std::string error;
-  time_point expires;
-};
-
-struct udp_state {
-  caf::stateful_actor<udp_state>* self = nullptr;
-  std::unique_ptr<detail::shell> sh;
-  int fd = -1;
-  int wake_fd = -1;
-  int family = AF_INET;
-  std::thread reader;
-  std::shared_ptr<reader_shared> shared = std::make_shared<reader_shared>();
-  address bound;
-  address advertised;
-  udp_config cfg;
-  std::unordered_map<address, resolved> cache;
-
-  explicit udp_state(caf::stateful_actor<udp_state>* ptr) : self(ptr) {}
-
-  udp_state(const udp_state&) = delete;
-  udp_state& operator=(const udp_state&) = delete;
-
-  ~udp_state() {
-    stop();
-  }
-
-  void init(udp_config config, int sock, int wake, address bound_addr) {
-    cfg = std::move(config);
-    fd = sock;
-    wake_fd = wake;
-    bound = std::move(bound_addr);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof(ss);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    family = ss.ss_family;
-    advertised = advertise_address();
-    auto seed = cfg.fault_seed != 0 ? cfg.fault_seed
-                                    : (uint64_t{std::random_device{}()} << 32)
-                                        ^ std::random_device{}();
-    sh = std::make_unique<detail::shell>(
-      wire{cfg.wire, framer{cfg.keys, cfg.label}}, seed);
-    reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared,
-                         cfg.max_pending};
-    int rcvbuf = 0;
-    socklen_t optlen = sizeof(rcvbuf);
-    ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen);
-    LOG(INFO) << "transport " << cfg.wire.name << ": listening on " << bound
-              << " (advertise " << advertised << ", "
-              << (cfg.keys.empty() ? "plaintext" : "encrypted")
-              << ", SO_RCVBUF " << rcvbuf << ")";
-  }
-
-  address advertise_address() const {
-    if (cfg.advertise.empty())
-      return bound;
-    auto hp = parse_host_port(cfg.advertise);
-    if (!hp)
-      return cfg.advertise;
-    if (hp->port == 0) {
-      auto b = parse_host_port(bound);
-      hp->port = b ? b->port : 0;
-    }
-    auto text = hp->host.find(':') != std::string::npos
-                  ? "[" + hp->host + "]:" + std::to_string(hp->port)
-                  : hp->host + ":" + std::to_string(hp->port);
-    auto canon = canonicalize(text);
-    return canon ? *canon : text;
-  }
-
-  void stop() {
-    if (wake_fd >= 0) {
-      uint64_t one = 1;
-      auto ignored = ::write(wake_fd, &one, sizeof(one));
-      static_cast<void>(ignored);
-    }
-    if (reader.joinable())
-      reader.join();
-    if (wake_fd >= 0)
-      ::close(wake_fd);
-    if (fd >= 0) {
-      ::close(fd);
-      LOG(INFO) << "transport " << cfg.wire.name << ": closed " << bound;
-    }
-    wake_fd = fd = -1;
-  }
-
-  // Resolves `to`, cached; literals are parsed once and kept for the ttl too.
-  const resolved& lookup(const address& to) {
-    auto now = self->clock().now();
-    auto i = cache.find(to);
-    if (i != cache.end() && now < i->second.expires)
-      return i->second;
-    if (cache.size() >= 4096)
-      cache.clear(); // bounded; refilled on demand
-    resolved r;
-    auto eps = resolve(to);
-    if (!eps) {
-      r.error = eps.message;
-      r.expires = now + cfg.resolve_retry;
-    } else {
-      for (auto& ep : *eps) {
-        if (ep.family() == family) {
-          r.ok = true;
-          r.ep = ep;
-          break;
-        }
-        if (family == AF_INET6 && ep.family() == AF_INET && !r.ok) {
-          r.ok = true;
-          r.ep = map_v4(ep);
-        }
-      }
-      if (!r.ok)
-        r.error = "no address of '" + to + "' matches the socket's family";
-      r.expires = now + (r.ok ? cfg.resolve_ttl : cfg.resolve_retry);
-    }
-    return cache[to] = std::move(r);
-  }
-
-  void send(const outbound_list& out) {
-    if (fd < 0)
-      return;
-    auto batch = sh->prepare(self, out);
-    auto& st = sh->counters();
-    for (auto& d : batch.datagrams) {
-      auto& dest = lookup(d.to);
-      if (!dest.ok) {
-        ++st.send_errors;
-        sh->count_unsent(self, d.to, "unresolved", d.messages, dest.error);
-        continue;
-      }
-      auto n = ::sendto(fd, d.bytes.data(), d.bytes.size(),
-                        MSG_DONTWAIT | MSG_NOSIGNAL, dest.ep.sa(), dest.ep.len);
-      if (n < 0) {
-        ++st.send_errors;
-        sh->count_unsent(self, d.to, "sendto_failed", d.messages,
-                        errno_text(errno));
-        continue;
-      }
-      ++st.datagrams_out;
-      st.bytes_out += static_cast<uint64_t>(n);
-      st.messages_out += d.messages;
-      VLOG(2) << "transport " << cfg.wire.name << ": sent " << n << " bytes ("
-              << d.messages << " messages) to " << d.to;
-    }
-  }
-
-  // Moves the reader thread's counters into the drop list.
-  void collect_reader_counters() {
-    if (auto n = shared->overload.exchange(0); n > 0)
-      sh->count_drop(self, "(many)", "overload", n, "receive queue full");
-    if (auto n = shared->oversize.exchange(0); n > 0)
-      sh->count_drop(self, "(unknown)", "too_large", n, "datagram above 64 KiB");
-    if (auto n = shared->read_errors.exchange(0); n > 0)
-      sh->count_drop(self, "(unknown)", "read_error", n);
-  }
-
-  caf::behavior make_behavior() {
-    return {
-      [this](tx_rx_atom, const address& from, const std::string& bytes) {
-        shared->pending.fetch_sub(1);
-        collect_reader_counters();
-        sh->on_datagram(self, from, bytes);
-      },
-      [this](tx_send_atom, const outbound_list& out) { send(out); },
-      [this](tx_sub_atom, channel chan, caf::actor who) {
-        sh->subscribe(chan, std::move(who));
-      },
-      [this](tx_addr_atom) -> address { return bound; },
-      [this](tx_adv_atom) -> address { return advertised; },
-      [this](tx_stats_atom) -> stats {
-        collect_reader_counters();
-        return sh->snapshot();
-      },
-      [this](tx_fault_atom) -> caf::result<double, std::vector<address>> {
-        return {sh->drop_rate(), sh->blocked()};
-      },
-      [this](tx_fault_atom, double rate, const std::vector<address>& blocked) {
-        sh->set_faults(rate, blocked);
-        return true;
-      },
-      [this](tx_close_atom) {
-        stop();
-        self->quit();
-      },
-    };
-  }
-};
+void close_fd(int& fd) {
+  if (fd >= 0)
+    ::close(fd);
+  fd = -1;
+}
 
 } // namespace
 
-caf::expected<caf::actor> make_udp_transport(caf::actor_system& sys,
-                                             udp_config cfg) {
+// -- socket -----------------------------------------------------------------------
+
+udp_socket::~udp_socket() {
+  close_fd(fd);
+  close_fd(wake_fd);
+}
+
+caf::expected<std::shared_ptr<udp_socket>> bind_udp(const udp_config& cfg) {
   if (cfg.label.size() > max_label)
     return make_error(ec::field_too_large, "cluster label longer than "
-                                         + std::to_string(max_label) + " bytes");
+                                             + std::to_string(max_label)
+                                             + " bytes");
+  // Bind addresses are IP literals (the node's options check them); a host
+  // name here is resolved once, before any actor exists.
   auto eps = resolve(cfg.bind);
   if (!eps)
     return make_error(eps.code, "bind address: " + eps.message);
   const endpoint& ep = eps->front();
-  fd_owner sock{::socket(ep.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (sock.fd < 0)
+  auto sock = std::make_shared<udp_socket>();
+  sock->fd = ::socket(ep.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock->fd < 0)
     return make_error(ec::io_error, "cannot create UDP socket for " + cfg.bind
                                       + ": " + errno_text(errno));
   if (ep.family() == AF_INET6) {
     int off = 0; // dual stack when bound to [::]
-    ::setsockopt(sock.fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    ::setsockopt(sock->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
   }
   if (cfg.recv_buffer > 0)
-    ::setsockopt(sock.fd, SOL_SOCKET, SO_RCVBUF, &cfg.recv_buffer,
+    ::setsockopt(sock->fd, SOL_SOCKET, SO_RCVBUF, &cfg.recv_buffer,
                  sizeof(cfg.recv_buffer));
-  if (::bind(sock.fd, ep.sa(), ep.len) != 0)
+  if (::bind(sock->fd, ep.sa(), ep.len) != 0)
     return make_error(ec::io_error, "cannot bind UDP " + to_address(ep) + ": "
                                       + errno_text(errno));
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  if (::getsockname(sock.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+  if (::getsockname(sock->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
     return make_error(ec::io_error, "getsockname failed: " + errno_text(errno));
-  auto bound = to_address(reinterpret_cast<sockaddr*>(&ss), len);
-  fd_owner wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-  if (wake.fd < 0)
+  sock->bound = to_address(reinterpret_cast<sockaddr*>(&ss), len);
+  sock->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (sock->wake_fd < 0)
     return make_error(ec::io_error, "eventfd failed: " + errno_text(errno));
-  // Owned by the spawn closure until the actor takes them over, so they are
-  // closed even if the actor never starts.
-  auto owner = std::make_shared<fd_owner>(sock.release());
-  auto wake_owner = std::make_shared<fd_owner>(wake.release());
-  auto hdl = sys.spawn(
-    [cfg = std::move(cfg), owner, wake_owner, bound](
-      caf::stateful_actor<udp_state>* self) mutable -> caf::behavior {
-      self->state.init(std::move(cfg), owner->release(), wake_owner->release(),
-                       bound);
-      return self->state.make_behavior();
-    });
-  return hdl;
+  return sock;
 }
 
-std::string describe(const caf::error& err) {
-  if (err.category() == caf::atom("transport") && err.context().match_elements<std::string>())
-    return to_string(static_cast<ec>(err.code())) + std::string{": "}
-           + err.context().get_as<std::string>(0);
-  return caf::to_string(err);
+// -- actor state ------------------------------------------------------------------
+
+udp_state::udp_state(datagram_transport_actor::stateful_pointer<udp_state> ptr)
+  : self(ptr), shared(std::make_shared<detail::reader_shared>()) {
+}
+
+udp_state::~udp_state() {
+  stop();
+}
+
+void udp_state::init(udp_config config, std::shared_ptr<udp_socket> sock) {
+  cfg = std::move(config);
+  fd = sock->fd;
+  wake_fd = sock->wake_fd;
+  bound = sock->bound;
+  sock->release();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  family = ss.ss_family;
+  advertised = advertise_address(cfg.advertise, bound);
+  auto seed = cfg.fault_seed != 0 ? cfg.fault_seed
+                                  : (uint64_t{std::random_device{}()} << 32)
+                                      ^ std::random_device{}();
+  sh = std::make_unique<detail::shell>(
+    wire{cfg.wire, framer{cfg.keys, cfg.label}}, seed);
+  reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared,
+                       cfg.max_pending};
+  int rcvbuf = 0;
+  socklen_t optlen = sizeof(rcvbuf);
+  ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen);
+  LOG(INFO) << "transport " << cfg.wire.name << ": listening on " << bound
+            << " (advertise " << advertised << ", "
+            << (cfg.keys.empty() ? "plaintext" : "encrypted") << ", SO_RCVBUF "
+            << rcvbuf << ")";
+}
+
+address advertise_address(const std::string& advertise, const address& bound) {
+  if (advertise.empty())
+    return bound;
+  auto hp = parse_host_port(advertise);
+  if (!hp)
+    return advertise;
+  if (hp->port == 0) {
+    auto b = parse_host_port(bound);
+    hp->port = b ? b->port : 0;
+  }
+  auto text = hp->host.find(':') != std::string::npos
+                ? "[" + hp->host + "]:" + std::to_string(hp->port)
+                : hp->host + ":" + std::to_string(hp->port);
+  auto canon = canonicalize(text);
+  return canon ? *canon : text;
+}
+
+void udp_state::stop() {
+  if (wake_fd >= 0) {
+    uint64_t one = 1;
+    auto ignored = ::write(wake_fd, &one, sizeof(one));
+    static_cast<void>(ignored);
+  }
+  if (reader.joinable())
+    reader.join();
+  close_fd(wake_fd);
+  if (fd >= 0) {
+    close_fd(fd);
+    LOG(INFO) << "transport " << cfg.wire.name << ": closed " << bound;
+  }
+}
+
+endpoint udp_state::pick(const std::vector<address>& addrs, bool& ok) const {
+  ok = false;
+  endpoint mapped;
+  bool have_mapped = false;
+  for (auto& a : addrs) {
+    auto ep = parse_endpoint(a);
+    if (!ep)
+      continue;
+    if (ep->family() == family) {
+      ok = true;
+      return *ep;
+    }
+    if (family == AF_INET6 && ep->family() == AF_INET && !have_mapped) {
+      mapped = map_v4(*ep);
+      have_mapped = true;
+    }
+  }
+  ok = have_mapped;
+  return mapped;
+}
+
+void udp_state::transmit(const destination& d, const address& to,
+                         const std::string& bytes, size_t messages) {
+  if (fd < 0)
+    return; // closed while a lookup was running
+  auto& st = sh->counters();
+  if (!d.ok) {
+    ++st.send_errors;
+    sh->count_unsent(now(), to, "unresolved", messages, d.error);
+    return;
+  }
+  auto n = ::sendto(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                    d.ep.sa(), d.ep.len);
+  if (n < 0) {
+    ++st.send_errors;
+    sh->count_unsent(now(), to, "sendto_failed", messages, errno_text(errno));
+    return;
+  }
+  ++st.datagrams_out;
+  st.bytes_out += static_cast<uint64_t>(n);
+  st.messages_out += messages;
+  VLOG(2) << "transport " << cfg.wire.name << ": sent " << n << " bytes ("
+          << messages << " messages) to " << to;
+}
+
+void udp_state::send_datagram(const address& to, std::string bytes,
+                              size_t messages) {
+  auto t = now();
+  auto i = dests.find(to);
+  if (i == dests.end()) {
+    if (dests.size() >= max_destinations) {
+      // Bounded: forget what no lookup or datagram is waiting on.
+      for (auto j = dests.begin(); j != dests.end();)
+        j = j->second.resolving ? std::next(j) : dests.erase(j);
+    }
+    destination d;
+    // IP literals parse without any lookup and never expire.
+    if (auto ep = parse_endpoint(to)) {
+      bool ok = false;
+      d.ep = pick({to_address(*ep)}, ok);
+      d.ok = ok;
+      if (!ok)
+        d.error = "the address family of '" + to + "' does not match the socket";
+      d.literal = true;
+    }
+    i = dests.emplace(to, std::move(d)).first;
+    if (!i->second.literal) {
+      i->second.waiting.emplace_back(std::move(bytes), messages);
+      start_lookup(to);
+      return;
+    }
+  }
+  auto& d = i->second;
+  if (!d.literal && t >= d.expires && !d.resolving) {
+    if (d.ok) {
+      // Still usable: send with the old answer while it is refreshed.
+      start_lookup(to);
+    } else {
+      d.waiting.emplace_back(std::move(bytes), messages);
+      start_lookup(to);
+      return;
+    }
+  }
+  if (d.resolving && !d.ok) {
+    if (d.waiting.size() < cfg.max_waiting) {
+      d.waiting.emplace_back(std::move(bytes), messages);
+      return;
+    }
+    ++sh->counters().send_errors;
+    sh->count_unsent(t, to, "unresolved", messages,
+                     "too many datagrams waiting for the name to resolve");
+    return;
+  }
+  transmit(d, to, bytes, messages);
+}
+
+void udp_state::start_lookup(const address& name) {
+  auto& d = dests[name];
+  size_t waiting_names = 0;
+  for (auto& [n, x] : dests)
+    waiting_names += x.resolving ? 1 : 0;
+  if (waiting_names >= max_waiting_names) {
+    resolution r;
+    r.name = name;
+    r.error = "too many names being resolved at once";
+    on_lookup(name, r);
+    return;
+  }
+  d.resolving = true;
+  if (!resolver)
+    resolver = spawn_linked_resolver(self, cfg.resolve);
+  self->request(resolver, cfg.resolve_timeout, tx_resolve_atom_v,
+                resolutions{resolution{name, {}, {}}})
+    .then(
+      [this, name](resolutions& rs) {
+        on_lookup(name, rs.empty() ? resolution{name, {}, "no answer"}
+                                   : std::move(rs.front()));
+      },
+      [this, name](caf::error& err) {
+        on_lookup(name, resolution{name, {}, "lookup failed: "
+                                               + caf::to_string(err)});
+      });
+}
+
+void udp_state::on_lookup(const address& name, const resolution& r) {
+  auto i = dests.find(name);
+  if (i == dests.end())
+    return;
+  auto& d = i->second;
+  d.resolving = false;
+  bool ok = false;
+  auto ep = pick(r.addrs, ok);
+  if (ok) {
+    d.ok = true;
+    d.ep = ep;
+    d.error.clear();
+    d.expires = now() + cfg.resolve_ttl;
+  } else {
+    // A refresh that fails keeps nothing stale: the name is gone.
+    d.ok = false;
+    d.error = !r.error.empty() ? r.error
+                               : "no address of '" + name
+                                   + "' matches the socket's family";
+    d.expires = now() + cfg.resolve_retry;
+  }
+  auto waiting = std::move(d.waiting);
+  d.waiting.clear();
+  for (auto& [bytes, messages] : waiting)
+    transmit(d, name, bytes, messages);
+}
+
+void udp_state::send(const outbound_list& out) {
+  if (fd < 0)
+    return;
+  auto batch = sh->prepare(now(), out);
+  for (auto& d : batch.datagrams)
+    send_datagram(d.to, std::move(d.bytes), d.messages);
+}
+
+void udp_state::collect_reader_counters() {
+  auto t = now();
+  if (auto n = shared->overload.exchange(0); n > 0)
+    sh->count_drop(t, "(many)", "overload", n, "receive queue full");
+  if (auto n = shared->oversize.exchange(0); n > 0)
+    sh->count_drop(t, "(unknown)", "too_large", n, "datagram above 64 KiB");
+  if (auto n = shared->read_errors.exchange(0); n > 0)
+    sh->count_drop(t, "(unknown)", "read_error", n);
+}
+
+datagram_transport_actor::behavior_type udp_state::make_behavior() {
+  return {
+    [this](tx_rx_atom, const address& from, const std::string& bytes) {
+      shared->pending.fetch_sub(1);
+      collect_reader_counters();
+      detail::deliver_datagram(self, *sh, from, bytes);
+    },
+    [this](tx_send_atom, const outbound_list& out) { send(out); },
+    [this](tx_sub_atom, channel chan, inbound_sink_actor who) {
+      sh->subscribe(chan, std::move(who));
+    },
+    [this](tx_addr_atom) { return bound; },
+    [this](tx_adv_atom) { return advertised; },
+    [this](tx_stats_atom) {
+      collect_reader_counters();
+      return sh->snapshot();
+    },
+    [this](tx_fault_atom) { return sh->current_faults(); },
+    [this](tx_fault_atom, const faults& f) { sh->set_faults(f); },
+    [this](tx_close_atom) {
+      stop();
+      self->quit(caf::exit_reason::user_shutdown);
+    },
+  };
+}
+
+datagram_transport_actor::behavior_type
+udp_transport_behavior(datagram_transport_actor::stateful_pointer<udp_state> self,
+                       udp_config cfg, std::shared_ptr<udp_socket> sock) {
+  self->state.init(std::move(cfg), std::move(sock));
+  return self->state.make_behavior();
+}
+
+caf::expected<transport_actor> make_udp_transport(caf::actor_system& sys,
+                                                  udp_config cfg) {
+  auto sock = bind_udp(cfg);
+  if (!sock)
+    return sock.error();
+  // The socket stays owned by `sock` (closed if the actor never starts)
+  // until the actor's state takes it over.
+  transport_actor hdl = sys.spawn(udp_transport_behavior, std::move(cfg),
+                                  std::move(*sock));
+  return hdl;
 }
 
 } // namespace pekonode::transport

@@ -1,15 +1,22 @@
 #pragma once
 // The UDP transport actor: owns one POSIX datagram socket, speaks the
-// transport.h protocol, batches, frames (encryption or label) and bounds all
-// input. Not a stream transport: bulk data must be chunked by the layer.
+// transport_actor protocol (transport.h), batches, frames (encryption or
+// label) and bounds all input. Host names among destinations are resolved
+// by a resolver actor on its own thread, never inside this actor. Not a
+// stream transport: bulk data must be chunked by the layer.
 
-#include <caf/all.hpp>
-
+#include <atomic>
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "common/types.h"
+#include "transport/address.h"
 #include "transport/crypto.h"
+#include "transport/resolver.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
 
@@ -39,25 +46,111 @@ struct udp_config {
   /// drops new ones (counted as "overload"). Default 8192 (~11 MiB at
   /// 1400 bytes): bounds memory under a flood instead of growing the mailbox.
   size_t max_pending = 8192;
-  /// How long a resolved hostname is reused. Default 30 s; failures are
-  /// cached for `resolve_retry` (default 5 s) so a dead name does not block
-  /// every send. Resolution runs in the actor (blocking getaddrinfo).
+  /// How long a resolved host name is reused. Default 30 s; an expired
+  /// entry is still used while it is being refreshed. Failures are cached
+  /// for `resolve_retry` (default 5 s) so a dead name costs one lookup per
+  /// retry period, not one per send. IP literals never expire.
   duration resolve_ttl = std::chrono::seconds(30);
   duration resolve_retry = std::chrono::seconds(5);
+  /// How long one lookup may take before its datagrams are counted unsent
+  /// ("unresolved") and the name is retried later. Default 10 s.
+  duration resolve_timeout = std::chrono::seconds(10);
+  /// Datagrams held per host name while its first lookup runs (beyond: not
+  /// sent, "unresolved"). Default 16; at most 256 names wait at once.
+  size_t max_waiting = 16;
+  /// Name lookups; empty: getaddrinfo (transport::resolve), run on a
+  /// resolver actor's own thread.
+  resolve_function resolve;
   /// Seed of the fault-injection RNG (tx_fault_atom drop_rate); 0 draws one
   /// from std::random_device. Set it to reproduce a chaos run.
   uint64_t fault_seed = 0;
 };
 
-/// Binds the socket and spawns the transport actor. Errors (as
-/// `make_error(ec, reason)`): bad_address, resolve_failed, io_error
-/// (socket/bind failed: the reason names the address and errno text).
-/// The socket is closed when the actor quits (tx_close, exit, last handle
-/// dropped); its reader thread is stopped and joined then.
-caf::expected<caf::actor> make_udp_transport(caf::actor_system& sys,
-                                             udp_config cfg);
+/// A bound UDP socket with its reader wake-up descriptor, waiting to be
+/// handed to a transport actor (which closes both when it terminates).
+struct udp_socket {
+  int fd = -1;
+  int wake_fd = -1;
+  address bound;
+  udp_socket() = default;
+  udp_socket(const udp_socket&) = delete;
+  udp_socket& operator=(const udp_socket&) = delete;
+  ~udp_socket();
+  /// Gives up ownership of both descriptors.
+  void release() { fd = wake_fd = -1; }
+};
 
-/// The human-readable reason stored in a transport error, or CAF's rendering.
-std::string describe(const caf::error& err);
+/// The address peers should use: `advertise` with a port 0 replaced by the
+/// bound port (canonical when an IP literal), or `bound` when empty.
+address advertise_address(const std::string& advertise, const address& bound);
+
+/// Binds the socket `cfg` describes. Errors (transport category):
+/// bad_address, resolve_failed, field_too_large (label), io_error
+/// (socket/bind failed: the reason names the address and errno text).
+caf::expected<std::shared_ptr<udp_socket>> bind_udp(const udp_config& cfg);
+
+namespace detail {
+class shell;
+struct reader_shared;
+} // namespace detail
+
+/// State of a UDP transport actor (internal; use the transport_actor
+/// protocol).
+struct udp_state {
+  struct destination {
+    bool ok = false;
+    endpoint ep;
+    std::string error;
+    time_point expires{};
+    bool literal = false;
+    bool resolving = false;
+    /// Datagrams waiting for the first lookup: (bytes, message count).
+    std::vector<std::pair<std::string, size_t>> waiting;
+  };
+
+  explicit udp_state(datagram_transport_actor::stateful_pointer<udp_state> ptr);
+  udp_state(const udp_state&) = delete;
+  udp_state& operator=(const udp_state&) = delete;
+  ~udp_state();
+
+  void init(udp_config config, std::shared_ptr<udp_socket> sock);
+  datagram_transport_actor::behavior_type make_behavior();
+
+  void stop();
+  void send(const outbound_list& out);
+  void send_datagram(const address& to, std::string bytes, size_t messages);
+  void transmit(const destination& d, const address& to,
+                const std::string& bytes, size_t messages);
+  void start_lookup(const address& name);
+  void on_lookup(const address& name, const resolution& r);
+  endpoint pick(const std::vector<address>& addrs, bool& ok) const;
+  void collect_reader_counters();
+  time_point now() const { return self->clock().now(); }
+
+  datagram_transport_actor::stateful_pointer<udp_state> self;
+  std::unique_ptr<detail::shell> sh;
+  int fd = -1;
+  int wake_fd = -1;
+  int family = 0;
+  std::thread reader;
+  std::shared_ptr<detail::reader_shared> shared;
+  address bound;
+  address advertised;
+  udp_config cfg;
+  std::unordered_map<address, destination> dests;
+  resolver_actor resolver;
+};
+
+/// Behaviour of the UDP transport actor on a socket from `bind_udp`.
+datagram_transport_actor::behavior_type
+udp_transport_behavior(datagram_transport_actor::stateful_pointer<udp_state> self,
+                       udp_config cfg, std::shared_ptr<udp_socket> sock);
+
+/// Binds the socket and spawns the transport actor (bind_udp, then
+/// udp_transport_behavior). The socket is closed when the actor terminates
+/// (tx_close, an exit message, last handle dropped); its reader thread is
+/// stopped and joined then.
+caf::expected<transport_actor> make_udp_transport(caf::actor_system& sys,
+                                                  udp_config cfg);
 
 } // namespace pekonode::transport

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
 #include <map>
 
 #include "transport/address.h"
@@ -21,25 +22,24 @@ protected:
 
   ~Udp() override {
     for (auto& t : transports_)
-      self_->send(t, tx_close_atom::value);
+      self_->send(t, tx_close_atom_v);
   }
 
   static caf::actor_system_config& config() {
     static caf::actor_system_config cfg;
-    cfg.set("scheduler.max-threads", 2);
+    compat::set_worker_threads(cfg, 2);
     return cfg;
   }
 
-  caf::actor spawn(udp_config cfg) {
+  transport_actor spawn(udp_config cfg) {
     auto t = make_udp_transport(sys_, std::move(cfg));
-    EXPECT_TRUE(t) << describe(t.error());
+    EXPECT_TRUE(t) << caf::to_string(t.error());
     if (!t)
       return {};
     transports_.push_back(*t);
-    self_->send(*t, tx_sub_atom::value, channel::membership,
-                caf::actor_cast<caf::actor>(self_));
-    self_->send(*t, tx_sub_atom::value, channel::metadata,
-                caf::actor_cast<caf::actor>(self_));
+    auto me = caf::actor_cast<inbound_sink_actor>(self_);
+    self_->send(*t, tx_sub_atom_v, channel::membership, me);
+    self_->send(*t, tx_sub_atom_v, channel::metadata, me);
     return *t;
   }
 
@@ -51,7 +51,7 @@ protected:
   }
 
   template <class T, class Atom>
-  T ask(const caf::actor& t, Atom a) {
+  T ask(const transport_actor& t, Atom a) {
     T out{};
     self_->request(t, 5s, a).receive([&](T& x) { out = std::move(x); },
                                      [&](caf::error& e) {
@@ -68,24 +68,24 @@ protected:
     return got;
   }
 
-  std::map<std::string, uint64_t> drops(const caf::actor& t) {
-    auto st = ask<stats>(t, tx_stats_atom::value);
+  std::map<std::string, uint64_t> drops(const transport_actor& t) {
+    auto st = ask<stats>(t, tx_stats_atom_v);
     return {st.drops.begin(), st.drops.end()};
   }
 
   caf::actor_system sys_;
   caf::scoped_actor self_;
-  std::vector<caf::actor> transports_;
+  std::vector<transport_actor> transports_;
 };
 
 TEST_F(Udp, TwoTransportsExchangeMessagesOnLoopback) {
   auto a = spawn(named("a"));
   auto b = spawn(named("b"));
-  auto addr_a = ask<address>(a, tx_addr_atom::value);
-  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  auto addr_a = ask<address>(a, tx_addr_atom_v);
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
   EXPECT_EQ(addr_a.rfind("127.0.0.1:", 0), 0u) << addr_a;
   EXPECT_NE(addr_a, "127.0.0.1:0");
-  self_->send(a, tx_send_atom::value,
+  self_->send(a, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "ping"},
                             {addr_b, channel::metadata, "kv"}});
   inbound in;
@@ -96,12 +96,12 @@ TEST_F(Udp, TwoTransportsExchangeMessagesOnLoopback) {
   ASSERT_TRUE(next(in));
   EXPECT_EQ(in.payload, "kv");
   EXPECT_EQ(in.chan, channel::metadata);
-  self_->send(b, tx_send_atom::value,
+  self_->send(b, tx_send_atom_v,
               outbound_list{{addr_a, channel::membership, "pong"}});
   ASSERT_TRUE(next(in));
   EXPECT_EQ(in.payload, "pong");
   EXPECT_EQ(in.from, addr_b);
-  auto st = ask<stats>(a, tx_stats_atom::value);
+  auto st = ask<stats>(a, tx_stats_atom_v);
   EXPECT_EQ(st.datagrams_out, 1u); // both messages shared one datagram
   EXPECT_EQ(st.messages_out, 2u);
   EXPECT_EQ(st.datagrams_in, 1u);
@@ -110,9 +110,9 @@ TEST_F(Udp, TwoTransportsExchangeMessagesOnLoopback) {
 TEST_F(Udp, LargeMessageTravelsAloneAboveTheBatchBudget) {
   auto a = spawn(named("a"));
   auto b = spawn(named("b"));
-  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
   std::string big(20000, 'z');
-  self_->send(a, tx_send_atom::value,
+  self_->send(a, tx_send_atom_v,
               outbound_list{{addr_b, channel::metadata, big}});
   inbound in;
   ASSERT_TRUE(next(in));
@@ -122,7 +122,7 @@ TEST_F(Udp, LargeMessageTravelsAloneAboveTheBatchBudget) {
 TEST_F(Udp, GarbageFromRawSocketIsCountedAndDropped) {
   auto a = spawn(named("a"));
   auto b = spawn(named("b"));
-  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
   auto ep = parse_endpoint(addr_b);
   ASSERT_TRUE(ep.ok());
   int raw = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -138,7 +138,7 @@ TEST_F(Udp, GarbageFromRawSocketIsCountedAndDropped) {
   ::close(raw);
   // A valid datagram sent after the junk arrives after it: once it is
   // delivered, the junk has been processed.
-  self_->send(a, tx_send_atom::value,
+  self_->send(a, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "still alive"}});
   inbound in;
   ASSERT_TRUE(next(in));
@@ -148,7 +148,7 @@ TEST_F(Udp, GarbageFromRawSocketIsCountedAndDropped) {
   EXPECT_EQ(d["encryption_mismatch"], 1u);
   EXPECT_EQ(d["truncated"], 1u);
   EXPECT_EQ(d["malformed"], 1u);
-  EXPECT_EQ(ask<stats>(b, tx_stats_atom::value).datagrams_in, 5u);
+  EXPECT_EQ(ask<stats>(b, tx_stats_atom_v).datagrams_in, 5u);
 }
 
 TEST_F(Udp, EncryptedPairTalksAndOtherLabelIsRejected) {
@@ -165,10 +165,10 @@ TEST_F(Udp, EncryptedPairTalksAndOtherLabelIsRejected) {
   auto a = spawn(ca);
   auto b = spawn(cb);
   auto c = spawn(cc);
-  auto addr_b = ask<address>(b, tx_addr_atom::value);
-  self_->send(c, tx_send_atom::value,
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
+  self_->send(c, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "wrong cluster"}});
-  self_->send(a, tx_send_atom::value,
+  self_->send(a, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "secret hello"}});
   inbound in;
   ASSERT_TRUE(next(in));
@@ -188,15 +188,15 @@ TEST_F(Udp, PlaintextLabelMismatchIsCountedAsWrongLabel) {
   auto a = spawn(ca);
   auto b = spawn(cb);
   auto c = spawn(named("c", "127.0.0.1:0"));
-  auto addr_b = ask<address>(b, tx_addr_atom::value);
-  auto addr_c = ask<address>(c, tx_addr_atom::value);
-  self_->send(a, tx_send_atom::value,
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
+  auto addr_c = ask<address>(c, tx_addr_atom_v);
+  self_->send(a, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "x"}});
   // Flush: b relays nothing, so probe with a datagram of b's own label.
   auto cb2 = named("b2");
   cb2.label = "green";
   auto b2 = spawn(cb2);
-  self_->send(b2, tx_send_atom::value,
+  self_->send(b2, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "same label"}});
   inbound in;
   ASSERT_TRUE(next(in));
@@ -211,26 +211,18 @@ TEST_F(Udp, FaultInjectionBlocksPeerAndReportsSettings) {
   auto a = spawn(named("a"));
   auto b = spawn(named("b"));
   auto c = spawn(named("c"));
-  auto addr_a = ask<address>(a, tx_addr_atom::value);
-  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  auto addr_a = ask<address>(a, tx_addr_atom_v);
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
   bool ok = false;
-  self_->request(b, 5s, tx_fault_atom::value, 0.0, std::vector<address>{addr_a})
-    .receive([&](bool x) { ok = x; }, [](caf::error&) {});
+  self_->request(b, 5s, tx_fault_atom_v, faults{0.0, {addr_a}})
+    .receive([&]() { ok = true; }, [](caf::error&) {});
   EXPECT_TRUE(ok);
-  double rate = -1;
-  std::vector<address> blocked;
-  self_->request(b, 5s, tx_fault_atom::value)
-    .receive(
-      [&](double r, std::vector<address>& bl) {
-        rate = r;
-        blocked = std::move(bl);
-      },
-      [](caf::error&) {});
-  EXPECT_EQ(rate, 0.0);
-  EXPECT_EQ(blocked, std::vector<address>{addr_a});
-  self_->send(a, tx_send_atom::value,
+  auto settings = ask<faults>(b, tx_fault_atom_v);
+  EXPECT_EQ(settings.drop_rate, 0.0);
+  EXPECT_EQ(settings.blocked, std::vector<address>{addr_a});
+  self_->send(a, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "blocked"}});
-  self_->send(c, tx_send_atom::value,
+  self_->send(c, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "allowed"}});
   inbound in;
   ASSERT_TRUE(next(in));
@@ -253,46 +245,110 @@ TEST_F(Udp, BindFailureIsReportedNotFatal) {
   auto t = make_udp_transport(sys_, named("x", taken));
   ::close(raw);
   ASSERT_FALSE(t);
-  auto why = describe(t.error());
+  EXPECT_EQ(compat::error_code<ec>(t.error()), ec::io_error);
+  auto why = reason_of(t.error());
   EXPECT_NE(why.find("cannot bind"), std::string::npos) << why;
   EXPECT_NE(why.find(taken), std::string::npos) << why;
   auto bad = make_udp_transport(sys_, named("x", "not-an-address"));
   ASSERT_FALSE(bad);
-  EXPECT_NE(describe(bad.error()).find("missing ':PORT'"), std::string::npos);
+  EXPECT_EQ(compat::error_code<ec>(bad.error()), ec::bad_address);
+  EXPECT_NE(reason_of(bad.error()).find("missing ':PORT'"), std::string::npos);
 }
 
 TEST_F(Udp, AdvertiseIsReportedWithBoundPort) {
   auto cfg = named("a");
   cfg.advertise = "192.0.2.7:0";
   auto a = spawn(cfg);
-  auto bound = ask<address>(a, tx_addr_atom::value);
-  auto adv = ask<address>(a, tx_adv_atom::value);
+  auto bound = ask<address>(a, tx_addr_atom_v);
+  auto adv = ask<address>(a, tx_adv_atom_v);
   auto port = bound.substr(bound.rfind(':'));
   EXPECT_EQ(adv, "192.0.2.7" + port);
 }
 
 TEST_F(Udp, UnresolvableDestinationIsCounted) {
   auto a = spawn(named("a"));
-  self_->send(a, tx_send_atom::value,
+  self_->send(a, tx_send_atom_v,
               outbound_list{{"no-such-host.invalid:1", channel::membership, "x"}});
-  auto st = ask<stats>(a, tx_stats_atom::value);
+  // The lookup runs on the resolver's thread: ask until it is counted.
+  stats st;
+  for (int i = 0; i < 500 && st.send_errors == 0; ++i)
+    st = ask<stats>(a, tx_stats_atom_v);
   EXPECT_EQ(st.send_errors, 1u);
   EXPECT_EQ(st.messages_unsent, 1u);
   EXPECT_EQ(st.datagrams_out, 0u);
   EXPECT_TRUE(st.drops.empty()); // inbound reasons only
 }
 
+// A host name among the destinations is looked up on the resolver's thread:
+// while the lookup hangs, the transport keeps serving everything else, and
+// the datagrams for that name wait and leave once it resolves.
+TEST_F(Udp, SlowNameLookupDoesNotBlockTheTransport) {
+  auto b = spawn(named("b"));
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
+  auto gate = std::make_shared<std::promise<void>>();
+  auto opened = gate->get_future().share();
+  // Opens the gate on every way out, so the resolver thread always ends.
+  struct opener {
+    std::shared_ptr<std::promise<void>> p;
+    void open() {
+      if (p)
+        p->set_value();
+      p.reset();
+    }
+    ~opener() { open(); }
+  } guard{gate};
+  auto cfg = named("a");
+  cfg.resolve = [opened, addr_b](std::string_view name)
+    -> result<std::vector<endpoint>> {
+    if (name != "slow.test:1")
+      return resolve(name);
+    opened.wait(); // a lookup that hangs until the test lets it finish
+    auto ep = parse_endpoint(addr_b);
+    return result<std::vector<endpoint>>::success({*ep});
+  };
+  auto a = spawn(cfg);
+  self_->send(a, tx_send_atom_v,
+              outbound_list{{"slow.test:1", channel::membership, "late"}});
+  // Meanwhile the actor answers and sends to literal addresses at once.
+  self_->send(a, tx_send_atom_v,
+              outbound_list{{addr_b, channel::membership, "now"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "now");
+  EXPECT_EQ(ask<stats>(a, tx_stats_atom_v).datagrams_out, 1u);
+  guard.open();
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "late");
+  EXPECT_EQ(ask<stats>(a, tx_stats_atom_v).datagrams_out, 2u);
+}
+
+TEST_F(Udp, CloseStopsLinkedActors) {
+  auto a = spawn(named("a"));
+  auto watcher = sys_.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](int) {}};
+  });
+  compat::link(a, watcher);
+  self_->monitor(watcher);
+  self_->send(a, tx_close_atom_v);
+  bool down = false;
+  self_->receive([&](const caf::down_msg& dm) {
+    down = dm.reason == caf::exit_reason::user_shutdown;
+  }, caf::after(5s) >> [] {});
+  EXPECT_TRUE(down);
+  transports_.clear();
+}
+
 TEST_F(Udp, Ipv6LoopbackWhenAvailable) {
   auto probe = make_udp_transport(sys_, named("probe", "[::1]:0"));
   if (!probe)
-    GTEST_SKIP() << "no IPv6 loopback: " << describe(probe.error());
-  self_->send(*probe, tx_close_atom::value);
+    GTEST_SKIP() << "no IPv6 loopback: " << reason_of(probe.error());
+  self_->send(*probe, tx_close_atom_v);
   auto a = spawn(named("a6", "[::1]:0"));
   auto b = spawn(named("b6", "[::1]:0"));
-  auto addr_a = ask<address>(a, tx_addr_atom::value);
-  auto addr_b = ask<address>(b, tx_addr_atom::value);
+  auto addr_a = ask<address>(a, tx_addr_atom_v);
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
   EXPECT_EQ(addr_b.rfind("[::1]:", 0), 0u) << addr_b;
-  self_->send(a, tx_send_atom::value,
+  self_->send(a, tx_send_atom_v,
               outbound_list{{addr_b, channel::membership, "v6"}});
   inbound in;
   ASSERT_TRUE(next(in));

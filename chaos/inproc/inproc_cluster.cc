@@ -4,6 +4,7 @@
 #include <future>
 #include <thread>
 
+#include "node/init.h"
 #include "transport/udp_transport.h"
 
 namespace pekonode::chaos::inproc {
@@ -12,10 +13,14 @@ namespace {
 
 using membership::member_state;
 
+/// What a collector listens to: member events and key changes.
+using collector_actor = membership::member_listener_actor::extend_with<
+  metadata::key_listener_actor>;
+
 /// Records one slot's events in the shared view table. One collector per
 /// slot life; it ignores itself once the slot's generation moves on.
 struct collector_state {
-  caf::event_based_actor* self;
+  collector_actor::stateful_pointer<collector_state> self;
   std::shared_ptr<void> keep_alive; // the cluster's shared state
   std::mutex* mtx = nullptr;
   view_table* views = nullptr;
@@ -23,9 +28,10 @@ struct collector_state {
   uint64_t gen = 0;
   time_point opened{};
 
-  explicit collector_state(caf::event_based_actor* ptr) : self(ptr) {}
+  explicit collector_state(collector_actor::stateful_pointer<collector_state> ptr)
+    : self(ptr) {}
 
-  caf::behavior make_behavior() {
+  collector_actor::behavior_type make_behavior() {
     return {
       [this](membership::m_event_atom, const membership::event& ev) {
         if (ev.kind == membership::event::name_conflict)
@@ -43,7 +49,8 @@ struct collector_state {
       [this](metadata::md_event_atom, const metadata::kv_change& ch) {
         auto now = self->clock().now();
         std::lock_guard<std::mutex> guard{*mtx};
-        views->on_key(slot, gen, ch.key, ch.deleted ? std::string{} : ch.version,
+        views->on_key(slot, gen, ch.key,
+                      ch.deleted ? std::string{} : metadata::to_string(ch.ver),
                       now);
       },
     };
@@ -51,14 +58,25 @@ struct collector_state {
 };
 
 /// Sends a request from a scoped actor and waits at most `timeout`.
-template <class T, class... Ts>
-caf::expected<T> ask(caf::actor_system& sys, const caf::actor& dest,
+template <class T, class Handle, class... Ts>
+caf::expected<T> ask(caf::actor_system& sys, const Handle& dest,
                      duration timeout, Ts&&... xs) {
   caf::scoped_actor self{sys};
   caf::expected<T> out{caf::make_error(caf::sec::request_timeout)};
   self->request(dest, timeout, std::forward<Ts>(xs)...)
     .receive([&](T& value) { out = std::move(value); },
              [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+/// The same for requests whose reply carries no value.
+template <class Handle, class... Ts>
+caf::error ask_done(caf::actor_system& sys, const Handle& dest,
+                    duration timeout, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::error out;
+  self->request(dest, timeout, std::forward<Ts>(xs)...)
+    .receive([] {}, [&](caf::error& err) { out = std::move(err); });
   return out;
 }
 
@@ -81,8 +99,9 @@ bool cluster_config::set_profile(const std::string& name) {
 }
 
 void configure_system(caf::actor_system_config& cfg, size_t threads) {
-  cfg.set("scheduler.max-threads", threads);
-  cfg.set("logger.verbosity", caf::atom("quiet"));
+  pekonode::init(cfg);
+  compat::set_worker_threads(cfg, threads);
+  compat::quiet_caf_logger(cfg);
 }
 
 cluster::cluster(caf::actor_system& sys, cluster_config cfg)
@@ -110,12 +129,14 @@ caf::error cluster::bind(size_t i) {
   if (!tx)
     return tx.error();
   auto adv = ask<address>(sys_, *tx, cfg_.request_timeout,
-                          transport::tx_adv_atom::value);
+                          transport::tx_adv_atom_v);
   if (!adv) {
     caf::anon_send_exit(*tx, caf::exit_reason::user_shutdown);
     return adv.error();
   }
-  s.node = node::node_handle{*tx, caf::actor{}, caf::actor{}, *adv};
+  s.node = node::node_handle{};
+  s.node.transport = *tx;
+  s.node.advertise = *adv;
   return caf::none;
 }
 
@@ -136,8 +157,9 @@ void cluster::spawn(size_t i, std::vector<std::string> seeds) {
   }
   auto shared = shared_;
   auto opened = std::chrono::steady_clock::now();
-  s.collector = sys_.spawn(
-    [shared, i, gen, opened](caf::stateful_actor<collector_state>* self) {
+  collector_actor collector = sys_.spawn(
+    [shared, i, gen, opened](
+      collector_actor::stateful_pointer<collector_state> self) {
       auto& st = self->state;
       st.keep_alive = shared;
       st.mtx = &shared->mtx;
@@ -147,11 +169,13 @@ void cluster::spawn(size_t i, std::vector<std::string> seeds) {
       st.opened = opened;
       return st.make_behavior();
     });
+  s.collector = caf::actor_cast<caf::actor>(collector);
   // Subscribing after the join was queued loses nothing: the snapshot is
   // taken when the subscription is handled, and events follow in order.
-  caf::anon_send(s.node.membership, membership::m_sub_atom::value,
-                 s.collector);
-  caf::anon_send(s.node.metadata, metadata::md_sub_atom::value, s.collector);
+  caf::anon_send(s.node.membership, membership::m_sub_atom_v,
+                 membership::member_listener_actor{collector});
+  caf::anon_send(s.node.metadata, metadata::md_sub_atom_v,
+                 metadata::key_listener_actor{collector});
   s.running = true;
   ++s.lives;
 }
@@ -183,10 +207,11 @@ void cluster::kill(size_t i, caf::exit_reason reason) {
   }
   if (!s.running)
     return;
-  for (auto* a : {&s.node.membership, &s.node.metadata, &s.node.transport,
-                  &s.collector})
-    if (*a)
-      caf::anon_send_exit(*a, reason);
+  // The node's actors are linked: stopping one stops them all.
+  if (s.node.transport)
+    caf::anon_send_exit(s.node.transport, reason);
+  if (s.collector)
+    caf::anon_send_exit(s.collector, reason);
   s.running = false;
 }
 
@@ -227,10 +252,9 @@ caf::expected<time_point> cluster::leave(size_t i) {
   if (!s.running)
     return caf::make_error(caf::sec::runtime_error, "slot not running");
   auto t = std::chrono::steady_clock::now();
-  auto ok = ask<bool>(sys_, s.node.membership, cfg_.request_timeout,
-                      membership::m_leave_atom::value);
-  if (!ok)
-    return ok.error();
+  if (auto err = ask_done(sys_, s.node.membership, cfg_.request_timeout,
+                          membership::m_leave_atom_v))
+    return err;
   std::lock_guard<std::mutex> guard{shared_->mtx};
   shared_->views.close(i);
   return t;
@@ -238,40 +262,42 @@ caf::expected<time_point> cluster::leave(size_t i) {
 
 caf::expected<std::string> cluster::put(size_t i, const std::string& key,
                                         const std::string& value) {
-  return ask<std::string>(sys_, slots_.at(i).node.metadata,
-                          cfg_.request_timeout, metadata::md_put_atom::value,
-                          key, value);
+  auto ver = ask<metadata::version>(sys_, slots_.at(i).node.metadata,
+                                    cfg_.request_timeout,
+                                    metadata::md_put_atom_v, key, value);
+  if (!ver)
+    return ver.error();
+  return metadata::to_string(*ver);
 }
 
 caf::expected<std::vector<std::string>> cluster::get(size_t i,
                                                      const std::string& key) {
-  return ask<std::vector<std::string>>(sys_, slots_.at(i).node.metadata,
-                                       cfg_.request_timeout,
-                                       metadata::md_get_atom::value, key);
+  auto v = ask<std::string>(sys_, slots_.at(i).node.metadata,
+                            cfg_.request_timeout, metadata::md_get_atom_v, key);
+  if (v)
+    return std::vector<std::string>{std::move(*v)};
+  if (compat::error_code<metadata::ec>(v.error()) == metadata::ec::not_found)
+    return std::vector<std::string>{};
+  return v.error();
 }
 
 caf::expected<std::vector<membership::member>> cluster::members(size_t i) {
   return ask<std::vector<membership::member>>(
     sys_, slots_.at(i).node.membership, cfg_.request_timeout,
-    membership::m_members_atom::value);
+    membership::m_members_atom_v);
 }
 
 caf::error cluster::set_faults(size_t i, double drop_rate,
                                std::vector<address> blocked) {
-  auto ok = ask<bool>(sys_, slots_.at(i).node.transport, cfg_.request_timeout,
-                      transport::tx_fault_atom::value, drop_rate,
-                      std::move(blocked));
-  if (!ok)
-    return ok.error();
-  if (!*ok)
-    return caf::make_error(caf::sec::runtime_error, "fault settings refused");
-  return caf::none;
+  return ask_done(sys_, slots_.at(i).node.transport, cfg_.request_timeout,
+                  transport::tx_fault_atom_v,
+                  transport::faults{drop_rate, std::move(blocked)});
 }
 
 caf::expected<transport::stats> cluster::tx_stats(size_t i) {
   return ask<transport::stats>(sys_, slots_.at(i).node.transport,
                                cfg_.request_timeout,
-                               transport::tx_stats_atom::value);
+                               transport::tx_stats_atom_v);
 }
 
 std::vector<std::optional<transport::stats>>
@@ -285,7 +311,7 @@ cluster::tx_stats_all(duration timeout) {
   };
   auto acc = std::make_shared<fan_out>();
   acc->out.resize(slots_.size());
-  std::vector<std::pair<size_t, caf::actor>> targets;
+  std::vector<std::pair<size_t, transport::transport_actor>> targets;
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].running)
       targets.emplace_back(i, slots_[i].node.transport);
@@ -302,7 +328,7 @@ cluster::tx_stats_all(duration timeout) {
     };
     for (auto& [i, tx] : targets) {
       auto idx = i;
-      self->request(tx, timeout, transport::tx_stats_atom::value)
+      self->request(tx, timeout, transport::tx_stats_atom_v)
         .then(
           [acc, idx, one_done](transport::stats& st) {
             acc->out[idx] = std::move(st);

@@ -44,8 +44,9 @@ struct cluster_config {
   bool set_profile(const std::string& name);
 };
 
-/// The actor-system settings the harness is meant for: `threads` scheduler
-/// workers (2 on the shared 2-core machines), CAF's own logger silent.
+/// The actor-system settings the harness is meant for: pekonode's types and
+/// error categories (pekonode::init), `threads` scheduler workers (2 on the
+/// shared 2-core machines), CAF's own logger silent.
 void configure_system(caf::actor_system_config& cfg, size_t threads = 2);
 
 /// Outcome of a wait: whether the condition held before the deadline, and
@@ -171,7 +172,7 @@ private:
   struct slot {
     std::string name;
     node::node_handle node;
-    caf::actor collector;
+    caf::actor collector; // a member and key listener
     bool running = false;
     uint64_t lives = 0;
   };

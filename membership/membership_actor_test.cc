@@ -1,0 +1,234 @@
+// The membership actor on simulated transports under CAF's test scheduler:
+// its wake-ups come from the timer actor, and seed names are resolved by a
+// resolver actor, so a lookup that hangs or fails never blocks the shell.
+
+#include "membership/membership_actor.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <vector>
+
+#include "node/init.h"
+#include "transport/resolver.h"
+#include "transport/sim_transport.h"
+
+namespace pekonode::membership {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// A resolver that answers only when the test says so: it keeps every
+/// request's promise, so a lookup can hang for as long as a test wants.
+/// `(caf::ok_atom, index, answer)` makes it answer request `index`.
+struct fake_resolver {
+  struct pending {
+    caf::response_promise promise;
+    transport::resolutions names;
+  };
+  std::vector<pending> requests;
+};
+
+caf::behavior fake_resolver_behavior(caf::event_based_actor* self,
+                                     std::shared_ptr<fake_resolver> fr) {
+  return {
+    [self, fr](transport::tx_resolve_atom, transport::resolutions& names) {
+      auto rp = self->make_response_promise();
+      fr->requests.push_back({rp, std::move(names)});
+      return rp;
+    },
+    [fr](caf::ok_atom, uint64_t i, transport::resolutions& answer) {
+      fr->requests.at(i).promise.deliver(std::move(answer));
+    },
+  };
+}
+
+class MembershipActor : public testing::Test {
+protected:
+  MembershipActor() {
+    pekonode::init(cfg_);
+    compat::use_test_scheduler(cfg_);
+    compat::quiet_caf_logger(cfg_);
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    sched_ = &compat::test_scheduler(*sys_);
+    hub_ = transport::make_sim_hub(*sys_);
+  }
+
+  ~MembershipActor() override {
+    for (auto& a : actors_)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(hub_, caf::exit_reason::user_shutdown);
+    sched_->run();
+  }
+
+  /// A node at 10.0.0.<i>:7946 with its own transport and timer.
+  membership_actor node(int i, transport::resolver_actor resolver = {}) {
+    auto addr = "10.0.0." + std::to_string(i) + ":7946";
+    auto name = "n" + std::to_string(i);
+    auto tx = transport::make_sim_transport(*sys_, hub_, addr, name);
+    auto timer = transport::make_timer(*sys_);
+    actor_config cfg;
+    cfg.protocol = config::local();
+    cfg.name = name;
+    cfg.advertise = addr;
+    cfg.seed = 100 + i;
+    cfg.resolver = std::move(resolver);
+    auto m = spawn_membership(*sys_, cfg, tx, timer);
+    for (auto a : {caf::actor_cast<caf::actor>(m), caf::actor_cast<caf::actor>(tx),
+                   caf::actor_cast<caf::actor>(timer)})
+      actors_.push_back(a);
+    sched_->run();
+    return m;
+  }
+
+  void run_for(duration d) {
+    for (duration t{}; t < d; t += 5ms) {
+      sched_->advance_time(5ms);
+      sched_->run();
+    }
+  }
+
+  /// Members as `who` sees them, asked through a helper actor; nullopt if
+  /// the request was not answered within one scheduler run (a blocked actor).
+  std::optional<std::vector<member>> members(const membership_actor& who) {
+    auto out = std::make_shared<std::optional<std::vector<member>>>();
+    sys_->spawn([=](caf::event_based_actor* self) {
+      self->request(who, caf::infinite, m_members_atom_v)
+        .then([=](std::vector<member>& ms) { *out = std::move(ms); });
+    });
+    sched_->run();
+    return *out;
+  }
+
+  size_t alive(const membership_actor& who) {
+    auto ms = members(who);
+    size_t n = 0;
+    for (auto& m : ms ? *ms : std::vector<member>{})
+      n += m.state == member_state::alive;
+    return n;
+  }
+
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  transport::sim_hub_actor hub_;
+  std::vector<caf::actor> actors_;
+};
+
+TEST_F(MembershipActor, TimerWakeupsDriveProbingAndJoin) {
+  auto a = node(1);
+  auto b = node(2);
+  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
+  sched_->run();
+  run_for(2s);
+  EXPECT_EQ(alive(a), 2u);
+  EXPECT_EQ(alive(b), 2u);
+}
+
+// A seed name whose lookup hangs: the actor answers requests meanwhile,
+// literal seeds are contacted at once, and when the lookup finally answers
+// the node joins through it.
+TEST_F(MembershipActor, ASlowSeedLookupNeverBlocksTheActor) {
+  auto fr = std::make_shared<fake_resolver>();
+  auto fake = sys_->spawn(fake_resolver_behavior, fr);
+  actors_.push_back(fake);
+  auto a = node(1);
+  auto b = node(2, caf::actor_cast<transport::resolver_actor>(fake));
+  caf::anon_send(b, m_join_atom_v, seed_list{{"seed.test:7946"}});
+  sched_->run();
+  ASSERT_EQ(fr->requests.size(), 1u);
+  EXPECT_EQ(fr->requests[0].names.front().name, "seed.test:7946");
+  run_for(3s);
+  auto ms = members(b);
+  ASSERT_TRUE(ms) << "the actor did not answer while its lookup hangs";
+  EXPECT_EQ(ms->size(), 1u); // only itself so far
+  // The lookup answers: the node joins through the address.
+  auto answer = fr->requests[0].names;
+  answer.front().addrs = {"10.0.0.1:7946"};
+  caf::anon_send(fake, caf::ok_atom_v, uint64_t{0}, answer);
+  sched_->run();
+  run_for(2s);
+  EXPECT_EQ(alive(a), 2u);
+  EXPECT_EQ(alive(b), 2u);
+}
+
+// A name that never resolves: the request times out (resolve_timeout), the
+// name is retried every reconnect interval, and the actor stays responsive.
+TEST_F(MembershipActor, ANameThatNeverResolvesIsRetried) {
+  auto fr = std::make_shared<fake_resolver>();
+  auto fake = sys_->spawn(fake_resolver_behavior, fr);
+  actors_.push_back(fake);
+  auto b = node(2, caf::actor_cast<transport::resolver_actor>(fake));
+  caf::anon_send(b, m_join_atom_v, seed_list{{"never.test:1", "not a seed"}});
+  sched_->run();
+  ASSERT_EQ(fr->requests.size(), 1u);
+  ASSERT_EQ(fr->requests[0].names.size(), 1u) << "the malformed seed is dropped";
+  // 10 s lookup timeout + the local profile's reconnect interval.
+  run_for(10s + config::local().reconnect_interval + 1s);
+  EXPECT_EQ(fr->requests.size(), 2u);
+  ASSERT_TRUE(members(b));
+  // An answer without addresses keeps the name pending for the next round.
+  auto answer = fr->requests[1].names;
+  answer.front().error = "no such host";
+  caf::anon_send(fake, caf::ok_atom_v, uint64_t{1}, answer);
+  sched_->run();
+  run_for(config::local().reconnect_interval + 1s);
+  EXPECT_EQ(fr->requests.size(), 3u);
+}
+
+// The default resolver (getaddrinfo on its own thread) on a real scheduler:
+// while a lookup blocks, the membership actor keeps answering.
+TEST(MembershipActorThreads, BlockingLookupRunsOffTheActorThreads) {
+  caf::actor_system_config cfg;
+  pekonode::init(cfg);
+  compat::set_worker_threads(cfg, 2);
+  compat::quiet_caf_logger(cfg);
+  caf::actor_system sys{cfg};
+  std::promise<void> gate;
+  auto opened = gate.get_future().share();
+  auto resolver = transport::spawn_resolver(
+    sys, [opened](std::string_view) {
+      opened.wait();
+      return transport::result<std::vector<transport::endpoint>>::failure(
+        transport::ec::resolve_failed, "released by the test");
+    });
+  auto hub = transport::make_sim_hub(sys);
+  auto tx = transport::make_sim_transport(sys, hub, "10.0.0.9:7946", "n9");
+  auto timer = transport::make_timer(sys);
+  actor_config mc;
+  mc.protocol = config::local();
+  mc.name = "n9";
+  mc.advertise = "10.0.0.9:7946";
+  mc.resolver = resolver;
+  auto m = spawn_membership(sys, mc, tx, timer);
+  caf::scoped_actor self{sys};
+  self->send(m, m_join_atom_v, seed_list{{"blocked.test:7946"}});
+  bool answered = false;
+  self->request(m, 5s, m_self_atom_v)
+    .receive([&](member& me) { answered = me.name == "n9"; },
+             [](caf::error&) {});
+  EXPECT_TRUE(answered);
+  gate.set_value();
+  for (auto a : {caf::actor_cast<caf::actor>(m), caf::actor_cast<caf::actor>(tx),
+                 caf::actor_cast<caf::actor>(timer),
+                 caf::actor_cast<caf::actor>(hub),
+                 caf::actor_cast<caf::actor>(resolver)})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(MembershipActor, TypedErrorsCarryTheCategoryAndCode) {
+  auto a = node(1);
+  auto out = std::make_shared<caf::error>();
+  sys_->spawn([=](caf::event_based_actor* self) {
+    self->request(a, caf::infinite, m_tags_atom_v,
+                  tag_set{{{"", "empty key"}}})
+      .then([] {}, [=](caf::error& e) { *out = std::move(e); });
+  });
+  sched_->run();
+  EXPECT_EQ(compat::error_code<ec>(*out), ec::bad_tag);
+  EXPECT_EQ(sys_->render(*out), "membership: bad_tag");
+}
+
+} // namespace
+} // namespace pekonode::membership

@@ -1,0 +1,184 @@
+// The metadata actor without any membership layer: its peers come from the
+// test through the peer interface, wake-ups from the timer actor, datagrams
+// from simulated transports, all in virtual time.
+
+#include "metadata/metadata_actor.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "node/init.h"
+#include "transport/sim_transport.h"
+
+namespace pekonode::metadata {
+namespace {
+
+using namespace std::chrono_literals;
+
+class MetadataActor : public testing::Test {
+protected:
+  MetadataActor() {
+    pekonode::init(cfg_);
+    compat::use_test_scheduler(cfg_);
+    compat::quiet_caf_logger(cfg_);
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    sched_ = &compat::test_scheduler(*sys_);
+    hub_ = transport::make_sim_hub(*sys_);
+    auto* clk = &sched_->clock();
+    wall_ = [clk] {
+      return uint64_t{1700000000000}
+             + static_cast<uint64_t>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                 clk->now().time_since_epoch())
+                 .count());
+    };
+  }
+
+  ~MetadataActor() override {
+    for (auto& a : actors_)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(hub_, caf::exit_reason::user_shutdown);
+    sched_->run();
+  }
+
+  metadata_actor node(const std::string& name, const address& addr) {
+    auto tx = transport::make_sim_transport(*sys_, hub_, addr, name);
+    auto timer = transport::make_timer(*sys_);
+    actor_config cfg;
+    cfg.protocol = config::local();
+    cfg.node_id = name;
+    cfg.seed = 7;
+    cfg.wall_ms = wall_;
+    auto md = spawn_metadata(*sys_, cfg, tx, timer);
+    for (auto a : {caf::actor_cast<caf::actor>(md),
+                   caf::actor_cast<caf::actor>(tx),
+                   caf::actor_cast<caf::actor>(timer)})
+      actors_.push_back(a);
+    sched_->run();
+    return md;
+  }
+
+  void run_for(duration d) {
+    for (duration t{}; t < d; t += 5ms) {
+      sched_->advance_time(5ms);
+      sched_->run();
+    }
+  }
+
+  /// Sends a request from a helper actor; the value or the error.
+  template <class T, class... Ts>
+  caf::expected<T> ask(const metadata_actor& dest, Ts... xs) {
+    auto out = std::make_shared<caf::expected<T>>(caf::sec::request_timeout);
+    sys_->spawn([=](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, xs...)
+        .then([=](T& x) { *out = std::move(x); },
+              [=](caf::error& e) { *out = std::move(e); });
+    });
+    sched_->run();
+    return *out;
+  }
+
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  transport::sim_hub_actor hub_;
+  std::function<uint64_t()> wall_;
+  std::vector<caf::actor> actors_;
+};
+
+// Peers come only through md_peer: without them a write stays local, and
+// once a source announces a peer, anti-entropy brings the other node up to
+// date.
+TEST_F(MetadataActor, PeersFromAnySourceDriveReplication) {
+  auto a = node("a", "10.0.0.1:7946");
+  auto b = node("b", "10.0.0.2:7946");
+  auto ver = ask<version>(a, md_put_atom_v, std::string{"k"}, std::string{"v"});
+  ASSERT_TRUE(ver) << sys_->render(ver.error());
+  EXPECT_EQ(ver->origin, "a");
+  EXPECT_GT(ver->hlc, 0u);
+  run_for(3s);
+  EXPECT_EQ(compat::error_code<ec>(
+              ask<std::string>(b, md_get_atom_v, std::string{"k"}).error()),
+            ec::not_found);
+  caf::anon_send(a, md_peer_atom_v, peer_change{"b", "10.0.0.2:7946", true});
+  caf::anon_send(b, md_peer_atom_v, peer_change{"a", "10.0.0.1:7946", true});
+  sched_->run();
+  run_for(1s);
+  auto got = ask<std::string>(b, md_get_atom_v, std::string{"k"});
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "v");
+  auto items = ask<std::vector<kv_item>>(b, md_list_atom_v);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ(items->front().ver, *ver); // a version, not its text
+  // Peers that are no longer live exchange nothing more.
+  caf::anon_send(a, md_peer_atom_v, peer_change{"b", "10.0.0.2:7946", false});
+  caf::anon_send(b, md_peer_atom_v, peer_change{"a", "10.0.0.1:7946", false});
+  sched_->run();
+  ASSERT_TRUE(ask<version>(a, md_put_atom_v, std::string{"k2"}, std::string{"x"}));
+  run_for(3s);
+  EXPECT_FALSE(ask<std::string>(b, md_get_atom_v, std::string{"k2"}));
+}
+
+TEST_F(MetadataActor, ErrorsAreTypedWithTheirContext) {
+  auto a = node("a", "10.0.0.1:7946");
+  auto missing = ask<std::string>(a, md_get_atom_v, std::string{"nope"});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(compat::error_code<ec>(missing.error()), ec::not_found);
+  auto del = ask<version>(a, md_del_atom_v, std::string{"nope"});
+  ASSERT_FALSE(del);
+  EXPECT_EQ(compat::error_code<ec>(del.error()), ec::not_found);
+  auto limit = config::local().limits.max_value_bytes;
+  auto big = ask<version>(a, md_put_atom_v, std::string{"big"},
+                          std::string(limit + 1, 'x'));
+  ASSERT_FALSE(big);
+  EXPECT_EQ(compat::error_code<ec>(big.error()), ec::value_too_large);
+  EXPECT_EQ(describe(big.error()),
+            "value_too_large: key 'big' is " + std::to_string(limit + 1)
+              + " bytes, limit " + std::to_string(limit));
+  EXPECT_EQ(sys_->render(big.error()),
+            "metadata: value_too_large (key 'big' is "
+              + std::to_string(limit + 1) + " bytes, limit "
+              + std::to_string(limit) + ")");
+  auto empty = ask<version>(a, md_put_atom_v, std::string{}, std::string{"v"});
+  EXPECT_EQ(compat::error_code<ec>(empty.error()), ec::empty_key);
+}
+
+TEST_F(MetadataActor, ListenersGetEveryChangeInOrder) {
+  auto a = node("a", "10.0.0.1:7946");
+  auto seen = std::make_shared<std::vector<kv_change>>();
+  auto listener = sys_->spawn([seen]() -> key_listener_actor::behavior_type {
+    return {[seen](md_event_atom, const kv_change& c) { seen->push_back(c); }};
+  });
+  actors_.push_back(caf::actor_cast<caf::actor>(listener));
+  caf::anon_send(a, md_sub_atom_v, listener);
+  sched_->run();
+  auto v1 = ask<version>(a, md_put_atom_v, std::string{"x"}, std::string{"1"});
+  auto v2 = ask<version>(a, md_put_atom_v, std::string{"x"}, std::string{"2"});
+  auto v3 = ask<version>(a, md_del_atom_v, std::string{"x"});
+  ASSERT_TRUE(v1 && v2 && v3);
+  EXPECT_TRUE(*v1 < *v2);
+  EXPECT_TRUE(*v2 < *v3);
+  ASSERT_EQ(seen->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*seen)[i].index, i + 1);
+    EXPECT_TRUE((*seen)[i].local);
+  }
+  EXPECT_EQ((*seen)[1].ver, *v2);
+  EXPECT_TRUE((*seen)[2].deleted);
+  auto batch = ask<change_batch>(a, md_changes_atom_v, uint64_t{1});
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->head, 3u);
+  ASSERT_EQ(batch->changes.size(), 2u);
+  EXPECT_EQ(batch->changes[0].index, 2u);
+  // A listener that terminates is dropped, not sent to.
+  caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+  sched_->run();
+  ASSERT_TRUE(ask<version>(a, md_put_atom_v, std::string{"y"}, std::string{"1"}));
+  EXPECT_EQ(seen->size(), 3u);
+}
+
+} // namespace
+} // namespace pekonode::metadata
