@@ -19,6 +19,7 @@ packages=(
   python3-yaml           # offline checks of the Kubernetes manifests
   dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
   systemd groff-base     # systemd-analyze verify of the unit; man page rendering
+  dnsmasq-base           # a real DNS server for the --join=dns: test (no service)
   curl
 )
 
