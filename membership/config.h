@@ -115,6 +115,9 @@ struct config {
   /// not a live member is sent a reconnect request, so partitions that
   /// outlived every timeout re-merge. lan 20 s, local 5 s, wan 60 s.
   duration reconnect_interval = seconds(20);
+  /// Addresses from discovery (DNS) contacted per discover() call: the rest
+  /// wait for the next refresh.
+  std::size_t max_discovery_joins = 16;
 
   /// Dead and left members are remembered (for reconnects and to keep
   /// incarnations monotonic) this long after their last change. lan 1 h.

@@ -429,6 +429,14 @@ void core::join(const std::vector<address>& seeds, time_point now,
   d.join.join(seeds, now, out);
 }
 
+std::size_t core::discover(const std::vector<address>& found, time_point now,
+                           outbound_list& out) {
+  auto& d = *impl_;
+  if (d.state != impl::run_state::running) return 0;
+  d.start_clocks(now);
+  return d.join.discover(found, out);
+}
+
 void core::leave(time_point now, outbound_list& out) {
   auto& d = *impl_;
   if (d.state != impl::run_state::running) return;

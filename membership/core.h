@@ -69,6 +69,15 @@ public:
   void join(const std::vector<address>& seeds, time_point now,
             outbound_list& out);
 
+  /// Addresses a discovery source (DNS) reports now: each that is neither
+  /// this node nor a live member gets one join request marked as a
+  /// reconnect (its answer merges two clusters, as after a partition), at
+  /// most config::max_discovery_joins per call. Nothing is remembered: the
+  /// source reports again at its next refresh. Returns how many were
+  /// contacted.
+  std::size_t discover(const std::vector<address>& found, time_point now,
+                       outbound_list& out);
+
   /// Graceful leave: broadcasts 'left' at incarnation+1 and, for
   /// config::leave_drain, gossips it and sends it directly to the members
   /// that have not acknowledged it yet (config::leave_notices_per_tick per

@@ -1,6 +1,7 @@
 #include "membership/join.h"
 
 #include <algorithm>
+#include <set>
 
 namespace pekonode::membership {
 
@@ -25,6 +26,22 @@ void joiner::join(const std::vector<address>& seeds, time_point now,
   }
   targets_ = seeds_;
   begin(now, out);
+}
+
+std::size_t joiner::discover(const std::vector<address>& found,
+                             outbound_list& out) {
+  std::set<address> live;
+  table_.for_each_live_other([&](const member& m) { live.insert(m.addr); });
+  std::set<address> sent;
+  for (auto& a : found) {
+    if (sent.size() >= cfg_.max_discovery_joins) break;
+    if (a.empty() || a.size() > cfg_.max_addr_bytes || a == table_.self().addr
+        || live.count(a) || !sent.insert(a).second)
+      continue;
+    send_join(true, a, out);
+  }
+  stats_.reconnects += sent.size();
+  return sent.size();
 }
 
 void joiner::choose_rejoin_targets(time_point now) {

@@ -37,6 +37,11 @@ public:
   void join(const std::vector<address>& seeds, time_point now,
             outbound_list& out);
 
+  /// Sends a reconnect-style join request to each of `found` that is not
+  /// this node nor a live member, at most cfg.max_discovery_joins; returns
+  /// how many.
+  std::size_t discover(const std::vector<address>& found, outbound_list& out);
+
   /// Before a rejoin: the seeds, or without seeds up to 3 live members
   /// this node still knows (draws from rng).
   void choose_rejoin_targets(time_point now);

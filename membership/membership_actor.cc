@@ -61,13 +61,23 @@ void membership_state::publish_self() {
 }
 
 void membership_state::report_deadline() {
-  timer_.report(self, std::min(core_->next_wakeup(), resolve_at_));
+  timer_.report(self,
+                std::min({core_->next_wakeup(), resolve_at_, dns_at_}));
 }
 
 void membership_state::join(const seed_list& seeds) {
   std::vector<address> literals;
   for (auto& s : seeds.seeds) {
-    if (auto lit = transport::canonicalize(s)) {
+    if (s.compare(0, 4, "dns:") == 0) {
+      auto name = s.substr(4);
+      if (auto hp = transport::parse_host_port(name)) {
+        dns_.emplace(name, transport::resolution{name, {}, "not looked up yet"});
+        dns_at_ = now();
+      } else {
+        LOG(WARNING) << cfg_.name << ": ignoring seed '" << s
+                     << "': " << hp.message;
+      }
+    } else if (auto lit = transport::canonicalize(s)) {
       literals.push_back(*lit);
     } else if (auto hp = transport::parse_host_port(s)) {
       unresolved_.insert(s);
@@ -87,13 +97,11 @@ void membership_state::start_lookup() {
     return;
   resolving_ = true;
   resolve_at_ = time_point::max();
-  if (!cfg_.resolver)
-    cfg_.resolver = transport::spawn_linked_resolver(self);
   transport::resolutions names;
   for (auto& s : unresolved_)
     names.push_back(transport::resolution{s, {}, {}});
   self
-    ->request(cfg_.resolver, cfg_.resolve_timeout, transport::tx_resolve_atom_v,
+    ->request(resolver(), cfg_.resolve_timeout, transport::tx_resolve_atom_v,
               std::move(names))
     .then([this](transport::resolutions& rs) { on_lookup(rs); },
           [this](caf::error& err) {
@@ -129,6 +137,60 @@ void membership_state::on_lookup(transport::resolutions& rs) {
   flush(out);
 }
 
+transport::resolver_actor membership_state::resolver() {
+  if (!cfg_.resolver)
+    cfg_.resolver = transport::spawn_linked_resolver(self);
+  return cfg_.resolver;
+}
+
+void membership_state::start_dns_lookup() {
+  dns_at_ = time_point::max();
+  if (dns_resolving_ || dns_.empty())
+    return;
+  dns_resolving_ = true;
+  transport::resolutions names;
+  for (auto& [name, _] : dns_)
+    names.push_back(transport::resolution{name, {}, {}});
+  self
+    ->request(resolver(), cfg_.resolve_timeout, transport::tx_resolve_atom_v,
+              std::move(names))
+    .then([this](transport::resolutions& rs) { on_dns_lookup(rs); },
+          [this](caf::error& err) {
+            dns_resolving_ = false;
+            LOG_EVERY_N(WARNING, 10) << cfg_.name << ": DNS discovery lookup "
+                                     << "failed (" << caf::to_string(err)
+                                     << "), retrying";
+            dns_at_ = now() + cfg_.dns_refresh;
+            report_deadline();
+          });
+}
+
+void membership_state::on_dns_lookup(transport::resolutions& rs) {
+  dns_resolving_ = false;
+  std::vector<address> found;
+  for (auto& r : rs) {
+    auto it = dns_.find(r.name);
+    if (it == dns_.end())
+      continue;
+    if (r.addrs.empty()) {
+      LOG_EVERY_N(WARNING, 10) << cfg_.name << ": DNS discovery: dns:"
+                               << r.name << " has no address (" << r.error
+                               << "), looking again in "
+                               << std::chrono::duration_cast<seconds>(
+                                    cfg_.dns_refresh).count() << " s";
+    } else if (it->second.addrs != r.addrs) {
+      LOG(INFO) << cfg_.name << ": DNS discovery: dns:" << r.name
+                << " resolves to " << r.addrs.size() << " address(es)";
+    }
+    found.insert(found.end(), r.addrs.begin(), r.addrs.end());
+    it->second = std::move(r);
+  }
+  dns_at_ = now() + cfg_.dns_refresh;
+  outbound_list out;
+  core_->discover(found, now(), out);
+  flush(out);
+}
+
 membership_actor::behavior_type membership_state::make_behavior() {
   return {
     [this](const transport::inbound& in) {
@@ -145,6 +207,8 @@ membership_actor::behavior_type membership_state::make_behavior() {
         resolve_at_ = time_point::max();
         start_lookup();
       }
+      if (dns_at_ <= t)
+        start_dns_lookup();
       flush(out);
     },
     [this](m_join_atom, const seed_list& seeds) { join(seeds); },
@@ -173,6 +237,15 @@ membership_actor::behavior_type membership_state::make_behavior() {
     [this](m_self_atom) { return core_->self(); },
     [this](m_stats_atom) -> caf::result<core_stats, int32_t> {
       return {core_->stats(), int32_t{core_->health_score()}};
+    },
+    [this](m_dns_atom) {
+      dns_report r;
+      for (auto& [name, res] : dns_) {
+        r.names.push_back(name);
+        r.addresses.push_back(res.addrs.size());
+        r.errors.push_back(res.addrs.empty() ? res.error : std::string{});
+      }
+      return r;
     },
     [this](m_sub_atom, member_listener_actor who) {
       if (!who)

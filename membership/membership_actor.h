@@ -92,6 +92,23 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, seed_list& x) {
     compat::field("seeds", x.seeds));
 }
 
+/// What seed discovery by DNS last found: for each `dns:` seed ("host:port"),
+/// how many addresses its last lookup returned (0: none, or it failed).
+struct dns_report {
+  std::vector<std::string> names;
+  std::vector<uint64_t> addresses;
+  std::vector<std::string> errors; ///< empty where the lookup succeeded
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, dns_report& x) {
+  return compat::inspect_object(
+    f, x, "dns_report",
+    compat::field("names", x.names),
+    compat::field("addresses", x.addresses),
+    compat::field("errors", x.errors));
+}
+
 /// This node's tags, replaced as a whole.
 struct tag_set {
   std::map<std::string, std::string> tags;
@@ -119,6 +136,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_membership,
   CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::core_stats))
   CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::seed_list))
   CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::tag_set))
+  CAF_ADD_TYPE_ID(pekonode_membership, (pekonode::membership::dns_report))
 
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_join_atom, "m_join")
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_leave_atom,
@@ -132,6 +150,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_membership,
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_stats_atom,
                "m_stats")
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_sub_atom, "m_sub")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_dns_atom, "m_dns")
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_event_atom,
                "m_event")
 
@@ -150,6 +169,11 @@ using member_listener_actor =
 ///   contacted at once; DNS names are resolved on the resolver's thread and
 ///   those that do not resolve are retried every reconnect interval.
 ///   Replies at once; the join itself is retried with backoff by the core.
+///   A seed "dns:host:port" is discovery: every address the name resolves
+///   to (all A/AAAA records) is contacted unless already a live member, and
+///   the name is looked up again every `dns_refresh`, so records added
+///   later (a scaled-up set, a restarted pod) are found.
+/// - `(m_dns_atom) -> dns_report`: what the last lookups found.
 /// - `(m_leave_atom)`: graceful leave.
 /// - `(m_rejoin_atom)`: come back after a leave; `ec::not_running` unless
 ///   left.
@@ -176,6 +200,7 @@ using membership_actor = caf::typed_actor<
   caf::replies_to<m_members_atom>::with<std::vector<member>>,
   caf::replies_to<m_self_atom>::with<member>,
   caf::replies_to<m_stats_atom>::with<core_stats, int32_t>,
+  caf::replies_to<m_dns_atom>::with<dns_report>,
   caf::reacts_to<m_sub_atom, member_listener_actor>>
   ::extend_with<transport::inbound_sink_actor>
   ::extend_with<transport::timer_client_actor>;
@@ -202,6 +227,8 @@ struct actor_config {
   /// How long one round of seed lookups may take; unanswered names are
   /// retried after `protocol.reconnect_interval`. Default 10 s.
   duration resolve_timeout = std::chrono::seconds(10);
+  /// How often "dns:" seeds are looked up again. Default 30 s.
+  duration dns_refresh = std::chrono::seconds(30);
 };
 
 /// State of the membership actor (internal: use the membership_actor
@@ -222,6 +249,9 @@ struct membership_state {
   void join(const seed_list& seeds);
   void start_lookup();
   void on_lookup(transport::resolutions& rs);
+  void start_dns_lookup();
+  void on_dns_lookup(transport::resolutions& rs);
+  transport::resolver_actor resolver();
 
   membership_actor::stateful_pointer<membership_state> self;
   actor_config cfg_;
@@ -233,6 +263,10 @@ struct membership_state {
   bool resolving_ = false;
   time_point resolve_at_ = time_point::max(); ///< next lookup of unresolved_
   member published_self_; ///< this node's entry as subscribers last saw it
+  /// Discovery: "host:port" of every dns: seed, and its last answer.
+  std::map<std::string, transport::resolution> dns_;
+  bool dns_resolving_ = false;
+  time_point dns_at_ = time_point::max(); ///< next lookup of dns_
 };
 
 /// Behaviour of the membership actor: subscribes to the transport's

@@ -74,6 +74,7 @@ protected:
     cfg.advertise = addr;
     cfg.seed = 100 + i;
     cfg.resolver = std::move(resolver);
+    cfg.dns_refresh = dns_refresh_;
     auto m = spawn_membership(*sys_, cfg, tx, timer);
     for (auto a : {caf::actor_cast<caf::actor>(m), caf::actor_cast<caf::actor>(tx),
                    caf::actor_cast<caf::actor>(timer)})
@@ -109,6 +110,17 @@ protected:
     return n;
   }
 
+  dns_report dns(const membership_actor& who) {
+    auto out = std::make_shared<dns_report>();
+    sys_->spawn([=](caf::event_based_actor* self) {
+      self->request(who, caf::infinite, m_dns_atom_v)
+        .then([=](dns_report& r) { *out = std::move(r); });
+    });
+    sched_->run();
+    return *out;
+  }
+
+  duration dns_refresh_ = std::chrono::seconds(30);
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
@@ -175,6 +187,48 @@ TEST_F(MembershipActor, ANameThatNeverResolvesIsRetried) {
   sched_->run();
   run_for(config::local().reconnect_interval + 1s);
   EXPECT_EQ(fr->requests.size(), 3u);
+}
+
+// Discovery by DNS: a name with no records leaves the node alone; the next
+// lookup, one refresh later, finds two nodes and joins both; the report
+// follows every answer.
+TEST_F(MembershipActor, DnsDiscoveryJoinsEveryAddressAndLooksAgain) {
+  dns_refresh_ = 5s;
+  auto fr = std::make_shared<fake_resolver>();
+  auto fake = sys_->spawn(fake_resolver_behavior, fr);
+  actors_.push_back(fake);
+  auto a = node(1);
+  auto c = node(3);
+  auto b = node(2, caf::actor_cast<transport::resolver_actor>(fake));
+  caf::anon_send(b, m_join_atom_v, seed_list{{"dns:svc.test:7946"}});
+  sched_->run();
+  run_for(10ms);
+  ASSERT_EQ(fr->requests.size(), 1u);
+  EXPECT_EQ(fr->requests[0].names.front().name, "svc.test:7946");
+  auto none = fr->requests[0].names;
+  none.front().error = "no such name";
+  caf::anon_send(fake, caf::ok_atom_v, uint64_t{0}, none);
+  sched_->run();
+  run_for(2s);
+  EXPECT_EQ(alive(b), 1u) << "joined something without any record";
+  auto r = dns(b);
+  ASSERT_EQ(r.names, std::vector<std::string>{"svc.test:7946"});
+  EXPECT_EQ(r.addresses, std::vector<uint64_t>{0});
+  EXPECT_EQ(r.errors, std::vector<std::string>{"no such name"});
+  EXPECT_EQ(fr->requests.size(), 1u) << "looked up again before the refresh";
+  run_for(4s);
+  ASSERT_EQ(fr->requests.size(), 2u) << "no lookup one refresh later";
+  auto two = fr->requests[1].names;
+  two.front().addrs = {"10.0.0.1:7946", "10.0.0.3:7946"};
+  caf::anon_send(fake, caf::ok_atom_v, uint64_t{1}, two);
+  sched_->run();
+  run_for(2s);
+  EXPECT_EQ(alive(a), 3u);
+  EXPECT_EQ(alive(b), 3u);
+  EXPECT_EQ(alive(c), 3u);
+  r = dns(b);
+  EXPECT_EQ(r.addresses, std::vector<uint64_t>{2});
+  EXPECT_EQ(r.errors, std::vector<std::string>{""});
 }
 
 // The default resolver (getaddrinfo on its own thread) on a real scheduler:

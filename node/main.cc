@@ -41,7 +41,12 @@ DEFINE_string(advertise, "",
               "address; with a wildcard bind, the first non-loopback "
               "interface address).");
 DEFINE_string(join, "", "Seeds to join through: host:port,... (DNS names "
-                        "allowed; retried with backoff).");
+                        "allowed; retried with backoff); dns:NAME[:PORT] "
+                        "joins every address NAME resolves to and looks it "
+                        "up again every --join_dns_refresh.");
+DEFINE_string(join_dns_refresh, "30s",
+              "How often dns:NAME seeds of --join are looked up again "
+              "(1s to 1h).");
 DEFINE_string(tags, "", "Node tags: k=v,k2=v2 (backslash escapes , = \\).");
 DEFINE_string(profile, "lan", "Timing profile: lan, local or wan.");
 DEFINE_string(admin, "", "IP:PORT of the admin HTTP API (off when empty).");
@@ -291,6 +296,15 @@ int main(int argc, char** argv) {
     cfg.seeds.push_back(s.to_string());
   apply_profile(opts.profile, cfg);
   cfg.seed = FLAGS_seed;
+  {
+    std::chrono::milliseconds refresh{};
+    if (auto err = node::parse_duration(FLAGS_join_dns_refresh,
+                                        std::chrono::seconds(1),
+                                        std::chrono::hours(1), refresh);
+        !err.empty())
+      fail("--join_dns_refresh: " + err);
+    cfg.dns_refresh = refresh;
+  }
   cfg.transport.bind = opts.bind.to_string();
   if (opts.advertise)
     cfg.transport.advertise = opts.advertise->to_string();

@@ -46,6 +46,7 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   mc.advertise = advertise;
   mc.tags = cfg.tags;
   mc.seed = seed;
+  mc.dns_refresh = cfg.dns_refresh;
   auto membership = membership::spawn_membership(sys, mc, transport, timer);
   metadata::actor_config dc;
   dc.protocol = cfg.metadata;
@@ -466,6 +467,21 @@ result facade::metrics(std::string& out) {
                 n);
     },
     membership::m_stats_atom_v);
+  if (!r.ok())
+    return r;
+  r = ask(
+    sys_, node_.membership, timeout_,
+    [&](const membership::dns_report& d) {
+      if (d.names.empty())
+        return;
+      reg.describe("pekonode_join_dns_addresses", metric_kind::gauge,
+                   "Addresses the last lookup of each --join=dns: seed "
+                   "returned.");
+      for (size_t i = 0; i < d.names.size(); ++i)
+        reg.set("pekonode_join_dns_addresses", {{"name", d.names[i]}},
+                d.addresses[i]);
+    },
+    membership::m_dns_atom_v);
   if (!r.ok())
     return r;
   r = ask(

@@ -60,6 +60,8 @@ struct node_config {
   metadata::config metadata = metadata::config::lan();
   transport::udp_config transport;
   uint64_t seed = 0; ///< randomness; 0 picks one from std::random_device
+  /// How often "dns:" seeds are looked up again.
+  duration dns_refresh = std::chrono::seconds(30);
   /// Wall clock in ms for metadata versions (the HLC's physical part).
   /// Default (empty): the system clock. Simulations pass virtual time.
   std::function<uint64_t()> wall_ms;

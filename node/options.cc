@@ -110,7 +110,7 @@ std::string host_endpoint::to_string() const {
   auto p = std::to_string(port);
   if (host.find(':') != std::string::npos)
     return "[" + host + "]:" + p;
-  return host + ":" + p;
+  return (discovery ? "dns:" : "") + host + ":" + p;
 }
 
 std::string parse_ip_endpoint(std::string_view text, bool allow_port_zero,
@@ -159,6 +159,41 @@ std::string parse_host_endpoint(std::string_view text, host_endpoint& out) {
   return {};
 }
 
+std::string parse_duration(std::string_view text,
+                           std::chrono::milliseconds min,
+                           std::chrono::milliseconds max,
+                           std::chrono::milliseconds& out) {
+  auto bounds = [&] {
+    return " (from " + std::to_string(min.count()) + "ms to "
+           + std::to_string(max.count() / 1000) + "s)";
+  };
+  size_t digits = 0;
+  while (digits < text.size() && digits < 10 && text[digits] >= '0'
+         && text[digits] <= '9')
+    ++digits;
+  if (digits == 0 || (digits < text.size() && text[digits] >= '0'
+                      && text[digits] <= '9'))
+    return quote(text, 32) + " is not a duration like 500ms, 30s, 2m or 1h";
+  uint64_t n = std::stoull(std::string{text.substr(0, digits)});
+  auto unit = text.substr(digits);
+  uint64_t ms = 0;
+  if (unit == "ms")
+    ms = n;
+  else if (unit.empty() || unit == "s")
+    ms = n * 1000;
+  else if (unit == "m")
+    ms = n * 60'000;
+  else if (unit == "h")
+    ms = n * 3'600'000;
+  else
+    return quote(text, 32) + " has an unknown unit (use ms, s, m or h)";
+  if (ms < static_cast<uint64_t>(min.count())
+      || ms > static_cast<uint64_t>(max.count()))
+    return quote(text, 32) + " is out of range" + bounds();
+  out = std::chrono::milliseconds{ms};
+  return {};
+}
+
 std::string parse_join(std::string_view text,
                        std::vector<host_endpoint>& out) {
   std::vector<host_endpoint> result;
@@ -173,8 +208,21 @@ std::string parse_join(std::string_view text,
     if (item.empty())
       return "empty seed in list (stray ',')";
     host_endpoint ep;
-    if (auto err = parse_host_endpoint(item, ep); !err.empty())
+    if (item.substr(0, 4) == "dns:") {
+      auto name = item.substr(4);
+      std::string with_port{name};
+      if (name.find(':') == std::string_view::npos)
+        with_port += ":" + std::to_string(default_gossip_port);
+      if (auto err = parse_host_endpoint(with_port, ep); !err.empty())
+        return "seed " + quote(item) + ": " + err;
+      if (!canonical_ip(ep.host, true).empty()
+          || !canonical_ip(ep.host, false).empty())
+        return "seed " + quote(item) + ": dns: needs a DNS name, not an IP "
+               "address (give the address without dns:)";
+      ep.discovery = true;
+    } else if (auto err = parse_host_endpoint(item, ep); !err.empty()) {
       return "seed " + quote(item) + ": " + err;
+    }
     if (seen.insert(ep.to_string()).second)
       result.push_back(std::move(ep));
     if (result.size() > max_join_seeds)

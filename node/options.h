@@ -4,6 +4,7 @@
 // or a one-line reason naming the flag; main() prints it and exits non-zero.
 
 #include <cstdint>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,10 +29,24 @@ struct ip_endpoint {
 struct host_endpoint {
   std::string host;    ///< DNS name or numeric IP, without brackets
   uint16_t port = 0;
+  /// "dns:NAME[:PORT]": discovery, every address of NAME, looked up again
+  /// periodically (the membership actor's dns_refresh).
+  bool discovery = false;
 
-  /// "host:port" or "[v6]:port".
+  /// "host:port" or "[v6]:port"; "dns:host:port" for discovery.
   std::string to_string() const;
 };
+
+/// Port of a "dns:NAME" seed given without one.
+constexpr uint16_t default_gossip_port = 7946;
+
+/// Parses a duration such as "500ms", "30s", "2m" or "1h" (a number and a
+/// unit; no unit: seconds) into `out` within [min, max]; the error names
+/// the bounds.
+std::string parse_duration(std::string_view text,
+                           std::chrono::milliseconds min,
+                           std::chrono::milliseconds max,
+                           std::chrono::milliseconds& out);
 
 /// Timing profile (see the membership config): lan by default.
 enum class profile { lan, local, wan };

@@ -101,6 +101,53 @@ TEST(ParseJoin, RejectsStrayCommasAndNamesTheSeed) {
   EXPECT_NE(err.find("\"bad\""), std::string::npos) << err;
 }
 
+TEST(ParseJoin, DnsDiscoverySeedsNeedANameAndDefaultThePort) {
+  std::vector<host_endpoint> out;
+  ASSERT_EQ(parse_join("dns:pekonode.default.svc.cluster.local,"
+                       "dns:seeds.example:8000,10.0.0.1:7946,"
+                       "dns:pekonode.default.svc.cluster.local:7946", out),
+            "");
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].discovery);
+  EXPECT_EQ(out[0].to_string(), "dns:pekonode.default.svc.cluster.local:7946");
+  EXPECT_EQ(out[1].to_string(), "dns:seeds.example:8000");
+  EXPECT_FALSE(out[2].discovery);
+  EXPECT_EQ(out[2].to_string(), "10.0.0.1:7946");
+  auto err = parse_join("dns:10.0.0.1:7946", out);
+  EXPECT_NE(err.find("needs a DNS name"), std::string::npos) << err;
+  err = parse_join("dns:", out);
+  EXPECT_NE(err.find("seed \"dns:\""), std::string::npos) << err;
+  err = parse_join("dns:bad_name!:1", out);
+  EXPECT_NE(err.find("valid DNS name"), std::string::npos) << err;
+  err = parse_join("dns:a.example:0", out);
+  EXPECT_FALSE(err.empty());
+  EXPECT_EQ(out.size(), 3u) << "a failed parse leaves the output alone";
+}
+
+TEST(ParseDuration, UnitsBoundsAndErrors) {
+  using std::chrono::milliseconds;
+  milliseconds d{};
+  auto lo = std::chrono::seconds(1);
+  auto hi = std::chrono::hours(1);
+  EXPECT_EQ(parse_duration("30s", lo, hi, d), "");
+  EXPECT_EQ(d, milliseconds(30'000));
+  EXPECT_EQ(parse_duration("1500ms", lo, hi, d), "");
+  EXPECT_EQ(d, milliseconds(1500));
+  EXPECT_EQ(parse_duration("2m", lo, hi, d), "");
+  EXPECT_EQ(d, milliseconds(120'000));
+  EXPECT_EQ(parse_duration("1h", lo, hi, d), "");
+  EXPECT_EQ(parse_duration("45", lo, hi, d), "");
+  EXPECT_EQ(d, milliseconds(45'000));
+  EXPECT_NE(parse_duration("999ms", lo, hi, d).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(parse_duration("2h", lo, hi, d).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(parse_duration("10d", lo, hi, d).find("unknown unit"),
+            std::string::npos);
+  for (const char* bad : {"", "s", "-1s", "1.5s", " 1s", "99999999999999s"})
+    EXPECT_FALSE(parse_duration(bad, lo, hi, d).empty()) << bad;
+}
+
 TEST(ParseTags, ParsesPairsWithEscapes) {
   std::map<std::string, std::string> tags;
   ASSERT_EQ(parse_tags(R"(role=db,zone=eu\,west,expr=a\=b,path=c:\\d,e=)",

@@ -25,6 +25,7 @@ packages=(
   dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
   systemd groff-base     # systemd-analyze verify of the unit; man page rendering
   chromium               # the browser test of the live cluster view (/ui/)
+  dnsmasq-base           # a real DNS server for the --join=dns: test (no service)
   curl
 )
 
