@@ -67,8 +67,11 @@ core::~core() = default;
 
 void core::advance(time_point now) {
   last_now_ = std::max(last_now_, now);
-  if (timers_)
+  if (timers_) {
+    if (gossip_idle_)
+      roll_gossip(now);
     return;
+  }
   timers_ = true;
   next_gossip_ = now + cfg_.gossip_interval;
   // Spread anti-entropy rounds of nodes started together.
@@ -80,13 +83,38 @@ void core::advance(time_point now) {
   bulk_.start(now);
 }
 
+bool core::gossip_due() const {
+  return !rumours_.empty() && !peers_.empty();
+}
+
+void core::roll_gossip(time_point now) {
+  // Idle, the gossip timer is not polled, but its phase is kept: the next
+  // tick is the first one of the grid a timer polled every interval would
+  // have fired at or after `now`, so a rumour queued now is retransmitted
+  // exactly when it would have been with an always-running tick.
+  if (next_gossip_ >= now)
+    return; // also: never moves a tick that is due right now
+  auto behind = now - next_gossip_;
+  auto steps = (behind + cfg_.gossip_interval - duration{1})
+               / cfg_.gossip_interval;
+  next_gossip_ += steps * cfg_.gossip_interval;
+}
+
 time_point core::next_wakeup() const {
   if (!timers_)
     return time_point{};
-  auto t = std::min({next_gossip_, next_ae_, next_gc_});
+  // Anti-entropy and GC are periodic; every other timer is due only when it
+  // has work (rumours queued, transfers in flight, bulk items queued).
+  auto t = std::min(next_ae_, next_gc_);
+  if (gossip_due())
+    t = std::min(t, next_gossip_);
   t = std::min(t, transfers_.next_deadline());
+  if (transfers_.has_work())
+    t = std::min(t, last_now_);
   return std::min(t, bulk_.next_wakeup());
 }
+
+void core::settle() { gossip_idle_ = !gossip_due(); }
 
 void core::first_peer() {
   // A fresh or restarted node may be behind: catch up now, not up to
@@ -201,7 +229,9 @@ write_result core::put(const std::string& key, std::string value,
   entry e;
   e.value = std::move(value);
   emitter tx{cfg_.max_packet, stats_, out};
-  return write_local(key, std::move(e), wall_ms, tx);
+  auto r = write_local(key, std::move(e), wall_ms, tx);
+  settle();
+  return r;
 }
 
 write_result core::del(const std::string& key, uint64_t wall_ms,
@@ -213,7 +243,9 @@ write_result core::del(const std::string& key, uint64_t wall_ms,
   entry e;
   e.tombstone = true;
   emitter tx{cfg_.max_packet, stats_, out};
-  return write_local(key, std::move(e), wall_ms, tx);
+  auto r = write_local(key, std::move(e), wall_ms, tx);
+  settle();
+  return r;
 }
 
 write_result core::write_local(const std::string& key, entry e,
@@ -434,6 +466,7 @@ void core::handle(const address& from, std::string_view payload,
       return;
   }
   stats_.bytes_in[kind] += payload.size();
+  settle();
 }
 
 void core::run_gc(uint64_t wall_ms) {
@@ -446,7 +479,8 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
   advance(now);
   emitter tx{cfg_.max_packet, stats_, out};
   if (now >= next_gossip_) {
-    gossip_tick(tx);
+    if (gossip_due())
+      gossip_tick(tx);
     next_gossip_ = now + cfg_.gossip_interval;
   }
   if (now >= next_ae_) {
@@ -461,6 +495,7 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
   transfers_.start_pending(now);
   transfers_.pull(now, tx);
   drain_bulk(now, tx);
+  settle();
 }
 
 } // namespace pekonode::metadata

@@ -91,7 +91,10 @@ public:
   void poll(uint64_t wall_ms, time_point now, outbound_list& out);
 
   /// When poll() next has work: time_point::max() if nothing is due, else
-  /// the earliest due time (possibly already past: poll at once). Before
+  /// the earliest due time (possibly already past: poll at once). Only
+  /// anti-entropy and GC are periodic; the gossip tick, chunk retries and
+  /// the bulk sender are due only while they have work, so an idle node
+  /// wakes once per ae_interval. Before
   /// the first call that takes `now` the timers are not started yet and are
   /// due at the clock's epoch, time_point{}; when the first peer appears,
   /// anti-entropy is due at the latest `now` seen.
@@ -131,6 +134,13 @@ private:
 
   /// Starts the timers at the first call and remembers the latest `now`.
   void advance(time_point now);
+  /// Whether the gossip tick has work: rumours queued and someone to tell.
+  bool gossip_due() const;
+  /// Moves an idle gossip timer to its next tick at or after `now`.
+  void roll_gossip(time_point now);
+  /// End of every entry point that takes `now`: remembers whether the gossip
+  /// timer is idle (peers may appear before the next call, which has no time).
+  void settle();
   /// Versions `e` with a fresh HLC stamp, applies it, and starts its rumour:
   /// the shared tail of put() and del().
   write_result write_local(const std::string& key, entry e, uint64_t wall_ms,
@@ -174,6 +184,7 @@ private:
   time_point last_now_{};  // the latest `now` passed in
   bool ae_at_start_ = false; // a peer appeared before the timers started
   time_point next_gossip_;
+  bool gossip_idle_ = true; // no rumour work at the end of the last call
   time_point next_ae_;
   time_point next_gc_;
 };

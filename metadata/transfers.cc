@@ -101,6 +101,7 @@ void transfers::abandon(const std::string& key, const char* reason) {
     return;
   inflight_ -= t->second.inflight;
   active_.erase(t);
+  kicked_ = true;
   ++stats_.transfers_abandoned;
   if (std::string_view{reason} != "superseded")
     reject(reason);
@@ -116,6 +117,7 @@ void transfers::drop_older(const std::string& key, const version& v) {
 }
 
 void transfers::pull(time_point now, emitter& tx) {
+  kicked_ = false;
   for (auto& [key, t] : active_) {
     if (t.sources.empty())
       continue;

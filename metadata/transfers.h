@@ -119,6 +119,11 @@ public:
   /// Earliest chunk retry or transfer timeout; time_point::max() if none.
   time_point next_deadline() const;
 
+  /// Whether a transfer was abandoned outside check_timeouts() (superseded,
+  /// source gone, hash mismatch) since the last pull() (which the core runs after start_pending()):
+  /// a queued announce may start, or freed chunk slots be used, at once.
+  bool has_work() const { return kicked_; }
+
   // -- serving -----------------------------------------------------------------
 
   /// Checks a chunk request from `from` against the store and queues the
@@ -151,6 +156,7 @@ private:
   std::map<std::string, transfer> active_;
   std::map<std::string, pending_announce> pending_;
   size_t inflight_ = 0;
+  bool kicked_ = false;
 };
 
 } // namespace pekonode::metadata
