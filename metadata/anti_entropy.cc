@@ -140,7 +140,8 @@ push_list anti_entropy::on_ack2(const address& from, const Ack2& a2,
     std::map<std::string_view, version> theirs;
     bool ok = true;
     for (auto& kv : r.keys()) {
-      if (kv.key().empty() || kv.key().size() > cfg_.limits.max_key_bytes
+      if (store_.validate_key(kv.key()) != ec::ok
+          || store_.validate_origin(kv.version().origin()) != ec::ok
           || store::bucket_of(kv.key()) != r.bucket()
           || (!r.from_start() && kv.key() <= r.after())) {
         ok = false;
@@ -184,7 +185,7 @@ push_list anti_entropy::on_ack2(const address& from, const Ack2& a2,
 push_list anti_entropy::on_want(const Want& w, emitter& tx) const {
   push_list pushes;
   for (auto& k : w.keys()) {
-    if (k.empty() || k.size() > cfg_.limits.max_key_bytes) {
+    if (store_.validate_key(k) != ec::ok) {
       tx.reject("bad_want");
       pushes.well_formed = false;
       return pushes;

@@ -55,15 +55,16 @@ public:
   /// list as key ranges; at most max_ae_pages packets.
   void on_ack(const address& from, const Ack& a, emitter& tx) const;
 
-  /// Step 4 (B): checks each range (bucket in bounds; keys in that bucket,
-  /// sorted, after `after`), sends WANTs for keys we lack or hold older (at
+  /// Step 4 (B): checks each range (bucket in bounds; keys and origins
+  /// valid by the store's rules, in that bucket, after `after`), sends WANTs for keys we lack or hold older (at
   /// most max_ae_pages packets) and returns the keys of ours in range that
   /// the peer lacks or holds older. A bucket out of range ends the packet:
   /// the keys found so far are returned, no WANT is sent. Any other bad
   /// range is skipped.
   push_list on_ack2(const address& from, const Ack2& a, emitter& tx) const;
 
-  /// Step 5 (A): the wanted keys we hold. A bad key ends the list
+  /// Step 5 (A): the wanted keys we hold. A key the store's rules refuse
+  /// ends the list
   /// (well_formed false; the keys before it are returned).
   push_list on_want(const Want& w, emitter& tx) const;
 

@@ -326,6 +326,15 @@ TEST(AntiEntropy, MalformedAck2RangesAreRejected) {
        add_key(r, std::string(cfg.limits.max_key_bytes + 1, 'k'));
      },
      false},
+    {"origin that is not a node name",
+     [&](Range& r) {
+       r.set_bucket(other);
+       r.set_from_start(true);
+       r.set_to_end(true);
+       add_key(r, in_other);
+       r.mutable_keys(0)->mutable_version()->set_origin("n1\nforged");
+     },
+     false},
     {"open range without keys",
      [&](Range& r) {
        r.set_bucket(other);

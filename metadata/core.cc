@@ -53,7 +53,9 @@ core::core(config cfg, std::string node_id, uint64_t seed)
     ae_(cfg_, store_),
     transfers_(cfg_, store_, stats_),
     bulk_(cfg.max_bulk_bytes_per_sec, cfg.max_packet, cfg.max_bulk_queue) {
-  if (node_id_.empty() || node_id_.size() > cfg_.limits.max_origin_bytes)
+  // The node id is the origin of every local write: the rule remote
+  // origins are held to.
+  if (store_.validate_origin(node_id_) != ec::ok)
     throw std::invalid_argument("metadata core: invalid node id");
   if (cfg_.max_packet < 600 + cfg_.limits.max_key_bytes
                           + cfg_.limits.max_origin_bytes

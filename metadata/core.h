@@ -59,8 +59,9 @@ struct write_result {
 /// <= cfg.max_packet bytes) for the shell to send.
 class core {
 public:
-  /// `node_id` is this node's unique name (the version tiebreak); must be
-  /// non-empty and at most limits.max_origin_bytes (else invalid_argument).
+  /// `node_id` is this node's unique name (the version tiebreak); must pass
+  /// store::validate_origin: 1..limits.max_origin_bytes bytes of visible
+  /// ASCII (else invalid_argument).
   core(config cfg, std::string node_id, uint64_t seed);
   ~core();
   // The modules hold references into the core: it stays where it was made.

@@ -274,8 +274,8 @@ const transfer* transfers::find(const std::string& key) const {
 
 bool transfers::serve(const address& from, const ChunkRequest& r,
                       emitter& tx, bulk_sender& bulk) {
-  if (r.key().empty() || r.key().size() > cfg_.limits.max_key_bytes
-      || r.version().origin().size() > cfg_.limits.max_origin_bytes) {
+  if (store_.validate_key(r.key()) != ec::ok
+      || store_.validate_origin(r.version().origin()) != ec::ok) {
     reject("bad_chunk_request");
     return false;
   }
