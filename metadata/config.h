@@ -32,9 +32,19 @@ struct config {
   /// to ~40 bytes with a node id of up to ~64 bytes).
   size_t inline_threshold = 1200;
   /// Remote versions whose HLC is more than this ahead of our wall clock are
-  /// rejected (counted "clock_skew"): a forged huge version cannot freeze a
-  /// key. Trade-off: must exceed real clock skew. Default 1 h.
-  uint64_t max_clock_skew_ms = 3600 * 1000;
+  /// rejected (counted "clock_skew", the lead kept in
+  /// stats::clock_skew_lead_ms) and do not move our HLC. It bounds what a
+  /// forged future version can do: it can win a key, and drag every HLC
+  /// forward, by at most this much, so a node whose clock lags by L sees
+  /// new writes late by at most L (not for as long as the forger chose).
+  /// Trade-off: a node whose clock lags the writer's by more than this
+  /// rejects its writes until its own clock is within the bound (anti-
+  /// entropy offers them again every round: they arrive lag - bound late,
+  /// see docs/PROTOCOL.md). Default 30 s: NTP keeps hosts within
+  /// milliseconds, and a host that lost time sync drifts ~1-2 s a day
+  /// (20-50 ppm), so 30 s covers weeks without sync or a VM resumed a few
+  /// seconds late, while a forged version pins a key for 30 s at most.
+  uint64_t max_clock_skew_ms = 30 * 1000;
   /// Tombstones are kept this long after their HLC time, then collected.
   /// Rule against resurrection: a node partitioned longer than this may
   /// bring a deleted key back (as in Cassandra's gc_grace); a remote
@@ -154,6 +164,10 @@ struct stats {
   uint64_t ae_rounds = 0;
   uint64_t events_dropped = 0;
   uint64_t gc_collected = 0;
+  /// How far ahead of our wall clock (ms) the latest version rejected as
+  /// "clock_skew" was: about how far this node's clock lags its peers'
+  /// when they are honest. 0 until the first such rejection.
+  uint64_t clock_skew_lead_ms = 0;
 };
 
 } // namespace pekonode::metadata

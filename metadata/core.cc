@@ -360,6 +360,7 @@ ec core::apply_remote(const Entry& x, bool via_rumour, uint64_t wall_ms,
   if (!hlc_clock::within_skew(x.version().hlc(), wall_ms,
                               cfg_.max_clock_skew_ms)) {
     reject("clock_skew");
+    stats_.clock_skew_lead_ms = hlc_physical(x.version().hlc()) - wall_ms;
     return ec::clock_skew;
   }
   entry e;

@@ -24,6 +24,7 @@ void transfers::on_announce(const address& from, const Announce& a,
   if (!hlc_clock::within_skew(a.version().hlc(), wall_ms,
                               cfg_.max_clock_skew_ms)) {
     reject("clock_skew");
+    stats_.clock_skew_lead_ms = hlc_physical(a.version().hlc()) - wall_ms;
     return;
   }
   auto ver = get_version(a.version());
