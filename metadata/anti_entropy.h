@@ -12,9 +12,11 @@
 //   A <--PUSH(entries A lacks)--+--WANT(keys B lacks)-- B
 //   A --PUSH(wanted entries)---------> B
 //
-// Bounds: an ACK page holds up to (max_packet - 16) / 8 bucket digests; one
+// Bounds: an ACK page holds buckets_per_ack() bucket digests; one
 // ACK page yields at most max_ae_pages ACK2 packets and one ACK2 at most
-// max_ae_pages WANT packets; the rest is synced in later rounds.
+// max_ae_pages WANT packets; the rest is synced in later rounds. Each step
+// also stops once the emitter's cap on the peer (its reply budget, set by
+// the core) is spent. Which peers are answered at all is the core's call.
 
 #include <string>
 #include <vector>
@@ -31,6 +33,16 @@ class Ack2;
 class Want;
 class emitter;
 
+/// Bytes the round's nonce (a fixed64 field) adds to a SYN, ACK, ACK2 or
+/// WANT body.
+inline constexpr size_t nonce_field_bytes = 9;
+
+/// Bucket digests one ACK page carries: (max_packet - 25) / 8, at most all.
+size_t buckets_per_ack(size_t max_packet);
+
+/// ACK pages answering one SYN whose digest differs (2 at max_packet 1200).
+size_t ack_pages(size_t max_packet);
+
 /// Keys to push to a peer, and whether the packet that asked for them was
 /// well-formed all through (false once any part of it was rejected).
 struct push_list {
@@ -44,11 +56,16 @@ class anti_entropy {
 public:
   anti_entropy(const config& cfg, const store& s) : cfg_(cfg), store_(s) {}
 
-  /// Step 1 (A): sends `to` the whole-store digest.
-  void syn(const address& to, emitter& tx) const;
+  /// Step 1 (A): sends `to` the whole-store digest, naming the round
+  /// `nonce` (echoed by every later step). Returns the bytes sent.
+  size_t syn(const address& to, uint64_t nonce, emitter& tx) const;
+
+  /// Bytes the SYN syn() would send now (with a non-zero nonce).
+  size_t syn_size() const;
 
   /// Step 2 (B): silent when the digests agree, else every bucket digest
-  /// in pages of at most max_packet bytes.
+  /// in pages of at most max_packet bytes. Every later step echoes the
+  /// round's nonce (from the SYN, ACK, ACK2 it answers).
   void on_syn(const address& from, const Syn& s, emitter& tx) const;
 
   /// Step 3 (A): for each bucket whose digest differs, our (key, version)

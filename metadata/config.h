@@ -98,6 +98,51 @@ struct config {
   /// Bound on queued bulk items (pushes + chunks); excess is dropped and
   /// recovered by retries / later rounds. Default 65536.
   size_t max_bulk_queue = 65536;
+
+  // -- What a peer can draw -------------------------------------------------
+  //
+  // Only live peers (set_peers / member_changed) are answered at all: a
+  // message from any other address draws no reply (counted "not_a_peer";
+  // a SYN is held, see ae_step_timeout). A peer's SYN is answered at most
+  // once per ae_interval / 2 (it starts one round per ae_interval; others:
+  // "syn_too_soon"). What each peer draws is bounded by two token buckets,
+  // so a peer (or whoever forges its address) gets at most these many
+  // bytes per second out of a node whatever it sends. See docs/SECURITY.md
+  // for the measured amplification of every message.
+
+  /// Per-peer budget of control replies: ACK pages (answering its SYN),
+  /// ACK2 pages (its ACK), WANT pages (its ACK2), chunk_gone (its chunk
+  /// requests). Replies beyond it are not sent (counted "peer_budget"); the
+  /// round finishes in later rounds. A legitimate round with a differing
+  /// store costs ~2.1 KB of ACK, and ACK2 / WANT pages that only a large
+  /// divergence fills. Default 32 KiB/s in bursts of 80 KiB (one full round:
+  /// 2 ACK pages + max_ae_pages ACK2 pages of max_packet).
+  uint64_t peer_reply_bytes_per_sec = 32 * 1024;
+  uint64_t peer_reply_burst_bytes = 80 * 1024;
+  /// Per-peer budget of bulk: pushes it asked for (its ACK2 / WANT) and
+  /// chunks it requested, charged when queued (the shared bulk cap above
+  /// still paces the sending). Items beyond it are not queued (counted
+  /// "peer_bulk_budget"): the peer asks again after a chunk timeout or in
+  /// its next round. Trade-off: a joiner catches up mostly from one peer,
+  /// so below max_bulk_bytes_per_sec it slows catch-up; the burst must
+  /// hold a full pull window (max_inflight_chunks chunks) or legitimate
+  /// pulls are refused. Default: the profile's bulk cap (4 MiB/s on lan) in
+  /// bursts of 256 KiB.
+  uint64_t peer_bulk_bytes_per_sec = 4 * 1024 * 1024;
+  uint64_t peer_bulk_burst_bytes = 256 * 1024;
+  /// The steps of a round answer only the step before: an ACK is taken
+  /// only from a peer we sent a SYN to (as many pages as a SYN draws), an
+  /// ACK2 only from one we sent ACK pages (max_ae_pages per page), a WANT
+  /// only from one we sent ACK2 pages (likewise), within this time (others:
+  /// "unsolicited"). A SYN from an address that is not yet a peer (a
+  /// joiner whose membership has not reached us) is held this long and
+  /// answered when membership makes it a peer. Must exceed the RTT plus a
+  /// peer's membership propagation delay; longer lets a forger replaying a
+  /// member's address hit an open round more often. Default 1 s; wan 5 s.
+  duration ae_step_timeout = std::chrono::seconds(1);
+  /// Bound on held SYNs from addresses that are not yet peers; the oldest
+  /// is dropped. Default 64.
+  size_t max_held_syns = 64;
   /// Bound on undrained change events; the oldest are dropped (counted).
   /// Default 65536.
   size_t max_events = 65536;
@@ -118,7 +163,8 @@ struct config {
   /// under 1 ms. Rumour ticks every 20 ms, anti-entropy every 200 ms (a
   /// stalled node catches up 5x sooner than on lan, for ~5x the idle SYN
   /// traffic: ~150 B/s per node), chunk retries after 100 ms, bulk cap
-  /// 16 MiB/s. Wire-compatible with lan and wan (same max_packet).
+  /// 16 MiB/s (also per peer). Wire-compatible with lan and wan (same
+  /// max_packet).
   static config local() {
     config c;
     c.gossip_interval = std::chrono::milliseconds(20);
@@ -126,6 +172,7 @@ struct config {
     c.chunk_timeout = std::chrono::milliseconds(100);
     c.transfer_timeout = std::chrono::seconds(5);
     c.max_bulk_bytes_per_sec = 16 * 1024 * 1024;
+    c.peer_bulk_bytes_per_sec = c.max_bulk_bytes_per_sec;
     return c;
   }
 
@@ -133,7 +180,8 @@ struct config {
   /// Rumour ticks every 300 ms with retransmit_mult 5 (more copies survive
   /// loss), anti-entropy every 5 s (idle cost ~6 B/s per node), chunk
   /// retries after 1 s, transfers abandoned after 60 s without progress,
-  /// bulk cap 1 MiB/s so bulk stays polite on thin links. Expect seconds,
+  /// bulk cap 1 MiB/s (also per peer) so bulk stays polite on thin links,
+  /// round steps answered for 5 s. Expect seconds,
   /// not tenths, for a cluster-wide update. Wire-compatible with lan.
   static config wan() {
     config c;
@@ -143,6 +191,8 @@ struct config {
     c.chunk_timeout = std::chrono::seconds(1);
     c.transfer_timeout = std::chrono::seconds(60);
     c.max_bulk_bytes_per_sec = 1024 * 1024;
+    c.peer_bulk_bytes_per_sec = c.max_bulk_bytes_per_sec;
+    c.ae_step_timeout = std::chrono::seconds(5);
     return c;
   }
 };

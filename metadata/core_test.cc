@@ -289,7 +289,9 @@ TEST(MetadataCore, HostileInputIsCountedNeverCrashes) {
   b.handle("x", std::string(100000, 'a'), wall, t0, out);
   EXPECT_EQ(b.get_stats().rejects.at("payload_too_large"), 1u);
   EXPECT_GT(b.get_stats().rejects.at("malformed"), 0u);
-  // Announce of an oversized value is refused before any allocation.
+  // Announce of an oversized value (even from a peer) is refused before any
+  // allocation.
+  b.set_peers({"x"});
   Message m;
   auto* a = m.mutable_push()->add_announces();
   a->set_key("k");
@@ -428,6 +430,8 @@ struct chunk_fixture : ::testing::Test {
   std::vector<Message> requests;
 
   void SetUp() override {
+    a.set_peers({"b"});
+    b.set_peers({"a"});
     value.resize(20000);
     std::mt19937_64 rng(3);
     for (auto& c : value)
@@ -602,7 +606,10 @@ TEST_F(chunk_fixture, ServerIgnoresRequestsForChunksStillQueued) {
 }
 
 TEST(MetadataCore, ChunkRetriesRotateSourcesThenBackOff) {
-  core a(small_cfg(), "a", 1);
+  auto cfg = small_cfg();
+  cfg.ae_interval = seconds(100); // only chunk requests in the window
+  core a(cfg, "a", 1);
+  a.set_peers({"b", "c"});
   outbound_list out;
   Message m;
   auto* an = m.mutable_rumour()->add_announces();

@@ -1,12 +1,18 @@
 // The metadata core under hostile input, each test replaying an attack:
-// wire input held to the rules of a local write, versions from the future.
+// amplification (replies drawn by forged requests), wire input held to the
+// rules of a local write, versions from the future.
 
+#include <cstdio>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "metadata/anti_entropy.h"
+#include "metadata/codec.h"
 #include "metadata/core.h"
 #include "metadata/metadata.pb.h"
 #include "metadata/test_net.h"
@@ -41,6 +47,446 @@ Message rumour_entry(const std::string& key, const std::string& value,
   e->mutable_version()->set_hlc(hlc);
   e->mutable_version()->set_origin(origin);
   return m;
+}
+
+// -- amplification ---------------------------------------------------------------
+
+const address member = "10.0.0.9:7946";
+const address outsider = "6.6.6.6:666";
+
+/// Bytes and datagrams a node sent to one address in answer to what it
+/// sent us (our own rumours and SYNs excluded: not drawn by the request).
+struct drawn {
+  uint64_t request = 0;
+  uint64_t reply = 0;
+  uint64_t datagrams = 0;
+  double ratio() const {
+    return request == 0 ? 0 : static_cast<double>(reply) / request;
+  }
+};
+
+/// Whether a message we sent counts as drawn by the request: everything
+/// sent while handling it (a SYN then is a SYN-back), and what a poll sends
+/// except our own rumours and rounds.
+bool is_reply(const std::string& payload, bool handling) {
+  Message m;
+  if (handling || !m.ParseFromString(payload))
+    return true;
+  return !m.has_rumour() && !m.has_syn();
+}
+
+uint64_t nonce_of(const std::string& payload) {
+  Message m;
+  if (!m.ParseFromString(payload))
+    return 0;
+  return m.has_syn() ? m.syn().nonce() : m.has_ack() ? m.ack().nonce() : 0;
+}
+
+/// `req` (an ACK, ACK2 or WANT) in round `nonce`.
+std::string with_nonce(const std::string& req, uint64_t nonce) {
+  Message m;
+  m.ParseFromString(req);
+  if (m.has_ack())
+    m.mutable_ack()->set_nonce(nonce);
+  if (m.has_ack2())
+    m.mutable_ack2()->set_nonce(nonce);
+  if (m.has_want())
+    m.mutable_want()->set_nonce(nonce);
+  return encode(m);
+}
+
+/// A node with live peers (`member` among them) holding 2000 values of
+/// 1 KiB (they ride inline) and one of 512 KiB (pulled in chunks).
+struct target {
+  config cfg = config::lan();
+  std::unique_ptr<core> c;
+  time_point now = t0;
+
+  explicit target(std::vector<address> peers = {member, "10.0.0.3:7946",
+                                                "10.0.0.4:7946"}) {
+    c = std::make_unique<core>(cfg, "target", 5);
+    outbound_list out;
+    // Filled by pushes (no rumours to wait for), then one local write.
+    c->set_peers({"10.0.0.3:7946"});
+    for (int i = 0; i < 2000; ++i) {
+      auto m = rumour_entry("k" + std::to_string(i), std::string(1024, 'v'),
+                            "w");
+      Updates u = m.rumour();
+      *m.mutable_push() = u;
+      c->handle("10.0.0.3:7946", encode(m), wall, now, out);
+    }
+    c->put("big", std::string(512 * 1024, 'b'), wall, now, out);
+    c->set_peers(std::move(peers));
+    run(seconds(20), out); // the rumour and the first rounds are over
+  }
+  uint64_t wall_now() const {
+    return wall + static_cast<uint64_t>((now - t0) / milliseconds(1));
+  }
+  std::map<address, time_point> last_syn; // our rounds, by peer
+
+  void note_syns(const outbound_list& out) {
+    for (auto& o : out) {
+      Message m;
+      if (m.ParseFromString(o.payload) && m.has_syn())
+        last_syn[o.to] = now;
+    }
+  }
+  /// Polls at every wake-up until `now + d`.
+  void run(duration d, outbound_list& out) {
+    auto end = now + d;
+    while (true) {
+      auto next = std::max(c->next_wakeup(), now + duration{1});
+      if (next > end)
+        break;
+      now = next;
+      c->poll(wall_now(), now, out);
+      note_syns(out);
+      out.clear();
+    }
+    now = end;
+  }
+  /// Runs until no round of ours with `peer` is open (our last SYN to it is
+  /// older than ae_step_timeout): what it sends now is unsolicited.
+  void await_closed(const address& peer) {
+    outbound_list out;
+    while (last_syn.count(peer) > 0
+           && now - last_syn[peer] <= cfg.ae_step_timeout)
+      run(milliseconds(10), out);
+  }
+  /// Delivers `requests` from `src` evenly over `spread`, polling at every
+  /// wake-up, and returns what went back to `src` within `window`.
+  drawn drive(const address& src, const std::vector<std::string>& requests,
+              duration spread, duration window) {
+    drawn d;
+    outbound_list out;
+    auto start = now;
+    auto end = start + window;
+    auto count = [&](bool handling) {
+      note_syns(out);
+      for (auto& o : out)
+        if (o.to == src && is_reply(o.payload, handling)) {
+          d.reply += o.payload.size();
+          ++d.datagrams;
+        }
+      out.clear();
+    };
+    size_t next = 0;
+    auto polled = now - duration{1};
+    while (true) {
+      auto t_req = next < requests.size()
+                     ? start + spread * static_cast<int64_t>(next)
+                                 / static_cast<int64_t>(requests.size())
+                     : time_point::max();
+      auto t_poll = std::max(c->next_wakeup(), polled + duration{1});
+      auto t = std::min(t_req, t_poll);
+      if (t > end)
+        break;
+      now = std::max(now, t);
+      if (t_req <= t_poll) {
+        c->handle(src, requests[next], wall_now(), now, out);
+        d.request += requests[next].size();
+        ++next;
+        count(true);
+      } else {
+        c->poll(wall_now(), now, out);
+        polled = now;
+        count(false);
+      }
+    }
+    now = end;
+    return d;
+  }
+  /// Makes the node send `src` a round step: a SYN (we start a round with
+  /// it), an ACK (it started one with us) or an ACK2 (both). Returns the
+  /// round's nonce: what `src` must echo to take the next step.
+  uint64_t solicit(Message::BodyCase step, const address& src) {
+    outbound_list out;
+    uint64_t nonce = 0;
+    if (step == Message::kSyn || step == Message::kAck2) {
+      c->set_peers({src});
+      while (nonce == 0) { // our next round goes to our only peer
+        now = std::max(c->next_wakeup(), now + duration{1});
+        c->poll(wall_now(), now, out);
+        note_syns(out);
+        for (auto& o : out)
+          if (o.to == src && nonce_of(o.payload) != 0)
+            nonce = nonce_of(o.payload);
+        out.clear();
+      }
+    }
+    if (step == Message::kAck) {
+      Message syn;
+      syn.mutable_syn()->set_digest_lo(1);
+      syn.mutable_syn()->set_count(1);
+      syn.mutable_syn()->set_nonce(nonce = 77);
+      c->handle(src, encode(syn), wall_now(), now, out);
+    }
+    if (step == Message::kAck2) {
+      Message ack;
+      ack.mutable_ack()->set_first_bucket(0);
+      for (int b = 0; b < 4; ++b)
+        ack.mutable_ack()->add_buckets(1);
+      ack.mutable_ack()->set_nonce(nonce);
+      c->handle(src, encode(ack), wall_now(), now, out);
+    }
+    return nonce;
+  }
+};
+
+// Worst-case requests of every kind, against `t`'s store.
+std::map<std::string, std::string> forged_requests(const target& t) {
+  std::map<std::string, std::string> r;
+  std::mt19937_64 rng(3);
+  Message syn;
+  syn.mutable_syn()->set_digest_lo(rng());
+  syn.mutable_syn()->set_digest_hi(rng());
+  syn.mutable_syn()->set_count(1);
+  syn.mutable_syn()->set_nonce(rng());
+  r["syn"] = encode(syn);
+
+  Message ack; // every bucket of the first page differs
+  ack.mutable_ack()->set_first_bucket(0);
+  for (size_t b = 0; b < buckets_per_ack(1200); ++b)
+    ack.mutable_ack()->add_buckets(rng());
+  r["ack"] = encode(ack);
+
+  Message ack2; // "I hold nothing in these buckets": push me all of them
+  for (uint32_t b = 0; b < 200; ++b) {
+    auto* range = ack2.mutable_ack2()->add_ranges();
+    range->set_bucket(b);
+    range->set_from_start(true);
+    range->set_to_end(true);
+  }
+  r["ack2"] = encode(ack2);
+
+  Message want; // as many held keys as fit one packet
+  for (int i = 0; want.ByteSizeLong() < 1100; ++i)
+    want.mutable_want()->add_keys("k" + std::to_string(i));
+  r["want"] = encode(want);
+
+  auto* big = t.c->data().find("big");
+  auto chunk_request = [&](uint32_t n) {
+    Message m;
+    auto* q = m.mutable_chunk_request();
+    q->set_key("big");
+    q->mutable_version()->set_hlc(big->ver.hlc);
+    q->mutable_version()->set_origin(big->ver.origin);
+    q->set_chunk_size(chunk_size_for(t.cfg.max_packet, "big", big->ver));
+    for (uint32_t i = 0; i < n; ++i)
+      q->add_indices(200 + i);
+    return encode(m);
+  };
+  r["chunk_request"] = chunk_request(64);
+  // The measured attack: a request of ~550 bytes asking 256 chunks.
+  r["chunk_request_256"] = chunk_request(256);
+
+  Message announce;
+  auto* a = announce.mutable_rumour()->add_announces();
+  a->set_key("new");
+  a->set_size(512 * 1024);
+  a->mutable_version()->set_hlc(make_hlc(wall, 0));
+  a->mutable_version()->set_origin("w");
+  r["rumour_announce"] = encode(announce);
+
+  Message entry = rumour_entry("fresh", std::string(1000, 'x'), "w");
+  r["rumour_entry"] = encode(entry);
+
+  Message chunk;
+  chunk.mutable_chunk()->set_key("big");
+  chunk.mutable_chunk()->set_data(std::string(1000, 'x'));
+  r["chunk"] = encode(chunk);
+
+  Message gone;
+  gone.mutable_chunk_gone()->set_key("big");
+  r["chunk_gone"] = encode(gone);
+  return r;
+}
+
+Message::BodyCase step_before(const std::string& kind) {
+  if (kind == "ack")
+    return Message::kSyn;
+  if (kind == "ack2")
+    return Message::kAck;
+  if (kind == "want")
+    return Message::kAck2;
+  return Message::BODY_NOT_SET;
+}
+
+// The measured attack, replayed: a forged chunk request for 256 chunks from
+// an address that is not a peer brought back 256 datagrams (~274 KB). Now
+// it brings back nothing, and is counted.
+TEST(Amplification, ForgedChunkRequestFromOutsideDrawsNothing) {
+  target t;
+  auto reqs = forged_requests(t);
+  auto& forged = reqs.at("chunk_request_256");
+  std::cout << "forged request: " << forged.size() << " bytes\n";
+  auto d = t.drive(outsider, {forged}, milliseconds(1), seconds(5));
+  EXPECT_EQ(d.reply, 0u);
+  EXPECT_EQ(count(*t.c, "not_a_peer"), 1u);
+  // From a member, a request may ask 64 chunks at most.
+  d = t.drive(member, {forged}, milliseconds(1), seconds(5));
+  EXPECT_EQ(d.reply, 0u);
+  EXPECT_EQ(count(*t.c, "too_many_indices"), 1u);
+}
+
+/// What `src` draws from a fresh target with `n` copies of `req` over one
+/// second (`n` = 1: the whole reply, over 20 s).
+drawn unverified(const std::string& kind, const std::string& req, int n) {
+  target t;
+  auto r = req;
+  if (auto step = step_before(kind); step != Message::BODY_NOT_SET)
+    r = with_nonce(req, t.solicit(step, outsider)); // even mid-round
+  t.c->set_peers({member});
+  return t.drive(outsider, std::vector<std::string>(n, r), seconds(1),
+                 n == 1 ? seconds(20) : seconds(1));
+}
+
+// No message from an address outside the live peers is answered with more
+// bytes than it carried, whatever the kind, alone or in a flood, and even
+// in a round it really was in (it knows the nonce): only a SYN is answered,
+// by a SYN no larger than itself, at most once per ae_step_timeout.
+TEST(Amplification, NothingAnswersAnUnverifiedSourceWithMoreThanItSent) {
+  target t;
+  for (auto& [kind, req] : forged_requests(t)) {
+    for (int n : {1, 1000}) {
+      auto d = unverified(kind, req, n);
+      EXPECT_LE(d.reply, d.request) << kind << " x" << n;
+      if (kind != "syn") {
+        EXPECT_EQ(d.reply, 0u) << kind << " x" << n;
+      } else {
+        EXPECT_LE(d.datagrams, n == 1 ? 1u : 2u) << "one SYN-back per 1 s";
+      }
+    }
+  }
+}
+
+// A node whose membership view lacks a peer still catches up from it (a
+// restarted node whose view is still incomplete while the others already
+// see it alive): it answers the peer's SYN with its own SYN, and runs the
+// round as initiator, every message it sends no larger than the one it
+// answers.
+TEST(Amplification, NodeWithoutTheSenderInItsViewCatchesUpBySynBack) {
+  auto cfg = config::lan();
+  core x(cfg, "x", 1), r(cfg, "r", 2);
+  outbound_list out;
+  const address xa = "10.0.0.1:7946", ra = "10.0.0.2:7946";
+  x.set_peers({ra}); // x sees r alive; r's view has nobody yet
+  for (int i = 0; i < 300; ++i)
+    x.put("k" + std::to_string(i), std::string(200, 'v'), wall, t0, out);
+  out.clear();
+  auto now = t0;
+  size_t largest_ratio_breach = 0;
+  for (int round = 0; round < 10 && x.digest() != r.digest(); ++round) {
+    now += seconds(1);
+    x.poll(wall, now, out);
+    while (!out.empty()) {
+      outbound_list next;
+      for (auto& o : out) {
+        if (o.to == ra) {
+          outbound_list back;
+          r.handle(xa, o.payload, wall, now, back);
+          for (auto& b : back)
+            if (b.payload.size() > o.payload.size())
+              ++largest_ratio_breach;
+          for (auto& b : back)
+            next.push_back(std::move(b));
+        } else {
+          x.handle(ra, o.payload, wall, now, next);
+        }
+      }
+      out = std::move(next);
+    }
+  }
+  EXPECT_EQ(x.digest(), r.digest());
+  EXPECT_EQ(r.list().size(), 300u);
+  EXPECT_EQ(largest_ratio_breach, 0u);
+  EXPECT_GT(count(r, "not_a_peer"), 0u);
+}
+
+// A SYN from an address that is not a peer yet (a joiner whose membership
+// has not reached us) is held and answered once membership makes it a
+// peer, within ae_step_timeout; a later one is dropped.
+TEST(Amplification, JoinerSynIsAnsweredOnceItBecomesAPeer) {
+  target t;
+  auto reqs = forged_requests(t);
+  const address joiner = "10.0.0.50:7946";
+  auto d = t.drive(joiner, {reqs.at("syn")}, milliseconds(1),
+                   milliseconds(500));
+  EXPECT_EQ(d.reply, 0u);
+  EXPECT_TRUE(t.c->member_changed("joiner", joiner, true));
+  EXPECT_LE(t.c->next_wakeup(), t.now) << "answer due at once";
+  d = t.drive(joiner, {}, milliseconds(1), milliseconds(10));
+  EXPECT_GT(d.reply, 2000u) << "the ACK pages";
+  // Held past ae_step_timeout: dropped, not answered.
+  const address late = "10.0.0.51:7946";
+  t.drive(late, {reqs.at("syn")}, milliseconds(1), milliseconds(1));
+  t.drive(late, {}, milliseconds(1), t.cfg.ae_step_timeout + seconds(2));
+  t.c->member_changed("late", late, true);
+  d = t.drive(late, {}, milliseconds(1), milliseconds(10));
+  EXPECT_EQ(d.reply, 0u);
+}
+
+// What a member (or whoever forges its address) can draw: per request, and
+// flooding for one second, for every kind, out of a round and within one.
+// Bounded by the per-peer budgets in every case; printed as the table of
+// docs/SECURITY.md.
+TEST(Amplification, MemberDrawsWithinItsBudgets) {
+  target probe;
+  auto reqs = forged_requests(probe);
+  auto cfg = probe.cfg;
+  // At most: a burst and a second of each budget, plus the chunk_gone /
+  // ACK pages a request may still fit into the last tokens.
+  double cap = static_cast<double>(cfg.peer_reply_burst_bytes
+                                   + cfg.peer_reply_bytes_per_sec
+                                   + cfg.peer_bulk_burst_bytes
+                                   + cfg.peer_bulk_bytes_per_sec);
+  std::printf("%-18s %6s | %-18s | %-18s | %-22s | %-24s\n", "request",
+              "bytes", "non-peer: one", "non-peer: 1000/s",
+              "member: one request", "member: 1000/s for 1 s");
+  for (auto& [kind, req] : reqs) {
+    for (bool in_round : {false, true}) {
+      auto step = step_before(kind);
+      if (in_round && step == Message::BODY_NOT_SET)
+        continue;
+      drawn one, flood;
+      for (int n : {1, 1000}) {
+        target t;
+        auto r = req;
+        if (in_round) // an insider that knows the round's nonce
+          r = with_nonce(req, t.solicit(step, member));
+        else
+          t.await_closed(member);
+        auto d = t.drive(member, std::vector<std::string>(n, r), seconds(1),
+                         n == 1 ? seconds(20) : seconds(1));
+        (n == 1 ? one : flood) = d;
+        EXPECT_LE(static_cast<double>(d.reply), cap) << kind;
+      }
+      // Control replies (ACK, ACK2 and WANT pages, chunk_gone): flooding
+      // never pays, at most 3x what was sent over the second. Bulk (pushes,
+      // chunks) is bounded by the per-peer bulk budget only (see
+      // docs/SECURITY.md).
+      if (kind == "syn" || kind == "ack" || kind == "chunk_gone"
+          || kind == "chunk" || kind == "rumour_entry"
+          || kind == "rumour_announce") {
+        EXPECT_LE(flood.ratio(), 3.0) << kind << (in_round ? " in round" : "");
+      }
+      auto cell = [](const drawn& d) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%9llu B %6.2fx",
+                      static_cast<unsigned long long>(d.reply), d.ratio());
+        return std::string{buf};
+      };
+      std::string np1 = "", npn = "";
+      if (!in_round) {
+        np1 = cell(unverified(kind, req, 1));
+        npn = cell(unverified(kind, req, 1000));
+      }
+      std::printf("%-18s %6zu | %-18s | %-18s | %-22s | %-24s\n",
+                  (kind + (in_round ? " (round)" : "")).c_str(), req.size(),
+                  np1.c_str(), npn.c_str(), cell(one).c_str(),
+                  cell(flood).c_str());
+    }
+  }
 }
 
 // -- wire input meets local rules ---------------------------------------------

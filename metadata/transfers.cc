@@ -274,7 +274,7 @@ const transfer* transfers::find(const std::string& key) const {
 // -- serving ------------------------------------------------------------------
 
 bool transfers::serve(const address& from, const ChunkRequest& r,
-                      emitter& tx, bulk_sender& bulk) {
+                      emitter& tx, bulk_sender& bulk, double& room) {
   if (store_.validate_key(r.key()) != ec::ok
       || store_.validate_origin(r.version().origin()) != ec::ok) {
     reject("bad_chunk_request");
@@ -299,16 +299,24 @@ bool transfers::serve(const address& from, const ChunkRequest& r,
     return false;
   }
   uint64_t chunks = (e->value.size() + r.chunk_size() - 1) / r.chunk_size();
+  auto cost = static_cast<double>(
+    chunk_packet_bound(r.chunk_size(), r.key(), ver));
   for (auto i : r.indices()) {
     if (i >= chunks) {
       reject("bad_chunk_index");
       continue;
+    }
+    if (room < cost) {
+      reject("peer_bulk_budget");
+      break;
     }
     auto q = bulk.chunk(from, chunk_job{r.key(), ver, i, r.chunk_size()});
     if (q == bulk_enqueue::full) {
       reject("bulk_queue_full");
       break;
     }
+    if (q == bulk_enqueue::queued)
+      room -= cost;
   }
   return true;
 }

@@ -127,11 +127,14 @@ public:
   // -- serving -----------------------------------------------------------------
 
   /// Checks a chunk request from `from` against the store and queues the
-  /// chunks on `bulk` (a retry of a chunk still queued is ignored). Answers
-  /// chunk_gone when we do not hold that version. Returns true when the
-  /// request was accepted (chunks may have been queued: drain the sender).
+  /// chunks on `bulk` (a retry of a chunk still queued is ignored), each
+  /// charged chunk_packet_bound() against `room`, the bytes `from` may still
+  /// draw: the chunks beyond it are not queued (counted "peer_bulk_budget";
+  /// the requester asks again after its chunk timeout). Answers chunk_gone
+  /// when we do not hold that version. Returns true when the request was
+  /// accepted (chunks may have been queued: drain the sender).
   bool serve(const address& from, const ChunkRequest& r, emitter& tx,
-             bulk_sender& bulk);
+             bulk_sender& bulk, double& room);
 
   // -- inspection ----------------------------------------------------------------
 

@@ -346,6 +346,7 @@ struct serving : fixture {
   bulk_sender bulk{cfg.max_bulk_bytes_per_sec, cfg.max_packet,
                    cfg.max_bulk_queue};
   transfers server{cfg, theirs, st};
+  double room = 1e12; // the requester's budget: unlimited unless a test says
 
   ChunkRequest request(std::vector<uint32_t> indices) {
     ChunkRequest r;
@@ -359,8 +360,8 @@ struct serving : fixture {
 };
 
 TEST_F(serving, QueuesRequestedChunksOnceEach) {
-  EXPECT_TRUE(server.serve("c", request({0, 1, 2}), tx, bulk));
-  EXPECT_TRUE(server.serve("c", request({1, 2, 3}), tx, bulk));
+  EXPECT_TRUE(server.serve("c", request({0, 1, 2}), tx, bulk, room));
+  EXPECT_TRUE(server.serve("c", request({1, 2, 3}), tx, bulk, room));
   EXPECT_EQ(bulk.size(), 4u) << "1 and 2 were queued already";
   EXPECT_TRUE(out.empty());
 }
@@ -368,7 +369,7 @@ TEST_F(serving, QueuesRequestedChunksOnceEach) {
 TEST_F(serving, AnswersGoneForAVersionItDoesNotHold) {
   auto r = request({0});
   r.mutable_version()->set_hlc(ver.hlc - 1);
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, tx, bulk, room));
   ASSERT_EQ(out.size(), 1u);
   Message m;
   ASSERT_TRUE(m.ParseFromString(out[0].payload));
@@ -380,23 +381,23 @@ TEST_F(serving, AnswersGoneForAVersionItDoesNotHold) {
 TEST_F(serving, RejectsMalformedRequests) {
   auto r = request({0});
   r.set_chunk_size(min_chunk_size - 1);
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, tx, bulk, room));
   r.set_chunk_size(chunk_size_for(cfg.max_packet, "big", ver) + 1);
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, tx, bulk, room));
   EXPECT_EQ(rejects("bad_chunk_size"), 2u);
   std::vector<uint32_t> many(max_indices_per_request + 1, 0);
-  EXPECT_FALSE(server.serve("c", request(many), tx, bulk));
+  EXPECT_FALSE(server.serve("c", request(many), tx, bulk, room));
   EXPECT_EQ(rejects("too_many_indices"), 1u);
   r = request({0});
   r.set_key(std::string(cfg.limits.max_key_bytes + 1, 'k'));
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, tx, bulk, room));
   r = request({0});
   r.mutable_version()->set_origin(
     std::string(cfg.limits.max_origin_bytes + 1, 'o'));
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, tx, bulk, room));
   EXPECT_EQ(rejects("bad_chunk_request"), 2u);
   // Out-of-range indices are skipped, the rest served.
-  EXPECT_TRUE(server.serve("c", request({0, 100000, 1}), tx, bulk));
+  EXPECT_TRUE(server.serve("c", request({0, 100000, 1}), tx, bulk, room));
   EXPECT_EQ(rejects("bad_chunk_index"), 1u);
   EXPECT_EQ(bulk.size(), 2u);
   EXPECT_TRUE(out.empty());
@@ -404,9 +405,23 @@ TEST_F(serving, RejectsMalformedRequests) {
 
 TEST_F(serving, FullBulkQueueStopsQueueing) {
   bulk_sender tiny{cfg.max_bulk_bytes_per_sec, cfg.max_packet, 2};
-  EXPECT_TRUE(server.serve("c", request({0, 1, 2, 3}), tx, tiny));
+  EXPECT_TRUE(server.serve("c", request({0, 1, 2, 3}), tx, tiny, room));
   EXPECT_EQ(tiny.size(), 2u);
   EXPECT_EQ(rejects("bulk_queue_full"), 1u);
+}
+
+// What one request can draw is charged to the requester: chunks beyond its
+// budget are not queued, and duplicates of queued chunks cost nothing.
+TEST_F(serving, ChunksBeyondTheRequestersBudgetAreNotQueued) {
+  auto cost = static_cast<double>(chunk_packet_bound(
+    chunk_size_for(cfg.max_packet, "big", ver), "big", ver));
+  room = 2.5 * cost;
+  EXPECT_TRUE(server.serve("c", request({0, 1, 2, 3}), tx, bulk, room));
+  EXPECT_EQ(bulk.size(), 2u);
+  EXPECT_EQ(rejects("peer_bulk_budget"), 1u);
+  EXPECT_DOUBLE_EQ(room, 0.5 * cost);
+  EXPECT_TRUE(server.serve("c", request({0, 1}), tx, bulk, room));
+  EXPECT_DOUBLE_EQ(room, 0.5 * cost) << "queued already: not charged again";
 }
 
 } // namespace
