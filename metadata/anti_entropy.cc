@@ -10,10 +10,10 @@
 namespace pekonode::metadata {
 
 size_t buckets_per_ack(size_t max_packet) {
-  // first_bucket, the packed list's tag and length, the nonce and the
-  // Message wrapper take at most 16 + nonce_field_bytes bytes.
+  // first_bucket, the packed list's tag and length, the two nonces and
+  // the Message wrapper take at most 16 + 2 * nonce_field_bytes bytes.
   return std::min<size_t>(bucket_count,
-                          (max_packet - 16 - nonce_field_bytes) / 8);
+                          (max_packet - 16 - 2 * nonce_field_bytes) / 8);
 }
 
 size_t ack_pages(size_t max_packet) {
@@ -45,7 +45,7 @@ size_t anti_entropy::syn_size() const {
 }
 
 void anti_entropy::on_syn(const address& from, const Syn& s,
-                          emitter& tx) const {
+                          uint64_t reply_nonce, emitter& tx) const {
   auto d = store_.digest();
   if (s.digest_lo() == d.hash.lo && s.digest_hi() == d.hash.hi
       && s.count() == d.count)
@@ -56,6 +56,7 @@ void anti_entropy::on_syn(const address& from, const Syn& s,
     auto* ack = a.mutable_ack();
     ack->set_first_bucket(static_cast<uint32_t>(first));
     ack->set_nonce(s.nonce());
+    ack->set_reply_nonce(reply_nonce);
     for (size_t b = first; b < std::min(bucket_count, first + per_page); ++b)
       ack->add_buckets(store_.bucket_digest(b));
     tx.send(from, a, "ack");
@@ -77,7 +78,7 @@ void anti_entropy::on_ack(const address& from, const Ack& a,
   size_t used = 0;
   auto flush = [&] {
     if (used > 0 && pages < cfg_.max_ae_pages) {
-      msg.mutable_ack2()->set_nonce(a.nonce());
+      msg.mutable_ack2()->set_nonce(a.reply_nonce());
       tx.send(from, msg, "ack2");
       ++pages;
       if (tx.capped_out())

@@ -37,7 +37,7 @@ class emitter;
 /// WANT body.
 inline constexpr size_t nonce_field_bytes = 9;
 
-/// Bucket digests one ACK page carries: (max_packet - 25) / 8, at most all.
+/// Bucket digests one ACK page carries: (max_packet - 34) / 8, at most all.
 size_t buckets_per_ack(size_t max_packet);
 
 /// ACK pages answering one SYN whose digest differs (2 at max_packet 1200).
@@ -64,9 +64,12 @@ public:
   size_t syn_size() const;
 
   /// Step 2 (B): silent when the digests agree, else every bucket digest
-  /// in pages of at most max_packet bytes. Every later step echoes the
-  /// round's nonce (from the SYN, ACK, ACK2 it answers).
-  void on_syn(const address& from, const Syn& s, emitter& tx) const;
+  /// in pages of at most max_packet bytes, each echoing the SYN's nonce and
+  /// carrying `reply_nonce`, B's own: the ACK2 and WANT of the round echo
+  /// that one (a forged SYN chose its own nonce; only who received the ACK
+  /// knows B's).
+  void on_syn(const address& from, const Syn& s, uint64_t reply_nonce,
+              emitter& tx) const;
 
   /// Step 3 (A): for each bucket whose digest differs, our (key, version)
   /// list as key ranges; at most max_ae_pages packets.

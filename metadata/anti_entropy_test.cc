@@ -82,7 +82,7 @@ TEST(AntiEntropy, EqualStoresAnswerSynWithSilence) {
   ASSERT_EQ(syn.size(), 1u);
   ASSERT_TRUE(syn[0].has_syn());
   EXPECT_EQ(syn[0].syn().count(), 50u);
-  anti_entropy(cfg, b).on_syn("a", syn[0].syn(), w.tx);
+  anti_entropy(cfg, b).on_syn("a", syn[0].syn(), 2, w.tx);
   EXPECT_TRUE(w.out.empty());
 }
 
@@ -96,7 +96,7 @@ TEST(AntiEntropy, AckPagesCoverEveryBucketOnceWithinAPacket) {
     wire w(max_packet);
     anti_entropy(cfg, a).syn("b", 1, w.tx);
     auto syn = w.take(max_packet);
-    anti_entropy(cfg, b).on_syn("a", syn.at(0).syn(), w.tx);
+    anti_entropy(cfg, b).on_syn("a", syn.at(0).syn(), 2, w.tx);
     auto acks = w.take(max_packet);
     size_t per_page = buckets_per_ack(max_packet);
     EXPECT_EQ(acks.size(), (bucket_count + per_page - 1) / per_page);

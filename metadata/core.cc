@@ -235,6 +235,7 @@ void core::peer_added(const address& a) {
 void core::peer_removed(const address& a) {
   replies_.forget(a);
   bulk_drawn_.forget(a);
+  cookies_.erase(a);
   syn_from_.erase(a);
 }
 
@@ -311,11 +312,11 @@ void core::answer_syn(const address& from, const Syn& s, time_point now,
   syn_from_[from] = now;
   emitter tx{cfg_.max_packet, stats_, out};
   tx.cap(from, replies_.available(from, now));
-  ae_.on_syn(from, s, tx);
+  auto nonce = next_nonce(); // ours: the SYN's may be a forger's choice
+  ae_.on_syn(from, s, nonce, tx);
   replies_.spend(from, static_cast<double>(tx.capped_sent()));
   if (tx.capped_msgs() > 0) // each ACK page may draw max_ae_pages ACK2s
-    ack_to_[from] = step{now, tx.capped_msgs() * cfg_.max_ae_pages,
-                         s.nonce()};
+    ack_to_[from] = step{now, tx.capped_msgs() * cfg_.max_ae_pages, nonce};
 }
 
 void core::hold_syn(const address& from, const Syn& s, time_point now) {
@@ -659,11 +660,13 @@ void core::handle(const address& from, std::string_view payload,
         ae_.on_ack(from, m.ack(), tx);
         replies_.spend(from, static_cast<double>(tx.capped_sent()));
         if (tx.capped_msgs() > 0) { // each ACK2 page may draw WANT pages
+          // The WANTs echo the responder's nonce, as our ACK2s did.
+          auto reply = m.ack().reply_nonce();
           auto& s = ack2_to_[from];
-          if (now - s.at > cfg_.ae_step_timeout || s.nonce != nonce)
+          if (now - s.at > cfg_.ae_step_timeout || s.nonce != reply)
             s.left = 0;
           s.at = now;
-          s.nonce = nonce;
+          s.nonce = reply;
           s.left += tx.capped_msgs() * cfg_.max_ae_pages;
         }
       }
@@ -700,9 +703,15 @@ void core::handle(const address& from, std::string_view payload,
       }
       {
         tx.cap(from, replies_.available(from, now));
+        // Chunks go only to who proved it receives at `from` by echoing
+        // our cookie for it (see transfers::serve).
+        auto& cookie = cookies_[from];
+        if (cookie == 0)
+          cookie = next_nonce();
         double room = bulk_drawn_.available(from, now);
         double before = room;
-        bool ok = transfers_.serve(from, m.chunk_request(), tx, bulk_, room);
+        bool ok = transfers_.serve(from, m.chunk_request(), cookie, tx, bulk_,
+                                   room);
         replies_.spend(from, static_cast<double>(tx.capped_sent()));
         bulk_drawn_.spend(from, before - room);
         if (ok)
@@ -721,6 +730,11 @@ void core::handle(const address& from, std::string_view payload,
     case Message::kChunkGone:
       kind = "chunk_gone";
       transfers_.on_chunk_gone(from, m.chunk_gone());
+      break;
+    case Message::kChunkCookie:
+      kind = "chunk_cookie";
+      transfers_.on_chunk_cookie(from, m.chunk_cookie());
+      transfers_.pull(now, tx);
       break;
     default:
       reject("unknown_message");

@@ -236,6 +236,9 @@ private:
   // address): their announces are pulled for transfer_timeout. Bounded by
   // max_held_syns.
   std::map<address, time_point> validated_;
+  // Our chunk cookie for each verified address that asked for chunks (a
+  // chunk request is served only with it); forgotten with the address.
+  std::map<address, uint64_t> cookies_;
   std::mt19937_64 nonce_rng_; // its own stream: peer choice is unchanged
   // When each peer's latest SYN was taken: one per ae_interval / 2.
   std::map<address, time_point> syn_from_;

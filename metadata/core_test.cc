@@ -448,10 +448,22 @@ struct chunk_fixture : ::testing::Test {
     an->set_hash_lo(e->value_hash.lo);
     an->set_hash_hi(e->value_hash.hi);
     a.handle("b", encode(m), wall, t0, out);
+    // The first requests draw b's cookie; a asks again with it.
+    outbound_list cookies;
+    for (auto& o : out)
+      b.handle("a", o.payload, wall, t0, cookies);
+    out.clear();
+    for (auto& c : cookies)
+      if (decode(c).has_chunk_cookie())
+        a.handle("b", c.payload, wall, t0, out);
     for (auto& o : out)
       requests.push_back(decode(o));
     out.clear();
+    ASSERT_FALSE(requests.empty());
+    cookie = requests[0].chunk_request().cookie();
+    ASSERT_NE(cookie, 0u);
   }
+  uint64_t cookie = 0; // b's for a
 
   // b's chunk answers to all current requests.
   // b's clock moves one second per call so its bandwidth budget refills.
@@ -569,6 +581,7 @@ TEST_F(chunk_fixture, NewerVersionAbandonsTransferAndServerRefusesOld) {
   r->mutable_version()->set_origin("b");
   r->set_chunk_size(500);
   r->add_indices(0);
+  r->set_cookie(cookie);
   outbound_list g;
   b.handle("a", encode(req), wall, t0, g);
   ASSERT_EQ(g.size(), 1u);
