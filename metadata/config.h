@@ -105,10 +105,15 @@ struct config {
   // message from any other address draws no reply (counted "not_a_peer";
   // a SYN is held, see ae_step_timeout). A peer's SYN is answered at most
   // once per ae_interval / 2 (it starts one round per ae_interval; others:
-  // "syn_too_soon"). What each peer draws is bounded by two token buckets,
-  // so a peer (or whoever forges its address) gets at most these many
-  // bytes per second out of a node whatever it sends. See docs/SECURITY.md
-  // for the measured amplification of every message.
+  // "syn_too_soon"). Every later step of a round must echo a nonce this
+  // node chose (see ae_step_timeout), and a chunk request its cookie for
+  // the requester (a ChunkCookie, never larger than the request, answers
+  // one without): whoever forges a member's address draws ACK pages for a
+  // SYN and otherwise nothing larger than what it sent. What each peer
+  // draws is bounded by two token buckets, so a peer (or whoever forges its
+  // address) gets at most these many bytes per second out of a node
+  // whatever it sends. See docs/SECURITY.md for the measured amplification
+  // of every message.
 
   /// Per-peer budget of control replies: ACK pages (answering its SYN),
   /// ACK2 pages (its ACK), WANT pages (its ACK2), chunk_gone (its chunk
