@@ -1,22 +1,29 @@
 // chaos: runs pekonode chaos scenarios on the deterministic simulator and
-// prints a timeline, an agreement plot and a verdict table. Exit 0 when every
-// run passes, 1 on FAIL, 2 on bad arguments.
+// prints a timeline, an agreement plot and a verdict table; --report=FILE
+// also writes a plotted, self-contained HTML or SVG report of the runs.
+// Exit 0 when every run passes, 1 on FAIL, 2 on bad arguments, 3 when the
+// report cannot be written.
 //
 //   chaos --list
 //   chaos --scenario=partition_2way_heal --nodes=30 --seed=7
 //   chaos --all --nodes=50 --seed=1 [--seeds=3] [--quiet]
 //   chaos --all --soak            (N=100, 3 seeds, phases x3)
 //   chaos --all --engine=actors --nodes=12   (the real actors of every node)
+//   chaos --scenario=partition_2way_heal --nodes=30 --report=run.html
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "chaos/report.h"
 #include "chaos/scenario.h"
+#include "chaos/trace.h"
 
 namespace {
 
@@ -34,6 +41,7 @@ struct args {
   bool plot = true;
   double time_scale = 1.0;
   std::string profile = "lan";
+  std::string report; // --report=FILE (.html or .svg); empty: none
   engine kind = engine::cores;
   bool nodes_set = false, seeds_set = false, scale_set = false;
 };
@@ -53,7 +61,9 @@ void usage(std::ostream& os) {
         "                  own test scheduler (slower; same verdicts expected)\n"
         "  --soak          larger, longer runs: N=100, 3 seeds, phases x3\n"
         "  --quiet         verdict table only (no timeline or plot)\n"
-        "  --noplot        no agreement plot\n";
+        "  --noplot        no agreement plot\n"
+        "  --report=FILE   also write a plotted report of every run: FILE.html\n"
+        "                  (self-contained page) or FILE.svg (one image)\n";
 }
 
 bool parse_u64(const std::string& s, uint64_t& out) {
@@ -116,6 +126,12 @@ bool parse(int argc, char** argv, args& a, std::string& err) {
         return false;
       }
       a.kind = val == "actors" ? engine::actors : engine::cores;
+    } else if (key == "--report") {
+      if (!report_format_for(val)) {
+        err = "--report must name a .html or .svg file";
+        return false;
+      }
+      a.report = val;
     } else if (arg == "--all") {
       a.all = true;
     } else if (arg == "--list") {
@@ -171,6 +187,17 @@ int main(int argc, char** argv) {
   else
     todo.push_back(find_scenario(a.scenario));
 
+  // Opened now, so that a bad path fails before hours of runs, not after.
+  std::ofstream report_file;
+  if (!a.report.empty()) {
+    report_file.open(a.report, std::ios::binary | std::ios::trunc);
+    if (!report_file) {
+      std::cerr << "chaos: cannot write the report to " << a.report << "\n";
+      return 2;
+    }
+  }
+  std::vector<report_run> plotted;
+
   std::vector<report> reports;
   for (auto* sc : todo) {
     for (uint64_t k = 0; k < a.seeds; ++k) {
@@ -188,7 +215,9 @@ int main(int argc, char** argv) {
       }
       auto wall0 = std::chrono::steady_clock::now();
       std::vector<std::string> timeline;
-      auto r = run_scenario(*sc, opts, &timeline);
+      run_trace trace;
+      auto r = run_scenario(*sc, opts, &timeline,
+                            a.report.empty() ? nullptr : &trace);
       auto wall = std::chrono::duration<double>(
                     std::chrono::steady_clock::now() - wall0).count();
       std::cout << "=== " << sc->name << "  seed=" << opts.seed
@@ -202,12 +231,23 @@ int main(int argc, char** argv) {
         if (a.plot) std::cout << format_plot(r.curve);
       }
       for (auto& why : r.reasons()) std::cout << "  FAIL: " << why << "\n";
-      std::cout << "  reproduce: chaos --scenario=" << sc->name
-                << " --nodes=" << opts.nodes << " --seed=" << opts.seed;
-      if (a.time_scale != 1.0) std::cout << " --time_scale=" << a.time_scale;
-      if (a.profile != "lan") std::cout << " --profile=" << a.profile;
-      if (a.kind != engine::cores) std::cout << " --engine=" << to_string(a.kind);
-      std::cout << "\n\n" << std::flush;
+      std::ostringstream repro;
+      repro << "chaos --scenario=" << sc->name << " --nodes=" << opts.nodes
+            << " --seed=" << opts.seed;
+      if (a.time_scale != 1.0) repro << " --time_scale=" << a.time_scale;
+      if (a.profile != "lan") repro << " --profile=" << a.profile;
+      if (a.kind != engine::cores) repro << " --engine=" << to_string(a.kind);
+      std::cout << "  reproduce: " << repro.str() << "\n\n" << std::flush;
+      if (!a.report.empty()) {
+        report_run p;
+        p.verdict = r;
+        p.trace = std::move(trace);
+        p.description = sc->description;
+        p.engine = to_string(a.kind);
+        p.reproduce = repro.str();
+        p.timeline = std::move(timeline);
+        plotted.push_back(std::move(p));
+      }
       reports.push_back(std::move(r));
     }
   }
@@ -215,5 +255,20 @@ int main(int argc, char** argv) {
   std::size_t failed = 0;
   for (auto& r : reports) failed += !r.pass();
   std::cout << reports.size() - failed << " passed, " << failed << " failed\n";
+  if (!a.report.empty()) {
+    std::string title = "pekonode chaos: "
+                        + (a.all ? std::string("all scenarios") : a.scenario)
+                        + ", " + std::to_string(a.nodes) + " nodes, engine "
+                        + to_string(a.kind) + ", profile " + a.profile;
+    auto doc = render_report(*report_format_for(a.report), plotted, title);
+    report_file << doc;
+    report_file.close();
+    if (!report_file) {
+      std::cerr << "chaos: writing the report to " << a.report << " failed\n";
+      return 3;
+    }
+    std::cerr << "chaos: report written to " << a.report << " ("
+              << (doc.size() + 1023) / 1024 << " KiB)\n";
+  }
   return failed == 0 ? 0 : 1;
 }

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "chaos/actor_node.h"
+#include "chaos/trace.h"
 #include "membership/suspicion.h"
 
 namespace pekonode::chaos {
@@ -105,6 +106,11 @@ harness::harness(std::string scenario, const run_options& opts)
 
 harness::~harness() = default;
 
+void harness::record(run_trace& out, std::size_t max_lanes) {
+  trace_ = std::make_unique<trace_recorder>(out, size(), max_lanes,
+                                            secs(opts_.sample_interval));
+}
+
 double harness::since_start(time_point t) const { return secs(t - start_); }
 
 void harness::log_line(time_point t, const std::string& text, bool always) {
@@ -172,6 +178,7 @@ void harness::start(std::size_t i, const std::vector<std::size_t>& seeds) {
   ++up_gen_;
   judged_up_gen_[i] = 0; // a new instance: judge afresh
   started_[i] = true;
+  if (trace_) trace_->node_started(i, since_start(net_.now()));
 }
 
 void harness::boot_join_storm() {
@@ -203,6 +210,7 @@ void harness::crash(std::size_t i) {
   up_[i] = false;
   ++up_gen_;
   protected_[i] = false;
+  if (trace_) trace_->node_crashed(i, since_start(net_.now()));
   note("crash " + sim_node_name(i));
 }
 
@@ -218,6 +226,7 @@ void harness::leave(std::size_t i) {
   up_[i] = false;
   ++up_gen_;
   protected_[i] = false;
+  if (trace_) trace_->node_left(i, since_start(net_.now()));
   note("graceful leave of " + sim_node_name(i));
 }
 
@@ -228,6 +237,7 @@ void harness::bump_incarnation(std::size_t i) {
 
 void harness::set_faults(link_faults f, const std::string& what) {
   net_.set_default_faults(f);
+  if (trace_) trace_->faults_set(f, what, since_start(net_.now()));
   note("faults: " + what);
 }
 
@@ -237,6 +247,7 @@ void harness::set_burst_loss(double enter, double leave, double loss) {
   std::snprintf(buf, sizeof buf,
                 "burst loss: p_enter=%.3f p_leave=%.3f loss_in_bad=%.2f", enter,
                 leave, loss);
+  if (trace_) trace_->burst_set(enter > 0 && loss > 0, buf, since_start(net_.now()));
   note(buf);
 }
 
@@ -257,6 +268,7 @@ void harness::partition(const std::vector<std::vector<std::size_t>>& groups) {
   }
   partitioned_ = true;
   net_.partition(g);
+  if (trace_) trace_->partitioned(groups, since_start(net_.now()));
   note(desc);
 }
 
@@ -269,19 +281,24 @@ void harness::heal() {
   }
   std::fill(group_.begin(), group_.end(), 0);
   partitioned_ = false;
+  if (trace_) trace_->healed(since_start(net_.now()));
   note("heal: all partitions and one-way cuts removed");
 }
 
 void harness::block(std::size_t from, std::size_t to) {
   net_.block(sim_node_addr(from), sim_node_addr(to));
+  if (trace_) trace_->blocked(from, to, since_start(net_.now()));
 }
 
 void harness::unblock(std::size_t from, std::size_t to) {
   net_.unblock(sim_node_addr(from), sim_node_addr(to));
+  if (trace_) trace_->unblocked(from, to, since_start(net_.now()));
 }
 
 void harness::stall(std::size_t i, duration d) {
   net_.stall(sim_node_addr(i), d);
+  if (trace_)
+    trace_->stalled(i, since_start(net_.now()), since_start(net_.now() + d));
   note("CPU stall of " + sim_node_name(i) + " for " + fmt_s(d));
 }
 
@@ -306,6 +323,7 @@ bool harness::put(std::size_t i, const std::string& key,
   net_.wake(sim_node_addr(i));
   if (r.code != metadata::ec::ok) return false;
   md_check_.acked(key, r.ver);
+  if (trace_) trace_->acked(key, r.ver, since_start(net_.now()));
   return true;
 }
 
@@ -391,6 +409,19 @@ void harness::sample() {
   p.mem_fraction = total ? static_cast<double>(good) / total : 0.0;
   p.md_agree = md_ok;
   report_.curve.push_back(p);
+  if (trace_) {
+    std::vector<node_snapshot> snap(size());
+    for (std::size_t i = 0; i < size(); ++i) {
+      auto& s = snap[i];
+      s.node = nodes_[i].get();
+      s.instance = epoch_[i];
+      s.up = up_[i];
+      s.stalled = up_[i] && net_.stalled(sim_node_addr(i));
+      s.mem_bytes = bytes_mem_[i] + (s.node ? s.node->membership_bytes_out() : 0);
+      s.md_bytes = bytes_md_[i] + (s.node ? s.node->metadata_bytes_out() : 0);
+    }
+    trace_->sample(p.t_s, snap, p.mem_fraction);
+  }
   last_mem_ok_ = mem_ok;
   last_md_ok_ = md_ok;
   if (!settled_) return;
@@ -429,6 +460,7 @@ void harness::settle() {
   settle_at_ = net_.now();
   mem_ok_since_.reset();
   md_ok_since_.reset();
+  if (trace_) trace_->settled(since_start(net_.now()));
   note("settle: faults over, convergence timed from here");
   last_sample_ = net_.now();
   sample();
@@ -438,6 +470,7 @@ report harness::finish() {
   sample();
   auto now = net_.now();
   report_.duration_s = since_start(now);
+  if (trace_) trace_->finish(report_.duration_s);
   if (!settled_) {
     settled_ = true;
     settle_at_ = start_;
@@ -907,8 +940,9 @@ const scenario* find_scenario(const std::string& name) {
 }
 
 report run_scenario(const scenario& sc, const run_options& opts,
-                    std::vector<std::string>* timeline) {
+                    std::vector<std::string>* timeline, run_trace* trace) {
   harness h(sc.name, opts);
+  if (trace) h.record(*trace);
   h.note("scenario " + sc.name + ", seed " + std::to_string(opts.seed) + ", "
          + std::to_string(opts.nodes) + " nodes");
   sc.script(h);

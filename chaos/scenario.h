@@ -28,6 +28,9 @@ using sim::link_faults;
 using sim::sim_node;
 using sim::simnet;
 
+class trace_recorder;
+struct run_trace;
+
 /// What each simulated node runs.
 enum class engine {
   /// The membership and metadata cores wired directly (core_node): the
@@ -125,6 +128,11 @@ public:
   /// Runs the end-of-run checks and returns the report.
   report finish();
 
+  /// Records the run's time series into `out` (member states in at most
+  /// `max_lanes` lanes, agreement, traffic, faults) for a plotted report.
+  /// Call before the script starts. Without it the harness records nothing.
+  void record(run_trace& out, std::size_t max_lanes = 60);
+
   // -- observation ------------------------------------------------------------
   std::size_t size() const { return nodes_.size(); }
   bool up(std::size_t i) const { return up_[i]; }
@@ -185,6 +193,7 @@ private:
   std::optional<time_point> mem_ok_since_, md_ok_since_;
   time_point last_sample_{};
   uint64_t suspicions_ = 0;
+  std::unique_ptr<trace_recorder> trace_; // only when a report is asked for
 };
 
 /// A named scenario: what it does and the script that does it.
@@ -200,8 +209,10 @@ const std::vector<scenario>& all_scenarios();
 /// The scenario called `name`, or nullptr.
 const scenario* find_scenario(const std::string& name);
 
-/// Runs `sc` with `opts`; the timeline is copied to `timeline` when given.
+/// Runs `sc` with `opts`; the timeline is copied to `timeline` when given,
+/// and the time series of a plotted report recorded into `trace` when given.
 report run_scenario(const scenario& sc, const run_options& opts,
-                    std::vector<std::string>* timeline = nullptr);
+                    std::vector<std::string>* timeline = nullptr,
+                    run_trace* trace = nullptr);
 
 } // namespace pekonode::chaos

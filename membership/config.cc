@@ -89,4 +89,16 @@ duration sync_period(const config& c, std::size_t live) {
   return c.sync_interval * scale;
 }
 
+int retransmit_limit(const config& c, std::size_t live) {
+  double lg = std::ceil(std::log10(static_cast<double>(live) + 1.0));
+  return std::max(1, c.retransmit_mult * static_cast<int>(std::max(1.0, lg)));
+}
+
+duration jitter(duration d, std::mt19937_64& rng) {
+  auto half = d.count() / 2;
+  if (half <= 0) return d;
+  std::uniform_int_distribution<duration::rep> dist(0, half - 1);
+  return duration{half + dist(rng)};
+}
+
 } // namespace pekonode::membership

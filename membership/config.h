@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <string>
 
 #include "common/types.h"
@@ -189,5 +190,13 @@ struct config {
 /// Period of anti-entropy syncs with `live` live members:
 /// c.sync_interval * (1 + max(0, ceil(log2 live) - 5)).
 duration sync_period(const config& c, std::size_t live);
+
+/// Transmits of one piggybacked update by this node with `live` live
+/// members: c.retransmit_mult * max(1, ceil(log10(live + 1))), at least 1.
+int retransmit_limit(const config& c, std::size_t live);
+
+/// Uniform in [d/2, d) (one draw from `rng`; `d` itself if d < 2 ticks):
+/// spreads the periodic work of nodes started together.
+duration jitter(duration d, std::mt19937_64& rng);
 
 } // namespace pekonode::membership

@@ -1,87 +1,59 @@
+// The membership core as a coordinator. Who owns what:
+//
+//   member_table   members, indexes, counts, digest sums; what a claim changed
+//   outbox (codec) packets out, the piggyback queue, request sequence numbers
+//   probing        probe round, ping-reqs, relays, Lifeguard, suspicion timers
+//   anti_entropy   digest exchange, state pages, reply budgets
+//   leave_notices  direct leave notices and acks
+//   joiner (join)  join attempts, catch-up window, rejoin targets, reconnects
+//   this file      the run state, claims and their consequences (events,
+//                  timers, gossip, replies to stale or conflicting claims),
+//                  gossip ticks, packet dispatch
+//
+// Every module draws from the one seeded RNG owned here, so a run is a pure
+// function of the seed and the calls; the order of draws within a call is
+// part of that (the chaos harness compares runs across versions).
+
 #include "membership/core.h"
 
 #include <algorithm>
-#include <cmath>
-#include <string_view>
-#include <unordered_map>
+#include <utility>
 
+#include "common/hash.h"
+#include "membership/anti_entropy.h"
+#include "membership/codec.h"
+#include "membership/join.h"
+#include "membership/leave_notices.h"
 #include "membership/membership.pb.h"
+#include "membership/probing.h"
 
 namespace pekonode::membership {
 
 namespace {
 
-constexpr std::size_t sync_buckets = 32;
-constexpr std::size_t max_relays = 256;
+// Heal notices and conflict reports sent while handling one packet.
 constexpr std::size_t max_heal_notices_per_packet = 32;
 // Corrections (our newer record of a member) returned in one reply to a
 // packet that carried stale accusations; the rest of the packet's stale
 // claims are left to gossip and anti-entropy.
 constexpr std::size_t max_corrections_per_packet = 8;
-// Peers whose reply budget is tracked at once; beyond it, idle (refilled)
-// entries are forgotten and, if none is idle, new peers get no state pages.
-constexpr std::size_t max_reply_peers = 4096;
-constexpr uint8_t updates_field_tag = (15 << 3) | 2; // Packet.updates
-
-std::size_t varint_size(uint64_t v) {
-  std::size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void append_varint(std::string& s, uint64_t v) {
-  while (v >= 0x80) {
-    s.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  s.push_back(static_cast<char>(v));
-}
-
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-member_state from_pb(MemberState s) {
-  switch (s) {
-    case SUSPECT: return member_state::suspect;
-    case DEAD: return member_state::dead;
-    case LEFT: return member_state::left;
-    default: return member_state::alive;
-  }
-}
-
-MemberState to_pb(member_state s) {
-  switch (s) {
-    case member_state::suspect: return SUSPECT;
-    case member_state::dead: return DEAD;
-    case member_state::left: return LEFT;
-    default: return ALIVE;
-  }
-}
-
-bool is_live(member_state s) {
-  return s == member_state::alive || s == member_state::suspect;
-}
 
 std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
   std::size_t n = 0;
   for (auto& [k, v] : tags) n += k.size() + v.size();
   return n;
+}
+
+std::string check(const config& cfg, const std::string& name,
+                  const address& advertise,
+                  const std::map<std::string, std::string>& tags) {
+  if (auto err = cfg.validate(); !err.empty()) return err;
+  if (name.empty() || name.size() > cfg.max_name_bytes)
+    return "node name empty or longer than max_name_bytes";
+  if (advertise.empty() || advertise.size() > cfg.max_addr_bytes)
+    return "advertise address empty or longer than max_addr_bytes";
+  if (tags_bytes(tags) > cfg.max_tags_bytes) return "tags exceed max_tags_bytes";
+  return {};
 }
 
 // Where a claim came from: piggybacked gossip, an anti-entropy page, or a
@@ -90,399 +62,285 @@ enum class source { gossip, page, join_page };
 
 } // namespace
 
-const char* to_string(member_state s) {
-  switch (s) {
-    case member_state::alive: return "alive";
-    case member_state::suspect: return "suspect";
-    case member_state::dead: return "dead";
-    case member_state::left: return "left";
-  }
-  return "unknown";
-}
-
-const char* to_string(ec e) {
-  switch (e) {
-    case ec::none: return "none";
-    case ec::tags_too_large: return "tags_too_large";
-    case ec::bad_tag: return "bad_tag";
-    case ec::not_running: return "not_running";
-    case ec::bad_config: return "bad_config";
-  }
-  return "unknown";
-}
-
-const char* to_string(event::kind_t k) {
-  switch (k) {
-    case event::joined: return "joined";
-    case event::suspect: return "suspect";
-    case event::alive: return "alive";
-    case event::dead: return "dead";
-    case event::left: return "left";
-    case event::updated: return "updated";
-    case event::name_conflict: return "name_conflict";
-  }
-  return "unknown";
-}
-
-bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
-                member_state st) {
-  if (inc > cur_inc) return true;
-  if (inc < cur_inc) return false;
-  switch (st) {
-    case member_state::alive: return false;
-    case member_state::suspect: return cur == member_state::alive;
-    case member_state::dead: return is_live(cur);
-    case member_state::left: return cur != member_state::left;
-  }
-  return false;
-}
-
-// All mutable protocol state that needs protobuf or is not part of the
-// public shape lives here, keeping the header free of generated code.
 struct core::impl {
+  //   running --leave()--> leaving --leave_drain--> left
+  //      ^                    |                       |
+  //      +----- rejoin() -----+-----------------------+
+  //   inert: the config was rejected; nothing ever happens.
   enum class run_state { running, leaving, left, inert };
 
-  struct probe_state {
-    bool active = false;
-    std::string target;
-    address addr;
-    uint64_t incarnation = 0;
-    uint64_t seq = 0;
-    time_point direct_deadline{};
-    time_point end{};
-    bool indirect_sent = false;
-    int expected_nacks = 0;
-    int nacks = 0;
-  };
-
-  struct relay {
-    address origin;
-    uint64_t origin_seq = 0;
-    time_point nack_at{};
-  };
-
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-
-  // A member plus its slots in the sampling indexes, so that picking random
-  // gossip/probe peers is O(k), never O(N).
-  struct entry : member {
-    std::size_t live_pos = npos; // index in `live` (alive or suspect)
-    std::size_t dead_pos = npos; // index in `dead_recent`
-    bool counted = false;        // included in state_counts
-  };
-
-  core& c;
+  // Declaration order is construction order: each module refers to the
+  // members declared before it.
+  const config cfg;
+  const std::string config_error;
+  core_stats stats;
   std::mt19937_64 rng;
-  run_state state = run_state::running;
-  std::map<std::string, entry> table; // excludes self; ordered for members()
-  // Hash index over `table` (keys view the map's node keys, which never
-  // move): the per-update lookup is a hash, not O(log N) string compares.
-  std::unordered_map<std::string_view, entry*> by_name;
-  std::vector<entry*> live;           // live members of `table`, any order
-  std::vector<entry*> dead_recent;    // dead, possibly within gossip_to_dead
-  std::size_t state_counts[4] = {0, 0, 0, 0}; // of `table`, by member_state
-  // Incremental anti-entropy hashes over the live members of `table` (self
-  // is added at query time): per bucket, and their sum.
-  uint64_t bucket_sum[sync_buckets] = {};
-  uint64_t digest_sum = 0;
-  uint32_t digest_count = 0;
-  std::map<std::string, suspicion> suspicions;
-  broadcast_queue queue;
-  std::vector<std::string> probe_list;
-  std::size_t probe_idx = 0;
-  probe_state probe;
-  time_point next_probe{};
-  std::map<uint64_t, relay> relays;
-  uint64_t next_seq;
-  std::vector<address> seeds;
-  std::vector<address> join_targets;
-  time_point join_next = time_point::max();
-  duration join_backoff{};
-  time_point gossip_next{};
-  time_point sync_next = time_point::max();
-  int quick_syncs_left = 0; // join_syncs still to run after joining
-  // Until then this node is catching up after a join: what its pages teach
-  // it is old news to the cluster and is not re-gossiped.
-  time_point catch_up_until{};
-  time_point reconnect_next = time_point::max();
-  time_point leave_until = time_point::max();
-  std::map<address, time_point> sync_pending; // digests we sent
+  member_table table;
+  outbox ob;
+  probing prober;
+  anti_entropy ae;
+  leave_notices leaver;
+  joiner join;
 
-  // Token buckets (in pages) bounding the state pages sent in reply to
-  // join/want/digest requests: per source address, and for all sources.
-  struct reply_budget {
-    double tokens = 0;
-    time_point last{};
-  };
-  std::map<address, reply_budget> reply_budgets;
-  reply_budget global_budget;
-  bool global_budget_init = false;
-  std::vector<event> events;
+  run_state state = run_state::running;
   bool clock_started = false;
+  time_point gossip_next{};
+  time_point leave_until = time_point::max();
+  std::vector<event> events;
+  // Per handled packet: budget of heal notices, and the members whose stale
+  // accusation it carried and of whom we hold a newer record (returned to
+  // the sender at the end of handle(), see send_corrections()).
   std::size_t heal_notices_budget = 0;
-  // Members whose stale accusation arrived in the packet being handled and
-  // of whom we hold a newer alive record: returned to the sender at the end
-  // of handle() (see send_corrections()).
   std::vector<std::string> corrections;
-  // Suspects that we told "you are suspected" after hearing from them
-  // directly, and when; at most one such notice per probe_timeout each.
-  std::map<std::string, time_point> suspect_notices;
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
 
-  // Direct leave notices (config::leave_notices_per_tick): members that were
-  // live when this node left and have not acked its LeaveNotice, in random
-  // order. Notices walk the list from `leave_cursor`, wrapping for the next
-  // round; an ack removes the member.
-  struct leave_peer {
-    std::string name;
-    address addr;
-    time_point last_sent{};
-    bool sent = false;
-  };
-  std::vector<leave_peer> leave_pending;
-  std::unordered_map<std::string, std::size_t> leave_pos; // name -> index
-  std::size_t leave_cursor = 0;
-  uint64_t leave_seq = 0;
+  impl(config c, member self, uint64_t seed)
+    : cfg(std::move(c)), config_error(check(cfg, self.name, self.addr, self.tags)),
+      rng(seed), table(std::move(self), cfg.max_members, cfg.gossip_to_dead),
+      ob(cfg, table.self().name, stats, mix64(seed) >> 16,
+         [this] { return retransmit_limit(cfg, table.live_count()); }),
+      prober(cfg, table, ob, rng, stats), ae(cfg, table, ob, rng, stats),
+      leaver(cfg, table, ob, rng, stats), join(cfg, table, ob, rng, stats) {
+    if (!config_error.empty()) state = run_state::inert;
+  }
 
-  impl(core& owner, uint64_t seed)
-    : c(owner), rng(seed), next_seq(mix64(seed) >> 16) {}
+  member& self() { return table.self(); }
 
-  const config& cfg() const { return c.cfg_; }
-
-  // -- helpers ---------------------------------------------------------------
-
+  // Timers start with the first call that has a time: one draw each for the
+  // probe, anti-entropy and reconnect schedules, in that order.
   void start_clocks(time_point now) {
     if (clock_started) return;
     clock_started = true;
-    next_probe = now + jitter(cfg().probe_interval);
+    prober.start(now);
     gossip_next = now;
-    sync_next = now + jitter(sync_period());
-    reconnect_next = now + jitter(cfg().reconnect_interval);
-  }
-
-  // Uniform in [d/2, d): spreads periodic work of nodes started together.
-  duration jitter(duration d) {
-    auto half = d.count() / 2;
-    if (half <= 0) return d;
-    std::uniform_int_distribution<duration::rep> dist(0, half - 1);
-    return duration{half + dist(rng)};
-  }
-
-  duration sync_period() const {
-    return membership::sync_period(cfg(), c.live_count_);
-  }
-
-  int retransmit_limit() const {
-    double lg = std::ceil(std::log10(static_cast<double>(c.live_count_) + 1.0));
-    return std::max(1, cfg().retransmit_mult * static_cast<int>(std::max(1.0, lg)));
+    ae.schedule(now);
+    join.start(now);
   }
 
   void emit(event::kind_t k, const member& m) { events.push_back({k, m}); }
 
-  void bad(const char* reason) { ++c.stats_.bad_packets[reason]; }
+  void bad(const char* reason) { ++stats.bad_packets[reason]; }
 
-  Update encode(const member& m, const std::string& from) const {
-    Update u;
-    u.set_name(m.name);
-    u.set_addr(m.addr);
-    u.set_incarnation(m.incarnation);
-    u.set_state(to_pb(m.state));
-    if (m.state == member_state::alive)
-      for (auto& [k, v] : m.tags) (*u.mutable_tags())[k] = v;
-    if (m.state != member_state::alive) u.set_from(from);
-    return u;
-  }
-
-  void enqueue(const member& m, const std::string& from) {
-    queue.push(m.name, encode(m, from).SerializeAsString());
-  }
-
-  // Serializes `p`, fills the rest of cfg().max_packet with queued updates
-  // when `piggyback`, and appends the datagram to `out`.
-  void send(const address& to, const Packet& p, bool piggyback,
-            outbound_list& out) {
-    std::string bytes = p.SerializeAsString();
-    if (piggyback && bytes.size() < cfg().max_packet && !queue.empty()) {
-      auto budget = cfg().max_packet - bytes.size();
-      auto ups = queue.take(budget, retransmit_limit(), [](std::size_t n) {
-        return 1 + varint_size(n) + n;
-      });
-      for (auto& u : ups) {
-        bytes.push_back(static_cast<char>(updates_field_tag));
-        append_varint(bytes, u.size());
-        bytes += u;
-      }
-    }
-    ++c.stats_.packets_out;
-    c.stats_.bytes_out += bytes.size();
-    out.push_back(outbound{to, channel::membership, std::move(bytes)});
-  }
-
-  Packet packet() const {
-    Packet p;
-    p.set_sender(c.self_.name);
-    return p;
-  }
-
-  static void index_add(std::vector<entry*>& v, std::size_t entry::*pos,
-                        entry& e) {
-    if (e.*pos != npos) return;
-    e.*pos = v.size();
-    v.push_back(&e);
-  }
-
-  static void index_remove(std::vector<entry*>& v, std::size_t entry::*pos,
-                           entry& e) {
-    auto i = e.*pos;
-    if (i == npos) return;
-    v[i] = v.back();
-    v[i]->*pos = i;
-    v.pop_back();
-    e.*pos = npos;
-  }
-
-  void set_state(entry& m, member_state s, time_point now) {
-    bool was = m.counted && is_live(m.state), will = is_live(s);
-    if (was && !will) --c.live_count_;
-    if (!was && will) ++c.live_count_;
-    if (m.counted) --state_counts[static_cast<int>(m.state)];
-    ++state_counts[static_cast<int>(s)];
-    m.counted = true;
-    if (will) index_add(live, &entry::live_pos, m);
-    else index_remove(live, &entry::live_pos, m);
-    if (s == member_state::dead) index_add(dead_recent, &entry::dead_pos, m);
-    else index_remove(dead_recent, &entry::dead_pos, m);
-    m.state = s;
-    m.state_change = now;
-  }
-
-  // Adds (sign +1) or removes (-1) a table member's share of the digests.
-  void account(const member& m, int sign) {
-    if (!is_live(m.state)) return;
-    auto h = entry_hash(m);
-    if (sign < 0) {
-      bucket_sum[bucket_of(m.name)] -= h;
-      digest_sum -= h;
-      --digest_count;
-    } else {
-      bucket_sum[bucket_of(m.name)] += h;
-      digest_sum += h;
-      ++digest_count;
+  // Pushes queued updates to gossip_fanout random members (live, and dead
+  // for gossip_to_dead so they can refute).
+  void gossip(time_point now, outbound_list& out) {
+    if (ob.idle()) return;
+    auto targets =
+      table.pick(static_cast<std::size_t>(cfg.gossip_fanout), true, now, {}, rng);
+    for (auto* t : targets) {
+      // Large tags: the update travels alone, bounded by max_datagram.
+      ob.send_oversize(t->addr, out);
+      if (ob.idle()) break;
+      ob.send_piggybacked(t->addr, ob.packet(), out);
     }
   }
 
-  entry* lookup(std::string_view name) const {
-    auto it = by_name.find(name);
-    return it == by_name.end() ? nullptr : it->second;
-  }
-
-  void erase_entry(std::map<std::string, entry>::iterator it) {
-    auto& e = it->second;
-    account(e, -1);
-    if (is_live(e.state)) --c.live_count_;
-    --state_counts[static_cast<int>(e.state)];
-    index_remove(live, &entry::live_pos, e);
-    index_remove(dead_recent, &entry::dead_pos, e);
-    by_name.erase(std::string_view(it->first));
-    table.erase(it);
-  }
-
-  // Inserts at a random position of the not-yet-probed rest of the round
-  // (O(1): swap with a random slot there), as SWIM's round-robin wants.
-  void add_to_probe_list(const std::string& name) {
-    std::uniform_int_distribution<std::size_t> d(probe_idx, probe_list.size());
-    auto pos = d(rng);
-    probe_list.push_back(name);
-    std::swap(probe_list[pos], probe_list.back());
-  }
-
-  void start_suspicion(const member& m, const std::string& from,
-                       time_point now) {
-    auto n = c.live_count_;
-    auto min = suspicion_min_timeout(cfg().suspicion_mult, n, cfg().probe_interval);
-    auto max = min * cfg().suspicion_max_timeout_mult;
-    auto k = suspicion_expected_confirmations(cfg().suspicion_mult, n);
-    suspicions.erase(m.name);
-    suspicions.emplace(m.name, suspicion(from, k, min, max, now));
-  }
-
-  // -- validation ------------------------------------------------------------
-
-  bool valid(const Update& u) const {
-    if (u.name().empty() || u.name().size() > cfg().max_name_bytes) return false;
-    if (u.addr().empty() || u.addr().size() > cfg().max_addr_bytes) return false;
-    if (u.from().size() > cfg().max_name_bytes) return false;
-    if (!MemberState_IsValid(u.state())) return false;
-    std::size_t tb = 0;
-    for (auto& [k, v] : u.tags()) {
-      if (k.empty()) return false;
-      tb += k.size() + v.size();
-    }
-    return tb <= cfg().max_tags_bytes;
-  }
-
-  // -- applying claims -------------------------------------------------------
+  // -- claims about this node ----------------------------------------------------
 
   void refute(uint64_t above, time_point now) {
-    c.self_.incarnation = std::max(c.self_.incarnation, above) + 1;
-    c.self_.state_change = now;
-    ++c.stats_.refutations;
-    enqueue(c.self_, {});
+    auto& me = self();
+    me.incarnation = std::max(me.incarnation, above) + 1;
+    me.state_change = now;
+    ++stats.refutations;
+    ob.enqueue(me, {});
   }
 
   void send_self_to(const address& to, outbound_list& out) {
-    if (to.empty() || to == c.self_.addr) return;
-    auto p = packet();
-    *p.add_updates() = encode(c.self_, {});
-    send(to, p, false, out);
+    if (to.empty() || to == self().addr) return;
+    auto p = ob.packet();
+    *p.add_updates() = encode(self(), {});
+    ob.send(to, p, out);
   }
 
-  void apply_self(const Update& u, const std::string& sender,
+  // Refutes accusations, reports another node using our name.
+  void apply_self(const claim& c, std::string_view sender,
                   const address& from_addr, time_point now,
                   outbound_list& out) {
     if (state != run_state::running) return;
-    auto st = from_pb(u.state());
-    auto& self = c.self_;
-    if (st == member_state::alive && u.addr() != self.addr) {
-      if (u.incarnation() < self.incarnation) return;
-      member claim;
-      claim.name = u.name();
-      claim.addr = u.addr();
-      claim.incarnation = u.incarnation();
-      claim.state = member_state::alive;
-      claim.tags.insert(u.tags().begin(), u.tags().end());
-      claim.state_change = now;
-      ++c.stats_.name_conflicts;
-      emit(event::name_conflict, claim);
+    auto& me = self();
+    if (c.state == member_state::alive && c.addr != me.addr) {
+      if (c.incarnation < me.incarnation) return;
+      member conflict;
+      conflict.name = std::string(c.name);
+      conflict.addr = std::string(c.addr);
+      conflict.incarnation = c.incarnation;
+      conflict.state = member_state::alive;
+      conflict.tags = c.tags;
+      conflict.state_change = now;
+      ++stats.name_conflicts;
+      emit(event::name_conflict, conflict);
       // Rate-limited so two nodes sharing a name cannot drive each other's
       // incarnations up at gossip speed.
-      if (conflict_refuted
-          && now - last_conflict_refute < cfg().probe_interval * 10)
+      if (conflict_refuted && now - last_conflict_refute < cfg.probe_interval * 10)
         return;
       conflict_refuted = true;
       last_conflict_refute = now;
-      refute(u.incarnation(), now);
+      refute(c.incarnation, now);
       send_self_to(from_addr, out);
       return;
     }
-    bool newer = u.incarnation() > self.incarnation;
-    bool accuses = u.incarnation() == self.incarnation && st != member_state::alive;
+    bool newer = c.incarnation > me.incarnation;
+    bool accuses = c.incarnation == me.incarnation && c.state != member_state::alive;
     if (!newer && !accuses) {
       // A stale accusation straight from its accuser (e.g. a Lifeguard buddy
       // ping): that node missed our refutation and its timer still runs.
-      if (st != member_state::alive && !u.from().empty() && u.from() == sender)
+      if (c.state != member_state::alive && !c.from.empty() && c.from == sender)
         send_self_to(from_addr, out);
       return; // otherwise our own echo or stale gossip
     }
-    if (st == member_state::suspect || st == member_state::dead)
-      c.awareness_.apply(1);
-    refute(u.incarnation(), now);
+    if (c.state == member_state::suspect || c.state == member_state::dead)
+      prober.self_accused();
+    refute(c.incarnation, now);
     send_self_to(from_addr, out);
     // The accuser's timer is the first to fire: tell it directly too.
-    if (!u.from().empty() && u.from() != sender)
-      if (auto* acc = lookup(u.from()); acc && is_live(acc->state))
+    if (!c.from.empty() && c.from != sender)
+      if (auto* acc = table.find(c.from); acc && is_live(acc->state))
         send_self_to(acc->addr, out);
+  }
+
+  // -- claims about other members ------------------------------------------------
+
+  // Applies one validated Update from the wire.
+  void apply(const Update& u, source src, const std::string& sender,
+             const address& from_addr, time_point now, outbound_list& out) {
+    auto c = to_claim(u);
+    if (c.name == self().name)
+      apply_self(c, sender, from_addr, now, out);
+    else
+      apply(c, &u, src, sender, from_addr, now, out);
+  }
+
+  // This node's own verdict about `m` (suspect after a failed probe, dead
+  // when a suspicion expires), applied like gossip from itself.
+  void apply_verdict(const member& m, member_state st, time_point now,
+                     outbound_list& out) {
+    claim c;
+    c.name = m.name;
+    c.addr = m.addr;
+    c.incarnation = m.incarnation;
+    c.state = st;
+    c.from = self().name;
+    apply(c, nullptr, source::gossip, self().name, {}, now, out);
+  }
+
+  // Applies a claim about another member and acts on what changed: events,
+  // suspicion timers, the probe round, further gossip (unless it came with
+  // a join reply), and the replies a stale or conflicting claim calls for.
+  // `wire` is the Update the claim came in: null for this node's verdicts,
+  // which are never 'alive' and so never conflict.
+  void apply(const claim& c, const Update* wire, source src,
+             std::string_view sender, const address& from_addr,
+             time_point now, outbound_list& out) {
+    auto s = table.apply(c, sender, src == source::gossip, now);
+    switch (s.outcome) {
+      case apply_summary::table_full:
+        bad("table_full");
+        return;
+      case apply_summary::stale:
+        on_stale(c, s, src, sender, from_addr, out);
+        return;
+      case apply_summary::addr_conflict:
+        on_addr_conflict(c, s, wire, out);
+        return;
+      case apply_summary::added:
+      case apply_summary::changed:
+        break;
+    }
+    ++stats.updates_applied;
+    auto& m = *s.m;
+    if (s.outcome == apply_summary::added && !s.became_live)
+      return; // remembered for healing, not news
+    if (s.became_live) prober.add_target(m.name);
+    switch (s.state) {
+      case member_state::alive:
+        prober.clear(m.name);
+        if (s.old_state == member_state::suspect) emit(event::alive, m);
+        else if (s.became_live) emit(event::joined, m);
+        else if (s.tags_changed || s.addr_changed) emit(event::updated, m);
+        break;
+      case member_state::suspect:
+        if (s.outcome == apply_summary::added) emit(event::joined, m);
+        if (s.outcome == apply_summary::added || s.old_state != member_state::suspect)
+          emit(event::suspect, m);
+        prober.suspect(m.name, std::string(s.accuser), now);
+        break;
+      case member_state::dead:
+        prober.clear(m.name);
+        if (s.old_state != member_state::dead) emit(event::dead, m);
+        break;
+      case member_state::left:
+        prober.clear(m.name);
+        emit(event::left, m);
+        break;
+    }
+    if (src != source::join_page) ob.enqueue(m, s.accuser);
+  }
+
+  // A claim that did not change the view: a new confirmation of a running
+  // suspicion, or old news that may call for a reply.
+  void on_stale(const claim& c, const apply_summary& s, source src,
+                std::string_view sender, const address& from_addr,
+                outbound_list& out) {
+    auto& cur = *s.m;
+    if (s.state == member_state::suspect && cur.state == member_state::suspect
+        && c.incarnation == cur.incarnation
+        && prober.confirm(cur.name, std::string(s.accuser))) {
+      ++stats.confirmations;
+      if (src != source::join_page) ob.enqueue(cur, s.accuser);
+      return;
+    }
+    ++stats.updates_stale;
+    // It considers itself (or a page shows it) alive, but we hold it
+    // dead/left: tell it, so it can refute.
+    if ((src != source::gossip || c.name == sender) && is_live(s.state)
+        && !is_live(cur.state))
+      heal_notice(cur, out);
+    // The sender still spreads an accusation that the member already
+    // refuted: it missed the refutation, whose retransmissions may all be
+    // spent by now, and its own suspicion timer may run out. Hand it the
+    // newer record (bounded, one reply per packet; see handle()). Same
+    // when the member has left since: the sender missed the leave and
+    // suspects the now silent leaver; without the correction it would
+    // declare it dead, and dead and left are both outside the anti-entropy
+    // digest, so that view would never be repaired.
+    if (cfg.refute_assist && src == source::gossip && !from_addr.empty()
+        && sender != self().name
+        && (s.state == member_state::suspect || s.state == member_state::dead)
+        && (cur.state == member_state::alive || cur.state == member_state::left)
+        && cur.incarnation > c.incarnation
+        && corrections.size() < max_corrections_per_packet
+        && std::find(corrections.begin(), corrections.end(), cur.name)
+             == corrections.end())
+      corrections.push_back(cur.name);
+  }
+
+  // Same name, another address: keep the member we know, report it, and
+  // tell the known owner so it can refute.
+  void on_addr_conflict(const claim& c, const apply_summary& s,
+                        const Update* wire, outbound_list& out) {
+    bad("addr_conflict");
+    ++stats.name_conflicts;
+    member conflict = *s.m;
+    conflict.addr = std::string(c.addr);
+    conflict.incarnation = c.incarnation;
+    emit(event::name_conflict, conflict);
+    if (heal_notices_budget == 0 || !wire) return;
+    --heal_notices_budget;
+    auto p = ob.packet();
+    *p.add_updates() = *wire;
+    ob.send(s.m->addr, p, out);
+  }
+
+  // Tells `m` (by address) what we believe about it; at most
+  // max_heal_notices_per_packet per handled packet.
+  void heal_notice(const member& m, outbound_list& out) {
+    if (heal_notices_budget == 0) return;
+    --heal_notices_budget;
+    ++stats.heal_notices;
+    auto p = ob.packet();
+    *p.add_updates() = encode(m, self().name);
+    ob.send(m.addr, p, out);
   }
 
   // Sends the records collected in `corrections` to `to` in one packet
@@ -490,862 +348,73 @@ struct core::impl {
   // anti-entropy still carry it).
   void send_corrections(const address& to, outbound_list& out) {
     if (corrections.empty()) return;
-    auto p = packet();
+    auto p = ob.packet();
     std::size_t size = p.ByteSizeLong();
     for (auto& name : corrections) {
-      auto* e = lookup(name);
+      auto* e = table.find(name);
       if (!e || !(e->state == member_state::alive || e->state == member_state::left))
         continue;
       auto u = encode(*e, {});
       auto n = u.ByteSizeLong();
-      if (size + n + 4 > cfg().max_packet) continue;
+      if (size + n + 4 > cfg.max_packet) continue;
       size += n + 4;
       *p.add_updates() = std::move(u);
     }
     corrections.clear();
     if (p.updates_size() == 0) return;
-    ++c.stats_.corrections_sent;
-    send(to, p, false, out);
+    ++stats.corrections_sent;
+    ob.send(to, p, out);
   }
 
-  // We hold `sender` as suspect, yet a packet just came from it: it is up,
-  // but it may not know it is suspected (the accusation missed it) or its
-  // refutation missed us (every retransmission spent or lost). Tell it what
-  // we believe: it refutes, or, having refuted already, answers with its
-  // current record (apply_self's stale-accusation path). One notice per
-  // suspect per probe_timeout, and only to the address we know for it.
-  void notice_suspect_sender(const std::string& sender, const address& from,
-                             time_point now, outbound_list& out) {
-    if (!cfg().refute_assist) return;
-    auto* e = lookup(sender);
-    if (!e || e->state != member_state::suspect || e->addr != from) return;
-    auto it = suspect_notices.find(sender);
-    if (it != suspect_notices.end() && now - it->second < cfg().probe_timeout)
-      return;
-    suspect_notices[sender] = now;
-    ++c.stats_.suspect_notices;
-    auto p = packet();
-    *p.add_updates() = encode(*e, c.self_.name);
-    send(e->addr, p, false, out);
-  }
-
-  // Tells `m` (by address) what we believe about it, so it can refute; used
-  // when a merge shows it considers itself alive but we hold it dead/left.
-  void heal_notice(const member& m, outbound_list& out) {
-    if (heal_notices_budget == 0) return;
-    --heal_notices_budget;
-    ++c.stats_.heal_notices;
-    auto p = packet();
-    *p.add_updates() = encode(m, c.self_.name);
-    send(m.addr, p, false, out);
-  }
-
-  // Applies one validated claim; returns true if the view changed (and the
-  // claim was queued for further gossip).
-  bool apply(const Update& u, source src, const std::string& sender,
-             const address& from_addr, time_point now, outbound_list& out) {
-    if (u.name() == c.self_.name) {
-      apply_self(u, sender, from_addr, now, out);
-      return false;
-    }
-    auto st = from_pb(u.state());
-    std::string from = u.from().empty() ? sender : u.from();
-    auto found = by_name.find(std::string_view(u.name()));
-    if (found == by_name.end()) {
-      if (table.size() + 1 >= cfg().max_members) {
-        bad("table_full");
-        return false;
-      }
-      entry m;
-      m.name = u.name();
-      m.addr = u.addr();
-      m.incarnation = u.incarnation();
-      m.state = member_state::dead; // placeholder: set_state counts live
-      m.state_change = now;
-      if (st == member_state::alive) m.tags.insert(u.tags().begin(), u.tags().end());
-      auto node = table.emplace(m.name, std::move(m)).first;
-      by_name.emplace(std::string_view(node->first), &node->second);
-      auto& ref = node->second;
-      set_state(ref, st, now);
-      account(ref, +1);
-      ++c.stats_.updates_applied;
-      if (!is_live(st)) return false; // remembered for healing, not news
-      add_to_probe_list(ref.name);
-      emit(event::joined, ref);
-      if (st == member_state::suspect) {
-        emit(event::suspect, ref);
-        start_suspicion(ref, from, now);
-      }
-      if (src != source::join_page) enqueue(ref, from);
-      return true;
-    }
-    entry& cur = *found->second;
-    // A full-state merge is not first-hand evidence of death: downgrade a
-    // same-incarnation 'dead' to 'suspect' so a live member can refute
-    // instead of flapping through dead.
-    if (src != source::gossip && st == member_state::dead && is_live(cur.state)
-        && u.incarnation() == cur.incarnation) {
-      st = member_state::suspect;
-      from = sender;
-    }
-    if (!supersedes(cur.incarnation, cur.state, u.incarnation(), st)) {
-      if (st == member_state::suspect && cur.state == member_state::suspect
-          && u.incarnation() == cur.incarnation) {
-        auto s = suspicions.find(cur.name);
-        if (s != suspicions.end() && s->second.confirm(from)) {
-          ++c.stats_.confirmations;
-          if (src != source::join_page) enqueue(cur, from);
-          return true;
-        }
-      }
-      ++c.stats_.updates_stale;
-      if ((src != source::gossip || u.name() == sender) && is_live(st)
-          && !is_live(cur.state))
-        heal_notice(cur, out);
-      // The sender still spreads an accusation that the member already
-      // refuted: it missed the refutation, whose retransmissions may all be
-      // spent by now, and its own suspicion timer may run out. Hand it the
-      // newer record (bounded, one reply per packet; see handle()). Same
-      // when the member has left since: the sender missed the leave and
-      // suspects the now silent leaver; without the correction it would
-      // declare it dead, and dead and left are both outside the anti-entropy
-      // digest, so that view would never be repaired.
-      if (cfg().refute_assist && src == source::gossip && !from_addr.empty()
-          && sender != c.self_.name
-          && (st == member_state::suspect || st == member_state::dead)
-          && (cur.state == member_state::alive || cur.state == member_state::left)
-          && cur.incarnation > u.incarnation()
-          && corrections.size() < max_corrections_per_packet
-          && std::find(corrections.begin(), corrections.end(), cur.name)
-               == corrections.end())
-        corrections.push_back(cur.name);
-      return false;
-    }
-    if (st == member_state::alive && u.addr() != cur.addr && is_live(cur.state)) {
-      // Same name, another address: keep the member we know, report it, and
-      // tell the known owner so it can refute.
-      bad("addr_conflict");
-      ++c.stats_.name_conflicts;
-      member claim = cur;
-      claim.addr = u.addr();
-      claim.incarnation = u.incarnation();
-      emit(event::name_conflict, claim);
-      if (heal_notices_budget > 0) {
-        --heal_notices_budget;
-        auto p = packet();
-        *p.add_updates() = u;
-        send(cur.addr, p, false, out);
-      }
-      return false;
-    }
-    account(cur, -1);
-    auto old = cur.state;
-    bool tags_changed = false;
-    bool addr_changed = false;
-    cur.incarnation = u.incarnation();
-    if (st == member_state::alive) {
-      std::map<std::string, std::string> t(u.tags().begin(), u.tags().end());
-      tags_changed = t != cur.tags;
-      addr_changed = u.addr() != cur.addr;
-      cur.tags = std::move(t);
-      cur.addr = u.addr();
-    }
-    set_state(cur, st, now);
-    account(cur, +1);
-    ++c.stats_.updates_applied;
-    switch (st) {
-      case member_state::alive:
-        suspicions.erase(cur.name);
-        if (old == member_state::suspect) emit(event::alive, cur);
-        else if (!is_live(old)) {
-          add_to_probe_list(cur.name);
-          emit(event::joined, cur);
-        } else if (tags_changed || addr_changed)
-          emit(event::updated, cur);
-        break;
-      case member_state::suspect:
-        if (!is_live(old)) add_to_probe_list(cur.name);
-        start_suspicion(cur, from, now);
-        if (old != member_state::suspect) emit(event::suspect, cur);
-        break;
-      case member_state::dead:
-        suspicions.erase(cur.name);
-        if (old != member_state::dead) emit(event::dead, cur);
-        break;
-      case member_state::left:
-        suspicions.erase(cur.name);
-        emit(event::left, cur);
-        break;
-    }
-    if (src != source::join_page) enqueue(cur, from);
-    return true;
-  }
-
-  // -- state pages and anti-entropy -------------------------------------------
-
-  static std::size_t bucket_of(const std::string& name) {
-    return fnv1a(name) % sync_buckets;
-  }
-
-  static uint64_t entry_hash(const member& m) {
-    return mix64(fnv1a(m.name) ^ mix64(m.incarnation * 4 + static_cast<uint64_t>(m.state)));
-  }
-
-  template <class F>
-  void for_each_member(F f) const {
-    f(c.self_);
-    for (auto& [_, m] : table) f(m);
-  }
-
-  // O(1): table shares are maintained by account(); self is added here.
-  std::pair<uint64_t, uint32_t> digest() const {
-    uint64_t h = digest_sum;
-    uint32_t n = digest_count;
-    if (is_live(c.self_.state)) {
-      h += entry_hash(c.self_);
-      ++n;
-    }
-    return {h, n};
-  }
-
-  std::vector<uint64_t> bucket_hashes() const {
-    std::vector<uint64_t> b(bucket_sum, bucket_sum + sync_buckets);
-    if (is_live(c.self_.state)) b[bucket_of(c.self_.name)] += entry_hash(c.self_);
-    return b;
-  }
-
-  static void refill(reply_budget& b, double rate, double burst,
-                     time_point now) {
-    if (now > b.last) {
-      b.tokens = std::min(
-        burst, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
-      b.last = now;
-    }
-  }
-
-  // Pages that may be sent to `to` now: at most reply_pages_burst, refilled
-  // at reply_pages_per_second per source. Pages after the first also draw on
-  // the all-sources budget, so a crowd of requesters (a join storm, or
-  // spoofed sources on an unauthenticated transport) gets one page each
-  // once that is spent. Charge with charge_reply().
-  std::size_t reply_allowance(const address& to, time_point now) {
-    const double burst = static_cast<double>(cfg().reply_pages_burst);
-    const double gburst = static_cast<double>(cfg().reply_pages_global_per_second);
-    auto it = reply_budgets.find(to);
-    if (it == reply_budgets.end()) {
-      if (reply_budgets.size() >= max_reply_peers) {
-        for (auto j = reply_budgets.begin(); j != reply_budgets.end();) {
-          refill(j->second, cfg().reply_pages_per_second, burst, now);
-          j = j->second.tokens >= burst ? reply_budgets.erase(j) : std::next(j);
-        }
-        if (reply_budgets.size() >= max_reply_peers) return 0;
-      }
-      it = reply_budgets.emplace(to, reply_budget{burst, now}).first;
-    }
-    refill(it->second, cfg().reply_pages_per_second, burst, now);
-    if (!global_budget_init) {
-      global_budget = reply_budget{gburst, now};
-      global_budget_init = true;
-    }
-    refill(global_budget, cfg().reply_pages_global_per_second, gburst, now);
-    auto own = static_cast<std::size_t>(it->second.tokens);
-    if (own == 0) return 0;
-    auto shared = static_cast<std::size_t>(std::max(0.0, global_budget.tokens));
-    return std::min(own, 1 + shared);
-  }
-
-  void charge_reply(const address& to, std::size_t pages, std::size_t wanted) {
-    if (pages < wanted) ++c.stats_.replies_limited;
-    if (pages == 0) return;
-    auto it = reply_budgets.find(to);
-    if (it != reply_budgets.end()) it->second.tokens -= static_cast<double>(pages);
-    global_budget.tokens = std::max(0.0, global_budget.tokens - static_cast<double>(pages - 1));
-  }
-
-  // Sends `ms` as StatePages of at most max_packet bytes, no more than the
-  // reply budget of `to` allows; a cut reply carries a random subset
-  // (self first on join replies) so that repeated cut replies differ.
-  void send_pages(const address& to, std::vector<const member*> ms,
-                  bool join_reply, time_point now, outbound_list& out) {
-    auto allowed = reply_allowance(to, now);
-    if (allowed == 0) {
-      charge_reply(to, 0, 1);
-      return;
-    }
-    // ~20 entries fit a page; shuffle when the allowance may cut the reply.
-    if (ms.size() > allowed * 16) {
-      std::size_t first = join_reply ? 1 : 0;
-      if (ms.size() > first) std::shuffle(ms.begin() + static_cast<std::ptrdiff_t>(first), ms.end(), rng);
-    }
-    send_pages_capped(to, ms, join_reply, allowed, out);
-  }
-
-  void send_pages_capped(const address& to, const std::vector<const member*>& ms,
-                         bool join_reply, std::size_t allowed,
-                         outbound_list& out) {
-    std::size_t budget = cfg().max_packet > c.self_.name.size() + 32
-                           ? cfg().max_packet - c.self_.name.size() - 32
-                           : 64;
-    std::vector<std::vector<Update>> pages(1);
-    std::size_t used = 0;
-    bool cut = false;
-    for (auto* m : ms) {
-      auto u = encode(*m, c.self_.name);
-      auto n = u.ByteSizeLong();
-      auto cost = 1 + varint_size(n) + n;
-      if (used + cost > budget && !pages.back().empty()) {
-        if (pages.size() >= allowed) {
-          cut = true;
-          break;
-        }
-        pages.emplace_back();
-        used = 0;
-      }
-      pages.back().push_back(std::move(u));
-      used += cost;
-    }
-    charge_reply(to, pages.size(), cut ? pages.size() + 1 : pages.size());
-    auto total = static_cast<uint32_t>(pages.size());
-    for (uint32_t i = 0; i < total; ++i) {
-      auto p = packet();
-      auto* s = p.mutable_state();
-      s->set_index(i);
-      s->set_total(total);
-      s->set_join_reply(join_reply);
-      for (auto& u : pages[i]) *s->add_members() = std::move(u);
-      send(to, p, false, out);
-    }
-  }
-
-  void send_buckets(const address& to, const std::set<uint32_t>& buckets,
-                    time_point now, outbound_list& out) {
-    std::vector<const member*> ms;
-    for_each_member([&](const member& m) {
-      if (buckets.count(static_cast<uint32_t>(bucket_of(m.name)))) ms.push_back(&m);
-    });
-    if (!ms.empty()) send_pages(to, std::move(ms), false, now, out);
-  }
-
-  // -- packet handlers -------------------------------------------------------
-
-  void on_ping(const address& from, const Ping& m, outbound_list& out) {
-    if (m.target() != c.self_.name) {
-      bad("wrong_target");
-      return;
-    }
-    auto p = packet();
-    p.mutable_ack()->set_seq(m.seq());
-    send(from, p, true, out);
-  }
-
-  void on_ack(const Ack& m, outbound_list& out) {
-    if (probe.active && m.seq() == probe.seq) {
-      probe.active = false;
-      ++c.stats_.acks;
-      c.awareness_.apply(-1);
-      return;
-    }
-    auto r = relays.find(m.seq());
-    if (r == relays.end()) return; // late or duplicate
-    auto p = packet();
-    p.mutable_ack()->set_seq(r->second.origin_seq);
-    send(r->second.origin, p, true, out);
-    relays.erase(r);
-  }
-
-  void on_ping_req(const address& from, const PingReq& m, time_point now,
-                   outbound_list& out) {
-    if (m.target().empty() || m.target().size() > cfg().max_name_bytes
-        || m.target_addr().empty()
-        || m.target_addr().size() > cfg().max_addr_bytes) {
-      bad("bad_body");
-      return;
-    }
-    if (relays.size() >= max_relays) {
-      bad("relay_full");
-      return;
-    }
-    auto seq = next_seq++;
-    relays[seq] = relay{from, m.seq(), now + cfg().probe_timeout * 4 / 5};
-    ++c.stats_.relayed_probes;
-    auto p = packet();
-    auto* ping = p.mutable_ping();
-    ping->set_seq(seq);
-    ping->set_target(m.target());
-    send(m.target_addr(), p, true, out);
-  }
-
-  void on_join(const address& from, const JoinRequest&, time_point now,
-               outbound_list& out) {
-    std::vector<const member*> ms;
-    for_each_member([&](const member& m) { ms.push_back(&m); });
-    send_pages(from, std::move(ms), true, now, out);
-  }
-
+  // State pages: a join reply (the first is old news to everyone else and
+  // not re-gossiped; reconnect replies are, so both sides re-merge) or an
+  // anti-entropy answer.
   void on_state(const std::string& sender, const address& from,
                 const StatePage& s, time_point now, outbound_list& out) {
-    // The first join reply is old news to everyone else: not re-gossiped.
-    // Reconnect replies (partition healing) are, so both sides re-merge.
-    bool initial_join = (s.join_reply() && !c.joined_) || now < catch_up_until;
+    auto src = join.catching_up(s.join_reply(), now) ? source::join_page : source::page;
     for (auto& u : s.members()) {
-      if (!valid(u)) {
+      if (!valid(u, cfg)) {
         bad("bad_update");
         continue;
       }
-      apply(u, initial_join ? source::join_page : source::page, sender, from,
-            now, out);
+      apply(u, src, sender, from, now, out);
     }
-    if (s.join_reply() && !joined_ref()) {
-      joined_ref() = true;
-      // Pull what the seed's table missed (members that joined after the
-      // reply was cut, gossip that died out while the cluster was small).
-      quick_syncs_left = cfg().join_syncs;
-      if (quick_syncs_left > 0) sync_next = now + jitter(cfg().join_sync_interval);
-      catch_up_until = now + cfg().join_sync_interval * (2 * quick_syncs_left + 1);
-      join_next = time_point::max();
-    }
+    // Joined: pull what the seed's table missed (members that joined after
+    // the reply was cut, gossip that died out while the cluster was small).
+    if (s.join_reply() && join.on_join_reply(now)) ae.start_quick_syncs(now);
   }
 
-  bool& joined_ref() { return c.joined_; }
+  // -- timers ------------------------------------------------------------------------
 
-  void on_digest(const address& from, const SyncDigest& d, time_point now,
-                 outbound_list& out) {
-    auto [h, n] = digest();
-    if (h == d.hash() && n == d.count()) return;
-    // The bucket list (~300 B) answers a ~40 B digest: it is a reply page.
-    if (reply_allowance(from, now) == 0) {
-      charge_reply(from, 0, 1);
-      return;
-    }
-    charge_reply(from, 1, 1);
-    auto p = packet();
-    for (auto b : bucket_hashes()) p.mutable_buckets()->add_hashes(b);
-    send(from, p, false, out);
-  }
-
-  void on_buckets(const address& from, const SyncBuckets& b, time_point now,
-                  outbound_list& out) {
-    auto pending = sync_pending.find(from);
-    if (pending == sync_pending.end()) {
-      bad("unsolicited_sync");
-      return;
-    }
-    sync_pending.erase(pending);
-    if (static_cast<std::size_t>(b.hashes_size()) != sync_buckets) {
-      bad("bad_body");
-      return;
-    }
-    auto mine = bucket_hashes();
-    std::set<uint32_t> diff;
-    for (uint32_t i = 0; i < sync_buckets; ++i)
-      if (mine[i] != b.hashes(static_cast<int>(i))) diff.insert(i);
-    if (diff.empty()) return;
-    ++c.stats_.syncs_differed;
-    send_buckets(from, diff, now, out);
-    auto p = packet();
-    for (auto i : diff) p.mutable_want()->add_buckets(i);
-    send(from, p, false, out);
-  }
-
-  void on_want(const address& from, const SyncWant& w, time_point now,
-               outbound_list& out) {
-    if (static_cast<std::size_t>(w.buckets_size()) > sync_buckets) {
-      bad("bad_body");
-      return;
-    }
-    std::set<uint32_t> want;
-    for (auto b : w.buckets()) {
-      if (b >= sync_buckets) {
-        bad("bad_body");
-        return;
-      }
-      want.insert(b);
-    }
-    send_buckets(from, want, now, out);
-  }
-
-  // A leaving member asks us to acknowledge its 'left' claim, which came in
-  // the same packet and has been applied by now. Ack only if we do hold the
-  // sender as left (a newer record, e.g. after its rejoin, is not acked).
-  void on_leave_notice(const std::string& sender, const address& from,
-                       const LeaveNotice& m, outbound_list& out) {
-    auto* e = lookup(sender);
-    if (!e || e->state != member_state::left) return;
-    auto p = packet();
-    p.mutable_leave_ack()->set_seq(m.seq());
-    ++c.stats_.leave_acks_sent;
-    send(from, p, false, out);
-  }
-
-  // -- leave notices (this node is leaving) -----------------------------------
-
-  duration leave_resend_gap() const {
-    return std::max(cfg().gossip_interval, cfg().probe_timeout / 2);
-  }
-
-  // Picks the members to notify: all live ones, or a random subset as large
-  // as the drain can reach (the rest learn through gossip relays), so a
-  // leave costs O(min(N, notices per drain)), not O(N).
-  void start_leave_notices(time_point now) {
-    leave_pending.clear();
-    leave_pos.clear();
-    leave_cursor = 0;
-    if (cfg().leave_notices_per_tick <= 0) return;
-    leave_seq = next_seq++;
-    // Gossip ticks within the drain: ceil(leave_drain / gossip_interval).
-    auto g = cfg().gossip_interval.count();
-    auto ticks = static_cast<std::size_t>((cfg().leave_drain.count() + g - 1) / g);
-    auto cap = std::min<std::size_t>(
-      static_cast<std::size_t>(cfg().leave_notices_per_tick) * ticks, cfg().max_members);
-    auto peers = pick(cap, false, now, {});
-    std::shuffle(peers.begin(), peers.end(), rng);
-    leave_pending.reserve(peers.size());
-    for (auto* m : peers) {
-      leave_pos.emplace(m->name, leave_pending.size());
-      leave_pending.push_back(leave_peer{m->name, m->addr, {}, false});
-    }
-  }
-
-  void send_leave_notice(leave_peer& lp, time_point now, outbound_list& out) {
-    lp.last_sent = now;
-    lp.sent = true;
-    auto p = packet();
-    p.mutable_leave()->set_seq(leave_seq);
-    *p.add_updates() = encode(c.self_, {});
-    ++c.stats_.leave_notices_sent;
-    send(lp.addr, p, false, out);
-  }
-
-  // One gossip tick's share: up to leave_notices_per_tick notices to members
-  // not notified yet, or notified at least leave_resend_gap() ago without an
-  // ack. Visits at most 4x that many entries: O(k) per tick.
-  void leave_notice_tick(time_point now, outbound_list& out) {
-    int budget = cfg().leave_notices_per_tick;
-    std::size_t visits = 0;
-    std::size_t max_visits = std::min(leave_pending.size(),
-                                       4 * static_cast<std::size_t>(std::max(budget, 0)));
-    while (budget > 0 && visits < max_visits) {
-      if (leave_cursor >= leave_pending.size()) leave_cursor = 0;
-      auto& lp = leave_pending[leave_cursor++];
-      ++visits;
-      if (lp.sent && now - lp.last_sent < leave_resend_gap()) continue;
-      send_leave_notice(lp, now, out);
-      --budget;
-    }
-  }
-
-  void leave_move(std::size_t from, std::size_t to) {
-    if (from == to) return;
-    leave_pending[to] = std::move(leave_pending[from]);
-    leave_pos[leave_pending[to].name] = to;
-  }
-
-  // Drops an acked member in O(1), keeping the not yet visited part of the
-  // current round at and after the cursor.
-  void leave_acked(const std::string& name, uint64_t seq) {
-    if (seq != leave_seq) return;
-    auto it = leave_pos.find(name);
-    if (it == leave_pos.end()) return;
-    auto i = it->second;
-    leave_pos.erase(it);
-    ++c.stats_.leave_acks_received;
-    auto last = leave_pending.size() - 1;
-    if (i < leave_cursor) {
-      auto c1 = leave_cursor - 1;
-      leave_move(c1, i);
-      leave_move(last, c1);
-      --leave_cursor;
-    } else {
-      leave_move(last, i);
-    }
-    leave_pending.pop_back();
-  }
-
-  void stop_leave_notices() {
-    leave_pending.clear();
-    leave_pos.clear();
-    leave_cursor = 0;
-  }
-
-  // While leaving, only acks to our notices are processed; a packet from a
-  // member that has not acked (a probe, a gossip push) shows it still takes
-  // us for live, so it gets the notice now (rate-limited per member, sent to
-  // the address we know, not to the packet's source).
-  void handle_leaving(std::string_view payload, time_point now,
-                      outbound_list& out) {
-    if (leave_pending.empty() || payload.size() > cfg().max_datagram) return;
-    Packet p;
-    if (!p.ParseFromArray(payload.data(), static_cast<int>(payload.size()))
-        || p.sender().empty() || p.sender().size() > cfg().max_name_bytes)
-      return;
-    if (p.body_case() == Packet::kLeaveAck) {
-      leave_acked(p.sender(), p.leave_ack().seq());
-      return;
-    }
-    auto it = leave_pos.find(p.sender());
-    if (it == leave_pos.end()) return;
-    auto& lp = leave_pending[it->second];
-    if (lp.sent && now - lp.last_sent < leave_resend_gap()) return;
-    send_leave_notice(lp, now, out);
-  }
-
-  // -- timers ------------------------------------------------------------------
-
-  // Up to k distinct random members: live ones, plus those dead for less
-  // than gossip_to_dead when include_dead; never `skip`. O(k) expected.
-  std::vector<const member*> pick(std::size_t k, bool include_dead,
-                                  time_point now, const std::string& skip) {
-    if (include_dead) {
-      for (std::size_t i = 0; i < dead_recent.size();) {
-        auto* e = dead_recent[i];
-        if (now - e->state_change >= cfg().gossip_to_dead)
-          index_remove(dead_recent, &entry::dead_pos, *e);
-        else
-          ++i;
-      }
-    }
-    auto nl = live.size();
-    auto total = nl + (include_dead ? dead_recent.size() : 0);
-    auto at = [&](std::size_t i) -> const entry* {
-      return i < nl ? live[i] : dead_recent[i - nl];
-    };
-    std::vector<const member*> r;
-    if (k == 0 || total == 0) return r;
-    if (total <= 4 * k + 8) {
-      for (std::size_t i = 0; i < total; ++i)
-        if (at(i)->name != skip) r.push_back(at(i));
-      if (r.size() > k) {
-        for (std::size_t i = 0; i < k; ++i) {
-          std::uniform_int_distribution<std::size_t> d(i, r.size() - 1);
-          std::swap(r[i], r[d(rng)]);
-        }
-        r.resize(k);
-      }
-      return r;
-    }
-    // total > 4k + 8: rejection sampling finishes in ~k draws.
-    std::vector<std::size_t> chosen;
-    std::uniform_int_distribution<std::size_t> d(0, total - 1);
-    for (std::size_t tries = 0; r.size() < k && tries < 16 * k + 64; ++tries) {
-      auto i = d(rng);
-      if (std::find(chosen.begin(), chosen.end(), i) != chosen.end()) continue;
-      chosen.push_back(i);
-      if (at(i)->name != skip) r.push_back(at(i));
-    }
-    return r;
-  }
-
-  void send_join(bool reconnect, const address& to, outbound_list& out) {
-    auto p = packet();
-    p.mutable_join()->set_reconnect(reconnect);
-    *p.add_updates() = encode(c.self_, {});
-    send(to, p, false, out);
-  }
-
-  void join_tick(time_point now, outbound_list& out) {
-    if (c.joined_ || join_targets.empty() || now < join_next) return;
-    ++c.stats_.join_attempts;
-    for (auto& s : join_targets)
-      if (s != c.self_.addr) send_join(false, s, out);
-    join_next = now + jitter(join_backoff * 2) + join_backoff / 4;
-    join_backoff = std::min(join_backoff * 2, cfg().join_retry_max);
-  }
-
-  void gossip(time_point now, outbound_list& out) {
-    if (queue.empty()) return;
-    auto targets = pick(static_cast<std::size_t>(cfg().gossip_fanout), true, now, {});
-    std::size_t over = cfg().max_packet > 64 ? cfg().max_packet - 64 : 0;
-    for (auto* t : targets) {
-      std::string big;
-      if (queue.take_oversize(over, retransmit_limit(), big)) {
-        // Large tags: ship the update alone, bounded by max_datagram.
-        std::string bytes = packet().SerializeAsString();
-        bytes.push_back(static_cast<char>(updates_field_tag));
-        append_varint(bytes, big.size());
-        bytes += big;
-        if (bytes.size() <= cfg().max_datagram) {
-          ++c.stats_.packets_out;
-          c.stats_.bytes_out += bytes.size();
-          out.push_back(outbound{t->addr, channel::membership, std::move(bytes)});
-        }
-      }
-      if (queue.empty()) break;
-      send(t->addr, packet(), true, out);
-    }
-  }
-
-  void start_probe(time_point now, outbound_list& out) {
-    const member* target = nullptr;
-    for (std::size_t tries = 0; tries <= probe_list.size() + 1 && !target; ++tries) {
-      if (probe_idx >= probe_list.size()) {
-        probe_list.clear();
-        for (auto& [name, m] : table)
-          if (is_live(m.state)) probe_list.push_back(name);
-        std::shuffle(probe_list.begin(), probe_list.end(), rng);
-        probe_idx = 0;
-        if (probe_list.empty()) return;
-      }
-      auto* e = lookup(probe_list[probe_idx++]);
-      if (e && is_live(e->state)) target = e;
-    }
-    if (!target) return;
-    ++c.stats_.probes;
-    probe = probe_state{};
-    probe.active = true;
-    probe.target = target->name;
-    probe.addr = target->addr;
-    probe.incarnation = target->incarnation;
-    probe.seq = next_seq++;
-    probe.direct_deadline = now + c.awareness_.scale(cfg().probe_timeout);
-    probe.end = now + c.awareness_.scale(cfg().probe_interval);
-    auto p = packet();
-    p.mutable_ping()->set_seq(probe.seq);
-    p.mutable_ping()->set_target(target->name);
-    if (target->state == member_state::suspect) {
-      // Lifeguard buddy: tell the target it is suspected so it refutes now.
-      auto s = suspicions.find(target->name);
-      (void) s;
-      *p.add_updates() = encode(*target, c.self_.name);
-    }
-    send(target->addr, p, true, out);
-  }
-
+  // A failed probe is this node's verdict 'suspect'; the next probe starts
+  // in the same tick, its ping carrying that news.
   void probe_tick(time_point now, outbound_list& out) {
-    if (probe.active && !probe.indirect_sent && now >= probe.direct_deadline) {
-      probe.indirect_sent = true;
-      auto helpers = pick(static_cast<std::size_t>(cfg().indirect_checks), false,
-                          now, probe.target);
-      for (auto* h : helpers) {
-        auto p = packet();
-        auto* r = p.mutable_ping_req();
-        r->set_seq(probe.seq);
-        r->set_target(probe.target);
-        r->set_target_addr(probe.addr);
-        ++c.stats_.indirect_probes;
-        ++probe.expected_nacks;
-        send(h->addr, p, true, out);
-      }
-    }
-    if (probe.active && now >= probe.end) {
-      probe.active = false;
-      ++c.stats_.probe_failures;
-      int delta = probe.expected_nacks > 0
-                    ? std::max(0, probe.expected_nacks - probe.nacks)
-                    : 1;
-      c.awareness_.apply(delta);
-      auto* e = lookup(probe.target);
-      // Also when already suspect: our failed probe is an independent
-      // confirmation (Lifeguard dogpile).
-      if (e && e->incarnation == probe.incarnation && is_live(e->state)) {
-        Update u = encode(*e, c.self_.name);
-        u.set_state(SUSPECT);
-        u.set_from(c.self_.name);
-        ++c.stats_.suspects_raised;
-        apply(u, source::gossip, c.self_.name, {}, now, out);
-      }
-    }
-    if (!probe.active && now >= next_probe) {
-      next_probe = now + c.awareness_.scale(cfg().probe_interval);
-      start_probe(now, out);
-    }
+    if (auto* m = prober.check_probe(now, out))
+      apply_verdict(*m, member_state::suspect, now, out);
+    prober.start_due_probe(now, out);
   }
 
+  // Expired suspicions: this node declares those still suspect dead.
   void suspicion_tick(time_point now, outbound_list& out) {
-    for (auto it = suspect_notices.begin(); it != suspect_notices.end();)
-      it = suspicions.count(it->first) ? std::next(it) : suspect_notices.erase(it);
-    std::vector<std::string> due;
-    for (auto& [name, s] : suspicions)
-      if (s.deadline() <= now) due.push_back(name);
-    for (auto& name : due) {
-      suspicions.erase(name);
-      auto* e = lookup(name);
+    for (auto& name : prober.expired(now)) {
+      auto* e = table.find(name);
       if (!e || e->state != member_state::suspect) continue;
-      Update u = encode(*e, c.self_.name);
-      u.set_state(DEAD);
-      u.set_from(c.self_.name);
-      ++c.stats_.deaths_declared;
-      apply(u, source::gossip, c.self_.name, {}, now, out);
+      ++stats.deaths_declared;
+      apply_verdict(*e, member_state::dead, now, out);
     }
-  }
-
-  void relay_tick(time_point now, outbound_list& out) {
-    for (auto it = relays.begin(); it != relays.end();) {
-      if (it->second.nack_at > now) {
-        ++it;
-        continue;
-      }
-      auto p = packet();
-      p.mutable_nack()->set_seq(it->second.origin_seq);
-      ++c.stats_.nacks_sent;
-      send(it->second.origin, p, false, out);
-      it = relays.erase(it);
-    }
-  }
-
-  void sync_tick(time_point now, outbound_list& out) {
-    if (now < sync_next) return;
-    if (quick_syncs_left > 0) {
-      --quick_syncs_left;
-      sync_next = now + jitter(cfg().join_sync_interval * 2);
-    } else {
-      sync_next = now + jitter(sync_period() * 2);
-    }
-    for (auto it = sync_pending.begin(); it != sync_pending.end();)
-      it = now - it->second > sync_period() ? sync_pending.erase(it) : std::next(it);
-    auto peer = pick(1, false, now, {});
-    if (peer.empty()) return;
-    ++c.stats_.syncs_started;
-    auto [h, n] = digest();
-    auto p = packet();
-    p.mutable_digest()->set_hash(h);
-    p.mutable_digest()->set_count(n);
-    sync_pending[peer[0]->addr] = now;
-    send(peer[0]->addr, p, false, out);
-  }
-
-  void reconnect_tick(time_point now, outbound_list& out) {
-    if (now < reconnect_next) return;
-    reconnect_next = now + jitter(cfg().reconnect_interval * 2);
-    std::set<address> live_addrs;
-    std::vector<address> cands;
-    for (auto it = table.begin(); it != table.end();) {
-      auto& m = it->second;
-      if (!is_live(m.state) && now - m.state_change >= cfg().dead_retention) {
-        erase_entry(it++);
-        continue;
-      }
-      if (is_live(m.state)) live_addrs.insert(m.addr);
-      else cands.push_back(m.addr);
-      ++it;
-    }
-    for (auto& s : seeds)
-      if (s != c.self_.addr && !live_addrs.count(s)) cands.push_back(s);
-    if (cands.empty()) return;
-    std::uniform_int_distribution<std::size_t> d(0, cands.size() - 1);
-    ++c.stats_.reconnects;
-    send_join(true, cands[d(rng)], out);
   }
 };
 
-// -- core ----------------------------------------------------------------------
+// -- core ------------------------------------------------------------------------------
 
 core::core(config cfg, std::string name, address advertise,
-           std::map<std::string, std::string> tags, uint64_t seed)
-  : cfg_(std::move(cfg)), awareness_(cfg_.awareness_max) {
-  impl_ = std::make_unique<impl>(*this, seed);
-  config_error_ = cfg_.validate();
-  if (config_error_.empty() && (name.empty() || name.size() > cfg_.max_name_bytes))
-    config_error_ = "node name empty or longer than max_name_bytes";
-  if (config_error_.empty()
-      && (advertise.empty() || advertise.size() > cfg_.max_addr_bytes))
-    config_error_ = "advertise address empty or longer than max_addr_bytes";
-  if (config_error_.empty() && tags_bytes(tags) > cfg_.max_tags_bytes)
-    config_error_ = "tags exceed max_tags_bytes";
-  self_.name = std::move(name);
-  self_.addr = std::move(advertise);
-  self_.tags = std::move(tags);
-  self_.state = member_state::alive;
-  if (!config_error_.empty()) impl_->state = impl::run_state::inert;
+           std::map<std::string, std::string> tags, uint64_t seed) {
+  member me;
+  me.name = std::move(name);
+  me.addr = std::move(advertise);
+  me.tags = std::move(tags);
+  me.state = member_state::alive;
+  impl_ = std::make_unique<impl>(std::move(cfg), std::move(me), seed);
 }
 
 core::~core() = default;
@@ -1355,42 +424,27 @@ void core::join(const std::vector<address>& seeds, time_point now,
   auto& d = *impl_;
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  self_.state_change = now;
-  for (auto& s : seeds)
-    if (!s.empty() && s.size() <= cfg_.max_addr_bytes
-        && std::find(d.seeds.begin(), d.seeds.end(), s) == d.seeds.end()
-        && s != self_.addr)
-      d.seeds.push_back(s);
-  d.enqueue(self_, {});
-  if (d.seeds.empty()) {
-    joined_ = true;
-    return;
-  }
-  joined_ = false;
-  d.join_targets = d.seeds;
-  d.join_backoff = cfg_.join_retry_initial;
-  d.join_next = now;
-  d.join_tick(now, out);
+  d.self().state_change = now;
+  d.ob.enqueue(d.self(), {});
+  d.join.join(seeds, now, out);
 }
 
 void core::leave(time_point now, outbound_list& out) {
   auto& d = *impl_;
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  self_.incarnation += 1;
-  self_.state = member_state::left;
-  self_.state_change = now;
-  d.enqueue(self_, {});
+  auto& me = d.self();
+  me.incarnation += 1;
+  me.state = member_state::left;
+  me.state_change = now;
+  d.ob.enqueue(me, {});
   d.state = impl::run_state::leaving;
-  d.leave_until = now + cfg_.leave_drain;
-  d.probe.active = false;
-  d.suspicions.clear();
-  d.suspect_notices.clear();
-  d.relays.clear();
+  d.leave_until = now + d.cfg.leave_drain;
+  d.prober.stop();
   d.gossip(now, out);
-  d.start_leave_notices(now);
-  d.leave_notice_tick(now, out);
-  d.gossip_next = now + cfg_.gossip_interval;
+  d.leaver.start(now);
+  d.leaver.tick(now, out);
+  d.gossip_next = now + d.cfg.gossip_interval;
 }
 
 ec core::rejoin(time_point now, outbound_list& out) {
@@ -1398,27 +452,18 @@ ec core::rejoin(time_point now, outbound_list& out) {
   if (d.state == impl::run_state::inert) return ec::bad_config;
   if (d.state == impl::run_state::running) return ec::none;
   d.state = impl::run_state::running;
-  self_.incarnation += 1;
-  self_.state = member_state::alive;
-  self_.state_change = now;
-  d.queue = broadcast_queue{};
-  d.enqueue(self_, {});
-  d.join_targets = d.seeds;
-  if (d.join_targets.empty())
-    for (auto* m : d.pick(3, false, now, {})) d.join_targets.push_back(m->addr);
+  auto& me = d.self();
+  me.incarnation += 1;
+  me.state = member_state::alive;
+  me.state_change = now;
+  d.ob.clear_queue();
+  d.ob.enqueue(me, {});
+  d.join.choose_rejoin_targets(now);
   d.leave_until = time_point::max();
-  d.stop_leave_notices();
-  d.next_probe = now + cfg_.probe_interval;
-  d.sync_next = now + d.jitter(d.sync_period());
-  d.reconnect_next = now + d.jitter(cfg_.reconnect_interval);
-  if (d.join_targets.empty()) {
-    joined_ = true;
-    return ec::none;
-  }
-  joined_ = false;
-  d.join_backoff = cfg_.join_retry_initial;
-  d.join_next = now;
-  d.join_tick(now, out);
+  d.leaver.stop();
+  d.prober.resume(now);
+  d.ae.schedule(now);
+  d.join.restart(now, out);
   return ec::none;
 }
 
@@ -1428,71 +473,57 @@ ec core::set_tags(std::map<std::string, std::string> tags, time_point now,
   if (d.state == impl::run_state::inert) return ec::bad_config;
   for (auto& [k, _] : tags)
     if (k.empty()) return ec::bad_tag;
-  if (tags_bytes(tags) > cfg_.max_tags_bytes) return ec::tags_too_large;
+  if (tags_bytes(tags) > d.cfg.max_tags_bytes) return ec::tags_too_large;
   if (d.state != impl::run_state::running) return ec::not_running;
   d.start_clocks(now);
-  self_.tags = std::move(tags);
-  self_.incarnation += 1;
-  self_.state_change = now;
-  d.enqueue(self_, {});
+  auto& me = d.self();
+  me.tags = std::move(tags);
+  me.incarnation += 1;
+  me.state_change = now;
+  d.ob.enqueue(me, {});
   d.gossip(now, out);
-  d.gossip_next = now + cfg_.gossip_interval;
+  d.gossip_next = now + d.cfg.gossip_interval;
   return ec::none;
 }
 
-void core::handle(const address& from, std::string_view payload,
-                  time_point now, outbound_list& out) {
+void core::handle(const address& from, std::string_view bytes, time_point now,
+                  outbound_list& out) {
   auto& d = *impl_;
-  ++stats_.packets_in;
+  ++d.stats.packets_in;
   if (d.state == impl::run_state::leaving) {
-    d.handle_leaving(payload, now, out);
+    d.leaver.handle(bytes, now, out);
     return;
   }
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  if (payload.size() > cfg_.max_datagram) {
-    d.bad("too_large");
-    return;
-  }
   Packet p;
-  if (!p.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    d.bad("parse");
+  if (auto err = decode(bytes, d.cfg, p); err != decode_error::none) {
+    d.bad(to_string(err));
     return;
   }
-  if (p.sender().empty() || p.sender().size() > cfg_.max_name_bytes) {
-    d.bad("bad_sender");
-    return;
-  }
-  if (p.body_case() == Packet::BODY_NOT_SET && p.updates_size() == 0) {
-    d.bad("unknown_type");
-    return;
-  }
+  // Claims first (the body may depend on them: a leave notice's 'left'),
+  // then the replies they call for, then the body.
   d.heal_notices_budget = max_heal_notices_per_packet;
   for (auto& u : p.updates()) {
-    if (!d.valid(u)) {
+    if (!valid(u, d.cfg)) {
       d.bad("bad_update");
       continue;
     }
     d.apply(u, source::gossip, p.sender(), from, now, out);
   }
   d.send_corrections(from, out);
-  d.notice_suspect_sender(p.sender(), from, now, out);
+  d.prober.notice_suspect_sender(p.sender(), from, now, out);
   switch (p.body_case()) {
-    case Packet::kPing: d.on_ping(from, p.ping(), out); break;
-    case Packet::kAck: d.on_ack(p.ack(), out); break;
-    case Packet::kNack:
-      if (d.probe.active && p.nack().seq() == d.probe.seq) {
-        ++d.probe.nacks;
-        ++stats_.nacks_received;
-      }
-      break;
-    case Packet::kPingReq: d.on_ping_req(from, p.ping_req(), now, out); break;
-    case Packet::kJoin: d.on_join(from, p.join(), now, out); break;
+    case Packet::kPing: d.prober.on_ping(from, p.ping(), out); break;
+    case Packet::kAck: d.prober.on_ack(p.ack(), out); break;
+    case Packet::kNack: d.prober.on_nack(p.nack()); break;
+    case Packet::kPingReq: d.prober.on_ping_req(from, p.ping_req(), now, out); break;
+    case Packet::kJoin: d.ae.send_table(from, now, out); break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
-    case Packet::kDigest: d.on_digest(from, p.digest(), now, out); break;
-    case Packet::kBuckets: d.on_buckets(from, p.buckets(), now, out); break;
-    case Packet::kWant: d.on_want(from, p.want(), now, out); break;
-    case Packet::kLeave: d.on_leave_notice(p.sender(), from, p.leave(), out); break;
+    case Packet::kDigest: d.ae.on_digest(from, p.digest(), now, out); break;
+    case Packet::kBuckets: d.ae.on_buckets(from, p.buckets(), now, out); break;
+    case Packet::kWant: d.ae.on_want(from, p.want(), now, out); break;
+    case Packet::kLeave: d.leaver.on_notice(p.sender(), from, p.leave(), out); break;
     case Packet::kLeaveAck: break; // late: we rejoined since
     case Packet::BODY_NOT_SET: break;
   }
@@ -1507,80 +538,69 @@ void core::poll(time_point now, outbound_list& out) {
     if (now >= d.leave_until) {
       d.state = impl::run_state::left;
       d.leave_until = time_point::max();
-      d.stop_leave_notices();
+      d.leaver.stop();
       return;
     }
     if (now >= d.gossip_next) {
       d.gossip(now, out);
-      d.leave_notice_tick(now, out);
-      d.gossip_next = now + cfg_.gossip_interval;
+      d.leaver.tick(now, out);
+      d.gossip_next = now + d.cfg.gossip_interval;
     }
     return;
   }
-  d.join_tick(now, out);
-  d.relay_tick(now, out);
+  d.join.tick(now, out);
+  d.prober.relay_tick(now, out);
   d.probe_tick(now, out);
   d.suspicion_tick(now, out);
-  if (now >= d.gossip_next && !d.queue.empty()) {
+  if (now >= d.gossip_next && !d.ob.idle()) {
     d.gossip(now, out);
-    d.gossip_next = now + cfg_.gossip_interval;
+    d.gossip_next = now + d.cfg.gossip_interval;
   }
-  d.sync_tick(now, out);
-  d.reconnect_tick(now, out);
+  d.ae.tick(now, out);
+  d.join.reconnect_tick(now, out);
 }
 
 time_point core::next_wakeup() const {
   auto& d = *impl_;
-  if (d.state == impl::run_state::inert || d.state == impl::run_state::left)
+  if (d.state == impl::run_state::inert || d.state == impl::run_state::left
+      || !d.clock_started)
     return time_point::max();
-  if (!d.clock_started) return time_point::max();
   if (d.state == impl::run_state::leaving)
-    return std::min(d.leave_until,
-                    d.queue.empty() && d.leave_pending.empty() ? time_point::max()
-                                                                : d.gossip_next);
-  time_point t = std::min({d.sync_next, d.reconnect_next});
-  if (!joined_ && !d.join_targets.empty()) t = std::min(t, d.join_next);
-  if (d.probe.active)
-    t = std::min(t, d.probe.indirect_sent ? d.probe.end : d.probe.direct_deadline);
-  else if (live_count_ > 1)
-    t = std::min(t, d.next_probe);
-  for (auto& [_, r] : d.relays) t = std::min(t, r.nack_at);
-  for (auto& [_, s] : d.suspicions) t = std::min(t, s.deadline());
-  if (!d.queue.empty()) t = std::min(t, d.gossip_next);
+    return std::min(d.leave_until, d.ob.idle() && !d.leaver.pending()
+                                     ? time_point::max()
+                                     : d.gossip_next);
+  auto t = std::min({d.ae.next_wakeup(), d.join.next_wakeup(),
+                     d.prober.next_wakeup()});
+  if (!d.ob.idle()) t = std::min(t, d.gossip_next);
   return t;
 }
 
-std::vector<member> core::members() const {
-  // The table is ordered by name already: merge self in, O(N).
-  std::vector<member> r;
-  r.reserve(impl_->table.size() + 1);
-  bool placed = false;
-  for (auto& [name, m] : impl_->table) {
-    if (!placed && self_.name < name) {
-      r.push_back(self_);
-      placed = true;
-    }
-    r.push_back(static_cast<const member&>(m));
-  }
-  if (!placed) r.push_back(self_);
-  return r;
-}
+std::vector<member> core::members() const { return impl_->table.members(); }
 
 const member* core::find(const std::string& name) const {
-  if (name == self_.name) return &self_;
-  return impl_->lookup(name);
+  return impl_->table.find(name);
 }
 
-std::size_t core::count(member_state s) const {
-  return impl_->state_counts[static_cast<int>(s)] + (self_.state == s ? 1 : 0);
-}
+std::size_t core::count(member_state s) const { return impl_->table.count(s); }
 
-std::size_t core::size() const { return impl_->table.size() + 1; }
+std::size_t core::size() const { return impl_->table.size(); }
+
+const member& core::self() const { return impl_->table.self(); }
 
 std::vector<event> core::drain_events() {
   std::vector<event> r;
   r.swap(impl_->events);
   return r;
 }
+
+const core_stats& core::stats() const { return impl_->stats; }
+
+int core::health_score() const { return impl_->prober.health_score(); }
+
+bool core::joined() const { return impl_->join.joined(); }
+
+const std::string& core::config_error() const { return impl_->config_error; }
+
+std::size_t core::live_count() const { return impl_->table.live_count(); }
 
 } // namespace pekonode::membership

@@ -4,6 +4,15 @@
 // No CAF, no sockets, no clock reads: callers pass time, a seed, and carry
 // the returned outbound datagrams; the actor shell lives elsewhere.
 //
+// The core is a thin coordinator over one module per concern (core.cc says
+// which owns what): member_table.h (members, precedence, what a claim
+// changed), codec.h (the wire, the outbox), probing.h (probes, relays,
+// Lifeguard, suspicion timers), anti_entropy.h (digest exchange, state
+// pages, reply budgets), leave_notices.h (direct leave notices and acks),
+// join.h (join, rejoin, reconnect). It applies claims, decides what the
+// modules' findings mean for the view, emits events, and runs the timers.
+// No protobuf type appears in this header.
+//
 // Member state machine (per incarnation; a higher incarnation of 'alive'
 // always wins, which is how members refute and rejoin):
 //
@@ -22,91 +31,14 @@
 #include <vector>
 
 #include "common/types.h"
-#include "membership/awareness.h"
-#include "membership/broadcast_queue.h"
+#include "membership/awareness.h"       // kept for callers that rely on it
+#include "membership/broadcast_queue.h" // kept for callers that rely on it
 #include "membership/config.h"
-#include "membership/suspicion.h"
+#include "membership/member_table.h" // supersedes(), the precedence rules
+#include "membership/suspicion.h"       // kept for callers that rely on it
+#include "membership/types.h"
 
 namespace pekonode::membership {
-
-enum class member_state : uint8_t { alive, suspect, dead, left };
-
-/// "alive", "suspect", "dead", "left".
-const char* to_string(member_state s);
-
-/// Errors returned by the core's API (never for packets: those are counted).
-enum class ec : uint8_t {
-  none,
-  tags_too_large, ///< set_tags: keys+values exceed config::max_tags_bytes
-  bad_tag,        ///< set_tags: empty key
-  not_running,    ///< the operation needs a node that has not left
-  bad_config,     ///< config::validate() failed (see core::config_error)
-};
-
-/// Human-readable name of an error code.
-const char* to_string(ec e);
-
-/// One member as seen by this node.
-struct member {
-  std::string name;
-  address addr;
-  uint64_t incarnation = 0;
-  member_state state = member_state::alive;
-  std::map<std::string, std::string> tags;
-  time_point state_change{};
-};
-
-/// A change of this node's view, in the order it happened.
-struct event {
-  enum kind_t { joined, suspect, alive, dead, left, updated, name_conflict };
-  kind_t kind;
-  member m; ///< the member after the change (for name_conflict: the claim)
-};
-
-/// "joined", "suspect", ...
-const char* to_string(event::kind_t k);
-
-/// Counters for metrics; monotonic.
-struct core_stats {
-  uint64_t packets_in = 0;
-  uint64_t packets_out = 0;
-  uint64_t bytes_out = 0;
-  uint64_t probes = 0;           ///< direct probes started
-  uint64_t acks = 0;             ///< probes answered (directly or relayed)
-  uint64_t probe_failures = 0;   ///< probes that ended without an ack
-  uint64_t indirect_probes = 0;  ///< ping-reqs sent
-  uint64_t relayed_probes = 0;   ///< ping-reqs served for others
-  uint64_t nacks_sent = 0;
-  uint64_t nacks_received = 0;
-  uint64_t suspects_raised = 0;  ///< suspicions this node started
-  uint64_t confirmations = 0;    ///< new independent confirmations heard
-  uint64_t deaths_declared = 0;  ///< suspicion timeouts expired here
-  uint64_t refutations = 0;      ///< times this node refuted a claim about it
-  uint64_t name_conflicts = 0;
-  uint64_t updates_applied = 0;  ///< updates that changed the view
-  uint64_t updates_stale = 0;    ///< duplicates / superseded (not forwarded)
-  uint64_t join_attempts = 0;
-  uint64_t syncs_started = 0;
-  uint64_t syncs_differed = 0;
-  uint64_t reconnects = 0;
-  uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
-  /// Replies carrying our newer record to senders of stale accusations.
-  uint64_t corrections_sent = 0;
-  /// "You are suspected" notices sent to suspects we heard from directly.
-  uint64_t suspect_notices = 0;
-  /// Direct leave notices sent while leaving (config::leave_notices_per_tick).
-  uint64_t leave_notices_sent = 0;
-  /// Acks to our leave notices received while leaving.
-  uint64_t leave_acks_received = 0;
-  /// Acks sent to leave notices of other members.
-  uint64_t leave_acks_sent = 0;
-  /// Join/anti-entropy replies cut short or refused by the reply budgets
-  /// (config::reply_pages_*).
-  uint64_t replies_limited = 0;
-  /// Dropped input by reason: "too_large", "parse", "bad_sender",
-  /// "bad_update", "wrong_target", "unknown_type", "bad_body", ...
-  std::map<std::string, uint64_t> bad_packets;
-};
 
 /// The membership protocol state machine of one node.
 ///
@@ -114,6 +46,12 @@ struct core_stats {
 /// Ordering: events come out of drain_events() in the order they happened.
 /// Every call that may send takes an `outbound_list&` and appends to it;
 /// after any call the owner should re-read next_wakeup().
+///
+/// Driving contract (shared with metadata::core): feed every datagram to
+/// handle(from, bytes, now, out), call poll(now, out) when now reaches
+/// next_wakeup(), and send what both appended to `out`. next_wakeup()
+/// returns time_point::max() when nothing is due (not started, left, or an
+/// invalid config). The same seed and the same calls give the same run.
 class core {
 public:
   /// Creates a running, not yet joined node whose self entry is alive at
@@ -147,15 +85,17 @@ public:
   ec set_tags(std::map<std::string, std::string> tags, time_point now,
               outbound_list& out);
 
-  /// Processes one datagram payload from `from`. Bad input is counted in
-  /// stats().bad_packets and dropped; never throws.
-  void handle(const address& from, std::string_view payload, time_point now,
+  /// Processes one datagram payload `bytes` from `from`. Bad input is
+  /// counted in stats().bad_packets and dropped; never throws.
+  void handle(const address& from, std::string_view bytes, time_point now,
               outbound_list& out);
 
   /// Runs every timer due at or before `now`.
   void poll(time_point now, outbound_list& out);
 
-  /// Earliest time poll() has work; time_point::max() if none.
+  /// Earliest time poll() has work; time_point::max() when nothing is due
+  /// (before the first join/handle/poll, after the leave drain, or with an
+  /// invalid config).
   time_point next_wakeup() const;
 
   /// All known members, self included, sorted by name. Copies the table:
@@ -173,45 +113,30 @@ public:
   std::size_t size() const;
 
   /// This node's own entry.
-  const member& self() const { return self_; }
+  const member& self() const;
 
   /// Events since the last call, oldest first.
   std::vector<event> drain_events();
 
-  const core_stats& stats() const { return stats_; }
+  /// Protocol counters, monotonic.
+  const core_stats& stats() const;
 
   /// Lifeguard local health score, 0 (healthy) .. awareness_max-1.
-  int health_score() const { return awareness_.score(); }
+  int health_score() const;
 
   /// Whether some seed answered a join (or no seeds were given).
-  bool joined() const { return joined_; }
+  bool joined() const;
 
   /// Non-empty if the config was rejected.
-  const std::string& config_error() const { return config_error_; }
+  const std::string& config_error() const;
 
   /// Members counted for the protocol's log(N) formulas (alive + suspect,
   /// self included).
-  std::size_t live_count() const { return live_count_; }
+  std::size_t live_count() const;
 
 private:
   struct impl;
   std::unique_ptr<impl> impl_;
-  friend struct impl;
-
-  config cfg_;
-  std::string config_error_;
-  member self_;
-  awareness awareness_;
-  bool joined_ = false;
-  std::size_t live_count_ = 1;
-  core_stats stats_;
 };
-
-/// SWIM precedence: whether a claim (inc, st) supersedes the current view
-/// (cur_inc, cur). alive needs a higher incarnation; suspect overrides alive
-/// at >=; dead and left override alive/suspect at >=, left also overrides
-/// dead at >=; anything at a strictly higher incarnation wins.
-bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
-                member_state st);
 
 } // namespace pekonode::membership

@@ -555,3 +555,84 @@ TEST(Core, FindCountAndMembersAgree) {
 
 } // namespace
 } // namespace pekonode::membership
+
+namespace pekonode::membership {
+namespace {
+
+// The driving contract shared with metadata::core: next_wakeup() is
+// time_point::max() whenever nothing is due.
+TEST(CoreContract, NextWakeupIsMaxWhenNothingIsDue) {
+  core c{config::lan(), "me", "me:1", {}, 3};
+  EXPECT_EQ(c.next_wakeup(), time_point::max()); // not started
+  outbound_list out;
+  c.poll(t0, out); // the first call with a time starts the timers
+  EXPECT_LT(c.next_wakeup(), time_point::max());
+  EXPECT_GT(c.next_wakeup(), t0);
+  // Every wake-up is honoured: polling at it moves it forward.
+  for (int i = 0; i < 20; ++i) {
+    auto w = c.next_wakeup();
+    c.poll(w, out);
+    EXPECT_GT(c.next_wakeup(), w);
+  }
+}
+
+TEST(CoreContract, InvalidIdentityLeavesTheNodeInert) {
+  auto bad_cfg = config::lan();
+  bad_cfg.probe_timeout = bad_cfg.probe_interval; // must be below it
+  struct row {
+    const char* what;
+    config cfg;
+    std::string name;
+    address addr;
+    std::map<std::string, std::string> tags;
+  };
+  const row rows[] = {
+    {"config", bad_cfg, "me", "me:1", {}},
+    {"empty name", config::lan(), "", "me:1", {}},
+    {"long name", config::lan(), std::string(200, 'n'), "me:1", {}},
+    {"empty address", config::lan(), "me", "", {}},
+    {"tags", config::lan(), "me", "me:1", {{"k", std::string(5000, 'v')}}},
+  };
+  for (auto& r : rows) {
+    core c{r.cfg, r.name, r.addr, r.tags, 1};
+    EXPECT_FALSE(c.config_error().empty()) << r.what;
+    outbound_list out;
+    c.join({"seed:1"}, t0, out);
+    c.handle("x:1", pkt("x", {upd("a", 0, ALIVE)}), t0, out);
+    c.poll(t0 + seconds(5), out);
+    EXPECT_TRUE(out.empty()) << r.what;
+    EXPECT_EQ(c.size(), 1u) << r.what;
+    EXPECT_EQ(c.next_wakeup(), time_point::max()) << r.what;
+    EXPECT_EQ(c.set_tags({{"k", "v"}}, t0, out), ec::bad_config) << r.what;
+    EXPECT_EQ(c.rejoin(t0, out), ec::bad_config) << r.what;
+  }
+  core ok{config::lan(), "me", "me:1", {}, 1};
+  EXPECT_TRUE(ok.config_error().empty());
+}
+
+TEST(Core, FullTableAndBadPageEntriesAreCounted) {
+  auto cfg = config::lan();
+  cfg.max_members = 4; // self + 3
+  core c{cfg, "me", "me:1", {}, 5};
+  outbound_list out;
+  c.join({}, t0, out);
+  c.handle("a:1", pkt("a", {upd("a", 0, ALIVE), upd("b", 0, ALIVE), upd("c", 0, ALIVE),
+                            upd("d", 0, ALIVE)}), t0, out);
+  EXPECT_EQ(c.size(), 4u);
+  EXPECT_EQ(c.find("d"), nullptr);
+  EXPECT_EQ(c.stats().bad_packets.at("table_full"), 1u);
+  // A state page with a malformed entry: that entry is dropped, the rest
+  // applied.
+  auto page = pkt("a", {}, [](Packet& p) {
+    auto* s = p.mutable_state();
+    s->set_total(1);
+    *s->add_members() = upd("", 0, ALIVE);
+    *s->add_members() = upd("b", 3, ALIVE);
+  });
+  c.handle("a:1", page, t0, out);
+  EXPECT_EQ(c.stats().bad_packets.at("bad_update"), 1u);
+  EXPECT_EQ(c.find("b")->incarnation, 3u);
+}
+
+} // namespace
+} // namespace pekonode::membership

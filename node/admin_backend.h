@@ -18,6 +18,7 @@ enum class result_code {
   invalid,      ///< 400: bad input (e.g. value too large); detail is the reason
   not_found,    ///< 404
   unavailable,  ///< 503: the node is stopping or did not answer in time
+  timeout,      ///< 504: what the call waited for (e.g. a seed) did not happen in time
 };
 
 /// Outcome of a backend call: on success `detail` carries the payload the call
@@ -87,6 +88,30 @@ struct watch_batch {
   bool truncated = false;
 };
 
+/// A value read together with the version that wrote it (see kv_read).
+struct kv_value_view {
+  std::string value;
+  std::string version;   ///< same text form as kv_entry_view::version
+  std::string origin;
+  /// The store's change index when the read was taken: every change up to
+  /// it is reflected, none after it (a watch can start from here).
+  uint64_t index = 0;
+};
+
+/// The live keys under a prefix as of one store index (see kv_scan).
+struct kv_scan_view {
+  uint64_t index = 0;                 ///< as kv_value_view::index
+  std::vector<kv_entry_view> entries; ///< sorted by key
+  /// With values: values[i] belongs to entries[i]; otherwise empty.
+  std::vector<std::string> values;
+};
+
+/// How this node stands in its cluster (health and readiness checks).
+struct node_status {
+  std::string state;      ///< this node's member state: alive, left, ...
+  size_t alive_peers = 0; ///< other members currently alive
+};
+
 /// In-process fault injection settings (only with --fault_injection).
 struct fault_settings {
   double drop_rate = 0.0;             ///< in [0, 1], applied to inbound datagrams
@@ -95,8 +120,9 @@ struct fault_settings {
 
 /// What the admin API needs from a node. Every call blocks until the node
 /// answers (implementations bound that with their own timeout and report
-/// `unavailable` past it). Calls arrive concurrently from up to the server's
-/// thread count; implementations must be thread-safe.
+/// `unavailable` past it). Calls arrive concurrently from the server's
+/// worker threads and its watch thread; implementations must be
+/// thread-safe.
 class admin_backend {
  public:
   virtual ~admin_backend() = default;
@@ -159,6 +185,45 @@ class admin_backend {
 
   /// True while the node runs and is not shutting down.
   virtual bool healthy() = 0;
+
+  // -- Calls with a default built from the ones above (admin_backend.cc). A
+  // backend that can answer one directly (atomically, or cheaper) overrides
+  // it; the defaults need nothing but the pure virtual calls.
+
+  /// Reads a value with its version and the store index it reflects;
+  /// `not_found` when absent. The default reads the head index, the value,
+  /// the key list and the head index again, and retries (a few times, then
+  /// `unavailable`) when the store changed in between.
+  virtual result kv_read(const std::string& key, kv_value_view& out);
+
+  /// Lists the live keys starting with `prefix` (all keys for ""), with
+  /// their values when `with_values`; a listing whose values would exceed
+  /// `max_value_bytes` in total fails with `invalid` naming that limit.
+  /// Consistency as kv_read; without values `index` is taken before the
+  /// listing, so a watch from it may repeat a change but never miss one.
+  virtual result kv_scan(const std::string& prefix, bool with_values,
+                         uint64_t max_value_bytes, kv_scan_view& out);
+
+  /// This node's state and its count of alive peers. The default reads
+  /// self() and members().
+  virtual result status(node_status& out);
+
+  /// Joins through `seeds` like join() and waits up to `timeout` until one
+  /// answered: a seed's address is an alive member, or a member alive now
+  /// was not before the call. On success `detail` names the member that
+  /// proves it; past `timeout` the result is `timeout` naming the seeds (the
+  /// node keeps retrying them in the background, as after join()). The
+  /// default polls members() every 50 ms.
+  virtual result join_wait(const std::vector<std::string>& seeds,
+                           duration timeout);
 };
+
+/// The member (by name) that shows a join through `seed_addrs` succeeded,
+/// or an empty string: an alive member other than `self_name` whose address
+/// is one of `seed_addrs`, else one alive now that was not alive `before`.
+std::string join_evidence(const std::string& self_name,
+                          const std::vector<member_view>& before,
+                          const std::vector<member_view>& now,
+                          const std::vector<address>& seed_addrs);
 
 } // namespace pekonode::node

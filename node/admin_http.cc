@@ -1,148 +1,859 @@
+// The admin server's plumbing on libmicrohttpd (MHD): sockets, deadlines,
+// threads. Request logic is in admin_http_api.cc.
+//
+// Threads and who owns what:
+//
+//   event loop (1)  every socket: MHD in "external epoll" mode, run by our
+//                   own loop, so MHD's callbacks and our deadline checks
+//                   ("reaper") run on one thread and share connection state
+//                   without locks. Never calls the backend.
+//   workers (N)     backend calls; a request whose body is complete is
+//                   suspended in MHD and queued here, and resumed with its
+//                   response.
+//   watch hub (1)   every parked long-poll: one kv_watch call serves them
+//                   all, so a watch costs a parked connection, not a thread.
+//
+// A connection's deadline depends on its phase:
+//
+//   awaiting_request --headers complete--> reading_body --body complete-->
+//   processing (suspended, no deadline) --response queued--> writing
+//   --response sent--> awaiting_request
+//
+// The reaper closes a connection whose deadline passed by shutting its
+// socket down (MHD then sees the end of the stream and frees it). MHD closes
+// a socket only after telling us (NOTIFY_CLOSED), on this same thread, so
+// the reaper never touches a descriptor MHD already closed.
+
 #include "node/admin_http.h"
 
-#include <httplib.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glog/logging.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cmath>
+#include <cstdarg>
 #include <cstring>
+#include <condition_variable>
+#include <deque>
 #include <limits>
-#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
-#include "node/options.h"
+#include "common/text.h"
+#include "node/admin_http_api.h"
+#include "node/version.h"
 
 namespace pekonode::node {
 
+using http::steady;
+
 namespace {
 
-using json = nlohmann::json;
+enum class phase { awaiting_request, reading_body, processing, writing };
 
-constexpr const char* json_type = "application/json";
-
-/// Nesting allowed in request JSON; every request body is flat.
-constexpr size_t max_json_depth = 8;
-
-/// Longest slice of one backend kv_watch call, so stop() and deadlines are
-/// noticed promptly.
-constexpr auto watch_slice = std::chrono::milliseconds{500};
-
-/// Caps on list sizes in request bodies.
-constexpr size_t max_blocked_peers = 1024;
-
-// Serialises without throwing on invalid UTF-8 (keys and tags are bytes).
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-void reply_json(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(dump(body) + "\n", json_type);
-}
-
-void reply_error(httplib::Response& res, int status, const std::string& msg) {
-  reply_json(res, status, json{{"error", msg}});
-}
-
-void reply_result_error(httplib::Response& res, const result& r) {
-  switch (r.code) {
-    case result_code::invalid:
-      reply_error(res, 400, r.detail.empty() ? "invalid request" : r.detail);
-      break;
-    case result_code::not_found:
-      reply_error(res, 404, r.detail.empty() ? "not found" : r.detail);
-      break;
-    case result_code::unavailable:
-      res.set_header("Retry-After", "1");
-      reply_error(res, 503,
-                  r.detail.empty() ? "node unavailable" : r.detail);
-      break;
-    case result_code::ok:
-      reply_error(res, 500, "internal error: success reported as failure");
-      break;
+const char* phase_name(phase p) {
+  switch (p) {
+    case phase::awaiting_request:
+      return "headers";
+    case phase::reading_body:
+      return "body";
+    case phase::processing:
+      return "processing";
+    case phase::writing:
+      return "write";
   }
+  return "?";
 }
 
-const char* status_text(int status) {
-  switch (status) {
-    case 400:
-      return "bad request";
-    case 404:
-      return "not found";
-    case 405:
-      return "method not allowed";
-    case 413:
-      return "request body too large";
-    case 414:
-      return "request URI too long";
-    case 503:
-      return "node unavailable";
-    default:
-      return "request failed";
+/// Per TCP connection; lives from MHD's NOTIFY_STARTED to NOTIFY_CLOSED and
+/// is touched by the event-loop thread only.
+struct connection_state {
+  int fd = -1;
+  std::string peer;
+  phase ph = phase::awaiting_request;
+  steady::time_point deadline;
+  bool reaped = false;
+};
+
+std::string peer_text(const sockaddr* sa) {
+  if (sa == nullptr)
+    return "?";
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (sa->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+    return std::string{buf} + ":" + std::to_string(ntohs(in->sin_port));
   }
+  if (sa->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+    return "[" + std::string{buf} + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "?";
 }
 
-// Rejects JSON nested deeper than max_json_depth before the parser sees it.
-bool json_depth_ok(const std::string& text) {
-  size_t depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_json_depth)
-        return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
+std::string seconds_text(duration d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  if (ms % 1000 == 0)
+    return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
 }
 
-// Parses a request body as a JSON object; on failure replies 400.
-bool parse_object(const httplib::Request& req, httplib::Response& res,
-                  json& out) {
-  if (!json_depth_ok(req.body)) {
-    reply_error(res, 400, "invalid JSON: nested too deeply");
-    return false;
-  }
-  try {
-    out = json::parse(req.body);
-  } catch (const json::exception& e) {
-    reply_error(res, 400, std::string{"invalid JSON: "} + e.what());
-    return false;
-  }
-  if (!out.is_object()) {
-    reply_error(res, 400, "invalid JSON: expected an object");
-    return false;
-  }
-  return true;
+bool iequals(const char* a, const char* b) {
+  return ::strcasecmp(a, b) == 0;
 }
 
-json tags_json(const tag_map& tags) {
-  json j = json::object();
-  for (auto& [k, v] : tags)
-    j[k] = v;
-  return j;
-}
+// Messages MHD logs while starting, to explain a failed start.
+thread_local std::string* start_log = nullptr;
 
-int64_t steady_ms_left(std::chrono::steady_clock::time_point deadline) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           deadline - std::chrono::steady_clock::now())
-    .count();
+void mhd_log(void* cls, const char* fmt, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  std::string line{buf};
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' '))
+    line.pop_back();
+  if (start_log != nullptr) {
+    *start_log = line;
+    return;
+  }
+  auto* name = static_cast<const std::string*>(cls);
+  LOG_EVERY_N(WARNING, 50) << *name << ": admin: " << escape(line);
 }
 
 } // namespace
+
+/// One HTTP request; created when MHD has its request line, deleted when
+/// MHD reports it complete. While suspended it belongs to a worker or the
+/// watch hub (MHD does not touch a suspended connection).
+struct request_state {
+  admin_server::impl* srv = nullptr;
+  MHD_Connection* conn = nullptr;
+  http::request req;
+  http::route route;
+  bool headers_done = false;
+  bool suspended = false;
+  size_t reserved = 0;       ///< bytes of the shared body budget held
+  uint64_t discarded = 0;    ///< body bytes read and dropped after a refusal
+  std::optional<http::response> early;     ///< refusal decided before the end
+  std::unique_ptr<http::response> ready;   ///< set before resuming
+  http::watch_state watch;
+
+  ~request_state();
+};
+
+struct admin_server::impl {
+  impl(admin_server& parent)
+    : self(parent),
+      api(parent.backend_, parent.cfg_, parent.stats_, stopping) {
+    auto& s = self.stats_;
+    s.describe("pekonode_admin_connections", metric_kind::gauge,
+               "Admin HTTP connections open.");
+    s.describe("pekonode_admin_watchers", metric_kind::gauge,
+               "Long-poll watches parked.");
+    s.describe("pekonode_admin_connections_timed_out_total",
+               metric_kind::counter,
+               "Admin HTTP connections closed for missing a deadline, by "
+               "phase (headers, body, write).");
+    s.describe("pekonode_admin_body_bytes", metric_kind::gauge,
+               "Request body bytes reserved by admin HTTP requests in "
+               "progress.");
+    s.set("pekonode_admin_connections", {}, 0);
+    s.set("pekonode_admin_watchers", {}, 0);
+    s.set("pekonode_admin_body_bytes", {}, 0);
+  }
+
+  admin_server& self;
+  std::atomic<bool> stopping{false};
+  http::api api;
+  MHD_Daemon* daemon = nullptr;
+  std::atomic<uint16_t> port{0};
+  bool tls = false;
+
+  // -- event loop (loop thread only, except where noted) ----------------------
+  std::thread loop_thread;
+  int wake_fd = -1;
+  std::atomic<bool> loop_exit{false};
+  steady::time_point exit_deadline;
+  std::set<connection_state*> conns;
+  size_t suspended = 0;
+  steady::time_point next_reap = steady::time_point::max();
+  bool run_again = false;
+
+  // -- body memory, all connections (any thread) ------------------------------
+  std::atomic<size_t> body_bytes{0};
+
+  // -- workers ----------------------------------------------------------------
+  std::mutex work_mtx;
+  std::condition_variable work_cv;
+  std::deque<request_state*> work;
+  bool work_closed = false;
+  std::vector<std::thread> workers;
+
+  // -- watch hub --------------------------------------------------------------
+  mutable std::mutex hub_mtx;
+  mutable std::condition_variable hub_cv;
+  std::vector<request_state*> parked;
+  bool hub_stop = false;
+  std::thread hub_thread;
+
+  const admin_config& cfg() const {
+    return self.cfg_;
+  }
+
+  uint64_t discard_cap() const {
+    return std::max<uint64_t>(8 * uint64_t{cfg().max_value_bytes}, 1 << 20);
+  }
+
+  // -- MHD callbacks (event-loop thread) --------------------------------------
+
+  static void on_connection(void* cls, MHD_Connection* c, void** socket_ctx,
+                            MHD_ConnectionNotificationCode code) {
+    auto* self = static_cast<impl*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      auto* cs = new connection_state;
+      if (auto* i = MHD_get_connection_info(c,
+                                            MHD_CONNECTION_INFO_CONNECTION_FD))
+        cs->fd = i->connect_fd;
+      if (auto* i = MHD_get_connection_info(c,
+                                            MHD_CONNECTION_INFO_CLIENT_ADDRESS))
+        cs->peer = peer_text(i->client_addr);
+      self->set_phase(cs, phase::awaiting_request);
+      self->conns.insert(cs);
+      *socket_ctx = cs;
+    } else {
+      auto* cs = static_cast<connection_state*>(*socket_ctx);
+      self->conns.erase(cs);
+      delete cs;
+      *socket_ctx = nullptr;
+      // At the connection cap MHD stops accepting; it resumes when it cleans
+      // this one up, on a later run: make that run come at once, not after
+      // the next event.
+      self->run_again = true;
+    }
+    self->self.stats_.set("pekonode_admin_connections", {},
+                          static_cast<double>(self->conns.size()));
+  }
+
+  static void* on_uri(void* cls, const char* uri, MHD_Connection* c) {
+    auto* rs = new request_state;
+    rs->srv = static_cast<impl*>(cls);
+    rs->conn = c;
+    rs->req.target = uri;
+    return rs;
+  }
+
+  static void on_completed(void* cls, MHD_Connection* c, void** con_cls,
+                           MHD_RequestTerminationCode) {
+    auto* self = static_cast<impl*>(cls);
+    delete static_cast<request_state*>(*con_cls);
+    *con_cls = nullptr;
+    if (auto* cs = self->conn_of(c))
+      self->set_phase(cs, phase::awaiting_request);
+  }
+
+  static MHD_Result on_access(void* cls, MHD_Connection* c, const char* url,
+                              const char* method, const char* version,
+                              const char* data, size_t* size,
+                              void** con_cls) {
+    auto* self = static_cast<impl*>(cls);
+    auto* rs = static_cast<request_state*>(*con_cls);
+    if (rs == nullptr) {
+      rs = static_cast<request_state*>(on_uri(cls, url, c));
+      *con_cls = rs;
+    }
+    if (!rs->headers_done)
+      return self->on_headers(rs, method, version);
+    if (*size != 0) {
+      auto r = self->on_body(rs, data, *size);
+      *size = 0;
+      return r;
+    }
+    return self->on_complete(rs);
+  }
+
+  connection_state* conn_of(MHD_Connection* c) {
+    auto* i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i != nullptr ? static_cast<connection_state*>(i->socket_context)
+                        : nullptr;
+  }
+
+  void set_phase(connection_state* cs, phase p) {
+    cs->ph = p;
+    auto now = steady::now();
+    switch (p) {
+      case phase::awaiting_request:
+        cs->deadline = now + cfg().header_timeout;
+        break;
+      case phase::reading_body:
+        cs->deadline = now + cfg().body_timeout;
+        break;
+      case phase::writing:
+        cs->deadline = now + cfg().write_timeout;
+        break;
+      case phase::processing:
+        cs->deadline = steady::time_point::max();
+        return;
+    }
+    next_reap = std::min(next_reap, cs->deadline);
+  }
+
+  struct header_scan {
+    http::request* req;
+    int host = 0, origin = 0, auth = 0, type = 0, length = 0;
+    bool bad_length = false;
+  };
+
+  static MHD_Result on_header(void* cls, MHD_ValueKind, const char* key,
+                              const char* value) {
+    auto* h = static_cast<header_scan*>(cls);
+    auto& req = *h->req;
+    std::string v = value != nullptr ? value : "";
+    if (iequals(key, "Host")) {
+      ++h->host;
+      req.has_host = true;
+      req.host = v;
+    } else if (iequals(key, "Origin")) {
+      ++h->origin;
+      req.origin = v;
+    } else if (iequals(key, "Authorization")) {
+      ++h->auth;
+      req.authorization = v;
+    } else if (iequals(key, "Content-Type")) {
+      ++h->type;
+      req.content_type = v;
+    } else if (iequals(key, "Content-Length")) {
+      ++h->length;
+      if (v.empty() || v.size() > 19
+          || v.find_first_not_of("0123456789") != std::string::npos)
+        h->bad_length = true;
+      else
+        req.content_length = std::stoull(v);
+    } else if (iequals(key, "Transfer-Encoding")) {
+      std::string lower = v;
+      for (auto& ch : lower)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      req.chunked = lower.find("chunked") != std::string::npos;
+    } else if (iequals(key, "Expect")) {
+      req.expect_continue = ::strcasecmp(v.c_str(), "100-continue") == 0;
+    }
+    return MHD_YES;
+  }
+
+  MHD_Result on_headers(request_state* rs, const char* method,
+                        const char* version) {
+    rs->headers_done = true;
+    if (auto* cs = conn_of(rs->conn))
+      set_phase(cs, phase::reading_body);
+    auto& req = rs->req;
+    req.method = method != nullptr ? method : "";
+    req.version = version != nullptr ? version : "";
+    req.tls = tls;
+    header_scan scan{&req};
+    MHD_get_connection_values(rs->conn, MHD_HEADER_KIND, &on_header, &scan);
+    if (scan.host > 1)
+      req.duplicate_header = "Host";
+    else if (scan.origin > 1)
+      req.duplicate_header = "Origin";
+    else if (scan.auth > 1)
+      req.duplicate_header = "Authorization";
+    else if (scan.type > 1)
+      req.duplicate_header = "Content-Type";
+    else if (scan.length > 1)
+      req.duplicate_header = "Content-Length";
+    if (scan.bad_length)
+      return refuse_early(rs, http::error(400, "malformed Content-Length"));
+    if (auto refusal = api.admit(req, rs->route))
+      return refuse_early(rs, std::move(*refusal));
+    if (req.content_length && *req.content_length > 0
+        && !reserve(rs, *req.content_length))
+      return refuse_early(rs, busy());
+    return MHD_YES;
+  }
+
+  http::response busy() const {
+    auto r = http::error(
+      503, "the admin API is buffering too many request bodies (limit "
+             + std::to_string(cfg().max_body_memory) + " bytes in all); "
+             + "retry");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+
+  bool reserve(request_state* rs, size_t n) {
+    auto cur = body_bytes.load();
+    do {
+      if (cur + n > cfg().max_body_memory)
+        return false;
+    } while (!body_bytes.compare_exchange_weak(cur, cur + n));
+    rs->reserved += n;
+    self.stats_.set("pekonode_admin_body_bytes", {},
+                    static_cast<double>(cur + n));
+    return true;
+  }
+
+  void release(size_t n) {
+    auto left = body_bytes.fetch_sub(n) - n;
+    self.stats_.set("pekonode_admin_body_bytes", {},
+                    static_cast<double>(left));
+  }
+
+  // A refusal before the body was read: answered at once when there is no
+  // body to skip or the client waits for "100 Continue"; otherwise the body
+  // is read and dropped first (up to discard_cap()), so that a client
+  // which sends it regardless still reads the answer instead of a reset.
+  MHD_Result refuse_early(request_state* rs, http::response res) {
+    auto& req = rs->req;
+    bool body = (req.content_length && *req.content_length > 0) || req.chunked;
+    if (!body || req.expect_continue
+        || (req.content_length && *req.content_length > discard_cap()))
+      return queue(rs, res);
+    rs->early = std::move(res);
+    return MHD_YES;
+  }
+
+  MHD_Result on_body(request_state* rs, const char* data, size_t n) {
+    if (rs->early) {
+      rs->discarded += n;
+      return rs->discarded > discard_cap() ? MHD_NO : MHD_YES;
+    }
+    auto& body = rs->req.body;
+    auto limit = api.body_limit(rs->route);
+    if (body.size() + n > limit) {
+      rs->early = api.too_large(rs->route, rs->req.content_length.value_or(0));
+      rs->discarded = body.size() + n;
+      std::string{}.swap(body);
+      return MHD_YES;
+    }
+    if (body.size() + n > rs->reserved
+        && !reserve(rs, body.size() + n - rs->reserved)) {
+      rs->early = busy();
+      std::string{}.swap(body);
+      return MHD_YES;
+    }
+    body.append(data, n);
+    return MHD_YES;
+  }
+
+  MHD_Result on_complete(request_state* rs) {
+    if (rs->early) {
+      auto res = std::move(*rs->early);
+      rs->early.reset();
+      return queue(rs, res);
+    }
+    if (rs->ready) {
+      rs->suspended = false;
+      --suspended;
+      auto res = std::move(rs->ready);
+      return queue(rs, *res);
+    }
+    std::unique_lock<std::mutex> guard{work_mtx};
+    if (work_closed) {
+      guard.unlock();
+      return queue(rs, http::error(503, "node stopping"));
+    }
+    MHD_suspend_connection(rs->conn);
+    rs->suspended = true;
+    ++suspended;
+    if (auto* cs = conn_of(rs->conn))
+      set_phase(cs, phase::processing);
+    work.push_back(rs);
+    work_cv.notify_one();
+    return MHD_YES;
+  }
+
+  MHD_Result queue(request_state* rs, const http::response& res) {
+    auto* r = MHD_create_response_from_buffer(
+      res.body.size(), const_cast<char*>(res.body.data()),
+      MHD_RESPMEM_MUST_COPY);
+    if (r == nullptr)
+      return MHD_NO;
+    if (!res.content_type.empty())
+      MHD_add_response_header(r, "Content-Type", res.content_type.c_str());
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Server", "pekonode/" PEKONODE_VERSION);
+    for (auto& [k, v] : res.headers)
+      MHD_add_response_header(r, k.c_str(), v.c_str());
+    auto ok = MHD_queue_response(rs->conn, static_cast<unsigned>(res.status),
+                                 r);
+    MHD_destroy_response(r);
+    api.count(res.status);
+    if (auto* cs = conn_of(rs->conn))
+      set_phase(cs, phase::writing);
+    return ok;
+  }
+
+  // -- deadlines (event-loop thread) -----------------------------------------
+
+  void reap(steady::time_point now) {
+    if (now < next_reap)
+      return;
+    next_reap = steady::time_point::max();
+    for (auto* cs : conns) {
+      if (cs->reaped || cs->ph == phase::processing)
+        continue;
+      if (now < cs->deadline) {
+        next_reap = std::min(next_reap, cs->deadline);
+        continue;
+      }
+      close_late(cs);
+    }
+  }
+
+  void close_late(connection_state* cs) {
+    cs->reaped = true;
+    self.stats_.add("pekonode_admin_connections_timed_out_total",
+                    {{"phase", phase_name(cs->ph)}}, 1);
+    std::string why;
+    switch (cs->ph) {
+      case phase::awaiting_request:
+        why = "request headers not complete within "
+              + seconds_text(cfg().header_timeout);
+        break;
+      case phase::reading_body:
+        why = "request body not complete within "
+              + seconds_text(cfg().body_timeout);
+        break;
+      default:
+        why = "response not read within " + seconds_text(cfg().write_timeout);
+    }
+    LOG_EVERY_N(WARNING, 20) << cfg().node_name << ": admin: closing "
+                             << cs->peer << ": " << why;
+    // Nothing of a response has been sent in these phases, so a plain-text
+    // connection can still be told why (best effort, never blocking).
+    if (!tls && cs->ph != phase::writing) {
+      std::string body = "{\"error\":\"" + why + "\"}\n";
+      std::string msg = "HTTP/1.1 408 Request Timeout\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Connection: close\r\n"
+                        "Content-Length: "
+                        + std::to_string(body.size()) + "\r\n\r\n" + body;
+      (void) ::send(cs->fd, msg.data(), msg.size(),
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    ::shutdown(cs->fd, SHUT_RDWR);
+  }
+
+  void run_loop() {
+    auto* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    int epoll_fd = info != nullptr ? info->epoll_fd : -1;
+    for (;;) {
+      auto now = steady::now();
+      reap(now);
+      if (loop_exit) {
+        bool writing = std::any_of(conns.begin(), conns.end(), [](auto* cs) {
+          return cs->ph == phase::writing && !cs->reaped;
+        });
+        if ((suspended == 0 && !writing) || now >= exit_deadline)
+          break;
+      }
+      int64_t wait_ms = 1000;
+      MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
+      if (MHD_get_timeout(daemon, &mhd_ms) == MHD_YES)
+        wait_ms = std::min<int64_t>(wait_ms, static_cast<int64_t>(mhd_ms));
+      if (next_reap != steady::time_point::max()) {
+        auto until = std::chrono::ceil<std::chrono::milliseconds>(next_reap
+                                                                  - now);
+        wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(0, until.count()));
+      }
+      if (loop_exit)
+        wait_ms = std::min<int64_t>(wait_ms, 10);
+      if (run_again) {
+        run_again = false;
+        wait_ms = 0;
+      }
+      pollfd fds[2] = {{epoll_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+      if (::poll(fds, 2, static_cast<int>(wait_ms)) > 0
+          && (fds[1].revents & POLLIN) != 0) {
+        uint64_t n = 0;
+        (void) ::read(wake_fd, &n, sizeof(n));
+      }
+      MHD_run(daemon);
+    }
+  }
+
+  // -- workers ------------------------------------------------------------------
+
+  // Hands a response to a suspended request (any thread but the loop's).
+  void finish(request_state* rs, http::response res) {
+    rs->ready = std::make_unique<http::response>(std::move(res));
+    MHD_resume_connection(rs->conn);
+    // MHD's own wake-up does not reach an external epoll loop: ours does.
+    wake();
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    (void) ::write(wake_fd, &one, sizeof(one));
+  }
+
+  void run_worker() {
+    for (;;) {
+      request_state* rs = nullptr;
+      {
+        std::unique_lock<std::mutex> guard{work_mtx};
+        work_cv.wait(guard, [&] { return work_closed || !work.empty(); });
+        if (work.empty())
+          return;
+        rs = work.front();
+        work.pop_front();
+      }
+      if (stopping) {
+        finish(rs, http::error(503, "node stopping"));
+        continue;
+      }
+      std::optional<http::response> err;
+      if (api.watch_request(rs->req, rs->route, rs->watch, err)) {
+        if (err)
+          finish(rs, std::move(*err));
+        else
+          start_watch(rs);
+        continue;
+      }
+      finish(rs, api.handle(rs->req, rs->route));
+    }
+  }
+
+  // -- watch hub ----------------------------------------------------------------
+
+  // On a worker: answers at once when changes are already there, else parks.
+  void start_watch(request_state* rs) {
+    watch_batch b;
+    auto r = self.backend_.kv_watch(rs->watch.cursor, duration::zero(), b);
+    if (!r.ok())
+      return finish(rs, http::error(503, r.detail.empty() ? "node unavailable"
+                                                          : r.detail));
+    if (rs->watch.apply(b) || steady::now() >= rs->watch.deadline)
+      return finish(rs, rs->watch.answer());
+    std::unique_lock<std::mutex> guard{hub_mtx};
+    if (hub_stop)
+      return finish(rs, rs->watch.answer());
+    if (parked.size() >= cfg().max_watchers) {
+      guard.unlock();
+      auto res = http::error(503, "too many concurrent watches (limit "
+                                    + std::to_string(cfg().max_watchers)
+                                    + ")");
+      res.headers.emplace_back("Retry-After", "1");
+      return finish(rs, std::move(res));
+    }
+    parked.push_back(rs);
+    self.stats_.set("pekonode_admin_watchers", {},
+                    static_cast<double>(parked.size()));
+    hub_cv.notify_all();
+  }
+
+  void run_hub() {
+    std::unique_lock<std::mutex> guard{hub_mtx};
+    for (;;) {
+      hub_cv.wait(guard, [&] { return hub_stop || !parked.empty(); });
+      if (hub_stop)
+        break;
+      uint64_t from = std::numeric_limits<uint64_t>::max();
+      auto earliest = steady::time_point::max();
+      for (auto* rs : parked) {
+        from = std::min(from, rs->watch.cursor);
+        earliest = std::min(earliest, rs->watch.deadline);
+      }
+      guard.unlock();
+      // Short slices: a new watch's deadline is met within one, and stop()
+      // is noticed within one.
+      auto slice = std::clamp<duration>(earliest - steady::now(),
+                                        duration::zero(),
+                                        std::chrono::milliseconds{100});
+      watch_batch b;
+      auto r = self.backend_.kv_watch(from, slice, b);
+      guard.lock();
+      auto now = steady::now();
+      auto keep = parked.begin();
+      for (auto* rs : parked) {
+        if (!r.ok())
+          finish(rs, http::error(503, r.detail.empty() ? "node unavailable"
+                                                       : r.detail));
+        else if (rs->watch.apply(b) || now >= rs->watch.deadline)
+          finish(rs, rs->watch.answer());
+        else
+          *keep++ = rs;
+      }
+      parked.erase(keep, parked.end());
+      self.stats_.set("pekonode_admin_watchers", {},
+                      static_cast<double>(parked.size()));
+      hub_cv.notify_all();
+    }
+    for (auto* rs : parked)
+      finish(rs, rs->watch.answer());
+    parked.clear();
+    self.stats_.set("pekonode_admin_watchers", {}, 0);
+    hub_cv.notify_all();
+  }
+};
+
+request_state::~request_state() {
+  if (reserved != 0)
+    srv->release(reserved);
+}
+
+// -- admin_server -------------------------------------------------------------
+
+admin_server::admin_server(admin_backend& backend, admin_config cfg)
+  : backend_(backend), cfg_(std::move(cfg)) {
+  if (cfg_.threads == 0)
+    cfg_.threads = 1;
+  impl_ = std::make_unique<impl>(*this);
+}
+
+admin_server::~admin_server() {
+  stop();
+}
+
+uint16_t admin_server::port() const noexcept {
+  return impl_->port;
+}
+
+size_t admin_server::watchers() const noexcept {
+  std::lock_guard<std::mutex> guard{impl_->hub_mtx};
+  return impl_->parked.size();
+}
+
+bool admin_server::await_watchers(size_t n, duration timeout) const {
+  std::unique_lock<std::mutex> guard{impl_->hub_mtx};
+  return impl_->hub_cv.wait_for(guard, timeout,
+                                [&] { return impl_->parked.size() >= n; });
+}
+
+std::string admin_server::start(const std::string& host, uint16_t port) {
+  std::lock_guard<std::mutex> guard{lifecycle_mtx_};
+  auto where = (host.find(':') != std::string::npos ? "[" + host + "]" : host)
+               + ":" + std::to_string(port);
+  if (started_)
+    return "admin API already started";
+  if (stopped_)
+    return "admin API already stopped";
+  if (cfg_.tls_cert_pem.empty() != cfg_.tls_key_pem.empty())
+    return "TLS needs both a certificate and a key";
+  sockaddr_storage addr{};
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    flags |= MHD_USE_IPv6;
+  } else {
+    return "cannot bind admin API to " + where + ": not a numeric IP address";
+  }
+  auto& d = *impl_;
+  d.tls = !cfg_.tls_cert_pem.empty();
+  if (d.tls)
+    flags |= MHD_USE_TLS;
+  // MHD's own inactivity timeout backs up our deadlines (whole seconds).
+  auto backstop = std::chrono::ceil<std::chrono::seconds>(
+    std::max({cfg_.header_timeout, cfg_.body_timeout, cfg_.write_timeout}));
+  std::vector<MHD_OptionItem> opts = {
+    {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&mhd_log),
+     &cfg_.node_name},
+    {MHD_OPTION_SOCK_ADDR, 0, &addr},
+    {MHD_OPTION_CONNECTION_LIMIT,
+     static_cast<intptr_t>(std::max<size_t>(cfg_.max_connections, 1)),
+     nullptr},
+    {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+     static_cast<intptr_t>(
+       std::max<size_t>(cfg_.max_connections_per_client, 1)),
+     nullptr},
+    {MHD_OPTION_CONNECTION_TIMEOUT,
+     static_cast<intptr_t>(std::max<int64_t>(1, backstop.count() + 1)),
+     nullptr},
+    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, nullptr},
+    {MHD_OPTION_NOTIFY_CONNECTION,
+     reinterpret_cast<intptr_t>(&impl::on_connection), &d},
+    {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&impl::on_uri),
+     &d},
+    {MHD_OPTION_NOTIFY_COMPLETED,
+     reinterpret_cast<intptr_t>(&impl::on_completed), &d},
+  };
+  if (d.tls) {
+    opts.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0,
+                    const_cast<char*>(cfg_.tls_cert_pem.c_str())});
+    opts.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0,
+                    const_cast<char*>(cfg_.tls_key_pem.c_str())});
+  }
+  opts.push_back({MHD_OPTION_END, 0, nullptr});
+  std::string log;
+  start_log = &log;
+  errno = 0;
+  d.daemon = MHD_start_daemon(flags, port, nullptr, nullptr, &impl::on_access,
+                              &d, MHD_OPTION_ARRAY, opts.data(),
+                              MHD_OPTION_END);
+  int err = errno;
+  start_log = nullptr;
+  if (d.daemon == nullptr) {
+    std::string why = err != 0 ? std::strerror(err) : "";
+    if (!log.empty())
+      why = why.empty() ? log : why + " (" + log + ")";
+    if (why.empty())
+      why = "the HTTP server did not start";
+    return "cannot bind admin API to " + where + ": " + why;
+  }
+  auto* bound = MHD_get_daemon_info(d.daemon, MHD_DAEMON_INFO_BIND_PORT);
+  d.port = bound != nullptr ? bound->port : port;
+  d.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  started_ = true;
+  d.loop_thread = std::thread([&d] { d.run_loop(); });
+  for (size_t i = 0; i < cfg_.threads; ++i)
+    d.workers.emplace_back([&d] { d.run_worker(); });
+  d.hub_thread = std::thread([&d] { d.run_hub(); });
+  return {};
+}
+
+void admin_server::stop() {
+  std::lock_guard<std::mutex> guard{lifecycle_mtx_};
+  auto& d = *impl_;
+  d.stopping = true;
+  if (!started_ || stopped_) {
+    stopped_ = true;
+    return;
+  }
+  stopped_ = true;
+  // Parked long-polls answer with what they have.
+  {
+    std::lock_guard<std::mutex> g{d.hub_mtx};
+    d.hub_stop = true;
+  }
+  d.hub_cv.notify_all();
+  d.hub_thread.join();
+  // Queued requests answer 503; running backend calls finish.
+  {
+    std::lock_guard<std::mutex> g{d.work_mtx};
+    d.work_closed = true;
+  }
+  d.work_cv.notify_all();
+  for (auto& t : d.workers)
+    t.join();
+  // Every suspended connection has been resumed: let the loop hand out the
+  // responses (at most a second), then close everything.
+  d.exit_deadline = steady::now() + std::chrono::seconds{1};
+  d.loop_exit = true;
+  d.wake();
+  d.loop_thread.join();
+  if (d.suspended != 0)
+    LOG(ERROR) << cfg_.node_name << ": admin: " << d.suspended
+               << " requests still suspended at shutdown";
+  MHD_stop_daemon(d.daemon);
+  d.daemon = nullptr;
+  ::close(d.wake_fd);
+  d.wake_fd = -1;
+}
+
+// -- text helpers -------------------------------------------------------------
 
 bool percent_decode(const std::string& in, std::string& out) {
   auto hex = [](char c) -> int {
@@ -179,9 +890,9 @@ std::string percent_encode_key(const std::string& key) {
   std::string out;
   out.reserve(key.size());
   for (unsigned char c : key) {
-    bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                 (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                 c == '~' || c == '/';
+    bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                 || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+                 || c == '~' || c == '/';
     if (plain) {
       out += static_cast<char>(c);
     } else {
@@ -216,536 +927,72 @@ bool parse_wait(const std::string& text, duration& out) {
   return true;
 }
 
-// -- server -------------------------------------------------------------------
+namespace {
+constexpr char b64[] =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+} // namespace
 
-struct admin_server::impl {
-  explicit impl(admin_server& parent) : self(parent) {
+std::string base64_encode(const std::string& in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint32_t{static_cast<unsigned char>(in[i])} << 16)
+                 | (uint32_t{static_cast<unsigned char>(in[i + 1])} << 8)
+                 | static_cast<unsigned char>(in[i + 2]);
+    out += b64[(v >> 18) & 63];
+    out += b64[(v >> 12) & 63];
+    out += b64[(v >> 6) & 63];
+    out += b64[v & 63];
   }
-
-  admin_server& self;
-  httplib::Server svr;
-
-  // Routing on the raw target: the path is everything before '?', still
-  // percent-encoded, so an encoded '?' or '/' inside a key stays in the key.
-  void dispatch(const httplib::Request& req, httplib::Response& res) {
-    try {
-      auto path = req.target.substr(0, req.target.find('?'));
-      route(req.method, path, req, res);
-    } catch (const std::exception& e) {
-      reply_error(res, 500, std::string{"internal error: "} + e.what());
-    }
-    // Counted before the response is written, so a client that reads
-    // /metrics right after sees its previous request.
-    count(res.status);
+  if (i < in.size()) {
+    uint32_t v = uint32_t{static_cast<unsigned char>(in[i])} << 16;
+    if (i + 1 < in.size())
+      v |= uint32_t{static_cast<unsigned char>(in[i + 1])} << 8;
+    out += b64[(v >> 18) & 63];
+    out += b64[(v >> 12) & 63];
+    out += i + 1 < in.size() ? b64[(v >> 6) & 63] : '=';
+    out += '=';
   }
+  return out;
+}
 
-  void count(int status) {
-    self.stats_.add("pekonode_admin_requests_total",
-                    {{"code", std::to_string(status)}}, 1);
-  }
-
-  void method_not_allowed(httplib::Response& res, const char* allow) {
-    res.set_header("Allow", allow);
-    reply_error(res, 405, std::string{"method not allowed; use "} + allow);
-  }
-
-  void route(const std::string& method, const std::string& path,
-             const httplib::Request& req, httplib::Response& res) {
-    bool get = method == "GET" || method == "HEAD";
-    static const std::string kv_prefix = "/v1/kv/";
-    if (path.compare(0, kv_prefix.size(), kv_prefix) == 0) {
-      if (get)
-        return kv_get(path.substr(kv_prefix.size()), res);
-      if (method == "PUT")
-        return kv_put(path.substr(kv_prefix.size()), req, res);
-      if (method == "DELETE")
-        return kv_del(path.substr(kv_prefix.size()), res);
-      return method_not_allowed(res, "GET, PUT, DELETE");
-    }
-    if (path == "/v1/health")
-      return get ? health(res) : method_not_allowed(res, "GET");
-    if (path == "/v1/self")
-      return get ? self_info(res) : method_not_allowed(res, "GET");
-    if (path == "/v1/members")
-      return get ? members(res) : method_not_allowed(res, "GET");
-    if (path == "/v1/kv")
-      return get ? kv_root(req, res) : method_not_allowed(res, "GET");
-    if (path == "/v1/metadata") {
-      if (get)
-        return metadata_get(res);
-      if (method == "PUT")
-        return metadata_put(req, res);
-      return method_not_allowed(res, "GET, PUT");
-    }
-    if (path == "/v1/join")
-      return method == "POST" ? join(req, res)
-                              : method_not_allowed(res, "POST");
-    if (path == "/v1/leave")
-      return method == "POST" ? action(self.backend_.leave(), res)
-                              : method_not_allowed(res, "POST");
-    if (path == "/v1/rejoin")
-      return method == "POST" ? action(self.backend_.rejoin(), res)
-                              : method_not_allowed(res, "POST");
-    if (path == "/v1/tags")
-      return method == "PUT" ? set_tags(req, res)
-                             : method_not_allowed(res, "PUT");
-    if (path == "/metrics")
-      return get ? metrics(res) : method_not_allowed(res, "GET");
-    if (path == "/v1/faults" && self.cfg_.fault_injection) {
-      if (get)
-        return faults_get(res);
-      if (method == "POST")
-        return faults_post(req, res);
-      return method_not_allowed(res, "GET, POST");
-    }
-    reply_error(res, 404, "no such endpoint: " + path);
-  }
-
-  // -- handlers ---------------------------------------------------------------
-
-  void health(httplib::Response& res) {
-    if (self.backend_.healthy() && !self.stopping_)
-      reply_json(res, 200, json{{"status", "ok"}});
-    else
-      reply_error(res, 503, "node stopping");
-  }
-
-  void self_info(httplib::Response& res) {
-    self_view v;
-    if (auto r = self.backend_.self(v); !r.ok())
-      return reply_result_error(res, r);
-    reply_json(res, 200,
-               json{{"name", v.name},
-                    {"addr", v.addr},
-                    {"incarnation", v.incarnation},
-                    {"tags", tags_json(v.tags)}});
-  }
-
-  void members(httplib::Response& res) {
-    std::vector<member_view> ms;
-    if (auto r = self.backend_.members(ms); !r.ok())
-      return reply_result_error(res, r);
-    std::sort(ms.begin(), ms.end(), [](auto& a, auto& b) {
-      return std::tie(a.name, a.addr) < std::tie(b.name, b.addr);
-    });
-    json arr = json::array();
-    for (auto& m : ms)
-      arr.push_back(json{{"name", m.name},
-                         {"addr", m.addr},
-                         {"state", m.state},
-                         {"incarnation", m.incarnation},
-                         {"tags", tags_json(m.tags)}});
-    reply_json(res, 200, json{{"members", std::move(arr)}});
-  }
-
-  void kv_root(const httplib::Request& req, httplib::Response& res) {
-    auto w = req.get_param_value("watch");
-    if (!w.empty() && w != "0" && w != "false")
-      return kv_watch(req, res);
-    std::vector<kv_entry_view> entries;
-    if (auto r = self.backend_.kv_list(entries); !r.ok())
-      return reply_result_error(res, r);
-    // The current change index lets a client start a watch without replay.
-    watch_batch head;
-    auto r = self.backend_.kv_watch(std::numeric_limits<uint64_t>::max(),
-                                    duration::zero(), head);
-    if (!r.ok())
-      return reply_result_error(res, r);
-    // A backend that echoes after_index instead of its newest index would
-    // make clients watch from "infinity" and never see a change; fall back to
-    // 0 (a bounded replay of the retained history) in that case.
-    if (head.last_index == std::numeric_limits<uint64_t>::max())
-      head.last_index = 0;
-    std::sort(entries.begin(), entries.end(),
-              [](auto& a, auto& b) { return a.key < b.key; });
-    json arr = json::array();
-    for (auto& e : entries)
-      arr.push_back(json{{"key", e.key},
-                         {"version", e.version},
-                         {"origin", e.origin},
-                         {"size", e.size},
-                         {"updated_unix_ms", e.updated_unix_ms}});
-    reply_json(res, 200,
-               json{{"index", head.last_index}, {"keys", std::move(arr)}});
-  }
-
-  void kv_watch(const httplib::Request& req, httplib::Response& res) {
-    uint64_t after = 0;
-    if (req.has_param("index")) {
-      auto text = req.get_param_value("index");
-      if (text.empty() || text.size() > 20 ||
-          text.find_first_not_of("0123456789") != std::string::npos)
-        return reply_error(res, 400, "index must be a non-negative integer");
-      try {
-        after = std::stoull(text);
-      } catch (const std::exception&) {
-        return reply_error(res, 400, "index out of range");
-      }
-    }
-    duration wait = self.cfg_.default_watch_wait;
-    if (req.has_param("wait") &&
-        !parse_wait(req.get_param_value("wait"), wait))
-      return reply_error(res, 400,
-                         "wait must look like 500ms, 10s, 2m or 10");
-    wait = std::min(wait, self.cfg_.max_watch_wait);
-    auto prefix = req.get_param_value("prefix");
-
-    // Bound concurrent long-polls so they cannot take every worker thread.
-    if (self.watchers_.fetch_add(1) >= self.cfg_.max_watchers) {
-      self.watchers_.fetch_sub(1);
-      res.set_header("Retry-After", "1");
-      return reply_error(res, 503, "too many concurrent watches");
-    }
-    struct release {
-      std::atomic<size_t>& n;
-      ~release() {
-        n.fetch_sub(1);
-      }
-    } guard{self.watchers_};
-
-    auto deadline = std::chrono::steady_clock::now() + wait;
-    uint64_t cursor = after;
-    bool truncated = false;
-    std::vector<watch_event> picked;
-    for (;;) {
-      auto left = std::chrono::milliseconds{
-        std::max<int64_t>(0, steady_ms_left(deadline))};
-      auto slice = std::min<duration>(left, watch_slice);
-      watch_batch batch;
-      if (auto r = self.backend_.kv_watch(cursor, slice, batch); !r.ok())
-        return reply_result_error(res, r);
-      if (batch.truncated || batch.last_index < after) {
-        // History lost, or the node restarted with fresh indices: the
-        // client must re-list.
-        truncated = true;
-        cursor = batch.last_index;
-        break;
-      }
-      for (auto& ev : batch.events)
-        if (ev.index > cursor && ev.key.compare(0, prefix.size(), prefix) == 0)
-          picked.push_back(std::move(ev));
-      cursor = std::max(cursor, batch.last_index);
-      if (!picked.empty() || left.count() == 0 || self.stopping_)
-        break;
-    }
-    std::stable_sort(picked.begin(), picked.end(),
-                     [](auto& a, auto& b) { return a.index < b.index; });
-    json arr = json::array();
-    for (auto& ev : picked)
-      arr.push_back(
-        json{{"index", ev.index},
-             {"key", ev.key},
-             {"kind", ev.kind == watch_event::change::put ? "put" : "delete"},
-             {"version", ev.version}});
-    reply_json(res, 200,
-               json{{"index", cursor},
-                    {"truncated", truncated},
-                    {"events", std::move(arr)}});
-  }
-
-  bool decode_key(const std::string& raw, httplib::Response& res,
-                  std::string& key) {
-    if (!percent_decode(raw, key)) {
-      reply_error(res, 400, "malformed percent-encoding in key");
-      return false;
-    }
-    if (key.empty()) {
-      reply_error(res, 400, "empty key");
-      return false;
-    }
-    if (key.size() > self.cfg_.max_key_bytes) {
-      reply_error(res, 400,
-                  "key longer than " +
-                    std::to_string(self.cfg_.max_key_bytes) + " bytes");
-      return false;
-    }
-    return true;
-  }
-
-  void kv_get(const std::string& raw, httplib::Response& res) {
-    std::string key;
-    if (!decode_key(raw, res, key))
-      return;
-    std::string value;
-    if (auto r = self.backend_.kv_get(key, value); !r.ok()) {
-      if (r.code == result_code::not_found)
-        return reply_error(res, 404, "no such key");
-      return reply_result_error(res, r);
-    }
-    res.status = 200;
-    res.set_content(std::move(value), "application/octet-stream");
-  }
-
-  bool body_within_limit(const httplib::Request& req,
-                         httplib::Response& res) {
-    // httplib enforces the limit while reading; this catches any path that
-    // does not (e.g. chunked bodies on older versions).
-    if (req.body.size() > self.cfg_.max_value_bytes + self.cfg_.body_slack_bytes) {
-      reply_error(res, 413, "request body too large");
-      return false;
-    }
-    return true;
-  }
-
-  void kv_put(const std::string& raw, const httplib::Request& req,
-              httplib::Response& res) {
-    std::string key;
-    if (!decode_key(raw, res, key) || !body_within_limit(req, res))
-      return;
-    auto r = self.backend_.kv_put(key, req.body);
-    if (!r.ok())
-      return reply_result_error(res, r);
-    reply_json(res, 200, json{{"key", key}, {"version", r.detail}});
-  }
-
-  void kv_del(const std::string& raw, httplib::Response& res) {
-    std::string key;
-    if (!decode_key(raw, res, key))
-      return;
-    auto r = self.backend_.kv_del(key);
-    if (!r.ok()) {
-      if (r.code == result_code::not_found)
-        return reply_error(res, 404, "no such key");
-      return reply_result_error(res, r);
-    }
-    reply_json(res, 200, json{{"key", key}, {"version", r.detail}});
-  }
-
-  void metadata_get(httplib::Response& res) {
-    std::string value;
-    if (auto r = self.backend_.metadata_get(value); !r.ok()) {
-      if (r.code == result_code::not_found)
-        return reply_error(res, 404, "no metadata published");
-      return reply_result_error(res, r);
-    }
-    res.status = 200;
-    res.set_content(std::move(value), "application/octet-stream");
-  }
-
-  void metadata_put(const httplib::Request& req, httplib::Response& res) {
-    if (!body_within_limit(req, res))
-      return;
-    auto r = self.backend_.metadata_put(req.body);
-    if (!r.ok())
-      return reply_result_error(res, r);
-    reply_json(res, 200, json{{"version", r.detail}});
-  }
-
-  void action(const result& r, httplib::Response& res) {
-    if (!r.ok())
-      return reply_result_error(res, r);
-    reply_json(res, 200, json{{"ok", true}, {"detail", r.detail}});
-  }
-
-  void join(const httplib::Request& req, httplib::Response& res) {
-    json body;
-    if (!parse_object(req, res, body))
-      return;
-    auto i = body.find("seeds");
-    if (i == body.end() || !i->is_array() || i->empty())
-      return reply_error(res, 400,
-                         "expected {\"seeds\":[\"host:port\",...]} with at "
-                         "least one seed");
-    if (i->size() > max_join_seeds)
-      return reply_error(res, 400, "too many seeds (max " +
-                                     std::to_string(max_join_seeds) + ")");
-    std::vector<std::string> seeds;
-    for (auto& s : *i) {
-      if (!s.is_string())
-        return reply_error(res, 400, "seeds must be strings");
-      host_endpoint ep;
-      if (auto err = parse_host_endpoint(s.get<std::string>(), ep);
-          !err.empty())
-        return reply_error(res, 400, "seed: " + err);
-      seeds.push_back(ep.to_string());
-    }
-    action(self.backend_.join(seeds), res);
-  }
-
-  void set_tags(const httplib::Request& req, httplib::Response& res) {
-    json body;
-    if (!parse_object(req, res, body))
-      return;
-    if (body.size() > max_tags)
-      return reply_error(res, 400, "too many tags (max " +
-                                     std::to_string(max_tags) + ")");
-    tag_map tags;
-    for (auto& [k, v] : body.items()) {
-      if (!v.is_string())
-        return reply_error(res, 400, "tag \"" + k + "\" must be a string");
-      tags.emplace(k, v.get<std::string>());
-    }
-    if (auto err = validate_tags(tags); !err.empty())
-      return reply_error(res, 400, err);
-    auto r = self.backend_.set_tags(tags);
-    if (!r.ok())
-      return reply_result_error(res, r);
-    reply_json(res, 200, json{{"ok", true}, {"tags", tags_json(tags)}});
-  }
-
-  void metrics(httplib::Response& res) {
-    std::string text;
-    if (auto r = self.backend_.metrics(text); !r.ok())
-      return reply_result_error(res, r);
-    if (!text.empty() && text.back() != '\n')
-      text += '\n';
-    self.stats_.render_to(text);
-    res.status = 200;
-    res.set_content(std::move(text), "text/plain; version=0.0.4");
-  }
-
-  static json faults_json(const fault_settings& f) {
-    return json{{"enabled", true},
-                {"drop_rate", f.drop_rate},
-                {"blocked", f.blocked}};
-  }
-
-  void faults_get(httplib::Response& res) {
-    fault_settings f;
-    if (auto r = self.backend_.faults(f); !r.ok())
-      return reply_result_error(res, r);
-    reply_json(res, 200, faults_json(f));
-  }
-
-  // Partial update: fields left out keep their current value.
-  void faults_post(const httplib::Request& req, httplib::Response& res) {
-    json body;
-    if (!parse_object(req, res, body))
-      return;
-    fault_settings f;
-    if (auto r = self.backend_.faults(f); !r.ok())
-      return reply_result_error(res, r);
-    for (auto& [k, v] : body.items()) {
-      if (k == "drop_rate") {
-        if (!v.is_number())
-          return reply_error(res, 400, "drop_rate must be a number");
-        double rate = v.get<double>();
-        if (!std::isfinite(rate) || rate < 0.0 || rate > 1.0)
-          return reply_error(res, 400, "drop_rate must be in [0, 1]");
-        f.drop_rate = rate;
-      } else if (k == "blocked") {
-        if (!v.is_array())
-          return reply_error(res, 400, "blocked must be an array");
-        if (v.size() > max_blocked_peers)
-          return reply_error(res, 400,
-                             "too many blocked peers (max " +
-                               std::to_string(max_blocked_peers) + ")");
-        std::vector<address> blocked;
-        for (auto& p : v) {
-          if (!p.is_string())
-            return reply_error(res, 400, "blocked entries must be strings");
-          ip_endpoint ep;
-          if (auto err = parse_ip_endpoint(p.get<std::string>(), false, ep);
-              !err.empty())
-            return reply_error(res, 400, "blocked: " + err);
-          blocked.push_back(ep.to_string());
-        }
-        std::sort(blocked.begin(), blocked.end());
-        blocked.erase(std::unique(blocked.begin(), blocked.end()),
-                      blocked.end());
-        f.blocked = std::move(blocked);
-      } else {
-        return reply_error(res, 400, "unknown field \"" + k +
-                                       "\" (expected drop_rate, blocked)");
-      }
-    }
-    if (auto r = self.backend_.set_faults(f); !r.ok())
-      return reply_result_error(res, r);
-    reply_json(res, 200, faults_json(f));
-  }
-};
-
-admin_server::admin_server(admin_backend& backend, admin_config cfg)
-  : backend_(backend), cfg_(std::move(cfg)) {
-  if (cfg_.threads == 0)
-    cfg_.threads = 1;
-  if (cfg_.max_watchers >= cfg_.threads)
-    cfg_.max_watchers = cfg_.threads > 1 ? cfg_.threads - 1 : 0;
-  stats_.describe("pekonode_admin_requests_total", metric_kind::counter,
-                  "Admin HTTP requests answered, by status code.");
-  impl_ = std::make_unique<impl>(*this);
-  auto& svr = impl_->svr;
-  auto n = cfg_.threads;
-  svr.new_task_queue = [n] { return new httplib::ThreadPool(n); };
-  svr.set_payload_max_length(cfg_.max_value_bytes + cfg_.body_slack_bytes);
-  // httplib's default sets SO_REUSEPORT, which lets a second process bind the
-  // same port and silently share our connections. SO_REUSEADDR alone still
-  // allows a quick restart over TIME_WAIT but makes a live port a bind error.
-  svr.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  svr.set_keep_alive_max_count(32);
-  svr.set_keep_alive_timeout(2);
-  svr.set_read_timeout(10);
-  svr.set_write_timeout(10);
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-    impl_->dispatch(req, res);
+bool base64_decode(const std::string& in, std::string& out) {
+  if (in.size() % 4 != 0)
+    return false;
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z')
+      return c - 'A';
+    if (c >= 'a' && c <= 'z')
+      return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+      return c - '0' + 52;
+    if (c == '+')
+      return 62;
+    if (c == '/')
+      return 63;
+    return -1;
   };
-  svr.Get(".*", handler);
-  svr.Post(".*", handler);
-  svr.Put(".*", handler);
-  svr.Delete(".*", handler);
-  svr.Patch(".*", handler);
-  svr.Options(".*", handler);
-  // Errors produced by httplib itself (413, 414, 400 on a malformed request)
-  // get the same JSON shape as ours; ours always carry a body already and
-  // were counted by dispatch().
-  svr.set_error_handler(
-    [this](const httplib::Request&, httplib::Response& res) {
-      if (res.body.empty()) {
-        reply_error(res, res.status, status_text(res.status));
-        impl_->count(res.status);
-      }
-    });
-}
-
-admin_server::~admin_server() {
-  stop();
-}
-
-std::string admin_server::start(const std::string& host, uint16_t port) {
-  std::lock_guard<std::mutex> guard{lifecycle_mtx_};
-  auto where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
-               ":" + std::to_string(port);
-  if (started_)
-    return "admin API already started";
-  if (stopping_)
-    return "admin API already stopped";
-  auto& svr = impl_->svr;
-  errno = 0;
-  int bound = -1;
-  if (port == 0)
-    bound = svr.bind_to_any_port(host);
-  else if (svr.bind_to_port(host, port))
-    bound = port;
-  if (bound <= 0) {
-    std::string why = errno != 0 ? std::strerror(errno)
-                                 : "address not available";
-    return "cannot bind admin API to " + where + ": " + why;
+  std::string res;
+  res.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    int a = val(in[i]);
+    int b = val(in[i + 1]);
+    bool last = i + 4 == in.size();
+    int c = last && in[i + 2] == '=' ? -2 : val(in[i + 2]);
+    int d = last && in[i + 3] == '=' ? -2 : val(in[i + 3]);
+    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2))
+      return false;
+    uint32_t v = (uint32_t(a) << 18) | (uint32_t(b) << 12)
+                 | (c >= 0 ? uint32_t(c) << 6 : 0) | (d >= 0 ? uint32_t(d) : 0);
+    res += static_cast<char>((v >> 16) & 0xff);
+    if (c >= 0)
+      res += static_cast<char>((v >> 8) & 0xff);
+    if (d >= 0)
+      res += static_cast<char>(v & 0xff);
   }
-  port_ = static_cast<uint16_t>(bound);
-  started_ = true;
-  listening_done_ = false;
-  thread_ = std::thread([this] {
-    impl_->svr.listen_after_bind();
-    listening_done_ = true;
-  });
-  // httplib's stop() is a no-op until the accept loop runs: wait for it so a
-  // stop() right after start() cannot hang.
-  while (!impl_->svr.is_running() && !listening_done_)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  return {};
-}
-
-void admin_server::stop() {
-  std::lock_guard<std::mutex> guard{lifecycle_mtx_};
-  stopping_ = true;
-  if (!started_)
-    return;
-  impl_->svr.stop();
-  if (thread_.joinable())
-    thread_.join();
+  out = std::move(res);
+  return true;
 }
 
 } // namespace pekonode::node

@@ -1,13 +1,16 @@
 #pragma once
 // An in-memory admin_backend for tests of the HTTP layer and of pekoctl: a
-// map of keys with a change log and a condition variable for watches. It is
-// not a metadata store: no HLC, no gossip, versions are a plain counter.
+// map of keys with a change log and a condition variable for watches, and a
+// member list that leave/rejoin/join change. It is not a metadata store: no
+// HLC, no gossip, versions are a plain counter. It keeps the defaults of
+// kv_read, kv_scan, status and join_wait, so tests exercise those too.
 
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +40,11 @@ class fake_admin_backend : public admin_backend {
   std::string metadata;
   bool has_metadata = false;
   fault_settings fault;
+  /// kv_watch calls so far (the server's watch thread shares one call
+  /// among all its long-polls).
+  uint64_t kv_watch_calls = 0;
+  /// Seeds that "answer" a join: join() adds each as an alive member.
+  std::set<std::string> reachable_seeds;
 
   result self(self_view& out) override {
     std::lock_guard<std::mutex> g{mtx_};
@@ -96,10 +104,13 @@ class fake_admin_backend : public admin_backend {
   result kv_watch(uint64_t after_index, duration timeout,
                   watch_batch& out) override {
     std::unique_lock<std::mutex> g{mtx_};
-    ++active_watches_;
-    cv_.notify_all();
-    cv_.wait_for(g, timeout, [&] { return last_index_ > after_index; });
-    --active_watches_;
+    ++kv_watch_calls;
+    if (timeout > duration::zero()) {
+      ++active_watches_;
+      cv_.notify_all();
+      cv_.wait_for(g, timeout, [&] { return last_index_ > after_index; });
+      --active_watches_;
+    }
     out = {};
     out.last_index = last_index_;
     if (after_index < last_index_ && !log_.empty() &&
@@ -129,6 +140,9 @@ class fake_admin_backend : public admin_backend {
   result join(const std::vector<std::string>& seeds) override {
     std::lock_guard<std::mutex> g{mtx_};
     joined = seeds;
+    for (auto& s : seeds)
+      if (reachable_seeds.count(s) != 0)
+        member_list.push_back({"peer@" + s, s, "alive", 1, {}});
     return result::success("contacted " + std::to_string(seeds.size()) +
                            " seeds");
   }
@@ -136,12 +150,14 @@ class fake_admin_backend : public admin_backend {
   result leave() override {
     std::lock_guard<std::mutex> g{mtx_};
     ++leaves;
+    set_own_state("left");
     return result::success("left");
   }
 
   result rejoin() override {
     std::lock_guard<std::mutex> g{mtx_};
     ++rejoins;
+    set_own_state("alive");
     return result::success("rejoined");
   }
 
@@ -195,6 +211,12 @@ class fake_admin_backend : public admin_backend {
     std::string value;
     std::string version;
   };
+
+  void set_own_state(const std::string& state) {
+    for (auto& m : member_list)
+      if (m.name == me.name)
+        m.state = state;
+  }
 
   void record(const std::string& key, watch_event::change kind,
               const std::string& version) {

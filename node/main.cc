@@ -1,6 +1,8 @@
 // The pekonode node binary: one cluster member with its admin HTTP API.
-// Flags are documented in README.md; bad flags or an address that cannot be
-// bound end the process with one line on stderr and exit code 1.
+// Flags are documented in README.md (and pekonode(1), generated from this
+// table); --config=FILE and --flagfile=FILE supply them from files. Bad flags
+// or an address that cannot be bound end the process with one line on stderr
+// and exit code 1. SIGINT/SIGTERM leave the cluster; SIGHUP reloads --config.
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -13,12 +15,20 @@
 #include <caf/all.hpp>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "node/admin_http.h"
+#include "common/text.h"
+#include "node/admin_http_guard.h"
+#include "node/config_flags.h"
+#include "node/log_sink.h"
 #include "node/node.h"
 #include "node/options.h"
+#include "node/service.h"
+#include "node/version.h"
 #include "transport/crypto.h"
 
 DEFINE_string(name, "", "Unique node name (default: the host name).");
@@ -41,6 +51,32 @@ DEFINE_bool(fault_injection, false,
             "Enable POST /v1/faults (drop rate, blocked peers) for testing.");
 DEFINE_uint64(seed, 0, "Random seed of the protocol (0: random).");
 DEFINE_int32(threads, 2, "CAF scheduler threads.");
+DEFINE_string(admin_token_file, "",
+              "File holding the admin API's bearer token (16+ visible "
+              "characters): every mutating request must send "
+              "'Authorization: Bearer <token>'. Keep it mode 600.");
+DEFINE_bool(admin_token_reads, false,
+            "With --admin_token_file: reads need the token too (the health "
+            "probes /v1/health and /v1/health/ready stay open).");
+DEFINE_string(admin_allowed_hosts, "",
+              "Host names, besides IP addresses and localhost, that requests "
+              "to the admin API may name in their Host header: name,... "
+              "(others are refused, against DNS rebinding).");
+DEFINE_bool(admin_insecure_allow_remote, false,
+            "Allow --admin on a non-loopback address without "
+            "--admin_token_file: anyone who reaches it controls the node.");
+DEFINE_string(admin_tls_cert, "",
+              "PEM certificate (chain) file: serve the admin API over HTTPS "
+              "(needs --admin_tls_key).");
+DEFINE_string(admin_tls_key, "",
+              "PEM private key file for --admin_tls_cert.");
+DEFINE_string(config, "",
+              "JSON file of flag values keyed by flag name, e.g. "
+              "{\"bind\": \"127.0.0.1:7946\", \"tags\": {\"role\": \"web\"}}; "
+              "flags on the command line win; SIGHUP re-reads it.");
+DEFINE_string(log_format, "text",
+              "Log lines on stderr: text (glog) or json (one object per "
+              "line).");
 
 namespace {
 
@@ -82,6 +118,94 @@ std::string default_advertise_ip(bool ipv6) {
   return ipv6 ? "[::1]" : "127.0.0.1";
 }
 
+bool read_whole_file(const std::string& path, std::string& out) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return false;
+  std::stringstream s;
+  s << in.rdbuf();
+  out = s.str();
+  return !in.bad();
+}
+
+/// The admin API's protection from its flags; fails on bad combinations.
+void configure_admin_protection(const node::ip_endpoint& admin,
+                                node::admin_config& acfg) {
+  if (!FLAGS_admin_token_file.empty()) {
+    std::string warning;
+    if (auto err = node::load_token_file(FLAGS_admin_token_file, acfg.token,
+                                         warning);
+        !err.empty())
+      fail("--admin_token_file: " + err);
+    if (!warning.empty())
+      LOG(WARNING) << acfg.node_name << ": --admin_token_file: " << warning;
+  } else if (FLAGS_admin_token_reads) {
+    fail("--admin_token_reads needs --admin_token_file");
+  }
+  acfg.token_reads = FLAGS_admin_token_reads;
+  std::stringstream hosts{FLAGS_admin_allowed_hosts};
+  for (std::string h; std::getline(hosts, h, ',');) {
+    std::string parsed;
+    bool ip = false;
+    if (h.empty() || !node::parse_host_header(h, parsed, ip).empty()
+        || h.find(':') != std::string::npos)
+      fail("--admin_allowed_hosts: " + quote(h, 64)
+           + " is not a host name (names only, without port)");
+    acfg.allowed_hosts.push_back(parsed);
+  }
+  if (FLAGS_admin_tls_cert.empty() != FLAGS_admin_tls_key.empty())
+    fail("--admin_tls_cert and --admin_tls_key go together");
+  if (!FLAGS_admin_tls_cert.empty()) {
+    if (!read_whole_file(FLAGS_admin_tls_cert, acfg.tls_cert_pem))
+      fail("--admin_tls_cert: cannot read " + quote(FLAGS_admin_tls_cert));
+    if (!read_whole_file(FLAGS_admin_tls_key, acfg.tls_key_pem))
+      fail("--admin_tls_key: cannot read " + quote(FLAGS_admin_tls_key));
+  }
+  if (node::is_loopback_ip(admin.ip))
+    return;
+  if (acfg.token.empty() && !FLAGS_admin_insecure_allow_remote)
+    fail("--admin=" + admin.to_string()
+         + " is not a loopback address and has no token: set "
+           "--admin_token_file=PATH, or pass --admin_insecure_allow_remote "
+           "to let anyone who reaches it control this node");
+  if (acfg.token.empty())
+    LOG(WARNING) << acfg.node_name << ": admin API on " << admin.to_string()
+                 << " without a token (--admin_insecure_allow_remote): "
+                    "anyone who reaches it controls this node";
+  else if (acfg.tls_cert_pem.empty())
+    LOG(WARNING) << acfg.node_name << ": admin API on " << admin.to_string()
+                 << " without TLS: the token crosses the network in clear "
+                    "text (set --admin_tls_cert and --admin_tls_key)";
+}
+
+/// --help: pekonode's own flags; --helpfull: then every other library's.
+void print_help(bool full) {
+  std::cout << "pekonode " << PEKONODE_VERSION
+            << ": one member of a pekonode cluster.\n\n"
+               "usage: pekonode --name=NAME --bind=IP:PORT "
+               "[--join=host:port,...] [--admin=IP:PORT] [flags]\n\n"
+               "flags:\n";
+  std::vector<gflags::CommandLineFlagInfo> all;
+  gflags::GetAllFlags(&all);
+  auto ours = [](const gflags::CommandLineFlagInfo& f) {
+    return f.filename.size() >= 12
+           && f.filename.compare(f.filename.size() - 12, 12, "node/main.cc")
+                == 0;
+  };
+  for (auto& f : all)
+    if (ours(f))
+      std::cout << gflags::DescribeOneFlag(f);
+  if (!full) {
+    std::cout << "\nLogging (glog) and flag-library flags: pekonode "
+                 "--helpfull\n";
+    return;
+  }
+  std::cout << "\nflags of the libraries (glog, gflags):\n";
+  for (auto& f : all)
+    if (!ours(f))
+      std::cout << gflags::DescribeOneFlag(f);
+}
+
 /// Applies a timing profile to both protocol layers.
 void apply_profile(node::profile p, node::node_config& cfg) {
   switch (p) {
@@ -102,13 +226,39 @@ void apply_profile(node::profile p, node::node_config& cfg) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: only wait_for_stop() below takes these signals
+  // (a SIGHUP during start-up waits there instead of killing the process).
+  auto sigs = node::service::block_service_signals();
   gflags::SetUsageMessage("pekonode --name=NAME --bind=IP:PORT "
                           "[--join=host:port,...] [--admin=IP:PORT] ...");
+  gflags::SetVersionString(PEKONODE_VERSION);
+  // Help and version before gflags: its own --help lists every library's
+  // flags first and exits 1.
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--")
+      break;
+    if (a == "--version" || a == "-version") {
+      std::cout << "pekonode " << PEKONODE_VERSION << "\n";
+      return 0;
+    }
+    if (a == "--help" || a == "-help" || a == "-h" || a == "--helpshort") {
+      print_help(false);
+      return 0;
+    }
+    if (a == "--helpfull" || a == "-helpfull") {
+      print_help(true);
+      return 0;
+    }
+  }
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1)
     fail(std::string{"unexpected argument '"} + argv[1] + "'");
-  FLAGS_logtostderr = FLAGS_logtostderr || FLAGS_log_dir.empty();
-  google::InitGoogleLogging(argv[0]);
+  node::flag_state loaded;
+  if (auto err = node::apply_config(FLAGS_config, loaded); !err.empty())
+    fail(err);
+  if (auto err = node::init_logging(argv[0], FLAGS_log_format); !err.empty())
+    fail(err);
 
   node::raw_flags raw;
   raw.name = FLAGS_name;
@@ -153,12 +303,17 @@ int main(int argc, char** argv) {
     cfg.transport.keys = std::move(*ring);
   }
 
-  // Signals are taken synchronously by this thread (sigwait below).
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // The admin API's settings are checked before anything starts.
+  node::admin_config acfg;
+  if (opts.admin) {
+    acfg.fault_injection = opts.fault_injection;
+    acfg.max_value_bytes = cfg.metadata.limits.max_value_bytes;
+    acfg.expect_peers = !cfg.seeds.empty();
+    acfg.node_name = cfg.name;
+    configure_admin_protection(*opts.admin, acfg);
+  }
+  // A peer that closes a socket early must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
 
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(FLAGS_threads));
@@ -178,9 +333,6 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<node::admin_server> admin;
   if (opts.admin) {
-    node::admin_config acfg;
-    acfg.fault_injection = opts.fault_injection;
-    acfg.max_value_bytes = cfg.metadata.limits.max_value_bytes;
     admin = std::make_unique<node::admin_server>(api, acfg);
     if (auto err = admin->start(opts.admin->ip, opts.admin->port); !err.empty())
       fail("--admin=" + FLAGS_admin + ": " + err);
@@ -190,8 +342,25 @@ int main(int argc, char** argv) {
                           + std::to_string(admin->port())
                       : std::string{});
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  node::service::notify_ready("running at " + started->advertise);
+
+  // SIGHUP: what can change at run time (see config_flags.h).
+  node::config_reloader reloader{std::move(loaded)};
+  node::add_log_level_settings(reloader);
+  reloader.add("tags", [&api](const std::string& text) {
+    node::tag_map tags;
+    if (auto err = node::parse_tags(text, tags); !err.empty())
+      return err;
+    auto r = api.set_tags(tags);
+    return r.ok() ? std::string{} : r.detail;
+  });
+  int sig = node::service::wait_for_stop(
+    sigs, [&reloader] { reloader.reload(); },
+    [&api] {
+      node::self_view me;
+      return api.self(me).ok();
+    });
+  node::service::notify_stopping();
   LOG(INFO) << cfg.name << ": signal " << sig << ", leaving the cluster";
   api.shutting_down();
   api.leave();

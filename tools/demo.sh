@@ -78,6 +78,11 @@ done
 if $keep; then
   echo
   echo "demo: cluster left running (pids ${pids[*]}); try:"
+  echo "  open http://127.0.0.1:$(admin_port 0)/ui/ in a browser: the live cluster view"
   echo "  $pekoctl --addr=127.0.0.1:$(admin_port 1) members"
   echo "  kill ${pids[*]}"
+else
+  echo
+  echo "demo: run tools/demo.sh --keep to leave the cluster running and watch it"
+  echo "  live at http://127.0.0.1:$(admin_port 0)/ui/ in a browser"
 fi

@@ -1,6 +1,6 @@
 // pekoctl: command-line client of a pekonode's admin HTTP API (see
-// node/admin_http.h). It only formats requests and answers; all validation
-// that matters happens on the node.
+// node/admin_http.h and docs/CLI.md). It only formats requests and answers;
+// all validation that matters happens on the node.
 
 #include <httplib.h>
 
@@ -8,12 +8,19 @@
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
+#include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "node/admin_http.h"
+#include "node/admin_http_guard.h"
 #include "node/options.h"
+#include "node/version.h"
 
 namespace {
 
@@ -25,45 +32,74 @@ constexpr int exit_failed = 1;  // node unreachable or answered an error
 constexpr int exit_usage = 2;
 
 const char* usage_text =
-  R"(usage: pekoctl [--addr=HOST:PORT] [--json] [--timeout=SECONDS] COMMAND
+  R"(usage: pekoctl [--addr=[https://]HOST:PORT] [--json] [--timeout=SECONDS]
+               [--token_file=PATH] [--ca_file=PATH] COMMAND [ARGS] [FLAGS]
 
 Talks to a pekonode admin API (default 127.0.0.1:7947, or $PEKOCTL_ADDR).
+docs/CLI.md maps serf and consul commands to these.
 
 commands:
-  members                   list members (name, address, state, incarnation, tags)
+  members [--status=S,...] [--name=RE] [--tag=K=RE]... [--detailed]
+          [--format=table|json]
+                            list members; filters are anchored regular
+                            expressions, --tag may repeat (all must match)
   self                      this node's name, address, incarnation and tags
-  health                    exit 0 when the node runs
-  kv list                   all live keys with version, origin and size
+  health                    exit 0 when the node runs and has not left
+  ready                     exit 0 when the node has joined a cluster
+  kv list [--prefix=P]      live keys with version, origin and size
   kv get KEY                print a value's raw bytes
+  kv get --recurse PREFIX   print KEY:VALUE for every key under PREFIX
   kv put KEY VALUE|-        write a value ('-' reads it from stdin)
-  kv del KEY                delete a key
+  kv del KEY [--strict]     delete a key (absent is fine unless --strict)
   kv watch [PREFIX]         stream changes (Ctrl-C to stop)
   metadata get              print the cluster metadata blob
   metadata put VALUE|-      publish the cluster metadata blob
-  join HOST:PORT...         contact seeds
+  join HOST:PORT... [--wait=DURATION]
+                            join through seeds; fails when none answered
+                            within --wait (default 10s; 0: do not wait)
   leave                     leave the cluster gracefully
   rejoin                    come back after leave
-  tags [K=V...]             show tags, or replace them with the given ones
+  tags                      show this node's tags
+  tags --set K=V... --delete K...
+                            change some tags, keep the others
+  tags K=V... | tags --clear
+                            replace all tags | remove all tags
   faults [--drop=R] [--block=IP:PORT,...]
                             show or change fault injection (node needs
                             --fault_injection); --block= clears the list
   metrics                   print Prometheus metrics
+  version                   print pekoctl's version and the node's
+  help                      print this text
 
 flags:
-  --addr=HOST:PORT          admin address of the node
-  --json                    print the node's raw JSON instead of tables
+  --addr=[https://]HOST:PORT  admin address of the node
+  --json                    print the node's JSON instead of tables
   --timeout=SECONDS         per-request timeout (default 10)
+  --token_file=PATH         admin token (else $PEKOCTL_TOKEN, else the file
+                            named by $PEKOCTL_TOKEN_FILE)
+  --ca_file=PATH            CA certificate(s) to verify an https:// node
+  --version                 print pekoctl's version
+  -h, --help                print this text
+
+exit codes: 0 ok, 1 the node refused or could not be reached, 2 usage.
 )";
 
 struct cli {
   std::string addr = "127.0.0.1:7947";
   bool raw_json = false;
   int timeout_s = 10;
-  std::string drop;
-  bool has_drop = false;
-  std::string block;
-  bool has_block = false;
+  std::string token_file;
+  std::string ca_file;
   std::vector<std::string> args;
+  // Command flags: name -> values (repeatable ones keep all).
+  std::map<std::string, std::vector<std::string>> flags;
+
+  bool has(const std::string& f) const {
+    return flags.count(f) != 0;
+  }
+  const std::string& one(const std::string& f) const {
+    return flags.at(f).back();
+  }
 };
 
 int usage_error(const std::string& msg) {
@@ -87,44 +123,55 @@ std::string error_of(const httplib::Response& res) {
   return res.body.empty() ? "(no body)" : res.body;
 }
 
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 class client {
  public:
-  client(const cli& opts, std::string host, uint16_t port)
-    : opts_(opts), http_(host, port) {
+  client(const cli& opts, const std::string& scheme_host_port,
+         const std::string& token)
+    : opts_(opts), http_(scheme_host_port) {
     http_.set_url_encode(false);
     http_.set_connection_timeout(3, 0);
     http_.set_read_timeout(opts.timeout_s, 0);
     http_.set_write_timeout(opts.timeout_s, 0);
+    if (!token.empty())
+      http_.set_bearer_token_auth(token);
+    if (!opts.ca_file.empty())
+      http_.set_ca_cert_path(opts.ca_file);
   }
 
   void set_read_timeout(int seconds) {
     http_.set_read_timeout(seconds, 0);
   }
 
-  /// Sends one request; on transport failure or a non-2xx status prints the
-  /// reason and returns false.
+  /// Sends one request; on transport failure or a status not in `ok`
+  /// prints the reason and returns false.
   bool call(const std::string& method, const std::string& path,
             const std::string& body, const std::string& type,
-            httplib::Response& out) {
+            httplib::Response& out, std::set<int> ok = {}) {
     httplib::Result r{nullptr, httplib::Error::Unknown};
     if (method == "GET")
       r = http_.Get(path);
     else if (method == "PUT")
       r = http_.Put(path, body, type);
+    else if (method == "PATCH")
+      r = http_.Patch(path, body, type);
     else if (method == "POST")
       r = http_.Post(path, body, type);
     else if (method == "DELETE")
       r = http_.Delete(path);
     if (!r) {
-      fail("cannot reach node at " + opts_.addr + " (" +
-           httplib::to_string(r.error()) + " error; is pekonode running " +
-           "with --admin=" + opts_.addr + "?)");
+      fail("cannot reach node at " + opts_.addr + " ("
+           + httplib::to_string(r.error()) + " error; is pekonode running "
+           + "with --admin=" + opts_.addr + "?)");
       return false;
     }
     out = *r;
-    if (out.status < 200 || out.status > 299) {
-      fail(method + " " + path + ": HTTP " + std::to_string(out.status) +
-           ": " + error_of(out));
+    if ((out.status < 200 || out.status > 299) && ok.count(out.status) == 0) {
+      fail(method + " " + path + ": HTTP " + std::to_string(out.status)
+           + ": " + error_of(out));
       return false;
     }
     return true;
@@ -146,7 +193,6 @@ class client {
     return parse(res, out, raw);
   }
 
- private:
   static bool parse(const httplib::Response& res, json& out,
                     std::string* raw) {
     if (raw != nullptr)
@@ -160,13 +206,10 @@ class client {
     }
   }
 
+ private:
   const cli& opts_;
   httplib::Client http_;
 };
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 std::string tags_text(const json& tags) {
   std::string out;
@@ -221,17 +264,107 @@ bool read_value(const std::string& arg, std::string& out) {
   return !std::cin.bad();
 }
 
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    auto comma = s.find(',', start);
+    auto item = s.substr(start, comma == std::string::npos ? std::string::npos
+                                                           : comma - start);
+    if (!item.empty())
+      out.push_back(item);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// -- members ---------------------------------------------------------------------
+
+struct member_filter {
+  std::set<std::string> states;
+  std::optional<std::regex> name;
+  std::vector<std::pair<std::string, std::regex>> tags;
+
+  bool keeps(const json& m) const {
+    if (!states.empty() && states.count(text_of(m["state"])) == 0)
+      return false;
+    if (name && !std::regex_match(text_of(m["name"]), *name))
+      return false;
+    for (auto& [key, re] : tags) {
+      auto& t = m["tags"];
+      if (!t.is_object() || !t.contains(key) || !t[key].is_string()
+          || !std::regex_match(t[key].get<std::string>(), re))
+        return false;
+    }
+    return true;
+  }
+};
+
+int make_filter(const cli& o, member_filter& f) {
+  static const std::set<std::string> known{"alive", "suspect", "dead", "left"};
+  if (o.has("status"))
+    for (auto& v : o.flags.at("status"))
+      for (auto& s : split_commas(v)) {
+        if (known.count(s) == 0)
+          return usage_error("--status: " + s
+                             + " is not a state (alive, suspect, dead, left)");
+        f.states.insert(s);
+      }
+  try {
+    if (o.has("name"))
+      f.name = std::regex{o.one("name")};
+    if (o.has("tag"))
+      for (auto& v : o.flags.at("tag")) {
+        auto eq = v.find('=');
+        if (eq == std::string::npos || eq == 0)
+          return usage_error("--tag=" + v + " is not KEY=REGEX");
+        f.tags.emplace_back(v.substr(0, eq), std::regex{v.substr(eq + 1)});
+      }
+  } catch (const std::regex_error& e) {
+    return usage_error(std::string{"bad regular expression: "} + e.what());
+  }
+  return exit_ok;
+}
+
 int cmd_members(const cli& o, client& c) {
+  member_filter f;
+  if (int rc = make_filter(o, f); rc != exit_ok)
+    return rc;
+  std::string format = o.has("format") ? o.one("format") : "table";
+  if (format != "table" && format != "json")
+    return usage_error("--format must be table or json");
   json j;
-  std::string raw;
-  if (!c.get_json("/v1/members", j, &raw))
+  if (!c.get_json("/v1/members", j))
     return exit_failed;
-  if (o.raw_json) {
-    std::cout << raw;
+  json kept = json::array();
+  for (auto& m : j.value("members", json::array()))
+    if (f.keeps(m))
+      kept.push_back(m);
+  if (o.raw_json || format == "json") {
+    std::cout << dump(json{{"members", kept}}) << "\n";
+    return exit_ok;
+  }
+  if (o.has("detailed")) {
+    bool first = true;
+    for (auto& m : kept) {
+      if (!first)
+        std::cout << "\n";
+      first = false;
+      std::cout << "name:        " << text_of(m["name"]) << "\n"
+                << "address:     " << text_of(m["addr"]) << "\n"
+                << "state:       " << text_of(m["state"]) << "\n"
+                << "incarnation: " << text_of(m["incarnation"]) << "\n"
+                << "tags:" << (m["tags"].empty() ? "        (none)" : "")
+                << "\n";
+      for (auto& [k, v] : m["tags"].items())
+        std::cout << "  " << k << " = " << text_of(v) << "\n";
+    }
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;
-  for (auto& m : j.value("members", json::array()))
+  for (auto& m : kept)
     rows.push_back({text_of(m["name"]), text_of(m["addr"]),
                     text_of(m["state"]), text_of(m["incarnation"]),
                     tags_text(m["tags"])});
@@ -255,6 +388,8 @@ int cmd_self(const cli& o, client& c) {
   return exit_ok;
 }
 
+// -- kv ----------------------------------------------------------------------------
+
 int cmd_kv_watch(const cli& o, client& c, const std::string& prefix) {
   json j;
   if (!c.get_json("/v1/kv", j))
@@ -263,13 +398,12 @@ int cmd_kv_watch(const cli& o, client& c, const std::string& prefix) {
   constexpr int wait_s = 30;
   c.set_read_timeout(wait_s + 15);
   for (;;) {
-    auto path = "/v1/kv?watch=1&wait=" + std::to_string(wait_s) +
-                "s&index=" + std::to_string(index);
+    auto path = "/v1/kv?watch=1&wait=" + std::to_string(wait_s)
+                + "s&index=" + std::to_string(index);
     if (!prefix.empty())
       path += "&prefix=" + percent_encode_key(prefix);
     json batch;
-    std::string raw;
-    if (!c.get_json(path, batch, &raw))
+    if (!c.get_json(path, batch))
       return exit_failed;
     if (batch.value("truncated", false))
       std::cerr << "pekoctl: the node's change history no longer reaches "
@@ -294,10 +428,20 @@ int cmd_kv(const cli& o, client& c) {
   if (a.size() < 2)
     return usage_error("kv needs a subcommand: list, get, put, del, watch");
   auto& sub = a[1];
+  static const std::map<std::string, std::set<std::string>> sub_flags{
+    {"list", {"prefix"}}, {"get", {"recurse"}}, {"del", {"strict"}}};
+  for (auto& [name, values] : o.flags) {
+    auto i = sub_flags.find(sub);
+    if (i == sub_flags.end() || i->second.count(name) == 0)
+      return usage_error("--" + name + " does not apply to 'kv " + sub + "'");
+  }
   if (sub == "list" && a.size() == 2) {
+    std::string path = "/v1/kv";
+    if (o.has("prefix"))
+      path += "?prefix=" + percent_encode_key(o.one("prefix"));
     json j;
     std::string raw;
-    if (!c.get_json("/v1/kv", j, &raw))
+    if (!c.get_json(path, j, &raw))
       return exit_failed;
     if (o.raw_json) {
       std::cout << raw;
@@ -308,6 +452,27 @@ int cmd_kv(const cli& o, client& c) {
       rows.push_back({text_of(e["key"]), text_of(e["version"]),
                       text_of(e["origin"]), text_of(e["size"])});
     print_table({"KEY", "VERSION", "ORIGIN", "SIZE"}, rows);
+    return exit_ok;
+  }
+  if (sub == "get" && a.size() == 3 && o.has("recurse")) {
+    json j;
+    std::string raw;
+    if (!c.get_json("/v1/kv?recurse&prefix=" + percent_encode_key(a[2]), j,
+                    &raw))
+      return exit_failed;
+    if (o.raw_json) {
+      std::cout << raw;
+      return exit_ok;
+    }
+    for (auto& e : j.value("keys", json::array())) {
+      std::string value;
+      if (!pekonode::node::base64_decode(text_of(e["value"]), value))
+        return fail("node sent a value that is not base64 for key "
+                    + text_of(e["key"]));
+      std::cout << text_of(e["key"]) << ":";
+      std::cout.write(value.data(), static_cast<std::streamsize>(value.size()));
+      std::cout << "\n";
+    }
     return exit_ok;
   }
   if (sub == "get" && a.size() == 3) {
@@ -331,18 +496,31 @@ int cmd_kv(const cli& o, client& c) {
     return exit_ok;
   }
   if (sub == "del" && a.size() == 3) {
+    // Idempotent: deleting what is absent succeeds unless --strict.
+    std::set<int> ok;
+    if (!o.has("strict"))
+      ok.insert(404);
+    httplib::Response res;
+    if (!c.call("DELETE", "/v1/kv/" + percent_encode_key(a[2]), {}, {}, res,
+                ok))
+      return exit_failed;
+    if (res.status == 404) {
+      std::cerr << "pekoctl: " << a[2] << " was not present\n";
+      return exit_ok;
+    }
     json j;
     std::string raw;
-    if (!c.send_json("DELETE", "/v1/kv/" + percent_encode_key(a[2]), {}, {},
-                     j, &raw))
+    if (!client::parse(res, j, &raw))
       return exit_failed;
     std::cout << (o.raw_json ? raw : text_of(j["version"]) + "\n");
     return exit_ok;
   }
   if (sub == "watch" && a.size() <= 3)
     return cmd_kv_watch(o, c, a.size() == 3 ? a[2] : std::string{});
-  return usage_error("bad kv command; expected: kv list | kv get KEY | "
-                     "kv put KEY VALUE|- | kv del KEY | kv watch [PREFIX]");
+  return usage_error("bad kv command; expected: kv list [--prefix=P] | "
+                     "kv get KEY | kv get --recurse PREFIX | "
+                     "kv put KEY VALUE|- | kv del KEY [--strict] | "
+                     "kv watch [PREFIX]");
 }
 
 int cmd_metadata(const cli& o, client& c) {
@@ -370,6 +548,8 @@ int cmd_metadata(const cli& o, client& c) {
   return usage_error("expected: metadata get | metadata put VALUE|-");
 }
 
+// -- cluster -------------------------------------------------------------------------
+
 int print_action(const cli& o, client& c, const std::string& path,
                  const std::string& body) {
   json j;
@@ -395,11 +575,22 @@ int cmd_join(const cli& o, client& c) {
       return usage_error("seed " + o.args[i] + ": " + err);
     seeds.push_back(ep.to_string());
   }
-  return print_action(o, c, "/v1/join", dump(json{{"seeds", seeds}}));
+  std::string wait = o.has("wait") ? o.one("wait") : "10s";
+  pekonode::duration d{};
+  if (!pekonode::node::parse_wait(wait, d))
+    return usage_error("--wait must look like 500ms, 10s, 2m or 10");
+  std::string path = "/v1/join";
+  if (d > pekonode::duration::zero()) {
+    path += "?wait=" + wait;
+    auto s = std::chrono::ceil<std::chrono::seconds>(d).count();
+    c.set_read_timeout(static_cast<int>(std::max<int64_t>(o.timeout_s, s + 5)));
+  }
+  return print_action(o, c, path, dump(json{{"seeds", seeds}}));
 }
 
 int cmd_tags(const cli& o, client& c) {
-  if (o.args.size() == 1) {
+  bool patch = o.has("set") || o.has("delete");
+  if (o.args.size() == 1 && !patch && !o.has("clear")) {
     json j;
     if (!c.get_json("/v1/self", j))
       return exit_failed;
@@ -410,20 +601,47 @@ int cmd_tags(const cli& o, client& c) {
         std::cout << k << "=" << text_of(v) << "\n";
     return exit_ok;
   }
-  json tags = json::object();
-  for (size_t i = 1; i < o.args.size(); ++i) {
-    auto eq = o.args[i].find('=');
+  if ((patch && (o.args.size() > 1 || o.has("clear")))
+      || (o.has("clear") && o.args.size() > 1))
+    return usage_error("use either --set/--delete, or K=V... (replace all), "
+                       "or --clear");
+  json body = json::object();
+  auto add = [&](const std::string& kv) -> int {
+    auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
-      return usage_error("tag " + o.args[i] + " is not KEY=VALUE");
-    auto key = o.args[i].substr(0, eq);
-    if (tags.contains(key))
-      return usage_error("duplicate tag key " + key);
-    tags[key] = o.args[i].substr(eq + 1);
+      return usage_error("tag " + kv + " is not KEY=VALUE");
+    auto key = kv.substr(0, eq);
+    if (body.contains(key))
+      return usage_error("tag key " + key + " given twice");
+    body[key] = kv.substr(eq + 1);
+    return exit_ok;
+  };
+  std::string method = "PUT";
+  if (patch) {
+    // A JSON merge patch: strings set, nulls delete; the node merges it
+    // with its current tags under one lock.
+    method = "PATCH";
+    if (o.has("set"))
+      for (auto& kv : o.flags.at("set"))
+        if (int rc = add(kv); rc != exit_ok)
+          return rc;
+    if (o.has("delete"))
+      for (auto& k : o.flags.at("delete")) {
+        if (k.empty() || body.contains(k))
+          return usage_error("--delete=" + k
+                             + ": empty or also set in this command");
+        body[k] = nullptr;
+      }
+  } else {
+    for (size_t i = 1; i < o.args.size(); ++i)
+      if (int rc = add(o.args[i]); rc != exit_ok)
+        return rc;
   }
   json j;
   std::string raw;
-  if (!c.send_json("PUT", "/v1/tags", dump(tags), "application/json", j,
-                   &raw))
+  if (!c.send_json(method, "/v1/tags", dump(body),
+                   patch ? "application/merge-patch+json" : "application/json",
+                   j, &raw))
     return exit_failed;
   std::cout << (o.raw_json ? raw : "tags: " + tags_text(j["tags"]) + "\n");
   return exit_ok;
@@ -434,30 +652,23 @@ int cmd_faults(const cli& o, client& c) {
     return usage_error("faults takes only --drop and --block");
   json j;
   std::string raw;
-  if (!o.has_drop && !o.has_block) {
+  if (!o.has("drop") && !o.has("block")) {
     if (!c.get_json("/v1/faults", j, &raw))
       return exit_failed;
   } else {
     json body = json::object();
-    if (o.has_drop) {
+    if (o.has("drop")) {
+      auto& drop = o.one("drop");
       char* end = nullptr;
-      double rate = std::strtod(o.drop.c_str(), &end);
-      if (o.drop.empty() || *end != '\0' || !(rate >= 0.0 && rate <= 1.0))
+      double rate = std::strtod(drop.c_str(), &end);
+      if (drop.empty() || *end != '\0' || !(rate >= 0.0 && rate <= 1.0))
         return usage_error("--drop must be a number in [0, 1]");
       body["drop_rate"] = rate;
     }
-    if (o.has_block) {
+    if (o.has("block")) {
       json blocked = json::array();
-      size_t start = 0;
-      while (start < o.block.size()) {
-        auto comma = o.block.find(',', start);
-        auto item = o.block.substr(start, comma == std::string::npos
-                                            ? std::string::npos
-                                            : comma - start);
-        start = comma == std::string::npos ? o.block.size() : comma + 1;
-        if (!item.empty())
-          blocked.push_back(item);
-      }
+      for (auto& item : split_commas(o.one("block")))
+        blocked.push_back(item);
       body["blocked"] = blocked;
     }
     if (!c.send_json("POST", "/v1/faults", dump(body), "application/json", j,
@@ -477,12 +688,69 @@ int cmd_faults(const cli& o, client& c) {
   return exit_ok;
 }
 
+int cmd_version(const cli& o, client& c) {
+  (void) o;
+  std::cout << "pekoctl " << PEKONODE_VERSION << "\n";
+  httplib::Response res;
+  if (!c.call("GET", "/v1/health", {}, {}, res, {503}))
+    return exit_failed;
+  auto server = res.get_header_value("Server");
+  std::cout << "node at " << o.addr << ": "
+            << (server.empty() ? "(version not reported)" : server) << "\n";
+  return exit_ok;
+}
+
+// Which command each command flag belongs to.
+const std::map<std::string, std::set<std::string>>& flag_owners() {
+  static const std::map<std::string, std::set<std::string>> owners{
+    {"status", {"members"}},   {"name", {"members"}},
+    {"tag", {"members"}},      {"detailed", {"members"}},
+    {"format", {"members"}},   {"prefix", {"kv"}},
+    {"recurse", {"kv"}},       {"strict", {"kv"}},
+    {"wait", {"join"}},        {"set", {"tags"}},
+    {"delete", {"tags"}},      {"clear", {"tags"}},
+    {"drop", {"faults"}},      {"block", {"faults"}},
+  };
+  return owners;
+}
+
+// Flags that take no value.
+bool is_switch(const std::string& name) {
+  return name == "detailed" || name == "recurse" || name == "strict"
+         || name == "clear";
+}
+
 int run(const cli& o) {
+  auto addr = o.addr;
+  std::string scheme = "http";
+  for (auto* s : {"http://", "https://"})
+    if (addr.rfind(s, 0) == 0) {
+      scheme = std::string{s}.substr(0, std::string{s}.size() - 3);
+      addr = addr.substr(std::string{s}.size());
+    }
   pekonode::node::host_endpoint ep;
-  if (auto err = pekonode::node::parse_host_endpoint(o.addr, ep);
-      !err.empty())
+  if (auto err = pekonode::node::parse_host_endpoint(addr, ep); !err.empty())
     return usage_error("--addr: " + err);
-  client c{o, ep.host, ep.port};
+  // Token: --token_file, else $PEKOCTL_TOKEN, else $PEKOCTL_TOKEN_FILE.
+  std::string token;
+  std::string warning;
+  if (!o.token_file.empty()) {
+    if (auto err = pekonode::node::load_token_file(o.token_file, token,
+                                                   warning);
+        !err.empty())
+      return usage_error("--token_file: " + err);
+  } else if (auto* env = std::getenv("PEKOCTL_TOKEN");
+             env != nullptr && *env != 0) {
+    token = env;
+    if (auto err = pekonode::node::validate_token(token); !err.empty())
+      return usage_error("$PEKOCTL_TOKEN: " + err);
+  } else if (auto* file = std::getenv("PEKOCTL_TOKEN_FILE");
+             file != nullptr && *file != 0) {
+    if (auto err = pekonode::node::load_token_file(file, token, warning);
+        !err.empty())
+      return usage_error("$PEKOCTL_TOKEN_FILE: " + err);
+  }
+  client c{o, scheme + "://" + ep.to_string(), token};
   auto& a = o.args;
   auto& cmd = a[0];
   auto no_args = [&] { return a.size() == 1; };
@@ -490,11 +758,12 @@ int run(const cli& o) {
     return cmd_members(o, c);
   if (cmd == "self" && no_args())
     return cmd_self(o, c);
-  if (cmd == "health" && no_args()) {
+  if ((cmd == "health" || cmd == "ready") && no_args()) {
     httplib::Response res;
-    if (!c.call("GET", "/v1/health", {}, {}, res))
+    if (!c.call("GET", cmd == "health" ? "/v1/health" : "/v1/health/ready",
+                {}, {}, res))
       return exit_failed;
-    std::cout << "ok\n";
+    std::cout << (o.raw_json ? res.body : "ok\n");
     return exit_ok;
   }
   if (cmd == "kv")
@@ -518,6 +787,8 @@ int run(const cli& o) {
     std::cout << res.body;
     return exit_ok;
   }
+  if (cmd == "version" && no_args())
+    return cmd_version(o, c);
   return usage_error("unknown command or wrong arguments: " + cmd);
 }
 
@@ -530,41 +801,77 @@ int main(int argc, char** argv) {
   bool flags_done = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (flags_done || arg.rfind("--", 0) != 0) {
+    if (flags_done || arg.size() < 2 || arg[0] != '-') {
       o.args.push_back(std::move(arg));
       continue;
     }
     if (arg == "--") {
       flags_done = true;
-    } else if (arg == "--help" || arg == "-h") {
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") {
       std::cout << usage_text;
       return exit_ok;
-    } else if (arg == "--json") {
+    }
+    if (arg == "--version") {
+      std::cout << "pekoctl " << PEKONODE_VERSION << "\n";
+      return exit_ok;
+    }
+    if (arg.rfind("--", 0) != 0)
+      return usage_error("unknown flag " + arg
+                         + " (put '--' before values starting with '-')");
+    auto eq = arg.find('=');
+    auto name = arg.substr(2, eq == std::string::npos ? std::string::npos
+                                                      : eq - 2);
+    bool has_value = eq != std::string::npos;
+    auto value = has_value ? arg.substr(eq + 1) : std::string{};
+    // "--flag value" as well as "--flag=value" for flags that take one.
+    static const std::set<std::string> global_valued{"addr", "token_file",
+                                                     "ca_file", "timeout"};
+    bool takes_value = global_valued.count(name) != 0
+                       || (flag_owners().count(name) != 0 && !is_switch(name));
+    if (!has_value && takes_value && i + 1 < argc) {
+      value = argv[++i];
+      has_value = true;
+    }
+    if (name == "json" && !has_value) {
       o.raw_json = true;
-    } else if (arg.rfind("--addr=", 0) == 0) {
-      o.addr = arg.substr(7);
-    } else if (arg.rfind("--timeout=", 0) == 0) {
+    } else if (name == "addr" && has_value) {
+      o.addr = value;
+    } else if (name == "token_file" && has_value) {
+      o.token_file = value;
+    } else if (name == "ca_file" && has_value) {
+      o.ca_file = value;
+    } else if (name == "timeout" && has_value) {
       char* end = nullptr;
-      long t = std::strtol(arg.c_str() + 10, &end, 10);
-      if (arg.size() == 10 || *end != '\0' || t < 1 || t > 3600)
+      long t = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || t < 1 || t > 3600)
         return usage_error("--timeout must be 1..3600 seconds");
       o.timeout_s = static_cast<int>(t);
-    } else if (arg.rfind("--drop=", 0) == 0) {
-      o.drop = arg.substr(7);
-      o.has_drop = true;
-    } else if (arg.rfind("--block=", 0) == 0) {
-      o.block = arg.substr(8);
-      o.has_block = true;
+    } else if (flag_owners().count(name) != 0
+               && has_value != is_switch(name)) {
+      o.flags[name].push_back(value);
+    } else if (flag_owners().count(name) != 0) {
+      return usage_error("--" + name
+                         + (is_switch(name) ? " takes no value"
+                                            : " needs a value (--" + name
+                                                + "=...)"));
     } else {
-      return usage_error("unknown flag " + arg +
-                         " (put '--' before values starting with '--')");
+      return usage_error("unknown flag " + arg
+                         + " (put '--' before values starting with '-')");
     }
+  }
+  if (!o.args.empty() && o.args[0] == "help") {
+    std::cout << usage_text;
+    return exit_ok;
   }
   if (o.args.empty()) {
     std::cerr << usage_text;
     return exit_usage;
   }
-  if ((o.has_drop || o.has_block) && o.args[0] != "faults")
-    return usage_error("--drop and --block only apply to 'faults'");
+  for (auto& [name, values] : o.flags)
+    if (flag_owners().at(name).count(o.args[0]) == 0)
+      return usage_error("--" + name + " does not apply to '" + o.args[0]
+                         + "'");
   return run(o);
 }

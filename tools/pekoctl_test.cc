@@ -1,17 +1,22 @@
 // Runs the real pekoctl binary against an in-process admin server backed by
 // the fake backend: output formats, exit codes and error messages.
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "node/admin_http.h"
 #include "node/fake_admin_backend.h"
+#include "node/version.h"
 
 namespace pekonode::node {
 namespace {
@@ -21,33 +26,61 @@ struct run_result {
   std::string out;  // stdout and stderr interleaved
 };
 
+// Arguments are passed through the shell: tests quote them themselves.
+run_result shell(const std::string& cmd) {
+  run_result res;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr)
+    return res;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
+    res.out.append(buf.data(), n);
+  int status = pclose(p);
+  res.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return res;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string temp_path(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string{dir != nullptr ? dir : "/tmp"} + "/" + name + "-"
+         + std::to_string(::getpid());
+}
+
+constexpr const char* token = "pekoctl-test-token-0123456789";
+
 class Pekoctl : public ::testing::Test {
  protected:
   void SetUp() override {
-    admin_config cfg;
+    start({});
+  }
+
+  void start(admin_config cfg) {
+    if (server_)
+      server_->stop();
     cfg.fault_injection = true;
     server_ = std::make_unique<admin_server>(backend_, cfg);
     ASSERT_EQ(server_->start("127.0.0.1", 0), "");
   }
 
-  // Arguments are passed through the shell: tests quote them themselves.
-  run_result run(const std::string& args, const std::string& stdin_text = {}) {
+  std::string addr() const {
+    return "127.0.0.1:" + std::to_string(server_->port());
+  }
+
+  run_result run(const std::string& args, const std::string& stdin_text = {},
+                 const std::string& env = {}) {
     std::string cmd;
     if (!stdin_text.empty())
       cmd = "printf '%s' '" + stdin_text + "' | ";
-    cmd += "tools/pekoctl --addr=127.0.0.1:" +
-           std::to_string(server_->port()) + " " + args + " 2>&1";
-    run_result res;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr)
-      return res;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
-      res.out.append(buf.data(), n);
-    int status = pclose(p);
-    res.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return res;
+    cmd += env + " tools/pekoctl --addr=" + addr() + " " + args;
+    return shell(cmd);
   }
 
   fake_admin_backend backend_;
@@ -61,6 +94,54 @@ TEST_F(Pekoctl, MembersTable) {
             "NAME    ADDRESS         STATE    INC  TAGS\n"
             "node-a  127.0.0.1:7946  alive    3    role=db\n"
             "node-b  127.0.0.1:7950  suspect  2\n");
+}
+
+TEST_F(Pekoctl, MembersFiltersAreAnchoredAndCombine) {
+  auto r = run("members --status=alive");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out,
+            "NAME    ADDRESS         STATE  INC  TAGS\n"
+            "node-a  127.0.0.1:7946  alive  3    role=db\n");
+  r = run("members --status=suspect,dead --name='node-.'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("node-b"), std::string::npos);
+  EXPECT_EQ(r.out.find("node-a"), std::string::npos);
+  r = run("members --tag=role=d.");
+  EXPECT_NE(r.out.find("node-a"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("node-b"), std::string::npos);
+  // Anchored: "d" does not match "db"; a missing tag never matches.
+  r = run("members --tag=role=d");
+  EXPECT_EQ(r.out, "NAME  ADDRESS  STATE  INC  TAGS\n");
+  r = run("members --tag=role=db --tag=zone=.*");
+  EXPECT_EQ(r.out, "NAME  ADDRESS  STATE  INC  TAGS\n");
+  r = run("members --name=node");
+  EXPECT_EQ(r.out, "NAME  ADDRESS  STATE  INC  TAGS\n");
+}
+
+TEST_F(Pekoctl, MembersJsonAndDetailed) {
+  auto r = run("members --format=json --status=suspect");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out,
+            "{\"members\":[{\"addr\":\"127.0.0.1:7950\",\"incarnation\":2,"
+            "\"name\":\"node-b\",\"state\":\"suspect\",\"tags\":{}}]}\n");
+  r = run("members --detailed --name=node-a");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out,
+            "name:        node-a\n"
+            "address:     127.0.0.1:7946\n"
+            "state:       alive\n"
+            "incarnation: 3\n"
+            "tags:\n"
+            "  role = db\n");
+}
+
+TEST_F(Pekoctl, MembersBadFiltersAreUsageErrors) {
+  EXPECT_EQ(run("members --status=zombie").code, 2);
+  EXPECT_EQ(run("members --name='('").code, 2);
+  EXPECT_EQ(run("members --tag=novalue").code, 2);
+  EXPECT_EQ(run("members --format=yaml").code, 2);
+  EXPECT_EQ(run("members --detailed=yes").code, 2);
+  EXPECT_EQ(run("self --status=alive").code, 2);
 }
 
 TEST_F(Pekoctl, JsonFlagPrintsRawJson) {
@@ -91,6 +172,39 @@ TEST_F(Pekoctl, KvRoundTripWithSlashAndSpaceInKey) {
   EXPECT_NE(r.out.find("HTTP 404: no such key"), std::string::npos) << r.out;
 }
 
+TEST_F(Pekoctl, KvListPrefixAndGetRecurse) {
+  ASSERT_TRUE(backend_.kv_put("app/a", "one").ok());
+  ASSERT_TRUE(backend_.kv_put("app/b c", "two").ok());
+  ASSERT_TRUE(backend_.kv_put("db/x", "three").ok());
+  auto r = run("kv list --prefix=app/");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out,
+            "KEY      VERSION     ORIGIN  SIZE\n"
+            "app/a    1.0@node-a  node-a  3\n"
+            "app/b c  2.0@node-a  node-a  3\n");
+  r = run("kv get --recurse app/");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "app/a:one\napp/b c:two\n");
+  r = run("kv get --recurse ''");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "app/a:one\napp/b c:two\ndb/x:three\n");
+  EXPECT_EQ(run("kv list --recurse").code, 2);
+  EXPECT_EQ(run("kv get k --prefix=a").code, 2);
+}
+
+TEST_F(Pekoctl, KvDelIsIdempotentUnlessStrict) {
+  auto r = run("kv del missing");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "pekoctl: missing was not present\n");
+  r = run("kv del missing --strict");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("HTTP 404: no such key"), std::string::npos) << r.out;
+  ASSERT_TRUE(backend_.kv_put("present", "x").ok());
+  r = run("kv del --strict present");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "2.0@node-a\n");
+}
+
 TEST_F(Pekoctl, ValueFromStdin) {
   auto r = run("kv put k -", "from stdin");
   ASSERT_EQ(r.code, 0) << r.out;
@@ -99,28 +213,97 @@ TEST_F(Pekoctl, ValueFromStdin) {
   EXPECT_EQ(v, "from stdin");
 }
 
-TEST_F(Pekoctl, BackendErrorIsReportedWithNonZeroExit) {
+TEST_F(Pekoctl, ValueAboveTheLimitIsReportedWithNonZeroExit) {
+  admin_config cfg;
+  cfg.max_value_bytes = 1024;
+  start(cfg);
   auto r = run("kv put big " + std::string(2000, 'x'));
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("HTTP 400: value of 2000 bytes exceeds"),
+  EXPECT_NE(r.out.find("HTTP 413: value of 2000 bytes exceeds the limit of "
+                       "1024 bytes"),
             std::string::npos)
     << r.out;
 }
 
-TEST_F(Pekoctl, JoinTagsFaults) {
-  auto r = run("join seed.example:7946 10.0.0.2:1");
+TEST_F(Pekoctl, JoinWaitsForASeedAndFailsWhenNoneAnswers) {
+  backend_.reachable_seeds = {"127.0.0.1:9100"};
+  auto r = run("join 127.0.0.1:9100");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("joined: peer@127.0.0.1:9100 (127.0.0.1:9100) "
+                        "answered",
+                        0),
+            0u)
+    << r.out;
+  r = run("join 127.0.0.1:1 --wait=300ms");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("HTTP 504: no seed answered within 300 ms "
+                       "(127.0.0.1:1)"),
+            std::string::npos)
+    << r.out;
+  // --wait=0: only ask the node to start joining.
+  r = run("join seed.example:7946 10.0.0.2:1 --wait=0");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out, "contacted 2 seeds\n");
-  r = run("tags zone=eu 'note=a b'");
+  EXPECT_EQ(run("join 127.0.0.1:1 --wait=soon").code, 2);
+}
+
+TEST_F(Pekoctl, TagsSetDeleteMergeReplaceAndClear) {
+  auto r = run("tags --set zone=eu --set 'note=a b'");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(backend_.locked([](auto& b) { return b.me.tags.at("note"); }),
-            "a b");
-  r = run("faults --drop=0.3 --block=127.0.0.1:9");
+  EXPECT_EQ(r.out, "tags: note=a b,role=db,zone=eu\n");
+  r = run("tags --delete role --delete nothing");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.me.tags; }),
+            (tag_map{{"note", "a b"}, {"zone", "eu"}}));
+  r = run("tags");
+  EXPECT_EQ(r.out, "note=a b\nzone=eu\n");
+  r = run("tags only=this");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.me.tags; }),
+            (tag_map{{"only", "this"}}));
+  r = run("tags --clear");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(backend_.locked([](auto& b) { return b.me.tags.empty(); }));
+  EXPECT_EQ(run("tags --set a=1 b=2").code, 2);
+  EXPECT_EQ(run("tags --set a=1 --delete a").code, 2);
+  EXPECT_EQ(run("tags --set novalue").code, 2);
+}
+
+TEST_F(Pekoctl, FaultsShowAndChange) {
+  auto r = run("faults --drop=0.3 --block=127.0.0.1:9");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   127.0.0.1:9\n");
   r = run("faults --block=");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   (none)\n");
+}
+
+TEST_F(Pekoctl, HealthAndReadyFollowTheNode) {
+  EXPECT_EQ(run("health").code, 0);
+  EXPECT_EQ(run("ready").code, 0);
+  ASSERT_EQ(run("leave").code, 0);
+  auto r = run("health");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("HTTP 503: node has left the cluster"),
+            std::string::npos)
+    << r.out;
+  EXPECT_EQ(run("ready").code, 1);
+}
+
+TEST_F(Pekoctl, HelpAndVersionExitZero) {
+  for (auto* args : {"--help", "-h", "help"}) {
+    auto r = shell(std::string{"tools/pekoctl "} + args);
+    EXPECT_EQ(r.code, 0) << args;
+    EXPECT_EQ(r.out.rfind("usage: pekoctl", 0), 0u) << args;
+  }
+  auto r = shell("tools/pekoctl --version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, std::string{"pekoctl "} + PEKONODE_VERSION + "\n");
+  r = run("version");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, std::string{"pekoctl "} + PEKONODE_VERSION
+                     + "\nnode at " + addr() + ": pekonode/"
+                     + PEKONODE_VERSION + "\n");
 }
 
 TEST_F(Pekoctl, UsageErrorsExitTwo) {
@@ -129,27 +312,61 @@ TEST_F(Pekoctl, UsageErrorsExitTwo) {
   EXPECT_EQ(run("kv put onlykey").code, 2);
   EXPECT_EQ(run("frobnicate").code, 2);
   EXPECT_EQ(run("--bogus members").code, 2);
+  EXPECT_EQ(run("-x members").code, 2);
   EXPECT_EQ(run("faults --drop=7").code, 2);
   EXPECT_EQ(run("join nope").code, 2);
   EXPECT_EQ(run("members --drop=0.1").code, 2);
 }
 
+TEST_F(Pekoctl, TokenFromFlagOrEnvironment) {
+  admin_config cfg;
+  cfg.token = token;
+  start(cfg);
+  auto r = run("kv put k v");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("HTTP 401: this request needs the admin token"),
+            std::string::npos)
+    << r.out;
+  auto file = temp_path("token");
+  std::ofstream{file} << token << "\n";
+  ::chmod(file.c_str(), 0600);
+  r = run("--token_file=" + file + " kv put k v1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = run("kv put k v2", {}, std::string{"PEKOCTL_TOKEN="} + token);
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = run("kv put k v3", {}, "PEKOCTL_TOKEN_FILE=" + file);
+  EXPECT_EQ(r.code, 0) << r.out;
+  std::string v;
+  ASSERT_TRUE(backend_.kv_get("k", v).ok());
+  EXPECT_EQ(v, "v3");
+  r = run("kv put k v4", {}, "PEKOCTL_TOKEN=wrong-token-0123456789");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("wrong admin token"), std::string::npos) << r.out;
+  EXPECT_EQ(run("--token_file=" + file + "-absent members").code, 2);
+  std::remove(file.c_str());
+}
+
+TEST_F(Pekoctl, HttpsWithCaFile) {
+  admin_config cfg;
+  cfg.tls_cert_pem = read_file("node/testdata/admin_tls_test_cert.pem");
+  cfg.tls_key_pem = read_file("node/testdata/admin_tls_test_key.pem");
+  start(cfg);
+  auto r = shell("tools/pekoctl --addr=https://" + addr()
+                 + " --ca_file=node/testdata/admin_tls_test_cert.pem self");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("name:        node-a"), std::string::npos) << r.out;
+  // Without the CA the certificate is not trusted.
+  r = shell("tools/pekoctl --addr=https://" + addr() + " self");
+  EXPECT_EQ(r.code, 1) << r.out;
+}
+
 TEST_F(Pekoctl, UnreachableNodeExitsOne) {
   auto port = server_->port();
   server_->stop();
-  auto cmd = "tools/pekoctl --addr=127.0.0.1:" + std::to_string(port) +
-             " --timeout=2 health 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  std::array<char, 512> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
-    out.append(buf.data(), n);
-  int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  EXPECT_NE(out.find("cannot reach node"), std::string::npos) << out;
+  auto r = shell("tools/pekoctl --addr=127.0.0.1:" + std::to_string(port)
+                 + " --timeout=2 health");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("cannot reach node"), std::string::npos) << r.out;
 }
 
 } // namespace

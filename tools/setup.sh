@@ -11,9 +11,16 @@ packages=(
   libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev
   libsodium-dev          # authenticated encryption of every datagram
-  libcpp-httplib-dev     # admin HTTP API
+  libmicrohttpd-dev      # admin HTTP server (epoll, deadlines, TLS via GnuTLS)
+  libcpp-httplib-dev     # HTTP client of pekoctl and the tests
   nlohmann-json3-dev     # admin API JSON
   nftables iproute2      # packet-level chaos in private network namespaces
+  libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
+  python3-yaml           # offline checks of the Kubernetes manifests
+  python3-matplotlib     # tools/plot_benchmarks.py (docs/img) and its CI test
+  dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)
+  systemd groff-base     # systemd-analyze verify of the unit; man page rendering
+  chromium               # the browser test of the live cluster view (/ui/)
   curl
 )
 

@@ -67,6 +67,9 @@ class Node:
         args = [self.binary, f"--name={self.name}", f"--bind={self.addr}",
                 f"--admin={self.admin}", f"--profile={self.profile}",
                 "--fault_injection", "--logtostderr"] + self.extra
+        if not self.ip.startswith("127."):
+            # Inside a private network namespace the test made: no token.
+            args.append("--admin_insecure_allow_remote")
         if self.seeds:
             args.append("--join=" + ",".join(self.seeds))
         if self.netns:
@@ -90,12 +93,15 @@ class Node:
         return self.proc is not None and self.proc.poll() is None
 
     # -- admin API -------------------------------------------------------
-    def request(self, method, path, body=None, timeout=5.0, raw=False):
+    def request(self, method, path, body=None, timeout=5.0, raw=False,
+                headers=None):
         url = f"http://{self.admin}{path}"
         data = body if isinstance(body, (bytes, type(None))) else (
             json.dumps(body).encode() if not isinstance(body, str) else body.encode())
         req = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        if data is not None and "Content-Type" not in (headers or {}):
             # Never form-encoded: raw bytes (values) or JSON (commands).
             req.add_header("Content-Type", "application/octet-stream"
                            if isinstance(body, bytes) else "application/json")

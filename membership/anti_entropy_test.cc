@@ -1,0 +1,338 @@
+// Anti-entropy on its own: the digest exchange between two tables, its
+// bounds on unsolicited and malformed input, state pages, and the reply
+// budgets (per requester, all requesters, and the bounded requester list).
+#include "membership/anti_entropy.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "membership/test_packets.h"
+
+namespace pekonode::membership {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::parse;
+
+const time_point t0 = time_point{} + std::chrono::hours(1);
+
+// One node's table and anti-entropy, fed by hand.
+struct node {
+  config cfg;
+  core_stats stats;
+  std::mt19937_64 rng;
+  member_table table;
+  outbox ob;
+  anti_entropy ae;
+  outbound_list out;
+
+  node(const std::string& name, uint64_t seed, config c = config::lan())
+    : cfg(c), rng(seed), table(make_self(name), cfg.max_members, cfg.gossip_to_dead),
+      ob(cfg, name, stats, 1, [] { return 3; }), ae(cfg, table, ob, rng, stats) {}
+
+  static member make_self(const std::string& name) {
+    member m;
+    m.name = name;
+    m.addr = name + ":1";
+    return m;
+  }
+
+  void add(const std::string& name, uint64_t inc = 1,
+           member_state st = member_state::alive) {
+    std::string addr = name + ":1";
+    claim c;
+    c.name = name;
+    c.addr = addr;
+    c.incarnation = inc;
+    c.state = st;
+    table.apply(c, name, true, t0);
+  }
+
+  void add_many(int n, const std::string& prefix = "m") {
+    for (int i = 0; i < n; ++i) add(prefix + std::to_string(i));
+  }
+
+  // Applies the state pages in `in` to this table, as the core does.
+  void apply_pages(const outbound_list& in) {
+    for (auto& o : in) {
+      auto p = parse(o);
+      for (auto& u : p.state().members())
+        if (u.name() != table.self().name) table.apply(to_claim(u), p.sender(), false, t0);
+    }
+  }
+
+  std::size_t count(const address& to, Packet::BodyCase body) const {
+    std::size_t n = 0;
+    for (auto& o : out) n += o.to == to && parse(o).body_case() == body;
+    return n;
+  }
+};
+
+// a and b know each other and the same 50 members.
+struct pair_fixture {
+  node a{"a", 1}, b{"b", 2};
+  pair_fixture() {
+    for (auto* n : {&a, &b}) n->add_many(50);
+    a.add("b", 0);
+    b.add("a", 0);
+  }
+};
+
+TEST(AntiEntropy, AgreeingViewsCostOneDigest) {
+  pair_fixture f;
+  ASSERT_EQ(f.a.table.digest().hash, f.b.table.digest().hash);
+  ASSERT_EQ(f.a.table.digest().count, 52u);
+  f.a.ae.schedule(t0);
+  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  ASSERT_EQ(f.a.out.size(), 1u);
+  auto d = parse(f.a.out[0]);
+  ASSERT_TRUE(d.has_digest());
+  EXPECT_LT(f.a.out[0].payload.size(), 40u);
+  EXPECT_EQ(f.a.stats.syncs_started, 1u);
+  // Not due again before the next period.
+  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  EXPECT_EQ(f.a.out.size(), 1u);
+  // Whichever peer it went to, b's view agrees: no answer.
+  f.b.ae.on_digest("a:1", d.digest(), t0, f.b.out);
+  EXPECT_TRUE(f.b.out.empty());
+}
+
+TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
+  pair_fixture f;
+  f.b.add("extra", 0);
+  f.a.add("m7", 2); // a knows a newer m7
+  Packet digest;
+  digest.set_sender("a");
+  auto mine = f.a.table.digest();
+  digest.mutable_digest()->set_hash(mine.hash);
+  digest.mutable_digest()->set_count(mine.count);
+  // a must have asked b for the bucket list to accept it: drive a's tick
+  // until its digest goes to b.
+  f.b.ae.on_digest("a:1", digest.digest(), t0, f.b.out);
+  ASSERT_EQ(f.b.out.size(), 1u);
+  auto buckets = parse(f.b.out[0]);
+  ASSERT_EQ(buckets.buckets().hashes_size(), 32);
+  f.b.out.clear();
+  // Unsolicited: a never sent b a digest.
+  f.a.ae.on_buckets("b:1", buckets.buckets(), t0, f.a.out);
+  EXPECT_EQ(f.a.stats.bad_packets.at("unsolicited_sync"), 1u);
+  EXPECT_TRUE(f.a.out.empty());
+
+  // Now the real exchange, a's digest to whichever peer it picks; the
+  // fixture answers as b (b's table is what a compares with).
+  f.a.ae.schedule(t0);
+  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  ASSERT_EQ(f.a.out.size(), 1u);
+  auto asked = f.a.out[0].to;
+  f.b.ae.on_digest("a:1", parse(f.a.out[0]).digest(), t0, f.b.out);
+  f.a.out.clear();
+  f.a.ae.on_buckets(asked, parse(f.b.out[0]).buckets(), t0, f.a.out);
+  f.b.out.clear();
+  EXPECT_EQ(f.a.stats.syncs_differed, 1u);
+  // a sends its side of the differing buckets, then a want for b's side.
+  std::set<uint32_t> wanted;
+  std::set<std::string> a_sent;
+  for (auto& o : f.a.out) {
+    auto p = parse(o);
+    for (auto b : p.want().buckets()) wanted.insert(b);
+    for (auto& u : p.state().members()) a_sent.insert(u.name());
+  }
+  std::set<uint32_t> expect = {static_cast<uint32_t>(member_table::bucket_of("extra")),
+                               static_cast<uint32_t>(member_table::bucket_of("m7"))};
+  EXPECT_EQ(wanted, expect);
+  EXPECT_EQ(a_sent.count("m7"), 1u);
+  for (auto& n : a_sent)
+    EXPECT_TRUE(expect.count(static_cast<uint32_t>(member_table::bucket_of(n)))) << n;
+  EXPECT_LT(a_sent.size(), 20u); // a few buckets, not the table
+  // b applies a's pages and answers the want; a applies b's.
+  f.b.apply_pages(f.a.out);
+  Packet want;
+  for (auto& o : f.a.out)
+    if (parse(o).has_want()) want = parse(o);
+  f.b.ae.on_want("a:1", want.want(), t0, f.b.out);
+  f.a.apply_pages(f.b.out);
+  EXPECT_NE(f.a.table.find("extra"), nullptr);
+  EXPECT_EQ(f.b.table.find("m7")->incarnation, 2u);
+  EXPECT_EQ(f.a.table.bucket_hashes(), f.b.table.bucket_hashes());
+  // The pending digest was consumed: a second bucket list is unsolicited.
+  f.a.ae.on_buckets(asked, buckets.buckets(), t0, f.a.out);
+  EXPECT_EQ(f.a.stats.bad_packets.at("unsolicited_sync"), 2u);
+}
+
+TEST(AntiEntropy, MalformedBodiesAreCounted) {
+  pair_fixture f;
+  SyncWant w;
+  w.add_buckets(3);
+  w.add_buckets(32);
+  f.a.ae.on_want("b:1", w, t0, f.a.out);
+  EXPECT_EQ(f.a.stats.bad_packets.at("bad_body"), 1u);
+  EXPECT_TRUE(f.a.out.empty());
+  // A short bucket list from the peer we asked: dropped, pending consumed.
+  f.a.ae.schedule(t0);
+  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  auto asked = f.a.out[0].to;
+  SyncBuckets short_list;
+  short_list.add_hashes(1);
+  f.a.ae.on_buckets(asked, short_list, t0, f.a.out);
+  EXPECT_EQ(f.a.stats.bad_packets.at("bad_body"), 2u);
+  SyncBuckets full;
+  for (int i = 0; i < 32; ++i) full.add_hashes(0);
+  f.a.ae.on_buckets(asked, full, t0, f.a.out);
+  EXPECT_EQ(f.a.stats.bad_packets.at("unsolicited_sync"), 1u);
+}
+
+TEST(AntiEntropy, UnansweredDigestsExpireAfterASyncPeriod) {
+  node a{"a", 1};
+  a.add("b", 0);
+  a.add("c", 0);
+  a.ae.schedule(t0);
+  auto t = t0 + seconds(100);
+  a.ae.tick(t, a.out);
+  ASSERT_EQ(a.out.size(), 1u);
+  auto first = a.out[0].to;
+  // Later exchanges (each more than a sync period, 15 s at N=3, apart)
+  // until one goes to the other peer: the first peer's pending digest is
+  // forgotten by then.
+  for (int i = 0; i < 50 && a.out.back().to == first; ++i) {
+    auto next = a.ae.next_wakeup();
+    EXPECT_GE(next - t, seconds(15));
+    EXPECT_LT(next - t, seconds(30));
+    t = next;
+    a.ae.tick(t, a.out);
+  }
+  ASSERT_NE(a.out.back().to, first);
+  SyncBuckets full;
+  for (int i = 0; i < 32; ++i) full.add_hashes(0);
+  a.ae.on_buckets(first, full, t, a.out);
+  EXPECT_EQ(a.stats.bad_packets.at("unsolicited_sync"), 1u);
+  // The one just asked may answer.
+  a.ae.on_buckets(a.out.back().to, full, t, a.out);
+  EXPECT_EQ(a.stats.bad_packets.at("unsolicited_sync"), 1u);
+  EXPECT_EQ(a.stats.syncs_differed, 1u);
+}
+
+TEST(AntiEntropy, QuickSyncsAfterAJoinThenTheNormalPeriod) {
+  node a{"a", 3};
+  a.add("b", 0);
+  a.ae.schedule(t0);
+  EXPECT_GE(a.ae.next_wakeup(), t0 + milliseconds(7500));
+  a.ae.start_quick_syncs(t0);
+  auto t = a.ae.next_wakeup();
+  EXPECT_GE(t, t0 + milliseconds(200));
+  EXPECT_LT(t, t0 + milliseconds(400));
+  for (int i = 0; i < 3; ++i) {
+    a.ae.tick(t, a.out);
+    auto next = a.ae.next_wakeup();
+    EXPECT_GE(next - t, milliseconds(400)) << i;
+    EXPECT_LT(next - t, milliseconds(800)) << i;
+    t = next;
+  }
+  a.ae.tick(t, a.out);
+  EXPECT_GE(a.ae.next_wakeup() - t, seconds(15));
+  EXPECT_EQ(a.out.size(), 4u);
+}
+
+std::string join_reply_first(const outbound_list& out) {
+  auto p = parse(out.front());
+  return p.state().members(0).name();
+}
+
+TEST(ReplyBudget, FloodFromOneSourceIsBoundedThenRefills) {
+  node seed{"seed", 1};
+  seed.add_many(1000);
+  seed.ae.send_table("probe:1", t0, seed.out);
+  auto full = seed.out.size(); // pages of a whole table
+  ASSERT_GE(full, 10u);
+  ASSERT_EQ(seed.stats.replies_limited, 0u);
+  seed.out.clear();
+  for (int i = 0; i < 100; ++i) seed.ae.send_table("evil:1", t0, seed.out);
+  auto pages = seed.count("evil:1", Packet::kState);
+  EXPECT_EQ(pages, seed.cfg.reply_pages_burst);
+  // Whole replies while the burst lasts, then cut or refused ones.
+  EXPECT_EQ(seed.stats.replies_limited, 100u - seed.cfg.reply_pages_burst / full);
+  for (auto& o : seed.out) {
+    auto p = parse(o);
+    EXPECT_TRUE(p.state().join_reply());
+    EXPECT_LE(o.payload.size(), seed.cfg.max_packet);
+  }
+  EXPECT_EQ(join_reply_first(seed.out), "seed");
+  // One second later: reply_pages_per_second more pages, no more.
+  seed.out.clear();
+  for (int i = 0; i < 10; ++i) seed.ae.send_table("evil:1", t0 + seconds(1), seed.out);
+  EXPECT_EQ(seed.count("evil:1", Packet::kState),
+            static_cast<std::size_t>(seed.cfg.reply_pages_per_second));
+  // A cut reply is a random subset, self first: two cut replies differ.
+  auto names = [](const outbound_list& out) {
+    std::set<std::string> r;
+    for (auto& o : out) {
+      auto p = parse(o);
+      for (auto& u : p.state().members()) r.insert(u.name());
+    }
+    return r;
+  };
+  auto first = seed.out;
+  EXPECT_EQ(join_reply_first(first), "seed");
+  seed.out.clear();
+  seed.ae.send_table("evil:1", t0 + seconds(2), seed.out);
+  ASSERT_FALSE(seed.out.empty());
+  EXPECT_EQ(join_reply_first(seed.out), "seed");
+  EXPECT_NE(names(first), names(seed.out));
+  // Another source is unaffected.
+  seed.out.clear();
+  seed.ae.send_table("good:1", t0 + seconds(2), seed.out);
+  EXPECT_EQ(seed.count("good:1", Packet::kState), full);
+}
+
+TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
+  auto cfg = config::lan();
+  cfg.reply_pages_global_per_second = 100;
+  node seed{"seed", 1, cfg};
+  seed.add_many(1000);
+  std::size_t total = 0, answered = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto to = "j" + std::to_string(i) + ":1";
+    seed.out.clear();
+    seed.ae.send_table(to, t0, seed.out);
+    auto n = seed.count(to, Packet::kState);
+    total += n;
+    answered += n >= 1;
+  }
+  EXPECT_EQ(answered, 50u);
+  EXPECT_LE(total, 50u + 100u);
+  EXPECT_GE(total, 50u + 90u); // the global burst is used, not wasted
+}
+
+TEST(ReplyBudget, DigestAnswersDrawOnTheBudget) {
+  auto cfg = config::lan();
+  cfg.reply_pages_burst = 2;
+  node b{"b", 2, cfg};
+  b.add("x");
+  SyncDigest d; // differs from b's
+  d.set_hash(1);
+  d.set_count(1);
+  for (int i = 0; i < 5; ++i) b.ae.on_digest("a:1", d, t0, b.out);
+  EXPECT_EQ(b.out.size(), 2u);
+  EXPECT_EQ(b.stats.replies_limited, 3u);
+}
+
+TEST(ReplyBudget, TrackedRequestersAreBounded) {
+  node seed{"seed", 1};
+  seed.add_many(5); // one page per reply
+  for (std::size_t i = 0; i < anti_entropy::max_reply_peers; ++i)
+    seed.ae.send_table("r" + std::to_string(i) + ":1", t0, seed.out);
+  EXPECT_EQ(seed.out.size(), anti_entropy::max_reply_peers);
+  // Every tracked requester has spent a page: none is idle, so a new one
+  // is refused rather than tracked.
+  seed.out.clear();
+  seed.ae.send_table("new:1", t0, seed.out);
+  EXPECT_TRUE(seed.out.empty());
+  EXPECT_EQ(seed.stats.replies_limited, 1u);
+  // Once they have refilled, idle ones are forgotten and new ones served.
+  seed.ae.send_table("new:1", t0 + seconds(1), seed.out);
+  EXPECT_EQ(seed.out.size(), 1u);
+}
+
+} // namespace
+} // namespace pekonode::membership

@@ -1,0 +1,154 @@
+#include "membership/codec.h"
+
+#include <utility>
+
+namespace pekonode::membership {
+
+member_state from_pb(MemberState s) {
+  switch (s) {
+    case SUSPECT: return member_state::suspect;
+    case DEAD: return member_state::dead;
+    case LEFT: return member_state::left;
+    default: return member_state::alive;
+  }
+}
+
+MemberState to_pb(member_state s) {
+  switch (s) {
+    case member_state::suspect: return SUSPECT;
+    case member_state::dead: return DEAD;
+    case member_state::left: return LEFT;
+    default: return ALIVE;
+  }
+}
+
+Update encode(const member& m, std::string_view from) {
+  Update u;
+  u.set_name(m.name);
+  u.set_addr(m.addr);
+  u.set_incarnation(m.incarnation);
+  u.set_state(to_pb(m.state));
+  if (m.state == member_state::alive)
+    for (auto& [k, v] : m.tags) (*u.mutable_tags())[k] = v;
+  if (m.state != member_state::alive) u.set_from(std::string(from));
+  return u;
+}
+
+claim to_claim(const Update& u) {
+  claim c;
+  c.name = u.name();
+  c.addr = u.addr();
+  c.incarnation = u.incarnation();
+  c.state = from_pb(u.state());
+  if (c.state == member_state::alive)
+    c.tags.insert(u.tags().begin(), u.tags().end());
+  c.from = u.from();
+  return c;
+}
+
+bool valid(const Update& u, const config& cfg) {
+  if (u.name().empty() || u.name().size() > cfg.max_name_bytes) return false;
+  if (u.addr().empty() || u.addr().size() > cfg.max_addr_bytes) return false;
+  if (u.from().size() > cfg.max_name_bytes) return false;
+  if (!MemberState_IsValid(u.state())) return false;
+  std::size_t tb = 0;
+  for (auto& [k, v] : u.tags()) {
+    if (k.empty()) return false;
+    tb += k.size() + v.size();
+  }
+  return tb <= cfg.max_tags_bytes;
+}
+
+bool valid(const PingReq& r, const config& cfg) {
+  return !r.target().empty() && r.target().size() <= cfg.max_name_bytes
+         && !r.target_addr().empty()
+         && r.target_addr().size() <= cfg.max_addr_bytes;
+}
+
+bool valid(const SyncBuckets& b, std::size_t buckets) {
+  return static_cast<std::size_t>(b.hashes_size()) == buckets;
+}
+
+bool valid(const SyncWant& w, std::size_t buckets) {
+  if (static_cast<std::size_t>(w.buckets_size()) > buckets) return false;
+  for (auto b : w.buckets())
+    if (b >= buckets) return false;
+  return true;
+}
+
+const char* to_string(decode_error e) {
+  switch (e) {
+    case decode_error::none: return "none";
+    case decode_error::too_large: return "too_large";
+    case decode_error::parse: return "parse";
+    case decode_error::bad_sender: return "bad_sender";
+    case decode_error::empty: return "unknown_type";
+  }
+  return "unknown";
+}
+
+decode_error decode(std::string_view bytes, const config& cfg, Packet& p) {
+  if (bytes.size() > cfg.max_datagram) return decode_error::too_large;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return decode_error::parse;
+  if (p.sender().empty() || p.sender().size() > cfg.max_name_bytes)
+    return decode_error::bad_sender;
+  if (p.body_case() == Packet::BODY_NOT_SET && p.updates_size() == 0)
+    return decode_error::empty;
+  return decode_error::none;
+}
+
+void splice_update(std::string& bytes, std::string_view update) {
+  bytes.push_back(updates_field_tag);
+  append_varint(bytes, update.size());
+  bytes += update;
+}
+
+// -- outbox ------------------------------------------------------------------
+
+outbox::outbox(const config& cfg, std::string sender, core_stats& stats,
+               uint64_t first_seq, std::function<int()> retransmit_limit)
+  : cfg_(cfg), sender_(std::move(sender)), stats_(stats), seq_(first_seq),
+    retransmit_limit_(std::move(retransmit_limit)) {}
+
+Packet outbox::packet() const {
+  Packet p;
+  p.set_sender(sender_);
+  return p;
+}
+
+void outbox::emit(const address& to, std::string bytes, outbound_list& out) {
+  ++stats_.packets_out;
+  stats_.bytes_out += bytes.size();
+  out.push_back(outbound{to, channel::membership, std::move(bytes)});
+}
+
+void outbox::send(const address& to, const Packet& p, outbound_list& out) {
+  emit(to, p.SerializeAsString(), out);
+}
+
+void outbox::send_piggybacked(const address& to, const Packet& p,
+                              outbound_list& out) {
+  std::string bytes = p.SerializeAsString();
+  if (bytes.size() < cfg_.max_packet && !queue_.empty()) {
+    auto ups = queue_.take(cfg_.max_packet - bytes.size(), retransmit_limit_(),
+                           [](std::size_t n) { return spliced_size(n); });
+    for (auto& u : ups) splice_update(bytes, u);
+  }
+  emit(to, std::move(bytes), out);
+}
+
+void outbox::send_oversize(const address& to, outbound_list& out) {
+  std::size_t over = cfg_.max_packet > 64 ? cfg_.max_packet - 64 : 0;
+  std::string big;
+  if (!queue_.take_oversize(over, retransmit_limit_(), big)) return;
+  std::string bytes = packet().SerializeAsString();
+  splice_update(bytes, big);
+  if (bytes.size() <= cfg_.max_datagram) emit(to, std::move(bytes), out);
+}
+
+void outbox::enqueue(const member& m, std::string_view from) {
+  queue_.push(m.name, encode(m, from).SerializeAsString());
+}
+
+} // namespace pekonode::membership

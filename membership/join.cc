@@ -1,0 +1,99 @@
+#include "membership/join.h"
+
+#include <algorithm>
+
+namespace pekonode::membership {
+
+joiner::joiner(const config& cfg, member_table& table, outbox& ob,
+               std::mt19937_64& rng, core_stats& stats)
+  : cfg_(cfg), table_(table), ob_(ob), rng_(rng), stats_(stats) {}
+
+void joiner::start(time_point now) {
+  reconnect_next_ = now + jitter(cfg_.reconnect_interval, rng_);
+}
+
+void joiner::join(const std::vector<address>& seeds, time_point now,
+                  outbound_list& out) {
+  for (auto& s : seeds)
+    if (!s.empty() && s.size() <= cfg_.max_addr_bytes
+        && std::find(seeds_.begin(), seeds_.end(), s) == seeds_.end()
+        && s != table_.self().addr)
+      seeds_.push_back(s);
+  if (seeds_.empty()) {
+    joined_ = true;
+    return;
+  }
+  targets_ = seeds_;
+  begin(now, out);
+}
+
+void joiner::choose_rejoin_targets(time_point now) {
+  targets_ = seeds_;
+  if (targets_.empty())
+    for (auto* m : table_.pick(3, false, now, {}, rng_)) targets_.push_back(m->addr);
+}
+
+void joiner::restart(time_point now, outbound_list& out) {
+  reconnect_next_ = now + jitter(cfg_.reconnect_interval, rng_);
+  begin(now, out);
+}
+
+void joiner::begin(time_point now, outbound_list& out) {
+  if (targets_.empty()) {
+    joined_ = true;
+    return;
+  }
+  joined_ = false;
+  backoff_ = cfg_.join_retry_initial;
+  next_attempt_ = now;
+  tick(now, out);
+}
+
+void joiner::send_join(bool reconnect, const address& to, outbound_list& out) {
+  auto p = ob_.packet();
+  p.mutable_join()->set_reconnect(reconnect);
+  *p.add_updates() = encode(table_.self(), {});
+  ob_.send(to, p, out);
+}
+
+void joiner::tick(time_point now, outbound_list& out) {
+  if (joined_ || targets_.empty() || now < next_attempt_) return;
+  ++stats_.join_attempts;
+  for (auto& s : targets_)
+    if (s != table_.self().addr) send_join(false, s, out);
+  next_attempt_ = now + jitter(backoff_ * 2, rng_) + backoff_ / 4;
+  backoff_ = std::min(backoff_ * 2, cfg_.join_retry_max);
+}
+
+void joiner::reconnect_tick(time_point now, outbound_list& out) {
+  if (now < reconnect_next_) return;
+  reconnect_next_ = now + jitter(cfg_.reconnect_interval * 2, rng_);
+  auto known = table_.sweep(now, cfg_.dead_retention);
+  auto& cands = known.remembered;
+  for (auto& s : seeds_)
+    if (s != table_.self().addr && !known.live.count(s)) cands.push_back(s);
+  if (cands.empty()) return;
+  std::uniform_int_distribution<std::size_t> d(0, cands.size() - 1);
+  ++stats_.reconnects;
+  send_join(true, cands[d(rng_)], out);
+}
+
+bool joiner::catching_up(bool join_reply, time_point now) const {
+  return (join_reply && !joined_) || now < catch_up_until_;
+}
+
+bool joiner::on_join_reply(time_point now) {
+  if (joined_) return false;
+  joined_ = true;
+  catch_up_until_ = now + cfg_.join_sync_interval * (2 * cfg_.join_syncs + 1);
+  next_attempt_ = time_point::max();
+  return true;
+}
+
+time_point joiner::next_wakeup() const {
+  auto t = reconnect_next_;
+  if (!joined_ && !targets_.empty()) t = std::min(t, next_attempt_);
+  return t;
+}
+
+} // namespace pekonode::membership

@@ -1,0 +1,265 @@
+#include "membership/member_table.h"
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+#include "common/hash.h"
+
+namespace pekonode::membership {
+
+bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
+                member_state st) {
+  if (inc > cur_inc) return true;
+  if (inc < cur_inc) return false;
+  switch (st) {
+    case member_state::alive: return false;
+    case member_state::suspect: return cur == member_state::alive;
+    case member_state::dead: return is_live(cur);
+    case member_state::left: return cur != member_state::left;
+  }
+  return false;
+}
+
+member_table::member_table(member self, std::size_t max_members,
+                           duration gossip_to_dead)
+  : self_(std::move(self)), max_members_(max_members),
+    gossip_to_dead_(gossip_to_dead) {}
+
+member_table::entry* member_table::lookup(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+const member* member_table::find(std::string_view name) const {
+  if (name == self_.name) return &self_;
+  return lookup(name);
+}
+
+std::size_t member_table::count(member_state s) const {
+  return state_counts_[static_cast<int>(s)] + (self_.state == s ? 1 : 0);
+}
+
+std::vector<member> member_table::members() const {
+  // The table is ordered by name already: merge self in, O(N).
+  std::vector<member> r;
+  r.reserve(table_.size() + 1);
+  bool placed = false;
+  for (auto& [name, m] : table_) {
+    if (!placed && self_.name < name) {
+      r.push_back(self_);
+      placed = true;
+    }
+    r.push_back(static_cast<const member&>(m));
+  }
+  if (!placed) r.push_back(self_);
+  return r;
+}
+
+void member_table::index_add(std::vector<entry*>& v, std::size_t entry::*pos,
+                             entry& e) {
+  if (e.*pos != npos) return;
+  e.*pos = v.size();
+  v.push_back(&e);
+}
+
+void member_table::index_remove(std::vector<entry*>& v,
+                                std::size_t entry::*pos, entry& e) {
+  auto i = e.*pos;
+  if (i == npos) return;
+  v[i] = v.back();
+  v[i]->*pos = i;
+  v.pop_back();
+  e.*pos = npos;
+}
+
+void member_table::set_state(entry& m, member_state s, time_point now) {
+  bool was = m.counted && is_live(m.state), will = is_live(s);
+  if (was && !will) --live_count_;
+  if (!was && will) ++live_count_;
+  if (m.counted) --state_counts_[static_cast<int>(m.state)];
+  ++state_counts_[static_cast<int>(s)];
+  m.counted = true;
+  if (will) index_add(live_, &entry::live_pos, m);
+  else index_remove(live_, &entry::live_pos, m);
+  if (s == member_state::dead) index_add(dead_recent_, &entry::dead_pos, m);
+  else index_remove(dead_recent_, &entry::dead_pos, m);
+  m.state = s;
+  m.state_change = now;
+}
+
+// Adds (sign +1) or removes (-1) a member's share of the digests.
+void member_table::account(const member& m, int sign) {
+  if (!is_live(m.state)) return;
+  auto h = entry_hash(m);
+  if (sign < 0) {
+    bucket_sum_[bucket_of(m.name)] -= h;
+    digest_sum_ -= h;
+    --digest_count_;
+  } else {
+    bucket_sum_[bucket_of(m.name)] += h;
+    digest_sum_ += h;
+    ++digest_count_;
+  }
+}
+
+void member_table::erase(std::map<std::string, entry>::iterator it) {
+  auto& e = it->second;
+  account(e, -1);
+  if (is_live(e.state)) --live_count_;
+  --state_counts_[static_cast<int>(e.state)];
+  index_remove(live_, &entry::live_pos, e);
+  index_remove(dead_recent_, &entry::dead_pos, e);
+  by_name_.erase(std::string_view(it->first));
+  table_.erase(it);
+}
+
+apply_summary member_table::apply(const claim& c, std::string_view sender,
+                                  bool first_hand, time_point now) {
+  assert(c.name != self_.name);
+  apply_summary s;
+  s.state = c.state;
+  s.accuser = c.from.empty() ? sender : c.from;
+  auto found = by_name_.find(c.name);
+  if (found == by_name_.end()) {
+    if (table_.size() + 1 >= max_members_) {
+      s.outcome = apply_summary::table_full;
+      return s;
+    }
+    entry e;
+    e.name = std::string(c.name);
+    e.addr = std::string(c.addr);
+    e.incarnation = c.incarnation;
+    e.state = member_state::dead; // placeholder: set_state counts it
+    e.state_change = now;
+    if (c.state == member_state::alive) e.tags = c.tags;
+    auto node = table_.emplace(e.name, std::move(e)).first;
+    by_name_.emplace(std::string_view(node->first), &node->second);
+    auto& ref = node->second;
+    set_state(ref, c.state, now);
+    account(ref, +1);
+    s.outcome = apply_summary::added;
+    s.m = &ref;
+    s.old_state = c.state;
+    s.became_live = is_live(c.state);
+    return s;
+  }
+  entry& cur = *found->second;
+  s.m = &cur;
+  s.old_state = cur.state;
+  // A full-state merge is not first-hand evidence of death: a
+  // same-incarnation 'dead' counts as 'suspect', so a live member can
+  // refute instead of flapping through dead.
+  if (!first_hand && s.state == member_state::dead && is_live(cur.state)
+      && c.incarnation == cur.incarnation) {
+    s.state = member_state::suspect;
+    s.accuser = sender;
+  }
+  if (!supersedes(cur.incarnation, cur.state, c.incarnation, s.state)) {
+    s.outcome = apply_summary::stale;
+    return s;
+  }
+  if (s.state == member_state::alive && c.addr != cur.addr
+      && is_live(cur.state)) {
+    s.outcome = apply_summary::addr_conflict;
+    return s;
+  }
+  account(cur, -1);
+  cur.incarnation = c.incarnation;
+  if (s.state == member_state::alive) {
+    s.tags_changed = c.tags != cur.tags;
+    s.addr_changed = c.addr != cur.addr;
+    cur.tags = c.tags;
+    cur.addr = std::string(c.addr);
+  }
+  set_state(cur, s.state, now);
+  account(cur, +1);
+  s.outcome = apply_summary::changed;
+  s.became_live = is_live(s.state) && !is_live(s.old_state);
+  return s;
+}
+
+std::vector<const member*> member_table::pick(std::size_t k, bool include_dead,
+                                              time_point now,
+                                              std::string_view skip,
+                                              std::mt19937_64& rng) {
+  if (include_dead) {
+    for (std::size_t i = 0; i < dead_recent_.size();) {
+      auto* e = dead_recent_[i];
+      if (now - e->state_change >= gossip_to_dead_)
+        index_remove(dead_recent_, &entry::dead_pos, *e);
+      else
+        ++i;
+    }
+  }
+  auto nl = live_.size();
+  auto total = nl + (include_dead ? dead_recent_.size() : 0);
+  auto at = [&](std::size_t i) -> const entry* {
+    return i < nl ? live_[i] : dead_recent_[i - nl];
+  };
+  std::vector<const member*> r;
+  if (k == 0 || total == 0) return r;
+  if (total <= 4 * k + 8) {
+    for (std::size_t i = 0; i < total; ++i)
+      if (at(i)->name != skip) r.push_back(at(i));
+    if (r.size() > k) {
+      for (std::size_t i = 0; i < k; ++i) {
+        std::uniform_int_distribution<std::size_t> d(i, r.size() - 1);
+        std::swap(r[i], r[d(rng)]);
+      }
+      r.resize(k);
+    }
+    return r;
+  }
+  // total > 4k + 8: rejection sampling finishes in ~k draws.
+  std::vector<std::size_t> chosen;
+  std::uniform_int_distribution<std::size_t> d(0, total - 1);
+  for (std::size_t tries = 0; r.size() < k && tries < 16 * k + 64; ++tries) {
+    auto i = d(rng);
+    if (std::find(chosen.begin(), chosen.end(), i) != chosen.end()) continue;
+    chosen.push_back(i);
+    if (at(i)->name != skip) r.push_back(at(i));
+  }
+  return r;
+}
+
+sweep_result member_table::sweep(time_point now, duration retention) {
+  sweep_result r;
+  for (auto it = table_.begin(); it != table_.end();) {
+    auto& m = it->second;
+    if (!is_live(m.state) && now - m.state_change >= retention) {
+      erase(it++);
+      continue;
+    }
+    if (is_live(m.state)) r.live.insert(m.addr);
+    else r.remembered.push_back(m.addr);
+    ++it;
+  }
+  return r;
+}
+
+std::size_t member_table::bucket_of(std::string_view name) {
+  return fnv1a(name) % digest_buckets;
+}
+
+uint64_t member_table::entry_hash(const member& m) {
+  return mix64(fnv1a(m.name)
+               ^ mix64(m.incarnation * 4 + static_cast<uint64_t>(m.state)));
+}
+
+table_digest member_table::digest() const {
+  table_digest d{digest_sum_, digest_count_};
+  if (is_live(self_.state)) {
+    d.hash += entry_hash(self_);
+    ++d.count;
+  }
+  return d;
+}
+
+std::vector<uint64_t> member_table::bucket_hashes() const {
+  std::vector<uint64_t> b(bucket_sum_, bucket_sum_ + digest_buckets);
+  if (is_live(self_.state)) b[bucket_of(self_.name)] += entry_hash(self_);
+  return b;
+}
+
+} // namespace pekonode::membership

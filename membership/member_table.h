@@ -1,0 +1,212 @@
+#pragma once
+// The member table of one node: every member it knows (itself included),
+// the indexes that make lookups O(1) and random sampling O(k), per-state
+// counts, and the incremental anti-entropy digest. The SWIM precedence
+// rules decide whether a claim changes a member; apply() reports what
+// changed, and the core decides what to send and which events to emit.
+// It sends nothing, keeps no timers and never sees protobuf.
+//
+// Transitions of one member at one incarnation go forward only, and may
+// skip states; a claim at a strictly higher incarnation always wins (that
+// is how a member refutes, comes back, or changes its tags):
+//
+//   alive --> suspect --> dead --> left
+//
+// Dead and left members stay in the table (not live: neither probed nor in
+// the digest) until sweep() forgets them after the retention time.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/types.h"
+#include "membership/types.h"
+
+namespace pekonode::membership {
+
+/// SWIM precedence: whether a claim (inc, st) supersedes the current view
+/// (cur_inc, cur). alive needs a higher incarnation; suspect overrides alive
+/// at >=; dead and left override alive/suspect at >=, left also overrides
+/// dead at >=; anything at a strictly higher incarnation wins.
+bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
+                member_state st);
+
+/// What one claim says about one member (a validated Update, or a verdict
+/// of this node's own failure detector). Views strings owned by the caller.
+struct claim {
+  std::string_view name;
+  std::string_view addr;
+  uint64_t incarnation = 0;
+  member_state state = member_state::alive;
+  std::map<std::string, std::string> tags; ///< alive claims only
+  std::string_view from; ///< who raised a non-alive claim; empty: the sender
+};
+
+/// What member_table::apply() did with a claim.
+struct apply_summary {
+  enum outcome_t : uint8_t {
+    added,         ///< unknown member, now in the table (live or not)
+    changed,       ///< the claim superseded our record of the member
+    stale,         ///< our record is as new or newer: nothing changed
+    addr_conflict, ///< alive claim for a live member at another address:
+                   ///< our record is kept
+    table_full,    ///< unknown member and no room (max_members): dropped
+  };
+  outcome_t outcome = stale;
+  /// The member's entry after the claim (nullptr only for table_full);
+  /// valid until the table changes.
+  const member* m = nullptr;
+  /// The member's state before the claim (for `added`: its new state).
+  member_state old_state = member_state::alive;
+  /// The claim's state as applied: a same-incarnation 'dead' from a state
+  /// page (not first-hand) about a live member counts as 'suspect'.
+  member_state state = member_state::alive;
+  /// Who raised the claim: claim.from, else the sender (the sender also
+  /// for a downgraded 'dead').
+  std::string_view accuser;
+  bool tags_changed = false; ///< changed: an alive claim with other tags
+  bool addr_changed = false; ///< changed: an alive claim from a new address
+  /// added/changed: the member is live now and was not (or was unknown).
+  bool became_live = false;
+
+  /// Whether the table changed.
+  bool applied() const { return outcome == added || outcome == changed; }
+};
+
+/// Digest of the live members: an order-independent sum of entry hashes.
+struct table_digest {
+  uint64_t hash = 0;
+  uint32_t count = 0;
+};
+
+/// Addresses for partition healing, from sweep().
+struct sweep_result {
+  std::set<address> live;          ///< of live members
+  std::vector<address> remembered; ///< of dead/left members, by name
+};
+
+/// Members of one node's view. Not thread-safe. Pointers to members stay
+/// valid until the member is forgotten by sweep().
+class member_table {
+public:
+  /// Anti-entropy buckets (SyncBuckets carries exactly this many hashes).
+  static constexpr std::size_t digest_buckets = 32;
+
+  /// A table holding only `self`, which may grow to `max_members` members
+  /// (self included); pick() includes dead members for `gossip_to_dead`
+  /// after their death.
+  member_table(member self, std::size_t max_members, duration gossip_to_dead);
+
+  member_table(const member_table&) = delete;
+  member_table& operator=(const member_table&) = delete;
+
+  /// This node's own entry. The core changes it (refutation, leave,
+  /// tags); the table reads it at query time, so it is never stale.
+  member& self() { return self_; }
+  const member& self() const { return self_; }
+
+  /// The member called `name`, self included, or nullptr; O(1) average.
+  const member* find(std::string_view name) const;
+
+  /// Members known, self included, any state.
+  std::size_t size() const { return table_.size() + 1; }
+
+  /// Members in state `s`, self included; O(1).
+  std::size_t count(member_state s) const;
+
+  /// N for the protocol's log(N) formulas: live members plus self, which
+  /// always counts (also while it leaves).
+  std::size_t live_count() const { return live_count_; }
+
+  /// All members, self included, sorted by name; O(N).
+  std::vector<member> members() const;
+
+  /// Calls f(const member&) for self, then every other member by name.
+  template <class F>
+  void for_each(F f) const {
+    f(self_);
+    for (auto& [_, m] : table_) f(static_cast<const member&>(m));
+  }
+
+  /// Calls f(const member&) for every live member but self, by name.
+  template <class F>
+  void for_each_live_other(F f) const {
+    for (auto& [_, m] : table_)
+      if (is_live(m.state)) f(static_cast<const member&>(m));
+  }
+
+  /// Applies a claim about another member (never self: the core handles
+  /// claims about this node). `sender` is the node whose packet carried
+  /// it; `first_hand` is false for state pages (join replies and
+  /// anti-entropy), which are not evidence of a death. O(1) average.
+  apply_summary apply(const claim& c, std::string_view sender,
+                      bool first_hand, time_point now);
+
+  /// Up to k distinct random members other than self and `skip`: live ones,
+  /// plus when `include_dead` those dead for less than gossip_to_dead (and
+  /// forgets older ones from that sample). O(k) expected.
+  std::vector<const member*> pick(std::size_t k, bool include_dead,
+                                  time_point now, std::string_view skip,
+                                  std::mt19937_64& rng);
+
+  /// Forgets dead and left members whose last change is `retention` old
+  /// or older, and returns the addresses of the others; O(N).
+  sweep_result sweep(time_point now, duration retention);
+
+  /// Digest over the live members, self included; O(1).
+  table_digest digest() const;
+
+  /// Per-bucket digests over the live members, self included;
+  /// digest_buckets entries, O(buckets).
+  std::vector<uint64_t> bucket_hashes() const;
+
+  /// Bucket of a member name, in [0, digest_buckets).
+  static std::size_t bucket_of(std::string_view name);
+
+  /// A member's share of the digest: its name, incarnation and state.
+  static uint64_t entry_hash(const member& m);
+
+private:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  // A member plus its slots in the sampling indexes.
+  struct entry : member {
+    std::size_t live_pos = npos; // index in live_ (alive or suspect)
+    std::size_t dead_pos = npos; // index in dead_recent_
+    bool counted = false;        // included in state_counts_
+  };
+
+  entry* lookup(std::string_view name) const;
+  void set_state(entry& m, member_state s, time_point now);
+  void account(const member& m, int sign);
+  void erase(std::map<std::string, entry>::iterator it);
+  static void index_add(std::vector<entry*>& v, std::size_t entry::*pos,
+                        entry& e);
+  static void index_remove(std::vector<entry*>& v, std::size_t entry::*pos,
+                           entry& e);
+
+  member self_;
+  std::size_t max_members_;
+  duration gossip_to_dead_;
+  std::map<std::string, entry> table_; // excludes self; ordered for members()
+  // Hash index over table_ (keys view the map's node keys, which never
+  // move): the per-claim lookup is a hash, not O(log N) string compares.
+  std::unordered_map<std::string_view, entry*> by_name_;
+  std::vector<entry*> live_;        // live members of table_, any order
+  std::vector<entry*> dead_recent_; // dead, possibly within gossip_to_dead
+  std::size_t state_counts_[4] = {0, 0, 0, 0}; // of table_, by member_state
+  std::size_t live_count_ = 1;                 // self + live of table_
+  // Incremental digest over the live members of table_ (self is added at
+  // query time): per bucket, and their sum.
+  uint64_t bucket_sum_[digest_buckets] = {};
+  uint64_t digest_sum_ = 0;
+  uint32_t digest_count_ = 0;
+};
+
+} // namespace pekonode::membership

@@ -1,0 +1,235 @@
+#include "membership/probing.h"
+
+#include <algorithm>
+
+namespace pekonode::membership {
+
+probing::probing(const config& cfg, member_table& table, outbox& ob,
+                 std::mt19937_64& rng, core_stats& stats)
+  : cfg_(cfg), table_(table), ob_(ob), rng_(rng), stats_(stats),
+    awareness_(cfg.awareness_max) {}
+
+// -- schedule --------------------------------------------------------------------
+
+void probing::start(time_point now) {
+  next_probe_ = now + jitter(cfg_.probe_interval, rng_);
+}
+
+void probing::resume(time_point now) {
+  next_probe_ = now + cfg_.probe_interval;
+}
+
+void probing::stop() {
+  probe_.active = false;
+  suspicions_.clear();
+  suspect_notices_.clear();
+  relays_.clear();
+}
+
+time_point probing::next_wakeup() const {
+  auto t = time_point::max();
+  if (probe_.active)
+    t = probe_.indirect_sent ? probe_.end : probe_.direct_deadline;
+  else if (table_.live_count() > 1)
+    t = next_probe_;
+  for (auto& [_, r] : relays_) t = std::min(t, r.nack_at);
+  for (auto& [_, s] : suspicions_) t = std::min(t, s.deadline());
+  return t;
+}
+
+// -- the probe round -------------------------------------------------------------
+
+void probing::add_target(const std::string& name) {
+  // O(1): swap with a random slot of the not yet probed rest of the round.
+  std::uniform_int_distribution<std::size_t> d(probe_idx_, probe_list_.size());
+  auto pos = d(rng_);
+  probe_list_.push_back(name);
+  std::swap(probe_list_[pos], probe_list_.back());
+}
+
+void probing::start_probe(time_point now, outbound_list& out) {
+  const member* target = nullptr;
+  for (std::size_t tries = 0; tries <= probe_list_.size() + 1 && !target; ++tries) {
+    if (probe_idx_ >= probe_list_.size()) {
+      probe_list_.clear();
+      table_.for_each_live_other(
+        [&](const member& m) { probe_list_.push_back(m.name); });
+      std::shuffle(probe_list_.begin(), probe_list_.end(), rng_);
+      probe_idx_ = 0;
+      if (probe_list_.empty()) return;
+    }
+    auto* e = table_.find(probe_list_[probe_idx_++]);
+    if (e && is_live(e->state)) target = e;
+  }
+  if (!target) return;
+  ++stats_.probes;
+  probe_ = probe_state{};
+  probe_.active = true;
+  probe_.target = target->name;
+  probe_.addr = target->addr;
+  probe_.incarnation = target->incarnation;
+  probe_.seq = ob_.next_seq();
+  probe_.direct_deadline = now + awareness_.scale(cfg_.probe_timeout);
+  probe_.end = now + awareness_.scale(cfg_.probe_interval);
+  auto p = ob_.packet();
+  p.mutable_ping()->set_seq(probe_.seq);
+  p.mutable_ping()->set_target(target->name);
+  // Lifeguard buddy: tell a suspected target so that it refutes now.
+  if (target->state == member_state::suspect)
+    *p.add_updates() = encode(*target, table_.self().name);
+  ob_.send_piggybacked(target->addr, p, out);
+}
+
+const member* probing::check_probe(time_point now, outbound_list& out) {
+  if (probe_.active && !probe_.indirect_sent && now >= probe_.direct_deadline) {
+    probe_.indirect_sent = true;
+    auto helpers = table_.pick(static_cast<std::size_t>(cfg_.indirect_checks),
+                               false, now, probe_.target, rng_);
+    for (auto* h : helpers) {
+      auto p = ob_.packet();
+      auto* r = p.mutable_ping_req();
+      r->set_seq(probe_.seq);
+      r->set_target(probe_.target);
+      r->set_target_addr(probe_.addr);
+      ++stats_.indirect_probes;
+      ++probe_.expected_nacks;
+      ob_.send_piggybacked(h->addr, p, out);
+    }
+  }
+  if (!probe_.active || now < probe_.end) return nullptr;
+  probe_.active = false;
+  ++stats_.probe_failures;
+  // Lifeguard: helpers that did not even nack point at our own slowness;
+  // with no helper asked, the failure counts once.
+  int delta = probe_.expected_nacks > 0
+                ? std::max(0, probe_.expected_nacks - probe_.nacks)
+                : 1;
+  awareness_.apply(delta);
+  auto* e = table_.find(probe_.target);
+  if (!e || e->incarnation != probe_.incarnation || !is_live(e->state))
+    return nullptr; // refuted, gone or dead meanwhile
+  ++stats_.suspects_raised;
+  return e;
+}
+
+void probing::start_due_probe(time_point now, outbound_list& out) {
+  if (probe_.active || now < next_probe_) return;
+  next_probe_ = now + awareness_.scale(cfg_.probe_interval);
+  start_probe(now, out);
+}
+
+void probing::relay_tick(time_point now, outbound_list& out) {
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    if (it->second.nack_at > now) {
+      ++it;
+      continue;
+    }
+    auto p = ob_.packet();
+    p.mutable_nack()->set_seq(it->second.origin_seq);
+    ++stats_.nacks_sent;
+    ob_.send(it->second.origin, p, out);
+    it = relays_.erase(it);
+  }
+}
+
+// -- inbound ---------------------------------------------------------------------
+
+void probing::on_ping(const address& from, const Ping& m, outbound_list& out) {
+  // The target's name, so another process that took over the address
+  // does not answer for it.
+  if (m.target() != table_.self().name) {
+    ++stats_.bad_packets["wrong_target"];
+    return;
+  }
+  auto p = ob_.packet();
+  p.mutable_ack()->set_seq(m.seq());
+  ob_.send_piggybacked(from, p, out);
+}
+
+void probing::on_ack(const Ack& m, outbound_list& out) {
+  if (probe_.active && m.seq() == probe_.seq) {
+    probe_.active = false;
+    ++stats_.acks;
+    awareness_.apply(-1);
+    return;
+  }
+  auto r = relays_.find(m.seq());
+  if (r == relays_.end()) return; // late or duplicate
+  auto p = ob_.packet();
+  p.mutable_ack()->set_seq(r->second.origin_seq);
+  ob_.send_piggybacked(r->second.origin, p, out);
+  relays_.erase(r);
+}
+
+void probing::on_nack(const Nack& m) {
+  if (!probe_.active || m.seq() != probe_.seq) return;
+  ++probe_.nacks;
+  ++stats_.nacks_received;
+}
+
+void probing::on_ping_req(const address& from, const PingReq& m,
+                          time_point now, outbound_list& out) {
+  if (!valid(m, cfg_)) {
+    ++stats_.bad_packets["bad_body"];
+    return;
+  }
+  if (relays_.size() >= max_relays) {
+    ++stats_.bad_packets["relay_full"];
+    return;
+  }
+  auto seq = ob_.next_seq();
+  relays_[seq] = relay{from, m.seq(), now + cfg_.probe_timeout * 4 / 5};
+  ++stats_.relayed_probes;
+  auto p = ob_.packet();
+  auto* ping = p.mutable_ping();
+  ping->set_seq(seq);
+  ping->set_target(m.target());
+  ob_.send_piggybacked(m.target_addr(), p, out);
+}
+
+// -- suspicions ------------------------------------------------------------------
+
+void probing::suspect(const std::string& name, const std::string& accuser,
+                      time_point now) {
+  auto n = table_.live_count();
+  auto min = suspicion_min_timeout(cfg_.suspicion_mult, n, cfg_.probe_interval);
+  auto max = min * cfg_.suspicion_max_timeout_mult;
+  auto k = suspicion_expected_confirmations(cfg_.suspicion_mult, n);
+  suspicions_.erase(name);
+  suspicions_.emplace(name, suspicion(accuser, k, min, max, now));
+}
+
+bool probing::confirm(const std::string& name, const std::string& accuser) {
+  auto it = suspicions_.find(name);
+  return it != suspicions_.end() && it->second.confirm(accuser);
+}
+
+void probing::clear(const std::string& name) { suspicions_.erase(name); }
+
+std::vector<std::string> probing::expired(time_point now) {
+  for (auto it = suspect_notices_.begin(); it != suspect_notices_.end();)
+    it = suspicions_.count(it->first) ? std::next(it) : suspect_notices_.erase(it);
+  std::vector<std::string> due;
+  for (auto& [name, s] : suspicions_)
+    if (s.deadline() <= now) due.push_back(name);
+  for (auto& name : due) suspicions_.erase(name);
+  return due;
+}
+
+void probing::notice_suspect_sender(const std::string& sender,
+                                    const address& from, time_point now,
+                                    outbound_list& out) {
+  if (!cfg_.refute_assist) return;
+  auto* e = table_.find(sender);
+  if (!e || e->state != member_state::suspect || e->addr != from) return;
+  auto it = suspect_notices_.find(sender);
+  if (it != suspect_notices_.end() && now - it->second < cfg_.probe_timeout)
+    return;
+  suspect_notices_[sender] = now;
+  ++stats_.suspect_notices;
+  auto p = ob_.packet();
+  *p.add_updates() = encode(*e, table_.self().name);
+  ob_.send(e->addr, p, out);
+}
+
+} // namespace pekonode::membership

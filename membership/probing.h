@@ -1,0 +1,168 @@
+#pragma once
+// SWIM failure detection with Lifeguard, as one module: the round-robin
+// probe list, the probe in flight (direct ping, then k indirect ping-reqs),
+// ping-reqs relayed for others with their nacks, Lifeguard local health
+// awareness, and the suspicion timers of suspected members. It returns
+// verdicts (a member to suspect, suspicions that expired); the core
+// applies them to the member table and decides what follows.
+//
+// One probe, from start to verdict (times scaled by health score + 1):
+//
+//   ping --probe_timeout--> ping-req x k --probe_interval--> suspect
+//     \-- ack: done             \-- ack (relayed): done
+//
+// Suspicion of one member: started by a suspect claim, shortened by
+// independent confirmations, ended by a refutation, a death or a leave
+// (clear()), or by expiry (expired()), after which the core declares it
+// dead.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/types.h"
+#include "membership/awareness.h"
+#include "membership/codec.h"
+#include "membership/config.h"
+#include "membership/member_table.h"
+#include "membership/suspicion.h"
+#include "membership/types.h"
+
+namespace pekonode::membership {
+
+class probing {
+public:
+  /// Ping-reqs served for others at once; more are dropped ("relay_full").
+  static constexpr std::size_t max_relays = 256;
+
+  probing(const config& cfg, member_table& table, outbox& ob,
+          std::mt19937_64& rng, core_stats& stats);
+
+  // -- schedule ------------------------------------------------------------------
+
+  /// First probe within a jittered probe_interval (one draw from rng).
+  void start(time_point now);
+
+  /// Next probe one probe_interval from now (after a rejoin).
+  void resume(time_point now);
+
+  /// Forgets the probe in flight, relays, suspicions and notices (leave).
+  void stop();
+
+  /// Earliest deadline: the probe's next step (or the next probe, when
+  /// there is another live member), relay nacks, suspicion expiries;
+  /// time_point::max() if none.
+  time_point next_wakeup() const;
+
+  // -- the probe round -----------------------------------------------------------
+
+  /// Adds a member that became live at a random place of the rest of the
+  /// current round (one draw from rng), as SWIM's round-robin wants. O(1).
+  void add_target(const std::string& name);
+
+  /// Sends the ping-reqs once the direct timeout has passed, and ends a
+  /// probe whose time is up. Returns the member to suspect after a failed
+  /// probe (also when already suspect: our failure is an independent
+  /// confirmation, Lifeguard's dogpile), or nullptr.
+  const member* check_probe(time_point now, outbound_list& out);
+
+  /// Starts the next probe if none runs and one is due: the next live
+  /// member of the round; a finished round is reshuffled (rng).
+  void start_due_probe(time_point now, outbound_list& out);
+
+  /// Sends a nack to the origin of every relayed probe that stayed
+  /// unanswered for 4/5 of probe_timeout.
+  void relay_tick(time_point now, outbound_list& out);
+
+  // -- inbound ---------------------------------------------------------------------
+
+  /// Answers a ping addressed to this node's name with an ack.
+  void on_ping(const address& from, const Ping& m, outbound_list& out);
+
+  /// Ends our probe, or forwards the ack of a probe relayed for another.
+  void on_ack(const Ack& m, outbound_list& out);
+
+  /// Counts a nack for our probe (Lifeguard: the helper is slow, not the
+  /// target).
+  void on_nack(const Nack& m);
+
+  /// Probes `target` on behalf of `from`.
+  void on_ping_req(const address& from, const PingReq& m, time_point now,
+                   outbound_list& out);
+
+  // -- suspicions ------------------------------------------------------------------
+
+  /// (Re)starts the suspicion of `name`: Lifeguard's timeout bounds for
+  /// the current N, first suspecter `accuser`.
+  void suspect(const std::string& name, const std::string& accuser,
+               time_point now);
+
+  /// Records a confirmation of the running suspicion of `name`; true if
+  /// it was new (worth gossiping on).
+  bool confirm(const std::string& name, const std::string& accuser);
+
+  /// Ends the suspicion of `name`, if any.
+  void clear(const std::string& name);
+
+  /// Suspicions that expired by `now`, by name; they are forgotten here.
+  std::vector<std::string> expired(time_point now);
+
+  /// Refutation assist: `sender`, which we hold as suspect, just sent us a
+  /// packet from the address we know for it: tell it it is suspected (at
+  /// most once per probe_timeout per suspect), so it refutes or re-sends
+  /// its refutation. Off with config::refute_assist.
+  void notice_suspect_sender(const std::string& sender, const address& from,
+                             time_point now, outbound_list& out);
+
+  // -- Lifeguard local health ------------------------------------------------------
+
+  /// Someone suspects or declared this node dead: likely our own slowness.
+  void self_accused() { awareness_.apply(1); }
+
+  /// Local health score, 0 (healthy) .. awareness_max - 1.
+  int health_score() const { return awareness_.score(); }
+
+private:
+  struct probe_state {
+    bool active = false;
+    std::string target;
+    address addr;
+    uint64_t incarnation = 0;
+    uint64_t seq = 0;
+    time_point direct_deadline{};
+    time_point end{};
+    bool indirect_sent = false;
+    int expected_nacks = 0;
+    int nacks = 0;
+  };
+
+  struct relay {
+    address origin;
+    uint64_t origin_seq = 0;
+    time_point nack_at{};
+  };
+
+  void start_probe(time_point now, outbound_list& out);
+
+  const config& cfg_;
+  member_table& table_;
+  outbox& ob_;
+  std::mt19937_64& rng_;
+  core_stats& stats_;
+  awareness awareness_;
+  std::vector<std::string> probe_list_;
+  std::size_t probe_idx_ = 0;
+  probe_state probe_;
+  time_point next_probe_{};
+  std::map<uint64_t, relay> relays_; // by the seq of our ping
+  std::map<std::string, suspicion> suspicions_;
+  // Suspects that we told "you are suspected" after hearing from them
+  // directly, and when; at most one such notice per probe_timeout each.
+  std::map<std::string, time_point> suspect_notices_;
+};
+
+} // namespace pekonode::membership

@@ -1,0 +1,376 @@
+// Failure detection on its own: the probe round, direct and indirect
+// probes with their timeouts, relays for others and their nacks, Lifeguard
+// health, suspicion timers and the notices to suspects.
+#include "membership/probing.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "common/hash.h"
+#include "membership/test_packets.h"
+
+namespace pekonode::membership {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::parse;
+
+const time_point t0 = time_point{} + std::chrono::hours(1);
+
+struct fixture {
+  config cfg = config::lan();
+  core_stats stats;
+  std::mt19937_64 rng{11};
+  member_table table{self(), cfg.max_members, cfg.gossip_to_dead};
+  outbox ob{cfg, "me", stats, 500, [] { return 3; }};
+  probing pr{cfg, table, ob, rng, stats};
+  outbound_list out;
+
+  static member self() {
+    member m;
+    m.name = "me";
+    m.addr = "me:1";
+    return m;
+  }
+
+  explicit fixture(int peers) {
+    for (int i = 0; i < peers; ++i) add("p" + std::to_string(i), 0, member_state::alive);
+  }
+
+  void add(const std::string& name, uint64_t inc, member_state st) {
+    claim c;
+    c.name = name;
+    std::string addr = name + ":1";
+    c.addr = addr;
+    c.incarnation = inc;
+    c.state = st;
+    c.from = "x";
+    auto s = table.apply(c, "x", true, t0);
+    if (s.became_live) pr.add_target(name);
+  }
+
+  std::vector<Packet> sent(Packet::BodyCase body) const {
+    std::vector<Packet> r;
+    for (auto& o : out)
+      if (parse(o).body_case() == body) r.push_back(parse(o));
+    return r;
+  }
+
+  // The probe started at `t` (the ping sent).
+  Packet probe_at(time_point t) {
+    pr.start_due_probe(t, out);
+    auto pings = sent(Packet::kPing);
+    EXPECT_EQ(pings.size(), 1u);
+    return pings.empty() ? Packet{} : pings[0];
+  }
+};
+
+TEST(Probing, FirstProbeWithinAJitteredInterval) {
+  fixture f(3);
+  f.pr.start(t0);
+  auto w = f.pr.next_wakeup();
+  EXPECT_GE(w, t0 + milliseconds(500));
+  EXPECT_LT(w, t0 + milliseconds(1000));
+  // Nothing to probe without another live member.
+  fixture alone(0);
+  alone.pr.start(t0);
+  EXPECT_EQ(alone.pr.next_wakeup(), time_point::max());
+}
+
+TEST(Probing, AckEndsTheProbeWithoutVerdict) {
+  fixture f(3);
+  auto ping = f.probe_at(t0);
+  EXPECT_EQ(f.stats.probes, 1u);
+  EXPECT_EQ(ping.ping().seq(), 500u);
+  EXPECT_EQ(f.out[0].to, ping.ping().target() + ":1");
+  // Direct deadline next.
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_timeout);
+  Ack ack;
+  ack.set_seq(ping.ping().seq());
+  f.pr.on_ack(ack, f.out);
+  EXPECT_EQ(f.stats.acks, 1u);
+  EXPECT_EQ(f.pr.check_probe(t0 + seconds(5), f.out), nullptr);
+  EXPECT_EQ(f.stats.probe_failures, 0u);
+  EXPECT_EQ(f.pr.health_score(), 0);
+  // The next probe is due one probe_interval after the last one started.
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_interval);
+}
+
+TEST(Probing, TimeoutSendsPingReqsThenSuspects) {
+  fixture f(5);
+  auto ping = f.probe_at(t0);
+  auto target = ping.ping().target();
+  f.out.clear();
+  // Not yet at the direct deadline: nothing.
+  EXPECT_EQ(f.pr.check_probe(t0 + milliseconds(499), f.out), nullptr);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.pr.check_probe(t0 + milliseconds(500), f.out), nullptr);
+  auto reqs = f.sent(Packet::kPingReq);
+  ASSERT_EQ(reqs.size(), 3u);
+  std::set<address> helpers;
+  for (auto& o : f.out) helpers.insert(o.to);
+  EXPECT_EQ(helpers.size(), 3u);
+  EXPECT_EQ(helpers.count(target + ":1"), 0u);
+  for (auto& r : reqs) {
+    EXPECT_EQ(r.ping_req().seq(), ping.ping().seq());
+    EXPECT_EQ(r.ping_req().target(), target);
+    EXPECT_EQ(r.ping_req().target_addr(), target + ":1");
+  }
+  EXPECT_EQ(f.stats.indirect_probes, 3u);
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_interval);
+  // One nack: that helper is slow, not us. The other two count against us.
+  Nack nack;
+  nack.set_seq(ping.ping().seq());
+  f.pr.on_nack(nack);
+  nack.set_seq(12345); // not our probe
+  f.pr.on_nack(nack);
+  EXPECT_EQ(f.stats.nacks_received, 1u);
+  auto* verdict = f.pr.check_probe(t0 + f.cfg.probe_interval, f.out);
+  ASSERT_NE(verdict, nullptr);
+  EXPECT_EQ(verdict->name, target);
+  EXPECT_EQ(f.stats.probe_failures, 1u);
+  EXPECT_EQ(f.stats.suspects_raised, 1u);
+  EXPECT_EQ(f.pr.health_score(), 2);
+  // Degraded health stretches the next probe's timing: (score+1) x.
+  f.out.clear();
+  auto next = f.probe_at(t0 + f.cfg.probe_interval);
+  (void) next;
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_interval + f.cfg.probe_timeout * 3);
+}
+
+TEST(Probing, NoVerdictWhenTheTargetRefutedMeanwhile) {
+  fixture f(2);
+  auto target = f.probe_at(t0).ping().target();
+  f.add(target, 1, member_state::alive); // refuted: newer incarnation
+  f.pr.check_probe(t0 + f.cfg.probe_timeout, f.out);
+  EXPECT_EQ(f.pr.check_probe(t0 + f.cfg.probe_interval, f.out), nullptr);
+  EXPECT_EQ(f.stats.probe_failures, 1u);
+  EXPECT_EQ(f.stats.suspects_raised, 0u);
+}
+
+TEST(Probing, EveryLiveMemberOncePerRound) {
+  fixture f(7);
+  std::map<std::string, int> probed;
+  auto t = t0;
+  for (int round = 0; round < 3; ++round)
+    for (int i = 0; i < 7; ++i) {
+      f.out.clear();
+      auto ping = f.probe_at(t);
+      ++probed[ping.ping().target()];
+      Ack ack;
+      ack.set_seq(ping.ping().seq());
+      f.pr.on_ack(ack, f.out);
+      t += f.cfg.probe_interval;
+    }
+  ASSERT_EQ(probed.size(), 7u);
+  for (auto& [name, n] : probed) EXPECT_EQ(n, 3) << name;
+  // A member that joins mid-round is probed within the same round.
+  std::set<std::string> round;
+  for (int i = 0; i < 8; ++i) {
+    if (i == 3) f.add("late", 0, member_state::alive);
+    f.out.clear();
+    auto ping = f.probe_at(t);
+    round.insert(ping.ping().target());
+    Ack ack;
+    ack.set_seq(ping.ping().seq());
+    f.pr.on_ack(ack, f.out);
+    t += f.cfg.probe_interval;
+  }
+  EXPECT_EQ(round.size(), 8u);
+  EXPECT_EQ(round.count("late"), 1u);
+}
+
+TEST(Probing, PingToASuspectCarriesTheSuspicion) {
+  fixture f(1);
+  f.add("p0", 0, member_state::suspect);
+  auto ping = f.probe_at(t0);
+  bool buddy = false;
+  for (auto& u : ping.updates())
+    buddy |= u.name() == "p0" && u.state() == SUSPECT && u.from() == "me";
+  EXPECT_TRUE(buddy);
+}
+
+TEST(Probing, AnswersPingsForItsOwnNameOnly) {
+  fixture f(1);
+  Ping ping;
+  ping.set_seq(5);
+  ping.set_target("me");
+  f.pr.on_ping("p0:1", ping, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].to, "p0:1");
+  EXPECT_EQ(parse(f.out[0]).ack().seq(), 5u);
+  ping.set_target("someone-else");
+  f.pr.on_ping("p0:1", ping, f.out);
+  EXPECT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.stats.bad_packets.at("wrong_target"), 1u);
+}
+
+TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
+  fixture f(2);
+  f.pr.resume(t0 + seconds(99)); // no probe in the way
+  PingReq req;
+  req.set_seq(77);
+  req.set_target("p1");
+  req.set_target_addr("p1:1");
+  f.pr.on_ping_req("p0:1", req, t0, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].to, "p1:1");
+  auto ping = parse(f.out[0]);
+  EXPECT_EQ(ping.ping().target(), "p1");
+  EXPECT_NE(ping.ping().seq(), 77u); // our own sequence number
+  EXPECT_EQ(f.stats.relayed_probes, 1u);
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_timeout * 4 / 5);
+  // The target answers: the origin gets the ack under its own seq.
+  Ack ack;
+  ack.set_seq(ping.ping().seq());
+  f.pr.on_ack(ack, f.out);
+  ASSERT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.out[1].to, "p0:1");
+  EXPECT_EQ(parse(f.out[1]).ack().seq(), 77u);
+  // A duplicate ack is dropped; no nack follows an answered relay.
+  f.pr.on_ack(ack, f.out);
+  f.pr.relay_tick(t0 + seconds(1), f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.stats.nacks_sent, 0u);
+
+  // Unanswered: a nack at 4/5 of probe_timeout, not before.
+  f.out.clear();
+  req.set_seq(78);
+  f.pr.on_ping_req("p0:1", req, t0, f.out);
+  auto seq = parse(f.out[0]).ping().seq();
+  f.pr.relay_tick(t0 + f.cfg.probe_timeout * 4 / 5 - milliseconds(1), f.out);
+  EXPECT_EQ(f.out.size(), 1u);
+  f.pr.relay_tick(t0 + f.cfg.probe_timeout * 4 / 5, f.out);
+  ASSERT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.out[1].to, "p0:1");
+  EXPECT_EQ(parse(f.out[1]).nack().seq(), 78u);
+  EXPECT_EQ(f.stats.nacks_sent, 1u);
+  // The late ack after the nack is dropped.
+  ack.set_seq(seq);
+  f.pr.on_ack(ack, f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+}
+
+TEST(ProbingRelay, BoundedAndValidated) {
+  fixture f(1);
+  PingReq bad;
+  bad.set_seq(1);
+  bad.set_target("p1");
+  f.pr.on_ping_req("p0:1", bad, t0, f.out); // no target address
+  EXPECT_EQ(f.stats.bad_packets.at("bad_body"), 1u);
+  EXPECT_TRUE(f.out.empty());
+  PingReq req;
+  req.set_target("p1");
+  req.set_target_addr("p1:1");
+  for (std::size_t i = 0; i < probing::max_relays + 10; ++i) {
+    req.set_seq(i);
+    f.pr.on_ping_req("p0:1", req, t0, f.out);
+  }
+  EXPECT_EQ(f.out.size(), probing::max_relays);
+  EXPECT_EQ(f.stats.bad_packets.at("relay_full"), 10u);
+  // Once they time out, there is room again.
+  f.pr.relay_tick(t0 + seconds(1), f.out);
+  f.out.clear();
+  f.pr.on_ping_req("p0:1", req, t0 + seconds(1), f.out);
+  EXPECT_EQ(f.out.size(), 1u);
+}
+
+TEST(ProbingSuspicion, ExpiresAfterLifeguardTimeoutUnlessCleared) {
+  fixture f(9); // N = 10: min = 4 s, max = 24 s, k = 2 expected confirmations
+  f.pr.resume(t0 + seconds(99)); // no probe in the way
+  f.pr.suspect("p0", "p1", t0);
+  f.pr.suspect("p2", "p1", t0);
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(24));
+  EXPECT_TRUE(f.pr.expired(t0 + seconds(23)).empty());
+  // Confirmations shorten the timer; a repeated confirmer counts once.
+  EXPECT_TRUE(f.pr.confirm("p0", "p3"));
+  EXPECT_FALSE(f.pr.confirm("p0", "p3"));
+  EXPECT_FALSE(f.pr.confirm("p0", "p1")); // the first suspecter
+  EXPECT_FALSE(f.pr.confirm("nobody", "p3"));
+  EXPECT_LT(f.pr.next_wakeup(), t0 + seconds(24));
+  EXPECT_TRUE(f.pr.confirm("p0", "p4"));
+  EXPECT_FALSE(f.pr.confirm("p0", "p5")); // k reached
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(4));
+  f.pr.clear("p2");
+  auto due = f.pr.expired(t0 + seconds(4));
+  EXPECT_EQ(due, std::vector<std::string>{"p0"});
+  // Forgotten once reported.
+  EXPECT_TRUE(f.pr.expired(t0 + seconds(100)).empty());
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(100));
+}
+
+TEST(ProbingSuspicion, ARestartedSuspicionStartsOver) {
+  fixture f(9);
+  f.pr.suspect("p0", "p1", t0);
+  f.pr.confirm("p0", "p2");
+  f.pr.confirm("p0", "p3");
+  f.pr.suspect("p0", "p4", t0 + seconds(10)); // a newer incarnation suspected
+  EXPECT_TRUE(f.pr.expired(t0 + seconds(30)).empty());
+  EXPECT_EQ(f.pr.expired(t0 + seconds(34)), std::vector<std::string>{"p0"});
+}
+
+TEST(ProbingSuspicion, NoticeToATalkingSuspectIsRateLimited) {
+  fixture f(2);
+  f.add("p0", 0, member_state::suspect);
+  f.pr.suspect("p0", "x", t0);
+  f.pr.notice_suspect_sender("p0", "p0:1", t0, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].to, "p0:1");
+  auto p = parse(f.out[0]);
+  ASSERT_EQ(p.updates_size(), 1);
+  EXPECT_EQ(p.updates(0).state(), SUSPECT);
+  EXPECT_EQ(p.updates(0).from(), "me");
+  // Again within probe_timeout: nothing; from another address: nothing; a
+  // live member: nothing.
+  f.pr.notice_suspect_sender("p0", "p0:1", t0 + milliseconds(499), f.out);
+  f.pr.notice_suspect_sender("p0", "evil:1", t0 + seconds(1), f.out);
+  f.pr.notice_suspect_sender("p1", "p1:1", t0 + seconds(1), f.out);
+  EXPECT_EQ(f.out.size(), 1u);
+  f.pr.notice_suspect_sender("p0", "p0:1", t0 + milliseconds(500), f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.stats.suspect_notices, 2u);
+  // Off without refutation assist.
+  f.cfg.refute_assist = false;
+  f.pr.notice_suspect_sender("p0", "p0:1", t0 + seconds(5), f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+}
+
+TEST(Probing, StopForgetsEverythingInFlight) {
+  fixture f(4);
+  f.probe_at(t0);
+  PingReq req;
+  req.set_seq(1);
+  req.set_target("p1");
+  req.set_target_addr("p1:1");
+  f.pr.on_ping_req("p0:1", req, t0, f.out);
+  f.pr.suspect("p2", "x", t0);
+  f.pr.stop();
+  f.out.clear();
+  EXPECT_EQ(f.pr.check_probe(t0 + seconds(10), f.out), nullptr);
+  f.pr.relay_tick(t0 + seconds(10), f.out);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_TRUE(f.pr.expired(t0 + seconds(100)).empty());
+  // resume(): the next probe one interval later.
+  f.pr.resume(t0 + seconds(20));
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(21));
+}
+
+TEST(Probing, HealthImprovesWithAcks) {
+  fixture f(3);
+  f.pr.self_accused();
+  f.pr.self_accused();
+  EXPECT_EQ(f.pr.health_score(), 2);
+  auto ping = f.probe_at(t0);
+  Ack ack;
+  ack.set_seq(ping.ping().seq());
+  f.pr.on_ack(ack, f.out);
+  EXPECT_EQ(f.pr.health_score(), 1);
+  for (int i = 0; i < 20; ++i) f.pr.self_accused();
+  EXPECT_EQ(f.pr.health_score(), f.cfg.awareness_max - 1);
+}
+
+} // namespace
+} // namespace pekonode::membership

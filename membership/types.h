@@ -1,0 +1,98 @@
+#pragma once
+// Vocabulary of the membership layer: member states, members, view events,
+// API error codes and the protocol counters. Plain data shared by the core,
+// its modules and every caller; no protobuf, no protocol logic.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/types.h"
+
+namespace pekonode::membership {
+
+enum class member_state : uint8_t { alive, suspect, dead, left };
+
+/// "alive", "suspect", "dead", "left".
+const char* to_string(member_state s);
+
+/// Alive and suspect members are live: probed, gossiped to, counted in N.
+inline bool is_live(member_state s) {
+  return s == member_state::alive || s == member_state::suspect;
+}
+
+/// Errors returned by the core's API (never for packets: those are counted).
+enum class ec : uint8_t {
+  none,
+  tags_too_large, ///< set_tags: keys+values exceed config::max_tags_bytes
+  bad_tag,        ///< set_tags: empty key
+  not_running,    ///< the operation needs a node that has not left
+  bad_config,     ///< config::validate() failed (see core::config_error)
+};
+
+/// Human-readable name of an error code.
+const char* to_string(ec e);
+
+/// One member as seen by this node.
+struct member {
+  std::string name;
+  address addr;
+  uint64_t incarnation = 0;
+  member_state state = member_state::alive;
+  std::map<std::string, std::string> tags;
+  time_point state_change{};
+};
+
+/// A change of this node's view, in the order it happened.
+struct event {
+  enum kind_t { joined, suspect, alive, dead, left, updated, name_conflict };
+  kind_t kind;
+  member m; ///< the member after the change (for name_conflict: the claim)
+};
+
+/// "joined", "suspect", ...
+const char* to_string(event::kind_t k);
+
+/// Counters for metrics; monotonic.
+struct core_stats {
+  uint64_t packets_in = 0;
+  uint64_t packets_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t probes = 0;           ///< direct probes started
+  uint64_t acks = 0;             ///< probes answered (directly or relayed)
+  uint64_t probe_failures = 0;   ///< probes that ended without an ack
+  uint64_t indirect_probes = 0;  ///< ping-reqs sent
+  uint64_t relayed_probes = 0;   ///< ping-reqs served for others
+  uint64_t nacks_sent = 0;
+  uint64_t nacks_received = 0;
+  uint64_t suspects_raised = 0;  ///< suspicions this node started
+  uint64_t confirmations = 0;    ///< new independent confirmations heard
+  uint64_t deaths_declared = 0;  ///< suspicion timeouts expired here
+  uint64_t refutations = 0;      ///< times this node refuted a claim about it
+  uint64_t name_conflicts = 0;
+  uint64_t updates_applied = 0;  ///< updates that changed the view
+  uint64_t updates_stale = 0;    ///< duplicates / superseded (not forwarded)
+  uint64_t join_attempts = 0;
+  uint64_t syncs_started = 0;
+  uint64_t syncs_differed = 0;
+  uint64_t reconnects = 0;
+  uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
+  /// Replies carrying our newer record to senders of stale accusations.
+  uint64_t corrections_sent = 0;
+  /// "You are suspected" notices sent to suspects we heard from directly.
+  uint64_t suspect_notices = 0;
+  /// Direct leave notices sent while leaving (config::leave_notices_per_tick).
+  uint64_t leave_notices_sent = 0;
+  /// Acks to our leave notices received while leaving.
+  uint64_t leave_acks_received = 0;
+  /// Acks sent to leave notices of other members.
+  uint64_t leave_acks_sent = 0;
+  /// Join/anti-entropy replies cut short or refused by the reply budgets
+  /// (config::reply_pages_*).
+  uint64_t replies_limited = 0;
+  /// Dropped input by reason: "too_large", "parse", "bad_sender",
+  /// "bad_update", "wrong_target", "unknown_type", "bad_body", ...
+  std::map<std::string, uint64_t> bad_packets;
+};
+
+} // namespace pekonode::membership
