@@ -328,7 +328,8 @@ void core::hold_syn(const address& from, const Syn& s, time_point now) {
     held_syns_.erase(oldest);
   }
   if (cfg_.max_held_syns > 0)
-    held_syns_[from] = held_syn{s.digest_lo(), s.digest_hi(), s.count(), now};
+    held_syns_[from] = held_syn{s.digest_lo(), s.digest_hi(), s.count(),
+                                s.nonce(), now};
 }
 
 void core::answer_held(time_point now, outbound_list& out) {
@@ -341,6 +342,7 @@ void core::answer_held(time_point now, outbound_list& out) {
       s.set_digest_lo(i->second.lo);
       s.set_digest_hi(i->second.hi);
       s.set_count(i->second.count);
+      s.set_nonce(i->second.nonce);
       answer_syn(i->first, s, now, out);
       i = held_syns_.erase(i);
     } else {

@@ -244,6 +244,7 @@ private:
   std::map<address, time_point> syn_from_;
   struct held_syn {
     uint64_t lo = 0, hi = 0, count = 0;
+    uint64_t nonce = 0; // the ACK pages echo it, or the joiner drops them
     time_point at;
   };
   std::map<address, held_syn> held_syns_; // from addresses not yet peers
