@@ -9,30 +9,59 @@
 
 namespace pekonode::metadata {
 
-void anti_entropy::syn(const address& to, emitter& tx) const {
+size_t buckets_per_ack(size_t max_packet) {
+  // first_bucket, the packed list's tag and length, the two nonces and
+  // the Message wrapper take at most 16 + 2 * nonce_field_bytes bytes.
+  return std::min<size_t>(bucket_count,
+                          (max_packet - 16 - 2 * nonce_field_bytes) / 8);
+}
+
+size_t ack_pages(size_t max_packet) {
+  auto per_page = buckets_per_ack(max_packet);
+  return (bucket_count + per_page - 1) / per_page;
+}
+
+size_t anti_entropy::syn(const address& to, uint64_t nonce,
+                         emitter& tx) const {
   auto d = store_.digest();
   Message m;
   auto* s = m.mutable_syn();
   s->set_digest_lo(d.hash.lo);
   s->set_digest_hi(d.hash.hi);
   s->set_count(d.count);
-  tx.send(to, m, "syn");
+  s->set_nonce(nonce);
+  return tx.send(to, m, "syn");
+}
+
+size_t anti_entropy::syn_size() const {
+  auto d = store_.digest();
+  Message m;
+  auto* s = m.mutable_syn();
+  s->set_digest_lo(d.hash.lo);
+  s->set_digest_hi(d.hash.hi);
+  s->set_count(d.count);
+  s->set_nonce(~uint64_t{0});
+  return m.ByteSizeLong();
 }
 
 void anti_entropy::on_syn(const address& from, const Syn& s,
-                          emitter& tx) const {
+                          uint64_t reply_nonce, emitter& tx) const {
   auto d = store_.digest();
   if (s.digest_lo() == d.hash.lo && s.digest_hi() == d.hash.hi
       && s.count() == d.count)
     return; // in sync: the round cost one small packet
-  size_t per_page = std::min<size_t>(bucket_count, (cfg_.max_packet - 16) / 8);
+  size_t per_page = buckets_per_ack(cfg_.max_packet);
   for (size_t first = 0; first < bucket_count; first += per_page) {
     Message a;
     auto* ack = a.mutable_ack();
     ack->set_first_bucket(static_cast<uint32_t>(first));
+    ack->set_nonce(s.nonce());
+    ack->set_reply_nonce(reply_nonce);
     for (size_t b = first; b < std::min(bucket_count, first + per_page); ++b)
       ack->add_buckets(store_.bucket_digest(b));
     tx.send(from, a, "ack");
+    if (tx.capped_out())
+      return; // the peer's reply budget is spent
   }
 }
 
@@ -44,13 +73,16 @@ void anti_entropy::on_ack(const address& from, const Ack& a,
     return;
   }
   size_t pages = 0;
-  size_t budget = body_budget(cfg_.max_packet);
+  size_t budget = body_budget(cfg_.max_packet) - nonce_field_bytes;
   Message msg;
   size_t used = 0;
   auto flush = [&] {
     if (used > 0 && pages < cfg_.max_ae_pages) {
+      msg.mutable_ack2()->set_nonce(a.reply_nonce());
       tx.send(from, msg, "ack2");
       ++pages;
+      if (tx.capped_out())
+        pages = cfg_.max_ae_pages; // budget spent: as if out of pages
     }
     msg.Clear();
     used = 0;
@@ -116,11 +148,12 @@ push_list anti_entropy::on_ack2(const address& from, const Ack2& a2,
   Message want;
   size_t used = 0;
   size_t pages = 0;
-  size_t budget = body_budget(cfg_.max_packet);
+  size_t budget = body_budget(cfg_.max_packet) - nonce_field_bytes;
   auto want_key = [&](const std::string& k) {
     size_t sz = delimited_field_size(k.size());
     if (used + sz > budget) {
-      if (pages < cfg_.max_ae_pages)
+      want.mutable_want()->set_nonce(a2.nonce());
+      if (pages < cfg_.max_ae_pages && !tx.capped_out())
         tx.send(from, want, "want");
       ++pages;
       want.Clear();
@@ -140,7 +173,8 @@ push_list anti_entropy::on_ack2(const address& from, const Ack2& a2,
     std::map<std::string_view, version> theirs;
     bool ok = true;
     for (auto& kv : r.keys()) {
-      if (kv.key().empty() || kv.key().size() > cfg_.limits.max_key_bytes
+      if (store_.validate_key(kv.key()) != ec::ok
+          || store_.validate_origin(kv.version().origin()) != ec::ok
           || store::bucket_of(kv.key()) != r.bucket()
           || (!r.from_start() && kv.key() <= r.after())) {
         ok = false;
@@ -176,15 +210,17 @@ push_list anti_entropy::on_ack2(const address& from, const Ack2& a2,
         want_key(std::string{k});
     }
   }
-  if (used > 0 && pages < cfg_.max_ae_pages)
+  if (used > 0 && pages < cfg_.max_ae_pages && !tx.capped_out()) {
+    want.mutable_want()->set_nonce(a2.nonce());
     tx.send(from, want, "want");
+  }
   return pushes;
 }
 
 push_list anti_entropy::on_want(const Want& w, emitter& tx) const {
   push_list pushes;
   for (auto& k : w.keys()) {
-    if (k.empty() || k.size() > cfg_.limits.max_key_bytes) {
+    if (store_.validate_key(k) != ec::ok) {
       tx.reject("bad_want");
       pushes.well_formed = false;
       return pushes;

@@ -12,9 +12,11 @@
 //   A <--PUSH(entries A lacks)--+--WANT(keys B lacks)-- B
 //   A --PUSH(wanted entries)---------> B
 //
-// Bounds: an ACK page holds up to (max_packet - 16) / 8 bucket digests; one
+// Bounds: an ACK page holds buckets_per_ack() bucket digests; one
 // ACK page yields at most max_ae_pages ACK2 packets and one ACK2 at most
-// max_ae_pages WANT packets; the rest is synced in later rounds.
+// max_ae_pages WANT packets; the rest is synced in later rounds. Each step
+// also stops once the emitter's cap on the peer (its reply budget, set by
+// the core) is spent. Which peers are answered at all is the core's call.
 
 #include <string>
 #include <vector>
@@ -31,6 +33,16 @@ class Ack2;
 class Want;
 class emitter;
 
+/// Bytes the round's nonce (a fixed64 field) adds to a SYN, ACK, ACK2 or
+/// WANT body.
+inline constexpr size_t nonce_field_bytes = 9;
+
+/// Bucket digests one ACK page carries: (max_packet - 34) / 8, at most all.
+size_t buckets_per_ack(size_t max_packet);
+
+/// ACK pages answering one SYN whose digest differs (2 at max_packet 1200).
+size_t ack_pages(size_t max_packet);
+
 /// Keys to push to a peer, and whether the packet that asked for them was
 /// well-formed all through (false once any part of it was rejected).
 struct push_list {
@@ -44,26 +56,35 @@ class anti_entropy {
 public:
   anti_entropy(const config& cfg, const store& s) : cfg_(cfg), store_(s) {}
 
-  /// Step 1 (A): sends `to` the whole-store digest.
-  void syn(const address& to, emitter& tx) const;
+  /// Step 1 (A): sends `to` the whole-store digest, naming the round
+  /// `nonce` (echoed by every later step). Returns the bytes sent.
+  size_t syn(const address& to, uint64_t nonce, emitter& tx) const;
+
+  /// Bytes the SYN syn() would send now (with a non-zero nonce).
+  size_t syn_size() const;
 
   /// Step 2 (B): silent when the digests agree, else every bucket digest
-  /// in pages of at most max_packet bytes.
-  void on_syn(const address& from, const Syn& s, emitter& tx) const;
+  /// in pages of at most max_packet bytes, each echoing the SYN's nonce and
+  /// carrying `reply_nonce`, B's own: the ACK2 and WANT of the round echo
+  /// that one (a forged SYN chose its own nonce; only who received the ACK
+  /// knows B's).
+  void on_syn(const address& from, const Syn& s, uint64_t reply_nonce,
+              emitter& tx) const;
 
   /// Step 3 (A): for each bucket whose digest differs, our (key, version)
   /// list as key ranges; at most max_ae_pages packets.
   void on_ack(const address& from, const Ack& a, emitter& tx) const;
 
-  /// Step 4 (B): checks each range (bucket in bounds; keys in that bucket,
-  /// sorted, after `after`), sends WANTs for keys we lack or hold older (at
+  /// Step 4 (B): checks each range (bucket in bounds; keys and origins
+  /// valid by the store's rules, in that bucket, after `after`), sends WANTs for keys we lack or hold older (at
   /// most max_ae_pages packets) and returns the keys of ours in range that
   /// the peer lacks or holds older. A bucket out of range ends the packet:
   /// the keys found so far are returned, no WANT is sent. Any other bad
   /// range is skipped.
   push_list on_ack2(const address& from, const Ack2& a, emitter& tx) const;
 
-  /// Step 5 (A): the wanted keys we hold. A bad key ends the list
+  /// Step 5 (A): the wanted keys we hold. A key the store's rules refuse
+  /// ends the list
   /// (well_formed false; the keys before it are returned).
   push_list on_want(const Want& w, emitter& tx) const;
 

@@ -77,12 +77,12 @@ TEST(AntiEntropy, EqualStoresAnswerSynWithSilence) {
     write(b, "k" + std::to_string(i), 10);
   }
   wire w;
-  anti_entropy(cfg, a).syn("b", w.tx);
+  anti_entropy(cfg, a).syn("b", 1, w.tx);
   auto syn = w.take();
   ASSERT_EQ(syn.size(), 1u);
   ASSERT_TRUE(syn[0].has_syn());
   EXPECT_EQ(syn[0].syn().count(), 50u);
-  anti_entropy(cfg, b).on_syn("a", syn[0].syn(), w.tx);
+  anti_entropy(cfg, b).on_syn("a", syn[0].syn(), 2, w.tx);
   EXPECT_TRUE(w.out.empty());
 }
 
@@ -94,11 +94,11 @@ TEST(AntiEntropy, AckPagesCoverEveryBucketOnceWithinAPacket) {
     for (int i = 0; i < 300; ++i)
       write(b, "k" + std::to_string(i), 10);
     wire w(max_packet);
-    anti_entropy(cfg, a).syn("b", w.tx);
+    anti_entropy(cfg, a).syn("b", 1, w.tx);
     auto syn = w.take(max_packet);
-    anti_entropy(cfg, b).on_syn("a", syn.at(0).syn(), w.tx);
+    anti_entropy(cfg, b).on_syn("a", syn.at(0).syn(), 2, w.tx);
     auto acks = w.take(max_packet);
-    size_t per_page = std::min<size_t>(bucket_count, (max_packet - 16) / 8);
+    size_t per_page = buckets_per_ack(max_packet);
     EXPECT_EQ(acks.size(), (bucket_count + per_page - 1) / per_page);
     std::vector<int> seen(bucket_count, 0);
     for (auto& m : acks) {
@@ -324,6 +324,15 @@ TEST(AntiEntropy, MalformedAck2RangesAreRejected) {
        r.set_from_start(true);
        r.set_to_end(true);
        add_key(r, std::string(cfg.limits.max_key_bytes + 1, 'k'));
+     },
+     false},
+    {"origin that is not a node name",
+     [&](Range& r) {
+       r.set_bucket(other);
+       r.set_from_start(true);
+       r.set_to_end(true);
+       add_key(r, in_other);
+       r.mutable_keys(0)->mutable_version()->set_origin("n1\nforged");
      },
      false},
     {"open range without keys",

@@ -1,5 +1,6 @@
 #include "metadata/codec.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/varint.h"
@@ -51,6 +52,21 @@ uint32_t chunk_size_for(size_t max_packet, const std::string& key,
   return max_packet > fixed + min_chunk_size
            ? static_cast<uint32_t>(max_packet - fixed)
            : min_chunk_size;
+}
+
+size_t chunk_packet_bound(uint32_t chunk_size, const std::string& key,
+                          const version& v) {
+  return chunk_size + chunk_fixed_overhead + key.size() + v.origin.size();
+}
+
+size_t update_bound(const config& cfg, const std::string& key,
+                    const entry& e) {
+  // Key, origin and value with their tags and lengths, plus 32 bytes for
+  // the version, flags, sizes and hashes: an upper bound of either form.
+  size_t body = key.size() + e.ver.origin.size() + 32;
+  if (fits_inline(cfg, key, e))
+    body += e.value.size() + 4;
+  return std::min(body, cfg.max_packet);
 }
 
 Message make_chunk(const std::string& key, const entry& e, uint32_t index,
@@ -105,6 +121,15 @@ size_t emitter::send(const address& to, const Message& m, const char* kind) {
     return 0;
   }
   auto n = payload.size();
+  if (!capped_.empty() && to == capped_) {
+    if (static_cast<double>(capped_sent_ + n) > cap_) {
+      capped_out_ = true;
+      reject("peer_budget");
+      return 0;
+    }
+    capped_sent_ += n;
+    ++capped_msgs_;
+  }
   stats_.bytes_out[kind] += n;
   stats_.msgs_out[kind] += 1;
   out_.push_back(outbound{to, channel::metadata, std::move(payload)});

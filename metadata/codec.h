@@ -22,8 +22,10 @@ namespace pekonode::metadata {
 inline constexpr size_t chunk_fixed_overhead = 80;
 /// Smallest chunk size a server accepts in a request.
 inline constexpr uint32_t min_chunk_size = 64;
-/// Most chunk indices one request may carry.
-inline constexpr size_t max_indices_per_request = 256;
+/// Most chunk indices one request may carry (a requester asks at most
+/// pull_window chunks of a transfer at once, 32 by default): what one
+/// request can draw is bounded before any budget applies.
+inline constexpr size_t max_indices_per_request = 64;
 
 void set_version(Version* out, const version& v);
 version get_version(const Version& v);
@@ -47,6 +49,15 @@ void add_to_updates(Updates& u, const config& cfg, const std::string& key,
 /// `max_packet` bytes after chunk_fixed_overhead, at least min_chunk_size.
 uint32_t chunk_size_for(size_t max_packet, const std::string& key,
                         const version& v);
+
+/// Upper bound of the bytes a chunk packet of `chunk_size` for (key, v)
+/// takes: what serving it is charged against the requester's budget.
+size_t chunk_packet_bound(uint32_t chunk_size, const std::string& key,
+                          const version& v);
+
+/// Upper bound of the bytes `key`'s entry adds to a push (inline or as an
+/// announce): what queueing its push is charged against the peer's budget.
+size_t update_bound(const config& cfg, const std::string& key, const entry& e);
 
 /// Chunk `index` of `e` (stored under `key`), cut at `chunk_size` bytes.
 /// The caller checked that the index is in range.
@@ -81,6 +92,7 @@ private:
 /// Serialises messages into an outbound list (channel::metadata), drops any
 /// above max_packet (a bug: sizes are computed before building) and counts
 /// bytes and messages by kind, and rejects by reason, in `counters`.
+/// Optionally caps the bytes sent to one address (a reply budget).
 class emitter {
 public:
   emitter(size_t max_packet, stats& counters, outbound_list& out)
@@ -88,6 +100,25 @@ public:
 
   /// Appends `m` for `to`; returns its size in bytes, 0 if it was dropped.
   size_t send(const address& to, const Message& m, const char* kind);
+
+  /// From now on, messages to `to` are sent only while their total stays
+  /// within `bytes`; any that would exceed it is dropped and counted as
+  /// "peer_budget". Messages to other addresses are not affected.
+  void cap(const address& to, double bytes) {
+    capped_ = to;
+    cap_ = bytes;
+    capped_sent_ = 0;
+    capped_msgs_ = 0;
+    capped_out_ = false;
+  }
+
+  /// Bytes and messages sent to the capped address since cap().
+  size_t capped_sent() const { return capped_sent_; }
+  size_t capped_msgs() const { return capped_msgs_; }
+
+  /// Whether a message to the capped address was dropped for the cap:
+  /// loops building further replies to it can stop.
+  bool capped_out() const { return capped_out_; }
 
   /// Counts one dropped input by reason.
   void reject(const char* reason) { ++stats_.rejects[reason]; }
@@ -98,6 +129,11 @@ private:
   size_t max_packet_;
   stats& stats_;
   outbound_list& out_;
+  address capped_;
+  double cap_ = 0;
+  size_t capped_sent_ = 0;
+  size_t capped_msgs_ = 0;
+  bool capped_out_ = false;
 };
 
 } // namespace pekonode::metadata

@@ -32,9 +32,19 @@ struct config {
   /// to ~40 bytes with a node id of up to ~64 bytes).
   size_t inline_threshold = 1200;
   /// Remote versions whose HLC is more than this ahead of our wall clock are
-  /// rejected (counted "clock_skew"): a forged huge version cannot freeze a
-  /// key. Trade-off: must exceed real clock skew. Default 1 h.
-  uint64_t max_clock_skew_ms = 3600 * 1000;
+  /// rejected (counted "clock_skew", the lead kept in
+  /// stats::clock_skew_lead_ms) and do not move our HLC. It bounds what a
+  /// forged future version can do: it can win a key, and drag every HLC
+  /// forward, by at most this much, so a node whose clock lags by L sees
+  /// new writes late by at most L (not for as long as the forger chose).
+  /// Trade-off: a node whose clock lags the writer's by more than this
+  /// rejects its writes until its own clock is within the bound (anti-
+  /// entropy offers them again every round: they arrive lag - bound late,
+  /// see docs/PROTOCOL.md). Default 30 s: NTP keeps hosts within
+  /// milliseconds, and a host that lost time sync drifts ~1-2 s a day
+  /// (20-50 ppm), so 30 s covers weeks without sync or a VM resumed a few
+  /// seconds late, while a forged version pins a key for 30 s at most.
+  uint64_t max_clock_skew_ms = 30 * 1000;
   /// Tombstones are kept this long after their HLC time, then collected.
   /// Rule against resurrection: a node partitioned longer than this may
   /// bring a deleted key back (as in Cassandra's gc_grace); a remote
@@ -88,6 +98,56 @@ struct config {
   /// Bound on queued bulk items (pushes + chunks); excess is dropped and
   /// recovered by retries / later rounds. Default 65536.
   size_t max_bulk_queue = 65536;
+
+  // -- What a peer can draw -------------------------------------------------
+  //
+  // Only live peers (set_peers / member_changed) are answered at all: a
+  // message from any other address draws no reply (counted "not_a_peer";
+  // a SYN is held, see ae_step_timeout). A peer's SYN is answered at most
+  // once per ae_interval / 2 (it starts one round per ae_interval; others:
+  // "syn_too_soon"). Every later step of a round must echo a nonce this
+  // node chose (see ae_step_timeout), and a chunk request its cookie for
+  // the requester (a ChunkCookie, never larger than the request, answers
+  // one without): whoever forges a member's address draws ACK pages for a
+  // SYN and otherwise nothing larger than what it sent. What each peer
+  // draws is bounded by two token buckets, so a peer (or whoever forges its
+  // address) gets at most these many bytes per second out of a node
+  // whatever it sends. See docs/SECURITY.md for the measured amplification
+  // of every message.
+
+  /// Per-peer budget of control replies: ACK pages (answering its SYN),
+  /// ACK2 pages (its ACK), WANT pages (its ACK2), chunk_gone (its chunk
+  /// requests). Replies beyond it are not sent (counted "peer_budget"); the
+  /// round finishes in later rounds. A legitimate round with a differing
+  /// store costs ~2.1 KB of ACK, and ACK2 / WANT pages that only a large
+  /// divergence fills. Default 32 KiB/s in bursts of 80 KiB (one full round:
+  /// 2 ACK pages + max_ae_pages ACK2 pages of max_packet).
+  uint64_t peer_reply_bytes_per_sec = 32 * 1024;
+  uint64_t peer_reply_burst_bytes = 80 * 1024;
+  /// Per-peer budget of bulk: pushes it asked for (its ACK2 / WANT) and
+  /// chunks it requested, charged when queued (the shared bulk cap above
+  /// still paces the sending). Items beyond it are not queued (counted
+  /// "peer_bulk_budget"): the peer asks again after a chunk timeout or in
+  /// its next round. Trade-off: a joiner catches up mostly from one peer,
+  /// so below max_bulk_bytes_per_sec it slows catch-up; the burst must
+  /// hold a full pull window (max_inflight_chunks chunks) or legitimate
+  /// pulls are refused. Default: the profile's bulk cap (4 MiB/s on lan) in
+  /// bursts of 256 KiB.
+  uint64_t peer_bulk_bytes_per_sec = 4 * 1024 * 1024;
+  uint64_t peer_bulk_burst_bytes = 256 * 1024;
+  /// The steps of a round answer only the step before: an ACK is taken
+  /// only from a peer we sent a SYN to (as many pages as a SYN draws), an
+  /// ACK2 only from one we sent ACK pages (max_ae_pages per page), a WANT
+  /// only from one we sent ACK2 pages (likewise), within this time (others:
+  /// "unsolicited"). A SYN from an address that is not yet a peer (a
+  /// joiner whose membership has not reached us) is held this long and
+  /// answered when membership makes it a peer. Must exceed the RTT plus a
+  /// peer's membership propagation delay; longer lets a forger replaying a
+  /// member's address hit an open round more often. Default 1 s; wan 5 s.
+  duration ae_step_timeout = std::chrono::seconds(1);
+  /// Bound on held SYNs from addresses that are not yet peers; the oldest
+  /// is dropped. Default 64.
+  size_t max_held_syns = 64;
   /// Bound on undrained change events; the oldest are dropped (counted).
   /// Default 65536.
   size_t max_events = 65536;
@@ -108,7 +168,8 @@ struct config {
   /// under 1 ms. Rumour ticks every 20 ms, anti-entropy every 200 ms (a
   /// stalled node catches up 5x sooner than on lan, for ~5x the idle SYN
   /// traffic: ~150 B/s per node), chunk retries after 100 ms, bulk cap
-  /// 16 MiB/s. Wire-compatible with lan and wan (same max_packet).
+  /// 16 MiB/s (also per peer). Wire-compatible with lan and wan (same
+  /// max_packet).
   static config local() {
     config c;
     c.gossip_interval = std::chrono::milliseconds(20);
@@ -116,6 +177,7 @@ struct config {
     c.chunk_timeout = std::chrono::milliseconds(100);
     c.transfer_timeout = std::chrono::seconds(5);
     c.max_bulk_bytes_per_sec = 16 * 1024 * 1024;
+    c.peer_bulk_bytes_per_sec = c.max_bulk_bytes_per_sec;
     return c;
   }
 
@@ -123,7 +185,8 @@ struct config {
   /// Rumour ticks every 300 ms with retransmit_mult 5 (more copies survive
   /// loss), anti-entropy every 5 s (idle cost ~6 B/s per node), chunk
   /// retries after 1 s, transfers abandoned after 60 s without progress,
-  /// bulk cap 1 MiB/s so bulk stays polite on thin links. Expect seconds,
+  /// bulk cap 1 MiB/s (also per peer) so bulk stays polite on thin links,
+  /// round steps answered for 5 s. Expect seconds,
   /// not tenths, for a cluster-wide update. Wire-compatible with lan.
   static config wan() {
     config c;
@@ -133,6 +196,8 @@ struct config {
     c.chunk_timeout = std::chrono::seconds(1);
     c.transfer_timeout = std::chrono::seconds(60);
     c.max_bulk_bytes_per_sec = 1024 * 1024;
+    c.peer_bulk_bytes_per_sec = c.max_bulk_bytes_per_sec;
+    c.ae_step_timeout = std::chrono::seconds(5);
     return c;
   }
 };
@@ -154,6 +219,10 @@ struct stats {
   uint64_t ae_rounds = 0;
   uint64_t events_dropped = 0;
   uint64_t gc_collected = 0;
+  /// How far ahead of our wall clock (ms) the latest version rejected as
+  /// "clock_skew" was: about how far this node's clock lags its peers'
+  /// when they are honest. 0 until the first such rejection.
+  uint64_t clock_skew_lead_ms = 0;
 };
 
 } // namespace pekonode::metadata

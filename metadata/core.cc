@@ -1,6 +1,7 @@
 #include "metadata/core.h"
 
 #include <algorithm>
+#include <iterator>
 #include <stdexcept>
 
 #include "metadata/codec.h"
@@ -52,8 +53,15 @@ core::core(config cfg, std::string node_id, uint64_t seed)
     rumours_(cfg.max_rumours),
     ae_(cfg_, store_),
     transfers_(cfg_, store_, stats_),
-    bulk_(cfg.max_bulk_bytes_per_sec, cfg.max_packet, cfg.max_bulk_queue) {
-  if (node_id_.empty() || node_id_.size() > cfg_.limits.max_origin_bytes)
+    bulk_(cfg.max_bulk_bytes_per_sec, cfg.max_packet, cfg.max_bulk_queue),
+    replies_(static_cast<double>(cfg.peer_reply_bytes_per_sec),
+             static_cast<double>(cfg.peer_reply_burst_bytes)),
+    bulk_drawn_(static_cast<double>(cfg.peer_bulk_bytes_per_sec),
+                static_cast<double>(cfg.peer_bulk_burst_bytes)),
+    nonce_rng_(seed ^ 0x6a09e667f3bcc909ULL) {
+  // The node id is the origin of every local write: the rule remote
+  // origins are held to.
+  if (store_.validate_origin(node_id_) != ec::ok)
     throw std::invalid_argument("metadata core: invalid node id");
   if (cfg_.max_packet < 600 + cfg_.limits.max_key_bytes
                           + cfg_.limits.max_origin_bytes
@@ -67,8 +75,11 @@ core::~core() = default;
 
 void core::advance(time_point now) {
   last_now_ = std::max(last_now_, now);
-  if (timers_)
+  if (timers_) {
+    if (gossip_idle_)
+      roll_gossip(now);
     return;
+  }
   timers_ = true;
   next_gossip_ = now + cfg_.gossip_interval;
   // Spread anti-entropy rounds of nodes started together.
@@ -80,13 +91,38 @@ void core::advance(time_point now) {
   bulk_.start(now);
 }
 
+bool core::gossip_due() const {
+  return !rumours_.empty() && !peers_.empty();
+}
+
+void core::roll_gossip(time_point now) {
+  // Idle, the gossip timer is not polled, but its phase is kept: the next
+  // tick is the first one of the grid a timer polled every interval would
+  // have fired at or after `now`, so a rumour queued now is retransmitted
+  // exactly when it would have been with an always-running tick.
+  if (next_gossip_ >= now)
+    return; // also: never moves a tick that is due right now
+  auto behind = now - next_gossip_;
+  auto steps = (behind + cfg_.gossip_interval - duration{1})
+               / cfg_.gossip_interval;
+  next_gossip_ += steps * cfg_.gossip_interval;
+}
+
 time_point core::next_wakeup() const {
   if (!timers_)
     return time_point{};
-  auto t = std::min({next_gossip_, next_ae_, next_gc_});
+  // Anti-entropy and GC are periodic; every other timer is due only when it
+  // has work (rumours queued, transfers in flight, bulk items queued).
+  auto t = std::min(next_ae_, next_gc_);
+  if (gossip_due())
+    t = std::min(t, next_gossip_);
   t = std::min(t, transfers_.next_deadline());
+  if (transfers_.has_work() || answer_held_)
+    t = std::min(t, last_now_);
   return std::min(t, bulk_.next_wakeup());
 }
+
+void core::settle() { gossip_idle_ = !gossip_due(); }
 
 void core::first_peer() {
   // A fresh or restarted node may be behind: catch up now, not up to
@@ -145,7 +181,16 @@ void core::set_peers(std::vector<address> live) {
   live.erase(std::unique(live.begin(), live.end()), live.end());
   if (peers_.empty() && !live.empty())
     first_peer();
+  std::vector<address> gone, added;
+  std::set_difference(peers_.begin(), peers_.end(), live.begin(), live.end(),
+                      std::back_inserter(gone));
+  std::set_difference(live.begin(), live.end(), peers_.begin(), peers_.end(),
+                      std::back_inserter(added));
   peers_ = std::move(live);
+  for (auto& a : gone)
+    peer_removed(a);
+  for (auto& a : added)
+    peer_added(a);
 }
 
 bool core::member_changed(const std::string& name, const address& addr,
@@ -158,6 +203,7 @@ bool core::member_changed(const std::string& name, const address& addr,
     if (ref != addr_refs_.end() && --ref->second == 0) {
       auto it = std::lower_bound(peers_.begin(), peers_.end(), ref->first);
       if (it != peers_.end() && *it == ref->first) peers_.erase(it);
+      peer_removed(ref->first);
       addr_refs_.erase(ref);
     }
     live_names_.erase(old);
@@ -171,7 +217,182 @@ bool core::member_changed(const std::string& name, const address& addr,
     first_peer();
   auto it = std::lower_bound(peers_.begin(), peers_.end(), addr);
   if (it == peers_.end() || *it != addr) peers_.insert(it, addr);
+  peer_added(addr);
   return true;
+}
+
+// -- who is answered, and how much --------------------------------------------
+
+bool core::is_peer(const address& a) const {
+  return std::binary_search(peers_.begin(), peers_.end(), a);
+}
+
+void core::peer_added(const address& a) {
+  if (held_syns_.count(a) > 0)
+    answer_held_ = true;
+}
+
+void core::peer_removed(const address& a) {
+  replies_.forget(a);
+  bulk_drawn_.forget(a);
+  cookies_.erase(a);
+  syn_from_.erase(a);
+}
+
+bool core::admit_step(const address& from, std::map<address, step>& sent,
+                      uint64_t nonce, time_point now) {
+  auto i = sent.find(from);
+  if (i == sent.end() || now - i->second.at > cfg_.ae_step_timeout
+      || i->second.left == 0 || i->second.nonce != nonce) {
+    reject("unsolicited");
+    return false;
+  }
+  --i->second.left;
+  return true;
+}
+
+bool core::validated(const address& a, time_point now) const {
+  auto i = validated_.find(a);
+  return i != validated_.end() && now - i->second <= cfg_.transfer_timeout;
+}
+
+void core::validate(const address& a, time_point now) {
+  if (validated_.size() >= cfg_.max_held_syns && validated_.count(a) == 0) {
+    auto oldest = validated_.begin();
+    for (auto i = validated_.begin(); i != validated_.end(); ++i)
+      if (i->second < oldest->second)
+        oldest = i;
+    if (!is_peer(oldest->first))
+      peer_removed(oldest->first);
+    validated_.erase(oldest);
+  }
+  validated_[a] = now;
+}
+
+uint64_t core::next_nonce() {
+  auto n = nonce_rng_();
+  return n == 0 ? 1 : n;
+}
+
+void core::syn_back(const address& from, size_t their_bytes, time_point now,
+                    outbound_list& out) {
+  // Never more bytes than the SYN carried; once per address at a time (a
+  // SYN-back answering ours, or one we are already waiting on, is not
+  // answered again: no ping-pong).
+  for (auto* m : {&syn_to_, &syn_back_}) {
+    auto i = m->find(from);
+    if (i != m->end() && now - i->second.at <= cfg_.ae_step_timeout)
+      return;
+  }
+  if (ae_.syn_size() > their_bytes || cfg_.max_held_syns == 0)
+    return;
+  if (syn_back_.size() >= cfg_.max_held_syns && syn_back_.count(from) == 0) {
+    auto oldest = syn_back_.begin();
+    for (auto i = syn_back_.begin(); i != syn_back_.end(); ++i)
+      if (i->second.at < oldest->second.at)
+        oldest = i;
+    syn_back_.erase(oldest);
+  }
+  emitter tx{cfg_.max_packet, stats_, out};
+  auto nonce = next_nonce();
+  ae_.syn(from, nonce, tx);
+  syn_back_[from] = step{now, ack_pages(cfg_.max_packet), nonce};
+}
+
+void core::answer_syn(const address& from, const Syn& s, time_point now,
+                      outbound_list& out) {
+  // A peer starts one round per ae_interval with one random peer, so
+  // never two with us within half of one: more are refused before they
+  // cost an ACK (~2 KB for a ~30-byte SYN).
+  auto last = syn_from_.find(from);
+  if (last != syn_from_.end() && now - last->second < cfg_.ae_interval / 2) {
+    reject("syn_too_soon");
+    return;
+  }
+  syn_from_[from] = now;
+  emitter tx{cfg_.max_packet, stats_, out};
+  tx.cap(from, replies_.available(from, now));
+  auto nonce = next_nonce(); // ours: the SYN's may be a forger's choice
+  ae_.on_syn(from, s, nonce, tx);
+  replies_.spend(from, static_cast<double>(tx.capped_sent()));
+  if (tx.capped_msgs() > 0) // each ACK page may draw max_ae_pages ACK2s
+    ack_to_[from] = step{now, tx.capped_msgs() * cfg_.max_ae_pages, nonce};
+}
+
+void core::hold_syn(const address& from, const Syn& s, time_point now) {
+  if (held_syns_.size() >= cfg_.max_held_syns && held_syns_.count(from) == 0) {
+    auto oldest = held_syns_.begin();
+    for (auto i = held_syns_.begin(); i != held_syns_.end(); ++i)
+      if (i->second.at < oldest->second.at)
+        oldest = i;
+    held_syns_.erase(oldest);
+  }
+  if (cfg_.max_held_syns > 0)
+    held_syns_[from] = held_syn{s.digest_lo(), s.digest_hi(), s.count(),
+                                s.nonce(), now};
+}
+
+void core::answer_held(time_point now, outbound_list& out) {
+  answer_held_ = false;
+  for (auto i = held_syns_.begin(); i != held_syns_.end();) {
+    if (now - i->second.at > cfg_.ae_step_timeout) {
+      i = held_syns_.erase(i);
+    } else if (is_peer(i->first)) {
+      Syn s;
+      s.set_digest_lo(i->second.lo);
+      s.set_digest_hi(i->second.hi);
+      s.set_count(i->second.count);
+      s.set_nonce(i->second.nonce);
+      answer_syn(i->first, s, now, out);
+      i = held_syns_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void core::prune_steps(time_point now) {
+  for (auto* m : {&syn_to_, &ack_to_, &ack2_to_, &syn_back_})
+    for (auto i = m->begin(); i != m->end();)
+      i = now - i->second.at > cfg_.ae_step_timeout ? m->erase(i)
+                                                    : std::next(i);
+  for (auto i = syn_from_.begin(); i != syn_from_.end();)
+    i = now - i->second >= cfg_.ae_interval / 2 ? syn_from_.erase(i)
+                                                : std::next(i);
+  for (auto i = held_syns_.begin(); i != held_syns_.end();)
+    i = now - i->second.at > cfg_.ae_step_timeout ? held_syns_.erase(i)
+                                                   : std::next(i);
+  for (auto i = validated_.begin(); i != validated_.end();) {
+    if (now - i->second <= cfg_.transfer_timeout) {
+      ++i;
+      continue;
+    }
+    if (!is_peer(i->first))
+      peer_removed(i->first); // its budgets
+    i = validated_.erase(i);
+  }
+}
+
+void core::queue_pushes(const address& to, const push_list& p,
+                        time_point now) {
+  double room = bulk_drawn_.available(to, now);
+  double spent = 0;
+  for (auto& k : p.keys) {
+    auto e = store_.find(k);
+    if (!e)
+      continue;
+    auto cost = static_cast<double>(update_bound(cfg_, k, *e));
+    if (spent + cost > room) {
+      reject("peer_bulk_budget");
+      break;
+    }
+    auto q = bulk_.push(to, k);
+    if (q == bulk_enqueue::full)
+      reject("bulk_queue_full");
+    else if (q == bulk_enqueue::queued)
+      spent += cost;
+  }
+  bulk_drawn_.spend(to, spent);
 }
 
 const entry* core::get(std::string_view key) const {
@@ -201,7 +422,9 @@ write_result core::put(const std::string& key, std::string value,
   entry e;
   e.value = std::move(value);
   emitter tx{cfg_.max_packet, stats_, out};
-  return write_local(key, std::move(e), wall_ms, tx);
+  auto r = write_local(key, std::move(e), wall_ms, tx);
+  settle();
+  return r;
 }
 
 write_result core::del(const std::string& key, uint64_t wall_ms,
@@ -213,7 +436,9 @@ write_result core::del(const std::string& key, uint64_t wall_ms,
   entry e;
   e.tombstone = true;
   emitter tx{cfg_.max_packet, stats_, out};
-  return write_local(key, std::move(e), wall_ms, tx);
+  auto r = write_local(key, std::move(e), wall_ms, tx);
+  settle();
+  return r;
 }
 
 write_result core::write_local(const std::string& key, entry e,
@@ -326,6 +551,7 @@ ec core::apply_remote(const Entry& x, bool via_rumour, uint64_t wall_ms,
   if (!hlc_clock::within_skew(x.version().hlc(), wall_ms,
                               cfg_.max_clock_skew_ms)) {
     reject("clock_skew");
+    stats_.clock_skew_lead_ms = hlc_physical(x.version().hlc()) - wall_ms;
     return ec::clock_skew;
   }
   entry e;
@@ -335,27 +561,41 @@ ec core::apply_remote(const Entry& x, bool via_rumour, uint64_t wall_ms,
   return apply_entry(x.key(), std::move(e), via_rumour, wall_ms, tx);
 }
 
-void core::on_updates(const address& from, const Updates& u, bool via_rumour,
-                      uint64_t wall_ms, time_point now, emitter& tx) {
+void core::on_updates(const address& from, bool verified, const Updates& u,
+                      bool via_rumour, uint64_t wall_ms, time_point now,
+                      emitter& tx) {
+  // Entries are applied whoever carried them (they answer nothing); an
+  // announce makes its sender the source we pull chunks from, so only a
+  // verified sender's (a peer, or validated) is taken.
   for (auto& x : u.entries())
     apply_remote(x, via_rumour, wall_ms, tx);
-  for (auto& a : u.announces())
-    transfers_.on_announce(from, a, via_rumour, wall_ms);
+  for (auto& a : u.announces()) {
+    if (verified)
+      transfers_.on_announce(from, a, via_rumour, wall_ms);
+    else
+      reject("not_a_peer");
+  }
   transfers_.start_pending(now);
   transfers_.pull(now, tx);
 }
 
 // -- anti-entropy and bulk ----------------------------------------------------
 
-void core::start_ae(emitter& tx) {
+void core::start_ae(time_point now, emitter& tx) {
+  prune_steps(now);
   auto peer = pick_peers(1);
   if (peer.empty())
     return;
   ++stats_.ae_rounds;
-  ae_.syn(peer[0], tx);
+  auto nonce = next_nonce();
+  ae_.syn(peer[0], nonce, tx);
+  syn_to_[peer[0]] = step{now, ack_pages(cfg_.max_packet), nonce};
 }
 
-void core::drain_bulk(time_point now, emitter& tx) {
+void core::drain_bulk(time_point now, outbound_list& out) {
+  // Its own emitter: bulk items were charged to their peers when queued,
+  // no reply cap applies to them.
+  emitter tx{cfg_.max_packet, stats_, out};
   bulk_payloads enc{cfg_, store_, tx};
   bulk_.drain(now, enc);
 }
@@ -375,46 +615,110 @@ void core::handle(const address& from, std::string_view payload,
     return;
   }
   emitter tx{cfg_.max_packet, stats_, out};
-  auto push_all = [&](const push_list& p) {
-    for (auto& k : p.keys)
-      if (bulk_.push(from, k) == bulk_enqueue::full)
-        reject("bulk_queue_full");
-  };
+  // Answered: live peers, and addresses that proved they receive at their
+  // address (validated). Anything else draws at most a SYN-back no larger
+  // than its SYN.
+  bool peer = is_peer(from);
+  bool verified = peer || validated(from, now);
   const char* kind = "unknown";
   switch (m.body_case()) {
     case Message::kRumour:
       kind = "rumour";
-      on_updates(from, m.rumour(), true, wall_ms, now, tx);
+      on_updates(from, verified, m.rumour(), true, wall_ms, now, tx);
       break;
     case Message::kPush:
       kind = "push";
-      on_updates(from, m.push(), false, wall_ms, now, tx);
+      on_updates(from, verified, m.push(), false, wall_ms, now, tx);
       break;
     case Message::kSyn:
       kind = "syn";
-      ae_.on_syn(from, m.syn(), tx);
+      if (verified) {
+        answer_syn(from, m.syn(), now, out);
+      } else {
+        reject("not_a_peer");
+        hold_syn(from, m.syn(), now);
+        syn_back(from, payload.size(), now, out);
+      }
       break;
-    case Message::kAck:
+    case Message::kAck: {
       kind = "ack";
-      ae_.on_ack(from, m.ack(), tx);
-      break;
-    case Message::kAck2:
-      kind = "ack2";
-      push_all(ae_.on_ack2(from, m.ack2(), tx));
-      drain_bulk(now, tx);
-      break;
-    case Message::kWant: {
-      kind = "want";
-      auto wanted = ae_.on_want(m.want(), tx);
-      push_all(wanted);
-      if (wanted.well_formed)
-        drain_bulk(now, tx);
+      // An answer to our SYN, or to our SYN-back: echoing that nonce proves
+      // the sender receives at its address (validated: served like a peer
+      // for transfer_timeout).
+      auto nonce = m.ack().nonce();
+      bool ok = false;
+      auto back = syn_back_.find(from);
+      if (back != syn_back_.end() && back->second.nonce == nonce) {
+        ok = admit_step(from, syn_back_, nonce, now);
+        if (ok && !peer)
+          validate(from, now);
+      } else if (verified) {
+        ok = admit_step(from, syn_to_, nonce, now);
+      } else {
+        reject("not_a_peer");
+      }
+      if (ok) {
+        tx.cap(from, replies_.available(from, now));
+        ae_.on_ack(from, m.ack(), tx);
+        replies_.spend(from, static_cast<double>(tx.capped_sent()));
+        if (tx.capped_msgs() > 0) { // each ACK2 page may draw WANT pages
+          // The WANTs echo the responder's nonce, as our ACK2s did.
+          auto reply = m.ack().reply_nonce();
+          auto& s = ack2_to_[from];
+          if (now - s.at > cfg_.ae_step_timeout || s.nonce != reply)
+            s.left = 0;
+          s.at = now;
+          s.nonce = reply;
+          s.left += tx.capped_msgs() * cfg_.max_ae_pages;
+        }
+      }
       break;
     }
+    case Message::kAck2:
+      kind = "ack2";
+      if (!verified) {
+        reject("not_a_peer");
+      } else if (admit_step(from, ack_to_, m.ack2().nonce(), now)) {
+        tx.cap(from, replies_.available(from, now));
+        auto pushes = ae_.on_ack2(from, m.ack2(), tx);
+        replies_.spend(from, static_cast<double>(tx.capped_sent()));
+        queue_pushes(from, pushes, now);
+        drain_bulk(now, out);
+      }
+      break;
+    case Message::kWant:
+      kind = "want";
+      if (!verified) {
+        reject("not_a_peer");
+      } else if (admit_step(from, ack2_to_, m.want().nonce(), now)) {
+        auto wanted = ae_.on_want(m.want(), tx);
+        queue_pushes(from, wanted, now);
+        if (wanted.well_formed)
+          drain_bulk(now, out);
+      }
+      break;
     case Message::kChunkRequest:
       kind = "chunk_request";
-      if (transfers_.serve(from, m.chunk_request(), tx, bulk_))
-        drain_bulk(now, tx);
+      if (!verified) {
+        reject("not_a_peer");
+        break;
+      }
+      {
+        tx.cap(from, replies_.available(from, now));
+        // Chunks go only to who proved it receives at `from` by echoing
+        // our cookie for it (see transfers::serve).
+        auto& cookie = cookies_[from];
+        if (cookie == 0)
+          cookie = next_nonce();
+        double room = bulk_drawn_.available(from, now);
+        double before = room;
+        bool ok = transfers_.serve(from, m.chunk_request(), cookie, tx, bulk_,
+                                   room);
+        replies_.spend(from, static_cast<double>(tx.capped_sent()));
+        bulk_drawn_.spend(from, before - room);
+        if (ok)
+          drain_bulk(now, out);
+      }
       break;
     case Message::kChunk:
       kind = "chunk";
@@ -429,11 +733,17 @@ void core::handle(const address& from, std::string_view payload,
       kind = "chunk_gone";
       transfers_.on_chunk_gone(from, m.chunk_gone());
       break;
+    case Message::kChunkCookie:
+      kind = "chunk_cookie";
+      transfers_.on_chunk_cookie(from, m.chunk_cookie());
+      transfers_.pull(now, tx);
+      break;
     default:
       reject("unknown_message");
       return;
   }
   stats_.bytes_in[kind] += payload.size();
+  settle();
 }
 
 void core::run_gc(uint64_t wall_ms) {
@@ -446,21 +756,25 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
   advance(now);
   emitter tx{cfg_.max_packet, stats_, out};
   if (now >= next_gossip_) {
-    gossip_tick(tx);
+    if (gossip_due())
+      gossip_tick(tx);
     next_gossip_ = now + cfg_.gossip_interval;
   }
   if (now >= next_ae_) {
-    start_ae(tx);
+    start_ae(now, tx);
     next_ae_ = now + cfg_.ae_interval;
   }
   if (now >= next_gc_) {
     run_gc(wall_ms);
     next_gc_ = now + cfg_.gc_interval;
   }
+  if (answer_held_)
+    answer_held(now, out);
   transfers_.check_timeouts(now);
   transfers_.start_pending(now);
   transfers_.pull(now, tx);
-  drain_bulk(now, tx);
+  drain_bulk(now, out);
+  settle();
 }
 
 } // namespace pekonode::metadata

@@ -27,6 +27,7 @@
 #include "metadata/bulk_sender.h"
 #include "metadata/config.h"
 #include "metadata/hlc.h"
+#include "metadata/peer_budget.h"
 #include "metadata/rumours.h"
 #include "metadata/store.h"
 #include "metadata/transfers.h"
@@ -35,7 +36,9 @@ namespace pekonode::metadata {
 
 class Entry; // generated, metadata.pb.h
 class Updates;
+class Syn;
 class emitter;
+struct push_list;
 
 /// Who caused a change.
 enum class change_origin : uint8_t { local, remote };
@@ -59,8 +62,9 @@ struct write_result {
 /// <= cfg.max_packet bytes) for the shell to send.
 class core {
 public:
-  /// `node_id` is this node's unique name (the version tiebreak); must be
-  /// non-empty and at most limits.max_origin_bytes (else invalid_argument).
+  /// `node_id` is this node's unique name (the version tiebreak); must pass
+  /// store::validate_origin: 1..limits.max_origin_bytes bytes of visible
+  /// ASCII (else invalid_argument).
   core(config cfg, std::string node_id, uint64_t seed);
   ~core();
   // The modules hold references into the core: it stays where it was made.
@@ -82,7 +86,11 @@ public:
   std::vector<std::pair<std::string, const entry*>> list() const;
 
   /// Processes one datagram payload from `from`. Bad input is counted in
-  /// stats().rejects and dropped.
+  /// stats().rejects and dropped. Only live peers are answered: from any
+  /// other address entries are still applied, but nothing is sent back
+  /// (counted "not_a_peer"; a SYN is held for ae_step_timeout and answered
+  /// if membership makes `from` a peer meanwhile). What a peer draws is
+  /// bounded by its budgets (config: peer_reply_*, peer_bulk_*).
   void handle(const address& from, std::string_view payload,
               uint64_t wall_ms, time_point now, outbound_list& out);
 
@@ -91,7 +99,10 @@ public:
   void poll(uint64_t wall_ms, time_point now, outbound_list& out);
 
   /// When poll() next has work: time_point::max() if nothing is due, else
-  /// the earliest due time (possibly already past: poll at once). Before
+  /// the earliest due time (possibly already past: poll at once). Only
+  /// anti-entropy and GC are periodic; the gossip tick, chunk retries and
+  /// the bulk sender are due only while they have work, so an idle node
+  /// wakes once per ae_interval. Before
   /// the first call that takes `now` the timers are not started yet and are
   /// due at the clock's epoch, time_point{}; when the first peer appears,
   /// anti-entropy is due at the latest `now` seen.
@@ -131,6 +142,13 @@ private:
 
   /// Starts the timers at the first call and remembers the latest `now`.
   void advance(time_point now);
+  /// Whether the gossip tick has work: rumours queued and someone to tell.
+  bool gossip_due() const;
+  /// Moves an idle gossip timer to its next tick at or after `now`.
+  void roll_gossip(time_point now);
+  /// End of every entry point that takes `now`: remembers whether the gossip
+  /// timer is idle (peers may appear before the next call, which has no time).
+  void settle();
   /// Versions `e` with a fresh HLC stamp, applies it, and starts its rumour:
   /// the shared tail of put() and del().
   write_result write_local(const std::string& key, entry e, uint64_t wall_ms,
@@ -143,16 +161,56 @@ private:
   void enqueue_rumour(const std::string& key, const version& v);
   void gossip_now(const std::string& key, emitter& tx);
   void gossip_tick(emitter& tx);
-  void start_ae(emitter& tx);
-  void drain_bulk(time_point now, emitter& tx);
+  void start_ae(time_point now, emitter& tx);
+  void drain_bulk(time_point now, outbound_list& out);
   void run_gc(uint64_t wall_ms);
+
+  // -- who is answered, and how much ------------------------------------------
+  bool is_peer(const address& a) const;
+  /// `a` joined / left the live peers.
+  void peer_added(const address& a);
+  void peer_removed(const address& a);
+  /// The step of a round we sent a peer: when, in which round (nonce), and
+  /// how many packets of the next step it may still answer with.
+  struct step {
+    time_point at;
+    size_t left = 0;
+    uint64_t nonce = 0;
+  };
+  /// Whether `from` may take the next step of round `nonce`: we sent it the
+  /// step before (`sent`) in that round within ae_step_timeout, with
+  /// answers left. Counts refusals ("unsolicited").
+  bool admit_step(const address& from, std::map<address, step>& sent,
+                  uint64_t nonce, time_point now);
+  /// A round nonce: random, never 0.
+  uint64_t next_nonce();
+  /// Whether non-peer `a` proved it receives at its address recently.
+  bool validated(const address& a, time_point now) const;
+  /// `a` echoed a SYN-back's nonce: served like a peer for a while.
+  void validate(const address& a, time_point now);
+  /// Answers a SYN from a non-peer with our own SYN when that is no larger
+  /// (the round then runs with us as initiator, see config.h).
+  void syn_back(const address& from, size_t their_bytes, time_point now,
+                outbound_list& out);
+  /// Answers a SYN from peer `from` within its reply budget.
+  void answer_syn(const address& from, const Syn& s, time_point now,
+                  outbound_list& out);
+  /// Keeps a SYN from an address that is not a peer yet.
+  void hold_syn(const address& from, const Syn& s, time_point now);
+  /// Answers held SYNs whose address became a peer; drops expired ones.
+  void answer_held(time_point now, outbound_list& out);
+  /// Forgets round steps and held SYNs older than ae_step_timeout.
+  void prune_steps(time_point now);
+  /// Queues pushes of `p.keys` to `to` within its bulk budget.
+  void queue_pushes(const address& to, const push_list& p, time_point now);
 
   ec apply_remote(const Entry& e, bool via_rumour, uint64_t wall_ms,
                   emitter& tx);
   ec apply_entry(const std::string& key, entry e, bool via_rumour,
                  uint64_t wall_ms, emitter& tx);
-  void on_updates(const address& from, const Updates& u, bool via_rumour,
-                  uint64_t wall_ms, time_point now, emitter& tx);
+  void on_updates(const address& from, bool verified, const Updates& u,
+                  bool via_rumour, uint64_t wall_ms, time_point now,
+                  emitter& tx);
   void reject(const char* reason) { ++stats_.rejects[reason]; }
 
   config cfg_;
@@ -168,12 +226,36 @@ private:
   anti_entropy ae_;
   transfers transfers_;
   bulk_sender bulk_;
+  peer_budget replies_;     // control replies a peer draws (ACK, ACK2, ...)
+  peer_budget bulk_drawn_;  // pushes and chunks a peer draws
+  // Round steps we sent, by peer: the next step is taken only from them.
+  std::map<address, step> syn_to_, ack_to_, ack2_to_;
+  // SYNs we sent back to non-peers (bounded by max_held_syns).
+  std::map<address, step> syn_back_;
+  // Non-peers that echoed a SYN-back's nonce (so they receive at their
+  // address): their announces are pulled for transfer_timeout. Bounded by
+  // max_held_syns.
+  std::map<address, time_point> validated_;
+  // Our chunk cookie for each verified address that asked for chunks (a
+  // chunk request is served only with it); forgotten with the address.
+  std::map<address, uint64_t> cookies_;
+  std::mt19937_64 nonce_rng_; // its own stream: peer choice is unchanged
+  // When each peer's latest SYN was taken: one per ae_interval / 2.
+  std::map<address, time_point> syn_from_;
+  struct held_syn {
+    uint64_t lo = 0, hi = 0, count = 0;
+    uint64_t nonce = 0; // the ACK pages echo it, or the joiner drops them
+    time_point at;
+  };
+  std::map<address, held_syn> held_syns_; // from addresses not yet peers
+  bool answer_held_ = false; // a held SYN's address became a peer
   std::deque<change_event> events_;
   size_t event_bytes_ = 0; // keys + values held by events_
   bool timers_ = false;
   time_point last_now_{};  // the latest `now` passed in
   bool ae_at_start_ = false; // a peer appeared before the timers started
   time_point next_gossip_;
+  bool gossip_idle_ = true; // no rumour work at the end of the last call
   time_point next_ae_;
   time_point next_gc_;
 };

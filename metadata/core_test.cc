@@ -289,7 +289,9 @@ TEST(MetadataCore, HostileInputIsCountedNeverCrashes) {
   b.handle("x", std::string(100000, 'a'), wall, t0, out);
   EXPECT_EQ(b.get_stats().rejects.at("payload_too_large"), 1u);
   EXPECT_GT(b.get_stats().rejects.at("malformed"), 0u);
-  // Announce of an oversized value is refused before any allocation.
+  // Announce of an oversized value (even from a peer) is refused before any
+  // allocation.
+  b.set_peers({"x"});
   Message m;
   auto* a = m.mutable_push()->add_announces();
   a->set_key("k");
@@ -428,6 +430,8 @@ struct chunk_fixture : ::testing::Test {
   std::vector<Message> requests;
 
   void SetUp() override {
+    a.set_peers({"b"});
+    b.set_peers({"a"});
     value.resize(20000);
     std::mt19937_64 rng(3);
     for (auto& c : value)
@@ -444,10 +448,22 @@ struct chunk_fixture : ::testing::Test {
     an->set_hash_lo(e->value_hash.lo);
     an->set_hash_hi(e->value_hash.hi);
     a.handle("b", encode(m), wall, t0, out);
+    // The first requests draw b's cookie; a asks again with it.
+    outbound_list cookies;
+    for (auto& o : out)
+      b.handle("a", o.payload, wall, t0, cookies);
+    out.clear();
+    for (auto& c : cookies)
+      if (decode(c).has_chunk_cookie())
+        a.handle("b", c.payload, wall, t0, out);
     for (auto& o : out)
       requests.push_back(decode(o));
     out.clear();
+    ASSERT_FALSE(requests.empty());
+    cookie = requests[0].chunk_request().cookie();
+    ASSERT_NE(cookie, 0u);
   }
+  uint64_t cookie = 0; // b's for a
 
   // b's chunk answers to all current requests.
   // b's clock moves one second per call so its bandwidth budget refills.
@@ -565,6 +581,7 @@ TEST_F(chunk_fixture, NewerVersionAbandonsTransferAndServerRefusesOld) {
   r->mutable_version()->set_origin("b");
   r->set_chunk_size(500);
   r->add_indices(0);
+  r->set_cookie(cookie);
   outbound_list g;
   b.handle("a", encode(req), wall, t0, g);
   ASSERT_EQ(g.size(), 1u);
@@ -602,7 +619,10 @@ TEST_F(chunk_fixture, ServerIgnoresRequestsForChunksStillQueued) {
 }
 
 TEST(MetadataCore, ChunkRetriesRotateSourcesThenBackOff) {
-  core a(small_cfg(), "a", 1);
+  auto cfg = small_cfg();
+  cfg.ae_interval = seconds(100); // only chunk requests in the window
+  core a(cfg, "a", 1);
+  a.set_peers({"b", "c"});
   outbound_list out;
   Message m;
   auto* an = m.mutable_rumour()->add_announces();
@@ -674,7 +694,7 @@ TEST(MetadataCore, NextWakeupIsARealDueTime) {
   c.poll(wall, t0, out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(decode(out[0]).has_syn()) << "the early peer still counts";
-  EXPECT_EQ(c.next_wakeup(), t0 + cfg.gossip_interval);
+  EXPECT_EQ(c.next_wakeup(), t0 + cfg.ae_interval) << "nothing else due";
   c.member_changed("n1", "p1", false);
   c.handle("x", "junk", wall, t0 + milliseconds(7), out); // any call: a `now`
   EXPECT_TRUE(c.member_changed("n2", "p2", true));
@@ -697,6 +717,79 @@ TEST_F(chunk_fixture, QueuedChunksOfAnOverwrittenVersionAreDropped) {
     b.poll(wall, t0 + milliseconds(100 * i), o);
   EXPECT_EQ(b.get_stats().chunks_sent, sent_before);
   EXPECT_GT(b.next_wakeup(), t0 + seconds(2)) << "queue drained";
+}
+
+// Wake-ups per second of a core driven exactly at next_wakeup(), with
+// `peers` and nothing to do but what happens in `seconds_idle`.
+double wakeups_per_sec(const config& cfg, int seconds_idle) {
+  core c(cfg, "a", 7);
+  c.set_peers({"p1", "p2", "p3"});
+  outbound_list out;
+  auto now = t0;
+  c.poll(wall, now, out);
+  auto end = now + seconds(seconds_idle);
+  int polls = 0;
+  while (true) {
+    auto next = std::max(c.next_wakeup(), now + duration{1});
+    if (next > end)
+      break;
+    now = next;
+    c.poll(wall + static_cast<uint64_t>((now - t0) / milliseconds(1)), now,
+           out);
+    ++polls;
+  }
+  return static_cast<double>(polls) / seconds_idle;
+}
+
+// Nothing due, nothing done: with no rumour, transfer or bulk item queued,
+// only anti-entropy (and GC, once a minute) wakes an idle core.
+TEST(MetadataCore, IdleCoreWakesOnlyForAntiEntropyAndGc) {
+  for (auto [name, cfg] : {std::pair{"lan", config::lan()},
+                           std::pair{"local", config::local()},
+                           std::pair{"wan", config::wan()}}) {
+    double rate = wakeups_per_sec(cfg, 600);
+    double expected = 1.0 / std::chrono::duration<double>(cfg.ae_interval).count()
+                      + 1.0 / std::chrono::duration<double>(cfg.gc_interval).count();
+    std::cout << name << ": " << rate << " wake-ups/s idle (anti-entropy + GC: "
+              << expected << ")\n";
+    // GC may share a wake-up with an anti-entropy round.
+    EXPECT_LE(rate, expected + 0.01) << name;
+    EXPECT_GE(rate, 1.0 / std::chrono::duration<double>(cfg.ae_interval).count()
+                      - 0.01) << name;
+  }
+}
+
+// A rumour still goes out on the gossip tick's original phase after a long
+// idle stretch: retransmissions are exactly one interval apart, on the grid
+// an always-running tick would have kept.
+TEST(MetadataCore, GossipTickKeepsItsPhaseAcrossIdleStretches) {
+  auto cfg = small_cfg();
+  cfg.ae_interval = seconds(100); // no SYN in the window
+  core c(cfg, "a", 7);
+  c.set_peers({"p1", "p2", "p3", "p4", "p5"});
+  outbound_list out;
+  c.poll(wall, t0, out); // timers start: ticks at t0 + k * 100 ms
+  out.clear();
+  auto write_at = t0 + seconds(7) + milliseconds(30);
+  c.put("k", "v", wall, write_at, out);
+  ASSERT_EQ(out.size(), 3u);
+  out.clear();
+  EXPECT_EQ(c.next_wakeup(), t0 + seconds(7) + milliseconds(100));
+  std::vector<time_point> ticks;
+  auto now = write_at;
+  for (int i = 0; i < 10 && c.next_wakeup() < t0 + seconds(50); ++i) {
+    now = c.next_wakeup();
+    c.poll(wall, now, out);
+    for (auto& o : out)
+      EXPECT_TRUE(decode(o).has_rumour());
+    if (!out.empty())
+      ticks.push_back(now);
+    out.clear();
+  }
+  EXPECT_EQ(c.next_wakeup(), t0 + cfg.gc_interval) << "rumour done: idle again";
+  ASSERT_EQ(ticks.size(), 3u); // 4 transmissions, 1 at the write
+  for (size_t i = 0; i < ticks.size(); ++i)
+    EXPECT_EQ(ticks[i], t0 + seconds(7) + milliseconds(100 * (i + 1)));
 }
 
 } // namespace

@@ -19,19 +19,32 @@ const char* to_string(ec code) {
   return "unknown";
 }
 
-ec store::validate(std::string_view key, size_t value_size, bool tombstone,
-                   std::string_view origin) const {
+ec store::validate_key(std::string_view key) const {
   if (key.empty())
     return ec::empty_key;
   if (key.size() > limits_.max_key_bytes)
     return ec::key_too_large;
+  return ec::ok;
+}
+
+ec store::validate_origin(std::string_view origin) const {
+  if (origin.empty() || origin.size() > limits_.max_origin_bytes)
+    return ec::origin_invalid;
+  for (unsigned char c : origin)
+    if (c < 0x21 || c > 0x7e)
+      return ec::origin_invalid;
+  return ec::ok;
+}
+
+ec store::validate(std::string_view key, size_t value_size, bool tombstone,
+                   std::string_view origin) const {
+  if (auto err = validate_key(key); err != ec::ok)
+    return err;
   if (value_size > limits_.max_value_bytes)
     return ec::value_too_large;
   if (tombstone && value_size != 0)
     return ec::bad_tombstone;
-  if (origin.empty() || origin.size() > limits_.max_origin_bytes)
-    return ec::origin_invalid;
-  return ec::ok;
+  return validate_origin(origin);
 }
 
 size_t store::bucket_of(std::string_view key) {

@@ -26,7 +26,8 @@ enum class ec : uint8_t {
   value_too_large,
   store_full,      ///< max_total_bytes would be exceeded
   too_many_keys,   ///< max_keys would be exceeded
-  origin_invalid,  ///< empty or longer than max_origin_bytes
+  origin_invalid,  ///< not a node name: empty, longer than max_origin_bytes,
+                   ///< or not all visible ASCII (0x21-0x7e)
   clock_skew,      ///< remote HLC too far ahead of our wall clock
   stale,           ///< not newer than what the store holds (not a fault)
   bad_tombstone,   ///< a tombstone carrying a value
@@ -36,7 +37,9 @@ enum class ec : uint8_t {
 /// Stable lower-case name of an error code (metrics label, log text).
 const char* to_string(ec code);
 
-/// Size limits; enforced on local writes and on remote input alike.
+/// Size limits; enforced on local writes and on remote input alike, by the
+/// same functions (store::validate and the two below), so that nothing from
+/// the wire is held to looser rules than a local write.
 struct store_limits {
   /// Longest key in bytes. Keys ride in every rumour and key list, so long
   /// keys cost bandwidth everywhere. Default 256.
@@ -49,7 +52,8 @@ struct store_limits {
   size_t max_total_bytes = 64 * 1024 * 1024;
   /// Bound on entries (tombstones included). Default 1 Mi.
   size_t max_keys = 1 << 20;
-  /// Longest origin node id accepted. Default 128.
+  /// Longest origin node id accepted (a node name: also visible ASCII
+  /// only, like the node's --name). Default 128.
   size_t max_origin_bytes = 128;
 };
 
@@ -87,9 +91,18 @@ class store {
 public:
   explicit store(store_limits limits = {}) : limits_(limits) {}
 
-  /// Checks key/value/origin against the limits (not the totals).
+  /// Checks key/value/origin against the limits (not the totals): the one
+  /// rule for local writes, remote entries and announces.
   ec validate(std::string_view key, size_t value_size, bool tombstone,
               std::string_view origin) const;
+
+  /// Keys: non-empty, at most max_key_bytes. Any bytes otherwise (a key is
+  /// data: whoever prints one escapes it, see common/text.h).
+  ec validate_key(std::string_view key) const;
+
+  /// Origins are node names: 1..max_origin_bytes bytes of visible ASCII
+  /// (0x21-0x7e), the rule the node applies to its own --name.
+  ec validate_origin(std::string_view origin) const;
 
   /// Last-writer-wins merge: stores `e` iff its version is newer than the
   /// held one. Returns ok, stale, or a limit error (nothing changed then).

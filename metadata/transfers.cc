@@ -24,6 +24,7 @@ void transfers::on_announce(const address& from, const Announce& a,
   if (!hlc_clock::within_skew(a.version().hlc(), wall_ms,
                               cfg_.max_clock_skew_ms)) {
     reject("clock_skew");
+    stats_.clock_skew_lead_ms = hlc_physical(a.version().hlc()) - wall_ms;
     return;
   }
   auto ver = get_version(a.version());
@@ -101,6 +102,7 @@ void transfers::abandon(const std::string& key, const char* reason) {
     return;
   inflight_ -= t->second.inflight;
   active_.erase(t);
+  kicked_ = true;
   ++stats_.transfers_abandoned;
   if (std::string_view{reason} != "superseded")
     reject(reason);
@@ -116,6 +118,7 @@ void transfers::drop_older(const std::string& key, const version& v) {
 }
 
 void transfers::pull(time_point now, emitter& tx) {
+  kicked_ = false;
   for (auto& [key, t] : active_) {
     if (t.sources.empty())
       continue;
@@ -144,6 +147,7 @@ void transfers::pull(time_point now, emitter& tx) {
       r->set_chunk_size(t.chunk_size);
       for (auto i : indices)
         r->add_indices(i);
+      r->set_cookie(cookie_of(t.sources[src]));
       tx.send(t.sources[src], m, "chunk_request");
     }
   }
@@ -252,6 +256,49 @@ void transfers::on_chunk_gone(const address& from, const ChunkGone& g) {
     abandon(g.key(), "source_gone");
 }
 
+void transfers::on_chunk_cookie(const address& from, const ChunkCookie& c) {
+  auto is_source = [&](const transfer& t) {
+    return std::find(t.sources.begin(), t.sources.end(), from)
+           != t.sources.end();
+  };
+  bool source = false;
+  for (auto& [k, t] : active_)
+    source = source || is_source(t);
+  if (!source || c.cookie() == 0) {
+    reject("chunk_cookie_unsolicited");
+    return;
+  }
+  auto i = cookies_.find(from);
+  if (i != cookies_.end()) {
+    i->second = c.cookie();
+    return; // a changed cookie: the chunks are asked again on timeout
+  }
+  if (cookies_.size() >= max_cookies)
+    cookies_.erase(cookies_.begin());
+  cookies_.emplace(from, c.cookie());
+  // The first cookie of a source: its refused requests are asked again
+  // now, not after their timeout.
+  for (auto& [k, t] : active_) {
+    if (!is_source(t))
+      continue;
+    for (uint32_t n = 0; n < t.chunks; ++n) {
+      if (!t.have[n] && t.sent_at[n] != time_point::min()) {
+        t.sent_at[n] = time_point::min();
+        if (t.tries[n] > 0)
+          --t.tries[n];
+        --t.inflight;
+        --inflight_;
+        kicked_ = true;
+      }
+    }
+  }
+}
+
+uint64_t transfers::cookie_of(const address& source) const {
+  auto i = cookies_.find(source);
+  return i == cookies_.end() ? 0 : i->second;
+}
+
 time_point transfers::next_deadline() const {
   auto t = time_point::max();
   for (auto& [k, x] : active_) {
@@ -271,10 +318,20 @@ const transfer* transfers::find(const std::string& key) const {
 // -- serving ------------------------------------------------------------------
 
 bool transfers::serve(const address& from, const ChunkRequest& r,
-                      emitter& tx, bulk_sender& bulk) {
-  if (r.key().empty() || r.key().size() > cfg_.limits.max_key_bytes
-      || r.version().origin().size() > cfg_.limits.max_origin_bytes) {
+                      uint64_t cookie, emitter& tx, bulk_sender& bulk,
+                      double& room) {
+  if (store_.validate_key(r.key()) != ec::ok
+      || store_.validate_origin(r.version().origin()) != ec::ok) {
     reject("bad_chunk_request");
+    return false;
+  }
+  if (r.cookie() != cookie) {
+    // Not proven to receive at `from`: the cookie alone, never more bytes
+    // than the request (a forger of a member's address never sees it).
+    Message c;
+    c.mutable_chunk_cookie()->set_cookie(cookie);
+    if (c.ByteSizeLong() <= r.ByteSizeLong())
+      tx.send(from, c, "chunk_cookie");
     return false;
   }
   auto ver = get_version(r.version());
@@ -296,16 +353,24 @@ bool transfers::serve(const address& from, const ChunkRequest& r,
     return false;
   }
   uint64_t chunks = (e->value.size() + r.chunk_size() - 1) / r.chunk_size();
+  auto cost = static_cast<double>(
+    chunk_packet_bound(r.chunk_size(), r.key(), ver));
   for (auto i : r.indices()) {
     if (i >= chunks) {
       reject("bad_chunk_index");
       continue;
+    }
+    if (room < cost) {
+      reject("peer_bulk_budget");
+      break;
     }
     auto q = bulk.chunk(from, chunk_job{r.key(), ver, i, r.chunk_size()});
     if (q == bulk_enqueue::full) {
       reject("bulk_queue_full");
       break;
     }
+    if (q == bulk_enqueue::queued)
+      room -= cost;
   }
   return true;
 }

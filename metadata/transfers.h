@@ -35,6 +35,7 @@ namespace pekonode::metadata {
 
 class Announce;
 class Chunk;
+class ChunkCookie;
 class ChunkGone;
 class ChunkRequest;
 class emitter;
@@ -112,6 +113,16 @@ public:
   /// is abandoned when none is left).
   void on_chunk_gone(const address& from, const ChunkGone& g);
 
+  /// `from`, a source of a transfer, refused a request that lacked its
+  /// cookie: later requests to it carry `c`. The first cookie from a source
+  /// frees the chunks in flight of its transfers (asked again by the next
+  /// pull); a changed one waits for their timeout, so a forged cookie
+  /// makes us send nothing. Cookies from non-sources are ignored (counted).
+  void on_chunk_cookie(const address& from, const ChunkCookie& c);
+
+  /// The cookie `source` gave us (0 if none yet).
+  uint64_t cookie_of(const address& source) const;
+
   /// The store took version `v` of `key`: drops a transfer or announce of
   /// an older or equal version.
   void drop_older(const std::string& key, const version& v);
@@ -119,14 +130,25 @@ public:
   /// Earliest chunk retry or transfer timeout; time_point::max() if none.
   time_point next_deadline() const;
 
+  /// Whether a transfer was abandoned outside check_timeouts() (superseded,
+  /// source gone, hash mismatch) since the last pull() (which the core runs after start_pending()):
+  /// a queued announce may start, or freed chunk slots be used, at once.
+  bool has_work() const { return kicked_; }
+
   // -- serving -----------------------------------------------------------------
 
-  /// Checks a chunk request from `from` against the store and queues the
-  /// chunks on `bulk` (a retry of a chunk still queued is ignored). Answers
-  /// chunk_gone when we do not hold that version. Returns true when the
-  /// request was accepted (chunks may have been queued: drain the sender).
-  bool serve(const address& from, const ChunkRequest& r, emitter& tx,
-             bulk_sender& bulk);
+  /// Checks a chunk request from `from` against the store and, when it
+  /// carries `cookie` (ours for `from`), queues the
+  /// chunks on `bulk` (a retry of a chunk still queued is ignored), each
+  /// charged chunk_packet_bound() against `room`, the bytes `from` may still
+  /// draw: the chunks beyond it are not queued (counted "peer_bulk_budget";
+  /// the requester asks again after its chunk timeout). Answers chunk_gone
+  /// when we do not hold that version. A well-formed request without the
+  /// cookie is answered by a ChunkCookie carrying it, when that is no larger
+  /// than the request. Returns true when the request was accepted (chunks
+  /// may have been queued: drain the sender).
+  bool serve(const address& from, const ChunkRequest& r, uint64_t cookie,
+             emitter& tx, bulk_sender& bulk, double& room);
 
   // -- inspection ----------------------------------------------------------------
 
@@ -140,6 +162,10 @@ public:
   /// How long chunk `i` of `t` may stay unanswered before it is asked again.
   duration chunk_deadline(const transfer& t, uint32_t i) const;
 
+  /// Bound on remembered source cookies; beyond it the smallest address's
+  /// is forgotten (it costs that source one more round trip).
+  static constexpr size_t max_cookies = 1024;
+
 private:
   void start(const std::string& key, pending_announce p, time_point now);
   void abandon(const std::string& key, const char* reason);
@@ -150,7 +176,9 @@ private:
   stats& stats_;
   std::map<std::string, transfer> active_;
   std::map<std::string, pending_announce> pending_;
+  std::map<address, uint64_t> cookies_; // by source, at most max_cookies
   size_t inflight_ = 0;
+  bool kicked_ = false;
 };
 
 } // namespace pekonode::metadata

@@ -346,9 +346,12 @@ struct serving : fixture {
   bulk_sender bulk{cfg.max_bulk_bytes_per_sec, cfg.max_packet,
                    cfg.max_bulk_queue};
   transfers server{cfg, theirs, st};
+  double room = 1e12; // the requester's budget: unlimited unless a test says
+  uint64_t cookie = 0x77; // ours for the requester
 
   ChunkRequest request(std::vector<uint32_t> indices) {
     ChunkRequest r;
+    r.set_cookie(cookie);
     r.set_key("big");
     set_version(r.mutable_version(), ver);
     r.set_chunk_size(chunk_size_for(cfg.max_packet, "big", ver));
@@ -359,8 +362,8 @@ struct serving : fixture {
 };
 
 TEST_F(serving, QueuesRequestedChunksOnceEach) {
-  EXPECT_TRUE(server.serve("c", request({0, 1, 2}), tx, bulk));
-  EXPECT_TRUE(server.serve("c", request({1, 2, 3}), tx, bulk));
+  EXPECT_TRUE(server.serve("c", request({0, 1, 2}), cookie, tx, bulk, room));
+  EXPECT_TRUE(server.serve("c", request({1, 2, 3}), cookie, tx, bulk, room));
   EXPECT_EQ(bulk.size(), 4u) << "1 and 2 were queued already";
   EXPECT_TRUE(out.empty());
 }
@@ -368,7 +371,7 @@ TEST_F(serving, QueuesRequestedChunksOnceEach) {
 TEST_F(serving, AnswersGoneForAVersionItDoesNotHold) {
   auto r = request({0});
   r.mutable_version()->set_hlc(ver.hlc - 1);
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, cookie, tx, bulk, room));
   ASSERT_EQ(out.size(), 1u);
   Message m;
   ASSERT_TRUE(m.ParseFromString(out[0].payload));
@@ -380,23 +383,23 @@ TEST_F(serving, AnswersGoneForAVersionItDoesNotHold) {
 TEST_F(serving, RejectsMalformedRequests) {
   auto r = request({0});
   r.set_chunk_size(min_chunk_size - 1);
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, cookie, tx, bulk, room));
   r.set_chunk_size(chunk_size_for(cfg.max_packet, "big", ver) + 1);
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, cookie, tx, bulk, room));
   EXPECT_EQ(rejects("bad_chunk_size"), 2u);
   std::vector<uint32_t> many(max_indices_per_request + 1, 0);
-  EXPECT_FALSE(server.serve("c", request(many), tx, bulk));
+  EXPECT_FALSE(server.serve("c", request(many), cookie, tx, bulk, room));
   EXPECT_EQ(rejects("too_many_indices"), 1u);
   r = request({0});
   r.set_key(std::string(cfg.limits.max_key_bytes + 1, 'k'));
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, cookie, tx, bulk, room));
   r = request({0});
   r.mutable_version()->set_origin(
     std::string(cfg.limits.max_origin_bytes + 1, 'o'));
-  EXPECT_FALSE(server.serve("c", r, tx, bulk));
+  EXPECT_FALSE(server.serve("c", r, cookie, tx, bulk, room));
   EXPECT_EQ(rejects("bad_chunk_request"), 2u);
   // Out-of-range indices are skipped, the rest served.
-  EXPECT_TRUE(server.serve("c", request({0, 100000, 1}), tx, bulk));
+  EXPECT_TRUE(server.serve("c", request({0, 100000, 1}), cookie, tx, bulk, room));
   EXPECT_EQ(rejects("bad_chunk_index"), 1u);
   EXPECT_EQ(bulk.size(), 2u);
   EXPECT_TRUE(out.empty());
@@ -404,9 +407,81 @@ TEST_F(serving, RejectsMalformedRequests) {
 
 TEST_F(serving, FullBulkQueueStopsQueueing) {
   bulk_sender tiny{cfg.max_bulk_bytes_per_sec, cfg.max_packet, 2};
-  EXPECT_TRUE(server.serve("c", request({0, 1, 2, 3}), tx, tiny));
+  EXPECT_TRUE(server.serve("c", request({0, 1, 2, 3}), cookie, tx, tiny, room));
   EXPECT_EQ(tiny.size(), 2u);
   EXPECT_EQ(rejects("bulk_queue_full"), 1u);
+}
+
+// A source's cookie: requests carry it once it arrived; the first one frees
+// the chunks in flight (asked again at once, with it), a changed one only
+// replaces it (a forged cookie makes us send nothing), and one from an
+// address that is no source is ignored.
+TEST_F(fixture, SourceCookieIsCarriedByLaterRequests) {
+  start("s1");
+  auto first = requests();
+  ASSERT_FALSE(first.empty());
+  auto inflight = tr.inflight();
+  ChunkCookie c;
+  c.set_cookie(0x1234);
+  tr.on_chunk_cookie("s9", c);
+  EXPECT_EQ(rejects("chunk_cookie_unsolicited"), 1u);
+  EXPECT_EQ(tr.cookie_of("s9"), 0u);
+  tr.on_chunk_cookie("s1", c);
+  EXPECT_EQ(tr.cookie_of("s1"), 0x1234u);
+  EXPECT_TRUE(tr.has_work());
+  EXPECT_EQ(tr.inflight(), 0u) << "refused requests are asked again";
+  tr.pull(t0 + milliseconds(1), tx);
+  EXPECT_EQ(tr.inflight(), inflight);
+  size_t with_cookie = 0;
+  for (auto& o : out) {
+    Message m;
+    ASSERT_TRUE(m.ParseFromString(o.payload));
+    ASSERT_TRUE(m.has_chunk_request());
+    EXPECT_EQ(m.chunk_request().cookie(), 0x1234u);
+    ++with_cookie;
+  }
+  EXPECT_GT(with_cookie, 0u);
+  out.clear();
+  c.set_cookie(0x5678);
+  tr.on_chunk_cookie("s1", c);
+  EXPECT_EQ(tr.cookie_of("s1"), 0x5678u);
+  EXPECT_EQ(tr.inflight(), inflight) << "a changed cookie waits for timeouts";
+  tr.pull(t0 + milliseconds(2), tx);
+  EXPECT_TRUE(out.empty());
+}
+
+// Chunks go only to a requester that echoes our cookie: without it (or with
+// a wrong one) a request draws the cookie alone, smaller than itself.
+TEST_F(serving, RequestWithoutTheCookieDrawsOnlyTheCookie) {
+  for (uint64_t wrong : {uint64_t{0}, uint64_t{0x78}}) {
+    auto r = request({0, 1, 2});
+    r.set_cookie(wrong);
+    EXPECT_FALSE(server.serve("c", r, cookie, tx, bulk, room));
+    EXPECT_EQ(bulk.size(), 0u);
+    ASSERT_EQ(out.size(), 1u);
+    Message m;
+    ASSERT_TRUE(m.ParseFromString(out[0].payload));
+    ASSERT_TRUE(m.has_chunk_cookie());
+    EXPECT_EQ(m.chunk_cookie().cookie(), cookie);
+    EXPECT_LE(out[0].payload.size(), r.ByteSizeLong());
+    out.clear();
+  }
+  EXPECT_TRUE(server.serve("c", request({0, 1, 2}), cookie, tx, bulk, room));
+  EXPECT_EQ(bulk.size(), 3u);
+}
+
+// What one request can draw is charged to the requester: chunks beyond its
+// budget are not queued, and duplicates of queued chunks cost nothing.
+TEST_F(serving, ChunksBeyondTheRequestersBudgetAreNotQueued) {
+  auto cost = static_cast<double>(chunk_packet_bound(
+    chunk_size_for(cfg.max_packet, "big", ver), "big", ver));
+  room = 2.5 * cost;
+  EXPECT_TRUE(server.serve("c", request({0, 1, 2, 3}), cookie, tx, bulk, room));
+  EXPECT_EQ(bulk.size(), 2u);
+  EXPECT_EQ(rejects("peer_bulk_budget"), 1u);
+  EXPECT_DOUBLE_EQ(room, 0.5 * cost);
+  EXPECT_TRUE(server.serve("c", request({0, 1}), cookie, tx, bulk, room));
+  EXPECT_DOUBLE_EQ(room, 0.5 * cost) << "queued already: not charged again";
 }
 
 } // namespace
