@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "common/file_mode.h"
 #include "common/hash.h"
 #include "common/host_port.h"
 #include "common/text.h"
@@ -8,6 +9,17 @@
 
 namespace pekonode {
 namespace {
+
+TEST(SecretFileMode, WarnsWhenGroupOrOthersHaveAnyAccess) {
+  EXPECT_EQ(secret_file_mode_warning("/k", S_IFREG | 0600), "");
+  EXPECT_EQ(secret_file_mode_warning("/k", S_IFREG | 0400), "");
+  EXPECT_EQ(secret_file_mode_warning("/k", S_IFREG | 0644),
+            "\"/k\" (mode 0644) can be read or written by group or others; "
+            "chmod 600 it");
+  EXPECT_NE(secret_file_mode_warning("/k", S_IFREG | 0620).find("0620"),
+            std::string::npos);
+  EXPECT_NE(secret_file_mode_warning("/k", S_IFREG | 0601), "");
+}
 
 TEST(Hash, Fnv1aMatchesReferenceVectors) {
   EXPECT_EQ(fnv1a(""), 0xcbf29ce484222325ULL);

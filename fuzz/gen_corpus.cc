@@ -498,14 +498,49 @@ void gen_transport() {
   }
 
   reset_dir("keyring");
-  put("keyring", "one-secret", "correct horse battery staple\n");
-  put("keyring", "rotation", "# new primary first\nnew-secret-2024\n\n# still accepted\nold-secret-2023\n");
-  put("keyring", "crlf-and-spaces", "  padded secret \t\r\n\r\n\tsecond\r\n");
-  put("keyring", "no-final-newline", "a\nb");
-  put("keyring", "hash-inside", "pass#word\n #comment after blanks\n");
-  put("keyring", "utf8-secret", "s\xc3\xa9\x63ret-\xe2\x9c\x93\n");
+  // Keys as `pekoctl keygen` writes them (base64), and as `openssl rand -hex
+  // 32` or `od` write them (hex); then each way a line can fail.
+  const std::string ka = "fDEH3WLszO6fgaEy6NAUWsGydce61G5c7Q7y10gaesU=";
+  const std::string kb = "xImSGnsOzEhmJWYjFtpkRfl2PHjL+Ahlt89QKAGFtl4=";
+  const std::string ka_hex =
+    "7c3107dd62ecccee9f81a132e8d0145ac1b275c7bad46e5ced0ef2d7481a7ac5";
+  put("keyring", "one-key", ka + "\n");
+  put("keyring", "rotation",
+      "# new primary first\n" + kb + "\n\n# still accepted\n" + ka + "\n");
+  put("keyring", "hex-key", ka_hex + "\n");
+  put("keyring", "hex-upper-no-newline",
+      "C489921A7B0ECC486625662316DA6445F9763C78CBF80865B7CF50280185B65E");
+  put("keyring", "base64-no-padding", ka.substr(0, 43) + "\n");
+  put("keyring", "crlf-and-spaces",
+      "  " + ka + " \t\r\n\r\n\t" + ka_hex + "\r\n");
+  put("keyring", "no-final-newline", ka + "\n" + kb);
   put("keyring", "only-comments", "# nothing here\n\n   \n#\n");
   put("keyring", "empty", "");
+  // 'password' x4: 7 distinct byte values.
+  put("keyring", "weak-repeated",
+      ka + "\n" + "cGFzc3dvcmRwYXNzd29yZHBhc3N3b3JkcGFzc3dvcmQ=\n");
+  // 15 distinct byte values (16 is the least accepted).
+  put("keyring", "weak-fifteen-values",
+      "gIGCg4SFhoeIiYqLjI2OgIGCg4SFhoeIiYqLjI2OgIE=\n");
+  put("keyring", "weak-sixteen-values-ok",
+      "gIGCg4SFhoeIiYqLjI2Oj4CBgoOEhYaHiImKi4yNjo8=\n");
+  // "ABC...`": 32 distinct bytes, all printable ASCII.
+  put("keyring", "weak-printable",
+      "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpbXF1eX2A=\n");
+  put("keyring", "weak-zeros-hex", std::string(64, '0') + "\n");
+  put("keyring", "passphrase", "correct horse battery staple\n");
+  put("keyring", "bad-length-42", ka.substr(0, 42) + "\n");
+  put("keyring", "bad-length-45", ka + "=\n");
+  put("keyring", "bad-length-hex-63", ka_hex.substr(0, 63) + "\n");
+  put("keyring", "bad-length-hex-66", ka_hex + "00\n");
+  put("keyring", "bad-char-base64url", "fDEH3WLszO6fgaEy6NAUWsGydce61G5c7Q7y10gaes-\n");
+  put("keyring", "bad-char-hex",
+      "7c3107dd62ecccee9f81a132e8d0145ac1b275c7bad46e5ced0ef2d7481a7acg\n");
+  put("keyring", "bad-padding-position", "fDEH3WLszO6fgaEy6NAUWsGydce61G5c7Q7y10gaes=U\n");
+  put("keyring", "non-canonical-last-char", ka.substr(0, 42) + "V\n");
+  put("keyring", "bad-line-after-good", ka + "\n# old\nnot-a-key\n" + kb + "\n");
+  put("keyring", "hash-inside", ka + " # primary\n");
+  put("keyring", "utf8-line", "s\xc3\xa9\x63ret-\xe2\x9c\x93\n");
 }
 
 // -- node options ------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/file_mode.h"
 #include "common/host_port.h"
 #include "common/text.h"
 
@@ -255,13 +256,7 @@ std::string load_token_file(const std::string& path, std::string& token,
   if (auto err = validate_token(t); !err.empty())
     return quote(path) + ": " + err;
   token.assign(t);
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o",
-                  static_cast<unsigned>(st.st_mode & 07777));
-    warning = quote(path) + " (mode " + mode
-              + ") can be read or written by group or others; chmod 600 it";
-  }
+  warning = secret_file_mode_warning(path, st.st_mode);
   return {};
 }
 

@@ -51,8 +51,13 @@ DEFINE_string(tags, "", "Node tags: k=v,k2=v2 (backslash escapes , = \\).");
 DEFINE_string(profile, "lan", "Timing profile: lan, local or wan.");
 DEFINE_string(admin, "", "IP:PORT of the admin HTTP API (off when empty).");
 DEFINE_string(keyring_file, "",
-              "File with cluster secrets, one per line, first is primary: "
-              "every datagram is encrypted and authenticated.");
+              "File with cluster keys (32 random bytes each, base64 or hex, "
+              "from 'pekoctl keygen'), one per line, first is primary: every "
+              "datagram is encrypted and authenticated. Keep it mode 600.");
+DEFINE_bool(insecure_plaintext, false,
+            "Allow a non-loopback --bind without --keyring_file: gossip in "
+            "plaintext, so anyone who reaches the port can rewrite "
+            "membership and every key.");
 DEFINE_string(label, "", "Cluster label: nodes with another label are ignored.");
 DEFINE_bool(fault_injection, false,
             "Enable POST /v1/faults (drop rate, blocked peers) for testing.");
@@ -313,10 +318,26 @@ int main(int argc, char** argv) {
                               + std::to_string(opts.bind.port);
   cfg.transport.label = opts.label;
   if (!opts.keyring_file.empty()) {
-    auto ring = transport::load_keyring_file(opts.keyring_file);
+    std::string warning;
+    auto ring = transport::load_keyring_file(opts.keyring_file, &warning);
     if (!ring)
       fail("--keyring_file: " + ring.message);
+    if (!warning.empty())
+      LOG(WARNING) << cfg.name << ": --keyring_file: " << warning;
     cfg.transport.keys = std::move(*ring);
+  }
+  // Secure by default: plaintext gossip only on loopback, or when asked for.
+  if (cfg.transport.keys.empty() && !node::is_loopback_ip(opts.bind.ip)) {
+    if (!FLAGS_insecure_plaintext)
+      fail("--bind=" + opts.bind.to_string()
+           + " is not a loopback address and has no --keyring_file: make a "
+             "key with 'pekoctl keygen', put it in a file of mode 600 and "
+             "pass --keyring_file=PATH on every node, or pass "
+             "--insecure_plaintext to let anyone who reaches the port "
+             "rewrite membership and every key");
+    LOG(WARNING) << cfg.name << ": gossip on " << opts.bind.to_string()
+                 << " in plaintext (--insecure_plaintext): anyone who "
+                    "reaches the port can rewrite membership and every key";
   }
 
   // The admin API's settings are checked before anything starts.

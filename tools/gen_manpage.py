@@ -134,8 +134,11 @@ def main():
         "\\fI/lib/systemd/system/pekonode.service\\fR",
         "The systemd unit.",
         ".SH EXIT STATUS",
-        "0 after a graceful leave; 1 on bad flags or configuration, or when an "
-        "address cannot be bound.",
+        "0 after a graceful leave; 1 on bad flags or configuration, when an "
+        "address cannot be bound, or when \\fB\\-\\-bind\\fR is not a "
+        "loopback address and neither \\fB\\-\\-keyring_file\\fR nor "
+        "\\fB\\-\\-insecure_plaintext\\fR is given (keys: "
+        "\\fBpekoctl keygen\\fR).",
         ".SH SEE ALSO",
         "\\fBpekoctl\\fR(1) (\\fBpekoctl \\-\\-help\\fR), "
         "\\fI/usr/share/doc/pekonode/DEPLOY.md\\fR",

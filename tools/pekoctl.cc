@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <iostream>
 #include <iterator>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include "node/admin_http_guard.h"
 #include "node/options.h"
 #include "node/version.h"
+#include "transport/crypto.h"
 
 namespace {
 
@@ -69,6 +71,8 @@ commands:
                             --fault_injection); --block= clears the list
   metrics                   print Prometheus metrics
   version                   print pekoctl's version and the node's
+  keygen                    print a new random gossip key (base64, 32
+                            bytes) for a --keyring_file line; local only
   help                      print this text
 
 flags:
@@ -873,5 +877,16 @@ int main(int argc, char** argv) {
     if (flag_owners().at(name).count(o.args[0]) == 0)
       return usage_error("--" + name + " does not apply to '" + o.args[0]
                          + "'");
+  if (o.args[0] == "keygen") {
+    // Local: a fresh key for --keyring_file; no node is contacted.
+    if (o.args.size() != 1)
+      return usage_error("keygen takes no arguments");
+    if (!pekonode::transport::crypto_init())
+      return fail("libsodium cannot be initialised");
+    auto key = pekonode::transport::random_key();
+    std::cout << pekonode::transport::key_to_base64(key) << "\n";
+    std::fill(key.begin(), key.end(), 0);
+    return exit_ok;
+  }
   return run(o);
 }

@@ -17,6 +17,7 @@
 #include "node/admin_http.h"
 #include "node/fake_admin_backend.h"
 #include "node/version.h"
+#include "transport/crypto.h"
 
 namespace pekonode::node {
 namespace {
@@ -304,6 +305,27 @@ TEST_F(Pekoctl, HelpAndVersionExitZero) {
   EXPECT_EQ(r.out, std::string{"pekoctl "} + PEKONODE_VERSION
                      + "\nnode at " + addr() + ": pekonode/"
                      + PEKONODE_VERSION + "\n");
+}
+
+TEST(PekoctlKeygen, PrintsAFreshBase64KeyTheKeyringAccepts) {
+  // Local only: no --addr, no node.
+  auto a = shell("tools/pekoctl keygen");
+  auto b = shell("tools/pekoctl keygen");
+  ASSERT_EQ(a.code, 0) << a.out;
+  ASSERT_EQ(b.code, 0) << b.out;
+  ASSERT_EQ(a.out.size(), 45u) << a.out; // 44 base64 characters + newline
+  EXPECT_EQ(a.out.back(), '\n');
+  EXPECT_EQ(a.out.find('\n'), 44u);
+  EXPECT_NE(a.out, b.out);
+  auto key = transport::decode_key(a.out.substr(0, 44));
+  ASSERT_TRUE(key.ok()) << key.message;
+  EXPECT_EQ(transport::key_to_base64(*key), a.out.substr(0, 44));
+  // Both lines make a keyring file, the first one primary.
+  auto ring = transport::parse_keyring_text(a.out + b.out);
+  ASSERT_TRUE(ring.ok()) << ring.message;
+  EXPECT_EQ(ring->size(), 2u);
+  EXPECT_EQ(shell("tools/pekoctl keygen extra").code, 2);
+  EXPECT_EQ(shell("tools/pekoctl keygen --wait=1s").code, 2);
 }
 
 TEST_F(Pekoctl, UsageErrorsExitTwo) {

@@ -126,6 +126,7 @@ check "systemctl reload applies new tags, same process" reloaded "$(prop MainPID
 nsenter -t "$leader" -n ip link add v0 type veth peer name v1
 nsenter -t "$leader" -n ip addr add 10.250.0.1/24 dev v0
 nsenter -t "$leader" -n ip link set v0 up
+# One key as 64 hex digits (the form `openssl rand -hex 32` writes), no newline.
 c sh -c 'od -An -tx1 -N32 /dev/urandom | tr -d " \n" > /etc/pekonode/keyring; chmod 600 /etc/pekonode/keyring'
 c mkdir -p /etc/systemd/system/pekonode.service.d
 c sh -c 'printf "[Service]\nLoadCredential=keyring:/etc/pekonode/keyring\nWatchdogSec=3s\n" \

@@ -2,16 +2,21 @@
 
 #include <sodium.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+
+#include "common/file_mode.h"
 
 namespace pekonode::transport {
 
 namespace {
 
-// Domain separation for key derivation (used as the BLAKE2b key): a secret
-// reused elsewhere yields an unrelated key here.
+// Domain separation for key derivation (used as the BLAKE2b key): key
+// material reused elsewhere yields an unrelated key here.
 constexpr std::string_view kdf_context = "pekonode/transport/datagram-key/v1";
 
 std::string_view trim(std::string_view s) {
@@ -21,6 +26,33 @@ std::string_view trim(std::string_view s) {
     return {};
   auto e = s.find_last_not_of(ws);
   return s.substr(b, e - b + 1);
+}
+
+// Characters of a 32-byte key in base64 without its one '=' of padding.
+constexpr size_t base64_chars = (key_bytes * 8 + 5) / 6;
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+')
+    return 62;
+  if (c == '/')
+    return 63;
+  return -1;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
 }
 
 } // namespace
@@ -35,19 +67,19 @@ keyring::~keyring() {
     sodium_memzero(k.data(), k.size());
 }
 
-keyring::key keyring::derive(std::string_view secret) noexcept {
+keyring::key keyring::derive(std::string_view material) noexcept {
   crypto_init();
   key k{};
   crypto_generichash(k.data(), k.size(),
-                     reinterpret_cast<const unsigned char*>(secret.data()),
-                     secret.size(),
+                     reinterpret_cast<const unsigned char*>(material.data()),
+                     material.size(),
                      reinterpret_cast<const unsigned char*>(kdf_context.data()),
                      kdf_context.size());
   return k;
 }
 
-void keyring::add(std::string_view secret) {
-  keys_.push_back(derive(secret));
+void keyring::add(std::string_view material) {
+  keys_.push_back(derive(material));
 }
 
 result<keyring> keyring::from_secrets(const std::vector<std::string>& secrets) {
@@ -64,51 +96,164 @@ result<keyring> keyring::from_secrets(const std::vector<std::string>& secrets) {
   return result<keyring>::success(std::move(ring));
 }
 
+keyring::key random_key() {
+  crypto_init();
+  keyring::key k{};
+  randombytes_buf(k.data(), k.size());
+  return k;
+}
+
+std::string key_to_base64(const keyring::key& k) {
+  std::string out(sodium_base64_ENCODED_LEN(
+                    key_bytes, sodium_base64_VARIANT_ORIGINAL),
+                  '\0');
+  sodium_bin2base64(out.data(), out.size(), k.data(), k.size(),
+                    sodium_base64_VARIANT_ORIGINAL);
+  out.resize(out.size() - 1); // the terminating NUL
+  return out;
+}
+
+result<keyring::key> decode_key(std::string_view line) {
+  using res = result<keyring::key>;
+  keyring::key k{};
+  // Partly decoded or weak key bytes are wiped before an error returns.
+  auto fail = [&k](std::string why) {
+    sodium_memzero(k.data(), k.size());
+    return res::failure(ec::bad_keyring, std::move(why));
+  };
+  const auto n = line.size();
+  if (n == 2 * key_bytes) {
+    for (size_t i = 0; i < n; ++i)
+      if (hex_value(line[i]) < 0)
+        return fail("character " + std::to_string(i + 1)
+                    + " of 64 is not a hex digit");
+    for (size_t i = 0; i < key_bytes; ++i)
+      k[i] = static_cast<uint8_t>(hex_value(line[2 * i]) * 16
+                                  + hex_value(line[2 * i + 1]));
+  } else if (n == base64_chars || n == base64_chars + 1) {
+    if (n == base64_chars + 1 && line.back() != '=')
+      return fail("44 characters but the last is not the base64 "
+                  "padding '='");
+    uint32_t acc = 0;
+    size_t bits = 0, out = 0;
+    for (size_t i = 0; i < base64_chars; ++i) {
+      int v = base64_value(line[i]);
+      if (v < 0)
+        return fail("character " + std::to_string(i + 1) + " of "
+                    + std::to_string(n)
+                    + " is not standard base64 (A-Z a-z 0-9 + /)");
+      acc = (acc << 6) | static_cast<uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        k[out++] = static_cast<uint8_t>(acc >> bits);
+        acc &= (1u << bits) - 1;
+      }
+    }
+    // 43 characters carry 258 bits: the 2 beyond the key must be zero.
+    if (acc != 0)
+      return fail("not canonical base64 of 32 bytes (the last "
+                  "character carries bits beyond the key)");
+  } else {
+    return fail(std::to_string(n)
+                + " characters; a key is 32 random bytes written as base64 "
+                  "(44 characters, or 43 without the '=') or as 64 hex "
+                  "digits");
+  }
+  std::array<bool, 256> seen{};
+  size_t distinct = 0;
+  bool all_printable = true;
+  for (uint8_t b : k) {
+    distinct += seen[b] ? 0 : 1;
+    seen[b] = true;
+    all_printable = all_printable && b >= 0x20 && b <= 0x7e;
+  }
+  if (distinct < min_distinct_key_bytes)
+    return fail("weak key: its 32 bytes take only " + std::to_string(distinct)
+                + " distinct values (random keys take about 30; at least "
+                  "16 required)");
+  if (all_printable)
+    return fail("weak key: every byte is printable ASCII (text, not random "
+                "bytes)");
+  return res::success(k);
+}
+
 result<keyring> parse_keyring_text(std::string_view text,
                                    std::string_view source) {
-  std::vector<std::string> secrets;
+  keyring ring;
+  size_t line_no = 0;
   while (!text.empty()) {
     auto nl = text.find('\n');
     auto line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    ++line_no;
     auto t = trim(line);
     if (t.empty() || t.front() == '#')
       continue;
-    secrets.emplace_back(t);
+    auto k = decode_key(t);
+    if (!k)
+      return result<keyring>::failure(
+        ec::bad_keyring, std::string{source} + " line "
+                           + std::to_string(line_no) + ": " + k.message
+                           + "; make a key with 'pekoctl keygen'");
+    ring.add(std::string_view{reinterpret_cast<const char*>(k->data()),
+                              k->size()});
+    sodium_memzero(k->data(), k->size());
   }
-  if (secrets.empty())
-    return result<keyring>::failure(ec::bad_keyring,
-                                    std::string{source} + " holds no secrets");
-  auto res = keyring::from_secrets(secrets);
-  for (auto& s : secrets)
-    sodium_memzero(s.data(), s.size());
-  return res;
+  if (ring.empty())
+    return result<keyring>::failure(
+      ec::bad_keyring, std::string{source}
+                         + " holds no keys; make one with 'pekoctl keygen'");
+  return result<keyring>::success(std::move(ring));
 }
 
-result<keyring> load_keyring_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return result<keyring>::failure(ec::bad_keyring,
-                                    "cannot open keyring file '" + path
-                                      + "': " + std::strerror(errno));
+result<keyring> load_keyring_file(const std::string& path,
+                                  std::string* mode_warning) {
+  using res = result<keyring>;
+  if (mode_warning != nullptr)
+    mode_warning->clear();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return res::failure(ec::bad_keyring, "cannot open keyring file '" + path
+                                           + "': " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return res::failure(ec::bad_keyring,
+                        "keyring file '" + path + "' is not a regular file");
+  }
   // One byte more than the cap tells "too large" from "exactly the cap".
   std::string text(max_keyring_file_bytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) {
-    sodium_memzero(text.data(), text.size());
-    return result<keyring>::failure(ec::bad_keyring,
-                                    "error reading keyring file '" + path + "'");
+  size_t got = 0;
+  while (got < text.size()) {
+    auto n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      sodium_memzero(text.data(), text.size());
+      return res::failure(ec::bad_keyring, "error reading keyring file '"
+                                             + path + "': "
+                                             + std::strerror(err));
+    }
+    if (n == 0)
+      break;
+    got += static_cast<size_t>(n);
   }
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > max_keyring_file_bytes) {
+  ::close(fd);
+  if (got > max_keyring_file_bytes) {
     sodium_memzero(text.data(), text.size());
-    return result<keyring>::failure(
+    return res::failure(
       ec::bad_keyring, "keyring file '" + path + "' is larger than "
                          + std::to_string(max_keyring_file_bytes) + " bytes");
   }
-  auto res = parse_keyring_text(text, "keyring file '" + path + "'");
+  auto parsed = parse_keyring_text(std::string_view{text.data(), got},
+                                   "keyring file '" + path + "'");
   sodium_memzero(text.data(), text.size());
-  return res;
+  if (parsed && mode_warning != nullptr)
+    *mode_warning = secret_file_mode_warning(path, st.st_mode);
+  return parsed;
 }
 
 framer::framer(keyring keys, std::string label)

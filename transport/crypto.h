@@ -40,9 +40,11 @@ bool crypto_init() noexcept;
 
 /// Symmetric keys accepted by this node: the primary encrypts, every key
 /// decrypts, so keys rotate without downtime (add new key everywhere, make it
-/// primary everywhere, remove the old one). Keys are derived from secrets
-/// with keyed BLAKE2b under a fixed pekonode context, so the secret itself is
-/// never sent nor compared. Key material is wiped on destruction.
+/// primary everywhere, remove the old one). A key's material (32 random
+/// bytes from a keyring file) is turned into the AEAD key with keyed BLAKE2b
+/// under a fixed pekonode context, so material reused elsewhere yields an
+/// unrelated key here and is itself never sent nor compared. Key material is
+/// wiped on destruction.
 class keyring {
 public:
   using key = std::array<uint8_t, key_bytes>;
@@ -52,15 +54,19 @@ public:
   keyring& operator=(const keyring&) = default;
   ~keyring();
 
-  /// Builds a ring from secrets; the first is primary. Fails on an empty list
-  /// or an empty secret.
+  /// Programmatic API for tests and simulations: builds a ring from any
+  /// non-empty byte strings, the first primary, without judging how random
+  /// they are. Fails on an empty list or an empty secret. Operators' files
+  /// must hold random keys and go through parse_keyring_text instead.
   static result<keyring> from_secrets(const std::vector<std::string>& secrets);
 
-  /// Derives the 32-byte key of `secret` (deterministic).
-  static key derive(std::string_view secret) noexcept;
+  /// The AEAD key of `material` (deterministic; for a keyring file's line,
+  /// the 32 decoded key bytes).
+  static key derive(std::string_view material) noexcept;
 
-  /// Adds an accepted key; becomes primary if the ring was empty.
-  void add(std::string_view secret);
+  /// Adds an accepted key derived from `material`; becomes primary if the
+  /// ring was empty.
+  void add(std::string_view material);
 
   bool empty() const noexcept { return keys_.empty(); }
   size_t size() const noexcept { return keys_.size(); }
@@ -71,22 +77,48 @@ private:
   std::vector<key> keys_;
 };
 
+/// A key whose bytes are at least this many distinct values is not judged
+/// weak by that rule (32 random bytes have about 30 distinct values; fewer
+/// than 16 happens by chance with probability far below 2^-64).
+constexpr size_t min_distinct_key_bytes = 16;
+
+/// Fresh key material: `key_bytes` bytes from libsodium's randombytes.
+keyring::key random_key();
+
+/// Standard base64 with padding (44 characters) of a key: the form
+/// `pekoctl keygen` prints and keyring files hold.
+std::string key_to_base64(const keyring::key& k);
+
+/// Decodes one keyring line (already trimmed) into 32 key bytes. Accepted:
+/// standard base64 of 32 bytes, with its '=' padding (44 characters) or
+/// without (43), canonical (no stray bits in the last character); or 64 hex
+/// digits (either case). Refused as weak although well-formed: fewer than
+/// min_distinct_key_bytes distinct byte values, or every byte printable
+/// ASCII (a passphrase dressed up as a key). Errors (bad_keyring) are one
+/// line saying what is wrong without quoting the line (it may be a secret).
+result<keyring::key> decode_key(std::string_view line);
+
 /// Largest keyring file load_keyring_file reads (a keyring holds a handful of
-/// short secrets; anything this large is a wrong path, not a keyring).
+/// short keys; anything this large is a wrong path, not a keyring).
 constexpr size_t max_keyring_file_bytes = 1024 * 1024;
 
-/// Parses keyring text: one secret per line ('\n'-separated, a final line
-/// needs no newline), first is primary; blank lines and lines starting with
-/// '#' are ignored; surrounding whitespace (including '\r') is trimmed.
-/// Errors (bad_keyring) name `source` (e.g. "keyring file '/etc/k'"): no
-/// secrets. Secrets copied out of `text` are wiped; `text` is the caller's.
+/// Parses keyring text: one key per line ('\n'-separated, a final line
+/// needs no newline; see decode_key), first is primary; blank lines and
+/// lines starting with '#' are ignored; surrounding whitespace (including
+/// '\r') is trimmed. Errors (bad_keyring) start with `source` (e.g. "keyring
+/// file '/etc/k'"): "<source> holds no keys", or "<source> line N: <why>;
+/// make a key with 'pekoctl keygen'" for the first line that is not a key.
+/// Decoded key bytes are wiped; `text` is the caller's.
 result<keyring> parse_keyring_text(std::string_view text,
                                    std::string_view source = "keyring text");
 
 /// Reads a keyring file and parses it with parse_keyring_text. Errors
-/// (bad_keyring) name the path: missing/unreadable file, larger than
-/// max_keyring_file_bytes, no secrets.
-result<keyring> load_keyring_file(const std::string& path);
+/// (bad_keyring) name the path: missing/unreadable file, not a regular
+/// file, larger than max_keyring_file_bytes, no keys, a line that is not a
+/// key. When `mode_warning` is given it is set to a one-line warning if
+/// group or others may read or write the file (else cleared).
+result<keyring> load_keyring_file(const std::string& path,
+                                  std::string* mode_warning = nullptr);
 
 /// Seals and opens datagrams for one node. Immutable after construction, so
 /// one instance may be used from several threads.

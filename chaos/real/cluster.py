@@ -68,8 +68,9 @@ class Node:
                 f"--admin={self.admin}", f"--profile={self.profile}",
                 "--fault_injection", "--logtostderr"] + self.extra
         if not self.ip.startswith("127."):
-            # Inside a private network namespace the test made: no token.
-            args.append("--admin_insecure_allow_remote")
+            # Inside a private network namespace the test made: no token,
+            # no keyring.
+            args += ["--admin_insecure_allow_remote", "--insecure_plaintext"]
         if self.seeds:
             args.append("--join=" + ",".join(self.seeds))
         if self.netns:

@@ -283,6 +283,8 @@ def test_secrets_are_mounted_read_only_files_matching_the_flags():
         rel = os.path.relpath(path, mount["mountPath"])
         items = {i["path"]: i["key"] for i in secret.get("items", [])}
         check(rel in items, f"Secret {secret['secretName']} maps a key to {rel}")
+    # The pod IP is not loopback: gossip must be keyed, never plaintext.
+    check("insecure_plaintext" not in args, "--insecure_plaintext in the pod's args")
     check(pod["securityContext"].get("fsGroup") == pod["securityContext"].get("runAsGroup"),
           "the node's group can read the 0400 secret files (fsGroup)")
 
