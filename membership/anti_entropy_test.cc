@@ -15,6 +15,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::parse;
+using testing::test_addr;
 
 const time_point t0 = time_point{} + std::chrono::hours(1);
 
@@ -35,13 +36,13 @@ struct node {
   static member make_self(const std::string& name) {
     member m;
     m.name = name;
-    m.addr = name + ":1";
+    m.addr = test_addr(name);
     return m;
   }
 
   void add(const std::string& name, uint64_t inc = 1,
            member_state st = member_state::alive) {
-    std::string addr = name + ":1";
+    std::string addr = test_addr(name);
     claim c;
     c.name = name;
     c.addr = addr;
@@ -95,7 +96,7 @@ TEST(AntiEntropy, AgreeingViewsCostOneDigest) {
   f.a.ae.tick(t0 + seconds(100), f.a.out);
   EXPECT_EQ(f.a.out.size(), 1u);
   // Whichever peer it went to, b's view agrees: no answer.
-  f.b.ae.on_digest("a:1", d.digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), d.digest(), t0, f.b.out);
   EXPECT_TRUE(f.b.out.empty());
 }
 
@@ -110,13 +111,13 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   digest.mutable_digest()->set_count(mine.count);
   // a must have asked b for the bucket list to accept it: drive a's tick
   // until its digest goes to b.
-  f.b.ae.on_digest("a:1", digest.digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), digest.digest(), t0, f.b.out);
   ASSERT_EQ(f.b.out.size(), 1u);
   auto buckets = parse(f.b.out[0]);
   ASSERT_EQ(buckets.buckets().hashes_size(), 32);
   f.b.out.clear();
   // Unsolicited: a never sent b a digest.
-  f.a.ae.on_buckets("b:1", buckets.buckets(), t0, f.a.out);
+  f.a.ae.on_buckets(test_addr("b"), buckets.buckets(), t0, f.a.out);
   EXPECT_EQ(f.a.stats.bad_packets.at("unsolicited_sync"), 1u);
   EXPECT_TRUE(f.a.out.empty());
 
@@ -126,7 +127,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   f.a.ae.tick(t0 + seconds(100), f.a.out);
   ASSERT_EQ(f.a.out.size(), 1u);
   auto asked = f.a.out[0].to;
-  f.b.ae.on_digest("a:1", parse(f.a.out[0]).digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), parse(f.a.out[0]).digest(), t0, f.b.out);
   f.a.out.clear();
   f.a.ae.on_buckets(asked, parse(f.b.out[0]).buckets(), t0, f.a.out);
   f.b.out.clear();
@@ -151,7 +152,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   Packet want;
   for (auto& o : f.a.out)
     if (parse(o).has_want()) want = parse(o);
-  f.b.ae.on_want("a:1", want.want(), t0, f.b.out);
+  f.b.ae.on_want(test_addr("a"), want.want(), t0, f.b.out);
   f.a.apply_pages(f.b.out);
   EXPECT_NE(f.a.table.find("extra"), nullptr);
   EXPECT_EQ(f.b.table.find("m7")->incarnation, 2u);
@@ -166,7 +167,7 @@ TEST(AntiEntropy, MalformedBodiesAreCounted) {
   SyncWant w;
   w.add_buckets(3);
   w.add_buckets(32);
-  f.a.ae.on_want("b:1", w, t0, f.a.out);
+  f.a.ae.on_want(test_addr("b"), w, t0, f.a.out);
   EXPECT_EQ(f.a.stats.bad_packets.at("bad_body"), 1u);
   EXPECT_TRUE(f.a.out.empty());
   // A short bucket list from the peer we asked: dropped, pending consumed.
@@ -242,13 +243,13 @@ std::string join_reply_first(const outbound_list& out) {
 TEST(ReplyBudget, FloodFromOneSourceIsBoundedThenRefills) {
   node seed{"seed", 1};
   seed.add_many(1000);
-  seed.ae.send_table("probe:1", t0, seed.out);
+  seed.ae.send_table(test_addr("probe"), t0, seed.out);
   auto full = seed.out.size(); // pages of a whole table
   ASSERT_GE(full, 10u);
   ASSERT_EQ(seed.stats.replies_limited, 0u);
   seed.out.clear();
-  for (int i = 0; i < 100; ++i) seed.ae.send_table("evil:1", t0, seed.out);
-  auto pages = seed.count("evil:1", Packet::kState);
+  for (int i = 0; i < 100; ++i) seed.ae.send_table(test_addr("evil"), t0, seed.out);
+  auto pages = seed.count(test_addr("evil"), Packet::kState);
   EXPECT_EQ(pages, seed.cfg.reply_pages_burst);
   // Whole replies while the burst lasts, then cut or refused ones.
   EXPECT_EQ(seed.stats.replies_limited, 100u - seed.cfg.reply_pages_burst / full);
@@ -260,8 +261,8 @@ TEST(ReplyBudget, FloodFromOneSourceIsBoundedThenRefills) {
   EXPECT_EQ(join_reply_first(seed.out), "seed");
   // One second later: reply_pages_per_second more pages, no more.
   seed.out.clear();
-  for (int i = 0; i < 10; ++i) seed.ae.send_table("evil:1", t0 + seconds(1), seed.out);
-  EXPECT_EQ(seed.count("evil:1", Packet::kState),
+  for (int i = 0; i < 10; ++i) seed.ae.send_table(test_addr("evil"), t0 + seconds(1), seed.out);
+  EXPECT_EQ(seed.count(test_addr("evil"), Packet::kState),
             static_cast<std::size_t>(seed.cfg.reply_pages_per_second));
   // A cut reply is a random subset, self first: two cut replies differ.
   auto names = [](const outbound_list& out) {
@@ -275,14 +276,14 @@ TEST(ReplyBudget, FloodFromOneSourceIsBoundedThenRefills) {
   auto first = seed.out;
   EXPECT_EQ(join_reply_first(first), "seed");
   seed.out.clear();
-  seed.ae.send_table("evil:1", t0 + seconds(2), seed.out);
+  seed.ae.send_table(test_addr("evil"), t0 + seconds(2), seed.out);
   ASSERT_FALSE(seed.out.empty());
   EXPECT_EQ(join_reply_first(seed.out), "seed");
   EXPECT_NE(names(first), names(seed.out));
   // Another source is unaffected.
   seed.out.clear();
-  seed.ae.send_table("good:1", t0 + seconds(2), seed.out);
-  EXPECT_EQ(seed.count("good:1", Packet::kState), full);
+  seed.ae.send_table(test_addr("good"), t0 + seconds(2), seed.out);
+  EXPECT_EQ(seed.count(test_addr("good"), Packet::kState), full);
 }
 
 TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
@@ -292,7 +293,7 @@ TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
   seed.add_many(1000);
   std::size_t total = 0, answered = 0;
   for (int i = 0; i < 50; ++i) {
-    auto to = "j" + std::to_string(i) + ":1";
+    auto to = test_addr("j" + std::to_string(i));
     seed.out.clear();
     seed.ae.send_table(to, t0, seed.out);
     auto n = seed.count(to, Packet::kState);
@@ -312,7 +313,7 @@ TEST(ReplyBudget, DigestAnswersDrawOnTheBudget) {
   SyncDigest d; // differs from b's
   d.set_hash(1);
   d.set_count(1);
-  for (int i = 0; i < 5; ++i) b.ae.on_digest("a:1", d, t0, b.out);
+  for (int i = 0; i < 5; ++i) b.ae.on_digest(test_addr("a"), d, t0, b.out);
   EXPECT_EQ(b.out.size(), 2u);
   EXPECT_EQ(b.stats.replies_limited, 3u);
 }
@@ -321,16 +322,16 @@ TEST(ReplyBudget, TrackedRequestersAreBounded) {
   node seed{"seed", 1};
   seed.add_many(5); // one page per reply
   for (std::size_t i = 0; i < anti_entropy::max_reply_peers; ++i)
-    seed.ae.send_table("r" + std::to_string(i) + ":1", t0, seed.out);
+    seed.ae.send_table(test_addr("r" + std::to_string(i)), t0, seed.out);
   EXPECT_EQ(seed.out.size(), anti_entropy::max_reply_peers);
   // Every tracked requester has spent a page: none is idle, so a new one
   // is refused rather than tracked.
   seed.out.clear();
-  seed.ae.send_table("new:1", t0, seed.out);
+  seed.ae.send_table(test_addr("new"), t0, seed.out);
   EXPECT_TRUE(seed.out.empty());
   EXPECT_EQ(seed.stats.replies_limited, 1u);
   // Once they have refilled, idle ones are forgotten and new ones served.
-  seed.ae.send_table("new:1", t0 + seconds(1), seed.out);
+  seed.ae.send_table(test_addr("new"), t0 + seconds(1), seed.out);
   EXPECT_EQ(seed.out.size(), 1u);
 }
 

@@ -38,6 +38,11 @@ constexpr std::size_t max_heal_notices_per_packet = 32;
 // claims are left to gossip and anti-entropy.
 constexpr std::size_t max_corrections_per_packet = 8;
 
+// The next incarnation of this node, saturating at max_incarnation.
+uint64_t next_incarnation(uint64_t inc) {
+  return inc < max_incarnation ? inc + 1 : max_incarnation;
+}
+
 std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
   std::size_t n = 0;
   for (auto& [k, v] : tags) n += k.size() + v.size();
@@ -48,11 +53,12 @@ std::string check(const config& cfg, const std::string& name,
                   const address& advertise,
                   const std::map<std::string, std::string>& tags) {
   if (auto err = cfg.validate(); !err.empty()) return err;
-  if (name.empty() || name.size() > cfg.max_name_bytes)
-    return "node name empty or longer than max_name_bytes";
+  if (!valid_name(name, cfg.max_name_bytes))
+    return "node name must be 1..max_name_bytes visible ASCII characters";
   if (advertise.empty() || advertise.size() > cfg.max_addr_bytes)
     return "advertise address empty or longer than max_addr_bytes";
   if (tags_bytes(tags) > cfg.max_tags_bytes) return "tags exceed max_tags_bytes";
+  if (!valid_tags(tags, cfg.max_tags_bytes)) return "tags break the tag rules";
   return {};
 }
 
@@ -94,6 +100,12 @@ struct core::impl {
   std::vector<std::string> corrections;
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
+  // Refutation budget (config::refute_burst, one per probe_interval), and
+  // the accusation waiting for it: the next refutation goes above it.
+  token_bucket refute_budget;
+  bool refute_budget_init = false;
+  bool refute_pending = false;
+  uint64_t refute_pending_above = 0;
 
   impl(config c, member self, uint64_t seed)
     : cfg(std::move(c)), config_error(check(cfg, self.name, self.addr, self.tags)),
@@ -138,16 +150,43 @@ struct core::impl {
 
   // -- claims about this node ----------------------------------------------------
 
-  void refute(uint64_t above, time_point now) {
+  // Refutes everything up to `above` now if the refutation budget allows
+  // (true), else later, together with what else comes (false).
+  bool refute(uint64_t above, time_point now) {
+    if (!refute_budget_init) {
+      refute_budget = token_bucket(
+        1.0 / std::chrono::duration<double>(cfg.probe_interval).count(),
+        cfg.refute_burst, now);
+      refute_budget_init = true;
+    }
+    if (refute_pending) above = std::max(above, refute_pending_above);
+    if (!refute_budget.try_take(1, now)) {
+      if (!refute_pending) ++stats.refutations_deferred;
+      refute_pending = true;
+      refute_pending_above = above;
+      return false;
+    }
+    refute_pending = false;
     auto& me = self();
-    me.incarnation = std::max(me.incarnation, above) + 1;
+    // Saturates: accusations stay below max_incarnation (codec), so the
+    // answer is always higher than any accusation we accepted.
+    me.incarnation = next_incarnation(std::max(me.incarnation, above));
     me.state_change = now;
     ++stats.refutations;
     ob.enqueue(me, {});
+    return true;
   }
 
-  void send_self_to(const address& to, outbound_list& out) {
+  // A deferred refutation, when the budget allows it again.
+  void refute_tick(time_point now) {
+    if (refute_pending && state == run_state::running
+        && refute_budget.available(now) >= 1)
+      refute(refute_pending_above, now);
+  }
+
+  void send_self_to(const address& to, time_point now, outbound_list& out) {
     if (to.empty() || to == self().addr) return;
+    if (!ob.take_assist(now)) return;
     auto p = ob.packet();
     *p.add_updates() = encode(self(), {});
     ob.send(to, p, out);
@@ -176,8 +215,7 @@ struct core::impl {
         return;
       conflict_refuted = true;
       last_conflict_refute = now;
-      refute(c.incarnation, now);
-      send_self_to(from_addr, out);
+      if (refute(c.incarnation, now)) send_self_to(from_addr, now, out);
       return;
     }
     bool newer = c.incarnation > me.incarnation;
@@ -186,17 +224,17 @@ struct core::impl {
       // A stale accusation straight from its accuser (e.g. a Lifeguard buddy
       // ping): that node missed our refutation and its timer still runs.
       if (c.state != member_state::alive && !c.from.empty() && c.from == sender)
-        send_self_to(from_addr, out);
+        send_self_to(from_addr, now, out);
       return; // otherwise our own echo or stale gossip
     }
     if (c.state == member_state::suspect || c.state == member_state::dead)
       prober.self_accused();
-    refute(c.incarnation, now);
-    send_self_to(from_addr, out);
+    if (!refute(c.incarnation, now)) return;
+    send_self_to(from_addr, now, out);
     // The accuser's timer is the first to fire: tell it directly too.
     if (!c.from.empty() && c.from != sender)
       if (auto* acc = table.find(c.from); acc && is_live(acc->state))
-        send_self_to(acc->addr, out);
+        send_self_to(acc->addr, now, out);
   }
 
   // -- claims about other members ------------------------------------------------
@@ -205,10 +243,33 @@ struct core::impl {
   void apply(const Update& u, source src, const std::string& sender,
              const address& from_addr, time_point now, outbound_list& out) {
     auto c = to_claim(u);
-    if (c.name == self().name)
+    if (c.name == self().name) {
+      // Before we joined (a restart meets its old, higher incarnation in
+      // the cluster's view) any accepted incarnation is believable.
+      if (join.joined() && !join.catching_up(false, now)
+          && c.incarnation > self().incarnation + cfg.max_incarnation_jump) {
+        bad("incarnation_jump");
+        return;
+      }
       apply_self(c, sender, from_addr, now, out);
-    else
-      apply(c, &u, src, sender, from_addr, now, out);
+      return;
+    }
+    // Only the member raises its incarnation, a step at a time: a larger
+    // jump must come from the member itself, at the address we know. An
+    // accusation by anyone else names the incarnation its accuser holds,
+    // which is at most one step ahead of ours unless we missed news; we
+    // wait for that news rather than let accusations walk the number up
+    // faster than the member can refute.
+    if (auto* cur = table.find(c.name);
+        cur && c.incarnation > cur->incarnation
+                                 + (c.state == member_state::alive
+                                      ? cfg.max_incarnation_jump
+                                      : 1)
+        && !(c.name == sender && cur->addr == from_addr)) {
+      bad("incarnation_jump");
+      return;
+    }
+    apply(c, &u, src, sender, from_addr, now, out);
   }
 
   // This node's own verdict about `m` (suspect after a failed probe, dead
@@ -238,10 +299,10 @@ struct core::impl {
         bad("table_full");
         return;
       case apply_summary::stale:
-        on_stale(c, s, src, sender, from_addr, out);
+        on_stale(c, s, src, sender, from_addr, now, out);
         return;
       case apply_summary::addr_conflict:
-        on_addr_conflict(c, s, wire, out);
+        on_addr_conflict(c, s, wire, now, out);
         return;
       case apply_summary::added:
       case apply_summary::changed:
@@ -281,7 +342,7 @@ struct core::impl {
   // suspicion, or old news that may call for a reply.
   void on_stale(const claim& c, const apply_summary& s, source src,
                 std::string_view sender, const address& from_addr,
-                outbound_list& out) {
+                time_point now, outbound_list& out) {
     auto& cur = *s.m;
     if (s.state == member_state::suspect && cur.state == member_state::suspect
         && c.incarnation == cur.incarnation
@@ -295,7 +356,7 @@ struct core::impl {
     // dead/left: tell it, so it can refute.
     if ((src != source::gossip || c.name == sender) && is_live(s.state)
         && !is_live(cur.state))
-      heal_notice(cur, out);
+      heal_notice(cur, now, out);
     // The sender still spreads an accusation that the member already
     // refuted: it missed the refutation, whose retransmissions may all be
     // spent by now, and its own suspicion timer may run out. Hand it the
@@ -318,14 +379,15 @@ struct core::impl {
   // Same name, another address: keep the member we know, report it, and
   // tell the known owner so it can refute.
   void on_addr_conflict(const claim& c, const apply_summary& s,
-                        const Update* wire, outbound_list& out) {
+                        const Update* wire, time_point now,
+                        outbound_list& out) {
     bad("addr_conflict");
     ++stats.name_conflicts;
     member conflict = *s.m;
     conflict.addr = std::string(c.addr);
     conflict.incarnation = c.incarnation;
     emit(event::name_conflict, conflict);
-    if (heal_notices_budget == 0 || !wire) return;
+    if (heal_notices_budget == 0 || !wire || !ob.take_assist(now)) return;
     --heal_notices_budget;
     auto p = ob.packet();
     *p.add_updates() = *wire;
@@ -334,8 +396,8 @@ struct core::impl {
 
   // Tells `m` (by address) what we believe about it; at most
   // max_heal_notices_per_packet per handled packet.
-  void heal_notice(const member& m, outbound_list& out) {
-    if (heal_notices_budget == 0) return;
+  void heal_notice(const member& m, time_point now, outbound_list& out) {
+    if (heal_notices_budget == 0 || !ob.take_assist(now)) return;
     --heal_notices_budget;
     ++stats.heal_notices;
     auto p = ob.packet();
@@ -346,8 +408,12 @@ struct core::impl {
   // Sends the records collected in `corrections` to `to` in one packet
   // (bounded by max_packet; an oversized record is skipped: gossip and
   // anti-entropy still carry it).
-  void send_corrections(const address& to, outbound_list& out) {
+  void send_corrections(const address& to, time_point now, outbound_list& out) {
     if (corrections.empty()) return;
+    if (!ob.take_assist(now)) {
+      corrections.clear();
+      return;
+    }
     auto p = ob.packet();
     std::size_t size = p.ByteSizeLong();
     for (auto& name : corrections) {
@@ -373,8 +439,8 @@ struct core::impl {
                 const StatePage& s, time_point now, outbound_list& out) {
     auto src = join.catching_up(s.join_reply(), now) ? source::join_page : source::page;
     for (auto& u : s.members()) {
-      if (!valid(u, cfg)) {
-        bad("bad_update");
+      if (auto* err = update_error(u, cfg)) {
+        bad(err);
         continue;
       }
       apply(u, src, sender, from, now, out);
@@ -434,11 +500,13 @@ void core::leave(time_point now, outbound_list& out) {
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
   auto& me = d.self();
-  me.incarnation += 1;
+  // Below the ceiling: a 'left' at max_incarnation is refused by receivers.
+  if (me.incarnation + 1 < max_incarnation) me.incarnation += 1;
   me.state = member_state::left;
   me.state_change = now;
   d.ob.enqueue(me, {});
   d.state = impl::run_state::leaving;
+  d.refute_pending = false;
   d.leave_until = now + d.cfg.leave_drain;
   d.prober.stop();
   d.gossip(now, out);
@@ -452,8 +520,9 @@ ec core::rejoin(time_point now, outbound_list& out) {
   if (d.state == impl::run_state::inert) return ec::bad_config;
   if (d.state == impl::run_state::running) return ec::none;
   d.state = impl::run_state::running;
+  d.refute_pending = false;
   auto& me = d.self();
-  me.incarnation += 1;
+  me.incarnation = next_incarnation(me.incarnation);
   me.state = member_state::alive;
   me.state_change = now;
   d.ob.clear_queue();
@@ -474,11 +543,13 @@ ec core::set_tags(std::map<std::string, std::string> tags, time_point now,
   for (auto& [k, _] : tags)
     if (k.empty()) return ec::bad_tag;
   if (tags_bytes(tags) > d.cfg.max_tags_bytes) return ec::tags_too_large;
+  // The rules every receiver applies to tags from the wire.
+  if (!valid_tags(tags, d.cfg.max_tags_bytes)) return ec::bad_tag;
   if (d.state != impl::run_state::running) return ec::not_running;
   d.start_clocks(now);
   auto& me = d.self();
   me.tags = std::move(tags);
-  me.incarnation += 1;
+  me.incarnation = next_incarnation(me.incarnation);
   me.state_change = now;
   d.ob.enqueue(me, {});
   d.gossip(now, out);
@@ -505,13 +576,13 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
   // then the replies they call for, then the body.
   d.heal_notices_budget = max_heal_notices_per_packet;
   for (auto& u : p.updates()) {
-    if (!valid(u, d.cfg)) {
-      d.bad("bad_update");
+    if (auto* err = update_error(u, d.cfg)) {
+      d.bad(err);
       continue;
     }
     d.apply(u, source::gossip, p.sender(), from, now, out);
   }
-  d.send_corrections(from, out);
+  d.send_corrections(from, now, out);
   d.prober.notice_suspect_sender(p.sender(), from, now, out);
   switch (p.body_case()) {
     case Packet::kPing: d.prober.on_ping(from, p.ping(), out); break;
@@ -548,6 +619,7 @@ void core::poll(time_point now, outbound_list& out) {
     }
     return;
   }
+  d.refute_tick(now);
   d.join.tick(now, out);
   d.prober.relay_tick(now, out);
   d.probe_tick(now, out);
@@ -571,6 +643,7 @@ time_point core::next_wakeup() const {
                                      : d.gossip_next);
   auto t = std::min({d.ae.next_wakeup(), d.join.next_wakeup(),
                      d.prober.next_wakeup()});
+  if (d.refute_pending) t = std::min(t, d.refute_budget.when_available(1));
   if (!d.ob.idle()) t = std::min(t, d.gossip_next);
   return t;
 }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/core_timer.h"
+#include "common/text.h"
 #include "common/subscribers.h"
 #include "transport/address.h"
 #include "transport/transport.h"
@@ -41,13 +42,16 @@ struct membership_state {
     if (!out.empty())
       self->send(transport_, transport::tx_send_atom::value, std::move(out));
     for (auto& ev : core_->drain_events()) {
+      // Names and addresses came from the wire: the codec admits visible
+      // ASCII only, and they are escaped here all the same, so no log line
+      // ever carries a control character.
       if (ev.kind == event::name_conflict)
-        LOG(WARNING) << name_ << ": name conflict: " << ev.m.name
-                     << " also claimed by " << ev.m.addr;
+        LOG(WARNING) << name_ << ": name conflict: " << escape(ev.m.name)
+                     << " also claimed by " << escape(ev.m.addr);
       else if (ev.kind != event::updated)
-        LOG(INFO) << name_ << ": member " << ev.m.name << " (" << ev.m.addr
-                  << ") " << to_string(ev.kind) << " at incarnation "
-                  << ev.m.incarnation;
+        LOG(INFO) << name_ << ": member " << escape(ev.m.name) << " ("
+                  << escape(ev.m.addr) << ") " << to_string(ev.kind)
+                  << " at incarnation " << ev.m.incarnation;
       subscribers_.send(self, m_event_atom::value, ev);
     }
     publish_self();
@@ -74,7 +78,7 @@ struct membership_state {
     for (auto& s : seeds) {
       auto r = transport::resolve(s);
       if (!r || r->empty()) {
-        LOG_EVERY_N(WARNING, 10) << name_ << ": seed " << s
+        LOG_EVERY_N(WARNING, 10) << name_ << ": seed " << escape(s)
                                  << " does not resolve (retrying): "
                                  << r.message;
         unresolved_seeds_.insert(s);
