@@ -275,3 +275,154 @@ TEST(Attack, ForgedNamesTagsAndHostNamesNeverEnterTheView) {
 
 } // namespace
 } // namespace pekonode::membership
+
+namespace pekonode::membership {
+namespace {
+
+// -- 2. fake members -------------------------------------------------------------------
+
+// Time until every node in `who` sees n<victim> dead, after a crash now.
+duration detection_time(attack_cluster& a, std::size_t victim,
+                        const std::vector<std::size_t>& who) {
+  a.cl.crash(victim);
+  return a.cl.run_until(
+    [&] { return a.cl.all_see(who, node_name(victim), member_state::dead); },
+    seconds(120), milliseconds(20));
+}
+
+// `count` fake members in datagrams of `per` updates, sent to each of
+// `targets` (the sender's name spoofed as n1, from the attacker's address).
+void flood(attack_cluster& a, const std::vector<std::size_t>& targets,
+           std::size_t count, std::size_t per, std::size_t tag_bytes) {
+  std::size_t sent = 0;
+  for (std::size_t k = 0; k < count; k += per) {
+    std::vector<Update> ups;
+    for (std::size_t j = k; j < std::min(count, k + per); ++j) {
+      auto u = forged("fake" + std::to_string(j),
+                      "10.200." + std::to_string(j / 250 % 250) + "."
+                        + std::to_string(j % 250 + 1) + ":7946",
+                      0, ALIVE);
+      // Tags of `tag_bytes` in values of at most max_tag_value_bytes.
+      for (std::size_t t = 0; t * 2000 < tag_bytes; ++t)
+        (*u.mutable_tags())["b" + std::to_string(t)] =
+          std::string(std::min<std::size_t>(2000, tag_bytes - t * 2000), 'x');
+      ups.push_back(std::move(u));
+    }
+    auto bytes = packet("n1", ups);
+    for (auto t : targets) a.inject(t, bytes);
+    ++sent;
+    if (sent % 50 == 0) a.cl.net.run_for(milliseconds(10));
+  }
+}
+
+// 20,000 fake members announced to every node in 500 datagrams: none
+// enters any view, failure detection keeps its pace (a crash is seen by
+// every node within 2x the time it takes without the flood), and the
+// attacker's unconfirmed names cost a bounded table.
+TEST(Attack, FakeMemberFloodDoesNotBlindDetection) {
+  auto cfg = config::local();
+  duration normal;
+  {
+    attack_cluster a(3, cfg, 7100);
+    a.cl.net.run_for(seconds(5));
+    normal = detection_time(a, 2, {0, 1});
+    ASSERT_NE(normal, duration::max());
+  }
+  attack_cluster a(3, cfg, 7100);
+  a.cl.net.run_for(seconds(5));
+  flood(a, {0, 1, 2}, 20000, 40, 0);
+  a.cl.net.run_for(milliseconds(100));
+  for (std::size_t i : {0, 1, 2}) {
+    auto& c = a.cl.nodes[i]->c();
+    EXPECT_EQ(c.members().size(), 3u) << i;
+    EXPECT_EQ(c.live_count(), 3u) << i;
+    EXPECT_LE(c.unconfirmed_count(), cfg.max_unconfirmed) << i;
+  }
+  auto& c0 = a.cl.nodes[0]->c();
+  auto unconfirmed = c0.unconfirmed_count();
+  auto bytes = c0.table_bytes();
+  auto dropped = c0.stats().bad_packets.count("source_budget")
+                   ? c0.stats().bad_packets.at("source_budget") : 0;
+  auto flooded = detection_time(a, 2, {0, 1});
+  ASSERT_NE(flooded, duration::max());
+  EXPECT_LE(flooded, 2 * normal);
+  auto pings = c0.stats().confirm_probes;
+  a.cl.net.run_for(cfg.unconfirmed_ttl);
+  EXPECT_EQ(c0.unconfirmed_count(), 0u);
+  std::printf("figure: 20000 fakes in 500 datagrams: n0 holds %zu unconfirmed "
+              "(%zu table bytes), %llu dropped by the source budget; crash "
+              "seen dead by all in %lld ms (without the flood %lld ms); %llu "
+              "confirmation pings; all forgotten after %lld s\n",
+              unconfirmed, bytes, static_cast<unsigned long long>(dropped),
+              static_cast<long long>(flooded / milliseconds(1)),
+              static_cast<long long>(normal / milliseconds(1)),
+              static_cast<unsigned long long>(pings),
+              static_cast<long long>(cfg.unconfirmed_ttl / seconds(1)));
+}
+
+// 8,000 datagrams, each announcing a member with 4 KiB of tags: the table
+// stays small (per-source tag budget, unconfirmed cap), far below the
+// memory budget.
+TEST(Attack, FakeMembersWithLargeTagsStayWithinTheBudget) {
+  auto cfg = config::local();
+  attack_cluster a(3, cfg, 7110);
+  auto before = a.cl.nodes[0]->c().table_bytes();
+  flood(a, {0}, 8000, 1, 4000 - 4);
+  auto& c = a.cl.nodes[0]->c();
+  auto after = c.table_bytes();
+  EXPECT_LE(after, cfg.max_unconfirmed * (member_table::entry_bytes({}) + 4200));
+  EXPECT_LE(after, cfg.max_table_bytes);
+  EXPECT_EQ(c.members().size(), 3u);
+  EXPECT_GT(c.unconfirmed_count(), 0u); // the attack got through the codec
+  std::printf("figure: 8000 datagrams with 4 KiB tags: table %zu -> %zu bytes, "
+              "%zu unconfirmed, dropped: source_budget %llu, unconfirmed_full %llu\n",
+              before, after, c.unconfirmed_count(),
+              static_cast<unsigned long long>(c.stats().bad_packets.count("source_budget")
+                                                ? c.stats().bad_packets.at("source_budget") : 0),
+              static_cast<unsigned long long>(c.stats().bad_packets.count("unconfirmed_full")
+                                                ? c.stats().bad_packets.at("unconfirmed_full") : 0));
+}
+
+// Under a flood, a real joiner still enters every view quickly: it writes
+// to its seed itself, and the members vouch for it to each other.
+TEST(Attack, RealJoinerIsSeenQuicklyDuringAFlood) {
+  auto cfg = config::local();
+  attack_cluster a(4, cfg, 7120);
+  a.cl.crash(3);
+  a.cl.net.run_for(seconds(30)); // n3 dead and forgotten? no: dead, remembered
+  a.cl.add_node(3);
+  flood(a, {0, 1, 2}, 20000, 40, 0);
+  a.cl.start(3, {0});
+  auto t = a.cl.run_until([&] {
+    for (std::size_t i : {0, 1, 2})
+      if (!a.cl.nodes[i]->sees("n3", member_state::alive)) return false;
+    return a.cl.alive_count(3) == 4;
+  }, seconds(30), milliseconds(10));
+  ASSERT_NE(t, duration::max());
+  EXPECT_LE(t, seconds(2));
+  std::printf("figure: joiner seen alive by all (and seeing all) %lld ms after "
+              "its join, during a 20000-fake flood\n",
+              static_cast<long long>(t / milliseconds(1)));
+}
+
+// A fresh name from a host that is not a member must answer before it is
+// believed; one that never does is forgotten.
+TEST(Attack, UnconfirmedMembersAreInvisibleUntilTheyAnswer) {
+  auto cfg = config::local();
+  attack_cluster a(3, cfg, 7130);
+  auto& c = a.cl.nodes[0]->c();
+  // n1 (a member) is made to look like it announces n5 at an address
+  // nobody answers at: unconfirmed, pinged, forgotten.
+  a.inject(0, packet("n1", {forged("n5", "10.9.9.5:7946", 0, ALIVE)}));
+  a.cl.net.run_for(milliseconds(10));
+  EXPECT_EQ(c.find("n5"), nullptr);
+  EXPECT_EQ(c.unconfirmed_count(), 1u);
+  a.cl.net.run_for(seconds(2));
+  EXPECT_EQ(c.stats().confirm_probes, static_cast<uint64_t>(cfg.confirm_attempts));
+  EXPECT_EQ(c.unconfirmed_count(), 0u);
+  EXPECT_EQ(c.stats().unconfirmed_expired, 1u);
+  for (auto& l : a.cl.nodes[0]->log) EXPECT_NE(l.ev.m.name, "n5");
+}
+
+} // namespace
+} // namespace pekonode::membership

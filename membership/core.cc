@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "common/hash.h"
+#include "membership/admission.h"
 #include "membership/anti_entropy.h"
 #include "membership/codec.h"
 #include "membership/join.h"
@@ -87,6 +88,7 @@ struct core::impl {
   anti_entropy ae;
   leave_notices leaver;
   joiner join;
+  admission adm;
 
   run_state state = run_state::running;
   bool clock_started = false;
@@ -113,8 +115,10 @@ struct core::impl {
       ob(cfg, table.self().name, stats, mix64(seed) >> 16,
          [this] { return retransmit_limit(cfg, table.live_count()); }),
       prober(cfg, table, ob, rng, stats), ae(cfg, table, ob, rng, stats),
-      leaver(cfg, table, ob, rng, stats), join(cfg, table, ob, rng, stats) {
+      leaver(cfg, table, ob, rng, stats), join(cfg, table, ob, rng, stats),
+      adm(cfg, table, ob, stats) {
     if (!config_error.empty()) state = run_state::inert;
+    table.set_limits(cfg.max_unconfirmed, cfg.max_table_bytes);
   }
 
   member& self() { return table.self(); }
@@ -260,7 +264,7 @@ struct core::impl {
     // which is at most one step ahead of ours unless we missed news; we
     // wait for that news rather than let accusations walk the number up
     // faster than the member can refute.
-    if (auto* cur = table.find(c.name);
+    if (auto* cur = table.find_any(c.name);
         cur && c.incarnation > cur->incarnation
                                  + (c.state == member_state::alive
                                       ? cfg.max_incarnation_jump
@@ -293,10 +297,31 @@ struct core::impl {
   void apply(const claim& c, const Update* wire, source src,
              std::string_view sender, const address& from_addr,
              time_point now, outbound_list& out) {
-    auto s = table.apply(c, sender, src == source::gossip, now);
+    // Our own verdicts come without an address; everything else from the
+    // wire is admitted first (per-source budgets). A member new to us is
+    // confirmed when the claim comes from the member itself or from a
+    // member we know at the packet's source address; learnt from anyone
+    // else, it stays unconfirmed until it answers us.
+    bool verdict = from_addr.empty();
+    bool direct = !verdict && c.name == sender && c.addr == from_addr;
+    bool member_sent = !verdict && verified_member(std::string(sender), from_addr);
+    if (!verdict && !admit(c, src, member_sent, from_addr, now)) return;
+    bool vouched = verdict || direct || member_sent;
+    auto s = table.apply(c, sender, src == source::gossip, now, vouched);
+    if (s.outcome == apply_summary::stale && !s.confirmed) {
+      if (vouched) on_confirmed(std::string(c.name), now);
+      else ++stats.updates_stale;
+      return;
+    }
     switch (s.outcome) {
       case apply_summary::table_full:
         bad("table_full");
+        return;
+      case apply_summary::unconfirmed_full:
+        bad("unconfirmed_full");
+        return;
+      case apply_summary::over_bytes:
+        bad("table_bytes");
         return;
       case apply_summary::stale:
         on_stale(c, s, src, sender, from_addr, now, out);
@@ -307,6 +332,18 @@ struct core::impl {
       case apply_summary::added:
       case apply_summary::changed:
         break;
+    }
+    if (!s.confirmed) {
+      // Not news for anyone until the member answers, or a member vouches
+      // for it: no events, no gossip.
+      if (vouched) {
+        on_confirmed(std::string(c.name), now);
+        return;
+      }
+      ++stats.updates_applied;
+      if (s.outcome == apply_summary::added) ++stats.unconfirmed_added;
+      adm.learnt(std::string(c.name), now);
+      return;
     }
     ++stats.updates_applied;
     auto& m = *s.m;
@@ -336,6 +373,58 @@ struct core::impl {
         break;
     }
     if (src != source::join_page) ob.enqueue(m, s.accuser);
+  }
+
+  // Per-source budgets: members new to the table (for senders that are not
+  // members we know at that address; a join reply we asked for is exempt
+  // too), and tag bytes a claim would store (every sender).
+  bool admit(const claim& c, source src, bool member_sent,
+             const address& from_addr, time_point now) {
+    auto* cur = table.find_any(c.name);
+    if (!cur && !member_sent
+        && !(src == source::join_page && join.awaiting_reply_from(from_addr))
+        && !adm.take_member(from_addr, now)) {
+      bad("source_budget");
+      return false;
+    }
+    if (c.state == member_state::alive && !c.tags.empty()
+        && (!cur || (c.incarnation > cur->incarnation && c.tags != cur->tags))
+        && !adm.take_tag_bytes(from_addr, tags_bytes(c.tags), now)) {
+      bad("source_budget");
+      return false;
+    }
+    return true;
+  }
+
+  // An unconfirmed member answered (an ack to a confirmation ping, or a
+  // packet of its own from its address): it becomes a member, and news.
+  void on_confirmed(const std::string& name, time_point now) {
+    auto* m = table.confirm(name);
+    if (!m) return;
+    ++stats.members_confirmed;
+    if (!is_live(m->state)) return; // remembered for healing, not news
+    prober.add_target(m->name);
+    emit(event::joined, *m);
+    if (m->state == member_state::suspect) {
+      emit(event::suspect, *m);
+      prober.suspect(m->name, {}, now);
+      return;
+    }
+    ob.enqueue(*m, {});
+  }
+
+  // A packet's sender, if we hold it unconfirmed at the packet's source
+  // address, has just shown it is there.
+  void confirm_sender(const std::string& sender, const address& from,
+                      time_point now) {
+    if (!table.unconfirmed(sender)) return;
+    if (table.find_any(sender)->addr == from) on_confirmed(sender, now);
+  }
+
+  // Whether `sender` is a confirmed live member at `from`.
+  bool verified_member(const std::string& sender, const address& from) const {
+    auto* m = table.find(sender);
+    return m && is_live(m->state) && m->addr == from && sender != table.self().name;
   }
 
   // A claim that did not change the view: a new confirmation of a running
@@ -575,6 +664,9 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
   // Claims first (the body may depend on them: a leave notice's 'left'),
   // then the replies they call for, then the body.
   d.heal_notices_budget = max_heal_notices_per_packet;
+  // A sender we hold unconfirmed, writing from its address, is confirmed
+  // first: then it vouches for what it carries.
+  d.confirm_sender(p.sender(), from, now);
   for (auto& u : p.updates()) {
     if (auto* err = update_error(u, d.cfg)) {
       d.bad(err);
@@ -586,9 +678,21 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
   d.prober.notice_suspect_sender(p.sender(), from, now, out);
   switch (p.body_case()) {
     case Packet::kPing: d.prober.on_ping(from, p.ping(), out); break;
-    case Packet::kAck: d.prober.on_ack(p.ack(), out); break;
+    case Packet::kAck:
+      if (auto* name = d.adm.on_ack(p.ack().seq()))
+        d.on_confirmed(std::string(*name), now);
+      else
+        d.prober.on_ack(p.ack(), out);
+      break;
     case Packet::kNack: d.prober.on_nack(p.nack()); break;
-    case Packet::kPingReq: d.prober.on_ping_req(from, p.ping_req(), now, out); break;
+    case Packet::kPingReq:
+      // Probing a third party on request: for members only, or anyone
+      // could aim our pings at any address.
+      if (d.verified_member(p.sender(), from))
+        d.prober.on_ping_req(from, p.ping_req(), now, out);
+      else
+        d.bad("unverified");
+      break;
     case Packet::kJoin: d.ae.send_table(from, now, out); break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
     case Packet::kDigest: d.ae.on_digest(from, p.digest(), now, out); break;
@@ -624,6 +728,7 @@ void core::poll(time_point now, outbound_list& out) {
   d.prober.relay_tick(now, out);
   d.probe_tick(now, out);
   d.suspicion_tick(now, out);
+  d.adm.tick(now, out);
   if (now >= d.gossip_next && !d.ob.idle()) {
     d.gossip(now, out);
     d.gossip_next = now + d.cfg.gossip_interval;
@@ -644,6 +749,7 @@ time_point core::next_wakeup() const {
   auto t = std::min({d.ae.next_wakeup(), d.join.next_wakeup(),
                      d.prober.next_wakeup()});
   if (d.refute_pending) t = std::min(t, d.refute_budget.when_available(1));
+  t = std::min(t, d.adm.next_wakeup());
   if (!d.ob.idle()) t = std::min(t, d.gossip_next);
   return t;
 }
@@ -675,5 +781,11 @@ bool core::joined() const { return impl_->join.joined(); }
 const std::string& core::config_error() const { return impl_->config_error; }
 
 std::size_t core::live_count() const { return impl_->table.live_count(); }
+
+std::size_t core::unconfirmed_count() const {
+  return impl_->table.unconfirmed_count();
+}
+
+std::size_t core::table_bytes() const { return impl_->table.bytes(); }
 
 } // namespace pekonode::membership

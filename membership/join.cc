@@ -90,6 +90,10 @@ bool joiner::on_join_reply(time_point now) {
   return true;
 }
 
+bool joiner::awaiting_reply_from(const address& a) const {
+  return !joined_ && std::find(targets_.begin(), targets_.end(), a) != targets_.end();
+}
+
 time_point joiner::next_wakeup() const {
   auto t = reconnect_next_;
   if (!joined_ && !targets_.empty()) t = std::min(t, next_attempt_);

@@ -70,6 +70,10 @@ public:
   /// The next join attempt while joining, or the next reconnect.
   time_point next_wakeup() const;
 
+  /// Whether `a` is one of the join targets and we have not joined yet
+  /// (its join reply is one we asked for).
+  bool awaiting_reply_from(const address& a) const;
+
   /// Seeds remembered for healing.
   const std::vector<address>& seeds() const { return seeds_; }
 
