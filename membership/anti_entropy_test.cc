@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <set>
 
 #include "membership/test_packets.h"
@@ -90,13 +92,15 @@ TEST(AntiEntropy, AgreeingViewsCostOneDigest) {
   ASSERT_EQ(f.a.out.size(), 1u);
   auto d = parse(f.a.out[0]);
   ASSERT_TRUE(d.has_digest());
-  EXPECT_LT(f.a.out[0].payload.size(), 40u);
+  // Padded, so that the bucket list answering it is at most 3x its size.
+  EXPECT_GE(f.a.out[0].payload.size(), anti_entropy::min_digest_bytes);
+  EXPECT_LT(f.a.out[0].payload.size(), anti_entropy::min_digest_bytes + 8);
   EXPECT_EQ(f.a.stats.syncs_started, 1u);
   // Not due again before the next period.
   f.a.ae.tick(t0 + seconds(100), f.a.out);
   EXPECT_EQ(f.a.out.size(), 1u);
   // Whichever peer it went to, b's view agrees: no answer.
-  f.b.ae.on_digest(test_addr("a"), d.digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), d.digest(), true, t0, f.b.out);
   EXPECT_TRUE(f.b.out.empty());
 }
 
@@ -111,7 +115,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   digest.mutable_digest()->set_count(mine.count);
   // a must have asked b for the bucket list to accept it: drive a's tick
   // until its digest goes to b.
-  f.b.ae.on_digest(test_addr("a"), digest.digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), digest.digest(), true, t0, f.b.out);
   ASSERT_EQ(f.b.out.size(), 1u);
   auto buckets = parse(f.b.out[0]);
   ASSERT_EQ(buckets.buckets().hashes_size(), 32);
@@ -127,7 +131,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   f.a.ae.tick(t0 + seconds(100), f.a.out);
   ASSERT_EQ(f.a.out.size(), 1u);
   auto asked = f.a.out[0].to;
-  f.b.ae.on_digest(test_addr("a"), parse(f.a.out[0]).digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), parse(f.a.out[0]).digest(), true, t0, f.b.out);
   f.a.out.clear();
   f.a.ae.on_buckets(asked, parse(f.b.out[0]).buckets(), t0, f.a.out);
   f.b.out.clear();
@@ -152,7 +156,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   Packet want;
   for (auto& o : f.a.out)
     if (parse(o).has_want()) want = parse(o);
-  f.b.ae.on_want(test_addr("a"), want.want(), t0, f.b.out);
+  f.b.ae.on_want(test_addr("a"), want.want(), true, t0, f.b.out);
   f.a.apply_pages(f.b.out);
   EXPECT_NE(f.a.table.find("extra"), nullptr);
   EXPECT_EQ(f.b.table.find("m7")->incarnation, 2u);
@@ -167,7 +171,7 @@ TEST(AntiEntropy, MalformedBodiesAreCounted) {
   SyncWant w;
   w.add_buckets(3);
   w.add_buckets(32);
-  f.a.ae.on_want(test_addr("b"), w, t0, f.a.out);
+  f.a.ae.on_want(test_addr("b"), w, true, t0, f.a.out);
   EXPECT_EQ(f.a.stats.bad_packets.at("bad_body"), 1u);
   EXPECT_TRUE(f.a.out.empty());
   // A short bucket list from the peer we asked: dropped, pending consumed.
@@ -313,7 +317,7 @@ TEST(ReplyBudget, DigestAnswersDrawOnTheBudget) {
   SyncDigest d; // differs from b's
   d.set_hash(1);
   d.set_count(1);
-  for (int i = 0; i < 5; ++i) b.ae.on_digest(test_addr("a"), d, t0, b.out);
+  for (int i = 0; i < 5; ++i) b.ae.on_digest(test_addr("a"), d, true, t0, b.out);
   EXPECT_EQ(b.out.size(), 2u);
   EXPECT_EQ(b.stats.replies_limited, 3u);
 }
@@ -333,6 +337,27 @@ TEST(ReplyBudget, TrackedRequestersAreBounded) {
   // Once they have refilled, idle ones are forgotten and new ones served.
   seed.ae.send_table(test_addr("new"), t0 + seconds(1), seed.out);
   EXPECT_EQ(seed.out.size(), 1u);
+}
+
+// Sync replies go to members only; the bucket list answering a digest is
+// at most three times the digest's size.
+TEST(AntiEntropy, SyncRepliesAreForMembersOnlyAndAtMostThreeTimesTheDigest) {
+  pair_fixture f;
+  f.b.add("extra", 0);
+  f.a.ae.schedule(t0);
+  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  ASSERT_EQ(f.a.out.size(), 1u);
+  auto digest = parse(f.a.out[0]).digest();
+  f.b.ae.on_digest(test_addr("evil"), digest, false, t0, f.b.out);
+  f.b.ae.on_want(test_addr("evil"), SyncWant{}, false, t0, f.b.out);
+  EXPECT_TRUE(f.b.out.empty());
+  EXPECT_EQ(f.b.stats.bad_packets.at("unverified"), 2u);
+  f.b.ae.on_digest(test_addr("a"), digest, true, t0, f.b.out);
+  ASSERT_EQ(f.b.out.size(), 1u);
+  double ratio = double(f.b.out[0].payload.size()) / f.a.out[0].payload.size();
+  std::cout << "figure: bucket list " << f.b.out[0].payload.size() << " B for a "
+            << f.a.out[0].payload.size() << " B digest: " << ratio << "x\n";
+  EXPECT_LE(ratio, 3.0);
 }
 
 } // namespace

@@ -22,6 +22,7 @@
 #include "common/hash.h"
 #include "membership/admission.h"
 #include "membership/anti_entropy.h"
+#include "membership/cookie.h"
 #include "membership/codec.h"
 #include "membership/join.h"
 #include "membership/leave_notices.h"
@@ -89,6 +90,7 @@ struct core::impl {
   leave_notices leaver;
   joiner join;
   admission adm;
+  join_cookies cookies;
 
   run_state state = run_state::running;
   bool clock_started = false;
@@ -116,7 +118,9 @@ struct core::impl {
          [this] { return retransmit_limit(cfg, table.live_count()); }),
       prober(cfg, table, ob, rng, stats), ae(cfg, table, ob, rng, stats),
       leaver(cfg, table, ob, rng, stats), join(cfg, table, ob, rng, stats),
-      adm(cfg, table, ob, stats) {
+      adm(cfg, table, ob, stats),
+      cookies(mix64(seed ^ 0x636f6f6b69653a30ULL), mix64(seed ^ 0x636f6f6b69653a31ULL),
+              std::chrono::minutes(1)) {
     if (!config_error.empty()) state = run_state::inert;
     table.set_limits(cfg.max_unconfirmed, cfg.max_table_bytes);
   }
@@ -521,6 +525,25 @@ struct core::impl {
     ob.send(to, p, out);
   }
 
+  // A join or reconnect request: the table for an address that returned our
+  // cookie; a challenge, never larger than the request, for any other.
+  void on_join(const std::string& sender, const address& from,
+               const JoinRequest& j, std::size_t request_bytes,
+               time_point now, outbound_list& out) {
+    if (cookies.valid(j.cookie(), from, now)) {
+      ae.send_table(from, now, out);
+      return;
+    }
+    auto p = ob.packet();
+    p.mutable_challenge()->set_cookie(cookies.issue(from, now));
+    if (p.ByteSizeLong() > request_bytes) {
+      bad("short_join");
+      return;
+    }
+    ++stats.join_challenges;
+    ob.send(from, p, out);
+  }
+
   // State pages: a join reply (the first is old news to everyone else and
   // not re-gossiped; reconnect replies are, so both sides re-merge) or an
   // anti-entropy answer.
@@ -661,6 +684,9 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
     d.bad(to_string(err));
     return;
   }
+  // Whether the sender is a member we know at this address, judged before
+  // the packet's own claims (which may introduce it) are applied.
+  bool member = d.verified_member(p.sender(), from);
   // Claims first (the body may depend on them: a leave notice's 'left'),
   // then the replies they call for, then the body.
   d.heal_notices_budget = max_heal_notices_per_packet;
@@ -693,11 +719,16 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
       else
         d.bad("unverified");
       break;
-    case Packet::kJoin: d.ae.send_table(from, now, out); break;
+    case Packet::kJoin:
+      d.on_join(p.sender(), from, p.join(), bytes.size(), now, out);
+      break;
+    case Packet::kChallenge:
+      d.join.on_challenge(from, p.challenge().cookie(), out);
+      break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
-    case Packet::kDigest: d.ae.on_digest(from, p.digest(), now, out); break;
+    case Packet::kDigest: d.ae.on_digest(from, p.digest(), member, now, out); break;
     case Packet::kBuckets: d.ae.on_buckets(from, p.buckets(), now, out); break;
-    case Packet::kWant: d.ae.on_want(from, p.want(), now, out); break;
+    case Packet::kWant: d.ae.on_want(from, p.want(), member, now, out); break;
     case Packet::kLeave: d.leaver.on_notice(p.sender(), from, p.leave(), out); break;
     case Packet::kLeaveAck: break; // late: we rejoined since
     case Packet::BODY_NOT_SET: break;

@@ -350,7 +350,17 @@ TEST(Core, JoinReplyPaginatesLargeTables) {
   outbound_list jout;
   joiner.join({test_addr("seed")}, t0, jout);
   ASSERT_EQ(jout.size(), 1u);
+  // Unverified: a challenge no larger than the request, then the request
+  // again with its cookie, then the table.
   seed.handle(test_addr("new"), jout[0].payload, t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(parse(out[0]).has_challenge());
+  EXPECT_LE(out[0].payload.size(), jout[0].payload.size());
+  outbound_list again;
+  joiner.handle(test_addr("seed"), out[0].payload, t0, again);
+  ASSERT_EQ(again.size(), 1u);
+  out.clear();
+  seed.handle(test_addr("new"), again[0].payload, t0, out);
   ASSERT_GT(out.size(), 10u);
   for (auto& o : out) {
     EXPECT_EQ(o.to, test_addr("new"));
@@ -423,7 +433,7 @@ TEST(Core, AntiEntropyIsConstantWhenViewsAgree) {
   const outbound* digest = nullptr;
   for (auto& o : out) if (parse(o).has_digest()) digest = &o;
   ASSERT_NE(digest, nullptr);
-  EXPECT_LT(digest->payload.size(), 40u);
+  EXPECT_LT(digest->payload.size(), 100u); // padded to 96 B (amplification)
   outbound_list reply;
   b.handle(test_addr("a"), digest->payload, t0 + seconds(31), reply);
   for (auto& o : reply) EXPECT_FALSE(parse(o).has_buckets());
@@ -465,8 +475,24 @@ std::size_t state_pages(const outbound_list& out, const address& to) {
   return n;
 }
 
-std::string join_request(const std::string& name) {
-  return pkt(name, {upd(name, 0, ALIVE)}, [](Packet& p) { p.mutable_join(); });
+std::string join_request(const std::string& name, const std::string& cookie = {}) {
+  Packet p;
+  p.set_sender(name);
+  p.mutable_join()->set_cookie(cookie);
+  p.mutable_join()->set_pad(std::string(200, '\0'));
+  *p.add_updates() = upd(name, 0, ALIVE);
+  return p.SerializeAsString();
+}
+
+// A join request from `name` carrying the cookie `seed` hands out for its
+// address (one challenge round trip).
+std::string join_request(core& seed, const std::string& name, time_point t) {
+  outbound_list out;
+  seed.handle(test_addr(name), join_request(name), t, out);
+  for (auto& o : out)
+    if (parse(o).has_challenge()) return join_request(name, parse(o).challenge().cookie());
+  ADD_FAILURE() << "no challenge";
+  return {};
 }
 
 TEST(ReplyBudget, JoinFloodFromOneSourceIsBounded) {
@@ -474,7 +500,7 @@ TEST(ReplyBudget, JoinFloodFromOneSourceIsBounded) {
   core seed{cfg, "seed", test_addr("seed"), {}, 1};
   feed(seed, 1000); // ~50 pages per full reply
   outbound_list out;
-  for (int i = 0; i < 100; ++i) seed.handle(test_addr("evil"), join_request("evil"), t0, out);
+  for (int i = 0; i < 100; ++i) seed.handle(test_addr("evil"), join_request(seed, "evil", t0), t0, out);
   auto pages = state_pages(out, test_addr("evil"));
   // The first request is answered in full; the flood adds nothing.
   EXPECT_GE(pages, 40u);
@@ -483,7 +509,7 @@ TEST(ReplyBudget, JoinFloodFromOneSourceIsBounded) {
   // One second later the source has earned reply_pages_per_second pages.
   out.clear();
   for (int i = 0; i < 10; ++i)
-    seed.handle(test_addr("evil"), join_request("evil"), t0 + seconds(1), out);
+    seed.handle(test_addr("evil"), join_request(seed, "evil", t0 + seconds(1)), t0 + seconds(1), out);
   EXPECT_LE(state_pages(out, test_addr("evil")),
             static_cast<std::size_t>(cfg.reply_pages_per_second));
   EXPECT_GE(state_pages(out, test_addr("evil")), 1u);
@@ -494,9 +520,9 @@ TEST(ReplyBudget, OtherSourcesAreStillServed) {
   core seed{cfg, "seed", test_addr("seed"), {}, 1};
   feed(seed, 100);
   outbound_list out;
-  for (int i = 0; i < 200; ++i) seed.handle(test_addr("evil"), join_request("evil"), t0, out);
+  for (int i = 0; i < 200; ++i) seed.handle(test_addr("evil"), join_request(seed, "evil", t0), t0, out);
   out.clear();
-  seed.handle(test_addr("good"), join_request("good"), t0, out);
+  seed.handle(test_addr("good"), join_request(seed, "good", t0), t0, out);
   // 102 members fit a few pages: the full table, nothing cut.
   EXPECT_GE(state_pages(out, test_addr("good")), 2u);
   core joiner{cfg, "good", test_addr("good"), {}, 2};
@@ -517,7 +543,7 @@ TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
   for (int i = 0; i < 50; ++i) {
     auto name = "j" + std::to_string(i);
     out.clear();
-    seed.handle(test_addr(name), join_request(name), t0, out);
+    seed.handle(test_addr(name), join_request(seed, name, t0), t0, out);
     auto n = state_pages(out, test_addr(name));
     total += n;
     answered += n >= 1;
@@ -533,11 +559,18 @@ TEST(ReplyBudget, WantFloodIsBounded) {
   core seed{cfg, "seed", test_addr("seed"), {}, 1};
   feed(seed, 1000);
   outbound_list out;
-  auto want_all = pkt("evil", {}, [](Packet& p) {
-    for (uint32_t b = 0; b < 32; ++b) p.mutable_want()->add_buckets(b);
-  });
-  for (int i = 0; i < 50; ++i) seed.handle(test_addr("evil"), want_all, t0, out);
-  EXPECT_LE(state_pages(out, test_addr("evil")), cfg.reply_pages_burst);
+  auto want_all = [](const std::string& from) {
+    return pkt(from, {}, [](Packet& p) {
+      for (uint32_t b = 0; b < 32; ++b) p.mutable_want()->add_buckets(b);
+    });
+  };
+  // From a non-member: nothing at all.
+  for (int i = 0; i < 50; ++i) seed.handle(test_addr("evil"), want_all("evil"), t0, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(seed.stats().bad_packets.at("unverified"), 50u);
+  // From a member ("x", which fed the table): the reply budget.
+  for (int i = 0; i < 50; ++i) seed.handle(test_addr("x"), want_all("x"), t0, out);
+  EXPECT_LE(state_pages(out, test_addr("x")), cfg.reply_pages_burst);
   EXPECT_GT(seed.stats().replies_limited, 0u);
 }
 

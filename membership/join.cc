@@ -49,11 +49,29 @@ void joiner::begin(time_point now, outbound_list& out) {
   tick(now, out);
 }
 
-void joiner::send_join(bool reconnect, const address& to, outbound_list& out) {
+void joiner::send_join(bool reconnect, const address& to, outbound_list& out,
+                       const std::string& cookie) {
   auto p = ob_.packet();
   p.mutable_join()->set_reconnect(reconnect);
+  if (!cookie.empty()) p.mutable_join()->set_cookie(cookie);
   *p.add_updates() = encode(table_.self(), {});
+  auto size = p.ByteSizeLong();
+  if (size < min_request_bytes)
+    p.mutable_join()->set_pad(std::string(min_request_bytes - size, '\0'));
   ob_.send(to, p, out);
+}
+
+void joiner::on_challenge(const address& from, const std::string& cookie,
+                          outbound_list& out) {
+  bool joining = !joined_ && std::find(targets_.begin(), targets_.end(), from)
+                               != targets_.end();
+  bool reconnecting = !last_reconnect_.empty() && from == last_reconnect_;
+  if (!joining && !reconnecting) {
+    ++stats_.bad_packets["unsolicited_challenge"];
+    return;
+  }
+  if (reconnecting) last_reconnect_.clear(); // one answer per request
+  send_join(!joining, from, out, cookie);
 }
 
 void joiner::tick(time_point now, outbound_list& out) {
@@ -75,7 +93,8 @@ void joiner::reconnect_tick(time_point now, outbound_list& out) {
   if (cands.empty()) return;
   std::uniform_int_distribution<std::size_t> d(0, cands.size() - 1);
   ++stats_.reconnects;
-  send_join(true, cands[d(rng_)], out);
+  last_reconnect_ = cands[d(rng_)];
+  send_join(true, last_reconnect_, out);
 }
 
 bool joiner::catching_up(bool join_reply, time_point now) const {

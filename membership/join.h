@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/types.h"
@@ -64,6 +65,15 @@ public:
   /// starts); false if already joined.
   bool on_join_reply(time_point now);
 
+  /// A JoinChallenge from `from`: if we are joining through it, or just
+  /// sent it a reconnect request, the request goes again with the cookie.
+  void on_challenge(const address& from, const std::string& cookie,
+                    outbound_list& out);
+
+  /// Join requests are padded to at least this many bytes, so a challenge
+  /// (our name is at most max_name_bytes) is never larger than the request.
+  static constexpr std::size_t min_request_bytes = 200;
+
   /// Whether some seed answered a join (or no seeds were given).
   bool joined() const { return joined_; }
 
@@ -78,7 +88,8 @@ public:
   const std::vector<address>& seeds() const { return seeds_; }
 
 private:
-  void send_join(bool reconnect, const address& to, outbound_list& out);
+  void send_join(bool reconnect, const address& to, outbound_list& out,
+                 const std::string& cookie = {});
   void begin(time_point now, outbound_list& out);
 
   const config& cfg_;
@@ -93,6 +104,7 @@ private:
   duration backoff_{};
   time_point catch_up_until_{};
   time_point reconnect_next_ = time_point::max();
+  address last_reconnect_; // where the last reconnect request went
 };
 
 } // namespace pekonode::membership
