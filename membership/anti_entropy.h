@@ -5,7 +5,7 @@
 // budgets that bound what any requester can make this node send. It reads
 // the member table; the pages it receives are applied by the core.
 //
-// One exchange, when views differ (a ~40 B digest alone when they agree):
+// One exchange, when views differ (a ~100 B padded digest alone when they agree):
 //
 //   A                                  B
 //   SyncDigest (hash, count)  ------>

@@ -92,7 +92,7 @@ struct config {
   // -- anti-entropy and lifecycle --------------------------------------------
 
   /// Digest exchange with one random live member every
-  /// sync_interval * (1 + max(0, ceil(log2 N) - 5)). Costs one ~40 B packet
+  /// sync_interval * (1 + max(0, ceil(log2 N) - 5)). Costs one ~100 B packet (padded)
   /// when views agree; on mismatch bucket hashes then only differing entries.
   /// Shorter: faster repair of missed gossip. lan 15 s, local 5 s, wan 30 s.
   duration sync_interval = seconds(15);
@@ -101,7 +101,7 @@ struct config {
   /// join_sync_interval apart (jittered to [1x, 2x)), each with a random
   /// live member: they pull members the seed's reply missed (nodes joining
   /// at the same time, gossip that died out while the cluster looked small).
-  /// Cost per sync: ~40 B when views agree, the differing entries otherwise.
+  /// Cost per sync: ~100 B when views agree, the differing entries otherwise.
   /// 0 disables. lan 3 x 400 ms, local 3 x 200 ms, wan 3 x 2 s.
   int join_syncs = 3;
   duration join_sync_interval = milliseconds(400);
