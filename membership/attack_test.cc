@@ -473,7 +473,7 @@ TEST(Attack, RepliesToUnverifiedSourcesAreNoLargerThanTheRequests) {
   // replies are bounded by the reply budgets, not by this rule (see
   // docs/SECURITY.md). The spoofed member name gets nothing.
   std::printf("figure: unverified source: %llu bytes sent, %llu bytes back "
-              "(%.2fx), %llu challenges, no table, sync or relayed probe\n",
+              "(%.2fx), %llu challenges, no table\n",
               static_cast<unsigned long long>(bytes_out),
               static_cast<unsigned long long>(a.evil.bytes_in), factor,
               static_cast<unsigned long long>(st.join_challenges));
