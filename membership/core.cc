@@ -726,7 +726,15 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
       d.join.on_challenge(from, p.challenge().cookie(), out);
       break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
-    case Packet::kDigest: d.ae.on_digest(from, p.digest(), member, now, out); break;
+    case Packet::kDigest:
+      d.ae.on_digest(from, p.digest(), member, now, out);
+      // A node that holds us in its view but is not in ours (two views
+      // that lost each other): answer with a reconnect request no larger
+      // than its digest; the cookie round trip then merges the views.
+      if (auto* m = d.table.find(p.sender());
+          !member && (!m || !is_live(m->state)) && d.ob.take_assist(now))
+        d.join.hello(from, bytes.size(), out);
+      break;
     case Packet::kBuckets: d.ae.on_buckets(from, p.buckets(), now, out); break;
     case Packet::kWant: d.ae.on_want(from, p.want(), member, now, out); break;
     case Packet::kLeave: d.leaver.on_notice(p.sender(), from, p.leave(), out); break;

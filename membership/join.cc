@@ -50,15 +50,26 @@ void joiner::begin(time_point now, outbound_list& out) {
 }
 
 void joiner::send_join(bool reconnect, const address& to, outbound_list& out,
-                       const std::string& cookie) {
+                       const std::string& cookie, bool pad) {
   auto p = ob_.packet();
   p.mutable_join()->set_reconnect(reconnect);
   if (!cookie.empty()) p.mutable_join()->set_cookie(cookie);
   *p.add_updates() = encode(table_.self(), {});
   auto size = p.ByteSizeLong();
-  if (size < min_request_bytes)
+  if (pad && size < min_request_bytes)
     p.mutable_join()->set_pad(std::string(min_request_bytes - size, '\0'));
   ob_.send(to, p, out);
+}
+
+bool joiner::hello(const address& to, std::size_t max_bytes, outbound_list& out) {
+  auto p = ob_.packet();
+  p.mutable_join()->set_reconnect(true);
+  *p.add_updates() = encode(table_.self(), {});
+  if (p.ByteSizeLong() > max_bytes) return false;
+  last_reconnect_ = to;
+  ++stats_.reconnects;
+  ob_.send(to, p, out);
+  return true;
 }
 
 void joiner::on_challenge(const address& from, const std::string& cookie,

@@ -65,6 +65,12 @@ public:
   /// starts); false if already joined.
   bool on_join_reply(time_point now);
 
+  /// Sends a reconnect request (unpadded) to `to`, if it is at most
+  /// `max_bytes`: the answer to a digest from a node that is not our
+  /// member, so that two views that lost each other (a partition, a
+  /// restart wave) merge through the cookie round trip. False if too large.
+  bool hello(const address& to, std::size_t max_bytes, outbound_list& out);
+
   /// A JoinChallenge from `from`: if we are joining through it, or just
   /// sent it a reconnect request, the request goes again with the cookie.
   void on_challenge(const address& from, const std::string& cookie,
@@ -89,7 +95,7 @@ public:
 
 private:
   void send_join(bool reconnect, const address& to, outbound_list& out,
-                 const std::string& cookie = {});
+                 const std::string& cookie = {}, bool pad = true);
   void begin(time_point now, outbound_list& out);
 
   const config& cfg_;
