@@ -58,6 +58,10 @@ void joiner::send_join(bool reconnect, const address& to, outbound_list& out,
   auto size = p.ByteSizeLong();
   if (pad && size < min_request_bytes)
     p.mutable_join()->set_pad(std::string(min_request_bytes - size, '\0'));
+  if (cookie.empty()) {
+    if (asked_.size() >= max_asked) asked_.pop_front();
+    asked_.push_back(to);
+  }
   ob_.send(to, p, out);
 }
 
@@ -66,7 +70,8 @@ bool joiner::hello(const address& to, std::size_t max_bytes, outbound_list& out)
   p.mutable_join()->set_reconnect(true);
   *p.add_updates() = encode(table_.self(), {});
   if (p.ByteSizeLong() > max_bytes) return false;
-  last_reconnect_ = to;
+  if (asked_.size() >= max_asked) asked_.pop_front();
+  asked_.push_back(to);
   ++stats_.reconnects;
   ob_.send(to, p, out);
   return true;
@@ -76,12 +81,12 @@ void joiner::on_challenge(const address& from, const std::string& cookie,
                           outbound_list& out) {
   bool joining = !joined_ && std::find(targets_.begin(), targets_.end(), from)
                                != targets_.end();
-  bool reconnecting = !last_reconnect_.empty() && from == last_reconnect_;
-  if (!joining && !reconnecting) {
+  auto it = std::find(asked_.begin(), asked_.end(), from);
+  if (it == asked_.end()) {
     ++stats_.bad_packets["unsolicited_challenge"];
     return;
   }
-  if (reconnecting) last_reconnect_.clear(); // one answer per request
+  asked_.erase(it); // one answer per request
   send_join(!joining, from, out, cookie);
 }
 
@@ -104,8 +109,7 @@ void joiner::reconnect_tick(time_point now, outbound_list& out) {
   if (cands.empty()) return;
   std::uniform_int_distribution<std::size_t> d(0, cands.size() - 1);
   ++stats_.reconnects;
-  last_reconnect_ = cands[d(rng_)];
-  send_join(true, last_reconnect_, out);
+  send_join(true, cands[d(rng_)], out);
 }
 
 bool joiner::catching_up(bool join_reply, time_point now) const {

@@ -12,6 +12,7 @@
 // after a backoff that doubles (jittered) up to join_retry_max.
 
 #include <cstddef>
+#include <deque>
 #include <random>
 #include <string>
 #include <vector>
@@ -110,7 +111,11 @@ private:
   duration backoff_{};
   time_point catch_up_until_{};
   time_point reconnect_next_ = time_point::max();
-  address last_reconnect_; // where the last reconnect request went
+  // Where our last (at most max_asked) requests without a cookie went:
+  // each may answer with one challenge. Every request sent through
+  // send_join() registers here, whatever sent it.
+  static constexpr std::size_t max_asked = 64;
+  std::deque<address> asked_;
 };
 
 } // namespace pekonode::membership

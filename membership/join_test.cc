@@ -194,5 +194,24 @@ TEST(Join, RejoinTargetsSeedsElseKnownLiveMembers) {
   EXPECT_TRUE(h.out.empty());
 }
 
+// A challenge is answered once, with the cookie, and only from an address
+// a request of ours went to; requests are padded above any challenge.
+TEST(Join, ChallengesAreAnsweredOnceAndOnlyFromAddressesAsked) {
+  fixture f;
+  f.j.join({test_addr("a")}, t0, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_GE(f.out[0].payload.size(), joiner::min_request_bytes);
+  f.out.clear();
+  f.j.on_challenge(test_addr("evil"), "cookie00", f.out);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.stats.bad_packets.at("unsolicited_challenge"), 1u);
+  f.j.on_challenge(test_addr("a"), "cookie00", f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(parse(f.out[0]).join().cookie(), "cookie00");
+  f.j.on_challenge(test_addr("a"), "cookie00", f.out); // a second one: ignored
+  EXPECT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.stats.bad_packets.at("unsolicited_challenge"), 2u);
+}
+
 } // namespace
 } // namespace pekonode::membership
