@@ -50,6 +50,8 @@ void anti_entropy::tick(time_point now, outbound_list& out) {
   auto p = ob_.packet();
   p.mutable_digest()->set_hash(mine.hash);
   p.mutable_digest()->set_count(mine.count);
+  if (auto size = p.ByteSizeLong(); size < min_digest_bytes)
+    p.mutable_digest()->set_pad(std::string(min_digest_bytes - size, '\0'));
   sync_pending_[peer[0]->addr] = now;
   ob_.send(peer[0]->addr, p, out);
 }
@@ -179,7 +181,11 @@ void anti_entropy::send_table(const address& to, time_point now,
 // -- inbound ---------------------------------------------------------------------
 
 void anti_entropy::on_digest(const address& from, const SyncDigest& d,
-                             time_point now, outbound_list& out) {
+                             bool member, time_point now, outbound_list& out) {
+  if (!member) {
+    ++stats_.bad_packets["unverified"];
+    return;
+  }
   auto mine = table_.digest();
   if (mine.hash == d.hash() && mine.count == d.count()) return;
   // The bucket list (~300 B) answers a ~40 B digest: it is a reply page.
@@ -217,8 +223,12 @@ void anti_entropy::on_buckets(const address& from, const SyncBuckets& b,
   ob_.send(from, p, out);
 }
 
-void anti_entropy::on_want(const address& from, const SyncWant& w,
+void anti_entropy::on_want(const address& from, const SyncWant& w, bool member,
                            time_point now, outbound_list& out) {
+  if (!member) {
+    ++stats_.bad_packets["unverified"];
+    return;
+  }
   if (!valid(w, buckets)) {
     ++stats_.bad_packets["bad_body"];
     return;

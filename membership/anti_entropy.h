@@ -5,7 +5,7 @@
 // budgets that bound what any requester can make this node send. It reads
 // the member table; the pages it receives are applied by the core.
 //
-// One exchange, when views differ (a ~40 B digest alone when they agree):
+// One exchange, when views differ (a ~100 B padded digest alone when they agree):
 //
 //   A                                  B
 //   SyncDigest (hash, count)  ------>
@@ -59,19 +59,24 @@ public:
 
   // -- inbound ---------------------------------------------------------------------
 
+  /// Digests are padded to at least this many bytes, so that the bucket
+  /// list answering one (~270 B) is at most three times its size.
+  static constexpr std::size_t min_digest_bytes = 96;
+
   /// A peer's digest: if ours differs, answer with our bucket hashes (a
-  /// reply page: within the budget).
-  void on_digest(const address& from, const SyncDigest& d, time_point now,
-                 outbound_list& out);
+  /// reply page: within the budget). Members only (`member`: the sender
+  /// is a member we know at `from`); others are counted as "unverified".
+  void on_digest(const address& from, const SyncDigest& d, bool member,
+                 time_point now, outbound_list& out);
 
   /// The bucket hashes answering our digest (only from the peer we asked):
   /// send our side of the differing buckets and ask for theirs.
   void on_buckets(const address& from, const SyncBuckets& b, time_point now,
                   outbound_list& out);
 
-  /// A peer wants our side of some buckets.
-  void on_want(const address& from, const SyncWant& w, time_point now,
-               outbound_list& out);
+  /// A peer wants our side of some buckets (members only, as on_digest).
+  void on_want(const address& from, const SyncWant& w, bool member,
+               time_point now, outbound_list& out);
 
   /// Answers a join: the whole table as join-reply pages, self first.
   void send_table(const address& to, time_point now, outbound_list& out);

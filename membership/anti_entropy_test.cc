@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <set>
 
 #include "membership/test_packets.h"
@@ -15,6 +17,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::parse;
+using testing::test_addr;
 
 const time_point t0 = time_point{} + std::chrono::hours(1);
 
@@ -35,13 +38,13 @@ struct node {
   static member make_self(const std::string& name) {
     member m;
     m.name = name;
-    m.addr = name + ":1";
+    m.addr = test_addr(name);
     return m;
   }
 
   void add(const std::string& name, uint64_t inc = 1,
            member_state st = member_state::alive) {
-    std::string addr = name + ":1";
+    std::string addr = test_addr(name);
     claim c;
     c.name = name;
     c.addr = addr;
@@ -89,13 +92,15 @@ TEST(AntiEntropy, AgreeingViewsCostOneDigest) {
   ASSERT_EQ(f.a.out.size(), 1u);
   auto d = parse(f.a.out[0]);
   ASSERT_TRUE(d.has_digest());
-  EXPECT_LT(f.a.out[0].payload.size(), 40u);
+  // Padded, so that the bucket list answering it is at most 3x its size.
+  EXPECT_GE(f.a.out[0].payload.size(), anti_entropy::min_digest_bytes);
+  EXPECT_LT(f.a.out[0].payload.size(), anti_entropy::min_digest_bytes + 8);
   EXPECT_EQ(f.a.stats.syncs_started, 1u);
   // Not due again before the next period.
   f.a.ae.tick(t0 + seconds(100), f.a.out);
   EXPECT_EQ(f.a.out.size(), 1u);
   // Whichever peer it went to, b's view agrees: no answer.
-  f.b.ae.on_digest("a:1", d.digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), d.digest(), true, t0, f.b.out);
   EXPECT_TRUE(f.b.out.empty());
 }
 
@@ -110,13 +115,13 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   digest.mutable_digest()->set_count(mine.count);
   // a must have asked b for the bucket list to accept it: drive a's tick
   // until its digest goes to b.
-  f.b.ae.on_digest("a:1", digest.digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), digest.digest(), true, t0, f.b.out);
   ASSERT_EQ(f.b.out.size(), 1u);
   auto buckets = parse(f.b.out[0]);
   ASSERT_EQ(buckets.buckets().hashes_size(), 32);
   f.b.out.clear();
   // Unsolicited: a never sent b a digest.
-  f.a.ae.on_buckets("b:1", buckets.buckets(), t0, f.a.out);
+  f.a.ae.on_buckets(test_addr("b"), buckets.buckets(), t0, f.a.out);
   EXPECT_EQ(f.a.stats.bad_packets.at("unsolicited_sync"), 1u);
   EXPECT_TRUE(f.a.out.empty());
 
@@ -126,7 +131,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   f.a.ae.tick(t0 + seconds(100), f.a.out);
   ASSERT_EQ(f.a.out.size(), 1u);
   auto asked = f.a.out[0].to;
-  f.b.ae.on_digest("a:1", parse(f.a.out[0]).digest(), t0, f.b.out);
+  f.b.ae.on_digest(test_addr("a"), parse(f.a.out[0]).digest(), true, t0, f.b.out);
   f.a.out.clear();
   f.a.ae.on_buckets(asked, parse(f.b.out[0]).buckets(), t0, f.a.out);
   f.b.out.clear();
@@ -151,7 +156,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
   Packet want;
   for (auto& o : f.a.out)
     if (parse(o).has_want()) want = parse(o);
-  f.b.ae.on_want("a:1", want.want(), t0, f.b.out);
+  f.b.ae.on_want(test_addr("a"), want.want(), true, t0, f.b.out);
   f.a.apply_pages(f.b.out);
   EXPECT_NE(f.a.table.find("extra"), nullptr);
   EXPECT_EQ(f.b.table.find("m7")->incarnation, 2u);
@@ -166,7 +171,7 @@ TEST(AntiEntropy, MalformedBodiesAreCounted) {
   SyncWant w;
   w.add_buckets(3);
   w.add_buckets(32);
-  f.a.ae.on_want("b:1", w, t0, f.a.out);
+  f.a.ae.on_want(test_addr("b"), w, true, t0, f.a.out);
   EXPECT_EQ(f.a.stats.bad_packets.at("bad_body"), 1u);
   EXPECT_TRUE(f.a.out.empty());
   // A short bucket list from the peer we asked: dropped, pending consumed.
@@ -242,13 +247,13 @@ std::string join_reply_first(const outbound_list& out) {
 TEST(ReplyBudget, FloodFromOneSourceIsBoundedThenRefills) {
   node seed{"seed", 1};
   seed.add_many(1000);
-  seed.ae.send_table("probe:1", t0, seed.out);
+  seed.ae.send_table(test_addr("probe"), t0, seed.out);
   auto full = seed.out.size(); // pages of a whole table
   ASSERT_GE(full, 10u);
   ASSERT_EQ(seed.stats.replies_limited, 0u);
   seed.out.clear();
-  for (int i = 0; i < 100; ++i) seed.ae.send_table("evil:1", t0, seed.out);
-  auto pages = seed.count("evil:1", Packet::kState);
+  for (int i = 0; i < 100; ++i) seed.ae.send_table(test_addr("evil"), t0, seed.out);
+  auto pages = seed.count(test_addr("evil"), Packet::kState);
   EXPECT_EQ(pages, seed.cfg.reply_pages_burst);
   // Whole replies while the burst lasts, then cut or refused ones.
   EXPECT_EQ(seed.stats.replies_limited, 100u - seed.cfg.reply_pages_burst / full);
@@ -260,8 +265,8 @@ TEST(ReplyBudget, FloodFromOneSourceIsBoundedThenRefills) {
   EXPECT_EQ(join_reply_first(seed.out), "seed");
   // One second later: reply_pages_per_second more pages, no more.
   seed.out.clear();
-  for (int i = 0; i < 10; ++i) seed.ae.send_table("evil:1", t0 + seconds(1), seed.out);
-  EXPECT_EQ(seed.count("evil:1", Packet::kState),
+  for (int i = 0; i < 10; ++i) seed.ae.send_table(test_addr("evil"), t0 + seconds(1), seed.out);
+  EXPECT_EQ(seed.count(test_addr("evil"), Packet::kState),
             static_cast<std::size_t>(seed.cfg.reply_pages_per_second));
   // A cut reply is a random subset, self first: two cut replies differ.
   auto names = [](const outbound_list& out) {
@@ -275,14 +280,14 @@ TEST(ReplyBudget, FloodFromOneSourceIsBoundedThenRefills) {
   auto first = seed.out;
   EXPECT_EQ(join_reply_first(first), "seed");
   seed.out.clear();
-  seed.ae.send_table("evil:1", t0 + seconds(2), seed.out);
+  seed.ae.send_table(test_addr("evil"), t0 + seconds(2), seed.out);
   ASSERT_FALSE(seed.out.empty());
   EXPECT_EQ(join_reply_first(seed.out), "seed");
   EXPECT_NE(names(first), names(seed.out));
   // Another source is unaffected.
   seed.out.clear();
-  seed.ae.send_table("good:1", t0 + seconds(2), seed.out);
-  EXPECT_EQ(seed.count("good:1", Packet::kState), full);
+  seed.ae.send_table(test_addr("good"), t0 + seconds(2), seed.out);
+  EXPECT_EQ(seed.count(test_addr("good"), Packet::kState), full);
 }
 
 TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
@@ -292,7 +297,7 @@ TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
   seed.add_many(1000);
   std::size_t total = 0, answered = 0;
   for (int i = 0; i < 50; ++i) {
-    auto to = "j" + std::to_string(i) + ":1";
+    auto to = test_addr("j" + std::to_string(i));
     seed.out.clear();
     seed.ae.send_table(to, t0, seed.out);
     auto n = seed.count(to, Packet::kState);
@@ -312,7 +317,7 @@ TEST(ReplyBudget, DigestAnswersDrawOnTheBudget) {
   SyncDigest d; // differs from b's
   d.set_hash(1);
   d.set_count(1);
-  for (int i = 0; i < 5; ++i) b.ae.on_digest("a:1", d, t0, b.out);
+  for (int i = 0; i < 5; ++i) b.ae.on_digest(test_addr("a"), d, true, t0, b.out);
   EXPECT_EQ(b.out.size(), 2u);
   EXPECT_EQ(b.stats.replies_limited, 3u);
 }
@@ -321,17 +326,38 @@ TEST(ReplyBudget, TrackedRequestersAreBounded) {
   node seed{"seed", 1};
   seed.add_many(5); // one page per reply
   for (std::size_t i = 0; i < anti_entropy::max_reply_peers; ++i)
-    seed.ae.send_table("r" + std::to_string(i) + ":1", t0, seed.out);
+    seed.ae.send_table(test_addr("r" + std::to_string(i)), t0, seed.out);
   EXPECT_EQ(seed.out.size(), anti_entropy::max_reply_peers);
   // Every tracked requester has spent a page: none is idle, so a new one
   // is refused rather than tracked.
   seed.out.clear();
-  seed.ae.send_table("new:1", t0, seed.out);
+  seed.ae.send_table(test_addr("new"), t0, seed.out);
   EXPECT_TRUE(seed.out.empty());
   EXPECT_EQ(seed.stats.replies_limited, 1u);
   // Once they have refilled, idle ones are forgotten and new ones served.
-  seed.ae.send_table("new:1", t0 + seconds(1), seed.out);
+  seed.ae.send_table(test_addr("new"), t0 + seconds(1), seed.out);
   EXPECT_EQ(seed.out.size(), 1u);
+}
+
+// Sync replies go to members only; the bucket list answering a digest is
+// at most three times the digest's size.
+TEST(AntiEntropy, SyncRepliesAreForMembersOnlyAndAtMostThreeTimesTheDigest) {
+  pair_fixture f;
+  f.b.add("extra", 0);
+  f.a.ae.schedule(t0);
+  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  ASSERT_EQ(f.a.out.size(), 1u);
+  auto digest = parse(f.a.out[0]).digest();
+  f.b.ae.on_digest(test_addr("evil"), digest, false, t0, f.b.out);
+  f.b.ae.on_want(test_addr("evil"), SyncWant{}, false, t0, f.b.out);
+  EXPECT_TRUE(f.b.out.empty());
+  EXPECT_EQ(f.b.stats.bad_packets.at("unverified"), 2u);
+  f.b.ae.on_digest(test_addr("a"), digest, true, t0, f.b.out);
+  ASSERT_EQ(f.b.out.size(), 1u);
+  double ratio = double(f.b.out[0].payload.size()) / f.a.out[0].payload.size();
+  std::cout << "figure: bucket list " << f.b.out[0].payload.size() << " B for a "
+            << f.a.out[0].payload.size() << " B digest: " << ratio << "x\n";
+  EXPECT_LE(ratio, 3.0);
 }
 
 } // namespace

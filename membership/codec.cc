@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/text.h"
+
 namespace pekonode::membership {
 
 member_state from_pb(MemberState s) {
@@ -46,23 +48,38 @@ claim to_claim(const Update& u) {
   return c;
 }
 
-bool valid(const Update& u, const config& cfg) {
-  if (u.name().empty() || u.name().size() > cfg.max_name_bytes) return false;
-  if (u.addr().empty() || u.addr().size() > cfg.max_addr_bytes) return false;
-  if (u.from().size() > cfg.max_name_bytes) return false;
-  if (!MemberState_IsValid(u.state())) return false;
-  std::size_t tb = 0;
-  for (auto& [k, v] : u.tags()) {
-    if (k.empty()) return false;
-    tb += k.size() + v.size();
+const char* update_error(const Update& u, const config& cfg) {
+  if (!valid_name(u.name(), cfg.max_name_bytes)) return "bad_update";
+  if (!valid_gossip_addr(u.addr(), cfg.max_addr_bytes)) return "bad_update";
+  if (!u.from().empty() && !valid_name(u.from(), cfg.max_name_bytes))
+    return "bad_update";
+  if (!MemberState_IsValid(u.state())) return "bad_update";
+  if (u.tags_size() > 0) {
+    if (static_cast<std::size_t>(u.tags_size()) > max_tags) return "bad_update";
+    std::size_t tb = 0;
+    for (auto& [k, v] : u.tags()) {
+      if (k.empty() || k.size() > max_tag_key_bytes
+          || v.size() > max_tag_value_bytes || !printable(k) || !printable(v))
+        return "bad_update";
+      tb += k.size() + v.size();
+    }
+    if (tb > cfg.max_tags_bytes) return "bad_update";
   }
-  return tb <= cfg.max_tags_bytes;
+  // Accusations stay below the ceiling, so the accused can always answer
+  // with a higher 'alive' (which may reach it).
+  if (u.incarnation() > max_incarnation
+      || (u.state() != ALIVE && u.incarnation() >= max_incarnation))
+    return "incarnation_ceiling";
+  return nullptr;
+}
+
+bool valid(const Update& u, const config& cfg) {
+  return update_error(u, cfg) == nullptr;
 }
 
 bool valid(const PingReq& r, const config& cfg) {
-  return !r.target().empty() && r.target().size() <= cfg.max_name_bytes
-         && !r.target_addr().empty()
-         && r.target_addr().size() <= cfg.max_addr_bytes;
+  return valid_name(r.target(), cfg.max_name_bytes)
+         && valid_gossip_addr(r.target_addr(), cfg.max_addr_bytes);
 }
 
 bool valid(const SyncBuckets& b, std::size_t buckets) {
@@ -91,7 +108,7 @@ decode_error decode(std::string_view bytes, const config& cfg, Packet& p) {
   if (bytes.size() > cfg.max_datagram) return decode_error::too_large;
   if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     return decode_error::parse;
-  if (p.sender().empty() || p.sender().size() > cfg.max_name_bytes)
+  if (!valid_name(p.sender(), cfg.max_name_bytes))
     return decode_error::bad_sender;
   if (p.body_case() == Packet::BODY_NOT_SET && p.updates_size() == 0)
     return decode_error::empty;
@@ -145,6 +162,18 @@ void outbox::send_oversize(const address& to, outbound_list& out) {
   std::string bytes = packet().SerializeAsString();
   splice_update(bytes, big);
   if (bytes.size() <= cfg_.max_datagram) emit(to, std::move(bytes), out);
+}
+
+bool outbox::take_assist(time_point now) {
+  if (!assist_init_) {
+    auto per_sec = cfg_.assist_per_probe
+                   / std::chrono::duration<double>(cfg_.probe_interval).count();
+    assist_ = token_bucket(per_sec, cfg_.assist_burst, now);
+    assist_init_ = true;
+  }
+  if (assist_.try_take(1, now)) return true;
+  ++stats_.assists_limited;
+  return false;
 }
 
 void outbox::enqueue(const member& m, std::string_view from) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/token_bucket.h"
 #include "common/types.h"
 #include "common/varint.h"
 #include "membership/broadcast_queue.h"
@@ -33,12 +34,18 @@ claim to_claim(const Update& u);
 
 // -- validation of inbound packets --------------------------------------------
 
-/// An Update within the config's limits: name and address non-empty and at
-/// most max_name_bytes / max_addr_bytes, `from` at most max_name_bytes, a
-/// known state, no empty tag key, tags within max_tags_bytes.
+/// Why an Update is refused (the stats().bad_packets reason), or nullptr
+/// when it is within the limits: a valid name (visible ASCII, at most
+/// max_name_bytes; `from` likewise when set), a canonical IP-literal
+/// address (valid_gossip_addr), a known state, tags as valid_tags() wants
+/// them ("bad_update" otherwise), and an incarnation at most
+/// max_incarnation, below it for accusations ("incarnation_ceiling").
+const char* update_error(const Update& u, const config& cfg);
+
+/// update_error(u, cfg) == nullptr.
 bool valid(const Update& u, const config& cfg);
 
-/// A PingReq naming a target and its address within the same limits.
+/// A PingReq naming a valid target and its IP-literal address.
 bool valid(const PingReq& r, const config& cfg);
 
 /// A bucket list with exactly `buckets` hashes.
@@ -52,7 +59,7 @@ enum class decode_error : uint8_t {
   none,
   too_large,  ///< above config::max_datagram (checked before parsing)
   parse,      ///< not a Packet
-  bad_sender, ///< sender empty or above config::max_name_bytes
+  bad_sender, ///< sender not a valid name (valid_name, max_name_bytes)
   empty,      ///< no body and no updates (e.g. only unknown fields)
 };
 
@@ -123,6 +130,11 @@ public:
   /// A fresh request sequence number.
   uint64_t next_seq() { return seq_++; }
 
+  /// Takes one token of the unsolicited-reply budget (config::assist_burst,
+  /// assist_per_probe per probe_interval) shared by every module; false
+  /// (counted in assists_limited) when it is spent.
+  bool take_assist(time_point now);
+
 private:
   void emit(const address& to, std::string bytes, outbound_list& out);
 
@@ -132,6 +144,8 @@ private:
   uint64_t seq_;
   std::function<int()> retransmit_limit_;
   broadcast_queue queue_;
+  token_bucket assist_;
+  bool assist_init_ = false;
 };
 
 } // namespace pekonode::membership

@@ -13,13 +13,14 @@ namespace pekonode::membership {
 namespace {
 
 using testing::parse;
+using testing::test_addr;
 using testing::pkt;
 using testing::upd;
 
 member make_member(const std::string& name, member_state st, uint64_t inc = 3) {
   member m;
   m.name = name;
-  m.addr = name + ":1";
+  m.addr = test_addr(name);
   m.incarnation = inc;
   m.state = st;
   m.tags = {{"role", "db"}, {"zone", "a"}};
@@ -37,7 +38,7 @@ TEST(Codec, StatesRoundTrip) {
 TEST(Codec, EncodeSendsTagsOnAliveAndTheAccuserOnOthers) {
   auto alive = encode(make_member("a", member_state::alive), "x");
   EXPECT_EQ(alive.name(), "a");
-  EXPECT_EQ(alive.addr(), "a:1");
+  EXPECT_EQ(alive.addr(), test_addr("a"));
   EXPECT_EQ(alive.incarnation(), 3u);
   EXPECT_EQ(alive.state(), ALIVE);
   EXPECT_EQ(alive.tags().size(), 2u);
@@ -74,8 +75,38 @@ TEST(Codec, UpdateBoundsTable) {
     {"long from", with([&](Update& u) { u.set_from(std::string(cfg.max_name_bytes + 1, 'f')); }), false},
     {"unknown state", with([](Update& u) { u.set_state(static_cast<MemberState>(9)); }), false},
     {"empty tag key", with([](Update& u) { (*u.mutable_tags())[""] = "v"; }), false},
-    {"tags at limit", with([&](Update& u) { (*u.mutable_tags())["k"] = std::string(cfg.max_tags_bytes - 1, 'v'); }), true},
-    {"tags too large", with([&](Update& u) { (*u.mutable_tags())["k"] = std::string(cfg.max_tags_bytes, 'v'); }), false},
+    {"tags at limit", with([&](Update& u) {
+       (*u.mutable_tags())["k"] = std::string(max_tag_value_bytes - 1, 'v');
+       (*u.mutable_tags())["l"] = std::string(cfg.max_tags_bytes - max_tag_value_bytes - 1, 'v');
+     }), true},
+    {"tags too large", with([&](Update& u) {
+       (*u.mutable_tags())["k"] = std::string(max_tag_value_bytes, 'v');
+       (*u.mutable_tags())["l"] = std::string(cfg.max_tags_bytes - max_tag_value_bytes - 1, 'v');
+     }), false},
+    {"tag value too long", with([](Update& u) { (*u.mutable_tags())["k"] = std::string(max_tag_value_bytes + 1, 'v'); }), false},
+    {"tag key too long", with([](Update& u) { (*u.mutable_tags())[std::string(max_tag_key_bytes + 1, 'k')] = "v"; }), false},
+    {"too many tags", with([](Update& u) {
+       for (std::size_t i = 0; i <= max_tags; ++i) (*u.mutable_tags())["k" + std::to_string(i)] = "v";
+     }), false},
+    {"newline in a tag value", with([](Update& u) { (*u.mutable_tags())["k"] = "a\nE1130 FORGED"; }), false},
+    {"newline in the name", with([](Update& u) { u.set_name("n2\nE1130 12:00:00 FORGED: disk corrupted"); }), false},
+    {"space in the name", with([](Update& u) { u.set_name("n 2"); }), false},
+    {"DEL in the name", with([](Update& u) { u.set_name("n\x7f"); }), false},
+    {"newline in from", with([](Update& u) { u.set_from("b\nx"); }), false},
+    {"host name address", with([](Update& u) { u.set_addr("nonexistent-host.invalid:7946"); }), false},
+    {"localhost address", with([](Update& u) { u.set_addr("localhost:7946"); }), false},
+    {"IPv6 address", with([](Update& u) { u.set_addr("[::1]:7946"); }), true},
+    {"unbracketed IPv6", with([](Update& u) { u.set_addr("::1:7946"); }), false},
+    {"non-canonical IPv4", with([](Update& u) { u.set_addr("010.0.0.1:7946"); }), false},
+    {"non-canonical IPv6", with([](Update& u) { u.set_addr("[0:0::1]:7946"); }), false},
+    {"port 0", with([](Update& u) { u.set_addr("10.0.0.1:0"); }), false},
+    {"no port", with([](Update& u) { u.set_addr("10.0.0.1"); }), false},
+    {"alive at the ceiling", with([](Update& u) { u.set_incarnation(max_incarnation); }), true},
+    {"alive above the ceiling", with([](Update& u) { u.set_incarnation(max_incarnation + 1); }), false},
+    {"suspect at the ceiling", with([](Update& u) { u.set_state(SUSPECT); u.set_incarnation(max_incarnation); }), false},
+    {"left at the ceiling", with([](Update& u) { u.set_state(LEFT); u.set_incarnation(max_incarnation); }), false},
+    {"left just below", with([](Update& u) { u.set_state(LEFT); u.set_incarnation(max_incarnation - 1); }), true},
+    {"dead at 2^64-1", with([](Update& u) { u.set_state(DEAD); u.set_incarnation(~uint64_t{0}); }), false},
   };
   for (auto& r : rows) EXPECT_EQ(valid(r.u, cfg), r.want) << r.what;
 }
@@ -86,11 +117,11 @@ TEST(Codec, BodyBounds) {
   EXPECT_FALSE(valid(r, cfg));
   r.set_target("t");
   EXPECT_FALSE(valid(r, cfg));
-  r.set_target_addr("t:1");
+  r.set_target_addr(test_addr("t"));
   EXPECT_TRUE(valid(r, cfg));
   r.set_target_addr(std::string(cfg.max_addr_bytes + 1, 'a'));
   EXPECT_FALSE(valid(r, cfg));
-  r.set_target_addr("t:1");
+  r.set_target_addr(test_addr("t"));
   r.set_target(std::string(cfg.max_name_bytes + 1, 't'));
   EXPECT_FALSE(valid(r, cfg));
 
@@ -148,7 +179,7 @@ TEST(Codec, DecodeSurvivesMutatedPackets) {
   std::string good = pkt("p0", {upd("p1", 4, SUSPECT, "p0")}, [](Packet& p) {
     p.mutable_ping_req()->set_seq(1);
     p.mutable_ping_req()->set_target("p2");
-    p.mutable_ping_req()->set_target_addr("p2:1");
+    p.mutable_ping_req()->set_target_addr(test_addr("p2"));
   });
   int accepted = 0;
   for (int i = 0; i < 5000; ++i) {
@@ -205,9 +236,9 @@ TEST(Outbox, SendCountsPacketsAndBytes) {
   auto p = f.ob.packet();
   EXPECT_EQ(p.sender(), "me");
   p.mutable_ack()->set_seq(1);
-  f.ob.send("a:1", p, out);
+  f.ob.send(test_addr("a"), p, out);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].to, "a:1");
+  EXPECT_EQ(out[0].to, test_addr("a"));
   EXPECT_EQ(out[0].chan, channel::membership);
   EXPECT_EQ(f.stats.packets_out, 1u);
   EXPECT_EQ(f.stats.bytes_out, out[0].payload.size());
@@ -222,11 +253,11 @@ TEST(Outbox, PiggybacksUpToMaxPacketAndTheTransmitLimit) {
   // The same member twice: only the newer claim is queued.
   f.ob.enqueue(make_member("m0", member_state::suspect, 9), "x");
   // A plain send carries none of them.
-  f.ob.send("a:1", f.ob.packet(), out);
+  f.ob.send(test_addr("a"), f.ob.packet(), out);
   EXPECT_EQ(parse(out.back()).updates_size(), 0);
   std::size_t carried = 0, suspects = 0;
   while (!f.ob.idle()) {
-    f.ob.send_piggybacked("a:1", f.ob.packet(), out);
+    f.ob.send_piggybacked(test_addr("a"), f.ob.packet(), out);
     auto p = parse(out.back());
     ASSERT_GT(p.updates_size(), 0);
     EXPECT_LE(out.back().payload.size(), f.cfg.max_packet);
@@ -248,11 +279,11 @@ TEST(Outbox, OversizeUpdateTravelsAloneWithinMaxDatagram) {
   f.ob.enqueue(big, {});
   f.ob.enqueue(make_member("small", member_state::alive), {});
   // Too large to share a packet: piggybacking skips it.
-  f.ob.send_piggybacked("a:1", f.ob.packet(), out);
+  f.ob.send_piggybacked(test_addr("a"), f.ob.packet(), out);
   auto p = parse(out.back());
   ASSERT_EQ(p.updates_size(), 1);
   EXPECT_EQ(p.updates(0).name(), "small");
-  f.ob.send_oversize("a:1", out);
+  f.ob.send_oversize(test_addr("a"), out);
   p = parse(out.back());
   ASSERT_EQ(p.updates_size(), 1);
   EXPECT_EQ(p.updates(0).name(), "big");
@@ -264,12 +295,12 @@ TEST(Outbox, OversizeUpdateTravelsAloneWithinMaxDatagram) {
   g.limit = 1;
   g.ob.enqueue(big, {});
   outbound_list none;
-  g.ob.send_oversize("a:1", none);
+  g.ob.send_oversize(test_addr("a"), none);
   EXPECT_TRUE(none.empty());
   EXPECT_TRUE(g.ob.idle());
   // Nothing oversize queued: nothing sent.
   g.ob.enqueue(make_member("small", member_state::alive), {});
-  g.ob.send_oversize("a:1", none);
+  g.ob.send_oversize(test_addr("a"), none);
   EXPECT_TRUE(none.empty());
   EXPECT_FALSE(g.ob.idle());
 }

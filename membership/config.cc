@@ -73,6 +73,21 @@ std::string config::validate() const {
     return "join retry delays must be positive and initial <= max";
   if (reconnect_interval <= duration::zero())
     return "reconnect_interval must be positive";
+  if (max_incarnation_jump < 1) return "max_incarnation_jump must be >= 1";
+  if (refute_burst < 1) return "refute_burst must be >= 1";
+  if (assist_burst < 1 || assist_per_probe < 1)
+    return "assist_burst and assist_per_probe must be >= 1";
+  if (max_unconfirmed < 1) return "max_unconfirmed must be >= 1";
+  if (unconfirmed_ttl <= probe_timeout)
+    return "unconfirmed_ttl must exceed probe_timeout";
+  if (confirm_burst < 1 || confirm_per_probe < 1 || confirm_attempts < 1)
+    return "confirm_burst, confirm_per_probe and confirm_attempts must be >= 1";
+  if (!(new_members_burst >= 1) || !(new_members_per_second > 0)
+      || !(tag_bytes_burst >= static_cast<double>(max_tags_bytes))
+      || !(tag_bytes_per_second > 0))
+    return "per-source budgets must be positive (tag_bytes_burst >= "
+           "max_tags_bytes)";
+  if (max_table_bytes < 64 * 1024) return "max_table_bytes must be >= 64 KiB";
   if (reply_pages_burst < 1 || !(reply_pages_per_second > 0)
       || !(reply_pages_global_per_second >= 1))
     return "reply page budgets must be positive";

@@ -92,7 +92,7 @@ struct config {
   // -- anti-entropy and lifecycle --------------------------------------------
 
   /// Digest exchange with one random live member every
-  /// sync_interval * (1 + max(0, ceil(log2 N) - 5)). Costs one ~40 B packet
+  /// sync_interval * (1 + max(0, ceil(log2 N) - 5)). Costs one ~100 B packet (padded)
   /// when views agree; on mismatch bucket hashes then only differing entries.
   /// Shorter: faster repair of missed gossip. lan 15 s, local 5 s, wan 30 s.
   duration sync_interval = seconds(15);
@@ -101,7 +101,7 @@ struct config {
   /// join_sync_interval apart (jittered to [1x, 2x)), each with a random
   /// live member: they pull members the seed's reply missed (nodes joining
   /// at the same time, gossip that died out while the cluster looked small).
-  /// Cost per sync: ~40 B when views agree, the differing entries otherwise.
+  /// Cost per sync: ~100 B when views agree, the differing entries otherwise.
   /// 0 disables. lan 3 x 400 ms, local 3 x 200 ms, wan 3 x 2 s.
   int join_syncs = 3;
   duration join_sync_interval = milliseconds(400);
@@ -177,6 +177,78 @@ struct config {
   /// Largest member table we accept (bounds memory under a flood of bogus
   /// names). Default 65536.
   std::size_t max_members = 65536;
+
+  // -- hostile input: incarnations, budgets, unconfirmed members ----------------
+
+  /// An 'alive' claim about a member we know is ignored (counted as
+  /// "incarnation_jump") when its incarnation is more than this above the
+  /// one we hold, unless the member itself sent it from the address we
+  /// hold for it; accusations (suspect, dead, left) from anyone else may
+  /// be at most one above.
+  /// Only the member raises its incarnation, one step per refutation or tag
+  /// change, so honest views lag by far less; a forged claim can push a
+  /// member at most this far per round, and the member refutes each round.
+  /// Claims about ourselves obey the same bound once we have joined.
+  /// Default 1024.
+  uint64_t max_incarnation_jump = 1024;
+
+  /// Refutations: at most refute_burst at once, then one per
+  /// probe_interval; accusations beyond that are answered together by the
+  /// next refutation (above the highest of them), so a stream of forged
+  /// accusations costs one refutation per probe interval, not one each.
+  /// lan/local/wan 3.
+  int refute_burst = 3;
+
+  /// Unsolicited replies (refutations sent straight to an accuser,
+  /// corrections, heal notices, name-conflict reports, "you are suspected"
+  /// notices): at most assist_burst at once, then assist_per_probe per
+  /// probe_interval, all kinds and peers together. Bounds the datagrams a
+  /// stream of forged claims can make this node send; beyond it the
+  /// replies are skipped (counted in replies_limited) and gossip carries
+  /// the news. lan/local/wan 16 / 2.
+  int assist_burst = 16;
+  int assist_per_probe = 2;
+
+  /// Members learnt second-hand (gossip or state pages, not from the member
+  /// itself) start unconfirmed: invisible to members()/count()/events, not
+  /// probed, not gossiped to, not counted in N, not in the digest nor in
+  /// state pages. A confirmation ping (a Ping by name) or any packet from
+  /// the member itself at its address confirms it; then it joins the view
+  /// (event `joined`) and is gossiped on. Unconfirmed members that stay
+  /// silent are forgotten unconfirmed_ttl after they were learnt.
+  /// At most max_unconfirmed are held (more are dropped, counted as
+  /// "unconfirmed_full"). Confirmation pings: at most confirm_burst at once,
+  /// then confirm_per_probe per probe_interval, each member pinged at most
+  /// confirm_attempts times, probe_timeout apart; their failures never
+  /// count against anyone (no suspicion, no Lifeguard score).
+  /// Trade-off: a joiner appears in other views one round trip after it is
+  /// gossiped; a flood of fake names costs a bounded queue and a few pings
+  /// per probe interval, and failure detection never walks the fakes.
+  /// lan: 1024 / 30 s / 32 / 8 / 3.
+  std::size_t max_unconfirmed = 1024;
+  duration unconfirmed_ttl = seconds(30);
+  int confirm_burst = 32;
+  int confirm_per_probe = 8;
+  int confirm_attempts = 3;
+
+  /// Per-source budgets, by the datagram's source address: new members
+  /// (entries added to the table) at most new_members_burst at once, then
+  /// new_members_per_second; tag bytes stored (new members' tags and tag
+  /// changes) at most tag_bytes_burst, then tag_bytes_per_second. Claims
+  /// over budget are dropped (counted as "source_budget"); a join reply we
+  /// asked for is exempt from the member budget. Sources tracked at once:
+  /// 4096 (idle ones are forgotten first). lan 256 / 32 per s, 256 KiB /
+  /// 32 KiB per s.
+  double new_members_burst = 256;
+  double new_members_per_second = 32;
+  double tag_bytes_burst = 256 * 1024;
+  double tag_bytes_per_second = 32 * 1024;
+
+  /// Memory budget of the member table: the estimated bytes of all entries
+  /// (names, addresses, tags, index overhead; member_table::entry_bytes).
+  /// A claim that would exceed it is dropped (counted as "table_bytes").
+  /// Default 64 MiB.
+  std::size_t max_table_bytes = 64 * 1024 * 1024;
 
   /// Profile for a data-centre LAN (memberlist DefaultLANConfig-like, with a
   /// faster gossip tick).

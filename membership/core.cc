@@ -20,7 +20,9 @@
 #include <utility>
 
 #include "common/hash.h"
+#include "membership/admission.h"
 #include "membership/anti_entropy.h"
+#include "membership/cookie.h"
 #include "membership/codec.h"
 #include "membership/join.h"
 #include "membership/leave_notices.h"
@@ -38,6 +40,11 @@ constexpr std::size_t max_heal_notices_per_packet = 32;
 // claims are left to gossip and anti-entropy.
 constexpr std::size_t max_corrections_per_packet = 8;
 
+// The next incarnation of this node, saturating at max_incarnation.
+uint64_t next_incarnation(uint64_t inc) {
+  return inc < max_incarnation ? inc + 1 : max_incarnation;
+}
+
 std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
   std::size_t n = 0;
   for (auto& [k, v] : tags) n += k.size() + v.size();
@@ -48,11 +55,12 @@ std::string check(const config& cfg, const std::string& name,
                   const address& advertise,
                   const std::map<std::string, std::string>& tags) {
   if (auto err = cfg.validate(); !err.empty()) return err;
-  if (name.empty() || name.size() > cfg.max_name_bytes)
-    return "node name empty or longer than max_name_bytes";
+  if (!valid_name(name, cfg.max_name_bytes))
+    return "node name must be 1..max_name_bytes visible ASCII characters";
   if (advertise.empty() || advertise.size() > cfg.max_addr_bytes)
     return "advertise address empty or longer than max_addr_bytes";
   if (tags_bytes(tags) > cfg.max_tags_bytes) return "tags exceed max_tags_bytes";
+  if (!valid_tags(tags, cfg.max_tags_bytes)) return "tags break the tag rules";
   return {};
 }
 
@@ -81,6 +89,8 @@ struct core::impl {
   anti_entropy ae;
   leave_notices leaver;
   joiner join;
+  admission adm;
+  join_cookies cookies;
 
   run_state state = run_state::running;
   bool clock_started = false;
@@ -94,6 +104,12 @@ struct core::impl {
   std::vector<std::string> corrections;
   bool conflict_refuted = false;
   time_point last_conflict_refute{};
+  // Refutation budget (config::refute_burst, one per probe_interval), and
+  // the accusation waiting for it: the next refutation goes above it.
+  token_bucket refute_budget;
+  bool refute_budget_init = false;
+  bool refute_pending = false;
+  uint64_t refute_pending_above = 0;
 
   impl(config c, member self, uint64_t seed)
     : cfg(std::move(c)), config_error(check(cfg, self.name, self.addr, self.tags)),
@@ -101,8 +117,12 @@ struct core::impl {
       ob(cfg, table.self().name, stats, mix64(seed) >> 16,
          [this] { return retransmit_limit(cfg, table.live_count()); }),
       prober(cfg, table, ob, rng, stats), ae(cfg, table, ob, rng, stats),
-      leaver(cfg, table, ob, rng, stats), join(cfg, table, ob, rng, stats) {
+      leaver(cfg, table, ob, rng, stats), join(cfg, table, ob, rng, stats),
+      adm(cfg, table, ob, stats),
+      cookies(mix64(seed ^ 0x636f6f6b69653a30ULL), mix64(seed ^ 0x636f6f6b69653a31ULL),
+              std::chrono::minutes(1)) {
     if (!config_error.empty()) state = run_state::inert;
+    table.set_limits(cfg.max_unconfirmed, cfg.max_table_bytes);
   }
 
   member& self() { return table.self(); }
@@ -138,16 +158,43 @@ struct core::impl {
 
   // -- claims about this node ----------------------------------------------------
 
-  void refute(uint64_t above, time_point now) {
+  // Refutes everything up to `above` now if the refutation budget allows
+  // (true), else later, together with what else comes (false).
+  bool refute(uint64_t above, time_point now) {
+    if (!refute_budget_init) {
+      refute_budget = token_bucket(
+        1.0 / std::chrono::duration<double>(cfg.probe_interval).count(),
+        cfg.refute_burst, now);
+      refute_budget_init = true;
+    }
+    if (refute_pending) above = std::max(above, refute_pending_above);
+    if (!refute_budget.try_take(1, now)) {
+      if (!refute_pending) ++stats.refutations_deferred;
+      refute_pending = true;
+      refute_pending_above = above;
+      return false;
+    }
+    refute_pending = false;
     auto& me = self();
-    me.incarnation = std::max(me.incarnation, above) + 1;
+    // Saturates: accusations stay below max_incarnation (codec), so the
+    // answer is always higher than any accusation we accepted.
+    me.incarnation = next_incarnation(std::max(me.incarnation, above));
     me.state_change = now;
     ++stats.refutations;
     ob.enqueue(me, {});
+    return true;
   }
 
-  void send_self_to(const address& to, outbound_list& out) {
+  // A deferred refutation, when the budget allows it again.
+  void refute_tick(time_point now) {
+    if (refute_pending && state == run_state::running
+        && refute_budget.available(now) >= 1)
+      refute(refute_pending_above, now);
+  }
+
+  void send_self_to(const address& to, time_point now, outbound_list& out) {
     if (to.empty() || to == self().addr) return;
+    if (!ob.take_assist(now)) return;
     auto p = ob.packet();
     *p.add_updates() = encode(self(), {});
     ob.send(to, p, out);
@@ -176,8 +223,7 @@ struct core::impl {
         return;
       conflict_refuted = true;
       last_conflict_refute = now;
-      refute(c.incarnation, now);
-      send_self_to(from_addr, out);
+      if (refute(c.incarnation, now)) send_self_to(from_addr, now, out);
       return;
     }
     bool newer = c.incarnation > me.incarnation;
@@ -186,17 +232,17 @@ struct core::impl {
       // A stale accusation straight from its accuser (e.g. a Lifeguard buddy
       // ping): that node missed our refutation and its timer still runs.
       if (c.state != member_state::alive && !c.from.empty() && c.from == sender)
-        send_self_to(from_addr, out);
+        send_self_to(from_addr, now, out);
       return; // otherwise our own echo or stale gossip
     }
     if (c.state == member_state::suspect || c.state == member_state::dead)
       prober.self_accused();
-    refute(c.incarnation, now);
-    send_self_to(from_addr, out);
+    if (!refute(c.incarnation, now)) return;
+    send_self_to(from_addr, now, out);
     // The accuser's timer is the first to fire: tell it directly too.
     if (!c.from.empty() && c.from != sender)
       if (auto* acc = table.find(c.from); acc && is_live(acc->state))
-        send_self_to(acc->addr, out);
+        send_self_to(acc->addr, now, out);
   }
 
   // -- claims about other members ------------------------------------------------
@@ -205,10 +251,33 @@ struct core::impl {
   void apply(const Update& u, source src, const std::string& sender,
              const address& from_addr, time_point now, outbound_list& out) {
     auto c = to_claim(u);
-    if (c.name == self().name)
+    if (c.name == self().name) {
+      // Before we joined (a restart meets its old, higher incarnation in
+      // the cluster's view) any accepted incarnation is believable.
+      if (join.joined() && !join.catching_up(false, now)
+          && c.incarnation > self().incarnation + cfg.max_incarnation_jump) {
+        bad("incarnation_jump");
+        return;
+      }
       apply_self(c, sender, from_addr, now, out);
-    else
-      apply(c, &u, src, sender, from_addr, now, out);
+      return;
+    }
+    // Only the member raises its incarnation, a step at a time: a larger
+    // jump must come from the member itself, at the address we know. An
+    // accusation by anyone else names the incarnation its accuser holds,
+    // which is at most one step ahead of ours unless we missed news; we
+    // wait for that news rather than let accusations walk the number up
+    // faster than the member can refute.
+    if (auto* cur = table.find_any(c.name);
+        cur && c.incarnation > cur->incarnation
+                                 + (c.state == member_state::alive
+                                      ? cfg.max_incarnation_jump
+                                      : 1)
+        && !(c.name == sender && cur->addr == from_addr)) {
+      bad("incarnation_jump");
+      return;
+    }
+    apply(c, &u, src, sender, from_addr, now, out);
   }
 
   // This node's own verdict about `m` (suspect after a failed probe, dead
@@ -232,20 +301,53 @@ struct core::impl {
   void apply(const claim& c, const Update* wire, source src,
              std::string_view sender, const address& from_addr,
              time_point now, outbound_list& out) {
-    auto s = table.apply(c, sender, src == source::gossip, now);
+    // Our own verdicts come without an address; everything else from the
+    // wire is admitted first (per-source budgets). A member new to us is
+    // confirmed when the claim comes from the member itself or from a
+    // member we know at the packet's source address; learnt from anyone
+    // else, it stays unconfirmed until it answers us.
+    bool verdict = from_addr.empty();
+    bool direct = !verdict && c.name == sender && c.addr == from_addr;
+    bool member_sent = !verdict && verified_member(std::string(sender), from_addr);
+    if (!verdict && !admit(c, src, member_sent, from_addr, now)) return;
+    bool vouched = verdict || direct || member_sent;
+    auto s = table.apply(c, sender, src == source::gossip, now, vouched);
+    if (s.outcome == apply_summary::stale && !s.confirmed) {
+      if (vouched) on_confirmed(std::string(c.name), now);
+      else ++stats.updates_stale;
+      return;
+    }
     switch (s.outcome) {
       case apply_summary::table_full:
         bad("table_full");
         return;
+      case apply_summary::unconfirmed_full:
+        bad("unconfirmed_full");
+        return;
+      case apply_summary::over_bytes:
+        bad("table_bytes");
+        return;
       case apply_summary::stale:
-        on_stale(c, s, src, sender, from_addr, out);
+        on_stale(c, s, src, sender, from_addr, now, out);
         return;
       case apply_summary::addr_conflict:
-        on_addr_conflict(c, s, wire, out);
+        on_addr_conflict(c, s, wire, now, out);
         return;
       case apply_summary::added:
       case apply_summary::changed:
         break;
+    }
+    if (!s.confirmed) {
+      // Not news for anyone until the member answers, or a member vouches
+      // for it: no events, no gossip.
+      if (vouched) {
+        on_confirmed(std::string(c.name), now);
+        return;
+      }
+      ++stats.updates_applied;
+      if (s.outcome == apply_summary::added) ++stats.unconfirmed_added;
+      adm.learnt(std::string(c.name), now);
+      return;
     }
     ++stats.updates_applied;
     auto& m = *s.m;
@@ -277,11 +379,63 @@ struct core::impl {
     if (src != source::join_page) ob.enqueue(m, s.accuser);
   }
 
+  // Per-source budgets: members new to the table (for senders that are not
+  // members we know at that address; a join reply we asked for is exempt
+  // too), and tag bytes a claim would store (every sender).
+  bool admit(const claim& c, source src, bool member_sent,
+             const address& from_addr, time_point now) {
+    auto* cur = table.find_any(c.name);
+    if (!cur && !member_sent
+        && !(src == source::join_page && join.awaiting_reply_from(from_addr))
+        && !adm.take_member(from_addr, now)) {
+      bad("source_budget");
+      return false;
+    }
+    if (c.state == member_state::alive && !c.tags.empty()
+        && (!cur || (c.incarnation > cur->incarnation && c.tags != cur->tags))
+        && !adm.take_tag_bytes(from_addr, tags_bytes(c.tags), now)) {
+      bad("source_budget");
+      return false;
+    }
+    return true;
+  }
+
+  // An unconfirmed member answered (an ack to a confirmation ping, or a
+  // packet of its own from its address): it becomes a member, and news.
+  void on_confirmed(const std::string& name, time_point now) {
+    auto* m = table.confirm(name);
+    if (!m) return;
+    ++stats.members_confirmed;
+    if (!is_live(m->state)) return; // remembered for healing, not news
+    prober.add_target(m->name);
+    emit(event::joined, *m);
+    if (m->state == member_state::suspect) {
+      emit(event::suspect, *m);
+      prober.suspect(m->name, {}, now);
+      return;
+    }
+    ob.enqueue(*m, {});
+  }
+
+  // A packet's sender, if we hold it unconfirmed at the packet's source
+  // address, has just shown it is there.
+  void confirm_sender(const std::string& sender, const address& from,
+                      time_point now) {
+    if (!table.unconfirmed(sender)) return;
+    if (table.find_any(sender)->addr == from) on_confirmed(sender, now);
+  }
+
+  // Whether `sender` is a confirmed live member at `from`.
+  bool verified_member(const std::string& sender, const address& from) const {
+    auto* m = table.find(sender);
+    return m && is_live(m->state) && m->addr == from && sender != table.self().name;
+  }
+
   // A claim that did not change the view: a new confirmation of a running
   // suspicion, or old news that may call for a reply.
   void on_stale(const claim& c, const apply_summary& s, source src,
                 std::string_view sender, const address& from_addr,
-                outbound_list& out) {
+                time_point now, outbound_list& out) {
     auto& cur = *s.m;
     if (s.state == member_state::suspect && cur.state == member_state::suspect
         && c.incarnation == cur.incarnation
@@ -295,7 +449,7 @@ struct core::impl {
     // dead/left: tell it, so it can refute.
     if ((src != source::gossip || c.name == sender) && is_live(s.state)
         && !is_live(cur.state))
-      heal_notice(cur, out);
+      heal_notice(cur, now, out);
     // The sender still spreads an accusation that the member already
     // refuted: it missed the refutation, whose retransmissions may all be
     // spent by now, and its own suspicion timer may run out. Hand it the
@@ -318,14 +472,15 @@ struct core::impl {
   // Same name, another address: keep the member we know, report it, and
   // tell the known owner so it can refute.
   void on_addr_conflict(const claim& c, const apply_summary& s,
-                        const Update* wire, outbound_list& out) {
+                        const Update* wire, time_point now,
+                        outbound_list& out) {
     bad("addr_conflict");
     ++stats.name_conflicts;
     member conflict = *s.m;
     conflict.addr = std::string(c.addr);
     conflict.incarnation = c.incarnation;
     emit(event::name_conflict, conflict);
-    if (heal_notices_budget == 0 || !wire) return;
+    if (heal_notices_budget == 0 || !wire || !ob.take_assist(now)) return;
     --heal_notices_budget;
     auto p = ob.packet();
     *p.add_updates() = *wire;
@@ -334,8 +489,8 @@ struct core::impl {
 
   // Tells `m` (by address) what we believe about it; at most
   // max_heal_notices_per_packet per handled packet.
-  void heal_notice(const member& m, outbound_list& out) {
-    if (heal_notices_budget == 0) return;
+  void heal_notice(const member& m, time_point now, outbound_list& out) {
+    if (heal_notices_budget == 0 || !ob.take_assist(now)) return;
     --heal_notices_budget;
     ++stats.heal_notices;
     auto p = ob.packet();
@@ -346,8 +501,12 @@ struct core::impl {
   // Sends the records collected in `corrections` to `to` in one packet
   // (bounded by max_packet; an oversized record is skipped: gossip and
   // anti-entropy still carry it).
-  void send_corrections(const address& to, outbound_list& out) {
+  void send_corrections(const address& to, time_point now, outbound_list& out) {
     if (corrections.empty()) return;
+    if (!ob.take_assist(now)) {
+      corrections.clear();
+      return;
+    }
     auto p = ob.packet();
     std::size_t size = p.ByteSizeLong();
     for (auto& name : corrections) {
@@ -366,6 +525,25 @@ struct core::impl {
     ob.send(to, p, out);
   }
 
+  // A join or reconnect request: the table for an address that returned our
+  // cookie; a challenge, never larger than the request, for any other.
+  void on_join(const std::string& sender, const address& from,
+               const JoinRequest& j, std::size_t request_bytes,
+               time_point now, outbound_list& out) {
+    if (cookies.valid(j.cookie(), from, now)) {
+      ae.send_table(from, now, out);
+      return;
+    }
+    auto p = ob.packet();
+    p.mutable_challenge()->set_cookie(cookies.issue(from, now));
+    if (p.ByteSizeLong() > request_bytes) {
+      bad("short_join");
+      return;
+    }
+    ++stats.join_challenges;
+    ob.send(from, p, out);
+  }
+
   // State pages: a join reply (the first is old news to everyone else and
   // not re-gossiped; reconnect replies are, so both sides re-merge) or an
   // anti-entropy answer.
@@ -373,8 +551,8 @@ struct core::impl {
                 const StatePage& s, time_point now, outbound_list& out) {
     auto src = join.catching_up(s.join_reply(), now) ? source::join_page : source::page;
     for (auto& u : s.members()) {
-      if (!valid(u, cfg)) {
-        bad("bad_update");
+      if (auto* err = update_error(u, cfg)) {
+        bad(err);
         continue;
       }
       apply(u, src, sender, from, now, out);
@@ -442,11 +620,13 @@ void core::leave(time_point now, outbound_list& out) {
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
   auto& me = d.self();
-  me.incarnation += 1;
+  // Below the ceiling: a 'left' at max_incarnation is refused by receivers.
+  if (me.incarnation + 1 < max_incarnation) me.incarnation += 1;
   me.state = member_state::left;
   me.state_change = now;
   d.ob.enqueue(me, {});
   d.state = impl::run_state::leaving;
+  d.refute_pending = false;
   d.leave_until = now + d.cfg.leave_drain;
   d.prober.stop();
   d.gossip(now, out);
@@ -460,8 +640,9 @@ ec core::rejoin(time_point now, outbound_list& out) {
   if (d.state == impl::run_state::inert) return ec::bad_config;
   if (d.state == impl::run_state::running) return ec::none;
   d.state = impl::run_state::running;
+  d.refute_pending = false;
   auto& me = d.self();
-  me.incarnation += 1;
+  me.incarnation = next_incarnation(me.incarnation);
   me.state = member_state::alive;
   me.state_change = now;
   d.ob.clear_queue();
@@ -482,11 +663,13 @@ ec core::set_tags(std::map<std::string, std::string> tags, time_point now,
   for (auto& [k, _] : tags)
     if (k.empty()) return ec::bad_tag;
   if (tags_bytes(tags) > d.cfg.max_tags_bytes) return ec::tags_too_large;
+  // The rules every receiver applies to tags from the wire.
+  if (!valid_tags(tags, d.cfg.max_tags_bytes)) return ec::bad_tag;
   if (d.state != impl::run_state::running) return ec::not_running;
   d.start_clocks(now);
   auto& me = d.self();
   me.tags = std::move(tags);
-  me.incarnation += 1;
+  me.incarnation = next_incarnation(me.incarnation);
   me.state_change = now;
   d.ob.enqueue(me, {});
   d.gossip(now, out);
@@ -509,28 +692,59 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
     d.bad(to_string(err));
     return;
   }
+  // Whether the sender is a member we know at this address, judged before
+  // the packet's own claims (which may introduce it) are applied.
+  bool member = d.verified_member(p.sender(), from);
   // Claims first (the body may depend on them: a leave notice's 'left'),
   // then the replies they call for, then the body.
   d.heal_notices_budget = max_heal_notices_per_packet;
+  // A sender we hold unconfirmed, writing from its address, is confirmed
+  // first: then it vouches for what it carries.
+  d.confirm_sender(p.sender(), from, now);
   for (auto& u : p.updates()) {
-    if (!valid(u, d.cfg)) {
-      d.bad("bad_update");
+    if (auto* err = update_error(u, d.cfg)) {
+      d.bad(err);
       continue;
     }
     d.apply(u, source::gossip, p.sender(), from, now, out);
   }
-  d.send_corrections(from, out);
+  d.send_corrections(from, now, out);
   d.prober.notice_suspect_sender(p.sender(), from, now, out);
   switch (p.body_case()) {
     case Packet::kPing: d.prober.on_ping(from, p.ping(), out); break;
-    case Packet::kAck: d.prober.on_ack(p.ack(), out); break;
+    case Packet::kAck:
+      if (auto* name = d.adm.on_ack(p.ack().seq()))
+        d.on_confirmed(std::string(*name), now);
+      else
+        d.prober.on_ack(p.ack(), out);
+      break;
     case Packet::kNack: d.prober.on_nack(p.nack()); break;
-    case Packet::kPingReq: d.prober.on_ping_req(from, p.ping_req(), now, out); break;
-    case Packet::kJoin: d.ae.send_table(from, now, out); break;
+    case Packet::kPingReq:
+      // Probing a third party on request: for members only, or anyone
+      // could aim our pings at any address.
+      if (d.verified_member(p.sender(), from))
+        d.prober.on_ping_req(from, p.ping_req(), now, out);
+      else
+        d.bad("unverified");
+      break;
+    case Packet::kJoin:
+      d.on_join(p.sender(), from, p.join(), bytes.size(), now, out);
+      break;
+    case Packet::kChallenge:
+      d.join.on_challenge(from, p.challenge().cookie(), out);
+      break;
     case Packet::kState: d.on_state(p.sender(), from, p.state(), now, out); break;
-    case Packet::kDigest: d.ae.on_digest(from, p.digest(), now, out); break;
+    case Packet::kDigest:
+      d.ae.on_digest(from, p.digest(), member, now, out);
+      // A node that holds us in its view but is not in ours (two views
+      // that lost each other): answer with a reconnect request no larger
+      // than its digest; the cookie round trip then merges the views.
+      if (auto* m = d.table.find(p.sender());
+          !member && (!m || !is_live(m->state)) && d.ob.take_assist(now))
+        d.join.hello(from, bytes.size(), out);
+      break;
     case Packet::kBuckets: d.ae.on_buckets(from, p.buckets(), now, out); break;
-    case Packet::kWant: d.ae.on_want(from, p.want(), now, out); break;
+    case Packet::kWant: d.ae.on_want(from, p.want(), member, now, out); break;
     case Packet::kLeave: d.leaver.on_notice(p.sender(), from, p.leave(), out); break;
     case Packet::kLeaveAck: break; // late: we rejoined since
     case Packet::BODY_NOT_SET: break;
@@ -556,10 +770,12 @@ void core::poll(time_point now, outbound_list& out) {
     }
     return;
   }
+  d.refute_tick(now);
   d.join.tick(now, out);
   d.prober.relay_tick(now, out);
   d.probe_tick(now, out);
   d.suspicion_tick(now, out);
+  d.adm.tick(now, out);
   if (now >= d.gossip_next && !d.ob.idle()) {
     d.gossip(now, out);
     d.gossip_next = now + d.cfg.gossip_interval;
@@ -579,6 +795,8 @@ time_point core::next_wakeup() const {
                                      : d.gossip_next);
   auto t = std::min({d.ae.next_wakeup(), d.join.next_wakeup(),
                      d.prober.next_wakeup()});
+  if (d.refute_pending) t = std::min(t, d.refute_budget.when_available(1));
+  t = std::min(t, d.adm.next_wakeup());
   if (!d.ob.idle()) t = std::min(t, d.gossip_next);
   return t;
 }
@@ -610,5 +828,11 @@ bool core::joined() const { return impl_->join.joined(); }
 const std::string& core::config_error() const { return impl_->config_error; }
 
 std::size_t core::live_count() const { return impl_->table.live_count(); }
+
+std::size_t core::unconfirmed_count() const {
+  return impl_->table.unconfirmed_count();
+}
+
+std::size_t core::table_bytes() const { return impl_->table.bytes(); }
 
 } // namespace pekonode::membership

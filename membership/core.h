@@ -143,6 +143,14 @@ public:
   /// self included).
   std::size_t live_count() const;
 
+  /// Members learnt second-hand and not yet confirmed (config::
+  /// max_unconfirmed). They appear in no other query: members(), find(),
+  /// count(), size() and the events show confirmed members only.
+  std::size_t unconfirmed_count() const;
+
+  /// Estimated bytes of the member table (config::max_table_bytes).
+  std::size_t table_bytes() const;
+
 private:
   struct impl;
   std::unique_ptr<impl> impl_;

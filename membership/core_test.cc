@@ -16,6 +16,14 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::parse;
+using testing::test_addr;
+
+// `ups` after the sender's own record: a sender the receiver then knows at
+// its address, which vouches for the members it names.
+std::vector<Update> with_self(const std::string& sender, std::vector<Update> ups) {
+  ups.insert(ups.begin(), testing::upd(sender, 0, ALIVE));
+  return ups;
+}
 using testing::pkt;
 using testing::upd;
 
@@ -41,13 +49,13 @@ TEST(Precedence, Table) {
 }
 
 struct fixture {
-  core c{config::lan(), "me", "me:1", {}, 42};
+  core c{config::lan(), "me", test_addr("me"), {}, 42};
   outbound_list out;
   fixture(int peers) {
     c.join({}, t0, out);
     std::vector<Update> ups;
     for (int i = 0; i < peers; ++i) ups.push_back(upd("p" + std::to_string(i), 0, ALIVE));
-    c.handle("p0:1", pkt("p0", ups), t0, out);
+    c.handle(test_addr("p0"), pkt("p0", ups), t0, out);
     out.clear();
     c.drain_events();
   }
@@ -58,17 +66,17 @@ struct fixture {
 };
 
 TEST(Core, LearnsMembersFromGossipAndEmitsJoined) {
-  core c{config::lan(), "me", "me:1", {}, 1};
+  core c{config::lan(), "me", test_addr("me"), {}, 1};
   outbound_list out;
   c.join({}, t0, out);
-  c.handle("a:1", pkt("a", {upd("a", 0, ALIVE), upd("b", 3, ALIVE)}), t0, out);
+  c.handle(test_addr("a"), pkt("a", {upd("a", 0, ALIVE), upd("b", 3, ALIVE)}), t0, out);
   auto ev = c.drain_events();
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].kind, event::joined);
   EXPECT_EQ(c.members().size(), 3u);
   EXPECT_EQ(c.live_count(), 3u);
   // The same news again is stale: not re-applied.
-  c.handle("a:1", pkt("a", {upd("b", 3, ALIVE)}), t0, out);
+  c.handle(test_addr("a"), pkt("a", {upd("b", 3, ALIVE)}), t0, out);
   EXPECT_TRUE(c.drain_events().empty());
   EXPECT_EQ(c.stats().updates_stale, 1u);
 }
@@ -80,13 +88,13 @@ TEST(Core, ProbeThenAck) {
   const outbound* ping = nullptr;
   for (auto& o : f.out) if (parse(o).has_ping()) ping = &o;
   ASSERT_NE(ping, nullptr);
-  EXPECT_EQ(ping->to, "p0:1");
+  EXPECT_EQ(ping->to, test_addr("p0"));
   auto p = parse(*ping);
   EXPECT_EQ(p.ping().target(), "p0");
   Packet ack;
   ack.set_sender("p0");
   ack.mutable_ack()->set_seq(p.ping().seq());
-  f.c.handle("p0:1", ack.SerializeAsString(), t0 + seconds(1), f.out);
+  f.c.handle(test_addr("p0"), ack.SerializeAsString(), t0 + seconds(1), f.out);
   EXPECT_EQ(f.c.stats().acks, 1u);
   f.run_to(t0 + milliseconds(1450)); // before the first probe's end
   EXPECT_EQ(f.c.stats().probe_failures, 0u);
@@ -107,7 +115,7 @@ TEST(Core, TimeoutSendsPingReqsThenSuspects) {
     if (!p.has_ping_req()) continue;
     ++reqs;
     EXPECT_EQ(p.ping_req().target(), target);
-    EXPECT_NE(o.to, target + ":1");
+    EXPECT_NE(o.to, test_addr(target));
   }
   EXPECT_EQ(reqs, 3);
   f.run_to(t0 + milliseconds(2600));
@@ -125,10 +133,10 @@ TEST(Core, RelaysPingReqAndNacksOnTimeout) {
   req.set_sender("p0");
   req.mutable_ping_req()->set_seq(77);
   req.mutable_ping_req()->set_target("p1");
-  req.mutable_ping_req()->set_target_addr("p1:1");
-  f.c.handle("p0:1", req.SerializeAsString(), t0, f.out);
+  req.mutable_ping_req()->set_target_addr(test_addr("p1"));
+  f.c.handle(test_addr("p0"), req.SerializeAsString(), t0, f.out);
   ASSERT_EQ(f.out.size(), 1u);
-  EXPECT_EQ(f.out[0].to, "p1:1");
+  EXPECT_EQ(f.out[0].to, test_addr("p1"));
   auto ping = parse(f.out[0]);
   ASSERT_TRUE(ping.has_ping());
   f.out.clear();
@@ -138,7 +146,7 @@ TEST(Core, RelaysPingReqAndNacksOnTimeout) {
     auto p = parse(o);
     if (p.has_nack()) {
       nacked = true;
-      EXPECT_EQ(o.to, "p0:1");
+      EXPECT_EQ(o.to, test_addr("p0"));
       EXPECT_EQ(p.nack().seq(), 77u);
     }
   }
@@ -151,18 +159,18 @@ TEST(Core, AnswersPingForItsNameOnly) {
   ping.set_sender("p0");
   ping.mutable_ping()->set_seq(5);
   ping.mutable_ping()->set_target("me");
-  f.c.handle("p0:1", ping.SerializeAsString(), t0, f.out);
+  f.c.handle(test_addr("p0"), ping.SerializeAsString(), t0, f.out);
   ASSERT_EQ(f.out.size(), 1u);
   EXPECT_EQ(parse(f.out[0]).ack().seq(), 5u);
   ping.mutable_ping()->set_target("someone-else");
-  f.c.handle("p0:1", ping.SerializeAsString(), t0, f.out);
+  f.c.handle(test_addr("p0"), ping.SerializeAsString(), t0, f.out);
   EXPECT_EQ(f.out.size(), 1u);
   EXPECT_EQ(f.c.stats().bad_packets.at("wrong_target"), 1u);
 }
 
 TEST(Core, RefutesSuspicionWithHigherIncarnation) {
   fixture f(1);
-  f.c.handle("p0:1", pkt("p0", {[] { auto u = upd("me", 0, SUSPECT, "p0"); u.set_addr("me:1"); return u; }()}),
+  f.c.handle(test_addr("p0"), pkt("p0", {[] { auto u = upd("me", 0, SUSPECT, "p0"); u.set_addr(test_addr("me")); return u; }()}),
              t0, f.out);
   EXPECT_EQ(f.c.self().incarnation, 1u);
   EXPECT_EQ(f.c.stats().refutations, 1u);
@@ -171,20 +179,20 @@ TEST(Core, RefutesSuspicionWithHigherIncarnation) {
   for (auto& o : f.out) {
     auto p = parse(o);
     for (auto& u : p.updates())
-      if (u.name() == "me" && u.state() == ALIVE && u.incarnation() == 1 && o.to == "p0:1")
+      if (u.name() == "me" && u.state() == ALIVE && u.incarnation() == 1 && o.to == test_addr("p0"))
         told = true;
   }
   EXPECT_TRUE(told);
   // A restarted node hearing itself at a higher incarnation jumps above it.
   auto u = upd("me", 9, ALIVE);
-  u.set_addr("me:1");
-  f.c.handle("p0:1", pkt("p0", {u}), t0, f.out);
+  u.set_addr(test_addr("me"));
+  f.c.handle(test_addr("p0"), pkt("p0", {u}), t0, f.out);
   EXPECT_EQ(f.c.self().incarnation, 10u);
 }
 
 TEST(Core, BuddyPingCarriesSuspicion) {
   fixture f(1);
-  f.c.handle("p9:1", pkt("p9", {upd("p0", 0, SUSPECT, "p9")}), t0, f.out);
+  f.c.handle(test_addr("p9"), pkt("p9", {upd("p0", 0, SUSPECT, "p9")}), t0, f.out);
   f.out.clear();
   f.run_to(t0 + seconds(1));
   bool buddy = false;
@@ -199,12 +207,12 @@ TEST(Core, BuddyPingCarriesSuspicion) {
 TEST(Core, StaleAccusationGetsNewerRecordBack) {
   fixture f(3);
   // p1 refuted (alive at 2); p2 still gossips the old accusation at 1.
-  f.c.handle("p1:1", pkt("p1", {upd("p1", 2, ALIVE)}), t0, f.out);
+  f.c.handle(test_addr("p1"), pkt("p1", {upd("p1", 2, ALIVE)}), t0, f.out);
   f.out.clear();
-  f.c.handle("p2:1", pkt("p2", {upd("p1", 1, SUSPECT, "p0")}), t0, f.out);
+  f.c.handle(test_addr("p2"), pkt("p2", {upd("p1", 1, SUSPECT, "p0")}), t0, f.out);
   EXPECT_EQ(f.c.find("p1")->state, member_state::alive);
   ASSERT_EQ(f.out.size(), 1u);
-  EXPECT_EQ(f.out[0].to, "p2:1");
+  EXPECT_EQ(f.out[0].to, test_addr("p2"));
   auto p = parse(f.out[0]);
   ASSERT_EQ(p.updates_size(), 1);
   EXPECT_EQ(p.updates(0).name(), "p1");
@@ -213,24 +221,24 @@ TEST(Core, StaleAccusationGetsNewerRecordBack) {
   EXPECT_EQ(f.c.stats().corrections_sent, 1u);
   // A current accusation is news, not stale: no correction.
   f.out.clear();
-  f.c.handle("p2:1", pkt("p2", {upd("p1", 2, SUSPECT, "p0")}), t0, f.out);
+  f.c.handle(test_addr("p2"), pkt("p2", {upd("p1", 2, SUSPECT, "p0")}), t0, f.out);
   EXPECT_EQ(f.c.find("p1")->state, member_state::suspect);
   EXPECT_EQ(f.c.stats().corrections_sent, 1u);
 }
 
 TEST(Core, PacketFromSuspectGetsSuspicionNotice) {
   fixture f(3);
-  f.c.handle("p0:1", pkt("p0", {upd("p1", 0, SUSPECT, "p0")}), t0, f.out);
+  f.c.handle(test_addr("p0"), pkt("p0", {upd("p1", 0, SUSPECT, "p0")}), t0, f.out);
   ASSERT_EQ(f.c.find("p1")->state, member_state::suspect);
   f.out.clear();
   // p1 talks to us (its refutation is not in this packet): tell it.
-  f.c.handle("p1:1", pkt("p1", {upd("p2", 0, ALIVE)}), t0, f.out);
+  f.c.handle(test_addr("p1"), pkt("p1", {upd("p2", 0, ALIVE)}), t0, f.out);
   auto notices = [&] {
     std::size_t n = 0;
     for (auto& o : f.out) {
       auto p = parse(o);
       for (auto& u : p.updates())
-        n += o.to == "p1:1" && u.name() == "p1" && u.state() == SUSPECT
+        n += o.to == test_addr("p1") && u.name() == "p1" && u.state() == SUSPECT
              && u.from() == "me";
     }
     return n;
@@ -238,36 +246,36 @@ TEST(Core, PacketFromSuspectGetsSuspicionNotice) {
   EXPECT_EQ(notices(), 1u);
   // Rate-limited per suspect.
   f.out.clear();
-  f.c.handle("p1:1", pkt("p1", {upd("p2", 0, ALIVE)}), t0 + milliseconds(1), f.out);
+  f.c.handle(test_addr("p1"), pkt("p1", {upd("p2", 0, ALIVE)}), t0 + milliseconds(1), f.out);
   EXPECT_EQ(notices(), 0u);
   // From another address (spoofed or moved): nothing is sent there.
-  f.c.handle("evil:1", pkt("p1", {upd("p2", 0, ALIVE)}), t0 + seconds(1), f.out);
-  for (auto& o : f.out) EXPECT_NE(o.to, "evil:1");
+  f.c.handle(test_addr("evil"), pkt("p1", {upd("p2", 0, ALIVE)}), t0 + seconds(1), f.out);
+  for (auto& o : f.out) EXPECT_NE(o.to, test_addr("evil"));
   // Its refutation clears the suspicion: no more notices.
   f.out.clear();
-  f.c.handle("p1:1", pkt("p1", {upd("p1", 1, ALIVE)}), t0 + seconds(2), f.out);
+  f.c.handle(test_addr("p1"), pkt("p1", {upd("p1", 1, ALIVE)}), t0 + seconds(2), f.out);
   EXPECT_EQ(f.c.find("p1")->state, member_state::alive);
   EXPECT_EQ(notices(), 0u);
   EXPECT_EQ(f.c.stats().suspect_notices, 1u);
 }
 
 TEST(Core, SuspectAnswersNoticeWithCurrentRecord) {
-  core c{config::lan(), "me", "me:1", {}, 7};
+  core c{config::lan(), "me", test_addr("me"), {}, 7};
   outbound_list out;
   c.join({}, t0, out);
   // First accusation: refute to incarnation 1.
-  c.handle("a:1", pkt("a", {upd("me", 0, SUSPECT, "a")}), t0, out);
+  c.handle(test_addr("a"), pkt("a", {upd("me", 0, SUSPECT, "a")}), t0, out);
   ASSERT_EQ(c.self().incarnation, 1u);
   out.clear();
   // b missed the refutation and notices us with the old claim: we answer
   // b directly with our current record, without another refutation.
-  c.handle("b:1", pkt("b", {upd("me", 0, SUSPECT, "b")}), t0, out);
+  c.handle(test_addr("b"), pkt("b", {upd("me", 0, SUSPECT, "b")}), t0, out);
   EXPECT_EQ(c.self().incarnation, 1u);
   bool answered = false;
   for (auto& o : out) {
     auto p = parse(o);
     for (auto& u : p.updates())
-      answered |= o.to == "b:1" && u.name() == "me" && u.state() == ALIVE
+      answered |= o.to == test_addr("b") && u.name() == "me" && u.state() == ALIVE
                   && u.incarnation() == 1u;
   }
   EXPECT_TRUE(answered);
@@ -275,7 +283,7 @@ TEST(Core, SuspectAnswersNoticeWithCurrentRecord) {
 
 TEST(Core, SuspicionExpiresToDead) {
   fixture f(1);
-  f.c.handle("p9:1", pkt("p9", {upd("p0", 0, SUSPECT, "p9")}), t0, f.out);
+  f.c.handle(test_addr("p9"), pkt("p9", {upd("p0", 0, SUSPECT, "p9")}), t0, f.out);
   f.c.drain_events();
   // N=3 (me, p0, p9): k=0, so the timeout is min = 4 s.
   f.run_to(t0 + seconds(3));
@@ -304,7 +312,7 @@ TEST(Core, LeaveBroadcastsLeftThenGoesSilent) {
   ping.set_sender("p0");
   ping.mutable_ping()->set_seq(5);
   ping.mutable_ping()->set_target("me");
-  f.c.handle("p0:1", ping.SerializeAsString(), t0 + seconds(3), f.out);
+  f.c.handle(test_addr("p0"), ping.SerializeAsString(), t0 + seconds(3), f.out);
   EXPECT_TRUE(f.out.empty());
   EXPECT_EQ(f.c.rejoin(t0 + seconds(4), f.out), ec::none);
   EXPECT_EQ(f.c.self().incarnation, 2u);
@@ -329,51 +337,61 @@ TEST(Core, PacketsRespectMaxPacket) {
 }
 
 TEST(Core, JoinReplyPaginatesLargeTables) {
-  core seed{config::lan(), "seed", "seed:1", {}, 1};
+  core seed{config::lan(), "seed", test_addr("seed"), {}, 1};
   outbound_list out;
   seed.join({}, t0, out);
   for (int batch = 0; batch < 50; ++batch) {
     std::vector<Update> ups;
     for (int i = 0; i < 20; ++i) ups.push_back(upd("m" + std::to_string(batch * 20 + i), 1, ALIVE));
-    seed.handle("x:1", pkt("x", ups), t0, out);
+    seed.handle(test_addr("x"), pkt("x", with_self("x", ups)), t0, out);
   }
   out.clear();
-  core joiner{config::lan(), "new", "new:1", {}, 2};
+  core joiner{config::lan(), "new", test_addr("new"), {}, 2};
   outbound_list jout;
-  joiner.join({"seed:1"}, t0, jout);
+  joiner.join({test_addr("seed")}, t0, jout);
   ASSERT_EQ(jout.size(), 1u);
-  seed.handle("new:1", jout[0].payload, t0, out);
+  // Unverified: a challenge no larger than the request, then the request
+  // again with its cookie, then the table.
+  seed.handle(test_addr("new"), jout[0].payload, t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(parse(out[0]).has_challenge());
+  EXPECT_LE(out[0].payload.size(), jout[0].payload.size());
+  outbound_list again;
+  joiner.handle(test_addr("seed"), out[0].payload, t0, again);
+  ASSERT_EQ(again.size(), 1u);
+  out.clear();
+  seed.handle(test_addr("new"), again[0].payload, t0, out);
   ASSERT_GT(out.size(), 10u);
   for (auto& o : out) {
-    EXPECT_EQ(o.to, "new:1");
+    EXPECT_EQ(o.to, test_addr("new"));
     EXPECT_LE(o.payload.size(), 1200u);
-    joiner.handle("seed:1", o.payload, t0, jout);
+    joiner.handle(test_addr("seed"), o.payload, t0, jout);
   }
   EXPECT_TRUE(joiner.joined());
-  EXPECT_EQ(joiner.members().size(), 1002u);
+  EXPECT_EQ(joiner.members().size(), 1003u); // m0..m999, x, seed, new
 }
 
 TEST(Core, BadInputIsCountedNeverFatal) {
   fixture f(3);
-  f.c.handle("x:1", std::string(70000, 'a'), t0, f.out);
+  f.c.handle(test_addr("x"), std::string(70000, 'a'), t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("too_large"), 1u);
-  f.c.handle("x:1", "\xff\xff\xff", t0, f.out);
+  f.c.handle(test_addr("x"), "\xff\xff\xff", t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("parse"), 1u);
-  f.c.handle("x:1", pkt("", {}), t0, f.out);
+  f.c.handle(test_addr("x"), pkt("", {}), t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("bad_sender"), 1u);
   // Unknown body field (number 14, unused) and nothing else: unknown type.
   std::string unknown = pkt("x", {});
   unknown += std::string("\x72\x00", 2);
-  f.c.handle("x:1", unknown, t0, f.out);
+  f.c.handle(test_addr("x"), unknown, t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("unknown_type"), 1u);
   auto big = upd("z", 0, ALIVE);
   (*big.mutable_tags())["k"] = std::string(5000, 'v');
-  f.c.handle("x:1", pkt("x", {big, upd("", 0, ALIVE)}), t0, f.out);
+  f.c.handle(test_addr("x"), pkt("x", {big, upd("", 0, ALIVE)}), t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("bad_update"), 2u);
   Packet b;
   b.set_sender("x");
   b.mutable_buckets()->add_hashes(1);
-  f.c.handle("x:1", b.SerializeAsString(), t0, f.out);
+  f.c.handle(test_addr("x"), b.SerializeAsString(), t0, f.out);
   EXPECT_EQ(f.c.stats().bad_packets.at("unsolicited_sync"), 1u);
   // Random garbage and random mutations of a valid packet.
   uint64_t seed = 20240601;
@@ -382,13 +400,13 @@ TEST(Core, BadInputIsCountedNeverFatal) {
   std::string valid = pkt("p0", {upd("p1", 4, SUSPECT, "p0")}, [](Packet& p) {
     p.mutable_ping_req()->set_seq(1);
     p.mutable_ping_req()->set_target("p2");
-    p.mutable_ping_req()->set_target_addr("p2:1");
+    p.mutable_ping_req()->set_target_addr(test_addr("p2"));
   });
   for (int i = 0; i < 5000; ++i) {
     std::string s = valid;
     for (int k = 0; k < 3; ++k) s[rng() % s.size()] = static_cast<char>(rng());
     if (i % 2) s.resize(rng() % (s.size() + 1));
-    f.c.handle("x:1", s, t0 + milliseconds(i), f.out);
+    f.c.handle(test_addr("x"), s, t0 + milliseconds(i), f.out);
     f.out.clear();
   }
   EXPECT_EQ(f.c.self().name, "me");
@@ -397,32 +415,32 @@ TEST(Core, BadInputIsCountedNeverFatal) {
 TEST(Core, AntiEntropyIsConstantWhenViewsAgree) {
   // Two cores with the same table exchange one digest and nothing else.
   auto cfg = config::lan();
-  core a{cfg, "a", "a:1", {}, 1}, b{cfg, "b", "b:1", {}, 2};
+  core a{cfg, "a", test_addr("a"), {}, 1}, b{cfg, "b", test_addr("b"), {}, 2};
   outbound_list out;
   a.join({}, t0, out);
   b.join({}, t0, out);
   std::vector<Update> ups;
   for (int i = 0; i < 50; ++i) ups.push_back(upd("m" + std::to_string(i), 1, ALIVE));
-  auto ua = upd("a", 0, ALIVE); ua.set_addr("a:1");
-  auto ub = upd("b", 0, ALIVE); ub.set_addr("b:1");
+  auto ua = upd("a", 0, ALIVE); ua.set_addr(test_addr("a"));
+  auto ub = upd("b", 0, ALIVE); ub.set_addr(test_addr("b"));
   auto with_a = ups; with_a.push_back(ua);
   auto with_b = ups; with_b.push_back(ub);
-  b.handle("a:1", pkt("a", with_a), t0, out);
-  a.handle("b:1", pkt("b", with_b), t0, out);
+  b.handle(test_addr("a"), pkt("a", with_a), t0, out);
+  a.handle(test_addr("b"), pkt("b", with_b), t0, out);
   // Drive only a's sync: find its digest.
   out.clear();
   a.poll(t0 + seconds(31), out);
   const outbound* digest = nullptr;
   for (auto& o : out) if (parse(o).has_digest()) digest = &o;
   ASSERT_NE(digest, nullptr);
-  EXPECT_LT(digest->payload.size(), 40u);
+  EXPECT_LT(digest->payload.size(), 100u); // padded to 96 B (amplification)
   outbound_list reply;
-  b.handle("a:1", digest->payload, t0 + seconds(31), reply);
+  b.handle(test_addr("a"), digest->payload, t0 + seconds(31), reply);
   for (auto& o : reply) EXPECT_FALSE(parse(o).has_buckets());
   // Now b learns something a lacks: the digest differs and only that entry moves.
-  b.handle("c:1", pkt("c", {upd("extra", 0, ALIVE)}), t0 + seconds(31), reply);
+  b.handle(test_addr("c"), pkt("c", with_self("c", {upd("extra", 0, ALIVE)})), t0 + seconds(31), reply);
   reply.clear();
-  b.handle("a:1", digest->payload, t0 + seconds(31), reply);
+  b.handle(test_addr("a"), digest->payload, t0 + seconds(31), reply);
   ASSERT_EQ(reply.size(), 1u);
   ASSERT_TRUE(parse(reply[0]).has_buckets());
   // a sent its digest to a random peer: b answers as that peer, since a only
@@ -432,7 +450,7 @@ TEST(Core, AntiEntropyIsConstantWhenViewsAgree) {
   a.handle(asked, reply[0].payload, t0 + seconds(31), step3);
   ASSERT_FALSE(step3.empty());
   outbound_list step4;
-  for (auto& o : step3) b.handle("a:1", o.payload, t0 + seconds(31), step4);
+  for (auto& o : step3) b.handle(test_addr("a"), o.payload, t0 + seconds(31), step4);
   for (auto& o : step4) a.handle(asked, o.payload, t0 + seconds(31), step3);
   bool has_extra = false;
   for (auto& m : a.members()) has_extra |= m.name == "extra";
@@ -447,7 +465,7 @@ void feed(core& seed, int n) {
     std::vector<Update> ups;
     for (int i = batch * 20; i < std::min(n, batch * 20 + 20); ++i)
       ups.push_back(upd("m" + std::to_string(i), 1, ALIVE));
-    seed.handle("x:1", pkt("x", ups), t0, out);
+    seed.handle(test_addr("x"), pkt("x", with_self("x", ups)), t0, out);
   }
 }
 
@@ -457,17 +475,33 @@ std::size_t state_pages(const outbound_list& out, const address& to) {
   return n;
 }
 
-std::string join_request(const std::string& name) {
-  return pkt(name, {upd(name, 0, ALIVE)}, [](Packet& p) { p.mutable_join(); });
+std::string join_request(const std::string& name, const std::string& cookie = {}) {
+  Packet p;
+  p.set_sender(name);
+  p.mutable_join()->set_cookie(cookie);
+  p.mutable_join()->set_pad(std::string(200, '\0'));
+  *p.add_updates() = upd(name, 0, ALIVE);
+  return p.SerializeAsString();
+}
+
+// A join request from `name` carrying the cookie `seed` hands out for its
+// address (one challenge round trip).
+std::string join_request(core& seed, const std::string& name, time_point t) {
+  outbound_list out;
+  seed.handle(test_addr(name), join_request(name), t, out);
+  for (auto& o : out)
+    if (parse(o).has_challenge()) return join_request(name, parse(o).challenge().cookie());
+  ADD_FAILURE() << "no challenge";
+  return {};
 }
 
 TEST(ReplyBudget, JoinFloodFromOneSourceIsBounded) {
   auto cfg = config::lan();
-  core seed{cfg, "seed", "seed:1", {}, 1};
+  core seed{cfg, "seed", test_addr("seed"), {}, 1};
   feed(seed, 1000); // ~50 pages per full reply
   outbound_list out;
-  for (int i = 0; i < 100; ++i) seed.handle("evil:1", join_request("evil"), t0, out);
-  auto pages = state_pages(out, "evil:1");
+  for (int i = 0; i < 100; ++i) seed.handle(test_addr("evil"), join_request(seed, "evil", t0), t0, out);
+  auto pages = state_pages(out, test_addr("evil"));
   // The first request is answered in full; the flood adds nothing.
   EXPECT_GE(pages, 40u);
   EXPECT_LE(pages, cfg.reply_pages_burst);
@@ -475,42 +509,42 @@ TEST(ReplyBudget, JoinFloodFromOneSourceIsBounded) {
   // One second later the source has earned reply_pages_per_second pages.
   out.clear();
   for (int i = 0; i < 10; ++i)
-    seed.handle("evil:1", join_request("evil"), t0 + seconds(1), out);
-  EXPECT_LE(state_pages(out, "evil:1"),
+    seed.handle(test_addr("evil"), join_request(seed, "evil", t0 + seconds(1)), t0 + seconds(1), out);
+  EXPECT_LE(state_pages(out, test_addr("evil")),
             static_cast<std::size_t>(cfg.reply_pages_per_second));
-  EXPECT_GE(state_pages(out, "evil:1"), 1u);
+  EXPECT_GE(state_pages(out, test_addr("evil")), 1u);
 }
 
 TEST(ReplyBudget, OtherSourcesAreStillServed) {
   auto cfg = config::lan();
-  core seed{cfg, "seed", "seed:1", {}, 1};
+  core seed{cfg, "seed", test_addr("seed"), {}, 1};
   feed(seed, 100);
   outbound_list out;
-  for (int i = 0; i < 200; ++i) seed.handle("evil:1", join_request("evil"), t0, out);
+  for (int i = 0; i < 200; ++i) seed.handle(test_addr("evil"), join_request(seed, "evil", t0), t0, out);
   out.clear();
-  seed.handle("good:1", join_request("good"), t0, out);
+  seed.handle(test_addr("good"), join_request(seed, "good", t0), t0, out);
   // 102 members fit a few pages: the full table, nothing cut.
-  EXPECT_GE(state_pages(out, "good:1"), 2u);
-  core joiner{cfg, "good", "good:1", {}, 2};
+  EXPECT_GE(state_pages(out, test_addr("good")), 2u);
+  core joiner{cfg, "good", test_addr("good"), {}, 2};
   outbound_list jout;
-  joiner.join({"seed:1"}, t0, jout);
-  for (auto& o : out) joiner.handle("seed:1", o.payload, t0, jout);
+  joiner.join({test_addr("seed")}, t0, jout);
+  for (auto& o : out) joiner.handle(test_addr("seed"), o.payload, t0, jout);
   EXPECT_TRUE(joiner.joined());
-  EXPECT_EQ(joiner.size(), 103u);
+  EXPECT_EQ(joiner.size(), 104u); // m0..m99, x, evil, seed, good
 }
 
 TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
   auto cfg = config::lan();
   cfg.reply_pages_global_per_second = 100;
-  core seed{cfg, "seed", "seed:1", {}, 1};
+  core seed{cfg, "seed", test_addr("seed"), {}, 1};
   feed(seed, 1000);
   outbound_list out;
   std::size_t total = 0, answered = 0;
   for (int i = 0; i < 50; ++i) {
     auto name = "j" + std::to_string(i);
     out.clear();
-    seed.handle(name + ":1", join_request(name), t0, out);
-    auto n = state_pages(out, name + ":1");
+    seed.handle(test_addr(name), join_request(seed, name, t0), t0, out);
+    auto n = state_pages(out, test_addr(name));
     total += n;
     answered += n >= 1;
   }
@@ -522,19 +556,26 @@ TEST(ReplyBudget, ManySourcesShareTheGlobalBudget) {
 
 TEST(ReplyBudget, WantFloodIsBounded) {
   auto cfg = config::lan();
-  core seed{cfg, "seed", "seed:1", {}, 1};
+  core seed{cfg, "seed", test_addr("seed"), {}, 1};
   feed(seed, 1000);
   outbound_list out;
-  auto want_all = pkt("evil", {}, [](Packet& p) {
-    for (uint32_t b = 0; b < 32; ++b) p.mutable_want()->add_buckets(b);
-  });
-  for (int i = 0; i < 50; ++i) seed.handle("evil:1", want_all, t0, out);
-  EXPECT_LE(state_pages(out, "evil:1"), cfg.reply_pages_burst);
+  auto want_all = [](const std::string& from) {
+    return pkt(from, {}, [](Packet& p) {
+      for (uint32_t b = 0; b < 32; ++b) p.mutable_want()->add_buckets(b);
+    });
+  };
+  // From a non-member: nothing at all.
+  for (int i = 0; i < 50; ++i) seed.handle(test_addr("evil"), want_all("evil"), t0, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(seed.stats().bad_packets.at("unverified"), 50u);
+  // From a member ("x", which fed the table): the reply budget.
+  for (int i = 0; i < 50; ++i) seed.handle(test_addr("x"), want_all("x"), t0, out);
+  EXPECT_LE(state_pages(out, test_addr("x")), cfg.reply_pages_burst);
   EXPECT_GT(seed.stats().replies_limited, 0u);
 }
 
 TEST(Core, FindCountAndMembersAgree) {
-  core c{config::lan(), "m50", "m50:1", {}, 7};
+  core c{config::lan(), "m50", test_addr("m50"), {}, 7};
   feed(c, 100); // m0..m99 at incarnation 1 (m50 is self: a conflict, ignored)
   auto all = c.members();
   ASSERT_EQ(all.size(), c.size());
@@ -542,12 +583,12 @@ TEST(Core, FindCountAndMembersAgree) {
                              [](const member& a, const member& b) { return a.name < b.name; }));
   EXPECT_EQ(c.count(member_state::alive), all.size());
   ASSERT_NE(c.find("m50"), nullptr);
-  EXPECT_EQ(c.find("m50")->addr, "m50:1");
+  EXPECT_EQ(c.find("m50")->addr, test_addr("m50"));
   ASSERT_NE(c.find("m7"), nullptr);
   EXPECT_EQ(c.find("m7")->incarnation, 1u);
   EXPECT_EQ(c.find("nobody"), nullptr);
   outbound_list out;
-  c.handle("x:1", pkt("x", {upd("m7", 1, DEAD, "x")}), t0, out);
+  c.handle(test_addr("x"), pkt("x", {upd("m7", 1, DEAD, "x")}), t0, out);
   EXPECT_EQ(c.count(member_state::dead), 1u);
   EXPECT_EQ(c.count(member_state::alive), all.size() - 1);
   EXPECT_EQ(c.live_count(), all.size() - 1);
@@ -562,7 +603,7 @@ namespace {
 // The driving contract shared with metadata::core: next_wakeup() is
 // time_point::max() whenever nothing is due.
 TEST(CoreContract, NextWakeupIsMaxWhenNothingIsDue) {
-  core c{config::lan(), "me", "me:1", {}, 3};
+  core c{config::lan(), "me", test_addr("me"), {}, 3};
   EXPECT_EQ(c.next_wakeup(), time_point::max()); // not started
   outbound_list out;
   c.poll(t0, out); // the first call with a time starts the timers
@@ -587,18 +628,18 @@ TEST(CoreContract, InvalidIdentityLeavesTheNodeInert) {
     std::map<std::string, std::string> tags;
   };
   const row rows[] = {
-    {"config", bad_cfg, "me", "me:1", {}},
-    {"empty name", config::lan(), "", "me:1", {}},
-    {"long name", config::lan(), std::string(200, 'n'), "me:1", {}},
+    {"config", bad_cfg, "me", test_addr("me"), {}},
+    {"empty name", config::lan(), "", test_addr("me"), {}},
+    {"long name", config::lan(), std::string(200, 'n'), test_addr("me"), {}},
     {"empty address", config::lan(), "me", "", {}},
-    {"tags", config::lan(), "me", "me:1", {{"k", std::string(5000, 'v')}}},
+    {"tags", config::lan(), "me", test_addr("me"), {{"k", std::string(5000, 'v')}}},
   };
   for (auto& r : rows) {
     core c{r.cfg, r.name, r.addr, r.tags, 1};
     EXPECT_FALSE(c.config_error().empty()) << r.what;
     outbound_list out;
-    c.join({"seed:1"}, t0, out);
-    c.handle("x:1", pkt("x", {upd("a", 0, ALIVE)}), t0, out);
+    c.join({test_addr("seed")}, t0, out);
+    c.handle(test_addr("x"), pkt("x", {upd("a", 0, ALIVE)}), t0, out);
     c.poll(t0 + seconds(5), out);
     EXPECT_TRUE(out.empty()) << r.what;
     EXPECT_EQ(c.size(), 1u) << r.what;
@@ -606,17 +647,17 @@ TEST(CoreContract, InvalidIdentityLeavesTheNodeInert) {
     EXPECT_EQ(c.set_tags({{"k", "v"}}, t0, out), ec::bad_config) << r.what;
     EXPECT_EQ(c.rejoin(t0, out), ec::bad_config) << r.what;
   }
-  core ok{config::lan(), "me", "me:1", {}, 1};
+  core ok{config::lan(), "me", test_addr("me"), {}, 1};
   EXPECT_TRUE(ok.config_error().empty());
 }
 
 TEST(Core, FullTableAndBadPageEntriesAreCounted) {
   auto cfg = config::lan();
   cfg.max_members = 4; // self + 3
-  core c{cfg, "me", "me:1", {}, 5};
+  core c{cfg, "me", test_addr("me"), {}, 5};
   outbound_list out;
   c.join({}, t0, out);
-  c.handle("a:1", pkt("a", {upd("a", 0, ALIVE), upd("b", 0, ALIVE), upd("c", 0, ALIVE),
+  c.handle(test_addr("a"), pkt("a", {upd("a", 0, ALIVE), upd("b", 0, ALIVE), upd("c", 0, ALIVE),
                             upd("d", 0, ALIVE)}), t0, out);
   EXPECT_EQ(c.size(), 4u);
   EXPECT_EQ(c.find("d"), nullptr);
@@ -629,7 +670,7 @@ TEST(Core, FullTableAndBadPageEntriesAreCounted) {
     *s->add_members() = upd("", 0, ALIVE);
     *s->add_members() = upd("b", 3, ALIVE);
   });
-  c.handle("a:1", page, t0, out);
+  c.handle(test_addr("a"), page, t0, out);
   EXPECT_EQ(c.stats().bad_packets.at("bad_update"), 1u);
   EXPECT_EQ(c.find("b")->incarnation, 3u);
 }

@@ -66,11 +66,45 @@ void joiner::begin(time_point now, outbound_list& out) {
   tick(now, out);
 }
 
-void joiner::send_join(bool reconnect, const address& to, outbound_list& out) {
+void joiner::send_join(bool reconnect, const address& to, outbound_list& out,
+                       const std::string& cookie, bool pad) {
   auto p = ob_.packet();
   p.mutable_join()->set_reconnect(reconnect);
+  if (!cookie.empty()) p.mutable_join()->set_cookie(cookie);
   *p.add_updates() = encode(table_.self(), {});
+  auto size = p.ByteSizeLong();
+  if (pad && size < min_request_bytes)
+    p.mutable_join()->set_pad(std::string(min_request_bytes - size, '\0'));
+  if (cookie.empty()) {
+    if (asked_.size() >= max_asked) asked_.pop_front();
+    asked_.push_back(to);
+  }
   ob_.send(to, p, out);
+}
+
+bool joiner::hello(const address& to, std::size_t max_bytes, outbound_list& out) {
+  auto p = ob_.packet();
+  p.mutable_join()->set_reconnect(true);
+  *p.add_updates() = encode(table_.self(), {});
+  if (p.ByteSizeLong() > max_bytes) return false;
+  if (asked_.size() >= max_asked) asked_.pop_front();
+  asked_.push_back(to);
+  ++stats_.reconnects;
+  ob_.send(to, p, out);
+  return true;
+}
+
+void joiner::on_challenge(const address& from, const std::string& cookie,
+                          outbound_list& out) {
+  bool joining = !joined_ && std::find(targets_.begin(), targets_.end(), from)
+                               != targets_.end();
+  auto it = std::find(asked_.begin(), asked_.end(), from);
+  if (it == asked_.end()) {
+    ++stats_.bad_packets["unsolicited_challenge"];
+    return;
+  }
+  asked_.erase(it); // one answer per request
+  send_join(!joining, from, out, cookie);
 }
 
 void joiner::tick(time_point now, outbound_list& out) {
@@ -105,6 +139,10 @@ bool joiner::on_join_reply(time_point now) {
   catch_up_until_ = now + cfg_.join_sync_interval * (2 * cfg_.join_syncs + 1);
   next_attempt_ = time_point::max();
   return true;
+}
+
+bool joiner::awaiting_reply_from(const address& a) const {
+  return !joined_ && std::find(targets_.begin(), targets_.end(), a) != targets_.end();
 }
 
 time_point joiner::next_wakeup() const {

@@ -12,7 +12,9 @@
 // after a backoff that doubles (jittered) up to join_retry_max.
 
 #include <cstddef>
+#include <deque>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/types.h"
@@ -69,17 +71,37 @@ public:
   /// starts); false if already joined.
   bool on_join_reply(time_point now);
 
+  /// Sends a reconnect request (unpadded) to `to`, if it is at most
+  /// `max_bytes`: the answer to a digest from a node that is not our
+  /// member, so that two views that lost each other (a partition, a
+  /// restart wave) merge through the cookie round trip. False if too large.
+  bool hello(const address& to, std::size_t max_bytes, outbound_list& out);
+
+  /// A JoinChallenge from `from`: if we are joining through it, or just
+  /// sent it a reconnect request, the request goes again with the cookie.
+  void on_challenge(const address& from, const std::string& cookie,
+                    outbound_list& out);
+
+  /// Join requests are padded to at least this many bytes, so a challenge
+  /// (our name is at most max_name_bytes) is never larger than the request.
+  static constexpr std::size_t min_request_bytes = 200;
+
   /// Whether some seed answered a join (or no seeds were given).
   bool joined() const { return joined_; }
 
   /// The next join attempt while joining, or the next reconnect.
   time_point next_wakeup() const;
 
+  /// Whether `a` is one of the join targets and we have not joined yet
+  /// (its join reply is one we asked for).
+  bool awaiting_reply_from(const address& a) const;
+
   /// Seeds remembered for healing.
   const std::vector<address>& seeds() const { return seeds_; }
 
 private:
-  void send_join(bool reconnect, const address& to, outbound_list& out);
+  void send_join(bool reconnect, const address& to, outbound_list& out,
+                 const std::string& cookie = {}, bool pad = true);
   void begin(time_point now, outbound_list& out);
 
   const config& cfg_;
@@ -94,6 +116,11 @@ private:
   duration backoff_{};
   time_point catch_up_until_{};
   time_point reconnect_next_ = time_point::max();
+  // Where our last (at most max_asked) requests without a cookie went:
+  // each may answer with one challenge. Every request sent through
+  // send_join() registers here, whatever sent it.
+  static constexpr std::size_t max_asked = 64;
+  std::deque<address> asked_;
 };
 
 } // namespace pekonode::membership

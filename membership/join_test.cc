@@ -14,6 +14,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::parse;
+using testing::test_addr;
 
 const time_point t0 = time_point{} + std::chrono::hours(1);
 
@@ -29,13 +30,13 @@ struct fixture {
   static member self() {
     member m;
     m.name = "me";
-    m.addr = "me:1";
+    m.addr = test_addr("me");
     m.incarnation = 4;
     return m;
   }
 
   void add(const std::string& name, member_state st, time_point at = t0) {
-    std::string addr = name + ":1";
+    std::string addr = test_addr(name);
     claim c;
     c.name = name;
     c.addr = addr;
@@ -55,10 +56,10 @@ struct fixture {
 
 TEST(Join, RequestsGoToEverySeedThenBackOff) {
   fixture f; // no reconnect timer started: only join attempts are due
-  f.j.join({"a:1", "b:1", "a:1", "me:1", "", std::string(200, 'x')}, t0, f.out);
+  f.j.join({test_addr("a"), test_addr("b"), test_addr("a"), test_addr("me"), "", std::string(200, 'x')}, t0, f.out);
   EXPECT_FALSE(f.j.joined());
-  EXPECT_EQ(f.j.seeds(), (std::vector<address>{"a:1", "b:1"}));
-  EXPECT_EQ(f.join_targets(false), (std::set<address>{"a:1", "b:1"}));
+  EXPECT_EQ(f.j.seeds(), (std::vector<address>{test_addr("a"), test_addr("b")}));
+  EXPECT_EQ(f.join_targets(false), (std::set<address>{test_addr("a"), test_addr("b")}));
   for (auto& o : f.out) {
     auto p = parse(o);
     ASSERT_EQ(p.updates_size(), 1);
@@ -101,7 +102,7 @@ TEST(Join, NoSeedsIsAClusterOfOne) {
 TEST(Join, FirstReplyJoinsAndOpensTheCatchUpWindow) {
   fixture f;
   f.j.start(t0);
-  f.j.join({"a:1"}, t0, f.out);
+  f.j.join({test_addr("a")}, t0, f.out);
   EXPECT_TRUE(f.j.catching_up(true, t0));   // the first join reply
   EXPECT_FALSE(f.j.catching_up(false, t0)); // an anti-entropy page
   auto t1 = t0 + milliseconds(100);
@@ -125,7 +126,7 @@ TEST(Join, ReconnectsGoToRememberedMembersAndSeedsNotLive) {
   f.add("a", member_state::alive);
   f.add("b", member_state::dead);
   f.add("c", member_state::left);
-  f.j.join({"s:1", "a:1"}, t0, f.out);
+  f.j.join({test_addr("s"), test_addr("a")}, t0, f.out);
   f.j.on_join_reply(t0);
   f.j.start(t0);
   f.out.clear();
@@ -139,7 +140,7 @@ TEST(Join, ReconnectsGoToRememberedMembersAndSeedsNotLive) {
     EXPECT_GE(next, f.cfg.reconnect_interval);
     EXPECT_LT(next, f.cfg.reconnect_interval * 2);
   }
-  EXPECT_EQ(f.join_targets(true), (std::set<address>{"b:1", "c:1", "s:1"}));
+  EXPECT_EQ(f.join_targets(true), (std::set<address>{test_addr("b"), test_addr("c"), test_addr("s")}));
   EXPECT_EQ(f.stats.reconnects, 40u);
   // After dead_retention, dead and left members are forgotten: only the
   // seed is left to try.
@@ -149,13 +150,13 @@ TEST(Join, ReconnectsGoToRememberedMembersAndSeedsNotLive) {
   EXPECT_EQ(f.table.find("b"), nullptr);
   EXPECT_EQ(f.table.find("c"), nullptr);
   EXPECT_NE(f.table.find("a"), nullptr);
-  EXPECT_EQ(f.join_targets(true), std::set<address>{"s:1"});
+  EXPECT_EQ(f.join_targets(true), std::set<address>{test_addr("s")});
 }
 
 TEST(Join, NothingToReconnectToSendsNothing) {
   fixture f;
   f.add("a", member_state::alive);
-  f.j.join({"a:1"}, t0, f.out); // the only seed is live
+  f.j.join({test_addr("a")}, t0, f.out); // the only seed is live
   f.j.on_join_reply(t0);
   f.j.start(t0);
   f.out.clear();
@@ -199,23 +200,42 @@ TEST(Join, RejoinTargetsSeedsElseKnownLiveMembers) {
   EXPECT_FALSE(f.j.joined());
   auto to = f.join_targets(false);
   EXPECT_EQ(to.size(), 3u);
-  EXPECT_EQ(to.count("x:1"), 0u);
+  EXPECT_EQ(to.count(test_addr("x")), 0u);
   // With seeds: the seeds.
   fixture g;
   g.add("a", member_state::alive);
-  g.j.join({"s:1"}, t0, g.out);
+  g.j.join({test_addr("s")}, t0, g.out);
   g.j.on_join_reply(t0);
   g.out.clear();
   g.j.choose_rejoin_targets(t0);
   g.j.restart(t0 + seconds(1), g.out);
   EXPECT_FALSE(g.j.joined());
-  EXPECT_EQ(g.join_targets(false), std::set<address>{"s:1"});
+  EXPECT_EQ(g.join_targets(false), std::set<address>{test_addr("s")});
   // Nobody at all: joined at once, a cluster of one again.
   fixture h;
   h.j.choose_rejoin_targets(t0);
   h.j.restart(t0, h.out);
   EXPECT_TRUE(h.j.joined());
   EXPECT_TRUE(h.out.empty());
+}
+
+// A challenge is answered once, with the cookie, and only from an address
+// a request of ours went to; requests are padded above any challenge.
+TEST(Join, ChallengesAreAnsweredOnceAndOnlyFromAddressesAsked) {
+  fixture f;
+  f.j.join({test_addr("a")}, t0, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_GE(f.out[0].payload.size(), joiner::min_request_bytes);
+  f.out.clear();
+  f.j.on_challenge(test_addr("evil"), "cookie00", f.out);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.stats.bad_packets.at("unsolicited_challenge"), 1u);
+  f.j.on_challenge(test_addr("a"), "cookie00", f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(parse(f.out[0]).join().cookie(), "cookie00");
+  f.j.on_challenge(test_addr("a"), "cookie00", f.out); // a second one: ignored
+  EXPECT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.stats.bad_packets.at("unsolicited_challenge"), 2u);
 }
 
 } // namespace

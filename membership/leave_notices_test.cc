@@ -18,6 +18,12 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::parse;
+using testing::test_addr;
+
+std::vector<address> sorted_addrs(std::vector<address> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
 using testing::pkt;
 using testing::upd;
 
@@ -35,14 +41,14 @@ struct fixture {
   static member self() {
     member m;
     m.name = "me";
-    m.addr = "me:1";
+    m.addr = test_addr("me");
     return m;
   }
 
   explicit fixture(int peers, config c = config::local()) : cfg(c) {
     for (int i = 0; i < peers; ++i) {
       auto name = "p" + std::to_string(i);
-      auto addr = name + ":1";
+      auto addr = test_addr(name);
       claim cl;
       cl.name = name;
       cl.addr = addr;
@@ -75,7 +81,7 @@ TEST(LeaveNotices, EveryLiveMemberIsNotifiedWithTheLeftClaim) {
   f.ln.tick(t0, f.out);
   auto to = f.notified();
   std::sort(to.begin(), to.end());
-  EXPECT_EQ(to, (std::vector<address>{"p0:1", "p1:1", "p2:1", "p3:1", "p4:1"}));
+  EXPECT_EQ(to, sorted_addrs({test_addr("p0"), test_addr("p1"), test_addr("p2"), test_addr("p3"), test_addr("p4")}));
   for (auto& o : f.out) {
     auto p = parse(o);
     EXPECT_EQ(p.leave().seq(), 900u);
@@ -97,14 +103,14 @@ TEST(LeaveNotices, DeadMembersAreNotNotified) {
   fixture f(3);
   claim dead;
   dead.name = "p1";
-  dead.addr = "p1:1";
+  dead.addr = test_addr("p1");
   dead.state = member_state::dead;
   f.table.apply(dead, "p0", true, t0);
   f.ln.start(t0);
   f.ln.tick(t0, f.out);
   auto to = f.notified();
   std::sort(to.begin(), to.end());
-  EXPECT_EQ(to, (std::vector<address>{"p0:1", "p2:1"}));
+  EXPECT_EQ(to, sorted_addrs({test_addr("p0"), test_addr("p2")}));
 }
 
 TEST(LeaveNotices, PerTickBudgetAndTheDrainCap) {
@@ -139,7 +145,7 @@ TEST(LeaveNotices, AcksRemoveMembersAndOtherSequencesAreIgnored) {
   EXPECT_EQ(f.stats.leave_acks_received, 2u);
   EXPECT_TRUE(f.out.empty()); // acks are never answered
   f.ln.tick(t0 + seconds(1), f.out);
-  EXPECT_EQ(f.notified(), std::vector<address>{"p1:1"});
+  EXPECT_EQ(f.notified(), std::vector<address>{test_addr("p1")});
   f.ln.handle(f.ack("p1", 900), t0, f.out);
   EXPECT_FALSE(f.ln.pending());
 }
@@ -159,7 +165,7 @@ TEST(LeaveNotices, AMemberThatTalksGetsTheNoticeAtOnce) {
   ping.mutable_ping()->set_target("me");
   f.ln.handle(ping.SerializeAsString(), t0, f.out);
   ASSERT_EQ(f.out.size(), 1u);
-  EXPECT_EQ(f.out[0].to, "p2:1");
+  EXPECT_EQ(f.out[0].to, test_addr("p2"));
   EXPECT_TRUE(parse(f.out[0]).has_leave());
   // Within the resend gap: nothing more.
   f.ln.handle(ping.SerializeAsString(), t0 + milliseconds(10), f.out);
@@ -167,7 +173,7 @@ TEST(LeaveNotices, AMemberThatTalksGetsTheNoticeAtOnce) {
   // A packet with no body and no updates counts too.
   f.ln.handle(pkt("p0", {}), t0, f.out);
   EXPECT_EQ(f.out.size(), 2u);
-  EXPECT_EQ(f.out[1].to, "p0:1");
+  EXPECT_EQ(f.out[1].to, test_addr("p0"));
   // Unknown senders and garbage: nothing, and nothing counted.
   f.ln.handle(pkt("stranger", {upd("x", 0, ALIVE)}), t0, f.out);
   f.ln.handle("\xff\xff", t0, f.out);
@@ -195,12 +201,14 @@ TEST(LeaveNotices, AcksMidRoundKeepTheRestOfTheRound) {
   f.ln.start(t0);
   std::set<std::string> acked;
   std::map<std::string, int> notices;
+  std::map<address, std::string> name_at;
+  for (int i = 0; i < 40; ++i) name_at[test_addr("p" + std::to_string(i))] = "p" + std::to_string(i);
   auto t = t0;
   for (int tick = 0; tick < 60 && f.ln.pending(); ++tick, t += milliseconds(50)) {
     f.out.clear();
     f.ln.tick(t, f.out);
     for (auto& o : f.out) {
-      auto name = o.to.substr(0, o.to.find(':'));
+      auto name = name_at.at(o.to);
       EXPECT_EQ(acked.count(name), 0u) << name << " notified after its ack";
       ++notices[name];
       for (int i = 0; i < 40; ++i) {
@@ -213,7 +221,7 @@ TEST(LeaveNotices, AcksMidRoundKeepTheRestOfTheRound) {
     // Ack a random notified member now and then.
     if (!f.out.empty() && pick() % 2 == 0) {
       auto& o = f.out[pick() % f.out.size()];
-      auto name = o.to.substr(0, o.to.find(':'));
+      auto name = name_at.at(o.to);
       f.ln.handle(f.ack(name, 900), t, f.out);
       acked.insert(name);
     }
@@ -237,20 +245,20 @@ TEST(LeaveNotices, OtherLeaversAreAckedOnlyWhenHeldAsLeft) {
   f.table.self().state = member_state::alive; // we stay
   LeaveNotice n;
   n.set_seq(7);
-  f.ln.on_notice("p0", "p0:1", n, f.out); // p0 still alive to us
+  f.ln.on_notice("p0", test_addr("p0"), n, f.out); // p0 still alive to us
   EXPECT_TRUE(f.out.empty());
   claim left;
   left.name = "p0";
-  left.addr = "p0:1";
+  left.addr = test_addr("p0");
   left.incarnation = 1;
   left.state = member_state::left;
   f.table.apply(left, "p0", true, t0);
-  f.ln.on_notice("p0", "p0:2", n, f.out);
+  f.ln.on_notice("p0", test_addr("p0", 2), n, f.out);
   ASSERT_EQ(f.out.size(), 1u);
-  EXPECT_EQ(f.out[0].to, "p0:2"); // the notice's source
+  EXPECT_EQ(f.out[0].to, test_addr("p0", 2)); // the notice's source
   EXPECT_EQ(parse(f.out[0]).leave_ack().seq(), 7u);
   EXPECT_EQ(f.stats.leave_acks_sent, 1u);
-  f.ln.on_notice("nobody", "x:1", n, f.out);
+  f.ln.on_notice("nobody", test_addr("x"), n, f.out);
   EXPECT_EQ(f.out.size(), 1u);
 }
 

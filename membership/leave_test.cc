@@ -18,6 +18,12 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::parse;
+using testing::test_addr;
+
+std::vector<address> sorted_addrs(std::vector<address> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
 using testing::pkt;
 using testing::upd;
 using testing::node_name;
@@ -31,12 +37,12 @@ const time_point t0 = time_point{} + std::chrono::hours(1);
 struct node {
   core c;
   outbound_list out;
-  explicit node(int peers, config cfg = config::local()) : c(cfg, "me", "me:1", {}, 7) {
+  explicit node(int peers, config cfg = config::local()) : c(cfg, "me", test_addr("me"), {}, 7) {
     c.join({}, t0, out);
     Packet p;
     p.set_sender("p0");
     for (int i = 0; i < peers; ++i) *p.add_updates() = upd("p" + std::to_string(i), 0, ALIVE);
-    c.handle("p0:1", p.SerializeAsString(), t0, out);
+    c.handle(test_addr("p0"), p.SerializeAsString(), t0, out);
     out.clear();
     c.drain_events();
   }
@@ -66,7 +72,7 @@ TEST(LeaveNotice, LeaverNotifiesEveryMemberDirectlyWithItsLeftClaim) {
   for (auto& o : n.out)
     if (parse(o).body_case() == Packet::kLeave) to.push_back(o.to);
   std::sort(to.begin(), to.end());
-  EXPECT_EQ(to, (std::vector<address>{"p0:1", "p1:1", "p2:1", "p3:1", "p4:1"}));
+  EXPECT_EQ(to, sorted_addrs({test_addr("p0"), test_addr("p1"), test_addr("p2"), test_addr("p3"), test_addr("p4")}));
   for (auto& p : ns) {
     EXPECT_EQ(p.sender(), "me");
     EXPECT_EQ(p.leave().seq(), ns[0].leave().seq());
@@ -83,9 +89,9 @@ TEST(LeaveNotice, UnackedMembersAreRetriedAckedOnesAreNot) {
   n.c.leave(t0, n.out);
   auto seq = n.notices().at(0).leave().seq();
   n.out.clear();
-  n.c.handle("p0:1", ack_from("p0", seq), t0 + milliseconds(1), n.out);
-  n.c.handle("p1:1", ack_from("p1", seq), t0 + milliseconds(1), n.out);
-  n.c.handle("p2:1", ack_from("p2", seq + 1), t0 + milliseconds(1), n.out); // wrong leave
+  n.c.handle(test_addr("p0"), ack_from("p0", seq), t0 + milliseconds(1), n.out);
+  n.c.handle(test_addr("p1"), ack_from("p1", seq), t0 + milliseconds(1), n.out);
+  n.c.handle(test_addr("p2"), ack_from("p2", seq + 1), t0 + milliseconds(1), n.out); // wrong leave
   EXPECT_TRUE(n.out.empty());
   EXPECT_EQ(n.c.stats().leave_acks_received, 2u);
   // Next gossip tick (local: 50 ms = the resend gap): p2 and p3 again.
@@ -96,11 +102,11 @@ TEST(LeaveNotice, UnackedMembersAreRetriedAckedOnesAreNot) {
   for (auto& o : n.out)
     if (parse(o).body_case() == Packet::kLeave) to.push_back(o.to);
   std::sort(to.begin(), to.end());
-  EXPECT_EQ(to, (std::vector<address>{"p2:1", "p3:1"}));
+  EXPECT_EQ(to, sorted_addrs({test_addr("p2"), test_addr("p3")}));
   n.out.clear();
-  n.c.handle("p2:1", ack_from("p2", seq), tick, n.out);
-  n.c.handle("p3:1", ack_from("p3", seq), tick, n.out);
-  n.c.handle("p3:1", ack_from("p3", seq), tick, n.out); // duplicate
+  n.c.handle(test_addr("p2"), ack_from("p2", seq), tick, n.out);
+  n.c.handle(test_addr("p3"), ack_from("p3", seq), tick, n.out);
+  n.c.handle(test_addr("p3"), ack_from("p3", seq), tick, n.out); // duplicate
   EXPECT_EQ(n.c.stats().leave_acks_received, 4u);
   // All acked: no more notices for the rest of the drain, then silence.
   while (n.c.next_wakeup() != time_point::max()) n.c.poll(n.c.next_wakeup(), n.out);
@@ -149,16 +155,16 @@ TEST(LeaveNotice, LeaverAnswersAProbeWithTheNoticeNotAnAck) {
   ping.mutable_ping()->set_seq(9);
   ping.mutable_ping()->set_target("me");
   // Within the resend gap of the first notice: rate-limited.
-  n.c.handle("p1:1", ping.SerializeAsString(), t0 + milliseconds(10), n.out);
+  n.c.handle(test_addr("p1"), ping.SerializeAsString(), t0 + milliseconds(10), n.out);
   EXPECT_TRUE(n.out.empty());
-  n.c.handle("p1:1", ping.SerializeAsString(), t0 + milliseconds(60), n.out);
+  n.c.handle(test_addr("p1"), ping.SerializeAsString(), t0 + milliseconds(60), n.out);
   ASSERT_EQ(n.out.size(), 1u);
-  EXPECT_EQ(n.out[0].to, "p1:1");
+  EXPECT_EQ(n.out[0].to, test_addr("p1"));
   EXPECT_EQ(parse(n.out[0]).body_case(), Packet::kLeave);
   // Garbage while leaving is dropped quietly.
   n.out.clear();
-  n.c.handle("p1:1", std::string("\xff\xff\xff", 3), t0 + milliseconds(200), n.out);
-  n.c.handle("zz:1", std::string(), t0 + milliseconds(200), n.out);
+  n.c.handle(test_addr("p1"), std::string("\xff\xff\xff", 3), t0 + milliseconds(200), n.out);
+  n.c.handle(test_addr("zz"), std::string(), t0 + milliseconds(200), n.out);
   EXPECT_TRUE(n.out.empty());
 }
 
@@ -168,10 +174,10 @@ TEST(LeaveNotice, ReceiverAcksOnlyWhenItHoldsTheSenderLeft) {
   p.set_sender("p1");
   p.mutable_leave()->set_seq(77);
   *p.add_updates() = upd("p1", 1, LEFT);
-  n.c.handle("p1:1", p.SerializeAsString(), t0, n.out);
+  n.c.handle(test_addr("p1"), p.SerializeAsString(), t0, n.out);
   EXPECT_EQ(n.c.find("p1")->state, member_state::left);
   ASSERT_EQ(n.out.size(), 1u);
-  EXPECT_EQ(n.out[0].to, "p1:1");
+  EXPECT_EQ(n.out[0].to, test_addr("p1"));
   auto a = parse(n.out[0]);
   ASSERT_EQ(a.body_case(), Packet::kLeaveAck);
   EXPECT_EQ(a.leave_ack().seq(), 77u);
@@ -179,12 +185,12 @@ TEST(LeaveNotice, ReceiverAcksOnlyWhenItHoldsTheSenderLeft) {
   EXPECT_EQ(n.c.stats().leave_acks_sent, 1u);
   // A repeat (our ack was lost) is acked again.
   n.out.clear();
-  n.c.handle("p1:1", p.SerializeAsString(), t0, n.out);
+  n.c.handle(test_addr("p1"), p.SerializeAsString(), t0, n.out);
   ASSERT_EQ(n.out.size(), 1u);
   EXPECT_EQ(parse(n.out[0]).body_case(), Packet::kLeaveAck);
   // A notice whose claim we do not hold (p2 is alive at a newer
   // incarnation) is not acked.
-  n.c.handle("p2:1", [] {
+  n.c.handle(test_addr("p2"), [] {
     Packet q;
     q.set_sender("p2");
     *q.add_updates() = upd("p2", 5, ALIVE);
@@ -195,7 +201,7 @@ TEST(LeaveNotice, ReceiverAcksOnlyWhenItHoldsTheSenderLeft) {
   old.set_sender("p2");
   old.mutable_leave()->set_seq(1);
   *old.add_updates() = upd("p2", 3, LEFT);
-  n.c.handle("p2:1", old.SerializeAsString(), t0, n.out);
+  n.c.handle(test_addr("p2"), old.SerializeAsString(), t0, n.out);
   EXPECT_EQ(n.c.find("p2")->state, member_state::alive);
   for (auto& o : n.out) EXPECT_NE(parse(o).body_case(), Packet::kLeaveAck);
 }
@@ -205,16 +211,16 @@ TEST(LeaveNotice, StaleAccusationOfALeftMemberGetsTheLeftRecordBack) {
   Packet l;
   l.set_sender("p1");
   *l.add_updates() = upd("p1", 1, LEFT);
-  n.c.handle("p1:1", l.SerializeAsString(), t0, n.out);
+  n.c.handle(test_addr("p1"), l.SerializeAsString(), t0, n.out);
   n.out.clear();
   // p2 missed the leave, probed the silent leaver and now accuses it.
   Packet s;
   s.set_sender("p2");
   *s.add_updates() = upd("p1", 0, SUSPECT, "p2");
-  n.c.handle("p2:1", s.SerializeAsString(), t0, n.out);
+  n.c.handle(test_addr("p2"), s.SerializeAsString(), t0, n.out);
   EXPECT_EQ(n.c.find("p1")->state, member_state::left);
   ASSERT_EQ(n.out.size(), 1u);
-  EXPECT_EQ(n.out[0].to, "p2:1");
+  EXPECT_EQ(n.out[0].to, test_addr("p2"));
   auto p = parse(n.out[0]);
   ASSERT_EQ(p.updates_size(), 1);
   EXPECT_EQ(p.updates(0).name(), "p1");

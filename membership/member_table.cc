@@ -33,7 +33,44 @@ member_table::entry* member_table::lookup(std::string_view name) const {
 
 const member* member_table::find(std::string_view name) const {
   if (name == self_.name) return &self_;
+  auto* e = lookup(name);
+  return e && e->confirmed ? e : nullptr;
+}
+
+const member* member_table::find_any(std::string_view name) const {
+  if (name == self_.name) return &self_;
   return lookup(name);
+}
+
+bool member_table::unconfirmed(std::string_view name) const {
+  auto* e = lookup(name);
+  return e && !e->confirmed;
+}
+
+const member* member_table::confirm(std::string_view name) {
+  auto* e = lookup(name);
+  if (!e || e->confirmed) return nullptr;
+  e->confirmed = true;
+  --unconfirmed_count_;
+  auto changed_at = e->state_change;
+  set_state(*e, e->state, changed_at);
+  account(*e, +1);
+  return e;
+}
+
+bool member_table::forget_unconfirmed(std::string_view name) {
+  auto* e = lookup(name);
+  if (!e || e->confirmed) return false;
+  erase(table_.find(e->name));
+  return true;
+}
+
+std::size_t member_table::entry_bytes(const member& m) {
+  // Name twice (map key and entry), address, tags as map nodes, and about
+  // 200 bytes of nodes and indexes around the entry.
+  std::size_t n = sizeof(entry) + 200 + 2 * m.name.capacity() + m.addr.capacity();
+  for (auto& [k, v] : m.tags) n += 96 + k.capacity() + v.capacity();
+  return n;
 }
 
 std::size_t member_table::count(member_state s) const {
@@ -43,9 +80,10 @@ std::size_t member_table::count(member_state s) const {
 std::vector<member> member_table::members() const {
   // The table is ordered by name already: merge self in, O(N).
   std::vector<member> r;
-  r.reserve(table_.size() + 1);
+  r.reserve(size());
   bool placed = false;
   for (auto& [name, m] : table_) {
+    if (!m.confirmed) continue;
     if (!placed && self_.name < name) {
       r.push_back(self_);
       placed = true;
@@ -74,6 +112,11 @@ void member_table::index_remove(std::vector<entry*>& v,
 }
 
 void member_table::set_state(entry& m, member_state s, time_point now) {
+  if (!m.confirmed) {
+    m.state = s;
+    m.state_change = now;
+    return;
+  }
   bool was = m.counted && is_live(m.state), will = is_live(s);
   if (was && !will) --live_count_;
   if (!was && will) ++live_count_;
@@ -90,7 +133,7 @@ void member_table::set_state(entry& m, member_state s, time_point now) {
 
 // Adds (sign +1) or removes (-1) a member's share of the digests.
 void member_table::account(const member& m, int sign) {
-  if (!is_live(m.state)) return;
+  if (!is_live(m.state) || !static_cast<const entry&>(m).confirmed) return;
   auto h = entry_hash(m);
   if (sign < 0) {
     bucket_sum_[bucket_of(m.name)] -= h;
@@ -106,8 +149,12 @@ void member_table::account(const member& m, int sign) {
 void member_table::erase(std::map<std::string, entry>::iterator it) {
   auto& e = it->second;
   account(e, -1);
-  if (is_live(e.state)) --live_count_;
-  --state_counts_[static_cast<int>(e.state)];
+  if (e.counted) {
+    if (is_live(e.state)) --live_count_;
+    --state_counts_[static_cast<int>(e.state)];
+  }
+  if (!e.confirmed) --unconfirmed_count_;
+  bytes_ -= e.bytes;
   index_remove(live_, &entry::live_pos, e);
   index_remove(dead_recent_, &entry::dead_pos, e);
   by_name_.erase(std::string_view(it->first));
@@ -115,7 +162,8 @@ void member_table::erase(std::map<std::string, entry>::iterator it) {
 }
 
 apply_summary member_table::apply(const claim& c, std::string_view sender,
-                                  bool first_hand, time_point now) {
+                                  bool first_hand, time_point now,
+                                  bool confirmed) {
   assert(c.name != self_.name);
   apply_summary s;
   s.state = c.state;
@@ -126,13 +174,25 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
       s.outcome = apply_summary::table_full;
       return s;
     }
+    if (!confirmed && unconfirmed_count_ >= max_unconfirmed_) {
+      s.outcome = apply_summary::unconfirmed_full;
+      return s;
+    }
     entry e;
     e.name = std::string(c.name);
     e.addr = std::string(c.addr);
     e.incarnation = c.incarnation;
     e.state = member_state::dead; // placeholder: set_state counts it
     e.state_change = now;
+    e.confirmed = confirmed;
     if (c.state == member_state::alive) e.tags = c.tags;
+    e.bytes = entry_bytes(e);
+    if (bytes_ + e.bytes > max_bytes_) {
+      s.outcome = apply_summary::over_bytes;
+      return s;
+    }
+    bytes_ += e.bytes;
+    if (!confirmed) ++unconfirmed_count_;
     auto node = table_.emplace(e.name, std::move(e)).first;
     by_name_.emplace(std::string_view(node->first), &node->second);
     auto& ref = node->second;
@@ -142,10 +202,12 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     s.m = &ref;
     s.old_state = c.state;
     s.became_live = is_live(c.state);
+    s.confirmed = confirmed;
     return s;
   }
   entry& cur = *found->second;
   s.m = &cur;
+  s.confirmed = cur.confirmed;
   s.old_state = cur.state;
   // A full-state merge is not first-hand evidence of death: a
   // same-incarnation 'dead' counts as 'suspect', so a live member can
@@ -160,9 +222,20 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     return s;
   }
   if (s.state == member_state::alive && c.addr != cur.addr
-      && is_live(cur.state)) {
+      && is_live(cur.state) && cur.confirmed) {
     s.outcome = apply_summary::addr_conflict;
     return s;
+  }
+  if (s.state == member_state::alive && (c.tags != cur.tags || c.addr != cur.addr)) {
+    member next;
+    next.name = cur.name;
+    next.addr = std::string(c.addr);
+    next.tags = c.tags;
+    auto nb = entry_bytes(next);
+    if (nb > cur.bytes && bytes_ + (nb - cur.bytes) > max_bytes_) {
+      s.outcome = apply_summary::over_bytes;
+      return s;
+    }
   }
   account(cur, -1);
   cur.incarnation = c.incarnation;
@@ -171,6 +244,9 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     s.addr_changed = c.addr != cur.addr;
     cur.tags = c.tags;
     cur.addr = std::string(c.addr);
+    bytes_ -= cur.bytes;
+    cur.bytes = entry_bytes(cur);
+    bytes_ += cur.bytes;
   }
   set_state(cur, s.state, now);
   account(cur, +1);
@@ -227,6 +303,10 @@ sweep_result member_table::sweep(time_point now, duration retention) {
   sweep_result r;
   for (auto it = table_.begin(); it != table_.end();) {
     auto& m = it->second;
+    if (!m.confirmed) {
+      ++it; // forgotten by the core's confirmation timers, not here
+      continue;
+    }
     if (!is_live(m.state) && now - m.state_change >= retention) {
       erase(it++);
       continue;

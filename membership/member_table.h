@@ -14,6 +14,12 @@
 //
 // Dead and left members stay in the table (not live: neither probed nor in
 // the digest) until sweep() forgets them after the retention time.
+//
+// Members learnt second-hand may be added unconfirmed: they are kept (so
+// later claims about them apply) but are invisible to every query but
+// find_any() — not in find(), members(), counts, N, the digest, sampling
+// or for_each — until confirm() makes them members (config::max_unconfirmed
+// explains why). The table's memory is estimated (entry_bytes) and bounded.
 
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +63,8 @@ struct apply_summary {
     addr_conflict, ///< alive claim for a live member at another address:
                    ///< our record is kept
     table_full,    ///< unknown member and no room (max_members): dropped
+    unconfirmed_full, ///< unknown, unconfirmed, and max_unconfirmed held
+    over_bytes,    ///< the table would exceed its byte budget: dropped
   };
   outcome_t outcome = stale;
   /// The member's entry after the claim (nullptr only for table_full);
@@ -74,6 +82,8 @@ struct apply_summary {
   bool addr_changed = false; ///< changed: an alive claim from a new address
   /// added/changed: the member is live now and was not (or was unknown).
   bool became_live = false;
+  /// The member is confirmed (always true for members added confirmed).
+  bool confirmed = true;
 
   /// Whether the table changed.
   bool applied() const { return outcome == added || outcome == changed; }
@@ -111,11 +121,42 @@ public:
   member& self() { return self_; }
   const member& self() const { return self_; }
 
-  /// The member called `name`, self included, or nullptr; O(1) average.
+  /// Bounds beyond max_members (default: none): unconfirmed members held
+  /// at once, and the estimated bytes of all entries (entry_bytes).
+  void set_limits(std::size_t max_unconfirmed, std::size_t max_bytes) {
+    max_unconfirmed_ = max_unconfirmed;
+    max_bytes_ = max_bytes;
+  }
+
+  /// The confirmed member called `name`, self included, or nullptr; O(1)
+  /// average.
   const member* find(std::string_view name) const;
 
-  /// Members known, self included, any state.
-  std::size_t size() const { return table_.size() + 1; }
+  /// Like find(), unconfirmed members included.
+  const member* find_any(std::string_view name) const;
+
+  /// Whether `name` is held unconfirmed.
+  bool unconfirmed(std::string_view name) const;
+
+  /// Makes an unconfirmed member a member: counted, indexed, in the
+  /// digest, visible. Returns it, or nullptr if `name` is not unconfirmed.
+  const member* confirm(std::string_view name);
+
+  /// Forgets an unconfirmed member; false if `name` is not unconfirmed.
+  bool forget_unconfirmed(std::string_view name);
+
+  /// Members known, self included, any state (unconfirmed ones excluded).
+  std::size_t size() const { return table_.size() + 1 - unconfirmed_count_; }
+
+  /// Unconfirmed members held.
+  std::size_t unconfirmed_count() const { return unconfirmed_count_; }
+
+  /// Estimated bytes of all entries (self excluded).
+  std::size_t bytes() const { return bytes_; }
+
+  /// Estimated heap bytes of one entry: its strings, tags, and the map,
+  /// hash and index nodes that hold it.
+  static std::size_t entry_bytes(const member& m);
 
   /// Members in state `s`, self included; O(1).
   std::size_t count(member_state s) const;
@@ -127,26 +168,30 @@ public:
   /// All members, self included, sorted by name; O(N).
   std::vector<member> members() const;
 
-  /// Calls f(const member&) for self, then every other member by name.
+  /// Calls f(const member&) for self, then every other (confirmed) member
+  /// by name.
   template <class F>
   void for_each(F f) const {
     f(self_);
-    for (auto& [_, m] : table_) f(static_cast<const member&>(m));
+    for (auto& [_, m] : table_)
+      if (m.confirmed) f(static_cast<const member&>(m));
   }
 
-  /// Calls f(const member&) for every live member but self, by name.
+  /// Calls f(const member&) for every live (confirmed) member but self, by
+  /// name.
   template <class F>
   void for_each_live_other(F f) const {
     for (auto& [_, m] : table_)
-      if (is_live(m.state)) f(static_cast<const member&>(m));
+      if (m.confirmed && is_live(m.state)) f(static_cast<const member&>(m));
   }
 
   /// Applies a claim about another member (never self: the core handles
   /// claims about this node). `sender` is the node whose packet carried
   /// it; `first_hand` is false for state pages (join replies and
-  /// anti-entropy), which are not evidence of a death. O(1) average.
+  /// anti-entropy), which are not evidence of a death. An unknown member
+  /// is added confirmed if `confirmed`, else unconfirmed. O(1) average.
   apply_summary apply(const claim& c, std::string_view sender,
-                      bool first_hand, time_point now);
+                      bool first_hand, time_point now, bool confirmed = true);
 
   /// Up to k distinct random members other than self and `skip`: live ones,
   /// plus when `include_dead` those dead for less than gossip_to_dead (and
@@ -180,6 +225,8 @@ private:
     std::size_t live_pos = npos; // index in live_ (alive or suspect)
     std::size_t dead_pos = npos; // index in dead_recent_
     bool counted = false;        // included in state_counts_
+    bool confirmed = true;       // see confirm()
+    std::size_t bytes = 0;       // entry_bytes() when last accounted
   };
 
   entry* lookup(std::string_view name) const;
@@ -193,6 +240,10 @@ private:
 
   member self_;
   std::size_t max_members_;
+  std::size_t max_unconfirmed_ = static_cast<std::size_t>(-1);
+  std::size_t max_bytes_ = static_cast<std::size_t>(-1);
+  std::size_t unconfirmed_count_ = 0;
+  std::size_t bytes_ = 0;
   duration gossip_to_dead_;
   std::map<std::string, entry> table_; // excludes self; ordered for members()
   // Hash index over table_ (keys view the map's node keys, which never

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/text.h"
 #include "transport/address.h"
 #include "transport/resolver.h"
 
@@ -33,13 +34,16 @@ void membership_state::flush(outbound_list& out) {
   if (!out.empty())
     self->send(transport_, transport::tx_send_atom_v, std::move(out));
   for (auto& ev : core_->drain_events()) {
+    // Names and addresses came from the wire: the codec admits visible
+    // ASCII only, and they are escaped here all the same, so no log line
+    // ever carries a control character.
     if (ev.kind == event::name_conflict)
-      LOG(WARNING) << cfg_.name << ": name conflict: " << ev.m.name
-                   << " also claimed by " << ev.m.addr;
+      LOG(WARNING) << cfg_.name << ": name conflict: " << escape(ev.m.name)
+                   << " also claimed by " << escape(ev.m.addr);
     else if (ev.kind != event::updated)
-      LOG(INFO) << cfg_.name << ": member " << ev.m.name << " (" << ev.m.addr
-                << ") " << to_string(ev.kind) << " at incarnation "
-                << ev.m.incarnation;
+      LOG(INFO) << cfg_.name << ": member " << escape(ev.m.name) << " ("
+                << escape(ev.m.addr) << ") " << to_string(ev.kind)
+                << " at incarnation " << ev.m.incarnation;
     subscribers_.send(self, m_event_atom_v, ev);
   }
   publish_self();
@@ -74,16 +78,16 @@ void membership_state::join(const seed_list& seeds) {
         dns_.emplace(name, transport::resolution{name, {}, "not looked up yet"});
         dns_at_ = now();
       } else {
-        LOG(WARNING) << cfg_.name << ": ignoring seed '" << s
-                     << "': " << hp.message;
+        LOG(WARNING) << cfg_.name << ": ignoring seed " << quote(s)
+                     << ": " << hp.message;
       }
     } else if (auto lit = transport::canonicalize(s)) {
       literals.push_back(*lit);
     } else if (auto hp = transport::parse_host_port(s)) {
       unresolved_.insert(s);
     } else {
-      LOG(WARNING) << cfg_.name << ": ignoring seed '" << s
-                   << "': " << hp.message;
+      LOG(WARNING) << cfg_.name << ": ignoring seed " << quote(s) << ": "
+                   << hp.message;
     }
   }
   outbound_list out;
@@ -122,7 +126,7 @@ void membership_state::on_lookup(transport::resolutions& rs) {
   std::vector<address> found;
   for (auto& r : rs) {
     if (r.addrs.empty()) {
-      LOG_EVERY_N(WARNING, 10) << cfg_.name << ": seed " << r.name
+      LOG_EVERY_N(WARNING, 10) << cfg_.name << ": seed " << escape(r.name)
                                << " does not resolve (retrying): " << r.error;
       continue;
     }

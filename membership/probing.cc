@@ -225,6 +225,7 @@ void probing::notice_suspect_sender(const std::string& sender,
   auto it = suspect_notices_.find(sender);
   if (it != suspect_notices_.end() && now - it->second < cfg_.probe_timeout)
     return;
+  if (!ob_.take_assist(now)) return;
   suspect_notices_[sender] = now;
   ++stats_.suspect_notices;
   auto p = ob_.packet();

@@ -17,6 +17,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::parse;
+using testing::test_addr;
 
 const time_point t0 = time_point{} + std::chrono::hours(1);
 
@@ -32,7 +33,7 @@ struct fixture {
   static member self() {
     member m;
     m.name = "me";
-    m.addr = "me:1";
+    m.addr = test_addr("me");
     return m;
   }
 
@@ -43,7 +44,7 @@ struct fixture {
   void add(const std::string& name, uint64_t inc, member_state st) {
     claim c;
     c.name = name;
-    std::string addr = name + ":1";
+    std::string addr = test_addr(name);
     c.addr = addr;
     c.incarnation = inc;
     c.state = st;
@@ -85,7 +86,7 @@ TEST(Probing, AckEndsTheProbeWithoutVerdict) {
   auto ping = f.probe_at(t0);
   EXPECT_EQ(f.stats.probes, 1u);
   EXPECT_EQ(ping.ping().seq(), 500u);
-  EXPECT_EQ(f.out[0].to, ping.ping().target() + ":1");
+  EXPECT_EQ(f.out[0].to, test_addr(ping.ping().target()));
   // Direct deadline next.
   EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_timeout);
   Ack ack;
@@ -113,11 +114,11 @@ TEST(Probing, TimeoutSendsPingReqsThenSuspects) {
   std::set<address> helpers;
   for (auto& o : f.out) helpers.insert(o.to);
   EXPECT_EQ(helpers.size(), 3u);
-  EXPECT_EQ(helpers.count(target + ":1"), 0u);
+  EXPECT_EQ(helpers.count(test_addr(target)), 0u);
   for (auto& r : reqs) {
     EXPECT_EQ(r.ping_req().seq(), ping.ping().seq());
     EXPECT_EQ(r.ping_req().target(), target);
-    EXPECT_EQ(r.ping_req().target_addr(), target + ":1");
+    EXPECT_EQ(r.ping_req().target_addr(), test_addr(target));
   }
   EXPECT_EQ(f.stats.indirect_probes, 3u);
   EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_interval);
@@ -198,12 +199,12 @@ TEST(Probing, AnswersPingsForItsOwnNameOnly) {
   Ping ping;
   ping.set_seq(5);
   ping.set_target("me");
-  f.pr.on_ping("p0:1", ping, f.out);
+  f.pr.on_ping(test_addr("p0"), ping, f.out);
   ASSERT_EQ(f.out.size(), 1u);
-  EXPECT_EQ(f.out[0].to, "p0:1");
+  EXPECT_EQ(f.out[0].to, test_addr("p0"));
   EXPECT_EQ(parse(f.out[0]).ack().seq(), 5u);
   ping.set_target("someone-else");
-  f.pr.on_ping("p0:1", ping, f.out);
+  f.pr.on_ping(test_addr("p0"), ping, f.out);
   EXPECT_EQ(f.out.size(), 1u);
   EXPECT_EQ(f.stats.bad_packets.at("wrong_target"), 1u);
 }
@@ -214,10 +215,10 @@ TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
   PingReq req;
   req.set_seq(77);
   req.set_target("p1");
-  req.set_target_addr("p1:1");
-  f.pr.on_ping_req("p0:1", req, t0, f.out);
+  req.set_target_addr(test_addr("p1"));
+  f.pr.on_ping_req(test_addr("p0"), req, t0, f.out);
   ASSERT_EQ(f.out.size(), 1u);
-  EXPECT_EQ(f.out[0].to, "p1:1");
+  EXPECT_EQ(f.out[0].to, test_addr("p1"));
   auto ping = parse(f.out[0]);
   EXPECT_EQ(ping.ping().target(), "p1");
   EXPECT_NE(ping.ping().seq(), 77u); // our own sequence number
@@ -228,7 +229,7 @@ TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
   ack.set_seq(ping.ping().seq());
   f.pr.on_ack(ack, f.out);
   ASSERT_EQ(f.out.size(), 2u);
-  EXPECT_EQ(f.out[1].to, "p0:1");
+  EXPECT_EQ(f.out[1].to, test_addr("p0"));
   EXPECT_EQ(parse(f.out[1]).ack().seq(), 77u);
   // A duplicate ack is dropped; no nack follows an answered relay.
   f.pr.on_ack(ack, f.out);
@@ -239,13 +240,13 @@ TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
   // Unanswered: a nack at 4/5 of probe_timeout, not before.
   f.out.clear();
   req.set_seq(78);
-  f.pr.on_ping_req("p0:1", req, t0, f.out);
+  f.pr.on_ping_req(test_addr("p0"), req, t0, f.out);
   auto seq = parse(f.out[0]).ping().seq();
   f.pr.relay_tick(t0 + f.cfg.probe_timeout * 4 / 5 - milliseconds(1), f.out);
   EXPECT_EQ(f.out.size(), 1u);
   f.pr.relay_tick(t0 + f.cfg.probe_timeout * 4 / 5, f.out);
   ASSERT_EQ(f.out.size(), 2u);
-  EXPECT_EQ(f.out[1].to, "p0:1");
+  EXPECT_EQ(f.out[1].to, test_addr("p0"));
   EXPECT_EQ(parse(f.out[1]).nack().seq(), 78u);
   EXPECT_EQ(f.stats.nacks_sent, 1u);
   // The late ack after the nack is dropped.
@@ -259,22 +260,22 @@ TEST(ProbingRelay, BoundedAndValidated) {
   PingReq bad;
   bad.set_seq(1);
   bad.set_target("p1");
-  f.pr.on_ping_req("p0:1", bad, t0, f.out); // no target address
+  f.pr.on_ping_req(test_addr("p0"), bad, t0, f.out); // no target address
   EXPECT_EQ(f.stats.bad_packets.at("bad_body"), 1u);
   EXPECT_TRUE(f.out.empty());
   PingReq req;
   req.set_target("p1");
-  req.set_target_addr("p1:1");
+  req.set_target_addr(test_addr("p1"));
   for (std::size_t i = 0; i < probing::max_relays + 10; ++i) {
     req.set_seq(i);
-    f.pr.on_ping_req("p0:1", req, t0, f.out);
+    f.pr.on_ping_req(test_addr("p0"), req, t0, f.out);
   }
   EXPECT_EQ(f.out.size(), probing::max_relays);
   EXPECT_EQ(f.stats.bad_packets.at("relay_full"), 10u);
   // Once they time out, there is room again.
   f.pr.relay_tick(t0 + seconds(1), f.out);
   f.out.clear();
-  f.pr.on_ping_req("p0:1", req, t0 + seconds(1), f.out);
+  f.pr.on_ping_req(test_addr("p0"), req, t0 + seconds(1), f.out);
   EXPECT_EQ(f.out.size(), 1u);
 }
 
@@ -316,25 +317,25 @@ TEST(ProbingSuspicion, NoticeToATalkingSuspectIsRateLimited) {
   fixture f(2);
   f.add("p0", 0, member_state::suspect);
   f.pr.suspect("p0", "x", t0);
-  f.pr.notice_suspect_sender("p0", "p0:1", t0, f.out);
+  f.pr.notice_suspect_sender("p0", test_addr("p0"), t0, f.out);
   ASSERT_EQ(f.out.size(), 1u);
-  EXPECT_EQ(f.out[0].to, "p0:1");
+  EXPECT_EQ(f.out[0].to, test_addr("p0"));
   auto p = parse(f.out[0]);
   ASSERT_EQ(p.updates_size(), 1);
   EXPECT_EQ(p.updates(0).state(), SUSPECT);
   EXPECT_EQ(p.updates(0).from(), "me");
   // Again within probe_timeout: nothing; from another address: nothing; a
   // live member: nothing.
-  f.pr.notice_suspect_sender("p0", "p0:1", t0 + milliseconds(499), f.out);
-  f.pr.notice_suspect_sender("p0", "evil:1", t0 + seconds(1), f.out);
-  f.pr.notice_suspect_sender("p1", "p1:1", t0 + seconds(1), f.out);
+  f.pr.notice_suspect_sender("p0", test_addr("p0"), t0 + milliseconds(499), f.out);
+  f.pr.notice_suspect_sender("p0", test_addr("evil"), t0 + seconds(1), f.out);
+  f.pr.notice_suspect_sender("p1", test_addr("p1"), t0 + seconds(1), f.out);
   EXPECT_EQ(f.out.size(), 1u);
-  f.pr.notice_suspect_sender("p0", "p0:1", t0 + milliseconds(500), f.out);
+  f.pr.notice_suspect_sender("p0", test_addr("p0"), t0 + milliseconds(500), f.out);
   EXPECT_EQ(f.out.size(), 2u);
   EXPECT_EQ(f.stats.suspect_notices, 2u);
   // Off without refutation assist.
   f.cfg.refute_assist = false;
-  f.pr.notice_suspect_sender("p0", "p0:1", t0 + seconds(5), f.out);
+  f.pr.notice_suspect_sender("p0", test_addr("p0"), t0 + seconds(5), f.out);
   EXPECT_EQ(f.out.size(), 2u);
 }
 
@@ -344,8 +345,8 @@ TEST(Probing, StopForgetsEverythingInFlight) {
   PingReq req;
   req.set_seq(1);
   req.set_target("p1");
-  req.set_target_addr("p1:1");
-  f.pr.on_ping_req("p0:1", req, t0, f.out);
+  req.set_target_addr(test_addr("p1"));
+  f.pr.on_ping_req(test_addr("p0"), req, t0, f.out);
   f.pr.suspect("p2", "x", t0);
   f.pr.stop();
   f.out.clear();

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,12 +13,27 @@
 
 namespace pekonode::membership::testing {
 
-/// An update about `name` (address "name:1").
+/// The IP-literal address tests give the member `name`: "10.a.b.c:port",
+/// a.b.c from an FNV-1a hash of the name (gossiped addresses must be IP
+/// literals).
+inline std::string test_addr(const std::string& name, int port = 1) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  h ^= h >> 29;
+  return "10." + std::to_string((h >> 16) & 0xff) + "."
+         + std::to_string((h >> 8) & 0xff) + "." + std::to_string(h & 0xff)
+         + ":" + std::to_string(port);
+}
+
+/// An update about `name` (address test_addr(name)).
 inline Update upd(const std::string& name, uint64_t inc, MemberState st,
                   const std::string& from = {}) {
   Update u;
   u.set_name(name);
-  u.set_addr(name + ":1");
+  u.set_addr(test_addr(name));
   u.set_incarnation(inc);
   u.set_state(st);
   u.set_from(from);

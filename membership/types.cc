@@ -1,6 +1,48 @@
 #include "membership/types.h"
 
+#include <arpa/inet.h>
+
+#include "common/host_port.h"
+#include "common/text.h"
+
 namespace pekonode::membership {
+
+bool valid_name(std::string_view name, std::size_t max_bytes) {
+  if (name.empty() || name.size() > max_bytes) return false;
+  for (unsigned char c : name)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+bool valid_tags(const std::map<std::string, std::string>& tags,
+                std::size_t max_total) {
+  if (tags.size() > max_tags) return false;
+  std::size_t total = 0;
+  for (auto& [k, v] : tags) {
+    if (k.empty() || k.size() > max_tag_key_bytes) return false;
+    if (v.size() > max_tag_value_bytes) return false;
+    if (!printable(k) || !printable(v)) return false;
+    total += k.size() + v.size();
+  }
+  return total <= max_total;
+}
+
+bool valid_gossip_addr(std::string_view addr, std::size_t max_bytes) {
+  if (addr.empty() || addr.size() > max_bytes) return false;
+  host_port_text hp;
+  if (!split_host_port(addr, hp).empty()) return false;
+  uint16_t port = 0;
+  if (!parse_port(hp.port, false, port).empty()) return false;
+  // Canonical IP literal: what inet_ntop writes back for it (no leading
+  // zeros, no alternative spellings of one address).
+  std::string host(hp.host);
+  unsigned char buf[16];
+  char text[INET6_ADDRSTRLEN];
+  int af = hp.bracketed ? AF_INET6 : AF_INET;
+  if (inet_pton(af, host.c_str(), buf) != 1) return false;
+  if (inet_ntop(af, buf, text, sizeof text) == nullptr) return false;
+  return host == text;
+}
 
 const char* to_string(member_state s) {
   switch (s) {

@@ -3,13 +3,44 @@
 // API error codes and the protocol counters. Plain data shared by the core,
 // its modules and every caller; no protobuf, no protocol logic.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "common/types.h"
 
 namespace pekonode::membership {
+
+/// Highest incarnation a claim may carry (2^48: a node bumping it a
+/// million times a second needs nine years to get there). Accusations
+/// (suspect, dead, left) must stay below it, so the accused can always
+/// refute with a higher 'alive'; incarnations never wrap, they saturate.
+inline constexpr uint64_t max_incarnation = uint64_t{1} << 48;
+
+/// Tags from the wire obey the node's rules for local tags
+/// (node/options.h): at most max_tags pairs, keys 1..max_tag_key_bytes,
+/// values up to max_tag_value_bytes, no control characters; the total is
+/// config::max_tags_bytes.
+inline constexpr std::size_t max_tags = 32;
+inline constexpr std::size_t max_tag_key_bytes = 64;
+inline constexpr std::size_t max_tag_value_bytes = 2048;
+
+/// A node name: 1..max_bytes visible ASCII characters (0x21-0x7e), the
+/// rule node/options.cc applies to --name.
+bool valid_name(std::string_view name, std::size_t max_bytes);
+
+/// Tags within the limits above and `max_total` bytes of keys + values.
+bool valid_tags(const std::map<std::string, std::string>& tags,
+                std::size_t max_total);
+
+/// A gossiped address: "a.b.c.d:port" or "[v6]:port" in canonical form
+/// (as the transport writes source addresses), port 1-65535, at most
+/// `max_bytes`. Host names are refused: they would make every receiver
+/// resolve them, and probe whatever they resolve to. DNS stays for the
+/// seeds an operator gives.
+bool valid_gossip_addr(std::string_view addr, std::size_t max_bytes);
 
 enum class member_state : uint8_t { alive, suspect, dead, left };
 
@@ -90,8 +121,25 @@ struct core_stats {
   /// Join/anti-entropy replies cut short or refused by the reply budgets
   /// (config::reply_pages_*).
   uint64_t replies_limited = 0;
+  /// Accusations about this node answered later, together, because the
+  /// refutation budget (config::refute_burst) was spent.
+  uint64_t refutations_deferred = 0;
+  /// Unsolicited replies (refutation assists, corrections, heal notices,
+  /// conflict reports, suspect notices) skipped by config::assist_*.
+  uint64_t assists_limited = 0;
+  /// Members learnt second-hand and held unconfirmed; of those, confirmed
+  /// (they answered or wrote to us) and forgotten unanswered.
+  uint64_t unconfirmed_added = 0;
+  uint64_t members_confirmed = 0;
+  uint64_t unconfirmed_expired = 0;
+  /// Confirmation pings sent (config::confirm_*).
+  uint64_t confirm_probes = 0;
+  /// Join requests answered with a cookie challenge instead of the table.
+  uint64_t join_challenges = 0;
   /// Dropped input by reason: "too_large", "parse", "bad_sender",
-  /// "bad_update", "wrong_target", "unknown_type", "bad_body", ...
+  /// "bad_update", "wrong_target", "unknown_type", "bad_body",
+  /// "incarnation_jump", "unconfirmed_full", "source_budget",
+  /// "table_bytes", ...
   std::map<std::string, uint64_t> bad_packets;
 };
 

@@ -459,6 +459,23 @@ result facade::metrics(std::string& out) {
               s.leave_acks_received);
       counter("leave_acks_sent", "Leave notices of others acknowledged here.",
               s.leave_acks_sent);
+      counter("refutations_deferred",
+              "Accusations answered later by one refutation (budget spent).",
+              s.refutations_deferred);
+      counter("assists_limited",
+              "Unsolicited replies skipped by the assist budget.",
+              s.assists_limited);
+      counter("unconfirmed_added", "Members learnt second-hand, unconfirmed.",
+              s.unconfirmed_added);
+      counter("members_confirmed", "Unconfirmed members that answered.",
+              s.members_confirmed);
+      counter("unconfirmed_expired",
+              "Unconfirmed members forgotten without an answer.",
+              s.unconfirmed_expired);
+      counter("confirm_probes", "Confirmation pings sent.", s.confirm_probes);
+      counter("join_challenges",
+              "Join requests answered with a cookie challenge.",
+              s.join_challenges);
       reg.describe("pekonode_membership_bad_packets_total",
                    metric_kind::counter,
                    "Membership payloads dropped, by reason.");
