@@ -50,14 +50,34 @@ const config& cfg() {
 }
 
 constexpr int peers = 12;
-const char* const extra_addrs[] = {"s1:1", "s2:1", "x:9", "me:1"};
 
 std::string peer(int i) { return "p" + std::to_string(i); }
+
+// Gossiped addresses must be IP literals: every name of the harness has
+// one, 10.9.0.<index>:<port> (index 1-12 p0-p11, 100 me, 101 s1, 102 s2,
+// 103 x, 110+k new-k); name_at() maps it back.
+int index_of(const std::string& name) {
+  if (name.size() > 1 && name[0] == 'p' && name.size() <= 3)
+    return 1 + std::stoi(name.substr(1));
+  if (name == "me") return 100;
+  if (name == "s1") return 101;
+  if (name == "s2") return 102;
+  if (name.compare(0, 4, "new-") == 0) return 110 + std::stoi(name.substr(4));
+  return 103;
+}
+
+address addr_of(const std::string& name, int port = 1) {
+  return "10.9.0." + std::to_string(index_of(name)) + ":"
+         + std::to_string(port);
+}
+
+const address extra_addrs[] = {addr_of("s1"), addr_of("s2"), addr_of("x", 9),
+                               addr_of("me")};
 
 address pick_addr(uint8_t b) {
   constexpr int n = peers + 4;
   int i = b % n;
-  return i < peers ? peer(i) + ":1" : extra_addrs[i - peers];
+  return i < peers ? addr_of(peer(i)) : extra_addrs[i - peers];
 }
 
 std::string pick_name(uint8_t b) {
@@ -70,20 +90,32 @@ std::string pick_name(uint8_t b) {
   return "new-" + std::to_string(b % 64);
 }
 
-// Name a reply comes from: the member living at `addr` (pool addresses are
-// "name:1"), else "x".
+// Name a reply comes from: the member living at `addr` (port 1 of its
+// addr_of() address), else "x".
 std::string name_at(const address& addr) {
-  auto colon = addr.find(':');
-  if (colon == std::string::npos || addr.substr(colon) != ":1")
+  const std::string prefix = "10.9.0.";
+  if (addr.compare(0, prefix.size(), prefix) != 0
+      || addr.size() < prefix.size() + 3
+      || addr.compare(addr.size() - 2, 2, ":1") != 0)
     return "x";
-  return addr.substr(0, colon);
+  auto idx = addr.substr(prefix.size(), addr.size() - prefix.size() - 2);
+  if (idx.empty() || idx.size() > 3
+      || idx.find_first_not_of("0123456789") != std::string::npos)
+    return "x";
+  int i = std::stoi(idx);
+  if (i >= 1 && i <= peers) return peer(i - 1);
+  if (i == 100) return "me";
+  if (i == 101) return "s1";
+  if (i == 102) return "s2";
+  if (i >= 110 && i < 174) return "new-" + std::to_string(i - 110);
+  return "x";
 }
 
 Update upd(const std::string& name, uint64_t inc, MemberState st,
            const std::string& from = {}) {
   Update u;
   u.set_name(name);
-  u.set_addr(name + ":1");
+  u.set_addr(addr_of(name));
   u.set_incarnation(inc);
   u.set_state(st);
   u.set_from(from);
@@ -93,7 +125,7 @@ Update upd(const std::string& name, uint64_t inc, MemberState st,
 std::string bytes_of(const Packet& p) { return p.SerializeAsString(); }
 
 struct harness {
-  core c{cfg(), "me", "me:1", {{"role", "fuzz"}}, 42};
+  core c{cfg(), "me", addr_of("me"), {{"role", "fuzz"}}, 42};
   outbound_list out;
   std::deque<outbound> history;
   time_point now = t0;
@@ -123,25 +155,36 @@ struct harness {
     c.join({}, now, out);
     // Incarnation 1, so a refutation that wraps around is visible.
     c.set_tags({{"role", "fuzz"}, {"zone", "a"}}, now, out);
-    Packet p;
-    p.set_sender("p0");
-    for (int i = 0; i < 8; ++i) {
-      auto u = upd(peer(i), 1, ALIVE);
+    // Members are confirmed only by their own word (a claim from a
+    // stranger about a third party stays unconfirmed): each peer announces
+    // itself from its address, then members accuse others.
+    auto from_self = [&](int i, Update u) {
+      Packet p;
+      p.set_sender(peer(i));
+      *p.add_updates() = std::move(u);
+      deliver(addr_of(peer(i)), bytes_of(p));
+    };
+    for (int i = 0; i < peers; ++i) {
+      auto u = upd(peer(i), i == 11 ? 0 : 1, ALIVE);
       if (i % 3 == 0)
         (*u.mutable_tags())["zone"] = "z" + std::to_string(i);
-      *p.add_updates() = u;
+      from_self(i, u);
     }
-    *p.add_updates() = upd(peer(8), 2, SUSPECT, peer(3));
-    *p.add_updates() = upd(peer(9), 1, DEAD, peer(4));
-    *p.add_updates() = upd(peer(10), 3, LEFT);
-    *p.add_updates() = upd(peer(11), 0, ALIVE);
-    deliver("p0:1", bytes_of(p));
+    from_self(10, upd(peer(10), 2, LEFT));
+    Packet acc;
+    acc.set_sender(peer(3));
+    *acc.add_updates() = upd(peer(8), 2, SUSPECT, peer(3));
+    deliver(addr_of(peer(3)), bytes_of(acc));
+    Packet acc2;
+    acc2.set_sender(peer(4));
+    *acc2.add_updates() = upd(peer(9), 1, DEAD, peer(4));
+    deliver(addr_of(peer(4)), bytes_of(acc2));
     Packet req;
     req.set_sender("p1");
     req.mutable_ping_req()->set_seq(77);
     req.mutable_ping_req()->set_target("p2");
-    req.mutable_ping_req()->set_target_addr("p2:1");
-    deliver("p1:1", bytes_of(req));
+    req.mutable_ping_req()->set_target_addr(addr_of("p2"));
+    deliver(addr_of("p1"), bytes_of(req));
     run_until(now + std::chrono::milliseconds(1000));
     FUZZ_CHECK(c.stats().probes >= 1, "scenario: no probe in flight");
     FUZZ_CHECK(c.count(member_state::suspect) >= 1, "scenario: no suspect");
@@ -177,7 +220,7 @@ struct harness {
         break;
       }
       default:
-        c.join({"s1:1", "s2:1"}, now, out);
+        c.join({addr_of("s1"), addr_of("s2")}, now, out);
         settle();
         FUZZ_CHECK(!c.joined(), "scenario: joined without an answer");
         break;
@@ -310,7 +353,7 @@ struct harness {
     }
     Update u;
     u.set_name(name);
-    u.set_addr(name + ((kind & 0x10) ? ":2" : ":1")); // :2 conflicts
+    u.set_addr(addr_of(name, (kind & 0x10) ? 2 : 1)); // :2 conflicts
     u.set_incarnation(inc);
     u.set_state(static_cast<MemberState>(st % 5)); // 4 is not a state
     if (kind & 0x20)
@@ -402,7 +445,7 @@ struct harness {
         c.rejoin(now, out);
         break;
       default: {
-        std::vector<address> seeds{"s1:1"};
+        std::vector<address> seeds{addr_of("s1")};
         if (!arg.empty())
           seeds.emplace_back(arg);
         c.join(seeds, now, out);
@@ -430,7 +473,7 @@ struct harness {
       case ops::b_ping_req:
         p.mutable_ping_req()->set_seq(a);
         p.mutable_ping_req()->set_target(name);
-        p.mutable_ping_req()->set_target_addr(name + ":1");
+        p.mutable_ping_req()->set_target_addr(addr_of(name));
         break;
       case ops::b_join:
         p.mutable_join()->set_reconnect(a & 1);

@@ -172,9 +172,12 @@ TEST(Join, DiscoveryContactsOnlyAddressesThatAreNotLiveMembers) {
   f.j.join({}, t0, f.out); // a cluster of one, as with an empty DNS answer
   ASSERT_TRUE(f.j.joined());
   f.out.clear();
-  auto n = f.j.discover({"a:1", "b:1", "n:1", "me:1", "n:1", ""}, f.out);
+  auto n = f.j.discover({test_addr("a"), test_addr("b"), test_addr("n"),
+                         test_addr("me"), test_addr("n"), ""},
+                        f.out);
   EXPECT_EQ(n, 2u);
-  EXPECT_EQ(f.join_targets(true), (std::set<address>{"b:1", "n:1"}));
+  EXPECT_EQ(f.join_targets(true),
+            (std::set<address>{test_addr("b"), test_addr("n")}));
   EXPECT_TRUE(f.join_targets(false).empty());
   EXPECT_TRUE(f.j.joined()) << "discovery must not restart the join";
   EXPECT_TRUE(f.j.seeds().empty()) << "discovered addresses are not remembered";
@@ -185,7 +188,7 @@ TEST(Join, DiscoveryIsBoundedPerCall) {
   fixture f;
   f.j.join({}, t0, f.out);
   std::vector<address> many;
-  for (int i = 0; i < 1000; ++i) many.push_back("h" + std::to_string(i) + ":1");
+  for (int i = 0; i < 1000; ++i) many.push_back(test_addr("h" + std::to_string(i)));
   EXPECT_EQ(f.j.discover(many, f.out), f.cfg.max_discovery_joins);
   EXPECT_EQ(f.out.size(), f.cfg.max_discovery_joins);
 }
