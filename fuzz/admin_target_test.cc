@@ -68,10 +68,12 @@ TEST(AdminTarget, RawBytesEndWithTheConnection) {
     "GET /v1/kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   EXPECT_EQ(r.replies, 3u);
   EXPECT_EQ(r.status, 200);
-  // A body cut short ends with the server's deadline, never a success.
+  // A body cut short is never a success: the server either notices the
+  // half-close and drops the connection (no reply), or answers at its
+  // deadline with 408; which one depends on when it polls the socket.
   auto cut = serve(parse_fuzz_request(
     "RAW\nPUT /v1/kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\nab"));
-  EXPECT_EQ(cut.status, 408);
+  EXPECT_TRUE(cut.status == 0 || cut.status == 408) << cut.status;
 }
 
 TEST(AdminTarget, HostHeadersOfTheRequestAreSent) {
