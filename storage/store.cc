@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/text.h"
 #include "storage/crc32c.h"
 
 namespace pekonode::storage {
@@ -328,7 +329,7 @@ result<std::unique_ptr<store>> store::open(std::unique_ptr<data_dir> dir,
 
   auto fail = [&](int rc, std::string what) {
     auto* db = s->impl_->db;
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    std::string msg = escape(db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     ec code = code_of(db, rc);
     std::string text = what + ": " + msg;
     if (code == ec::corrupt)
@@ -620,7 +621,7 @@ status store::commit(const std::vector<const write_batch*>& batches) {
   }
 
   auto failed = [&](int rc, const char* what) {
-    std::string msg = sqlite3_errmsg(db);
+    std::string msg = escape(sqlite3_errmsg(db));
     if (!sqlite3_get_autocommit(db))
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     ++stats_.commit_failures;
@@ -700,7 +701,7 @@ status store::load(const std::function<void(record&)>& f) const {
     db, "SELECT key, hlc, origin, flags, gc_after, crc, value FROM kv", -1, &st,
     nullptr);
   auto fail = [&](int rc) {
-    std::string msg = sqlite3_errmsg(db);
+    std::string msg = escape(sqlite3_errmsg(db));
     sqlite3_finalize(st);
     ec code = code_of(db, rc);
     return status::failure(code, dir_->error(code == ec::corrupt
@@ -792,7 +793,7 @@ result<snapshot_info> store::export_snapshot(const std::string& file) const {
   sqlite3_exec(db, "PRAGMA trusted_schema=OFF; PRAGMA cell_size_check=ON; PRAGMA mmap_size=0;",
                nullptr, nullptr, nullptr);
   if ((rc = sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr)) != SQLITE_OK)
-    return err(code_of(db, rc), std::string("begin: ") + sqlite3_errmsg(db));
+    return err(code_of(db, rc), std::string("begin: ") + escape(sqlite3_errmsg(db)));
 
   // Meta as of the transaction's snapshot (the first read fixes it).
   std::map<std::string, std::string> meta;
@@ -813,7 +814,7 @@ result<snapshot_info> store::export_snapshot(const std::string& file) const {
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE && rc != SQLITE_OK)
-      return err(code_of(db, rc), std::string("read meta: ") + sqlite3_errmsg(db));
+      return err(code_of(db, rc), std::string("read meta: ") + escape(sqlite3_errmsg(db)));
   }
 
   auto tmp = file + ".tmp";
@@ -868,7 +869,7 @@ result<snapshot_info> store::export_snapshot(const std::string& file) const {
     rc = SQLITE_OK;
   }
   int final_rc = rc;
-  std::string db_msg = sqlite3_errmsg(db);
+  std::string db_msg = escape(sqlite3_errmsg(db));
   sqlite3_finalize(st);
   sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
   if (bad.ok() && final_rc != SQLITE_DONE)
@@ -964,7 +965,7 @@ result<snapshot_info> store::import_snapshot(const std::string& file) {
   auto& im = *impl_;
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
   auto db_fail = [&](int rc, const char* what) {
-    std::string msg = sqlite3_errmsg(db);
+    std::string msg = escape(sqlite3_errmsg(db));
     if (!sqlite3_get_autocommit(db))
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     return err(code_of(db, rc), dir_->error(std::string(what) + ": " + msg));
