@@ -444,5 +444,11 @@ int main(int argc, char** argv) {
     admin->stop();
   // The node's actors are linked: stopping one stops them all.
   caf::anon_send_exit(started->membership, caf::exit_reason::user_shutdown);
+  if (cfg.durable.store) {
+    // The committer finishes what was submitted and answers the (stopped)
+    // actors while the actor system still runs; then the store closes.
+    sys.await_all_actors_done();
+    cfg.durable = {};
+  }
   return 0;
 }
