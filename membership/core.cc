@@ -586,9 +586,11 @@ struct core::impl {
 // -- core ------------------------------------------------------------------------------
 
 core::core(config cfg, std::string name, address advertise,
-           std::map<std::string, std::string> tags, uint64_t seed) {
+           std::map<std::string, std::string> tags, uint64_t seed,
+           uint64_t incarnation) {
   member me;
   me.name = std::move(name);
+  me.incarnation = std::min(incarnation, max_incarnation - 1);
   me.addr = std::move(advertise);
   me.tags = std::move(tags);
   me.state = member_state::alive;

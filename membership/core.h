@@ -55,9 +55,12 @@ namespace pekonode::membership {
 class core {
 public:
   /// Creates a running, not yet joined node whose self entry is alive at
-  /// incarnation 0. An invalid config leaves the node inert (config_error()).
+  /// `incarnation` (0 for a new node; after a restart, one above every
+  /// incarnation announced before, so it beats any claim from then). An
+  /// invalid config leaves the node inert (config_error()).
   core(config cfg, std::string name, address advertise,
-       std::map<std::string, std::string> tags, uint64_t seed);
+       std::map<std::string, std::string> tags, uint64_t seed,
+       uint64_t incarnation = 0);
 
   ~core();
   core(const core&) = delete;

@@ -17,7 +17,7 @@ void membership_state::init(actor_config cfg,
   cfg_ = std::move(cfg);
   transport_ = std::move(transport);
   core_ = std::make_unique<core>(cfg_.protocol, cfg_.name, cfg_.advertise,
-                                 cfg_.tags, cfg_.seed);
+                                 cfg_.tags, cfg_.seed, cfg_.incarnation);
   published_self_ = core_->self();
   timer_ = transport::deadline_reporter{
     std::move(timer), caf::actor_cast<transport::timer_client_actor>(self)};

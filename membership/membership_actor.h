@@ -229,6 +229,9 @@ struct actor_config {
   duration resolve_timeout = std::chrono::seconds(10);
   /// How often "dns:" seeds are looked up again. Default 30 s.
   duration dns_refresh = std::chrono::seconds(30);
+  /// Incarnation to start at: 0 for a new node; after a restart with a data
+  /// dir, above the durable ceiling of those announced before.
+  uint64_t incarnation = 0;
 };
 
 /// State of the membership actor (internal: use the membership_actor

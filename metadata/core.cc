@@ -449,11 +449,63 @@ write_result core::write_local(const std::string& key, entry e,
   if (err != ec::ok)
     return {err, {}};
   ++stats_.applied_local;
+  changed(key);
   transfers_.drop_older(key, ver);
   push_event(key, *store_.find(key), change_origin::local);
-  enqueue_rumour(key, ver);
-  gossip_now(key, tx);
+  if (!hold_local_) {
+    enqueue_rumour(key, ver);
+    gossip_now(key, tx);
+  }
   return {ec::ok, ver};
+}
+
+// -- durability hooks ---------------------------------------------------------
+
+std::vector<std::string> core::drain_changed() {
+  std::vector<std::string> result(changed_.begin(), changed_.end());
+  changed_.clear();
+  return result;
+}
+
+void core::release_local(const std::string& key, const version& ver,
+                         time_point now, outbound_list& out) {
+  advance(now);
+  auto e = store_.find(key);
+  if (e && e->ver == ver) {
+    emitter tx{cfg_.max_packet, stats_, out};
+    enqueue_rumour(key, ver);
+    gossip_now(key, tx);
+  }
+  settle();
+}
+
+bool core::revert_local(const std::string& key, const version& ver,
+                        const entry* prev) {
+  auto cur = store_.find(key);
+  if (!cur || cur->ver != ver)
+    return false;
+  entry gone = *cur;
+  store_.erase(key);
+  if (prev != nullptr && store_.merge(key, *prev) == ec::ok) {
+    push_event(key, *store_.find(key), change_origin::local);
+  } else {
+    gone.tombstone = true;
+    gone.value.clear();
+    push_event(key, gone, change_origin::local);
+  }
+  return true;
+}
+
+ec core::restore(const std::string& key, entry e) {
+  if (auto err = store_.validate(key, e.value.size(), e.tombstone,
+                                 e.ver.origin);
+      err != ec::ok)
+    return err;
+  auto hlc = e.ver.hlc;
+  auto err = store_.merge(key, std::move(e));
+  if (err == ec::ok || err == ec::stale)
+    clock_.observe(hlc, 0);
+  return err;
 }
 
 // -- rumours ------------------------------------------------------------------
@@ -519,6 +571,7 @@ ec core::apply_entry(const std::string& key, entry e, bool via_rumour,
       gone.value.clear();
       gone.ver = ver;
       store_.erase(key);
+      changed(key);
       push_event(key, gone, change_origin::remote);
       ++stats_.applied_remote;
     }
@@ -531,6 +584,7 @@ ec core::apply_entry(const std::string& key, entry e, bool via_rumour,
   }
   clock_.observe(ver.hlc, wall_ms);
   ++stats_.applied_remote;
+  changed(key);
   transfers_.drop_older(key, ver);
   push_event(key, *store_.find(key), change_origin::remote);
   if (via_rumour) {
@@ -749,7 +803,15 @@ void core::handle(const address& from, std::string_view payload,
 void core::run_gc(uint64_t wall_ms) {
   if (wall_ms <= cfg_.tombstone_ttl_ms)
     return;
-  stats_.gc_collected += store_.gc(wall_ms - cfg_.tombstone_ttl_ms);
+  gc_horizon_ = wall_ms - cfg_.tombstone_ttl_ms;
+  if (!track_changes_) {
+    stats_.gc_collected += store_.gc(gc_horizon_);
+    return;
+  }
+  std::vector<std::string> removed;
+  stats_.gc_collected += store_.gc(gc_horizon_, &removed);
+  for (auto& k : removed)
+    changed_.insert(std::move(k));
 }
 
 void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {

@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -127,6 +128,51 @@ public:
   /// Change events since the last drain, in apply order.
   std::vector<change_event> drain_events();
 
+  // -- durability hooks (the shell persists; the core does no I/O) ------------
+
+  /// Makes the core remember every key whose entry changed (written, merged,
+  /// erased, collected) until drain_changed(), so that a shell can persist
+  /// each change. Off by default.
+  void track_changes(bool on) { track_changes_ = on; }
+
+  /// Keys changed since the last drain, sorted; each at most once. The
+  /// shell reads each key's current entry (data().find) to persist it, or
+  /// erases it when absent.
+  std::vector<std::string> drain_changed();
+
+  /// Holds back the rumour of every local write until release_local(): a
+  /// shell with a durable store gossips a write only once it is on disk.
+  /// Off by default (a write is gossiped at once).
+  void hold_local_rumours(bool on) { hold_local_ = on; }
+
+  /// Starts the rumour of local write (`key`, `ver`) held back by
+  /// hold_local_rumours, if the store still holds that version (a newer one
+  /// has its own rumour).
+  void release_local(const std::string& key, const version& ver,
+                     time_point now, outbound_list& out);
+
+  /// Puts back `prev` (nullptr: no entry) for `key` if the store still holds
+  /// `ver`: undoes a local write that could not be made durable. Emits a
+  /// change event; records no change for track_changes (the store is back to
+  /// what the shell persisted). Returns whether it reverted.
+  bool revert_local(const std::string& key, const version& ver,
+                    const entry* prev);
+
+  /// Loads one entry from a durable store at start: merged by the usual
+  /// rules, the HLC advanced past its version; no event, no rumour, no
+  /// change recorded. Returns the store's verdict (limit errors included).
+  ec restore(const std::string& key, entry e);
+
+  /// Advances the HLC past `t` (a durable high-water mark at start), so no
+  /// later local version is at or below it.
+  void observe_hlc(hlc_t t) { clock_.observe(t, 0); }
+
+  /// The last HLC timestamp issued or observed.
+  hlc_t hlc_last() const { return clock_.last(); }
+
+  /// The horizon (wall ms) of the latest tombstone collection; 0 before any.
+  uint64_t gc_horizon() const { return gc_horizon_; }
+
   /// Whole-store digest (tombstones included), for O(1) comparison.
   store_digest digest() const { return store_.digest(); }
 
@@ -212,6 +258,10 @@ private:
                   bool via_rumour, uint64_t wall_ms, time_point now,
                   emitter& tx);
   void reject(const char* reason) { ++stats_.rejects[reason]; }
+  void changed(const std::string& key) {
+    if (track_changes_)
+      changed_.insert(key);
+  }
 
   config cfg_;
   std::string node_id_;
@@ -258,6 +308,10 @@ private:
   bool gossip_idle_ = true; // no rumour work at the end of the last call
   time_point next_ae_;
   time_point next_gc_;
+  bool track_changes_ = false;
+  std::set<std::string> changed_; // track_changes: keys since the last drain
+  bool hold_local_ = false;
+  uint64_t gc_horizon_ = 0;
 };
 
 } // namespace pekonode::metadata

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace pekonode::metadata {
@@ -12,6 +13,9 @@ std::string to_string(const version& v) {
 }
 
 std::string describe_context(const caf::message& ctx) {
+  if (ctx.match_elements<std::string, std::string>())
+    return "key '" + ctx.get_as<std::string>(0) + "': "
+           + ctx.get_as<std::string>(1);
   if (ctx.match_elements<std::string, uint64_t, uint64_t>())
     return "key '" + ctx.get_as<std::string>(0) + "' is "
            + std::to_string(ctx.get_as<uint64_t>(1)) + " bytes, limit "
@@ -50,6 +54,27 @@ std::string hex(uint64_t x) {
 
 } // namespace
 
+entry entry_of(storage::record&& r) {
+  entry e;
+  e.value = std::move(r.value);
+  e.ver = version{r.hlc, std::move(r.origin)};
+  e.tombstone = r.tombstone;
+  return e;
+}
+
+storage::record record_of(const std::string& key, const entry& e,
+                          uint64_t tombstone_ttl_ms) {
+  storage::record r;
+  r.key = key;
+  r.value = e.value;
+  r.hlc = e.ver.hlc;
+  r.origin = e.ver.origin;
+  r.tombstone = e.tombstone;
+  // A tombstone is collected once its HLC time is older than the TTL.
+  r.gc_after_ms = e.tombstone ? hlc_physical(e.ver.hlc) + tombstone_ttl_ms : 0;
+  return r;
+}
+
 void metadata_state::init(actor_config cfg,
                           transport::transport_actor transport,
                           transport::timer_actor timer) {
@@ -58,6 +83,36 @@ void metadata_state::init(actor_config cfg,
   cfg_ = std::move(cfg);
   transport_ = std::move(transport);
   core_ = std::make_unique<core>(cfg_.protocol, cfg_.node_id, cfg_.seed);
+  // Changes are always recorded: on_durable reports the entries applied
+  // from peers, with or without a data dir.
+  core_->track_changes(true);
+  if (durable()) {
+    core_->hold_local_rumours(true);
+    size_t loaded = 0, refused = 0;
+    if (auto& records = cfg_.durable.records) {
+      for (auto& r : *records) {
+        auto key = r.key;
+        auto err = core_->restore(key, entry_of(std::move(r)));
+        if (err == ec::ok)
+          ++loaded;
+        else if (err != ec::stale)
+          ++refused;
+      }
+      records->clear();
+      cfg_.durable.records.reset();
+    }
+    core_->drain_changed();
+    core_->observe_hlc(cfg_.durable.hlc_high_water);
+    hlc_lease_.emplace(std::max(cfg_.durable.hlc_ceiling,
+                                cfg_.durable.hlc_high_water),
+                       storage::hlc_lease_step(cfg_.durable.hlc_lease_ms));
+    LOG(INFO) << cfg_.node_id << ": loaded " << loaded
+              << " entries from the data dir";
+    if (refused > 0)
+      LOG(WARNING) << cfg_.node_id << ": " << refused
+                   << " entries of the data dir exceed this node's limits "
+                      "and were not loaded";
+  }
   timer_ = transport::deadline_reporter{
     std::move(timer), caf::actor_cast<transport::timer_client_actor>(self)};
   self->send(transport_, transport::tx_sub_atom_v, channel::metadata,
@@ -69,7 +124,135 @@ void metadata_state::init(actor_config cfg,
   flush(out);
 }
 
-void metadata_state::flush(outbound_list& out) {
+void metadata_state::flush(outbound_list& out, pending_write* local) {
+  publish(out);
+  persist(local);
+}
+
+uint64_t metadata_state::persist(pending_write* local) {
+  auto keys = core_->drain_changed();
+  bool retry = !retry_.empty() && now() >= next_retry_;
+  if (keys.empty() && !retry && local == nullptr)
+    return 0;
+  if (retry) {
+    keys.insert(keys.end(), retry_.begin(), retry_.end());
+    retry_.clear();
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  }
+  durable_batch b;
+  if (local != nullptr)
+    b.local.push_back(std::move(*local));
+  storage::write_batch wb;
+  auto ttl = core_->cfg().tombstone_ttl_ms;
+  for (auto& key : keys) {
+    auto e = core_->data().find(key);
+    if (e != nullptr) {
+      if (durable())
+        wb.put(record_of(key, *e, ttl));
+      if (e->ver.origin != cfg_.node_id)
+        b.remote.emplace_back(key, e->ver);
+    } else if (durable()) {
+      wb.erase(key);
+    }
+  }
+  b.keys = std::move(keys);
+  if (!durable()) {
+    on_durable(b);
+    return 0;
+  }
+  if (hlc_lease_->should_extend(core_->hlc_last())) {
+    b.hlc_ceiling = hlc_lease_->extend_for(core_->hlc_last());
+    wb.set_hlc_high_water(b.hlc_ceiling);
+  }
+  if (core_->gc_horizon() > gc_horizon_written_) {
+    gc_horizon_written_ = core_->gc_horizon();
+    wb.set_gc_horizon(gc_horizon_written_);
+  }
+  for (auto& w : b.local)
+    ++key_writes_[w.key].inflight;
+  auto id = next_batch_++;
+  inflight_.emplace(id, std::move(b));
+  auto me = caf::actor_cast<metadata_actor>(self);
+  cfg_.durable.store->commit->submit(
+    std::move(wb), [me, id](const storage::status& st) {
+      caf::anon_send(me, md_durable_atom_v, id,
+                     static_cast<uint64_t>(st.code), st.message);
+    });
+  return id;
+}
+
+void metadata_state::on_durable(durable_batch& b) {
+  outbound_list out;
+  for (auto& w : b.local) {
+    if (durable())
+      core_->release_local(w.key, w.ver, now(), out);
+    if (w.promise.pending())
+      w.promise.deliver(w.ver);
+  }
+  publish(out);
+}
+
+void metadata_state::on_not_durable(durable_batch& b, storage::ec code,
+                                    const std::string& reason) {
+  LOG_EVERY_N(WARNING, 100)
+    << cfg_.node_id << ": write of " << b.keys.size()
+    << " keys not durable: " << reason << " (" << google::COUNTER << " so far)";
+  auto err = code == storage::ec::full ? ec::disk_full : ec::not_durable;
+  for (auto& w : b.local) {
+    // Undo the write; when what it replaced failed too, go back through
+    // the chain of failed writes to the last entry that reached the disk.
+    auto& kw = key_writes_[w.key];
+    const std::optional<entry>* target = &w.prev;
+    for (size_t hops = 0; target->has_value() && hops <= kw.failed.size();
+         ++hops) {
+      auto f = kw.failed.find((*target)->ver);
+      if (f == kw.failed.end())
+        break;
+      target = &f->second;
+    }
+    core_->revert_local(w.key, w.ver,
+                        target->has_value() ? &**target : nullptr);
+    kw.failed.emplace(w.ver, std::move(w.prev));
+    if (w.promise.pending())
+      w.promise.deliver(caf::make_error(err, w.key, reason));
+  }
+  // Entries from peers stay in memory (they are served and gossiped) and
+  // are written again later; so are reverted keys (harmlessly).
+  for (auto& k : b.keys)
+    retry_.insert(k);
+  next_retry_ = now() + cfg_.durable.retry_interval;
+  outbound_list out;
+  publish(out);
+}
+
+void metadata_state::on_batch_done(uint64_t id, uint64_t code,
+                                   const std::string& reason) {
+  auto i = inflight_.find(id);
+  if (i == inflight_.end())
+    return;
+  auto b = std::move(i->second);
+  inflight_.erase(i);
+  std::vector<std::string> written;
+  for (auto& w : b.local)
+    written.push_back(w.key);
+  if (code == 0) {
+    if (b.hlc_ceiling != 0)
+      hlc_lease_->made_durable(b.hlc_ceiling);
+    on_durable(b);
+  } else {
+    on_not_durable(b, static_cast<storage::ec>(code), reason);
+  }
+  for (auto& k : written) {
+    auto kw = key_writes_.find(k);
+    if (kw != key_writes_.end() && kw->second.inflight > 0
+        && --kw->second.inflight == 0)
+      key_writes_.erase(kw);
+  }
+  timer_.report(self, core_->next_wakeup());
+}
+
+void metadata_state::publish(outbound_list& out) {
   if (!out.empty())
     self->send(transport_, transport::tx_send_atom_v, std::move(out));
   for (auto& ev : core_->drain_events()) {
@@ -100,6 +283,25 @@ caf::result<version> metadata_state::reply(const write_result& r,
   return r.ver;
 }
 
+caf::result<version> metadata_state::write_reply(const write_result& r,
+                                                 const std::string& key,
+                                                 std::optional<entry> prev,
+                                                 outbound_list& out) {
+  if (r.code != ec::ok) {
+    flush(out);
+    return reply(r, key);
+  }
+  pending_write w{key, r.ver, std::move(prev), {}};
+  if (!durable()) {
+    flush(out, &w);
+    return r.ver;
+  }
+  w.promise = self->make_response_promise<version>();
+  auto promise = w.promise;
+  flush(out, &w);
+  return promise;
+}
+
 metadata_actor::behavior_type metadata_state::make_behavior() {
   return {
     [this](const transport::inbound& in) {
@@ -125,19 +327,27 @@ metadata_actor::behavior_type metadata_state::make_behavior() {
            std::string& value) -> caf::result<version> {
       outbound_list out;
       auto size = static_cast<uint64_t>(value.size());
+      std::optional<entry> prev;
+      if (durable())
+        if (auto e = core_->data().find(key))
+          prev = *e;
       auto r = core_->put(key, std::move(value), wall(), now(), out);
-      flush(out);
-      if (r.code == ec::value_too_large)
+      if (r.code == ec::value_too_large) {
+        flush(out);
         return caf::make_error(
           r.code, key, size,
           static_cast<uint64_t>(core_->cfg().limits.max_value_bytes));
-      return reply(r, key);
+      }
+      return write_reply(r, key, std::move(prev), out);
     },
     [this](md_del_atom, const std::string& key) -> caf::result<version> {
       outbound_list out;
+      std::optional<entry> prev;
+      if (durable())
+        if (auto e = core_->data().find(key))
+          prev = *e;
       auto r = core_->del(key, wall(), now(), out);
-      flush(out);
-      return reply(r, key);
+      return write_reply(r, key, std::move(prev), out);
     },
     [this](md_get_atom, const std::string& key) -> caf::result<std::string> {
       if (auto e = core_->get(key))
@@ -170,6 +380,8 @@ metadata_actor::behavior_type metadata_state::make_behavior() {
       return std::to_string(d.count) + ":" + hex(d.hash.hi) + hex(d.hash.lo);
     },
     [this](md_stats_atom) { return core_->get_stats(); },
+    [this](md_durable_atom, uint64_t batch, uint64_t code,
+           const std::string& reason) { on_batch_done(batch, code, reason); },
   };
 }
 

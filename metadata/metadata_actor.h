@@ -12,7 +12,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,9 @@
 #include "membership/membership_actor.h"
 #include "metadata/core.h"
 #include "metadata/peer.h"
+#include "storage/group_commit.h"
+#include "storage/lease.h"
+#include "storage/store.h"
 #include "transport/timer.h"
 #include "transport/transport.h"
 
@@ -154,6 +160,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_metadata,
   CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_digest_atom,
                "md_digest")
   CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_peer_atom, "md_peer")
+  CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_durable_atom,
+               "md_durable")
 
 namespace pekonode::metadata {
 
@@ -188,6 +196,14 @@ using peer_sink_actor =
 /// - `(md_digest_atom) -> std::string`: hex store digest ("count:hash").
 /// - `(md_stats_atom) -> stats`.
 ///
+/// - `(md_durable_atom, uint64_t batch, uint64_t code, std::string reason)`:
+///   internal, from the durable store's committer: batch `batch` is on disk
+///   (code 0) or failed (a `storage::ec`, with its one-line reason).
+///
+/// With a durable store (actor_config::durable) a put or delete is answered
+/// once its batch is on disk, and only then gossiped; a write the disk
+/// refuses is undone and answered with disk_full or not_durable.
+///
 /// Errors carry the category "metadata" and a `metadata::ec`.
 using metadata_actor = caf::typed_actor<
   caf::replies_to<md_put_atom, std::string, std::string>::with<version>,
@@ -197,7 +213,8 @@ using metadata_actor = caf::typed_actor<
   caf::replies_to<md_changes_atom, uint64_t>::with<change_batch>,
   caf::reacts_to<md_sub_atom, key_listener_actor>,
   caf::replies_to<md_digest_atom>::with<std::string>,
-  caf::replies_to<md_stats_atom>::with<stats>>
+  caf::replies_to<md_stats_atom>::with<stats>,
+  caf::reacts_to<md_durable_atom, uint64_t, uint64_t, std::string>>
   ::extend_with<peer_sink_actor>
   ::extend_with<transport::inbound_sink_actor>
   ::extend_with<transport::timer_client_actor>;
@@ -210,6 +227,45 @@ CAF_END_TYPE_ID_BLOCK(pekonode_metadata)
 
 namespace pekonode::metadata {
 
+/// A node's durable store (--data_dir) and its group committer, shared by
+/// whoever writes through it (the metadata actor, the membership snapshot).
+/// The committer is destroyed first, so everything submitted is committed
+/// before the store closes.
+struct durable_store {
+  std::unique_ptr<storage::store> store;
+  std::unique_ptr<storage::group_commit> commit;
+
+  durable_store() = default;
+  durable_store(const durable_store&) = delete;
+  durable_store& operator=(const durable_store&) = delete;
+  ~durable_store() { commit.reset(); }
+};
+
+/// What the metadata actor needs to persist its store.
+struct durable_config {
+  /// The store (opened, its committer running); the actor holds a reference.
+  std::shared_ptr<durable_store> store;
+  /// Entries loaded from it at start (moved into the core, then released).
+  std::shared_ptr<std::vector<storage::record>> records;
+  /// HLC high-water mark read at start: every version issued before.
+  uint64_t hlc_high_water = 0;
+  /// HLC ceiling already durable at start (>= hlc_high_water): local writes
+  /// up to it need no new lease.
+  uint64_t hlc_ceiling = 0;
+  /// How far ahead each HLC lease reaches, in ms of physical time: a larger
+  /// step writes the high-water less often and jumps further after a
+  /// restart. Default 10 s (about one lease write per 10 s of writes).
+  uint64_t hlc_lease_ms = 10000;
+  /// After a failed commit, keys applied from peers are written again at
+  /// most this often (a full disk is not retried at the rate of gossip).
+  duration retry_interval = std::chrono::seconds(1);
+};
+
+/// Converts a durable record to a metadata entry and back.
+entry entry_of(storage::record&& r);
+storage::record record_of(const std::string& key, const entry& e,
+                          uint64_t tombstone_ttl_ms);
+
 /// Everything the metadata actor needs to start.
 struct actor_config {
   config protocol = config::lan();
@@ -218,6 +274,26 @@ struct actor_config {
   size_t change_log = 4096; ///< watch log capacity (entries)
   /// Wall clock in ms for the HLC's physical part. Default: system clock.
   std::function<uint64_t()> wall_ms;
+  /// Durable store (--data_dir); without one (store null) the metadata
+  /// lives in memory only and a write is answered at once.
+  durable_config durable;
+};
+
+/// A write this node accepted, waiting for its batch to be durable.
+struct pending_write {
+  std::string key;
+  version ver;
+  std::optional<entry> prev; ///< the entry it replaced (to undo it)
+  caf::typed_response_promise<version> promise; ///< unset: nobody waits
+};
+
+/// One batch of changes handed to the durable store: what becomes durable
+/// together. `remote` lists entries applied from peers (key, version).
+struct durable_batch {
+  std::vector<pending_write> local;
+  std::vector<std::pair<std::string, version>> remote;
+  std::vector<std::string> keys; ///< every key written or erased
+  uint64_t hlc_ceiling = 0;      ///< the HLC lease it carries (0: none)
 };
 
 /// The reason of a metadata error for people: "value_too_large: key 'k' is
@@ -239,8 +315,37 @@ struct metadata_state {
 
   time_point now() const { return self->clock().now(); }
   uint64_t wall() const { return cfg_.wall_ms(); }
-  void flush(outbound_list& out);
+  bool durable() const { return cfg_.durable.store != nullptr; }
+  /// After every core call: sends `out`, publishes the core's events,
+  /// persists its changes (with `local`, the write that caused them) and
+  /// reports the next deadline.
+  void flush(outbound_list& out, pending_write* local = nullptr);
+  /// flush without persisting (nothing new to write).
+  void publish(outbound_list& out);
+  /// Answers a local write: at once without a durable store, else once its
+  /// batch is on disk.
+  caf::result<version> write_reply(const write_result& r,
+                                   const std::string& key,
+                                   std::optional<entry> prev,
+                                   outbound_list& out);
   caf::result<version> reply(const write_result& r, const std::string& key);
+
+  /// Persists the changes the core recorded since the last call (and keys
+  /// to retry) as one batch; returns its id (0: nothing to write). Without
+  /// a durable store the batch is durable at once: on_durable runs here.
+  uint64_t persist(pending_write* local = nullptr);
+
+  /// THE point where a batch is durable (on disk, or applied when there is
+  /// no data dir): answers its local writes with their versions, starts
+  /// their rumours. Whatever must wait for durability hooks in here.
+  void on_durable(durable_batch& b);
+
+  /// A batch the disk refused: undoes its local writes (answered with
+  /// disk_full / not_durable) and queues its keys to be written again.
+  void on_not_durable(durable_batch& b, storage::ec code,
+                      const std::string& reason);
+  /// The committer's answer for batch `id` (code: a storage::ec).
+  void on_batch_done(uint64_t id, uint64_t code, const std::string& reason);
 
   metadata_actor::stateful_pointer<metadata_state> self;
   actor_config cfg_;
@@ -250,6 +355,20 @@ struct metadata_state {
   std::deque<kv_change> log_;
   uint64_t next_index_ = 1;
   subscribers<key_listener_actor> subscribers_;
+  // -- durability ------------------------------------------------------------
+  std::optional<storage::lease> hlc_lease_; ///< set with a durable store
+  uint64_t next_batch_ = 1;
+  std::map<uint64_t, durable_batch> inflight_;
+  std::set<std::string> retry_;   ///< keys of failed batches, to write again
+  time_point next_retry_{};
+  uint64_t gc_horizon_written_ = 0;
+  /// Per key: local writes in flight, and those that failed with what they
+  /// replaced, so undoing a chain of failed writes ends at a durable entry.
+  struct key_writes {
+    size_t inflight = 0;
+    std::map<version, std::optional<entry>> failed;
+  };
+  std::map<std::string, key_writes> key_writes_;
 };
 
 /// Behaviour of the metadata actor: subscribes to the transport's metadata

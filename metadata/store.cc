@@ -15,6 +15,8 @@ const char* to_string(ec code) {
     case ec::stale: return "stale";
     case ec::bad_tombstone: return "bad_tombstone";
     case ec::not_found: return "not_found";
+    case ec::disk_full: return "disk_full";
+    case ec::not_durable: return "not_durable";
   }
   return "unknown";
 }

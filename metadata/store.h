@@ -32,6 +32,10 @@ enum class ec : uint8_t {
   stale,           ///< not newer than what the store holds (not a fault)
   bad_tombstone,   ///< a tombstone carrying a value
   not_found,
+  disk_full,       ///< the data dir's disk (or size bound) is full: the
+                   ///< write is undone; reads and gossip go on
+  not_durable,     ///< the data dir failed the write otherwise (I/O error,
+                   ///< commit queue at its bound): the write is undone
 };
 
 /// Stable lower-case name of an error code (metrics label, log text).

@@ -19,6 +19,7 @@ enum class result_code {
   not_found,    ///< 404
   unavailable,  ///< 503: the node is stopping or did not answer in time
   timeout,      ///< 504: what the call waited for (e.g. a seed) did not happen in time
+  insufficient_storage, ///< 507: the data dir's disk is full; the write was undone
 };
 
 /// Outcome of a backend call: on success `detail` carries the payload the call

@@ -46,6 +46,8 @@ response from_result(const result& res) {
     }
     case result_code::timeout:
       return error(504, res.detail.empty() ? "timed out" : res.detail);
+    case result_code::insufficient_storage:
+      return error(507, res.detail.empty() ? "disk full" : res.detail);
     case result_code::ok:
       break;
   }

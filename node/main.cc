@@ -86,6 +86,11 @@ DEFINE_string(config, "",
               "JSON file of flag values keyed by flag name, e.g. "
               "{\"bind\": \"127.0.0.1:7946\", \"tags\": {\"role\": \"web\"}}; "
               "flags on the command line win; SIGHUP re-reads it.");
+DEFINE_string(data_dir, "",
+              "Directory of this node's durable state (metadata store, HLC "
+              "high-water, membership snapshot, boot epoch), created mode "
+              "0700 if missing; a restarted node serves its data at once and "
+              "rejoins the peers it knew. Empty: memory only.");
 DEFINE_string(log_format, "text",
               "Log lines on stderr: text (glog) or json (one object per "
               "line).");
@@ -349,6 +354,24 @@ int main(int argc, char** argv) {
     acfg.node_name = cfg.name;
     configure_admin_protection(*opts.admin, acfg);
   }
+  // The data dir before anything runs: a refusal is one line and exit 1.
+  if (!FLAGS_data_dir.empty()) {
+    auto wall = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch())
+        .count());
+    if (auto err = node::open_data_dir(FLAGS_data_dir, {opts.label, cfg.name},
+                                       wall, cfg.durable);
+        !err.empty())
+      fail(err);
+    LOG(INFO) << cfg.name << ": data dir " << FLAGS_data_dir << ": "
+              << cfg.durable.records->size() << " entries, boot epoch "
+              << cfg.durable.boot_epoch << ", incarnation "
+              << cfg.durable.incarnation << ", " << cfg.durable.peers.size()
+              << " known peers";
+    if (!cfg.durable.peers.empty())
+      acfg.expect_peers = true;
+  }
   // A peer that closes a socket early must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
@@ -405,9 +428,27 @@ int main(int argc, char** argv) {
   // The leave drain re-sends direct notices until every member has acked:
   // keep the socket open for all of it.
   std::this_thread::sleep_for(cfg.membership.leave_drain);
+  if (started->snapshots) {
+    // The last membership snapshot (with the incarnation of the leave).
+    caf::scoped_actor self{sys};
+    self->request(started->snapshots, std::chrono::seconds(5),
+                  node::nd_snap_atom_v)
+      .receive([](bool) {},
+               [&cfg](const caf::error& e) {
+                 LOG(WARNING) << cfg.name
+                              << ": last membership snapshot not written: "
+                              << caf::to_string(e);
+               });
+  }
   if (admin)
     admin->stop();
   // The node's actors are linked: stopping one stops them all.
   caf::anon_send_exit(started->membership, caf::exit_reason::user_shutdown);
+  if (cfg.durable.store) {
+    // The committer finishes what was submitted and answers the (stopped)
+    // actors while the actor system still runs; then the store closes.
+    sys.await_all_actors_done();
+    cfg.durable = {};
+  }
   return 0;
 }

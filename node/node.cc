@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <random>
 
 #include "node/metrics.h"
@@ -47,12 +48,19 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   mc.tags = cfg.tags;
   mc.seed = seed;
   mc.dns_refresh = cfg.dns_refresh;
+  mc.incarnation = cfg.durable.incarnation;
   auto membership = membership::spawn_membership(sys, mc, transport, timer);
   metadata::actor_config dc;
   dc.protocol = cfg.metadata;
   dc.node_id = cfg.name;
   dc.seed = seed ^ 0x9e3779b97f4a7c15ULL;
   dc.wall_ms = cfg.wall_ms;
+  if (cfg.durable.store) {
+    dc.durable.store = cfg.durable.store;
+    dc.durable.records = cfg.durable.records;
+    dc.durable.hlc_high_water = cfg.durable.hlc_high_water;
+    dc.durable.hlc_ceiling = cfg.durable.hlc_ceiling;
+  }
   auto metadata = metadata::spawn_metadata(sys, dc, transport, timer);
   auto feed = sys.spawn(peer_feed_behavior, metadata::peer_sink_actor{metadata},
                         cfg.name);
@@ -64,11 +72,24 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   compat::link(membership, feed);
   caf::anon_send(membership, membership::m_sub_atom_v, feed);
   // No seeds: a cluster of one, until someone joins through this node.
+  // After a restart with a data dir, the members known before are seeds
+  // too: the node rejoins them without --join.
+  auto seeds = cfg.seeds;
+  for (auto& p : cfg.durable.peers)
+    if (p != advertise && std::find(seeds.begin(), seeds.end(), p) == seeds.end())
+      seeds.push_back(p);
   caf::anon_send(membership, membership::m_join_atom_v,
-                 membership::seed_list{cfg.seeds});
-  return node_handle{std::move(transport), std::move(timer),
-                     std::move(membership), std::move(metadata),
-                     std::move(advertise)};
+                 membership::seed_list{seeds});
+  caf::actor snapshots;
+  if (cfg.durable.store)
+    snapshots = spawn_membership_snapshots(
+      sys, membership, cfg.name, cfg.durable.store,
+      cfg.durable.incarnation_ceiling, cfg.snapshot_interval);
+  node_handle h{std::move(transport), std::move(timer), std::move(membership),
+                std::move(metadata), std::move(advertise)};
+  h.snapshots = std::move(snapshots);
+  h.boot_epoch = cfg.durable.boot_epoch;
+  return h;
 }
 
 caf::expected<node_handle> start_udp_node(caf::actor_system& sys,
@@ -119,6 +140,10 @@ result_code result_code_of(const caf::error& raw) {
       case metadata::ec::stale:
       case metadata::ec::bad_tombstone:
         return result_code::invalid;
+      case metadata::ec::disk_full:
+        return result_code::insufficient_storage;
+      case metadata::ec::not_durable:
+        return result_code::unavailable;
     }
     return result_code::invalid;
   }

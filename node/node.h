@@ -22,6 +22,7 @@
 #include "membership/membership_actor.h"
 #include "metadata/metadata_actor.h"
 #include "node/admin_backend.h"
+#include "node/durable.h"
 #include "transport/timer.h"
 #include "transport/udp_transport.h"
 
@@ -46,6 +47,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_node, caf::id_block::pekonode_metadata::end)
 
   CAF_ADD_TYPE_ID(pekonode_node, (pekonode::node::ec))
 
+  CAF_ADD_ATOM(pekonode_node, pekonode::node, nd_tick_atom, "nd_tick")
+  CAF_ADD_ATOM(pekonode_node, pekonode::node, nd_snap_atom, "nd_snap")
+
 CAF_END_TYPE_ID_BLOCK(pekonode_node)
 
 namespace pekonode::node {
@@ -65,6 +69,13 @@ struct node_config {
   /// Wall clock in ms for metadata versions (the HLC's physical part).
   /// Default (empty): the system clock. Simulations pass virtual time.
   std::function<uint64_t()> wall_ms;
+  /// What --data_dir gave (open_data_dir, node/durable.h): the store the
+  /// metadata actor writes through, what it loaded, the boot epoch (replay
+  /// protection: larger at every start), the incarnation to start at and the
+  /// peers to rejoin. Default: memory only.
+  durable_state durable;
+  /// How often the membership snapshot is written when it changed.
+  duration snapshot_interval = std::chrono::seconds(2);
 };
 
 /// The actors of one node, all linked (see the top of this header).
@@ -74,6 +85,10 @@ struct node_handle {
   membership::membership_actor membership;
   metadata::metadata_actor metadata;
   address advertise; ///< the address peers reach this node at
+  /// With a data dir: the actor keeping the membership snapshot, which
+  /// answers `(nd_snap_atom) -> bool` once a current one is durable.
+  caf::actor snapshots;
+  uint64_t boot_epoch = 0; ///< from the data dir (0 without one)
 };
 
 /// Behaviour of the peer feed: forwards each member event as the peer
