@@ -15,6 +15,11 @@ const char* to_string(ec code) {
     case ec::stale: return "stale";
     case ec::bad_tombstone: return "bad_tombstone";
     case ec::not_found: return "not_found";
+    case ec::cas_mismatch: return "cas_mismatch";
+    case ec::replicas_timeout: return "replicas_timeout";
+    case ec::too_few_members: return "too_few_members";
+    case ec::too_many_writes: return "too_many_writes";
+    case ec::bad_option: return "bad_option";
   }
   return "unknown";
 }
