@@ -128,6 +128,8 @@ public:
 
   /// Hold requests this node owes an answer (tests, metrics).
   size_t owed_holds() const { return concern_.owed(); }
+  /// Live peers (this node not included).
+  size_t peer_count() const { return peers_.size(); }
   /// Writes waiting for their replicas (tests, metrics).
   size_t pending_writes() const { return concern_.pending(); }
 
