@@ -91,6 +91,10 @@ std::string describe_write_context(ec code, const caf::message& ctx) {
                + std::to_string(ctx.get_as<uint64_t>(1))
                + " writes already wait for replicas; nothing written";
       break;
+    case ec::bad_option:
+      if (ctx.match_elements<std::string>())
+        return ctx.get_as<std::string>(0);
+      break;
     default:
       break;
   }

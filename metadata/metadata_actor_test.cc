@@ -239,9 +239,10 @@ TEST_F(MetadataActor, WriteWithCasAndReplicas) {
   EXPECT_EQ(compat::error_code<ec>(four.error()), ec::too_few_members);
   EXPECT_EQ(*ask<std::string>(a, md_get_atom_v, std::string{"k"}), "v2");
   set.replicas = 0;
-  EXPECT_EQ(compat::error_code<ec>(
-              ask<write_reply>(a, md_write_atom_v, set).error()),
-            ec::bad_option);
+  auto zero = ask<write_reply>(a, md_write_atom_v, set);
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(compat::error_code<ec>(zero.error()), ec::bad_option);
+  EXPECT_EQ(describe(zero.error()), "bad_option: replicas must be 1..16");
   // c stops answering (its transport is gone) while a still counts it a
   // peer: K=3 times out saying 2 of 3, the write stays applied.
   caf::anon_send_exit(actors_[7], caf::exit_reason::user_shutdown); // c's tx

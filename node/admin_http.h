@@ -101,6 +101,14 @@ struct admin_config {
   /// Upper bound of POST /v1/join?wait=. Default 60 s.
   duration max_join_wait = std::chrono::seconds{60};
 
+  /// Upper bound of PUT / DELETE /v1/kv/{key}?replicas=K&timeout= (the
+  /// metadata layer's max_write_timeout). A worker waits this long at most.
+  /// Default 60 s.
+  duration max_write_wait = std::chrono::seconds{60};
+
+  /// `timeout` of a replicated write that names none. Default 5 s.
+  duration default_write_wait = std::chrono::seconds{5};
+
   // -- protection (docs/SECURITY.md) ------------------------------------------
 
   /// Bearer token; empty: none. When set, every mutating request must carry

@@ -158,7 +158,9 @@ class api {
   response kv_list(const request& req, const std::string& prefix);
   response kv_get(const request& req, const route& r);
   response kv_put(const request& req, const route& r);
-  response kv_del(const route& r);
+  response kv_del(const request& req, const route& r);
+  /// PUT / DELETE with ?cas=, ?replicas=, ?timeout= (kv_write).
+  response kv_write(const request& req, const route& r, bool del);
   response metadata_get();
   response metadata_put(const request& req);
   response join(const request& req);
