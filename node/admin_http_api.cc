@@ -786,6 +786,28 @@ response api::kv_write(const request& req, const route& r, bool del) {
                                              .count())
                           + " s");
   }
+  // A replicated write holds its worker up to its timeout: bounded, so the
+  // other requests keep a worker.
+  struct wait_slot {
+    std::atomic<size_t>* n = nullptr;
+    ~wait_slot() {
+      if (n != nullptr)
+        n->fetch_sub(1);
+    }
+  } slot;
+  if (o.replicas > 1) {
+    auto limit = std::max<size_t>(
+      1, std::min(cfg_.max_replica_waits,
+                  cfg_.threads > 1 ? cfg_.threads - 1 : size_t{1}));
+    if (replica_waits_.fetch_add(1) >= limit) {
+      replica_waits_.fetch_sub(1);
+      auto res = error(503, "too many writes are waiting for replicas (limit "
+                              + std::to_string(limit) + "); retry");
+      res.headers.emplace_back("Retry-After", "1");
+      return res;
+    }
+    slot.n = &replica_waits_;
+  }
   kv_write_view v;
   auto res = backend_.kv_write(key, del ? std::string{} : req.body, o, v);
   switch (res.code) {

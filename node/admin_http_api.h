@@ -183,6 +183,8 @@ class api {
   const std::atomic<bool>& stopping_;
   admin_token token_;
   std::atomic<bool> join_requested_{false};
+  // Replicated writes (?replicas=K > 1) waiting in a worker right now.
+  std::atomic<size_t> replica_waits_{0};
   std::atomic<int> join_waits_{0};
   std::mutex tags_mtx_;  ///< serialises PATCH /v1/tags read-modify-writes
 };

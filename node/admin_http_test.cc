@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -467,6 +468,82 @@ TEST_F(AdminHttp, ReplicasReportHowManyNodesHeldTheWrite) {
   r = client_->Delete("/v1/kv/r?replicas=2");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
+}
+
+// A backend whose replicated writes wait until released.
+class slow_replicas_backend : public fake_admin_backend {
+ public:
+  result kv_write(const std::string& key, std::string value,
+                  const kv_write_options& opts, kv_write_view& out) override {
+    if (opts.replicas > 1) {
+      std::unique_lock<std::mutex> g{m_};
+      ++waiting_;
+      cv_.notify_all();
+      cv_.wait(g, [&] { return released_; });
+    }
+    return fake_admin_backend::kv_write(key, std::move(value), opts, out);
+  }
+  void wait_for(int n) {
+    std::unique_lock<std::mutex> g{m_};
+    cv_.wait_for(g, std::chrono::seconds(10), [&] { return waiting_ >= n; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> g{m_};
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int waiting_ = 0;
+  bool released_ = false;
+};
+
+// Replicated writes hold a worker each while they wait: only
+// max_replica_waits at once, so probes and other calls keep a worker.
+TEST(AdminServer, ReplicatedWritesWaitingAreBoundedAndProbesStillAnswer) {
+  slow_replicas_backend backend;
+  backend.member_list[0].state = "alive"; // node-b: K=2 is possible
+  admin_config cfg;
+  cfg.threads = 4;
+  cfg.max_replica_waits = 2;
+  admin_server server(backend, cfg);
+  ASSERT_EQ(server.start("127.0.0.1", 0), "");
+  auto put = [&](int* status) {
+    httplib::Client c("127.0.0.1", server.port());
+    c.set_read_timeout(20, 0);
+    auto r = c.Put("/v1/kv/w?replicas=2", "v", "text/plain");
+    *status = r ? r->status : -1;
+  };
+  int s1 = 0, s2 = 0;
+  std::thread t1(put, &s1), t2(put, &s2);
+  backend.wait_for(2);
+  httplib::Client c("127.0.0.1", server.port());
+  auto third = c.Put("/v1/kv/w?replicas=2", "v", "text/plain");
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 503);
+  EXPECT_NE(third->body.find("too many writes are waiting for replicas "
+                             "(limit 2)"),
+            std::string::npos)
+    << third->body;
+  EXPECT_EQ(third->get_header_value("Retry-After"), "1");
+  auto health = c.Get("/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto local = c.Put("/v1/kv/l?replicas=1", "v", "text/plain");
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->status, 200); // K=1 never waits
+  backend.release();
+  t1.join();
+  t2.join();
+  EXPECT_EQ(s1, 200);
+  EXPECT_EQ(s2, 200);
+  // The slots are free again.
+  auto after = c.Put("/v1/kv/w?replicas=2", "v", "text/plain");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+  server.stop();
 }
 
 TEST_F(AdminHttp, BadWriteParametersAre400NamingTheRule) {

@@ -594,6 +594,16 @@ result facade::metrics(std::string& out) {
               s.transfers_completed);
       reg.set("pekonode_metadata_transfers_total", {{"outcome", "abandoned"}},
               s.transfers_abandoned);
+      reg.describe("pekonode_metadata_replicated_writes_total",
+                   metric_kind::counter,
+                   "Writes with replicas=K > 1 written here, by outcome.");
+      reg.set("pekonode_metadata_replicated_writes_total",
+              {{"outcome", "ok"}}, s.writes_replicated);
+      reg.set("pekonode_metadata_replicated_writes_total",
+              {{"outcome", "timeout"}}, s.writes_replica_timeouts);
+      reg.describe("pekonode_metadata_holds_acked_total", metric_kind::counter,
+                   "Writes of other nodes this node acknowledged holding.");
+      reg.set("pekonode_metadata_holds_acked_total", {}, s.holds_acked);
     },
     metadata::md_stats_atom_v);
   if (r.ok())
