@@ -3,6 +3,7 @@
 // targets and large values, acknowledgements only after the shell reports
 // the entry durable, and hostile hold / ack traffic.
 
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -396,6 +397,9 @@ TEST(WriteConcernCore, HoldFloodIsBoundedAndDrawsNoMoreThanItSends) {
   }
   EXPECT_LE(acks, cfg.max_owed_holds_per_peer);
   EXPECT_LT(ack_bytes, sent_bytes);
+  std::cout << "hold flood: 1000 holds, " << sent_bytes << " B in; " << acks
+            << " acks, " << ack_bytes << " B out; owed kept "
+            << c.owed_holds() << "\n";
   // Holds from non-members are not kept at all, malformed ones neither.
   Message m;
   m.mutable_hold()->set_id(5);
