@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "common/text.h"
+
 namespace pekonode::metadata {
 
 std::string to_string(const version& v) {
@@ -202,9 +204,12 @@ void metadata_state::finish_writes() {
       i->second.deliver(write_reply{d.ver, static_cast<uint32_t>(d.acked),
                                     static_cast<uint32_t>(d.wanted)});
     } else {
-      LOG(WARNING) << cfg_.node_id << ": key " << d.key << " at "
-                   << to_string(d.ver) << " held by " << d.acked << " of "
-                   << d.wanted << " nodes at its deadline";
+      // Keys are data: escaped. One line in ten at most under a burst of
+      // timeouts (each is also counted in writes_replica_timeouts).
+      LOG_EVERY_N(WARNING, 10)
+        << cfg_.node_id << ": key " << quote(d.key, 64) << " at "
+        << to_string(d.ver) << " held by " << d.acked << " of " << d.wanted
+        << " nodes at its deadline (logged every 10th)";
       i->second.deliver(caf::make_error(
         ec::replicas_timeout, d.key, to_string(d.ver),
         static_cast<uint64_t>(d.acked), static_cast<uint64_t>(d.wanted)));
