@@ -338,6 +338,20 @@ std::vector<std::pair<std::string, md::Message>> metadata_messages() {
     m.mutable_chunk_gone()->set_key("big");
     set_ver(m.mutable_chunk_gone()->mutable_version(), hlc(wall0 - 1000, 3), "a");
   }
+  {
+    auto& m = add("hold");
+    m.mutable_hold()->set_id(0x1234);
+    auto* e = m.mutable_hold()->mutable_updates()->add_entries();
+    e->set_key("held");
+    set_ver(e->mutable_version(), hlc(wall0 - 5, 0), "a");
+    e->set_value("keep me");
+  }
+  {
+    auto& m = add("hold-ack");
+    m.mutable_hold_ack()->set_id(0x1234);
+    m.mutable_hold_ack()->set_key("k1");
+    set_ver(m.mutable_hold_ack()->mutable_version(), hlc(wall0, 0), "me");
+  }
   return r;
 }
 
@@ -370,7 +384,7 @@ void gen_metadata() {
       w.u8(dops::chunk).u8(0).u8(i).u8(dops::exact).u64(0);
     put(t, "chunk-bad-" + std::to_string(how), w.str());
   }
-  for (uint8_t k = 0; k < 10; ++k) {
+  for (uint8_t k = 0; k < 12; ++k) {
     writer w;
     w.u8(dops::body).u8(k % 3).u8(k).u8(k < 5 ? 3 : 0).u64(k | 1).u64(40).blob("value");
     w.u8(dops::advance).u16(1200).u8(0);
@@ -393,6 +407,25 @@ void gen_metadata() {
     w.u8(dops::local).u8(dops::get).u8(0).blob({});
     w.u8(dops::advance).u16(800).u8(0);
     put(t, "local-writes", w.str());
+  }
+  {
+    writer w; // replicated writes with cas, acked by the peers' echo and
+              // by forged acks, then the deadline
+    std::string replicas3{'\x02', '\x00'};   // K=3, no cas
+    std::string create2{'\x01', '\x01'};     // K=2, create only
+    std::string cas_live{'\x01', '\x02'};    // K=2, the live version
+    std::string del_stale{'\x12', '\x03'};   // K=3 delete, stale version
+    w.u8(dops::local).u8(dops::write).u8(0).blob(replicas3);
+    w.u8(dops::local).u8(dops::write).u8(9).blob(create2);
+    w.u8(dops::local).u8(dops::write).u8(9).blob(cas_live);
+    w.u8(dops::local).u8(dops::write).u8(1).blob(del_stale);
+    for (int i = 0; i < 8; ++i)
+      w.u8(dops::reply).u8(static_cast<uint8_t>(i));
+    w.u8(dops::body).u8(0).u8(11).u8(9).u64(1).u64(1).blob({});
+    w.u8(dops::body).u8(3).u8(11).u8(9).u64(1).u64(1).blob({});
+    w.u8(dops::body).u8(1).u8(10).u8(9).u64(77).u64(0).blob("held");
+    w.u8(dops::advance).u16(400).u8(0);
+    put(t, "write-concern", w.str());
   }
   {
     writer w; // peers come and go, then a stall past the transfer timeout

@@ -122,6 +122,7 @@ struct harness {
   uint64_t wall = wall0;
   uint32_t chunk_size = 0; // of "big", from the core's own requests
   version last_local;
+  uint64_t last_concern = 0; // id of the latest replicated local write
   bool forged_big = false; // the input sent an inline entry for "big"
 
   void setup() {
@@ -210,6 +211,21 @@ struct harness {
   }
 
   void settle(bool state = true) {
+    // The shell's part: what was applied is durable at once (no data dir),
+    // so owed hold acknowledgements go out now.
+    auto ev = c.drain_events();
+    std::vector<held_entry> held = c.drain_held();
+    FUZZ_CHECK(held.size() <= cfg().max_owed_holds, "held above max_owed_holds");
+    for (auto& e : ev)
+      held.push_back(held_entry{e.key, e.value.ver});
+    c.on_durable(held, out);
+    for (auto& d : c.drain_concerns()) {
+      FUZZ_CHECK(d.wanted >= 2 && d.acked >= 1, "concern counts out of range");
+      FUZZ_CHECK(d.acked <= d.wanted, "concern acked above wanted");
+    }
+    FUZZ_CHECK(c.owed_holds() <= cfg().max_owed_holds, "owed holds unbounded");
+    FUZZ_CHECK(c.pending_writes() <= cfg().max_pending_writes,
+               "pending writes unbounded");
     for (auto& o : out) {
       FUZZ_CHECK(o.chan == channel::metadata, "wrong channel");
       FUZZ_CHECK(!o.to.empty(), "message without destination");
@@ -221,7 +237,6 @@ struct harness {
         history.pop_front();
     }
     out.clear();
-    auto ev = c.drain_events();
     FUZZ_CHECK(ev.size() <= cfg().max_events, "events above max_events");
     for (auto& e : ev)
       FUZZ_CHECK(!e.key.empty(), "event without key");
@@ -324,10 +339,51 @@ struct harness {
     uint8_t call = in.u8();
     auto key = pick_key(in.u8());
     auto value = in.blob();
-    switch (call % 3) {
+    switch (call % 4) {
       case ops::put:
         local_put(key, std::string{value});
         break;
+      case ops::write: {
+        uint8_t v0 = value.size() > 0 ? static_cast<uint8_t>(value[0]) : 0;
+        uint8_t v1 = value.size() > 1 ? static_cast<uint8_t>(value[1]) : 0;
+        write_options o;
+        o.replicas = 1 + v0 % 4;
+        o.del = (v0 & 0x10) != 0;
+        o.deadline = now + std::chrono::milliseconds(50 + v1);
+        auto* cur = c.data().find(key);
+        switch (v1 % 4) {
+          case 1: o.has_cas = o.create_only = true; break;
+          case 2:
+            o.has_cas = true;
+            if (cur) o.cas = cur->ver;
+            break;
+          case 3:
+            o.has_cas = true;
+            o.cas = version{1, "a"};
+            break;
+          default: break;
+        }
+        bool live = cur && !cur->tombstone;
+        auto before = cur ? cur->ver : version{};
+        auto r = c.write(key, std::string{value}, o, wall, now, out);
+        if (r.code == ec::ok) {
+          FUZZ_CHECK(r.ver > last_local, "local versions do not increase");
+          last_local = r.ver;
+          FUZZ_CHECK(!o.has_cas || (o.create_only ? !live
+                                                  : live && before == o.cas),
+                     "cas write passed a failing check");
+          FUZZ_CHECK((r.concern != 0) == (o.replicas > 1),
+                     "concern id without replicas");
+          if (r.concern != 0)
+            last_concern = r.concern;
+        } else if (r.code == ec::cas_mismatch) {
+          FUZZ_CHECK(o.has_cas, "cas_mismatch without cas");
+          FUZZ_CHECK(c.data().find(key) == nullptr
+                       || c.data().find(key)->ver == before,
+                     "a failed cas changed the key");
+        }
+        break;
+      }
       case ops::del: {
         auto r = c.del(key, wall, now, out);
         if (r.code == ec::ok) {
@@ -366,17 +422,36 @@ struct harness {
                       : a,
               std::string{names[b % 4]}};
     Message m;
-    switch (kind % 10) {
+    switch (kind % 12) {
       case ops::b_rumour_entry:
       case ops::b_push_entry:
       case ops::b_tombstone: {
-        auto* u = kind % 10 == ops::b_push_entry ? m.mutable_push()
+        auto* u = kind % 12 == ops::b_push_entry ? m.mutable_push()
                                                  : m.mutable_rumour();
         auto* e = u->add_entries();
         e->set_key(key);
         set_ver(e->mutable_version(), v);
-        e->set_tombstone(kind % 10 == ops::b_tombstone);
+        e->set_tombstone(kind % 12 == ops::b_tombstone);
         e->set_value(blob);
+        break;
+      }
+      case ops::b_hold: {
+        m.mutable_hold()->set_id(a);
+        auto* u = m.mutable_hold()->mutable_updates();
+        auto* e = u->add_entries();
+        e->set_key(key);
+        set_ver(e->mutable_version(), v);
+        e->set_value(blob);
+        if (b & 1) // two entries: malformed
+          u->add_entries()->set_key(key);
+        break;
+      }
+      case ops::b_hold_ack: {
+        auto* h = m.mutable_hold_ack();
+        h->set_id((a & 1) ? last_concern : a);
+        h->set_key(key);
+        auto* e = c.data().find(key);
+        set_ver(h->mutable_version(), (e && (b & 1)) ? e->ver : v);
         break;
       }
       case ops::b_announce:
@@ -421,7 +496,7 @@ struct harness {
           r->add_indices(static_cast<uint32_t>((b >> i) % 64));
         break;
       }
-      default:
+      default: // b_chunk_gone
         m.mutable_chunk_gone()->set_key(key);
         set_ver(m.mutable_chunk_gone()->mutable_version(),
                 (a & 1) ? big_version() : v);

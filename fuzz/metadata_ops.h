@@ -23,11 +23,18 @@
 //                                             now + ms seconds; else polls at
 //                                             every wake-up up to
 //                                             now + (ms % 10000) ms
-//   local     [call: u8][key: u8][value: blob] put / del / get
+//   local     [call: u8][key: u8][value: blob] put / del / get / write
+//                                             (write: value[0] picks
+//                                             replicas 1..4 and del, value[1]
+//                                             the cas: none, create only,
+//                                             the live version, a stale one)
 //   member    [name: u8][live: u8]            member_changed(name, addr, live)
 //   body      [from: u8][kind: u8][key: u8][u64][u64][blob]
 //                                             a Message of each kind with
-//                                             fields from the operands
+//                                             fields from the operands (kind
+//                                             % 12; hold_ack echoes the id
+//                                             of the latest replicated write
+//                                             when the first u64 is odd)
 //   reply     [pick: u8]                      answer one of the core's recent
 //                                             messages as its addressee would
 //                                             (chunks for a chunk request of
@@ -62,7 +69,7 @@ enum chunk_how : uint8_t {
   cut_short = 7,
 };
 
-enum local_call : uint8_t { put = 0, del = 1, get = 2 };
+enum local_call : uint8_t { put = 0, del = 1, get = 2, write = 3 };
 
 enum body_kind : uint8_t {
   b_rumour_entry = 0,
@@ -75,6 +82,8 @@ enum body_kind : uint8_t {
   b_chunk_request = 7,
   b_chunk_gone = 8,
   b_tombstone = 9,
+  b_hold = 10,
+  b_hold_ack = 11,
 };
 
 constexpr int max_ops = 64;

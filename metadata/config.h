@@ -159,6 +159,38 @@ struct config {
   /// still right). Default 16 MiB.
   size_t max_event_bytes = 16 * 1024 * 1024;
 
+  // -- Write concern (replicas=K, see metadata/write_concern.h) ---------------
+
+  /// Largest K a write may ask for (the writer counts as one). Per-write
+  /// state is O(K). Default 16.
+  size_t max_replicas = 16;
+  /// Writes waiting for their replicas at once; more are refused before
+  /// they are applied (too_many_writes). Bounds the writer's state to
+  /// max_pending_writes * max_replicas targets. Default 256.
+  size_t max_pending_writes = 256;
+  /// Longest a write may wait for its replicas; the shell refuses longer
+  /// timeouts (bad_option). Default 60 s.
+  duration max_write_timeout = std::chrono::seconds(60);
+  /// A target that has not acknowledged a hold request within this is sent
+  /// it again; one not acknowledged within two of these is a straggler and
+  /// a further live peer is asked in its place (it is still asked too).
+  /// Trade-off: shorter recovers from loss and dead targets sooner, for
+  /// more duplicate requests (large values: more chunk pulls). Should
+  /// exceed the RTT (plus a chunked pull for large values). Default 200 ms
+  /// (lan); local 100 ms, wan 1 s.
+  duration hold_retry = std::chrono::milliseconds(200);
+  /// Hold requests a node keeps waiting to answer (until the entry is
+  /// durable here), in all and per peer: more are dropped (counted
+  /// "holds_owed_full", the writer asks again or another node). A hostile
+  /// peer can make a node keep at most max_owed_holds_per_peer, and draws
+  /// at most one acknowledgement, never larger than its request, per
+  /// request. Defaults 1024 and 64.
+  size_t max_owed_holds = 1024;
+  size_t max_owed_holds_per_peer = 64;
+  /// A hold request not satisfied within this is forgotten (a large value
+  /// whose pull failed, an entry refused here). Default: max_write_timeout.
+  duration hold_ttl = std::chrono::seconds(60);
+
   /// LAN profile (the defaults): one data centre, RTT ~0.1-5 ms. Measured
   /// on the simulator (metadata_bench): a 1 KiB update reaches 1000 nodes
   /// in ~0.2-0.3 s at 0% and at 10% loss.
@@ -175,6 +207,7 @@ struct config {
     c.gossip_interval = std::chrono::milliseconds(20);
     c.ae_interval = std::chrono::milliseconds(200);
     c.chunk_timeout = std::chrono::milliseconds(100);
+    c.hold_retry = std::chrono::milliseconds(100);
     c.transfer_timeout = std::chrono::seconds(5);
     c.max_bulk_bytes_per_sec = 16 * 1024 * 1024;
     c.peer_bulk_bytes_per_sec = c.max_bulk_bytes_per_sec;
@@ -194,6 +227,7 @@ struct config {
     c.retransmit_mult = 5;
     c.ae_interval = std::chrono::seconds(5);
     c.chunk_timeout = std::chrono::seconds(1);
+    c.hold_retry = std::chrono::seconds(1);
     c.transfer_timeout = std::chrono::seconds(60);
     c.max_bulk_bytes_per_sec = 1024 * 1024;
     c.peer_bulk_bytes_per_sec = c.max_bulk_bytes_per_sec;
@@ -219,6 +253,11 @@ struct stats {
   uint64_t ae_rounds = 0;
   uint64_t events_dropped = 0;
   uint64_t gc_collected = 0;
+  /// Writes with replicas=K > 1: satisfied, timed out.
+  uint64_t writes_replicated = 0;
+  uint64_t writes_replica_timeouts = 0;
+  /// Hold acknowledgements this node sent (it held a write for a peer).
+  uint64_t holds_acked = 0;
   /// How far ahead of our wall clock (ms) the latest version rejected as
   /// "clock_skew" was: about how far this node's clock lags its peers'
   /// when they are honest. 0 until the first such rejection.

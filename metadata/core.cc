@@ -54,6 +54,7 @@ core::core(config cfg, std::string node_id, uint64_t seed)
     ae_(cfg_, store_),
     transfers_(cfg_, store_, stats_),
     bulk_(cfg.max_bulk_bytes_per_sec, cfg.max_packet, cfg.max_bulk_queue),
+    concern_(cfg_),
     replies_(static_cast<double>(cfg.peer_reply_bytes_per_sec),
              static_cast<double>(cfg.peer_reply_burst_bytes)),
     bulk_drawn_(static_cast<double>(cfg.peer_bulk_bytes_per_sec),
@@ -117,6 +118,7 @@ time_point core::next_wakeup() const {
   if (gossip_due())
     t = std::min(t, next_gossip_);
   t = std::min(t, transfers_.next_deadline());
+  t = std::min(t, concern_.next_wakeup());
   if (transfers_.has_work() || answer_held_)
     t = std::min(t, last_now_);
   return std::min(t, bulk_.next_wakeup());
@@ -233,6 +235,7 @@ void core::peer_added(const address& a) {
 }
 
 void core::peer_removed(const address& a) {
+  concern_.peer_removed(a, last_now_);
   replies_.forget(a);
   bulk_drawn_.forget(a);
   cookies_.erase(a);
@@ -439,6 +442,138 @@ write_result core::del(const std::string& key, uint64_t wall_ms,
   auto r = write_local(key, std::move(e), wall_ms, tx);
   settle();
   return r;
+}
+
+write_result core::write(const std::string& key, std::string value,
+                         const write_options& o, uint64_t wall_ms,
+                         time_point now, outbound_list& out) {
+  advance(now);
+  if (o.replicas == 0 || o.replicas > cfg_.max_replicas)
+    return {ec::bad_option, {}};
+  if (auto err = store_.validate(key, o.del ? 0 : value.size(), o.del,
+                                 node_id_);
+      err != ec::ok)
+    return {err, {}};
+  // Check and write in one step: nothing runs in between.
+  auto cur = store_.find(key);
+  bool live = cur && !cur->tombstone;
+  if ((o.create_only && live) || (o.has_cas && !o.create_only
+                                  && (!live || cur->ver != o.cas))) {
+    write_result r{ec::cas_mismatch, {}};
+    if (live)
+      r.current = cur->ver;
+    return r;
+  }
+  if (o.del && !live)
+    return {ec::not_found, {}};
+  if (o.replicas > peers_.size() + 1)
+    return {ec::too_few_members, {}};
+  if (o.replicas > 1 && concern_.pending() >= cfg_.max_pending_writes)
+    return {ec::too_many_writes, {}};
+  entry e;
+  e.tombstone = o.del;
+  if (!o.del)
+    e.value = std::move(value);
+  emitter tx{cfg_.max_packet, stats_, out};
+  auto r = write_local(key, std::move(e), wall_ms, tx);
+  if (r.code == ec::ok && o.replicas > 1) {
+    r.concern = next_nonce();
+    std::vector<hold_send> sends;
+    concern_.start(r.concern, key, r.ver, o.replicas, o.deadline, now, peers_,
+                   rng_, sends);
+    send_holds(sends, tx);
+  }
+  settle();
+  return r;
+}
+
+void core::send_holds(const std::vector<hold_send>& sends, emitter& tx) {
+  for (auto& h : sends) {
+    auto e = store_.find(h.key);
+    if (!e)
+      continue; // collected meanwhile: the write times out
+    Message m;
+    auto* hold = m.mutable_hold();
+    hold->set_id(h.id);
+    add_to_updates(*hold->mutable_updates(), cfg_, h.key, *e);
+    tx.send(h.to, m, "hold");
+  }
+}
+
+std::vector<concern_done> core::drain_concerns() {
+  auto done = concern_.drain_done();
+  for (auto& d : done)
+    ++(d.ok() ? stats_.writes_replicated : stats_.writes_replica_timeouts);
+  return done;
+}
+
+std::vector<held_entry> core::drain_held() {
+  std::vector<held_entry> r;
+  r.swap(held_);
+  return r;
+}
+
+void core::on_durable(const std::vector<held_entry>& entries,
+                      outbound_list& out) {
+  std::vector<hold_ack_send> acks;
+  for (auto& e : entries)
+    concern_.durable(e, acks);
+  emitter tx{cfg_.max_packet, stats_, out};
+  for (auto& a : acks) {
+    Message m;
+    auto* ack = m.mutable_hold_ack();
+    ack->set_id(a.id);
+    ack->set_key(a.key);
+    set_version(ack->mutable_version(), a.ver);
+    if (tx.send(a.to, m, "hold_ack") > 0)
+      ++stats_.holds_acked;
+  }
+}
+
+void core::on_hold(const address& from, const Message& m, uint64_t wall_ms,
+                   time_point now, emitter& tx) {
+  // Only members are held for: an acknowledgement goes to the address the
+  // request came from, so a non-member could aim it at anyone.
+  if (!is_peer(from)) {
+    reject("hold_not_a_peer");
+    return;
+  }
+  auto& u = m.hold().updates();
+  if (u.entries_size() + u.announces_size() != 1 || m.hold().id() == 0) {
+    reject("hold_malformed");
+    return;
+  }
+  std::string key = u.entries_size() == 1 ? u.entries(0).key()
+                                          : u.announces(0).key();
+  version ver = get_version(u.entries_size() == 1 ? u.entries(0).version()
+                                                  : u.announces(0).version());
+  auto cur = store_.find(key);
+  bool held_before = cur && !(ver > cur->ver);
+  // Entries are applied like a push (not re-gossiped: the writer's rumour
+  // spreads it); an announce is pulled from the writer.
+  on_updates(from, true, u, false, wall_ms, now, tx);
+  if (auto why = concern_.owe(from, m.hold().id(), key, ver, now)) {
+    reject(why);
+    return;
+  }
+  // Applied now: its change event reaches on_durable. Held already (a
+  // retry after a lost acknowledgement, or the rumour came first): it is
+  // acknowledged as soon as the shell reports what it applied before as
+  // durable.
+  if (held_before && held_.size() < cfg_.max_owed_holds)
+    if (auto now_held = store_.find(key))
+      held_.push_back(held_entry{key, now_held->ver});
+}
+
+void core::on_hold_ack(const address& from, const Message& m) {
+  if (!is_peer(from)) {
+    reject("hold_ack_not_a_peer");
+    return;
+  }
+  auto& a = m.hold_ack();
+  if (auto why = concern_.on_ack(from, a.id(), a.key(),
+                                 get_version(a.version())))
+    reject(why);
 }
 
 write_result core::write_local(const std::string& key, entry e,
@@ -787,6 +922,14 @@ void core::handle(const address& from, std::string_view payload,
       kind = "chunk_gone";
       transfers_.on_chunk_gone(from, m.chunk_gone());
       break;
+    case Message::kHold:
+      kind = "hold";
+      on_hold(from, m, wall_ms, now, tx);
+      break;
+    case Message::kHoldAck:
+      kind = "hold_ack";
+      on_hold_ack(from, m);
+      break;
     case Message::kChunkCookie:
       kind = "chunk_cookie";
       transfers_.on_chunk_cookie(from, m.chunk_cookie());
@@ -832,6 +975,11 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
   }
   if (answer_held_)
     answer_held(now, out);
+  {
+    std::vector<hold_send> sends;
+    concern_.poll(now, peers_, rng_, sends);
+    send_holds(sends, tx);
+  }
   transfers_.check_timeouts(now);
   transfers_.start_pending(now);
   transfers_.pull(now, tx);

@@ -32,6 +32,7 @@
 #include "metadata/rumours.h"
 #include "metadata/store.h"
 #include "metadata/transfers.h"
+#include "metadata/write_concern.h"
 
 namespace pekonode::metadata {
 
@@ -39,6 +40,7 @@ class Entry; // generated, metadata.pb.h
 class Updates;
 class Syn;
 class emitter;
+class Message;
 struct push_list;
 
 /// Who caused a change.
@@ -56,6 +58,25 @@ struct change_event {
 struct write_result {
   ec code = ec::ok;
   version ver; ///< the new version when code == ok
+  /// cas_mismatch: the key's live version (origin empty when it has none).
+  version current;
+  /// replicas > 1 and code == ok: the write's id in drain_concerns().
+  uint64_t concern = 0;
+};
+
+/// How a write is made (core::write).
+struct write_options {
+  bool del = false; ///< a delete (tombstone) instead of a value
+  /// Compare-and-set: the write happens only if the key's live version is
+  /// `cas` (cas_mismatch otherwise), or with `create_only` only if the key
+  /// has no live value. Checked and written in one step.
+  bool has_cas = false;
+  bool create_only = false;
+  version cas;
+  /// Write concern: the write is reported done (drain_concerns) once this
+  /// many nodes hold it, this one included, or at `deadline`. 1: local.
+  size_t replicas = 1;
+  time_point deadline;
 };
 
 /// The metadata core of one node. Not thread-safe: one owner (the shell).
@@ -79,6 +100,39 @@ public:
   /// Deletes `key` (tombstone). not_found if absent or already deleted.
   write_result del(const std::string& key, uint64_t wall_ms, time_point now,
                    outbound_list& out);
+
+  /// A write with options (compare-and-set, write concern): checks, writes
+  /// and, for replicas > 1, asks replicas - 1 peers to hold it, in one step.
+  /// Errors before anything is written: the limits of put(), not_found (a
+  /// delete of an absent key), cas_mismatch (with the live version in
+  /// `current`), bad_option (replicas 0 or above max_replicas),
+  /// too_few_members (replicas above live peers + 1), too_many_writes
+  /// (max_pending_writes are waiting). For replicas > 1 the result's
+  /// `concern` names the write in a later drain_concerns().
+  write_result write(const std::string& key, std::string value,
+                     const write_options& opts, uint64_t wall_ms,
+                     time_point now, outbound_list& out);
+
+  /// Writes with replicas > 1 that finished (held by enough nodes, or past
+  /// their deadline) since the last drain.
+  std::vector<concern_done> drain_concerns();
+
+  /// The entries that were already held when a peer asked this node to hold
+  /// them, since the last drain: the shell passes them to on_durable() once
+  /// everything applied before is durable (like the change events).
+  std::vector<held_entry> drain_held();
+
+  /// Every listed (key, version) is durable on this node (the shell calls
+  /// it with the change events it made durable and with drain_held()):
+  /// hold acknowledgements owed for them are sent.
+  void on_durable(const std::vector<held_entry>& entries, outbound_list& out);
+
+  /// Hold requests this node owes an answer (tests, metrics).
+  size_t owed_holds() const { return concern_.owed(); }
+  /// Live peers (this node not included).
+  size_t peer_count() const { return peers_.size(); }
+  /// Writes waiting for their replicas (tests, metrics).
+  size_t pending_writes() const { return concern_.pending(); }
 
   /// The live entry for `key` (nullptr if absent or deleted).
   const entry* get(std::string_view key) const;
@@ -250,6 +304,11 @@ private:
   /// Queues pushes of `p.keys` to `to` within its bulk budget.
   void queue_pushes(const address& to, const push_list& p, time_point now);
 
+  void send_holds(const std::vector<hold_send>& sends, emitter& tx);
+  void on_hold(const address& from, const Message& m, uint64_t wall_ms,
+               time_point now, emitter& tx);
+  void on_hold_ack(const address& from, const Message& m);
+
   ec apply_remote(const Entry& e, bool via_rumour, uint64_t wall_ms,
                   emitter& tx);
   ec apply_entry(const std::string& key, entry e, bool via_rumour,
@@ -276,6 +335,8 @@ private:
   anti_entropy ae_;
   transfers transfers_;
   bulk_sender bulk_;
+  write_concern concern_;
+  std::vector<held_entry> held_; // already held when asked (drain_held)
   peer_budget replies_;     // control replies a peer draws (ACK, ACK2, ...)
   peer_budget bulk_drawn_;  // pushes and chunks a peer draws
   // Round steps we sent, by peer: the next step is taken only from them.

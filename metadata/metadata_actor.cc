@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/text.h"
+
 namespace pekonode::metadata {
 
 std::string to_string(const version& v) {
@@ -25,11 +27,97 @@ std::string describe_context(const caf::message& ctx) {
   return compat::render_context(ctx);
 }
 
+bool parse_version(const std::string& text, version& out) {
+  // physical "." logical "@" origin, digits only in the numbers.
+  auto dot = text.find('.');
+  auto at = text.find('@');
+  if (dot == std::string::npos || at == std::string::npos || dot == 0
+      || at <= dot + 1 || at + 1 >= text.size() || text.size() - at - 1 > 128)
+    return false;
+  auto number = [](const std::string& s, uint64_t max, uint64_t& v) {
+    if (s.empty() || s.size() > 20)
+      return false;
+    v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9')
+        return false;
+      auto d = static_cast<uint64_t>(c - '0');
+      if (v > (max - d) / 10)
+        return false;
+      v = v * 10 + d;
+    }
+    return true;
+  };
+  uint64_t phys = 0, logical = 0;
+  if (!number(text.substr(0, dot), hlc_max_physical, phys)
+      || !number(text.substr(dot + 1, at - dot - 1), hlc_logical_mask,
+                 logical))
+    return false;
+  auto origin = text.substr(at + 1);
+  for (char c : origin)
+    if (c < 0x21 || c > 0x7e)
+      return false;
+  out = version{make_hlc(phys, static_cast<uint16_t>(logical)), origin};
+  return true;
+}
+
+namespace {
+
+/// The context of the write concern and compare-and-set errors, whose
+/// element types other codes use with other meanings.
+std::string describe_write_context(ec code, const caf::message& ctx) {
+  switch (code) {
+    case ec::cas_mismatch:
+      if (ctx.match_elements<std::string, std::string>()) {
+        auto& cur = ctx.get_as<std::string>(1);
+        return "key '" + ctx.get_as<std::string>(0) + "' "
+               + (cur.empty() ? std::string{"has no live value"}
+                              : "is at version " + cur);
+      }
+      break;
+    case ec::replicas_timeout:
+      if (ctx.match_elements<std::string, std::string, uint64_t, uint64_t>())
+        return std::to_string(ctx.get_as<uint64_t>(2)) + " of "
+               + std::to_string(ctx.get_as<uint64_t>(3))
+               + " nodes held key '" + ctx.get_as<std::string>(0)
+               + "' at version " + ctx.get_as<std::string>(1)
+               + " within the timeout; the write stays applied here and "
+                 "spreads as usual";
+      break;
+    case ec::too_few_members:
+      if (ctx.match_elements<std::string, uint64_t, uint64_t>())
+        return std::to_string(ctx.get_as<uint64_t>(1))
+               + " replicas asked for key '" + ctx.get_as<std::string>(0)
+               + "' but only " + std::to_string(ctx.get_as<uint64_t>(2))
+               + " nodes are live (this one included); nothing written";
+      break;
+    case ec::too_many_writes:
+      if (ctx.match_elements<std::string, uint64_t>())
+        return "key '" + ctx.get_as<std::string>(0) + "': "
+               + std::to_string(ctx.get_as<uint64_t>(1))
+               + " writes already wait for replicas; nothing written";
+      break;
+    case ec::bad_option:
+      if (ctx.match_elements<std::string>())
+        return ctx.get_as<std::string>(0);
+      break;
+    default:
+      break;
+  }
+  return describe_context(ctx);
+}
+
+} // namespace
+
 std::string describe(const caf::error& err) {
   auto code = compat::error_code<ec>(err);
   if (!code)
     return {};
   std::string out = to_string(*code);
+  if (auto ctx = describe_write_context(*code, err.context()); !ctx.empty()) {
+    out += ": " + ctx;
+    return out;
+  }
   if (auto ctx = describe_context(err.context()); !ctx.empty())
     out += ": " + ctx;
   return out;
@@ -132,7 +220,7 @@ void metadata_state::flush(outbound_list& out, pending_write* local) {
 uint64_t metadata_state::persist(pending_write* local) {
   auto keys = core_->drain_changed();
   bool retry = !retry_.empty() && now() >= next_retry_;
-  if (keys.empty() && !retry && local == nullptr)
+  if (keys.empty() && !retry && local == nullptr && held_waiting_.empty())
     return 0;
   if (retry) {
     keys.insert(keys.end(), retry_.begin(), retry_.end());
@@ -143,6 +231,8 @@ uint64_t metadata_state::persist(pending_write* local) {
   durable_batch b;
   if (local != nullptr)
     b.local.push_back(std::move(*local));
+  b.held = std::move(held_waiting_);
+  held_waiting_.clear();
   storage::write_batch wb;
   auto ttl = core_->cfg().tombstone_ttl_ms;
   for (auto& key : keys) {
@@ -190,6 +280,8 @@ void metadata_state::on_durable(durable_batch& b) {
     if (w.promise.pending())
       w.promise.deliver(w.ver);
   }
+  if (!b.held.empty())
+    on_durable(b.held);
   publish(out);
 }
 
@@ -255,7 +347,11 @@ void metadata_state::on_batch_done(uint64_t id, uint64_t code,
 void metadata_state::publish(outbound_list& out) {
   if (!out.empty())
     self->send(transport_, transport::tx_send_atom_v, std::move(out));
+  // Entries a peer asked us to hold that we held already, then everything
+  // applied now: durable as soon as applied while the store is in memory.
+  std::vector<held_entry> applied = core_->drain_held();
   for (auto& ev : core_->drain_events()) {
+    applied.push_back(held_entry{ev.key, ev.value.ver});
     kv_change ch;
     ch.index = next_index_++;
     ch.key = std::move(ev.key);
@@ -270,10 +366,106 @@ void metadata_state::publish(outbound_list& out) {
     if (log_.size() > cfg_.change_log)
       log_.pop_front();
   }
+  if (!applied.empty()) {
+    if (durable()) // acknowledged from the batch that carries them to disk
+      held_waiting_.insert(held_waiting_.end(), applied.begin(),
+                           applied.end());
+    else
+      on_durable(applied);
+  }
+  finish_writes();
   // The core's next_wakeup() may say "now" (a time at or before now, e.g.
   // time_point::min()) or "nothing due" (time_point::max()); the timer
   // treats the first as "at once" and the second as "no deadline".
   timer_.report(self, core_->next_wakeup());
+}
+
+void metadata_state::on_durable(const std::vector<held_entry>& entries) {
+  outbound_list out;
+  core_->on_durable(entries, out);
+  if (!out.empty())
+    self->send(transport_, transport::tx_send_atom_v, std::move(out));
+}
+
+void metadata_state::finish_writes() {
+  for (auto& d : core_->drain_concerns()) {
+    auto i = writes_.find(d.id);
+    if (i == writes_.end())
+      continue;
+    if (d.ok()) {
+      i->second.deliver(write_reply{d.ver, static_cast<uint32_t>(d.acked),
+                                    static_cast<uint32_t>(d.wanted)});
+    } else {
+      // Keys are data: escaped. One line in ten at most under a burst of
+      // timeouts (each is also counted in writes_replica_timeouts).
+      LOG_EVERY_N(WARNING, 10)
+        << cfg_.node_id << ": key " << quote(d.key, 64) << " at "
+        << to_string(d.ver) << " held by " << d.acked << " of " << d.wanted
+        << " nodes at its deadline (logged every 10th)";
+      i->second.deliver(caf::make_error(
+        ec::replicas_timeout, d.key, to_string(d.ver),
+        static_cast<uint64_t>(d.acked), static_cast<uint64_t>(d.wanted)));
+    }
+    writes_.erase(i);
+  }
+}
+
+caf::result<write_reply> metadata_state::write(write_request& req) {
+  auto& pc = core_->cfg();
+  auto max_ms = std::chrono::duration_cast<milliseconds>(pc.max_write_timeout)
+                  .count();
+  if (req.replicas == 0 || req.replicas > pc.max_replicas)
+    return caf::make_error(ec::bad_option,
+                           "replicas must be 1.." + std::to_string(
+                                                      pc.max_replicas));
+  if (req.timeout_ms == 0 || req.timeout_ms > static_cast<uint64_t>(max_ms))
+    return caf::make_error(ec::bad_option,
+                           "timeout must be 1 ms.." + std::to_string(max_ms)
+                             + " ms");
+  write_options o;
+  o.del = req.del;
+  o.has_cas = req.has_cas;
+  o.create_only = req.create_only;
+  o.cas = req.cas;
+  o.replicas = req.replicas;
+  o.deadline = now() + milliseconds{req.timeout_ms};
+  auto size = static_cast<uint64_t>(req.value.size());
+  outbound_list out;
+  auto r = core_->write(req.key, req.del ? std::string{} : std::move(req.value),
+                        o, wall(), now(), out);
+  switch (r.code) {
+    case ec::ok:
+      break;
+    case ec::value_too_large:
+      flush(out);
+      return caf::make_error(r.code, req.key, size,
+                             static_cast<uint64_t>(pc.limits.max_value_bytes));
+    case ec::cas_mismatch:
+      flush(out);
+      return caf::make_error(r.code, req.key,
+                             r.current.origin.empty() ? std::string{}
+                                                      : to_string(r.current));
+    case ec::too_few_members:
+      flush(out);
+      return caf::make_error(r.code, req.key,
+                             static_cast<uint64_t>(req.replicas),
+                             static_cast<uint64_t>(core_->peer_count() + 1));
+    case ec::too_many_writes:
+      flush(out);
+      return caf::make_error(r.code, req.key,
+                             static_cast<uint64_t>(pc.max_pending_writes));
+    default:
+      flush(out);
+      return caf::make_error(r.code, req.key);
+  }
+  if (r.concern == 0) {
+    flush(out);
+    return write_reply{r.ver, 1, 1};
+  }
+  auto rp = self->make_response_promise<write_reply>();
+  writes_.emplace(r.concern, rp);
+  flush(out);
+  return rp;
 }
 
 caf::result<version> metadata_state::reply(const write_result& r,
@@ -348,6 +540,9 @@ metadata_actor::behavior_type metadata_state::make_behavior() {
           prev = *e;
       auto r = core_->del(key, wall(), now(), out);
       return write_reply(r, key, std::move(prev), out);
+    },
+    [this](md_write_atom, write_request& req) -> caf::result<write_reply> {
+      return write(req);
     },
     [this](md_get_atom, const std::string& key) -> caf::result<std::string> {
       if (auto e = core_->get(key))

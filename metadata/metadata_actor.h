@@ -102,6 +102,59 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, change_batch& x) {
     compat::field("head", x.head));
 }
 
+/// A write with options, `(md_write_atom, write_request) -> write_reply`:
+/// compare-and-set and write concern (see the protocol list below).
+struct write_request {
+  std::string key;
+  std::string value;  ///< ignored for a delete
+  bool del = false;   ///< write a tombstone instead of `value`
+  /// Compare-and-set: with `has_cas`, the write happens only if the key's
+  /// live version is `cas`, or (`create_only`) only if it has no live
+  /// value. Checked and written in one message, so nothing comes between.
+  bool has_cas = false;
+  bool create_only = false;
+  version cas;
+  /// Nodes that must hold the write before the reply, this one included:
+  /// 1 (local) .. protocol.max_replicas.
+  uint32_t replicas = 1;
+  /// How long to wait for them, 1 ms .. protocol.max_write_timeout.
+  uint64_t timeout_ms = 5000;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, write_request& x) {
+  return compat::inspect_object(
+    f, x, "write_request",
+    compat::field("key", x.key),
+    compat::field("value", x.value),
+    compat::field("del", x.del),
+    compat::field("has_cas", x.has_cas),
+    compat::field("create_only", x.create_only),
+    compat::field("cas", x.cas),
+    compat::field("replicas", x.replicas),
+    compat::field("timeout_ms", x.timeout_ms));
+}
+
+/// The answer to a write_request that reached its replicas.
+struct write_reply {
+  version ver;         ///< the new version (the tombstone's for a delete)
+  uint32_t acked = 1;  ///< nodes that held it when the reply was sent
+  uint32_t wanted = 1; ///< the request's replicas
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, write_reply& x) {
+  return compat::inspect_object(
+    f, x, "write_reply",
+    compat::field("ver", x.ver),
+    compat::field("acked", x.acked),
+    compat::field("wanted", x.wanted));
+}
+
+/// Parses the text form of `to_string(version)` ("physical.logical@origin")
+/// back; false for anything else (origin: visible ASCII, at most 128 bytes).
+bool parse_version(const std::string& text, version& out);
+
 template <class Inspector>
 PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, peer_change& x) {
   return compat::inspect_object(
@@ -129,7 +182,11 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
     compat::field("transfers_abandoned", x.transfers_abandoned),
     compat::field("ae_rounds", x.ae_rounds),
     compat::field("events_dropped", x.events_dropped),
-    compat::field("gc_collected", x.gc_collected));
+    compat::field("gc_collected", x.gc_collected),
+    compat::field("clock_skew_lead_ms", x.clock_skew_lead_ms),
+    compat::field("writes_replicated", x.writes_replicated),
+    compat::field("writes_replica_timeouts", x.writes_replica_timeouts),
+    compat::field("holds_acked", x.holds_acked));
 }
 
 } // namespace pekonode::metadata
@@ -162,6 +219,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_metadata,
   CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_peer_atom, "md_peer")
   CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_durable_atom,
                "md_durable")
+  CAF_ADD_TYPE_ID(pekonode_metadata, (pekonode::metadata::write_request))
+  CAF_ADD_TYPE_ID(pekonode_metadata, (pekonode::metadata::write_reply))
+  CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_write_atom,
+               "md_write")
 
 namespace pekonode::metadata {
 
@@ -193,6 +254,15 @@ using peer_sink_actor =
 /// - `(md_sub_atom, key_listener_actor)`: the listener receives
 ///   `(md_event_atom, kv_change)` for every future change, in order.
 ///   Listeners are monitored and dropped when they end.
+/// - `(md_write_atom, write_request) -> write_reply`: put or delete with
+///   compare-and-set and write concern, checked and applied in this one
+///   message. Errors before anything is written: those of md_put / md_del,
+///   cas_mismatch (context: key, the live version's text or "" when none),
+///   too_few_members (key, replicas, live nodes), too_many_writes (key,
+///   limit), bad_option (reason). After the write is applied here:
+///   replicas_timeout (key, version text, acked, wanted) when fewer than
+///   `replicas` nodes held it within the timeout. The write stays applied
+///   and spreads as any other.
 /// - `(md_digest_atom) -> std::string`: hex store digest ("count:hash").
 /// - `(md_stats_atom) -> stats`.
 ///
@@ -215,6 +285,8 @@ using metadata_actor = caf::typed_actor<
   caf::replies_to<md_digest_atom>::with<std::string>,
   caf::replies_to<md_stats_atom>::with<stats>,
   caf::reacts_to<md_durable_atom, uint64_t, uint64_t, std::string>>
+  ::extend_with<caf::typed_actor<
+    caf::replies_to<md_write_atom, write_request>::with<write_reply>>>
   ::extend_with<peer_sink_actor>
   ::extend_with<transport::inbound_sink_actor>
   ::extend_with<transport::timer_client_actor>;
@@ -294,6 +366,9 @@ struct durable_batch {
   std::vector<std::pair<std::string, version>> remote;
   std::vector<std::string> keys; ///< every key written or erased
   uint64_t hlc_ceiling = 0;      ///< the HLC lease it carries (0: none)
+  /// Entries peers asked this node to hold, acknowledged once the batch
+  /// (and so everything applied before it) is on disk.
+  std::vector<held_entry> held;
 };
 
 /// The reason of a metadata error for people: "value_too_large: key 'k' is
@@ -329,6 +404,16 @@ struct metadata_state {
                                    std::optional<entry> prev,
                                    outbound_list& out);
   caf::result<version> reply(const write_result& r, const std::string& key);
+  /// The write concern hook: every listed entry is durable on this node, so
+  /// hold acknowledgements owed for them go out. Without a persistent
+  /// store, flush() calls it right after the entries were applied; a
+  /// persistent store calls it once its commit of them (and of everything
+  /// applied before) finished.
+  void on_durable(const std::vector<held_entry>& entries);
+  caf::result<write_reply> write(write_request& req);
+  /// Answers the md_write requests whose replicas were reached or whose
+  /// deadline passed.
+  void finish_writes();
 
   /// Persists the changes the core recorded since the last call (and keys
   /// to retry) as one batch; returns its id (0: nothing to write). Without
@@ -369,6 +454,9 @@ struct metadata_state {
     std::map<version, std::optional<entry>> failed;
   };
   std::map<std::string, key_writes> key_writes_;
+  /// Held entries waiting for the next batch (with a durable store).
+  std::vector<held_entry> held_waiting_;
+  std::map<uint64_t, caf::typed_response_promise<write_reply>> writes_;
 };
 
 /// Behaviour of the metadata actor: subscribes to the transport's metadata

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -178,6 +179,110 @@ TEST_F(MetadataActor, ListenersGetEveryChangeInOrder) {
   sched_->run();
   ASSERT_TRUE(ask<version>(a, md_put_atom_v, std::string{"y"}, std::string{"1"}));
   EXPECT_EQ(seen->size(), 3u);
+}
+
+// md_write: compare-and-set in one message, and replicas=K answered only
+// once K nodes hold the write (or with the count at the deadline).
+TEST_F(MetadataActor, WriteWithCasAndReplicas) {
+  auto a = node("a", "10.0.0.1:7946");
+  auto b = node("b", "10.0.0.2:7946");
+  auto c = node("c", "10.0.0.3:7946");
+  std::vector<std::pair<metadata_actor, std::string>> all{
+    {a, "a"}, {b, "b"}, {c, "c"}};
+  std::map<std::string, std::string> addr{
+    {"a", "10.0.0.1:7946"}, {"b", "10.0.0.2:7946"}, {"c", "10.0.0.3:7946"}};
+  for (auto& [x, xn] : all)
+    for (auto& [y, yn] : all)
+      if (xn != yn)
+        caf::anon_send(x, md_peer_atom_v, peer_change{yn, addr[yn], true});
+  sched_->run();
+  // Create-only, then a stale CAS naming the live version.
+  write_request create;
+  create.key = "k";
+  create.value = "v1";
+  create.has_cas = true;
+  create.create_only = true;
+  auto w1 = ask<write_reply>(a, md_write_atom_v, create);
+  ASSERT_TRUE(w1) << sys_->render(w1.error());
+  EXPECT_EQ(w1->acked, 1u);
+  auto again = ask<write_reply>(a, md_write_atom_v, create);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(compat::error_code<ec>(again.error()), ec::cas_mismatch);
+  EXPECT_EQ(describe(again.error()),
+            "cas_mismatch: key 'k' is at version " + to_string(w1->ver));
+  write_request set = create;
+  set.create_only = false;
+  set.cas = w1->ver;
+  set.value = "v2";
+  set.replicas = 3;
+  set.timeout_ms = 2000;
+  // The reply comes once b and c hold it: in virtual time, later.
+  auto out = std::make_shared<caf::expected<write_reply>>(
+    caf::sec::request_timeout);
+  sys_->spawn([=](caf::event_based_actor* self) {
+    self->request(a, caf::infinite, md_write_atom_v, set)
+      .then([=](write_reply& r) { *out = std::move(r); },
+            [=](caf::error& e) { *out = std::move(e); });
+  });
+  sched_->run();
+  run_for(500ms);
+  ASSERT_TRUE(*out) << sys_->render(out->error());
+  EXPECT_EQ((*out)->acked, 3u);
+  EXPECT_EQ((*out)->wanted, 3u);
+  for (auto& n : {b, c})
+    EXPECT_EQ(*ask<std::string>(n, md_get_atom_v, std::string{"k"}), "v2");
+  // More replicas than live nodes: refused, nothing written.
+  set.cas = (*out)->ver;
+  set.replicas = 4;
+  auto four = ask<write_reply>(a, md_write_atom_v, set);
+  ASSERT_FALSE(four);
+  EXPECT_EQ(compat::error_code<ec>(four.error()), ec::too_few_members);
+  EXPECT_EQ(*ask<std::string>(a, md_get_atom_v, std::string{"k"}), "v2");
+  set.replicas = 0;
+  auto zero = ask<write_reply>(a, md_write_atom_v, set);
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(compat::error_code<ec>(zero.error()), ec::bad_option);
+  EXPECT_EQ(describe(zero.error()), "bad_option: replicas must be 1..16");
+  // c stops answering (its transport is gone) while a still counts it a
+  // peer: K=3 times out saying 2 of 3, the write stays applied.
+  caf::anon_send_exit(actors_[7], caf::exit_reason::user_shutdown); // c's tx
+  sched_->run();
+  write_request del;
+  del.key = "k";
+  del.del = true;
+  del.replicas = 3;
+  del.timeout_ms = 1000;
+  auto late = std::make_shared<caf::expected<write_reply>>(
+    caf::sec::request_timeout);
+  sys_->spawn([=](caf::event_based_actor* self) {
+    self->request(a, caf::infinite, md_write_atom_v, del)
+      .then([=](write_reply& r) { *late = std::move(r); },
+            [=](caf::error& e) { *late = std::move(e); });
+  });
+  sched_->run();
+  run_for(500ms);
+  EXPECT_TRUE(late->error() == caf::sec::request_timeout); // not yet
+  run_for(700ms);
+  ASSERT_FALSE(*late);
+  EXPECT_EQ(compat::error_code<ec>(late->error()), ec::replicas_timeout);
+  auto text = describe(late->error());
+  EXPECT_NE(text.find("2 of 3 nodes held key 'k'"), std::string::npos)
+    << text;
+  EXPECT_EQ(compat::error_code<ec>(
+              ask<std::string>(a, md_get_atom_v, std::string{"k"}).error()),
+            ec::not_found); // deleted here all the same
+}
+
+TEST(VersionText, ParsesWhatToStringPrints) {
+  version v{make_hlc(1732800000123, 7), "node-1"};
+  version back;
+  ASSERT_TRUE(parse_version(to_string(v), back));
+  EXPECT_EQ(back, v);
+  for (const char* bad :
+       {"", "0", "1.2", "1@x", ".1@x", "1.@x", "1.2@", "a.2@x", "1.b@x",
+        "1.70000@x", "99999999999999999999.0@x", "1.2@bad origin",
+        "-1.2@x"})
+    EXPECT_FALSE(parse_version(bad, back)) << bad;
 }
 
 } // namespace

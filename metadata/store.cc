@@ -17,6 +17,11 @@ const char* to_string(ec code) {
     case ec::not_found: return "not_found";
     case ec::disk_full: return "disk_full";
     case ec::not_durable: return "not_durable";
+    case ec::cas_mismatch: return "cas_mismatch";
+    case ec::replicas_timeout: return "replicas_timeout";
+    case ec::too_few_members: return "too_few_members";
+    case ec::too_many_writes: return "too_many_writes";
+    case ec::bad_option: return "bad_option";
   }
   return "unknown";
 }

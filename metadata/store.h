@@ -36,6 +36,14 @@ enum class ec : uint8_t {
                    ///< write is undone; reads and gossip go on
   not_durable,     ///< the data dir failed the write otherwise (I/O error,
                    ///< commit queue at its bound): the write is undone
+  // Conditional writes and write concern (metadata/write_concern.h).
+  cas_mismatch,    ///< the key's live version is not the one the write named
+  replicas_timeout,///< applied here, but fewer nodes held it than asked
+                   ///< before the deadline
+  too_few_members, ///< more replicas asked than live nodes (nothing written)
+  too_many_writes, ///< max_pending_writes writes already wait for replicas
+                   ///< (nothing written)
+  bad_option,      ///< replicas or timeout out of range (nothing written)
 };
 
 /// Stable lower-case name of an error code (metrics label, log text).

@@ -55,6 +55,9 @@ public:
   void set_skew(size_t i, int64_t ms) { skew_[i] = ms; }
 
   faults net_faults;
+  /// Called after every call into node i (before its output is sent): a
+  /// test can act as the shell there (e.g. report durable entries).
+  std::function<void(size_t, outbound_list&)> after_call;
   uint64_t delivered = 0;
   uint64_t bytes = 0;
   size_t largest_payload = 0;
@@ -97,11 +100,15 @@ public:
         bytes += p.payload.size();
         nodes_[p.to]->handle(addrs_[p.from], p.payload, wall(p.to), now_,
                              out);
+        if (after_call)
+          after_call(p.to, out);
         send(p.to, out);
       }
       for (size_t i = 0; i < nodes_.size(); ++i) {
         if (nodes_[i]->next_wakeup() <= now_) {
           nodes_[i]->poll(wall(i), now_, out);
+          if (after_call)
+            after_call(i, out);
           send(i, out);
         }
       }

@@ -251,4 +251,19 @@ result admin_backend::join_wait(const std::vector<std::string>& seeds,
                          + "); the node keeps retrying in the background");
 }
 
+result admin_backend::kv_write(const std::string& key, std::string value,
+                               const kv_write_options& opts,
+                               kv_write_view& out) {
+  if (!opts.cas.empty() || opts.replicas != 1)
+    return result::error(result_code::invalid,
+                         "this node cannot do compare-and-set or replicas");
+  auto r = opts.del ? kv_del(key) : kv_put(key, std::move(value));
+  if (r.ok()) {
+    out.version = r.detail;
+    out.acked = out.wanted = 1;
+    out.applied = true;
+  }
+  return r;
+}
+
 } // namespace pekonode::node

@@ -20,6 +20,7 @@ enum class result_code {
   unavailable,  ///< 503: the node is stopping or did not answer in time
   timeout,      ///< 504: what the call waited for (e.g. a seed) did not happen in time
   insufficient_storage, ///< 507: the data dir's disk is full; the write was undone
+  precondition_failed, ///< 412: a compare-and-set found another version
 };
 
 /// Outcome of a backend call: on success `detail` carries the payload the call
@@ -105,6 +106,31 @@ struct kv_scan_view {
   std::vector<kv_entry_view> entries; ///< sorted by key
   /// With values: values[i] belongs to entries[i]; otherwise empty.
   std::vector<std::string> values;
+};
+
+/// How kv_write writes: compare-and-set and write concern.
+struct kv_write_options {
+  bool del = false; ///< delete (tombstone) instead of storing the value
+  /// Compare-and-set when set: "0" = only if the key has no live value
+  /// (create only), else only if the live version is exactly this text (as
+  /// kv_value_view::version prints it). Empty: unconditional.
+  std::string cas;
+  /// Nodes that must hold the write before success, this one included.
+  uint32_t replicas = 1;
+  /// How long to wait for them.
+  duration timeout = std::chrono::seconds(5);
+};
+
+/// What kv_write reports. On success: version, acked, wanted. On
+/// `precondition_failed`: current. On `timeout` (replicas not reached; the
+/// write stays applied): version, acked, wanted. On `unavailable` because
+/// fewer nodes are live than `replicas` (nothing written): wanted.
+struct kv_write_view {
+  std::string version;  ///< the version written
+  uint32_t acked = 0;   ///< nodes that held it, this one included
+  uint32_t wanted = 0;  ///< the options' replicas
+  std::string current;  ///< the key's live version ("" when it has none)
+  bool applied = false; ///< the write was applied on this node
 };
 
 /// How this node stands in its cluster (health and readiness checks).
@@ -204,6 +230,15 @@ class admin_backend {
   /// listing, so a watch from it may repeat a change but never miss one.
   virtual result kv_scan(const std::string& prefix, bool with_values,
                          uint64_t max_value_bytes, kv_scan_view& out);
+
+  /// A put or delete with compare-and-set and write concern, checked and
+  /// applied in one step (see kv_write_options / kv_write_view). Bad
+  /// option values (replicas out of range, a cas that is no version) are
+  /// `invalid` naming the rule. The default handles unconditional writes
+  /// with replicas 1 through kv_put / kv_del and refuses the rest as
+  /// `invalid` (a backend that cannot do them atomically must not pretend).
+  virtual result kv_write(const std::string& key, std::string value,
+                          const kv_write_options& opts, kv_write_view& out);
 
   /// This node's state and its count of alive peers. The default reads
   /// self() and members().

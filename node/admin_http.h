@@ -101,6 +101,20 @@ struct admin_config {
   /// Upper bound of POST /v1/join?wait=. Default 60 s.
   duration max_join_wait = std::chrono::seconds{60};
 
+  /// Upper bound of PUT / DELETE /v1/kv/{key}?replicas=K&timeout= (the
+  /// metadata layer's max_write_timeout). A worker waits this long at most.
+  /// Default 60 s.
+  duration max_write_wait = std::chrono::seconds{60};
+
+  /// `timeout` of a replicated write that names none. Default 5 s.
+  duration default_write_wait = std::chrono::seconds{5};
+
+  /// Replicated writes (replicas > 1) that may wait for their replicas at
+  /// once, each holding a worker thread up to its timeout; more get 503
+  /// with Retry-After, so the other requests (health probes included)
+  /// always keep a worker. Clamped to threads - 1 (at least 1). Default 2.
+  size_t max_replica_waits = 2;
+
   // -- protection (docs/SECURITY.md) ------------------------------------------
 
   /// Bearer token; empty: none. When set, every mutating request must carry

@@ -48,6 +48,9 @@ response from_result(const result& res) {
       return error(504, res.detail.empty() ? "timed out" : res.detail);
     case result_code::insufficient_storage:
       return error(507, res.detail.empty() ? "disk full" : res.detail);
+    case result_code::precondition_failed:
+      return error(412, res.detail.empty() ? "precondition failed"
+                                           : res.detail);
     case result_code::ok:
       break;
   }
@@ -195,10 +198,10 @@ route match(const std::string& method, const std::string& path,
           body_kind::small, {"recurse"});
     else if (method == "PUT")
       set(endpoint::kv_key, "GET, HEAD, PUT, DELETE", true, true,
-          body_kind::value);
+          body_kind::value, {"cas", "replicas", "timeout"});
     else if (method == "DELETE")
       set(endpoint::kv_key, "GET, HEAD, PUT, DELETE", true, true,
-          body_kind::small);
+          body_kind::small, {"cas", "replicas", "timeout"});
     else
       set(endpoint::kv_key, "GET, HEAD, PUT, DELETE", false, false,
           body_kind::small);
@@ -537,7 +540,7 @@ response api::handle(const request& req, const route& r) {
           return kv_get(req, r);
         if (req.method == "PUT")
           return kv_put(req, r);
-        return kv_del(r);
+        return kv_del(req, r);
       case endpoint::metadata:
         return get ? metadata_get() : metadata_put(req);
       case endpoint::join:
@@ -725,7 +728,133 @@ response api::kv_get(const request& req, const route& r) {
   return out;
 }
 
+namespace {
+
+/// Whether `text` has the form of a version as the API prints it
+/// ("physical.logical@origin": digits, digits, 1..128 visible ASCII).
+bool version_text(const std::string& text) {
+  auto dot = text.find('.');
+  auto at = text.find('@');
+  if (dot == std::string::npos || at == std::string::npos || dot == 0
+      || dot > 15 || at <= dot + 1 || at - dot > 6 || at + 1 >= text.size()
+      || text.size() - at - 1 > 128)
+    return false;
+  for (size_t i = 0; i < at; ++i)
+    if (i != dot && (text[i] < '0' || text[i] > '9'))
+      return false;
+  for (size_t i = at + 1; i < text.size(); ++i)
+    if (text[i] < 0x21 || text[i] > 0x7e)
+      return false;
+  return true;
+}
+
+} // namespace
+
+response api::kv_write(const request& req, const route& r, bool del) {
+  std::string key;
+  if (auto err = decode_key(r.key_raw, key))
+    return *err;
+  kv_write_options o;
+  o.del = del;
+  o.timeout = cfg_.default_write_wait;
+  if (auto* cas = req.param("cas")) {
+    if (*cas != "0" && !version_text(*cas))
+      return error(400, "cas must be 0 (create only) or a version as "
+                        "X-Pekonode-Version prints it, e.g. "
+                        "1732800000123.0@node-1");
+    if (del && *cas == "0")
+      return error(400, "cas=0 (create only) cannot apply to DELETE: name "
+                        "the version to delete");
+    o.cas = *cas;
+  }
+  if (auto* k = req.param("replicas")) {
+    bool digits = !k->empty() && k->size() <= 4
+                  && std::all_of(k->begin(), k->end(),
+                                 [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoul(*k) == 0)
+      return error(400, "replicas must be a whole number of nodes >= 1 (this "
+                        "one included)");
+    o.replicas = static_cast<uint32_t>(std::stoul(*k));
+  }
+  if (auto* t = req.param("timeout")) {
+    if (!parse_wait(*t, o.timeout) || o.timeout <= duration::zero())
+      return error(400, "timeout must look like 500ms, 10s or 1m and be "
+                        "above 0");
+    if (o.timeout > cfg_.max_write_wait)
+      return error(400, "timeout longer than the limit of "
+                          + std::to_string(std::chrono::duration_cast<
+                                             std::chrono::seconds>(
+                                             cfg_.max_write_wait)
+                                             .count())
+                          + " s");
+  }
+  // A replicated write holds its worker up to its timeout: bounded, so the
+  // other requests keep a worker.
+  struct wait_slot {
+    std::atomic<size_t>* n = nullptr;
+    ~wait_slot() {
+      if (n != nullptr)
+        n->fetch_sub(1);
+    }
+  } slot;
+  if (o.replicas > 1) {
+    auto limit = std::max<size_t>(
+      1, std::min(cfg_.max_replica_waits,
+                  cfg_.threads > 1 ? cfg_.threads - 1 : size_t{1}));
+    if (replica_waits_.fetch_add(1) >= limit) {
+      replica_waits_.fetch_sub(1);
+      auto res = error(503, "too many writes are waiting for replicas (limit "
+                              + std::to_string(limit) + "); retry");
+      res.headers.emplace_back("Retry-After", "1");
+      return res;
+    }
+    slot.n = &replica_waits_;
+  }
+  kv_write_view v;
+  auto res = backend_.kv_write(key, del ? std::string{} : req.body, o, v);
+  switch (res.code) {
+    case result_code::ok:
+      return reply(200, json{{"key", key},
+                             {"version", v.version},
+                             {"acked", v.acked},
+                             {"wanted", v.wanted}});
+    case result_code::precondition_failed:
+      return reply(412, json{{"error", res.detail},
+                             {"key", key},
+                             {"current", v.current.empty()
+                                           ? json(nullptr)
+                                           : json(v.current)}});
+    case result_code::timeout:
+      if (v.applied)
+        return reply(504, json{{"error", res.detail},
+                               {"key", key},
+                               {"version", v.version},
+                               {"acked", v.acked},
+                               {"wanted", v.wanted},
+                               {"applied", true}});
+      break;
+    case result_code::unavailable:
+      if (v.wanted > 1) {
+        auto out = reply(503, json{{"error", res.detail},
+                                   {"key", key},
+                                   {"acked", 0},
+                                   {"wanted", v.wanted},
+                                   {"applied", false}});
+        out.headers.emplace_back("Retry-After", "1");
+        return out;
+      }
+      break;
+    case result_code::not_found:
+      return error(404, "no such key");
+    default:
+      break;
+  }
+  return from_result(res);
+}
+
 response api::kv_put(const request& req, const route& r) {
+  if (!req.query.empty())
+    return kv_write(req, r, false);
   std::string key;
   if (auto err = decode_key(r.key_raw, key))
     return *err;
@@ -735,7 +864,9 @@ response api::kv_put(const request& req, const route& r) {
   return reply(200, json{{"key", key}, {"version", res.detail}});
 }
 
-response api::kv_del(const route& r) {
+response api::kv_del(const request& req, const route& r) {
+  if (!req.query.empty())
+    return kv_write(req, r, true);
   std::string key;
   if (auto err = decode_key(r.key_raw, key))
     return *err;

@@ -158,7 +158,9 @@ class api {
   response kv_list(const request& req, const std::string& prefix);
   response kv_get(const request& req, const route& r);
   response kv_put(const request& req, const route& r);
-  response kv_del(const route& r);
+  response kv_del(const request& req, const route& r);
+  /// PUT / DELETE with ?cas=, ?replicas=, ?timeout= (kv_write).
+  response kv_write(const request& req, const route& r, bool del);
   response metadata_get();
   response metadata_put(const request& req);
   response join(const request& req);
@@ -181,6 +183,8 @@ class api {
   const std::atomic<bool>& stopping_;
   admin_token token_;
   std::atomic<bool> join_requested_{false};
+  // Replicated writes (?replicas=K > 1) waiting in a worker right now.
+  std::atomic<size_t> replica_waits_{0};
   std::atomic<int> join_waits_{0};
   std::mutex tags_mtx_;  ///< serialises PATCH /v1/tags read-modify-writes
 };

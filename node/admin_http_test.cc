@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -375,6 +376,209 @@ TEST_F(AdminHttp, KvPutGetListDelete) {
   r = client_->Delete("/v1/kv/alpha");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
+}
+
+// Compare-and-set on PUT and DELETE: cas=0 creates only, cas=VERSION (as
+// X-Pekonode-Version prints it) writes only over that version; a mismatch
+// is 412 naming the live version.
+TEST_F(AdminHttp, CasCreatesOnlyOnceAndMismatchIs412NamingTheVersion) {
+  start();
+  auto r = client_->Put("/v1/kv/c?cas=0", "v1", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto v1 = body_json(r)["version"].get<std::string>();
+  EXPECT_EQ(body_json(r)["acked"], 1);
+  r = client_->Put("/v1/kv/c?cas=0", "again", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 412);
+  EXPECT_EQ(body_json(r)["current"], v1);
+  EXPECT_NE(error_of(r).find("is at version " + v1), std::string::npos)
+    << error_of(r);
+  EXPECT_EQ(client_->Get("/v1/kv/c")->body, "v1");
+  r = client_->Put("/v1/kv/c?cas=" + v1, "v2", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto v2 = body_json(r)["version"].get<std::string>();
+  // The old version no longer matches: neither for PUT nor for DELETE.
+  r = client_->Put("/v1/kv/c?cas=" + v1, "v3", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 412);
+  EXPECT_EQ(body_json(r)["current"], v2);
+  r = client_->Delete("/v1/kv/c?cas=" + v1);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 412);
+  EXPECT_EQ(client_->Get("/v1/kv/c")->body, "v2");
+  r = client_->Delete("/v1/kv/c?cas=" + v2);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(client_->Get("/v1/kv/c")->status, 404);
+  // Gone: any version mismatches and the body says there is none.
+  r = client_->Put("/v1/kv/c?cas=" + v2, "v4", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 412);
+  EXPECT_TRUE(body_json(r)["current"].is_null());
+  // The version may come percent-encoded ('@' as %40).
+  r = client_->Put("/v1/kv/c?cas=0", "v5", "text/plain");
+  auto v5 = body_json(r)["version"].get<std::string>();
+  auto at = v5.find('@');
+  r = client_->Put("/v1/kv/c?cas=" + v5.substr(0, at) + "%40"
+                     + v5.substr(at + 1),
+                   "v6", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+// replicas=K: success names acked/wanted; too few held in time is 504
+// saying how many did (the write stays applied); more than the live nodes
+// is 503 before anything is written.
+TEST_F(AdminHttp, ReplicasReportHowManyNodesHeldTheWrite) {
+  backend_.member_list = {
+    {"node-a", "127.0.0.1:7946", "alive", 3, {}},
+    {"node-b", "127.0.0.1:7950", "alive", 1, {}},
+    {"node-c", "127.0.0.1:7951", "alive", 1, {}},
+    {"node-d", "127.0.0.1:7952", "dead", 1, {}},
+  };
+  backend_.replica_acks = 1;
+  start();
+  auto r = client_->Put("/v1/kv/r?replicas=2&timeout=2s", "v", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(body_json(r)["acked"], 2);
+  EXPECT_EQ(body_json(r)["wanted"], 2);
+  r = client_->Put("/v1/kv/r?replicas=3", "w", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  auto j = body_json(r);
+  EXPECT_EQ(j["acked"], 2);
+  EXPECT_EQ(j["wanted"], 3);
+  EXPECT_EQ(j["applied"], true);
+  EXPECT_FALSE(j["version"].get<std::string>().empty());
+  EXPECT_NE(error_of(r).find("2 of 3"), std::string::npos) << error_of(r);
+  EXPECT_EQ(client_->Get("/v1/kv/r")->body, "w"); // applied all the same
+  r = client_->Put("/v1/kv/r?replicas=4", "x", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(body_json(r)["wanted"], 4);
+  EXPECT_EQ(body_json(r)["applied"], false);
+  EXPECT_EQ(client_->Get("/v1/kv/r")->body, "w"); // not written
+  r = client_->Delete("/v1/kv/r?replicas=3");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  EXPECT_EQ(client_->Get("/v1/kv/r")->status, 404);
+  r = client_->Delete("/v1/kv/r?replicas=2");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+}
+
+// A backend whose replicated writes wait until released.
+class slow_replicas_backend : public fake_admin_backend {
+ public:
+  result kv_write(const std::string& key, std::string value,
+                  const kv_write_options& opts, kv_write_view& out) override {
+    if (opts.replicas > 1) {
+      std::unique_lock<std::mutex> g{m_};
+      ++waiting_;
+      cv_.notify_all();
+      cv_.wait(g, [&] { return released_; });
+    }
+    return fake_admin_backend::kv_write(key, std::move(value), opts, out);
+  }
+  void wait_for(int n) {
+    std::unique_lock<std::mutex> g{m_};
+    cv_.wait_for(g, std::chrono::seconds(10), [&] { return waiting_ >= n; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> g{m_};
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int waiting_ = 0;
+  bool released_ = false;
+};
+
+// Replicated writes hold a worker each while they wait: only
+// max_replica_waits at once, so probes and other calls keep a worker.
+TEST(AdminServer, ReplicatedWritesWaitingAreBoundedAndProbesStillAnswer) {
+  slow_replicas_backend backend;
+  backend.member_list[0].state = "alive"; // node-b: K=2 is possible
+  admin_config cfg;
+  cfg.threads = 4;
+  cfg.max_replica_waits = 2;
+  admin_server server(backend, cfg);
+  ASSERT_EQ(server.start("127.0.0.1", 0), "");
+  auto put = [&](int* status) {
+    httplib::Client c("127.0.0.1", server.port());
+    c.set_read_timeout(20, 0);
+    auto r = c.Put("/v1/kv/w?replicas=2", "v", "text/plain");
+    *status = r ? r->status : -1;
+  };
+  int s1 = 0, s2 = 0;
+  std::thread t1(put, &s1), t2(put, &s2);
+  backend.wait_for(2);
+  httplib::Client c("127.0.0.1", server.port());
+  auto third = c.Put("/v1/kv/w?replicas=2", "v", "text/plain");
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 503);
+  EXPECT_NE(third->body.find("too many writes are waiting for replicas "
+                             "(limit 2)"),
+            std::string::npos)
+    << third->body;
+  EXPECT_EQ(third->get_header_value("Retry-After"), "1");
+  auto health = c.Get("/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto local = c.Put("/v1/kv/l?replicas=1", "v", "text/plain");
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->status, 200); // K=1 never waits
+  backend.release();
+  t1.join();
+  t2.join();
+  EXPECT_EQ(s1, 200);
+  EXPECT_EQ(s2, 200);
+  // The slots are free again.
+  auto after = c.Put("/v1/kv/w?replicas=2", "v", "text/plain");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+  server.stop();
+}
+
+TEST_F(AdminHttp, BadWriteParametersAre400NamingTheRule) {
+  start();
+  struct bad_case {
+    const char* method;
+    const char* target;
+    const char* needle;
+  };
+  for (auto& c : std::vector<bad_case>{
+         {"PUT", "/v1/kv/b?cas=abc", "cas must be 0"},
+         {"PUT", "/v1/kv/b?cas=1.2%40", "cas must be 0"},
+         {"PUT", "/v1/kv/b?cas=1.2%40two%20words", "cas must be 0"},
+         {"PUT", "/v1/kv/b?cas=", "cas must be 0"},
+         {"PUT", "/v1/kv/b?replicas=0", "replicas must be"},
+         {"PUT", "/v1/kv/b?replicas=two", "replicas must be"},
+         {"PUT", "/v1/kv/b?replicas=99999", "replicas must be"},
+         {"PUT", "/v1/kv/b?replicas=17", "replicas must be 1..16"},
+         {"PUT", "/v1/kv/b?replicas=2&timeout=forever", "timeout must"},
+         {"PUT", "/v1/kv/b?replicas=2&timeout=0", "timeout must"},
+         {"PUT", "/v1/kv/b?replicas=2&timeout=2m", "limit of 60 s"},
+         {"PUT", "/v1/kv/b?cas=0&cas=0", "more than once"},
+         {"PUT", "/v1/kv/b?flags=1", "accepted: cas, replicas, timeout"},
+         {"DELETE", "/v1/kv/b?cas=0", "cannot apply to DELETE"},
+         {"DELETE", "/v1/kv/b?replicas=-1", "replicas must be"},
+       }) {
+    SCOPED_TRACE(std::string{c.method} + " " + c.target);
+    auto r = std::string{c.method} == "PUT"
+               ? client_->Put(c.target, "v", "text/plain")
+               : client_->Delete(c.target);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_NE(error_of(r).find(c.needle), std::string::npos) << error_of(r);
+  }
+  EXPECT_EQ(client_->Get("/v1/kv/b")->status, 404); // nothing was written
 }
 
 // Changes the key during the first read, so value and version of that read

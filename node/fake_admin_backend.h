@@ -101,6 +101,62 @@ class fake_admin_backend : public admin_backend {
     return result::success(version);
   }
 
+  /// kv_write with replicas: how many other nodes "hold" each write (the
+  /// live members other than `me` bound it too).
+  uint32_t replica_acks = 100;
+
+  result kv_write(const std::string& key, std::string value,
+                  const kv_write_options& opts, kv_write_view& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    out = {};
+    out.wanted = opts.replicas;
+    if (opts.replicas == 0 || opts.replicas > 16)
+      return result::error(result_code::invalid, "replicas must be 1..16");
+    auto i = kv_.find(key);
+    if (!opts.cas.empty()) {
+      bool ok = opts.cas == "0" ? i == kv_.end()
+                                : i != kv_.end() && i->second.version == opts.cas;
+      if (!ok) {
+        out.current = i == kv_.end() ? "" : i->second.version;
+        return result::error(result_code::precondition_failed,
+                             "cas_mismatch: key '" + key + "' "
+                               + (out.current.empty()
+                                    ? "has no live value"
+                                    : "is at version " + out.current));
+      }
+    }
+    uint32_t live = 1;
+    for (auto& m : member_list)
+      if (m.name != me.name && m.state == "alive")
+        ++live;
+    if (opts.replicas > live)
+      return result::error(result_code::unavailable,
+                           std::to_string(opts.replicas)
+                             + " replicas asked but only "
+                             + std::to_string(live) + " nodes are live");
+    if (opts.del && i == kv_.end())
+      return result::error(result_code::not_found, "no such key");
+    if (!opts.del && value.size() > max_value)
+      return result::error(result_code::invalid, "value too large");
+    auto version = std::to_string(++clock_) + ".0@" + me.name;
+    if (opts.del) {
+      kv_.erase(i);
+      record(key, watch_event::change::del, version);
+    } else {
+      kv_[key] = {std::move(value), version};
+      record(key, watch_event::change::put, version);
+    }
+    out.version = version;
+    out.applied = true;
+    out.acked = std::min(opts.replicas, 1 + std::min(replica_acks, live - 1));
+    if (out.acked < opts.replicas)
+      return result::error(result_code::timeout,
+                           "replicas_timeout: " + std::to_string(out.acked)
+                             + " of " + std::to_string(opts.replicas)
+                             + " nodes held key '" + key + "'");
+    return result::success(version);
+  }
+
   result kv_watch(uint64_t after_index, duration timeout,
                   watch_batch& out) override {
     std::unique_lock<std::mutex> g{mtx_};

@@ -139,9 +139,16 @@ result_code result_code_of(const caf::error& raw) {
       case metadata::ec::clock_skew:
       case metadata::ec::stale:
       case metadata::ec::bad_tombstone:
+      case metadata::ec::bad_option:
         return result_code::invalid;
       case metadata::ec::disk_full:
         return result_code::insufficient_storage;
+      case metadata::ec::cas_mismatch:
+        return result_code::precondition_failed;
+      case metadata::ec::replicas_timeout:
+        return result_code::timeout;
+      case metadata::ec::too_few_members:
+      case metadata::ec::too_many_writes:
       case metadata::ec::not_durable:
         return result_code::unavailable;
     }
@@ -303,6 +310,66 @@ result facade::kv_del(const std::string& key) {
     key);
   if (r.ok())
     r.detail = metadata::to_string(ver);
+  return r;
+}
+
+result facade::kv_write(const std::string& key, std::string value,
+                        const kv_write_options& opts, kv_write_view& out) {
+  out = {};
+  out.wanted = opts.replicas;
+  metadata::write_request req;
+  req.key = key;
+  req.del = opts.del;
+  if (!opts.del)
+    req.value = std::move(value);
+  if (!opts.cas.empty()) {
+    req.has_cas = true;
+    if (opts.cas == "0")
+      req.create_only = true;
+    else if (!metadata::parse_version(opts.cas, req.cas))
+      return result::error(result_code::invalid,
+                           "cas must be 0 or a version such as "
+                           "1732800000123.0@node-1");
+  }
+  req.replicas = opts.replicas;
+  auto ms = std::chrono::duration_cast<milliseconds>(opts.timeout).count();
+  req.timeout_ms = ms > 0 ? static_cast<uint64_t>(ms) : 0;
+  caf::scoped_actor self{sys_};
+  result r = result::success();
+  // The metadata actor answers by the write's own deadline; the margin is
+  // for a busy node.
+  self->request(node_.metadata, timeout_ + opts.timeout,
+                metadata::md_write_atom_v, std::move(req))
+    .receive(
+      [&](metadata::write_reply& w) {
+        out.version = metadata::to_string(w.ver);
+        out.acked = w.acked;
+        out.wanted = w.wanted;
+        out.applied = true;
+        r.detail = out.version;
+      },
+      [&](caf::error& err) {
+        r = failure(err);
+        auto& ctx = err.context();
+        switch (compat::error_code<metadata::ec>(err).value_or(
+          metadata::ec::ok)) {
+          case metadata::ec::cas_mismatch:
+            if (ctx.match_elements<std::string, std::string>())
+              out.current = ctx.get_as<std::string>(1);
+            break;
+          case metadata::ec::replicas_timeout:
+            if (ctx.match_elements<std::string, std::string, uint64_t,
+                                   uint64_t>()) {
+              out.version = ctx.get_as<std::string>(1);
+              out.acked = static_cast<uint32_t>(ctx.get_as<uint64_t>(2));
+              out.wanted = static_cast<uint32_t>(ctx.get_as<uint64_t>(3));
+              out.applied = true;
+            }
+            break;
+          default:
+            break;
+        }
+      });
   return r;
 }
 
@@ -551,6 +618,16 @@ result facade::metrics(std::string& out) {
               s.transfers_completed);
       reg.set("pekonode_metadata_transfers_total", {{"outcome", "abandoned"}},
               s.transfers_abandoned);
+      reg.describe("pekonode_metadata_replicated_writes_total",
+                   metric_kind::counter,
+                   "Writes with replicas=K > 1 written here, by outcome.");
+      reg.set("pekonode_metadata_replicated_writes_total",
+              {{"outcome", "ok"}}, s.writes_replicated);
+      reg.set("pekonode_metadata_replicated_writes_total",
+              {{"outcome", "timeout"}}, s.writes_replica_timeouts);
+      reg.describe("pekonode_metadata_holds_acked_total", metric_kind::counter,
+                   "Writes of other nodes this node acknowledged holding.");
+      reg.set("pekonode_metadata_holds_acked_total", {}, s.holds_acked);
     },
     metadata::md_stats_atom_v);
   if (r.ok())

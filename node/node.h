@@ -133,6 +133,8 @@ public:
   result kv_get(const std::string& key, std::string& value) override;
   result kv_put(const std::string& key, std::string value) override;
   result kv_del(const std::string& key) override;
+  result kv_write(const std::string& key, std::string value,
+                  const kv_write_options& opts, kv_write_view& out) override;
   result kv_watch(uint64_t after_index, duration timeout,
                   watch_batch& out) override;
   result metadata_get(std::string& value) override;

@@ -51,8 +51,15 @@ commands:
   kv list [--prefix=P]      live keys with version, origin and size
   kv get KEY                print a value's raw bytes
   kv get --recurse PREFIX   print KEY:VALUE for every key under PREFIX
-  kv put KEY VALUE|-        write a value ('-' reads it from stdin)
-  kv del KEY [--strict]     delete a key (absent is fine unless --strict)
+  kv put KEY VALUE|- [--cas=V] [--replicas=K [--wait=DURATION]]
+                            write a value ('-' reads it from stdin);
+                            --cas=V only over version V (as 'kv list'
+                            prints it), --cas=0 only if the key is absent;
+                            --replicas=K returns once K nodes (this one
+                            included) hold it, or fails after --wait
+                            (default 5s) saying how many did
+  kv del KEY [--strict] [--cas=V] [--replicas=K [--wait=DURATION]]
+                            delete a key (absent is fine unless --strict)
   kv watch [PREFIX]         stream changes (Ctrl-C to stop)
   metadata get              print the cluster metadata blob
   metadata put VALUE|-      publish the cluster metadata blob
@@ -427,13 +434,52 @@ int cmd_kv_watch(const cli& o, client& c, const std::string& prefix) {
   }
 }
 
+// The query of `kv put|del --cas --replicas --wait`, checked here so that a
+// typo is a usage error, not a round trip.
+int write_query(const cli& o, client& c, std::string& query) {
+  auto add = [&](const std::string& kv) {
+    query += (query.empty() ? "?" : "&") + kv;
+  };
+  if (o.has("cas")) {
+    auto& v = o.one("cas");
+    if (v.empty())
+      return usage_error("--cas needs a version (as 'kv list' prints it) or "
+                         "0 for create-only");
+    add("cas=" + percent_encode_key(v));
+  }
+  if (o.has("replicas")) {
+    auto& k = o.one("replicas");
+    if (k.empty() || k.size() > 4
+        || k.find_first_not_of("0123456789") != std::string::npos
+        || std::stoul(k) == 0)
+      return usage_error("--replicas must be a number of nodes >= 1 (this "
+                         "one included)");
+    add("replicas=" + k);
+  } else if (o.has("wait")) {
+    return usage_error("--wait applies with --replicas only");
+  }
+  if (o.has("wait")) {
+    pekonode::duration d{};
+    if (!pekonode::node::parse_wait(o.one("wait"), d)
+        || d <= pekonode::duration::zero())
+      return usage_error("--wait must look like 500ms, 10s or 1m");
+    add("timeout=" + o.one("wait"));
+    auto s = std::chrono::ceil<std::chrono::seconds>(d).count();
+    c.set_read_timeout(static_cast<int>(std::max<int64_t>(o.timeout_s, s + 5)));
+  }
+  return exit_ok;
+}
+
 int cmd_kv(const cli& o, client& c) {
   auto& a = o.args;
   if (a.size() < 2)
     return usage_error("kv needs a subcommand: list, get, put, del, watch");
   auto& sub = a[1];
   static const std::map<std::string, std::set<std::string>> sub_flags{
-    {"list", {"prefix"}}, {"get", {"recurse"}}, {"del", {"strict"}}};
+    {"list", {"prefix"}},
+    {"get", {"recurse"}},
+    {"put", {"cas", "replicas", "wait"}},
+    {"del", {"strict", "cas", "replicas", "wait"}}};
   for (auto& [name, values] : o.flags) {
     auto i = sub_flags.find(sub);
     if (i == sub_flags.end() || i->second.count(name) == 0)
@@ -487,14 +533,20 @@ int cmd_kv(const cli& o, client& c) {
                     static_cast<std::streamsize>(res.body.size()));
     return exit_ok;
   }
+  // ?cas=&replicas=&timeout= of a put or delete.
+  std::string query;
+  if (sub == "put" || sub == "del") {
+    if (int rc = write_query(o, c, query); rc != exit_ok)
+      return rc;
+  }
   if (sub == "put" && a.size() == 4) {
     std::string value;
     if (!read_value(a[3], value))
       return fail("cannot read the value from stdin");
     json j;
     std::string raw;
-    if (!c.send_json("PUT", "/v1/kv/" + percent_encode_key(a[2]), value,
-                     "application/octet-stream", j, &raw))
+    if (!c.send_json("PUT", "/v1/kv/" + percent_encode_key(a[2]) + query,
+                     value, "application/octet-stream", j, &raw))
       return exit_failed;
     std::cout << (o.raw_json ? raw : text_of(j["version"]) + "\n");
     return exit_ok;
@@ -505,8 +557,8 @@ int cmd_kv(const cli& o, client& c) {
     if (!o.has("strict"))
       ok.insert(404);
     httplib::Response res;
-    if (!c.call("DELETE", "/v1/kv/" + percent_encode_key(a[2]), {}, {}, res,
-                ok))
+    if (!c.call("DELETE", "/v1/kv/" + percent_encode_key(a[2]) + query, {},
+                {}, res, ok))
       return exit_failed;
     if (res.status == 404) {
       std::cerr << "pekoctl: " << a[2] << " was not present\n";
@@ -523,7 +575,8 @@ int cmd_kv(const cli& o, client& c) {
     return cmd_kv_watch(o, c, a.size() == 3 ? a[2] : std::string{});
   return usage_error("bad kv command; expected: kv list [--prefix=P] | "
                      "kv get KEY | kv get --recurse PREFIX | "
-                     "kv put KEY VALUE|- | kv del KEY [--strict] | "
+                     "kv put KEY VALUE|- [--cas=V] [--replicas=K] | "
+                     "kv del KEY [--strict] [--cas=V] [--replicas=K] | "
                      "kv watch [PREFIX]");
 }
 
@@ -711,7 +764,8 @@ const std::map<std::string, std::set<std::string>>& flag_owners() {
     {"tag", {"members"}},      {"detailed", {"members"}},
     {"format", {"members"}},   {"prefix", {"kv"}},
     {"recurse", {"kv"}},       {"strict", {"kv"}},
-    {"wait", {"join"}},        {"set", {"tags"}},
+    {"wait", {"join", "kv"}}, {"set", {"tags"}},
+    {"cas", {"kv"}},           {"replicas", {"kv"}},
     {"delete", {"tags"}},      {"clear", {"tags"}},
     {"drop", {"faults"}},      {"block", {"faults"}},
   };

@@ -206,6 +206,47 @@ TEST_F(Pekoctl, KvDelIsIdempotentUnlessStrict) {
   EXPECT_EQ(r.out, "2.0@node-a\n");
 }
 
+TEST_F(Pekoctl, KvPutAndDelWithCasAndReplicas) {
+  auto r = run("kv put --cas=0 k one");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "1.0@node-a\n");
+  r = run("kv put --cas=0 k two");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("HTTP 412: cas_mismatch: key 'k' is at version "
+                       "1.0@node-a"),
+            std::string::npos)
+    << r.out;
+  r = run("kv put --cas=1.0@node-a k two");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "2.0@node-a\n");
+  r = run("kv del --cas=1.0@node-a k");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("HTTP 412"), std::string::npos) << r.out;
+  r = run("kv del --cas 2.0@node-a k");
+  EXPECT_EQ(r.code, 0) << r.out;
+  // Replicas: one other node alive in the fake, so K=2 works and K=3 is
+  // refused naming the count.
+  backend_.locked([](fake_admin_backend& b) {
+    b.member_list[0].state = "alive"; // node-b
+  });
+  r = run("kv put --replicas=2 --wait=2s k three");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("kv put --replicas=3 k four");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("HTTP 503: 3 replicas asked but only 2 nodes"),
+            std::string::npos)
+    << r.out;
+  r = run("kv del --replicas=2 k");
+  EXPECT_EQ(r.code, 0) << r.out;
+  // Usage errors exit 2 without a request.
+  EXPECT_EQ(run("kv put --replicas=0 k v").code, 2);
+  EXPECT_EQ(run("kv put --replicas=x k v").code, 2);
+  EXPECT_EQ(run("kv put --wait=2s k v").code, 2); // without --replicas
+  EXPECT_EQ(run("kv put --replicas=2 --wait=soon k v").code, 2);
+  EXPECT_EQ(run("kv get --cas=0 k").code, 2);
+  EXPECT_EQ(run("kv put --cas= k v").code, 2);
+}
+
 TEST_F(Pekoctl, ValueFromStdin) {
   auto r = run("kv put k -", "from stdin");
   ASSERT_EQ(r.code, 0) << r.out;
