@@ -15,6 +15,9 @@ const char* to_string(ec code) {
     case ec::stale: return "stale";
     case ec::bad_tombstone: return "bad_tombstone";
     case ec::not_found: return "not_found";
+    case ec::duplicate_key: return "duplicate_key";
+    case ec::snapshot_too_large: return "snapshot_too_large";
+    case ec::bad_snapshot: return "bad_snapshot";
   }
   return "unknown";
 }

@@ -32,6 +32,9 @@ enum class ec : uint8_t {
   stale,           ///< not newer than what the store holds (not a fault)
   bad_tombstone,   ///< a tombstone carrying a value
   not_found,
+  duplicate_key,       ///< a restore names one key twice
+  snapshot_too_large,  ///< a snapshot would exceed its byte limit
+  bad_snapshot,        ///< a snapshot file fails a check (context: why)
 };
 
 /// Stable lower-case name of an error code (metrics label, log text).

@@ -118,6 +118,9 @@ result_code result_code_of(const caf::error& raw) {
       case metadata::ec::clock_skew:
       case metadata::ec::stale:
       case metadata::ec::bad_tombstone:
+      case metadata::ec::duplicate_key:
+      case metadata::ec::snapshot_too_large:
+      case metadata::ec::bad_snapshot:
         return result_code::invalid;
     }
     return result_code::invalid;
