@@ -126,6 +126,30 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
     compat::field("gc_collected", x.gc_collected));
 }
 
+/// What `md_restore_atom` did: the snapshot's entries, how many won (are
+/// in the store now), lost to newer versions held here, or were deletes,
+/// and where the snapshot came from.
+struct restore_summary {
+  uint64_t records = 0;
+  uint64_t applied = 0;
+  uint64_t stale = 0;
+  uint64_t tombstones = 0;
+  std::string source_node;    ///< the node that took the snapshot
+  std::string source_cluster; ///< its cluster label (may be empty)
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, restore_summary& x) {
+  return compat::inspect_object(
+    f, x, "restore_summary",
+    compat::field("records", x.records),
+    compat::field("applied", x.applied),
+    compat::field("stale", x.stale),
+    compat::field("tombstones", x.tombstones),
+    compat::field("source_node", x.source_node),
+    compat::field("source_cluster", x.source_cluster));
+}
+
 } // namespace pekonode::metadata
 
 PEKONODE_ERROR_CODE_ENUM(pekonode::metadata::ec, "metadata")
@@ -154,6 +178,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_metadata,
   CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_digest_atom,
                "md_digest")
   CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_peer_atom, "md_peer")
+
+  // Snapshot save / restore.
+  CAF_ADD_TYPE_ID(pekonode_metadata, (pekonode::metadata::restore_summary))
+  CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_snap_atom, "md_snap")
+  CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_restore_atom,
+               "md_restore")
 
 namespace pekonode::metadata {
 
@@ -187,6 +217,17 @@ using peer_sink_actor =
 ///   Listeners are monitored and dropped when they end.
 /// - `(md_digest_atom) -> std::string`: hex store digest ("count:hash").
 /// - `(md_stats_atom) -> stats`.
+/// - `(md_snap_atom, uint64_t max_bytes) -> std::string`: a snapshot file
+///   (storage/snapshot_codec.h) of the whole store, tombstones included,
+///   taken within this one message, so no write lands half inside it; or
+///   snapshot_too_large (context: its size and max_bytes, as uint64_t).
+///   Its size is at most total_bytes() of the store plus a small header
+///   (each record's framing is below the 64 bytes a store entry is charged).
+/// - `(md_restore_atom, std::string file) -> restore_summary`: checks the
+///   whole file (bad_snapshot, context: "why" and the reason) and every
+///   entry (as remote entries, plus duplicate_key, store_full,
+///   too_many_keys) before applying any; then applies them as if from a
+///   peer, by last-writer-wins (see core::restore), so they spread.
 ///
 /// Errors carry the category "metadata" and a `metadata::ec`.
 using metadata_actor = caf::typed_actor<
@@ -197,7 +238,9 @@ using metadata_actor = caf::typed_actor<
   caf::replies_to<md_changes_atom, uint64_t>::with<change_batch>,
   caf::reacts_to<md_sub_atom, key_listener_actor>,
   caf::replies_to<md_digest_atom>::with<std::string>,
-  caf::replies_to<md_stats_atom>::with<stats>>
+  caf::replies_to<md_stats_atom>::with<stats>,
+  caf::replies_to<md_snap_atom, uint64_t>::with<std::string>,
+  caf::replies_to<md_restore_atom, std::string>::with<restore_summary>>
   ::extend_with<peer_sink_actor>
   ::extend_with<transport::inbound_sink_actor>
   ::extend_with<transport::timer_client_actor>;
@@ -214,6 +257,7 @@ namespace pekonode::metadata {
 struct actor_config {
   config protocol = config::lan();
   std::string node_id;    ///< this node's unique name (version tiebreak)
+  std::string cluster;    ///< cluster label, recorded in snapshots
   uint64_t seed = 0;
   size_t change_log = 4096; ///< watch log capacity (entries)
   /// Wall clock in ms for the HLC's physical part. Default: system clock.
@@ -241,6 +285,8 @@ struct metadata_state {
   uint64_t wall() const { return cfg_.wall_ms(); }
   void flush(outbound_list& out);
   caf::result<version> reply(const write_result& r, const std::string& key);
+  caf::result<std::string> snapshot(uint64_t max_bytes);
+  caf::result<restore_summary> restore(const std::string& file);
 
   metadata_actor::stateful_pointer<metadata_state> self;
   actor_config cfg_;

@@ -51,6 +51,7 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   metadata::actor_config dc;
   dc.protocol = cfg.metadata;
   dc.node_id = cfg.name;
+  dc.cluster = cfg.transport.label;
   dc.seed = seed ^ 0x9e3779b97f4a7c15ULL;
   dc.wall_ms = cfg.wall_ms;
   auto metadata = metadata::spawn_metadata(sys, dc, transport, timer);

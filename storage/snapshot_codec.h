@@ -44,6 +44,8 @@ class snapshot_encoder {
 public:
   explicit snapshot_encoder(const snapshot_header& h);
   void add(const record& r);
+  /// Reserves room for a snapshot of `bytes` in all.
+  void reserve(size_t bytes) { out_.reserve(bytes); }
   /// Appends the end marker and the whole-file checksum; returns the bytes.
   std::string finish();
   size_t size() const { return out_.size(); }
