@@ -541,4 +541,22 @@ bool facade::healthy() {
   return !stopping_;
 }
 
+// Snapshots of a full store (64 MiB by default) take longer than a key.
+result facade::snapshot_save(uint64_t max_bytes, std::string& out) {
+  return ask(
+    sys_, node_.metadata, std::max<duration>(timeout_, std::chrono::seconds(30)),
+    [&](std::string& file) { out = std::move(file); },
+    metadata::md_snap_atom_v, max_bytes);
+}
+
+result facade::snapshot_restore(std::string file, restore_view& out) {
+  return ask(
+    sys_, node_.metadata, std::max<duration>(timeout_, std::chrono::seconds(30)),
+    [&](metadata::restore_summary& s) {
+      out = restore_view{s.records, s.applied, s.stale, s.tombstones,
+                         std::move(s.source_node), std::move(s.source_cluster)};
+    },
+    metadata::md_restore_atom_v, std::move(file));
+}
+
 } // namespace pekonode::node

@@ -130,6 +130,8 @@ public:
   result set_faults(const fault_settings& settings) override;
   result metrics(std::string& out) override;
   bool healthy() override;
+  result snapshot_save(uint64_t max_bytes, std::string& out) override;
+  result snapshot_restore(std::string file, restore_view& out) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }
