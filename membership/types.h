@@ -59,6 +59,9 @@ enum class ec : uint8_t {
   bad_tag,        ///< set_tags: empty key
   not_running,    ///< the operation needs a node that has not left
   bad_config,     ///< config::validate() failed (see core::config_error)
+  unknown_member, ///< force_leave: no confirmed member of that name
+  not_failed,     ///< force_leave: the member is alive or has left already
+  is_self,        ///< force_leave: names this node (use leave)
 };
 
 /// Human-readable name of an error code.

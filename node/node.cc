@@ -135,6 +135,11 @@ result_code result_code_of(const caf::error& raw) {
         return result_code::invalid;
       case membership::ec::bad_config:
         return result_code::unavailable;
+      case membership::ec::unknown_member:
+        return result_code::not_found;
+      case membership::ec::not_failed:
+      case membership::ec::is_self:
+        return result_code::invalid;
     }
     return result_code::invalid;
   }
@@ -166,8 +171,23 @@ std::string describe(const caf::error& raw) {
     return {};
   if (compat::is_category<metadata::ec>(err))
     return metadata::describe(err);
-  if (auto code = compat::error_code<membership::ec>(err))
-    return to_string(*code);
+  if (auto code = compat::error_code<membership::ec>(err)) {
+    // Force-leave names its member: say why it was refused.
+    std::string name;
+    if (err.context().match_elements<std::string>())
+      name = err.context().get_as<std::string>(0);
+    switch (*code) {
+      case membership::ec::unknown_member:
+        return "no member named " + name;
+      case membership::ec::not_failed:
+        return "member " + name + " is not failed (alive, or left already): "
+               "only a dead or suspect member can be forced to leave";
+      case membership::ec::is_self:
+        return "force-leave names this node: use leave";
+      default:
+        return to_string(*code);
+    }
+  }
   if (auto code = compat::error_code<transport::ec>(err)) {
     auto reason = transport::reason_of(err);
     return std::string{to_string(*code)} + (reason.empty() ? "" : ": " + reason);
@@ -542,6 +562,14 @@ bool facade::healthy() {
 }
 
 // Snapshots of a full store (64 MiB by default) take longer than a key.
+result facade::force_leave(const std::string& name) {
+  auto r = ask(sys_, node_.membership, timeout_, [] {},
+               membership::m_fleave_atom_v, name);
+  if (r.ok())
+    r.detail = "member " + name + " marked left";
+  return r;
+}
+
 result facade::snapshot_save(uint64_t max_bytes, std::string& out) {
   return ask(
     sys_, node_.metadata, std::max<duration>(timeout_, std::chrono::seconds(30)),

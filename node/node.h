@@ -132,6 +132,7 @@ public:
   bool healthy() override;
   result snapshot_save(uint64_t max_bytes, std::string& out) override;
   result snapshot_restore(std::string file, restore_view& out) override;
+  result force_leave(const std::string& name) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }
