@@ -871,6 +871,8 @@ std::size_t core::unconfirmed_count() const {
   return impl_->table.unconfirmed_count();
 }
 
+std::size_t core::broadcast_queue() const { return impl_->ob.queued(); }
+
 std::size_t core::table_bytes() const { return impl_->table.bytes(); }
 
 } // namespace pekonode::membership

@@ -160,6 +160,9 @@ public:
   /// count(), size() and the events show confirmed members only.
   std::size_t unconfirmed_count() const;
 
+  /// Updates queued for piggybacking (the broadcast queue's length).
+  std::size_t broadcast_queue() const;
+
   /// Estimated bytes of the member table (config::max_table_bytes).
   std::size_t table_bytes() const;
 

@@ -77,7 +77,9 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("leave_notices_sent", x.leave_notices_sent),
     compat::field("leave_acks_received", x.leave_acks_received),
     compat::field("leave_acks_sent", x.leave_acks_sent),
-    compat::field("replies_limited", x.replies_limited));
+    compat::field("replies_limited", x.replies_limited),
+    compat::field("broadcast_queue", x.broadcast_queue),
+    compat::field("unconfirmed", x.unconfirmed));
 }
 
 /// Seeds to join through: "host:port" texts, IP literals or DNS names.

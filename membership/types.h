@@ -139,6 +139,10 @@ struct core_stats {
   uint64_t confirm_probes = 0;
   /// Join requests answered with a cookie challenge instead of the table.
   uint64_t join_challenges = 0;
+  /// Gauges, filled when stats are read (membership actor): updates queued
+  /// for piggybacking, and members held unconfirmed.
+  uint64_t broadcast_queue = 0;
+  uint64_t unconfirmed = 0;
   /// Dropped input by reason: "too_large", "parse", "bad_sender",
   /// "bad_update", "wrong_target", "unknown_type", "bad_body",
   /// "incarnation_jump", "unconfirmed_full", "source_budget",

@@ -777,6 +777,12 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
   settle();
 }
 
+size_t core::tombstones_count() const {
+  size_t n = 0;
+  store_.for_each([&](const std::string&, const entry& e) { n += e.tombstone; });
+  return n;
+}
+
 // -- restore ------------------------------------------------------------------
 
 restore_result core::restore(std::vector<restore_item> items, uint64_t wall_ms,

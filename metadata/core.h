@@ -165,6 +165,12 @@ public:
   restore_result restore(std::vector<restore_item> items, uint64_t wall_ms,
                          time_point now, outbound_list& out);
 
+  /// Tombstones held (deleted keys not yet collected).
+  size_t tombstones() const { return tombstones_count(); }
+  /// Rumours queued, and pushes/chunks waiting for the bulk sender.
+  size_t rumours_queued() const { return rumours_.size(); }
+  size_t bulk_queued() const { return bulk_.size(); }
+
   /// The latest HLC timestamp this node issued or observed.
   hlc_t clock_last() const { return clock_.last(); }
 
@@ -195,6 +201,7 @@ private:
   void start_ae(time_point now, emitter& tx);
   void drain_bulk(time_point now, outbound_list& out);
   void run_gc(uint64_t wall_ms);
+  size_t tombstones_count() const;
 
   // -- who is answered, and how much ------------------------------------------
   bool is_peer(const address& a) const;

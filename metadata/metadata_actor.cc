@@ -178,7 +178,16 @@ metadata_actor::behavior_type metadata_state::make_behavior() {
       auto d = core_->digest();
       return std::to_string(d.count) + ":" + hex(d.hash.hi) + hex(d.hash.lo);
     },
-    [this](md_stats_atom) { return core_->get_stats(); },
+    [this](md_stats_atom) {
+      auto s = core_->get_stats();
+      s.tombstones = core_->tombstones();
+      s.keys_live = core_->data().size() - s.tombstones;
+      s.store_bytes = core_->data().total_bytes();
+      s.transfers_active = core_->active_transfers();
+      s.rumour_queue = core_->rumours_queued();
+      s.bulk_queue = core_->bulk_queued();
+      return s;
+    },
     [this](md_snap_atom, uint64_t max_bytes) -> caf::result<std::string> {
       return snapshot(max_bytes);
     },

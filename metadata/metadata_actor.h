@@ -123,7 +123,13 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
     compat::field("transfers_abandoned", x.transfers_abandoned),
     compat::field("ae_rounds", x.ae_rounds),
     compat::field("events_dropped", x.events_dropped),
-    compat::field("gc_collected", x.gc_collected));
+    compat::field("gc_collected", x.gc_collected),
+    compat::field("keys_live", x.keys_live),
+    compat::field("tombstones", x.tombstones),
+    compat::field("store_bytes", x.store_bytes),
+    compat::field("transfers_active", x.transfers_active),
+    compat::field("rumour_queue", x.rumour_queue),
+    compat::field("bulk_queue", x.bulk_queue));
 }
 
 /// What `md_restore_atom` did: the snapshot's entries, how many won (are

@@ -5,6 +5,8 @@
 #include <random>
 
 #include "node/metrics.h"
+#include "node/process_metrics.h"
+#include "node/version.h"
 #include "node/peer_map.h"
 
 namespace pekonode::node {
@@ -550,11 +552,81 @@ result facade::metrics(std::string& out) {
               s.transfers_completed);
       reg.set("pekonode_metadata_transfers_total", {{"outcome", "abandoned"}},
               s.transfers_abandoned);
+      add_metadata_gauges(reg, s);
     },
     metadata::md_stats_atom_v);
+  if (!r.ok())
+    return r;
+  r = add_gauges(reg);
   if (r.ok())
     reg.render_to(out);
   return r;
+}
+
+// -- gauges: members by state, queues, build and process ------------------------
+
+void facade::add_metadata_gauges(metrics_registry& reg,
+                                 const metadata::stats& s) {
+  reg.describe("pekonode_metadata_keys", metric_kind::gauge,
+               "Entries in the metadata store, by kind (live keys, "
+               "tombstones not yet collected).");
+  reg.set("pekonode_metadata_keys", {{"kind", "live"}}, s.keys_live);
+  reg.set("pekonode_metadata_keys", {{"kind", "tombstone"}}, s.tombstones);
+  reg.describe("pekonode_metadata_store_bytes", metric_kind::gauge,
+               "Bytes the metadata store charges against its bound (keys, "
+               "values, origins and 64 bytes per entry).");
+  reg.set("pekonode_metadata_store_bytes", {}, s.store_bytes);
+  reg.describe("pekonode_metadata_pending_transfers", metric_kind::gauge,
+               "Chunked value transfers in progress.");
+  reg.set("pekonode_metadata_pending_transfers", {}, s.transfers_active);
+  reg.describe("pekonode_queue_depth", metric_kind::gauge,
+               "Items waiting in a bounded queue, by queue.");
+  reg.set("pekonode_queue_depth", {{"queue", "metadata_rumours"}},
+          s.rumour_queue);
+  reg.set("pekonode_queue_depth", {{"queue", "metadata_bulk"}}, s.bulk_queue);
+}
+
+result facade::add_gauges(metrics_registry& reg) {
+  reg.describe("pekonode_build_info", metric_kind::gauge,
+               "Build of this node (always 1).");
+  reg.set("pekonode_build_info", {{"version", PEKONODE_VERSION}}, 1);
+  add_process_metrics(reg);
+  auto r = ask(
+    sys_, node_.membership, timeout_,
+    [&](const std::vector<membership::member>& ms) {
+      std::map<std::string, uint64_t> by_state{
+        {"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
+      for (auto& m : ms)
+        ++by_state[membership::to_string(m.state)];
+      reg.describe("pekonode_members", metric_kind::gauge,
+                   "Members this node knows (itself included), by state.");
+      for (auto& [state, n] : by_state)
+        reg.set("pekonode_members", {{"state", state}}, n);
+    },
+    membership::m_members_atom_v);
+  if (!r.ok())
+    return r;
+  r = ask(
+    sys_, node_.membership, timeout_,
+    [&](const membership::core_stats& s, int32_t) {
+      reg.describe("pekonode_queue_depth", metric_kind::gauge,
+                   "Items waiting in a bounded queue, by queue.");
+      reg.set("pekonode_queue_depth", {{"queue", "membership_broadcast"}},
+              s.broadcast_queue);
+      reg.describe("pekonode_members_unconfirmed", metric_kind::gauge,
+                   "Members learnt second-hand and not confirmed yet.");
+      reg.set("pekonode_members_unconfirmed", {}, s.unconfirmed);
+    },
+    membership::m_stats_atom_v);
+  if (!r.ok())
+    return r;
+  return ask(
+    sys_, node_.transport, timeout_,
+    [&](const transport::stats& s) {
+      reg.set("pekonode_queue_depth", {{"queue", "transport_inbound"}},
+              s.inbound_pending);
+    },
+    transport::tx_stats_atom_v);
 }
 
 bool facade::healthy() {

@@ -22,6 +22,7 @@
 #include "membership/membership_actor.h"
 #include "metadata/metadata_actor.h"
 #include "node/admin_backend.h"
+#include "node/metrics.h"
 #include "transport/timer.h"
 #include "transport/udp_transport.h"
 
@@ -140,6 +141,11 @@ public:
   const node_handle& handle() const { return node_; }
 
 private:
+  /// Gauges of /metrics beside the counters (see node.cc).
+  static void add_metadata_gauges(metrics_registry& reg,
+                                  const metadata::stats& s);
+  result add_gauges(metrics_registry& reg);
+
   caf::actor_system& sys_;
   node_handle node_;
   std::string name_;
