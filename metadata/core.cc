@@ -836,18 +836,23 @@ restore_result core::restore(std::vector<restore_item> items, uint64_t wall_ms,
   // whole restore stays within, so no merge below can fail on them.
   std::stable_sort(order.begin(), order.end(),
                    [](auto& a, auto& b) { return a.first < b.first; });
+  // Winners are queued as rumours (not sent one by one, as a single write
+  // is): the gossip tick packs them, so a large restore is no burst.
   emitter tx{cfg_.max_packet, stats_, out};
   for (auto& [delta, i] : order) {
     auto& it = items[i];
     bool tombstone = it.value.tombstone;
-    bool rumour = rumours_.size() < cfg_.max_rumours;
-    auto err = apply_entry(it.key, std::move(it.value), rumour, wall_ms, tx);
-    if (err == ec::ok) {
-      ++res.applied;
-      res.tombstones += tombstone ? 1 : 0;
-      res.rumoured += rumour ? 1 : 0;
-    } else {
+    auto ver = it.value.ver;
+    auto err = apply_entry(it.key, std::move(it.value), false, wall_ms, tx);
+    if (err != ec::ok) {
       ++res.stale; // only `stale` can come back after the checks above
+      continue;
+    }
+    ++res.applied;
+    res.tombstones += tombstone ? 1 : 0;
+    if (store_.find(it.key) && rumours_.size() < cfg_.max_rumours) {
+      enqueue_rumour(it.key, ver);
+      ++res.rumoured;
     }
   }
   // Anti-entropy carries what the rumours did not.

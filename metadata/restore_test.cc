@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "metadata/metadata.pb.h"
+
 namespace pekonode::metadata {
 namespace {
 
@@ -139,7 +141,19 @@ TEST(MetadataRestore, WinnersSpreadToPeers) {
   auto r = c.restore(std::move(items), wall, t0, out);
   ASSERT_EQ(r.code, ec::ok);
   EXPECT_EQ(r.rumoured, 1u);
-  EXPECT_FALSE(out.empty()); // rumoured at once
+  // Queued, then sent by the next gossip tick.
+  auto tick = t0 + config::lan().gossip_interval;
+  ASSERT_LE(c.next_wakeup(), tick);
+  c.poll(wall, tick, out);
+  bool rumour = false;
+  for (auto& o : out) {
+    Message m;
+    ASSERT_TRUE(m.ParseFromString(o.payload));
+    if (m.has_rumour())
+      for (auto& e : m.rumour().entries())
+        rumour |= e.key() == "k" && e.value() == "v";
+  }
+  EXPECT_TRUE(rumour);
   auto ev = c.drain_events();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].key, "k");
