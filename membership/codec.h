@@ -124,6 +124,9 @@ public:
   /// Whether no update is queued.
   bool idle() const { return queue_.empty(); }
 
+  /// Updates queued for piggybacking (a gauge for metrics).
+  std::size_t queued() const { return queue_.size(); }
+
   /// Forgets every queued update.
   void clear_queue() { queue_ = broadcast_queue{}; }
 

@@ -110,6 +110,10 @@ struct core::impl {
   bool refute_budget_init = false;
   bool refute_pending = false;
   uint64_t refute_pending_above = 0;
+  // Members left by someone else's claim (a force-leave), with the address
+  // they had: not re-contacted for healing. Pruned at each reconnect tick
+  // to members the table still holds as left.
+  std::map<std::string, address> forced_left;
 
   impl(config c, member self, uint64_t seed)
     : cfg(std::move(c)), config_error(check(cfg, self.name, self.addr, self.tags)),
@@ -190,6 +194,21 @@ struct core::impl {
     if (refute_pending && state == run_state::running
         && refute_budget.available(now) >= 1)
       refute(refute_pending_above, now);
+  }
+
+  // Healing, minus the members forced out (see core::force_leave).
+  void reconnect_tick(time_point now, outbound_list& out) {
+    std::set<address> skip;
+    for (auto it = forced_left.begin(); it != forced_left.end();) {
+      auto* m = table.find(it->first);
+      if (!m || m->state != member_state::left || m->addr != it->second) {
+        it = forced_left.erase(it);
+        continue;
+      }
+      skip.insert(it->second);
+      ++it;
+    }
+    join.reconnect_tick(now, out, skip);
   }
 
   void send_self_to(const address& to, time_point now, outbound_list& out) {
@@ -374,6 +393,7 @@ struct core::impl {
       case member_state::left:
         prober.clear(m.name);
         emit(event::left, m);
+        if (s.accuser != m.name) forced_left[m.name] = m.addr;
         break;
     }
     if (src != source::join_page) ob.enqueue(m, s.accuser);
@@ -658,6 +678,24 @@ ec core::rejoin(time_point now, outbound_list& out) {
   return ec::none;
 }
 
+ec core::force_leave(const std::string& name, time_point now,
+                     outbound_list& out) {
+  auto& d = *impl_;
+  if (d.state == impl::run_state::inert) return ec::bad_config;
+  if (d.state != impl::run_state::running) return ec::not_running;
+  if (name == d.self().name) return ec::is_self;
+  auto* m = d.table.find(name);
+  if (!m) return ec::unknown_member;
+  if (m->state != member_state::dead && m->state != member_state::suspect)
+    return ec::not_failed;
+  d.start_clocks(now);
+  member failed = *m;
+  d.apply_verdict(failed, member_state::left, now, out);
+  d.gossip(now, out);
+  d.gossip_next = now + d.cfg.gossip_interval;
+  return ec::none;
+}
+
 ec core::set_tags(std::map<std::string, std::string> tags, time_point now,
                   outbound_list& out) {
   auto& d = *impl_;
@@ -783,7 +821,7 @@ void core::poll(time_point now, outbound_list& out) {
     d.gossip_next = now + d.cfg.gossip_interval;
   }
   d.ae.tick(now, out);
-  d.join.reconnect_tick(now, out);
+  d.reconnect_tick(now, out);
 }
 
 time_point core::next_wakeup() const {
@@ -834,6 +872,8 @@ std::size_t core::live_count() const { return impl_->table.live_count(); }
 std::size_t core::unconfirmed_count() const {
   return impl_->table.unconfirmed_count();
 }
+
+std::size_t core::broadcast_queue() const { return impl_->ob.queued(); }
 
 std::size_t core::table_bytes() const { return impl_->table.bytes(); }
 

@@ -93,6 +93,18 @@ public:
   /// through the seeds (or members it still knows).
   ec rejoin(time_point now, outbound_list& out);
 
+  /// Operator's force-leave (Serf's `force-leave`): marks the failed
+  /// member `name` (dead or suspect here) as left at the incarnation we
+  /// hold, and gossips that claim with this node as its accuser. Peers
+  /// accept it by the usual precedence (left overrides dead and suspect at
+  /// >=, and also alive: a member that is in fact alive refutes it with a
+  /// higher incarnation, as it refutes any accusation). A member left by
+  /// another's claim (not its own leave) is never re-contacted for
+  /// healing, here or on the peers that learn it; it is forgotten after
+  /// dead_retention. Errors: unknown_member (no confirmed member of that
+  /// name), not_failed (alive, or left already), is_self, not_running.
+  ec force_leave(const std::string& name, time_point now, outbound_list& out);
+
   /// Replaces this node's tags; broadcast as 'alive' at incarnation+1.
   ec set_tags(std::map<std::string, std::string> tags, time_point now,
               outbound_list& out);
@@ -150,6 +162,9 @@ public:
   /// max_unconfirmed). They appear in no other query: members(), find(),
   /// count(), size() and the events show confirmed members only.
   std::size_t unconfirmed_count() const;
+
+  /// Updates queued for piggybacking (the broadcast queue's length).
+  std::size_t broadcast_queue() const;
 
   /// Estimated bytes of the member table (config::max_table_bytes).
   std::size_t table_bytes() const;

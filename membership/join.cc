@@ -117,10 +117,19 @@ void joiner::tick(time_point now, outbound_list& out) {
 }
 
 void joiner::reconnect_tick(time_point now, outbound_list& out) {
+  reconnect_tick(now, out, {});
+}
+
+void joiner::reconnect_tick(time_point now, outbound_list& out,
+                            const std::set<address>& skip) {
   if (now < reconnect_next_) return;
   reconnect_next_ = now + jitter(cfg_.reconnect_interval * 2, rng_);
   auto known = table_.sweep(now, cfg_.dead_retention);
   auto& cands = known.remembered;
+  if (!skip.empty())
+    cands.erase(std::remove_if(cands.begin(), cands.end(),
+                               [&](const address& a) { return skip.count(a) != 0; }),
+                cands.end());
   for (auto& s : seeds_)
     if (s != table_.self().addr && !known.live.count(s)) cands.push_back(s);
   if (cands.empty()) return;

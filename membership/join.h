@@ -15,6 +15,7 @@
 #include <deque>
 #include <random>
 #include <string>
+#include <set>
 #include <vector>
 
 #include "common/types.h"
@@ -59,6 +60,9 @@ public:
   /// and sends a reconnect request to one random remembered member or seed
   /// that is not a live member (draws from rng).
   void reconnect_tick(time_point now, outbound_list& out);
+  /// The same, never choosing an address in `skip` (members forced out).
+  void reconnect_tick(time_point now, outbound_list& out,
+                      const std::set<address>& skip);
 
   /// Whether state pages are old news to the cluster (not to be
   /// re-gossiped): the first join reply, and anything until the catch-up

@@ -237,10 +237,23 @@ membership_actor::behavior_type membership_state::make_behavior() {
         return caf::make_error(err);
       return caf::unit;
     },
+    [this](m_fleave_atom, const std::string& name) -> caf::result<void> {
+      outbound_list out;
+      auto err = core_->force_leave(name, now(), out);
+      flush(out);
+      if (err != ec::none)
+        return caf::make_error(err, name);
+      LOG(INFO) << core_->self().name << ": forced member " << escape(name)
+                << " to leave";
+      return caf::unit;
+    },
     [this](m_members_atom) { return core_->members(); },
     [this](m_self_atom) { return core_->self(); },
     [this](m_stats_atom) -> caf::result<core_stats, int32_t> {
-      return {core_->stats(), int32_t{core_->health_score()}};
+      auto s = core_->stats();
+      s.broadcast_queue = core_->broadcast_queue();
+      s.unconfirmed = core_->unconfirmed_count();
+      return {std::move(s), int32_t{core_->health_score()}};
     },
     [this](m_dns_atom) {
       dns_report r;

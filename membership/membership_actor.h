@@ -77,7 +77,9 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("leave_notices_sent", x.leave_notices_sent),
     compat::field("leave_acks_received", x.leave_acks_received),
     compat::field("leave_acks_sent", x.leave_acks_sent),
-    compat::field("replies_limited", x.replies_limited));
+    compat::field("replies_limited", x.replies_limited),
+    compat::field("broadcast_queue", x.broadcast_queue),
+    compat::field("unconfirmed", x.unconfirmed));
 }
 
 /// Seeds to join through: "host:port" texts, IP literals or DNS names.
@@ -153,6 +155,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_membership,
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_dns_atom, "m_dns")
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_event_atom,
                "m_event")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_fleave_atom,
+               "m_fleave")
 
 namespace pekonode::membership {
 
@@ -179,6 +183,9 @@ using member_listener_actor =
 ///   left.
 /// - `(m_tags_atom, tag_set)`: replace this node's tags; `ec::bad_tag`,
 ///   `ec::tags_too_large`, `ec::not_running`.
+/// - `(m_fleave_atom, std::string name)`: force-leave of a failed member
+///   (core::force_leave); `ec::unknown_member`, `ec::not_failed`,
+///   `ec::is_self`, `ec::not_running`.
 /// - `(m_members_atom) -> std::vector<member>`: self included, by name.
 /// - `(m_self_atom) -> member`.
 /// - `(m_stats_atom) -> (core_stats, int health_score)`.
@@ -201,7 +208,8 @@ using membership_actor = caf::typed_actor<
   caf::replies_to<m_self_atom>::with<member>,
   caf::replies_to<m_stats_atom>::with<core_stats, int32_t>,
   caf::replies_to<m_dns_atom>::with<dns_report>,
-  caf::reacts_to<m_sub_atom, member_listener_actor>>
+  caf::reacts_to<m_sub_atom, member_listener_actor>,
+  caf::reacts_to<m_fleave_atom, std::string>>
   ::extend_with<transport::inbound_sink_actor>
   ::extend_with<transport::timer_client_actor>;
 

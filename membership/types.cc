@@ -61,6 +61,9 @@ const char* to_string(ec e) {
     case ec::bad_tag: return "bad_tag";
     case ec::not_running: return "not_running";
     case ec::bad_config: return "bad_config";
+    case ec::unknown_member: return "unknown_member";
+    case ec::not_failed: return "not_failed";
+    case ec::is_self: return "is_self";
   }
   return "unknown";
 }

@@ -59,6 +59,9 @@ enum class ec : uint8_t {
   bad_tag,        ///< set_tags: empty key
   not_running,    ///< the operation needs a node that has not left
   bad_config,     ///< config::validate() failed (see core::config_error)
+  unknown_member, ///< force_leave: no confirmed member of that name
+  not_failed,     ///< force_leave: the member is alive or has left already
+  is_self,        ///< force_leave: names this node (use leave)
 };
 
 /// Human-readable name of an error code.
@@ -136,6 +139,10 @@ struct core_stats {
   uint64_t confirm_probes = 0;
   /// Join requests answered with a cookie challenge instead of the table.
   uint64_t join_challenges = 0;
+  /// Gauges, filled when stats are read (membership actor): updates queued
+  /// for piggybacking, and members held unconfirmed.
+  uint64_t broadcast_queue = 0;
+  uint64_t unconfirmed = 0;
   /// Dropped input by reason: "too_large", "parse", "bad_sender",
   /// "bad_update", "wrong_target", "unknown_type", "bad_body",
   /// "incarnation_jump", "unconfirmed_full", "source_budget",

@@ -262,6 +262,16 @@ struct stats {
   /// "clock_skew" was: about how far this node's clock lags its peers'
   /// when they are honest. 0 until the first such rejection.
   uint64_t clock_skew_lead_ms = 0;
+  /// Gauges, filled when stats are read (metadata actor): live keys and
+  /// tombstones held, bytes charged against max_total_bytes, chunked
+  /// transfers in progress, rumours queued, pushes and chunks waiting for
+  /// the bulk sender.
+  uint64_t keys_live = 0;
+  uint64_t tombstones = 0;
+  uint64_t store_bytes = 0;
+  uint64_t transfers_active = 0;
+  uint64_t rumour_queue = 0;
+  uint64_t bulk_queue = 0;
 };
 
 } // namespace pekonode::metadata

@@ -987,4 +987,89 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
   settle();
 }
 
+size_t core::tombstones_count() const {
+  size_t n = 0;
+  store_.for_each([&](const std::string&, const entry& e) { n += e.tombstone; });
+  return n;
+}
+
+// -- restore ------------------------------------------------------------------
+
+restore_result core::restore(std::vector<restore_item> items, uint64_t wall_ms,
+                             time_point now, outbound_list& out) {
+  advance(now);
+  restore_result res;
+  auto fail = [&](ec code, const std::string& key) {
+    res.code = code;
+    res.key = key;
+    return res;
+  };
+  auto charge = [](const std::string& key, const entry& e) {
+    return static_cast<int64_t>(key.size() + e.value.size()
+                                + e.ver.origin.size() + entry_overhead);
+  };
+  // Check everything, and what the store would hold afterwards.
+  std::vector<std::pair<int64_t, size_t>> order; // (byte delta, index)
+  order.reserve(items.size());
+  std::map<std::string_view, size_t> seen;
+  int64_t bytes = static_cast<int64_t>(store_.total_bytes());
+  int64_t count = static_cast<int64_t>(store_.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto& it = items[i];
+    auto& e = it.value;
+    if (auto err = store_.validate(it.key, e.value.size(), e.tombstone,
+                                   e.ver.origin);
+        err != ec::ok)
+      return fail(err, it.key);
+    if (!hlc_clock::within_skew(e.ver.hlc, wall_ms, cfg_.max_clock_skew_ms))
+      return fail(ec::clock_skew, it.key);
+    if (!seen.emplace(it.key, i).second)
+      return fail(ec::duplicate_key, it.key);
+    auto cur = store_.find(it.key);
+    if (cur && !(e.ver > cur->ver)) {
+      order.emplace_back(0, i);
+      continue;
+    }
+    bool expired = e.tombstone
+                   && hlc_physical(e.ver.hlc) + cfg_.tombstone_ttl_ms < wall_ms;
+    int64_t delta = (expired ? 0 : charge(it.key, e))
+                    - (cur ? charge(it.key, *cur) : 0);
+    count += (expired ? 0 : 1) - (cur ? 1 : 0);
+    bytes += delta;
+    order.emplace_back(delta, i);
+  }
+  if (count > static_cast<int64_t>(cfg_.limits.max_keys))
+    return fail(ec::too_many_keys, {});
+  if (bytes > static_cast<int64_t>(cfg_.limits.max_total_bytes))
+    return fail(ec::store_full, {});
+  // Shrinking entries first: every prefix then stays within the bounds the
+  // whole restore stays within, so no merge below can fail on them.
+  std::stable_sort(order.begin(), order.end(),
+                   [](auto& a, auto& b) { return a.first < b.first; });
+  // Winners are queued as rumours (not sent one by one, as a single write
+  // is): the gossip tick packs them, so a large restore is no burst.
+  emitter tx{cfg_.max_packet, stats_, out};
+  for (auto& [delta, i] : order) {
+    auto& it = items[i];
+    bool tombstone = it.value.tombstone;
+    auto ver = it.value.ver;
+    auto err = apply_entry(it.key, std::move(it.value), false, wall_ms, tx);
+    if (err != ec::ok) {
+      ++res.stale; // only `stale` can come back after the checks above
+      continue;
+    }
+    ++res.applied;
+    res.tombstones += tombstone ? 1 : 0;
+    if (store_.find(it.key) && rumours_.size() < cfg_.max_rumours) {
+      enqueue_rumour(it.key, ver);
+      ++res.rumoured;
+    }
+  }
+  // Anti-entropy carries what the rumours did not.
+  if (res.applied > res.rumoured)
+    next_ae_ = std::min(next_ae_, now);
+  settle();
+  return res;
+}
+
 } // namespace pekonode::metadata

@@ -79,6 +79,23 @@ struct write_options {
   time_point deadline;
 };
 
+/// One entry handed to core::restore (a snapshot's record).
+struct restore_item {
+  std::string key;
+  entry value; ///< value, version, tombstone flag (value_hash is computed)
+};
+
+/// Outcome of core::restore. On a failed check (`code` != ok) nothing was
+/// applied and `key` names the entry that failed it.
+struct restore_result {
+  ec code = ec::ok;
+  std::string key;
+  size_t applied = 0;    ///< newer than what this node held: now in the store
+  size_t stale = 0;      ///< lost to the version this node holds (LWW)
+  size_t tombstones = 0; ///< of the applied, deletes
+  size_t rumoured = 0;   ///< of the applied, pushed as rumours at once
+};
+
 /// The metadata core of one node. Not thread-safe: one owner (the shell).
 /// Every method that takes `out` appends datagrams (channel::metadata, each
 /// <= cfg.max_packet bytes) for the shell to send.
@@ -237,6 +254,26 @@ public:
   /// Number of transfers in progress (tests, metrics).
   size_t active_transfers() const { return transfers_.active(); }
 
+  /// Applies a restored snapshot's entries as if they had arrived from a
+  /// peer: each wins or loses against the held version by the usual
+  /// last-writer-wins rule, the clock observes what wins, and what wins
+  /// spreads (as rumours while the rumour queue has room, the rest by
+  /// anti-entropy, which starts at the next poll). All entries are checked
+  /// first (the remote-entry rules: key, value, origin, tombstone, clock
+  /// skew; no key twice; the store's byte and key bounds after the whole
+  /// restore): any failure applies nothing. O(n log n) in the entries.
+  restore_result restore(std::vector<restore_item> items, uint64_t wall_ms,
+                         time_point now, outbound_list& out);
+
+  /// Tombstones held (deleted keys not yet collected).
+  size_t tombstones() const { return tombstones_count(); }
+  /// Rumours queued, and pushes/chunks waiting for the bulk sender.
+  size_t rumours_queued() const { return rumours_.size(); }
+  size_t bulk_queued() const { return bulk_.size(); }
+
+  /// The latest HLC timestamp this node issued or observed.
+  hlc_t clock_last() const { return clock_.last(); }
+
 private:
   class bulk_payloads;
 
@@ -264,6 +301,7 @@ private:
   void start_ae(time_point now, emitter& tx);
   void drain_bulk(time_point now, outbound_list& out);
   void run_gc(uint64_t wall_ms);
+  size_t tombstones_count() const;
 
   // -- who is answered, and how much ------------------------------------------
   bool is_peer(const address& a) const;

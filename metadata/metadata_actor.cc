@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/text.h"
+#include "storage/snapshot_codec.h"
 
 namespace pekonode::metadata {
 
@@ -15,6 +16,13 @@ std::string to_string(const version& v) {
 }
 
 std::string describe_context(const caf::message& ctx) {
+  // ("why", reason): a free-text reason (snapshots, restores).
+  if (ctx.match_elements<std::string, std::string>()
+      && ctx.get_as<std::string>(0) == "why")
+    return ctx.get_as<std::string>(1);
+  if (ctx.match_elements<uint64_t, uint64_t>())
+    return "snapshot would be " + std::to_string(ctx.get_as<uint64_t>(0))
+           + " bytes, limit " + std::to_string(ctx.get_as<uint64_t>(1));
   if (ctx.match_elements<std::string, std::string>())
     return "key '" + ctx.get_as<std::string>(0) + "': "
            + ctx.get_as<std::string>(1);
@@ -574,10 +582,104 @@ metadata_actor::behavior_type metadata_state::make_behavior() {
       auto d = core_->digest();
       return std::to_string(d.count) + ":" + hex(d.hash.hi) + hex(d.hash.lo);
     },
-    [this](md_stats_atom) { return core_->get_stats(); },
     [this](md_durable_atom, uint64_t batch, uint64_t code,
            const std::string& reason) { on_batch_done(batch, code, reason); },
+    [this](md_stats_atom) {
+      auto s = core_->get_stats();
+      s.tombstones = core_->tombstones();
+      s.keys_live = core_->data().size() - s.tombstones;
+      s.store_bytes = core_->data().total_bytes();
+      s.transfers_active = core_->active_transfers();
+      s.rumour_queue = core_->rumours_queued();
+      s.bulk_queue = core_->bulk_queued();
+      return s;
+    },
+    [this](md_snap_atom, uint64_t max_bytes) -> caf::result<std::string> {
+      return snapshot(max_bytes);
+    },
+    [this](md_restore_atom,
+           const std::string& file) -> caf::result<restore_summary> {
+      return restore(file);
+    },
   };
+}
+
+// -- snapshot save / restore --------------------------------------------------
+
+caf::result<std::string> metadata_state::snapshot(uint64_t max_bytes) {
+  auto ttl = core_->cfg().tombstone_ttl_ms;
+  storage::snapshot_header h;
+  h.cluster = cfg_.cluster;
+  h.node = cfg_.node_id;
+  h.hlc_high_water = core_->clock_last();
+  h.gc_horizon = wall() > ttl ? wall() - ttl : 0;
+  uint64_t total = storage::snapshot_overhead(h);
+  core_->data().for_each([&](const std::string& k, const entry& e) {
+    total += storage::snapshot_record_bytes(k.size(), e.value.size(),
+                                            e.ver.origin.size());
+  });
+  if (total > max_bytes)
+    return caf::make_error(ec::snapshot_too_large, total, max_bytes);
+  storage::snapshot_encoder enc(h);
+  enc.reserve(total);
+  storage::record r;
+  core_->data().for_each([&](const std::string& k, const entry& e) {
+    r.key = k;
+    r.value = e.value;
+    r.hlc = e.ver.hlc;
+    r.origin = e.ver.origin;
+    r.tombstone = e.tombstone;
+    r.gc_after_ms = e.tombstone ? hlc_physical(e.ver.hlc) + ttl : 0;
+    enc.add(r);
+  });
+  VLOG(1) << cfg_.node_id << ": snapshot of " << enc.records()
+          << " entries, " << total << " bytes";
+  return enc.finish();
+}
+
+caf::result<restore_summary> metadata_state::restore(const std::string& file) {
+  auto& lim = core_->cfg().limits;
+  storage::snapshot_limits sl;
+  sl.max_key_bytes = std::max(lim.max_key_bytes, lim.max_origin_bytes);
+  sl.max_value_bytes = lim.max_value_bytes;
+  sl.max_records = lim.max_keys;
+  auto d = storage::decode_snapshot(file, sl);
+  if (!d)
+    return caf::make_error(ec::bad_snapshot, std::string{"why"}, d.message());
+  restore_summary sum;
+  sum.records = d->records.size();
+  sum.source_node = d->header.node;
+  sum.source_cluster = d->header.cluster;
+  std::vector<restore_item> items;
+  items.reserve(d->records.size());
+  for (auto& r : d->records) {
+    restore_item it;
+    it.key = std::move(r.key);
+    it.value.value = std::move(r.value);
+    it.value.ver = version{r.hlc, std::move(r.origin)};
+    it.value.tombstone = r.tombstone;
+    items.push_back(std::move(it));
+  }
+  outbound_list out;
+  auto res = core_->restore(std::move(items), wall(), now(), out);
+  flush(out);
+  if (res.code != ec::ok) {
+    if (!res.key.empty())
+      return caf::make_error(res.code, res.key);
+    return caf::make_error(
+      res.code, std::string{"why"},
+      "restoring would exceed the store's bounds (max_keys "
+        + std::to_string(lim.max_keys) + ", max_total_bytes "
+        + std::to_string(lim.max_total_bytes) + ")");
+  }
+  sum.applied = res.applied;
+  sum.stale = res.stale;
+  sum.tombstones = res.tombstones;
+  LOG(INFO) << cfg_.node_id << ": restored a snapshot of " << sum.records
+            << " entries from node '" << sum.source_node << "': "
+            << sum.applied << " applied, " << sum.stale
+            << " older than what this node holds";
+  return sum;
 }
 
 metadata_actor::behavior_type

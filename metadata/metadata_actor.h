@@ -186,7 +186,37 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
     compat::field("clock_skew_lead_ms", x.clock_skew_lead_ms),
     compat::field("writes_replicated", x.writes_replicated),
     compat::field("writes_replica_timeouts", x.writes_replica_timeouts),
-    compat::field("holds_acked", x.holds_acked));
+    compat::field("holds_acked", x.holds_acked),
+    compat::field("keys_live", x.keys_live),
+    compat::field("tombstones", x.tombstones),
+    compat::field("store_bytes", x.store_bytes),
+    compat::field("transfers_active", x.transfers_active),
+    compat::field("rumour_queue", x.rumour_queue),
+    compat::field("bulk_queue", x.bulk_queue));
+}
+
+/// What `md_restore_atom` did: the snapshot's entries, how many won (are
+/// in the store now), lost to newer versions held here, or were deletes,
+/// and where the snapshot came from.
+struct restore_summary {
+  uint64_t records = 0;
+  uint64_t applied = 0;
+  uint64_t stale = 0;
+  uint64_t tombstones = 0;
+  std::string source_node;    ///< the node that took the snapshot
+  std::string source_cluster; ///< its cluster label (may be empty)
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, restore_summary& x) {
+  return compat::inspect_object(
+    f, x, "restore_summary",
+    compat::field("records", x.records),
+    compat::field("applied", x.applied),
+    compat::field("stale", x.stale),
+    compat::field("tombstones", x.tombstones),
+    compat::field("source_node", x.source_node),
+    compat::field("source_cluster", x.source_cluster));
 }
 
 } // namespace pekonode::metadata
@@ -223,6 +253,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_metadata,
   CAF_ADD_TYPE_ID(pekonode_metadata, (pekonode::metadata::write_reply))
   CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_write_atom,
                "md_write")
+
+  // Snapshot save / restore.
+  CAF_ADD_TYPE_ID(pekonode_metadata, (pekonode::metadata::restore_summary))
+  CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_snap_atom, "md_snap")
+  CAF_ADD_ATOM(pekonode_metadata, pekonode::metadata, md_restore_atom,
+               "md_restore")
 
 namespace pekonode::metadata {
 
@@ -265,6 +301,17 @@ using peer_sink_actor =
 ///   and spreads as any other.
 /// - `(md_digest_atom) -> std::string`: hex store digest ("count:hash").
 /// - `(md_stats_atom) -> stats`.
+/// - `(md_snap_atom, uint64_t max_bytes) -> std::string`: a snapshot file
+///   (storage/snapshot_codec.h) of the whole store, tombstones included,
+///   taken within this one message, so no write lands half inside it; or
+///   snapshot_too_large (context: its size and max_bytes, as uint64_t).
+///   Its size is at most total_bytes() of the store plus a small header
+///   (each record's framing is below the 64 bytes a store entry is charged).
+/// - `(md_restore_atom, std::string file) -> restore_summary`: checks the
+///   whole file (bad_snapshot, context: "why" and the reason) and every
+///   entry (as remote entries, plus duplicate_key, store_full,
+///   too_many_keys) before applying any; then applies them as if from a
+///   peer, by last-writer-wins (see core::restore), so they spread.
 ///
 /// - `(md_durable_atom, uint64_t batch, uint64_t code, std::string reason)`:
 ///   internal, from the durable store's committer: batch `batch` is on disk
@@ -284,7 +331,9 @@ using metadata_actor = caf::typed_actor<
   caf::reacts_to<md_sub_atom, key_listener_actor>,
   caf::replies_to<md_digest_atom>::with<std::string>,
   caf::replies_to<md_stats_atom>::with<stats>,
-  caf::reacts_to<md_durable_atom, uint64_t, uint64_t, std::string>>
+  caf::reacts_to<md_durable_atom, uint64_t, uint64_t, std::string>,
+  caf::replies_to<md_snap_atom, uint64_t>::with<std::string>,
+  caf::replies_to<md_restore_atom, std::string>::with<restore_summary>>
   ::extend_with<caf::typed_actor<
     caf::replies_to<md_write_atom, write_request>::with<write_reply>>>
   ::extend_with<peer_sink_actor>
@@ -342,6 +391,7 @@ storage::record record_of(const std::string& key, const entry& e,
 struct actor_config {
   config protocol = config::lan();
   std::string node_id;    ///< this node's unique name (version tiebreak)
+  std::string cluster;    ///< cluster label, recorded in snapshots
   uint64_t seed = 0;
   size_t change_log = 4096; ///< watch log capacity (entries)
   /// Wall clock in ms for the HLC's physical part. Default: system clock.
@@ -431,6 +481,8 @@ struct metadata_state {
                       const std::string& reason);
   /// The committer's answer for batch `id` (code: a storage::ec).
   void on_batch_done(uint64_t id, uint64_t code, const std::string& reason);
+  caf::result<std::string> snapshot(uint64_t max_bytes);
+  caf::result<restore_summary> restore(const std::string& file);
 
   metadata_actor::stateful_pointer<metadata_state> self;
   actor_config cfg_;

@@ -285,5 +285,68 @@ TEST(VersionText, ParsesWhatToStringPrints) {
     EXPECT_FALSE(parse_version(bad, back)) << bad;
 }
 
+// A snapshot is one message's copy of the whole store, tombstones included:
+// restored into a fresh node it gives the same digest, spreads from there to
+// its peers, and a damaged or oversized one is refused by name.
+TEST_F(MetadataActor, SnapshotRestoresIntoAnotherNodeAndSpreads) {
+  auto a = node("a", "10.0.0.1:7946");
+  auto b = node("b", "10.0.0.2:7946");
+  auto c = node("c", "10.0.0.3:7946");
+  ASSERT_TRUE(ask<version>(a, md_put_atom_v, std::string{"k1"},
+                           std::string{"v1"}));
+  ASSERT_TRUE(ask<version>(a, md_put_atom_v, std::string{"k2"},
+                           std::string(100 * 1024, 'x')));
+  ASSERT_TRUE(ask<version>(a, md_put_atom_v, std::string{"gone"},
+                           std::string{"v"}));
+  ASSERT_TRUE(ask<version>(a, md_del_atom_v, std::string{"gone"}));
+  auto snap = ask<std::string>(a, md_snap_atom_v, uint64_t{1} << 30);
+  ASSERT_TRUE(snap) << sys_->render(snap.error());
+
+  auto small = ask<std::string>(a, md_snap_atom_v, uint64_t{1000});
+  ASSERT_FALSE(small);
+  EXPECT_EQ(compat::error_code<ec>(small.error()), ec::snapshot_too_large);
+  EXPECT_NE(describe(small.error()).find("limit 1000"), std::string::npos)
+    << describe(small.error());
+
+  auto bad = *snap;
+  bad[bad.size() / 2] ^= 1;
+  auto refused = ask<restore_summary>(b, md_restore_atom_v, bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(compat::error_code<ec>(refused.error()), ec::bad_snapshot);
+  EXPECT_NE(describe(refused.error()).find("fails its checksum"),
+            std::string::npos)
+    << describe(refused.error());
+  auto cut = ask<restore_summary>(b, md_restore_atom_v,
+                                  snap->substr(0, snap->size() - 3));
+  ASSERT_FALSE(cut);
+  EXPECT_NE(describe(cut.error()).find("truncated"), std::string::npos)
+    << describe(cut.error());
+  EXPECT_FALSE(ask<std::string>(b, md_get_atom_v, std::string{"k1"}));
+
+  // b and c are peers; a is not involved any more.
+  caf::anon_send(b, md_peer_atom_v, peer_change{"c", "10.0.0.3:7946", true});
+  caf::anon_send(c, md_peer_atom_v, peer_change{"b", "10.0.0.2:7946", true});
+  sched_->run();
+  auto sum = ask<restore_summary>(b, md_restore_atom_v, *snap);
+  ASSERT_TRUE(sum) << sys_->render(sum.error());
+  EXPECT_EQ(sum->records, 3u);
+  EXPECT_EQ(sum->applied, 3u);
+  EXPECT_EQ(sum->tombstones, 1u);
+  EXPECT_EQ(sum->source_node, "a");
+  EXPECT_EQ(*ask<std::string>(b, md_digest_atom_v),
+            *ask<std::string>(a, md_digest_atom_v));
+  // Restoring the same snapshot again changes nothing.
+  auto again = ask<restore_summary>(b, md_restore_atom_v, *snap);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->applied, 0u);
+  EXPECT_EQ(again->stale, 3u);
+  run_for(3s);
+  EXPECT_EQ(*ask<std::string>(c, md_get_atom_v, std::string{"k1"}), "v1");
+  EXPECT_EQ(ask<std::string>(c, md_get_atom_v, std::string{"k2"})->size(),
+            100u * 1024);
+  EXPECT_EQ(*ask<std::string>(c, md_digest_atom_v),
+            *ask<std::string>(a, md_digest_atom_v));
+}
+
 } // namespace
 } // namespace pekonode::metadata

@@ -22,6 +22,9 @@ const char* to_string(ec code) {
     case ec::too_few_members: return "too_few_members";
     case ec::too_many_writes: return "too_many_writes";
     case ec::bad_option: return "bad_option";
+    case ec::duplicate_key: return "duplicate_key";
+    case ec::snapshot_too_large: return "snapshot_too_large";
+    case ec::bad_snapshot: return "bad_snapshot";
   }
   return "unknown";
 }

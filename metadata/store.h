@@ -44,6 +44,9 @@ enum class ec : uint8_t {
   too_many_writes, ///< max_pending_writes writes already wait for replicas
                    ///< (nothing written)
   bad_option,      ///< replicas or timeout out of range (nothing written)
+  duplicate_key,       ///< a restore names one key twice
+  snapshot_too_large,  ///< a snapshot would exceed its byte limit
+  bad_snapshot,        ///< a snapshot file fails a check (context: why)
 };
 
 /// Stable lower-case name of an error code (metrics label, log text).

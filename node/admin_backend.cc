@@ -266,4 +266,19 @@ result admin_backend::kv_write(const std::string& key, std::string value,
   return r;
 }
 
+result admin_backend::snapshot_save(uint64_t, std::string&) {
+  return result::error(result_code::unavailable,
+                       "snapshots are not supported by this node");
+}
+
+result admin_backend::snapshot_restore(std::string, restore_view&) {
+  return result::error(result_code::unavailable,
+                       "snapshots are not supported by this node");
+}
+
+result admin_backend::force_leave(const std::string&) {
+  return result::error(result_code::unavailable,
+                       "force-leave is not supported by this node");
+}
+
 } // namespace pekonode::node

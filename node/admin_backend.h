@@ -145,6 +145,16 @@ struct fault_settings {
   std::vector<address> blocked;       ///< peers whose datagrams are dropped
 };
 
+/// What a snapshot restore did (see admin_backend::snapshot_restore).
+struct restore_view {
+  uint64_t records = 0;    ///< entries in the snapshot, tombstones included
+  uint64_t applied = 0;    ///< newer than what the node held: now in its store
+  uint64_t stale = 0;      ///< lost to a newer version the node holds (LWW)
+  uint64_t tombstones = 0; ///< of the applied, deletes
+  std::string source_node;
+  std::string source_cluster;
+};
+
 /// What the admin API needs from a node. Every call blocks until the node
 /// answers (implementations bound that with their own timeout and report
 /// `unavailable` past it). Calls arrive concurrently from the server's
@@ -252,6 +262,25 @@ class admin_backend {
   /// default polls members() every 50 ms.
   virtual result join_wait(const std::vector<std::string>& seeds,
                            duration timeout);
+
+  // -- Backup and restore, force-leave. The defaults answer `unavailable`
+  // ("not supported by this node"): a backend without a metadata store or a
+  // membership layer has nothing to offer.
+
+  /// A consistent point-in-time copy of the metadata store, tombstones
+  /// included, as a snapshot file (storage/snapshot_codec.h); `invalid`
+  /// naming the limit when it would exceed `max_bytes`.
+  virtual result snapshot_save(uint64_t max_bytes, std::string& out);
+
+  /// Checks a whole snapshot file and, only if every check passes, applies
+  /// its entries by last-writer-wins; `invalid` naming what is wrong.
+  virtual result snapshot_restore(std::string file, restore_view& out);
+
+  /// Marks the failed member `name` (dead or suspect) as left, so it is
+  /// reaped and not retried; `not_found` for an unknown name, `invalid`
+  /// for this node or an alive or already-left member. On success `detail`
+  /// says what changed.
+  virtual result force_leave(const std::string& name);
 };
 
 /// The member (by name) that shows a join through `seed_addrs` succeeded,

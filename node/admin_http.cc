@@ -188,6 +188,10 @@ struct admin_server::impl {
 
   // -- body memory, all connections (any thread) ------------------------------
   std::atomic<size_t> body_bytes{0};
+  /// Snapshot bodies (PUT /v1/snapshot) have their own budget of
+  /// max_snapshot_bytes, so a restore neither starves nor is starved by
+  /// ordinary requests.
+  std::atomic<size_t> snapshot_bytes{0};
 
   // -- workers ----------------------------------------------------------------
   std::mutex work_mtx;
@@ -373,11 +377,19 @@ struct admin_server::impl {
       return refuse_early(rs, std::move(*refusal));
     if (req.content_length && *req.content_length > 0
         && !reserve(rs, *req.content_length))
-      return refuse_early(rs, busy());
+      return refuse_early(rs, busy(rs));
     return MHD_YES;
   }
 
-  http::response busy() const {
+  http::response busy(const request_state* rs) const {
+    if (rs->route.body == http::body_kind::snapshot) {
+      auto r = http::error(
+        503, "another snapshot body is being received (limit "
+               + std::to_string(cfg().max_snapshot_bytes)
+               + " bytes of snapshot bodies at once); retry");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
     auto r = http::error(
       503, "the admin API is buffering too many request bodies (limit "
              + std::to_string(cfg().max_body_memory) + " bytes in all); "
@@ -387,6 +399,15 @@ struct admin_server::impl {
   }
 
   bool reserve(request_state* rs, size_t n) {
+    if (rs->route.body == http::body_kind::snapshot) {
+      auto cur = snapshot_bytes.load();
+      do {
+        if (cur + n > cfg().max_snapshot_bytes)
+          return false;
+      } while (!snapshot_bytes.compare_exchange_weak(cur, cur + n));
+      rs->reserved += n;
+      return true;
+    }
     auto cur = body_bytes.load();
     do {
       if (cur + n > cfg().max_body_memory)
@@ -398,7 +419,11 @@ struct admin_server::impl {
     return true;
   }
 
-  void release(size_t n) {
+  void release(size_t n, http::body_kind kind) {
+    if (kind == http::body_kind::snapshot) {
+      snapshot_bytes.fetch_sub(n);
+      return;
+    }
     auto left = body_bytes.fetch_sub(n) - n;
     self.stats_.set("pekonode_admin_body_bytes", {},
                     static_cast<double>(left));
@@ -433,7 +458,7 @@ struct admin_server::impl {
     }
     if (body.size() + n > rs->reserved
         && !reserve(rs, body.size() + n - rs->reserved)) {
-      rs->early = busy();
+      rs->early = busy(rs);
       std::string{}.swap(body);
       return MHD_YES;
     }
@@ -696,7 +721,7 @@ struct admin_server::impl {
 
 request_state::~request_state() {
   if (reserved != 0)
-    srv->release(reserved);
+    srv->release(reserved, route.body);
 }
 
 // -- admin_server -------------------------------------------------------------

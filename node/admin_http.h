@@ -50,6 +50,16 @@ struct admin_config {
   /// limit. Default 32 MiB.
   size_t max_body_memory = 32 * 1024 * 1024;
 
+  /// Largest snapshot: GET /v1/snapshot refuses (400) to produce a larger
+  /// one and PUT /v1/snapshot refuses (413) a larger body. Snapshot bodies
+  /// are buffered beside max_body_memory, in a budget of this size (so one
+  /// full-size restore at a time). A snapshot is at most the metadata
+  /// store's total_bytes plus a header under 1 KiB (each record is 26 bytes
+  /// smaller than the store charges for its entry), so this should be the
+  /// store's max_total_bytes (64 MiB by default) plus 1 KiB or more.
+  /// Default 64 MiB + 64 KiB.
+  size_t max_snapshot_bytes = 64 * 1024 * 1024 + 64 * 1024;
+
   /// Largest sum of values one recursive read (GET /v1/kv?recurse) returns;
   /// more is a 400 naming the limit. Default 16 MiB.
   size_t max_recurse_bytes = 16 * 1024 * 1024;

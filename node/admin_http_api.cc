@@ -241,6 +241,12 @@ route match(const std::string& method, const std::string& path,
     set(endpoint::ui_redirect, "GET, HEAD", get, false, body_kind::small);
   else if (path == "/metrics")
     set(endpoint::metrics, "GET, HEAD", get, false, body_kind::small);
+  else if (path == "/v1/snapshot")
+    set(endpoint::snapshot, "GET, HEAD, PUT", get || method == "PUT",
+        method == "PUT",
+        method == "PUT" ? body_kind::snapshot : body_kind::small);
+  else if (path == "/v1/force-leave")
+    set(endpoint::force_leave, "POST", method == "POST", true, body_kind::json);
   else if (path == "/v1/faults" && faults_enabled)
     set(endpoint::faults, "GET, HEAD, POST", get || method == "POST",
         method == "POST", body_kind::json);
@@ -340,17 +346,23 @@ void api::refuse(const char* rule) const {
 }
 
 size_t api::body_limit(const route& r) const {
+  if (r.body == body_kind::snapshot)
+    return cfg_.max_snapshot_bytes;
   return r.body == body_kind::value ? cfg_.max_value_bytes
                                     : cfg_.max_json_body_bytes;
 }
 
 response api::too_large(const route& r, uint64_t size) const {
-  std::string what = r.body == body_kind::value ? "value" : "request body";
+  std::string what = r.body == body_kind::value      ? "value"
+                     : r.body == body_kind::snapshot ? "snapshot"
+                                                     : "request body";
   std::string msg = size > 0 ? what + " of " + std::to_string(size)
                                  + " bytes exceeds the limit of "
                              : what + " exceeds the limit of ";
   msg += bytes_text(body_limit(r));
-  if (r.body != body_kind::value)
+  if (r.body == body_kind::snapshot)
+    msg += " (max_snapshot_bytes)";
+  else if (r.body != body_kind::value)
     msg += " for this endpoint";
   return error(413, msg);
 }
@@ -555,6 +567,10 @@ response api::handle(const request& req, const route& r) {
         return metrics();
       case endpoint::faults:
         return get ? faults_get() : faults_post(req);
+      case endpoint::snapshot:
+        return get ? snapshot_get() : snapshot_put(req);
+      case endpoint::force_leave:
+        return force_leave(req);
       case endpoint::ui:
         return ui_asset(r.key_raw);
       case endpoint::ui_redirect: {
@@ -1038,6 +1054,88 @@ json faults_json(const fault_settings& f) {
 }
 
 } // namespace
+
+// -- snapshot save / restore, force-leave --------------------------------------
+
+namespace {
+
+/// Holds the one-at-a-time flag of snapshot calls for a scope.
+class busy_flag {
+ public:
+  explicit busy_flag(std::atomic<bool>& f) : f_(f), held_(!f.exchange(true)) {}
+  ~busy_flag() {
+    if (held_)
+      f_ = false;
+  }
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<bool>& f_;
+  bool held_;
+};
+
+response snapshot_busy() {
+  auto r = error(503, "another snapshot save or restore is running; retry");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+} // namespace
+
+response api::snapshot_get() {
+  busy_flag busy{snapshot_busy_};
+  if (!busy.held())
+    return snapshot_busy();
+  std::string file;
+  auto res = backend_.snapshot_save(cfg_.max_snapshot_bytes, file);
+  if (!res.ok())
+    return from_result(res);
+  response out;
+  out.content_type = "application/octet-stream";
+  out.body = std::move(file);
+  out.headers.emplace_back("Content-Disposition",
+                           "attachment; filename=\"pekonode.snap\"");
+  return out;
+}
+
+response api::snapshot_put(const request& req) {
+  busy_flag busy{snapshot_busy_};
+  if (!busy.held())
+    return snapshot_busy();
+  if (req.body.empty())
+    return error(400, "empty body: send a snapshot file (pekoctl snapshot "
+                      "save writes one)");
+  restore_view v;
+  auto res = backend_.snapshot_restore(req.body, v);
+  if (!res.ok())
+    return from_result(res);
+  return reply(200, json{{"records", v.records},
+                         {"applied", v.applied},
+                         {"stale", v.stale},
+                         {"tombstones", v.tombstones},
+                         {"source_node", v.source_node},
+                         {"source_cluster", v.source_cluster}});
+}
+
+response api::force_leave(const request& req) {
+  json body;
+  std::optional<response> err;
+  if (!parse_object(req.body, body, err))
+    return *err;
+  auto i = body.find("name");
+  if (i == body.end() || !i->is_string() || body.size() != 1)
+    return error(400, "expected {\"name\":\"NODE\"}");
+  auto name = i->get<std::string>();
+  if (auto why = validate_name(name); !why.empty())
+    return error(400, "name: " + why);
+  auto res = backend_.force_leave(name);
+  if (!res.ok()) {
+    if (res.code == result_code::not_found)
+      return error(404, "no member named " + quote(name, 140));
+    return from_result(res);
+  }
+  return reply(200, json{{"ok", true}, {"detail", res.detail}});
+}
 
 response api::faults_get() {
   fault_settings f;

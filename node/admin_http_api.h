@@ -77,10 +77,12 @@ enum class endpoint {
   faults,
   ui,          ///< /ui/{file}: the live cluster view's static files
   ui_redirect, ///< /ui -> /ui/
+  snapshot,    ///< GET (save) / PUT (restore) /v1/snapshot
+  force_leave, ///< POST /v1/force-leave
 };
 
 /// Which body a request may carry, and so its limit.
-enum class body_kind { small, json, value };
+enum class body_kind { small, json, value, snapshot };
 
 /// The route table's answer for one method and path.
 struct route {
@@ -171,6 +173,9 @@ class api {
   /// /ui/{name}: a static file of the cluster view, with headers that keep
   /// it from being framed or from loading anything but this node's API.
   static response ui_asset(const std::string& name);
+  response snapshot_get();
+  response snapshot_put(const request& req);
+  response force_leave(const request& req);
   response faults_get();
   response faults_post(const request& req);
   std::optional<response> decode_key(const std::string& raw,
@@ -187,6 +192,9 @@ class api {
   std::atomic<size_t> replica_waits_{0};
   std::atomic<int> join_waits_{0};
   std::mutex tags_mtx_;  ///< serialises PATCH /v1/tags read-modify-writes
+  /// One snapshot save or restore at a time (each may hold a snapshot's
+  /// worth of memory); others get 503.
+  std::atomic<bool> snapshot_busy_{false};
 };
 
 } // namespace pekonode::node::http

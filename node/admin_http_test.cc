@@ -1822,5 +1822,123 @@ TEST(Base64, KnownVectorsAndRoundTrip) {
     EXPECT_FALSE(base64_decode(bad, back)) << bad;
 }
 
+// -- snapshot save / restore, force-leave ---------------------------------------
+
+TEST_F(AdminHttp, SnapshotSaveReturnsTheFileAndRestoreAppliesIt) {
+  start();
+  ASSERT_EQ(client_->Put("/v1/kv/a", "1", "text/plain")->status, 200);
+  ASSERT_EQ(client_->Put("/v1/kv/b", "2", "text/plain")->status, 200);
+  auto r = client_->Get("/v1/snapshot");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/octet-stream");
+  EXPECT_EQ(r->body, "PEKOSNAPa=1\nb=2\n");
+  // Any content type: a snapshot is a file, as curl --data-binary sends it.
+  r = client_->Put("/v1/snapshot", r->body, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = body_json(r);
+  EXPECT_EQ(j["records"], 2);
+  EXPECT_EQ(j["applied"], 2);
+  EXPECT_EQ(j["source_node"], "node-a");
+  backend_.locked([](fake_admin_backend& b) {
+    ASSERT_EQ(b.restored.size(), 1u);
+    EXPECT_EQ(b.restored[0], "PEKOSNAPa=1\nb=2\n");
+  });
+  r = client_->Post("/v1/snapshot", "x", "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "GET, HEAD, PUT");
+}
+
+TEST_F(AdminHttp, SnapshotRefusalsNameTheRule) {
+  admin_config cfg;
+  cfg.max_snapshot_bytes = 4000;
+  cfg.max_body_memory = 1500;
+  start(cfg);
+  auto r = client_->Put("/v1/snapshot", "", "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r).find("empty body"), std::string::npos) << r->body;
+  r = client_->Put("/v1/snapshot", "{\"k\":1}", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r).find("not a pekonode snapshot"), std::string::npos)
+    << r->body;
+  r = client_->Put("/v1/snapshot", std::string(5000, 's'),
+                   "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(error_of(r), "snapshot of 5000 bytes exceeds the limit of 4000 "
+                         "bytes (max_snapshot_bytes)");
+  // Above the value limit (1 KiB) and the shared body budget (1500 bytes),
+  // within the snapshot limit: accepted, from its own budget.
+  std::string big = "PEKOSNAP" + std::string(3000, 'x') + "\n";
+  r = client_->Put("/v1/snapshot", big, "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  for (int i = 0; i < 200 && server_->stats().value("pekonode_admin_body_bytes", {}) != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  EXPECT_EQ(server_->stats().value("pekonode_admin_body_bytes", {}), 0);
+  // A store whose snapshot would exceed the limit: 400 naming it.
+  ASSERT_EQ(client_->Put("/v1/kv/big", std::string(1000, 'v'), "text/plain")->status, 200);
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(client_->Put("/v1/kv/k" + std::to_string(i),
+                           std::string(1000, 'v'), "text/plain")->status, 200);
+  r = client_->Get("/v1/snapshot");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r).find("limit 4000"), std::string::npos) << r->body;
+}
+
+TEST_F(AdminHttp, SnapshotRestoreNeedsTheTokenWhenOneIsSet) {
+  admin_config cfg;
+  cfg.token = "0123456789abcdef-token";
+  start(cfg);
+  auto r = client_->Put("/v1/snapshot", "PEKOSNAP", "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  backend_.locked([](fake_admin_backend& b) { EXPECT_TRUE(b.restored.empty()); });
+}
+
+TEST_F(AdminHttp, ForceLeaveMarksAFailedMemberLeftAndRefusesOthers) {
+  start();
+  auto post = [&](const std::string& body) {
+    return client_->Post("/v1/force-leave", body, "application/json");
+  };
+  auto r = post(R"({"name":"node-b"})"); // suspect in the fake
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(body_json(r)["ok"], true);
+  backend_.locked([](fake_admin_backend& b) {
+    EXPECT_EQ(b.member_list[0].state, "left");
+  });
+  r = post(R"({"name":"node-b"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r).find("is left"), std::string::npos) << r->body;
+  r = post(R"({"name":"node-a"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = post(R"({"name":"nobody"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(error_of(r), "no member named \"nobody\"");
+  for (auto* bad : {R"({})", R"({"name":3})", R"({"name":"a b"})",
+                    R"({"name":"x","extra":1})", "not json"}) {
+    r = post(bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+  }
+  // A form post could come from any web page: refused without a token.
+  r = client_->Post("/v1/force-leave", "name=node-b",
+                    "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  r = client_->Get("/v1/force-leave");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+}
+
 } // namespace
 } // namespace pekonode::node

@@ -255,6 +255,60 @@ class fake_admin_backend : public admin_backend {
                         [&] { return active_watches_ >= n; });
   }
 
+  // -- snapshot save / restore, force-leave (a fake file: the real magic "PEKOSNAP", then
+  // one "key=value\n" line per key; not the real snapshot file).
+
+  /// Snapshot bodies the backend received, in order.
+  std::vector<std::string> restored;
+
+  result snapshot_save(uint64_t max_bytes, std::string& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    std::string file = "PEKOSNAP";
+    for (auto& [k, e] : kv_)
+      file += k + "=" + e.value + "\n";
+    if (file.size() > max_bytes)
+      return result::error(result_code::invalid,
+                           "snapshot_too_large: snapshot would be "
+                             + std::to_string(file.size()) + " bytes, limit "
+                             + std::to_string(max_bytes));
+    out = std::move(file);
+    return result::success();
+  }
+
+  result snapshot_restore(std::string file, restore_view& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (file.compare(0, 8, "PEKOSNAP") != 0)
+      return result::error(result_code::invalid,
+                           "bad_snapshot: not a pekonode snapshot (no "
+                           "\"PEKOSNAP\" magic)");
+    out = restore_view{};
+    out.records = static_cast<uint64_t>(
+      std::count(file.begin(), file.end(), '\n'));
+    out.applied = out.records;
+    out.source_node = me.name;
+    restored.push_back(std::move(file));
+    return result::success();
+  }
+
+  result force_leave(const std::string& name) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (name == me.name)
+      return result::error(result_code::invalid,
+                           "force-leave names this node: use leave");
+    for (auto& m : member_list) {
+      if (m.name != name)
+        continue;
+      if (m.state != "dead" && m.state != "suspect")
+        return result::error(result_code::invalid,
+                             "member " + name + " is " + m.state
+                               + ": only a failed (dead or suspect) member "
+                                 "can be forced to leave");
+      m.state = "left";
+      return result::success("member " + name + " marked left");
+    }
+    return result::error(result_code::not_found, "no member named " + name);
+  }
+
   /// Runs `f(*this)` under the backend's lock.
   template <class F>
   auto locked(F f) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "node/exposition_lint.h"
+
 namespace pekonode::node {
 namespace {
 
@@ -90,6 +92,43 @@ TEST(ValidNames, MetricAndLabelRules) {
   EXPECT_FALSE(valid_label_name("has:colon"));
   EXPECT_TRUE(valid_label_name("_x1"));
   EXPECT_FALSE(valid_label_name("9x"));
+}
+
+// The linter the node's /metrics test relies on finds each broken rule.
+TEST(ExpositionLint, FindsEachBrokenRule) {
+  using exposition::lint_exposition;
+  EXPECT_TRUE(lint_exposition("# HELP a_total A.\n# TYPE a_total counter\n"
+                              "a_total{k=\"x\\\"y\\\\z\\n\"} 1\n")
+                .empty());
+  const char* broken[] = {
+    "a 1\n",                                                   // no HELP/TYPE
+    "# HELP a A.\n# HELP a A.\n# TYPE a gauge\na 1\n",          // HELP twice
+    "# HELP a A.\n# TYPE a gauge\n# TYPE a gauge\na 1\n",       // TYPE twice
+    "# HELP a A.\n# TYPE a counter\na 1\n",                     // no _total
+    "# HELP 1a A.\n# TYPE 1a gauge\n1a 1\n",                    // bad name
+    "# HELP a A.\n# TYPE a gauge\na{1k=\"v\"} 1\n",            // bad label
+    "# HELP a A.\n# TYPE a gauge\na{k=\"v\\q\"} 1\n",         // bad escape
+    "# HELP a A.\n# TYPE a gauge\na{k=v} 1\n",                  // unquoted
+    "# HELP a A.\n# TYPE a gauge\na one\n",                     // bad value
+    "# HELP a A.\n# TYPE a gauge\na 1\na 2\n",                  // series twice
+    "# HELP a A.\n# TYPE a gauge\n# HELP b B.\n# TYPE b gauge\n"
+    "a{k=\"1\"} 1\nb 1\na{k=\"2\"} 1\n",                       // not contiguous
+    "# HELP a A.\n# TYPE a gauge\na 1",                         // no newline
+  };
+  for (auto* text : broken)
+    EXPECT_FALSE(lint_exposition(text).empty()) << text;
+}
+
+// What the registry renders passes the linter, whatever the label values.
+TEST(ExpositionLint, RegistryOutputIsClean) {
+  metrics_registry reg;
+  ASSERT_TRUE(reg.describe("m_total", metric_kind::counter, "with \\ and\nnewline"));
+  ASSERT_TRUE(reg.describe("g", metric_kind::gauge, "g"));
+  ASSERT_TRUE(reg.add("m_total", {{"k", "quote\" back\\ nl\n"}}, 1));
+  ASSERT_TRUE(reg.add("m_total", {{"k", "plain"}}, 1));
+  ASSERT_TRUE(reg.set("g", {}, std::numeric_limits<double>::infinity()));
+  auto problems = exposition::lint_exposition(reg.render());
+  EXPECT_TRUE(problems.empty()) << problems.front();
 }
 
 } // namespace

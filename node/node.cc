@@ -6,6 +6,8 @@
 #include <random>
 
 #include "node/metrics.h"
+#include "node/process_metrics.h"
+#include "node/version.h"
 #include "node/peer_map.h"
 
 namespace pekonode::node {
@@ -53,6 +55,7 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   metadata::actor_config dc;
   dc.protocol = cfg.metadata;
   dc.node_id = cfg.name;
+  dc.cluster = cfg.transport.label;
   dc.seed = seed ^ 0x9e3779b97f4a7c15ULL;
   dc.wall_ms = cfg.wall_ms;
   if (cfg.durable.store) {
@@ -140,6 +143,9 @@ result_code result_code_of(const caf::error& raw) {
       case metadata::ec::stale:
       case metadata::ec::bad_tombstone:
       case metadata::ec::bad_option:
+      case metadata::ec::duplicate_key:
+      case metadata::ec::snapshot_too_large:
+      case metadata::ec::bad_snapshot:
         return result_code::invalid;
       case metadata::ec::disk_full:
         return result_code::insufficient_storage;
@@ -163,6 +169,11 @@ result_code result_code_of(const caf::error& raw) {
         return result_code::invalid;
       case membership::ec::bad_config:
         return result_code::unavailable;
+      case membership::ec::unknown_member:
+        return result_code::not_found;
+      case membership::ec::not_failed:
+      case membership::ec::is_self:
+        return result_code::invalid;
     }
     return result_code::invalid;
   }
@@ -194,8 +205,23 @@ std::string describe(const caf::error& raw) {
     return {};
   if (compat::is_category<metadata::ec>(err))
     return metadata::describe(err);
-  if (auto code = compat::error_code<membership::ec>(err))
-    return to_string(*code);
+  if (auto code = compat::error_code<membership::ec>(err)) {
+    // Force-leave names its member: say why it was refused.
+    std::string name;
+    if (err.context().match_elements<std::string>())
+      name = err.context().get_as<std::string>(0);
+    switch (*code) {
+      case membership::ec::unknown_member:
+        return "no member named " + name;
+      case membership::ec::not_failed:
+        return "member " + name + " is not failed (alive, or left already): "
+               "only a dead or suspect member can be forced to leave";
+      case membership::ec::is_self:
+        return "force-leave names this node: use leave";
+      default:
+        return to_string(*code);
+    }
+  }
   if (auto code = compat::error_code<transport::ec>(err)) {
     auto reason = transport::reason_of(err);
     return std::string{to_string(*code)} + (reason.empty() ? "" : ": " + reason);
@@ -628,15 +654,111 @@ result facade::metrics(std::string& out) {
       reg.describe("pekonode_metadata_holds_acked_total", metric_kind::counter,
                    "Writes of other nodes this node acknowledged holding.");
       reg.set("pekonode_metadata_holds_acked_total", {}, s.holds_acked);
+      add_metadata_gauges(reg, s);
     },
     metadata::md_stats_atom_v);
+  if (!r.ok())
+    return r;
+  r = add_gauges(reg);
   if (r.ok())
     reg.render_to(out);
   return r;
 }
 
+// -- gauges: members by state, queues, build and process ------------------------
+
+void facade::add_metadata_gauges(metrics_registry& reg,
+                                 const metadata::stats& s) {
+  reg.describe("pekonode_metadata_keys", metric_kind::gauge,
+               "Entries in the metadata store, by kind (live keys, "
+               "tombstones not yet collected).");
+  reg.set("pekonode_metadata_keys", {{"kind", "live"}}, s.keys_live);
+  reg.set("pekonode_metadata_keys", {{"kind", "tombstone"}}, s.tombstones);
+  reg.describe("pekonode_metadata_store_bytes", metric_kind::gauge,
+               "Bytes the metadata store charges against its bound (keys, "
+               "values, origins and 64 bytes per entry).");
+  reg.set("pekonode_metadata_store_bytes", {}, s.store_bytes);
+  reg.describe("pekonode_metadata_pending_transfers", metric_kind::gauge,
+               "Chunked value transfers in progress.");
+  reg.set("pekonode_metadata_pending_transfers", {}, s.transfers_active);
+  reg.describe("pekonode_queue_depth", metric_kind::gauge,
+               "Items waiting in a bounded queue, by queue.");
+  reg.set("pekonode_queue_depth", {{"queue", "metadata_rumours"}},
+          s.rumour_queue);
+  reg.set("pekonode_queue_depth", {{"queue", "metadata_bulk"}}, s.bulk_queue);
+}
+
+result facade::add_gauges(metrics_registry& reg) {
+  reg.describe("pekonode_build_info", metric_kind::gauge,
+               "Build of this node (always 1).");
+  reg.set("pekonode_build_info", {{"version", PEKONODE_VERSION}}, 1);
+  add_process_metrics(reg);
+  auto r = ask(
+    sys_, node_.membership, timeout_,
+    [&](const std::vector<membership::member>& ms) {
+      std::map<std::string, uint64_t> by_state{
+        {"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
+      for (auto& m : ms)
+        ++by_state[membership::to_string(m.state)];
+      reg.describe("pekonode_members", metric_kind::gauge,
+                   "Members this node knows (itself included), by state.");
+      for (auto& [state, n] : by_state)
+        reg.set("pekonode_members", {{"state", state}}, n);
+    },
+    membership::m_members_atom_v);
+  if (!r.ok())
+    return r;
+  r = ask(
+    sys_, node_.membership, timeout_,
+    [&](const membership::core_stats& s, int32_t) {
+      reg.describe("pekonode_queue_depth", metric_kind::gauge,
+                   "Items waiting in a bounded queue, by queue.");
+      reg.set("pekonode_queue_depth", {{"queue", "membership_broadcast"}},
+              s.broadcast_queue);
+      reg.describe("pekonode_members_unconfirmed", metric_kind::gauge,
+                   "Members learnt second-hand and not confirmed yet.");
+      reg.set("pekonode_members_unconfirmed", {}, s.unconfirmed);
+    },
+    membership::m_stats_atom_v);
+  if (!r.ok())
+    return r;
+  return ask(
+    sys_, node_.transport, timeout_,
+    [&](const transport::stats& s) {
+      reg.set("pekonode_queue_depth", {{"queue", "transport_inbound"}},
+              s.inbound_pending);
+    },
+    transport::tx_stats_atom_v);
+}
+
 bool facade::healthy() {
   return !stopping_;
+}
+
+// Snapshots of a full store (64 MiB by default) take longer than a key.
+result facade::force_leave(const std::string& name) {
+  auto r = ask(sys_, node_.membership, timeout_, [] {},
+               membership::m_fleave_atom_v, name);
+  if (r.ok())
+    r.detail = "member " + name + " marked left";
+  return r;
+}
+
+result facade::snapshot_save(uint64_t max_bytes, std::string& out) {
+  return ask(
+    sys_, node_.metadata, std::max<duration>(timeout_, std::chrono::seconds(30)),
+    [&](std::string& file) { out = std::move(file); },
+    metadata::md_snap_atom_v, max_bytes);
+}
+
+result facade::snapshot_restore(std::string file, restore_view& out) {
+  return ask(
+    sys_, node_.metadata, std::max<duration>(timeout_, std::chrono::seconds(30)),
+    [&](metadata::restore_summary& s) {
+      out = restore_view{s.records, s.applied, s.stale, s.tombstones,
+                         std::move(s.source_node), std::move(s.source_cluster)};
+    },
+    metadata::md_restore_atom_v, std::move(file));
 }
 
 } // namespace pekonode::node

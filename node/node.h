@@ -23,6 +23,7 @@
 #include "metadata/metadata_actor.h"
 #include "node/admin_backend.h"
 #include "node/durable.h"
+#include "node/metrics.h"
 #include "transport/timer.h"
 #include "transport/udp_transport.h"
 
@@ -147,6 +148,9 @@ public:
   result set_faults(const fault_settings& settings) override;
   result metrics(std::string& out) override;
   bool healthy() override;
+  result snapshot_save(uint64_t max_bytes, std::string& out) override;
+  result snapshot_restore(std::string file, restore_view& out) override;
+  result force_leave(const std::string& name) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }
@@ -154,6 +158,11 @@ public:
   const node_handle& handle() const { return node_; }
 
 private:
+  /// Gauges of /metrics beside the counters (see node.cc).
+  static void add_metadata_gauges(metrics_registry& reg,
+                                  const metadata::stats& s);
+  result add_gauges(metrics_registry& reg);
+
   caf::actor_system& sys_;
   node_handle node_;
   std::string name_;

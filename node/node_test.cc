@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include "node/exposition_lint.h"
+#include "node/version.h"
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -228,6 +231,44 @@ TEST_F(Facade, AStoppedNodeIsUnavailable) {
   EXPECT_EQ(api_->members(ms).code, result_code::unavailable);
   watch_batch w;
   EXPECT_EQ(api_->kv_watch(0, 1s, w).code, result_code::unavailable);
+}
+
+// /metrics of a real node: the gauges (members by state, keys and
+// tombstones, store bytes, queues, build, process) are there with their
+// values, and the whole text follows the exposition rules.
+TEST_F(Facade, MetricsHaveGaugesAndFollowTheFormat) {
+  ASSERT_TRUE(api_->kv_put("a", "12345").ok());
+  ASSERT_TRUE(api_->kv_put("b", "x").ok());
+  ASSERT_TRUE(api_->kv_del("b").ok());
+  std::string text;
+  ASSERT_TRUE(api_->metrics(text).ok());
+  auto problems = exposition::lint_exposition(text);
+  for (auto& p : problems)
+    ADD_FAILURE() << p;
+  for (auto* want : {
+         "pekonode_members{state=\"alive\"} 1\n",
+         "pekonode_members{state=\"dead\"} 0\n",
+         "pekonode_members{state=\"suspect\"} 0\n",
+         "pekonode_members{state=\"left\"} 0\n",
+         "pekonode_metadata_keys{kind=\"live\"} 1\n",
+         "pekonode_metadata_keys{kind=\"tombstone\"} 1\n",
+         "pekonode_metadata_pending_transfers 0\n",
+         "pekonode_queue_depth{queue=\"membership_broadcast\"} ",
+         "pekonode_queue_depth{queue=\"metadata_rumours\"} ",
+         "pekonode_queue_depth{queue=\"metadata_bulk\"} ",
+         "pekonode_queue_depth{queue=\"transport_inbound\"} ",
+         "pekonode_build_info{version=\"" PEKONODE_VERSION "\"} 1\n",
+         "# TYPE process_cpu_seconds_total counter\n",
+         "process_resident_memory_bytes ",
+         "process_open_fds ",
+         "process_max_fds ",
+         "process_start_time_seconds ",
+       })
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  // Store bytes: keys + values + origins + 64 per entry (tombstone included).
+  auto at = text.find("\npekonode_metadata_store_bytes ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(std::stoul(text.substr(at + 31)), (1 + 5 + 4 + 64) + (1 + 0 + 4 + 64));
 }
 
 } // namespace

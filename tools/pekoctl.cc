@@ -4,8 +4,14 @@
 
 #include <httplib.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <algorithm>
 #include <iostream>
 #include <iterator>
@@ -76,6 +82,12 @@ commands:
   faults [--drop=R] [--block=IP:PORT,...]
                             show or change fault injection (node needs
                             --fault_injection); --block= clears the list
+  force-leave NAME          mark a failed (dead or suspect) member as left,
+                            so it is reaped and not retried
+  snapshot save FILE        write a point-in-time copy of the node's
+                            key/value store (tombstones included) to FILE
+  snapshot restore FILE     apply a snapshot: every entry wins or loses
+                            against the version held by last-writer-wins
   metrics                   print Prometheus metrics
   version                   print pekoctl's version and the node's
   keygen                    print a new random gossip key (base64, 32
@@ -745,6 +757,95 @@ int cmd_faults(const cli& o, client& c) {
   return exit_ok;
 }
 
+// -- snapshots, force-leave -----------------------------------------------------
+
+constexpr std::string_view snapshot_magic = "PEKOSNAP";
+/// pekoctl reads at most this much of a file to restore (the node's own
+/// limit, max_snapshot_bytes, is lower by default and decides).
+constexpr size_t max_restore_file = size_t{1} << 30;
+
+// Writes `data` to `path` atomically: a temp file (mode 600), fsync, rename.
+std::string write_file_atomic(const std::string& path, const std::string& data) {
+  auto tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return tmp + ": " + std::strerror(errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    auto n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      std::string err = tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::string err = tmp + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = path + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  return {};
+}
+
+int cmd_snapshot(const cli& o, client& c) {
+  auto& a = o.args;
+  if (a.size() != 3 || (a[1] != "save" && a[1] != "restore"))
+    return usage_error("expected: snapshot save FILE | snapshot restore FILE");
+  // A full store is tens of MiB: give the node time to copy it.
+  c.set_read_timeout(std::max(o.timeout_s, 120));
+  if (a[1] == "save") {
+    httplib::Response res;
+    if (!c.call("GET", "/v1/snapshot", {}, {}, res))
+      return exit_failed;
+    if (res.body.compare(0, snapshot_magic.size(), snapshot_magic) != 0)
+      return fail("the node's answer is not a snapshot file");
+    if (auto err = write_file_atomic(a[2], res.body); !err.empty())
+      return fail("cannot write the snapshot: " + err);
+    std::cout << "saved " << res.body.size() << " bytes to " << a[2] << "\n";
+    return exit_ok;
+  }
+  std::ifstream in(a[2], std::ios::binary);
+  if (!in)
+    return fail("cannot read " + a[2] + ": " + std::strerror(errno));
+  std::string file;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    file.append(buf, static_cast<size_t>(in.gcount()));
+    if (file.size() > max_restore_file)
+      return fail(a[2] + " is larger than 1 GiB: not a snapshot");
+  }
+  json j;
+  std::string raw;
+  if (!c.send_json("PUT", "/v1/snapshot", file, "application/octet-stream", j,
+                   &raw))
+    return exit_failed;
+  if (o.raw_json) {
+    std::cout << raw;
+    return exit_ok;
+  }
+  std::cout << "restored " << text_of(j["records"]) << " entries from node "
+            << text_of(j["source_node"]) << ": " << text_of(j["applied"])
+            << " applied (" << text_of(j["tombstones"]) << " deletes), "
+            << text_of(j["stale"]) << " older than the version held\n";
+  return exit_ok;
+}
+
+int cmd_force_leave(const cli& o, client& c) {
+  if (o.args.size() != 2)
+    return usage_error("force-leave needs one member NAME");
+  return print_action(o, c, "/v1/force-leave",
+                      dump(json{{"name", o.args[1]}}));
+}
+
 int cmd_version(const cli& o, client& c) {
   (void) o;
   std::cout << "pekoctl " << PEKONODE_VERSION << "\n";
@@ -836,6 +937,10 @@ int run(const cli& o) {
     return print_action(o, c, "/v1/rejoin", {});
   if (cmd == "tags")
     return cmd_tags(o, c);
+  if (cmd == "snapshot")
+    return cmd_snapshot(o, c);
+  if (cmd == "force-leave")
+    return cmd_force_leave(o, c);
   if (cmd == "faults")
     return cmd_faults(o, c);
   if (cmd == "metrics" && no_args()) {

@@ -432,5 +432,53 @@ TEST_F(Pekoctl, UnreachableNodeExitsOne) {
   EXPECT_NE(r.out.find("cannot reach node"), std::string::npos) << r.out;
 }
 
+TEST_F(Pekoctl, SnapshotSaveWritesTheFileAndRestoreSendsIt) {
+  ASSERT_TRUE(backend_.kv_put("a", "1").ok());
+  auto file = temp_path("snap");
+  auto r = run("snapshot save " + file);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "saved 12 bytes to " + file + "\n");
+  EXPECT_EQ(read_file(file), "PEKOSNAPa=1\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  r = run("snapshot restore " + file);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "restored 1 entries from node node-a: 1 applied (0 "
+                   "deletes), 0 older than the version held\n");
+  backend_.locked([](fake_admin_backend& b) {
+    ASSERT_EQ(b.restored.size(), 1u);
+    EXPECT_EQ(b.restored[0], "PEKOSNAPa=1\n");
+  });
+  // A file that is not a snapshot: the node's 400 reason, exit 1.
+  std::ofstream(file) << "hello";
+  r = run("snapshot restore " + file);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("HTTP 400: bad_snapshot: not a pekonode snapshot"),
+            std::string::npos)
+    << r.out;
+  r = run("snapshot restore " + file + ".missing");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot read"), std::string::npos) << r.out;
+  EXPECT_EQ(run("snapshot save").code, 2);
+  EXPECT_EQ(run("snapshot load " + file).code, 2);
+}
+
+TEST_F(Pekoctl, ForceLeaveExitCodes) {
+  auto r = run("force-leave node-b");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "member node-b marked left\n");
+  r = run("force-leave node-a");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("HTTP 400"), std::string::npos) << r.out;
+  r = run("force-leave ghost");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("HTTP 404: no member named \"ghost\""),
+            std::string::npos)
+    << r.out;
+  EXPECT_EQ(run("force-leave").code, 2);
+  EXPECT_EQ(run("force-leave a b").code, 2);
+}
+
 } // namespace
 } // namespace pekonode::node

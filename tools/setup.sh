@@ -26,6 +26,7 @@ packages=(
   systemd groff-base     # systemd-analyze verify of the unit; man page rendering
   chromium               # the browser test of the live cluster view (/ui/)
   dnsmasq-base           # a real DNS server for the --join=dns: test (no service)
+  prometheus             # promtool check metrics on /metrics (chaos/real:metrics_test)
   curl
 )
 

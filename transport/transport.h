@@ -61,6 +61,9 @@ struct stats {
   /// Outbound layer messages not sent: larger than the codec limit, no
   /// destination, unresolvable destination, or sendto() failed.
   uint64_t messages_unsent = 0;
+  /// Gauge: datagrams read from the socket and waiting for the transport
+  /// actor (bounded by udp_config::max_pending; 0 for other transports).
+  uint64_t inbound_pending = 0;
 };
 
 template <class Inspector>
@@ -75,7 +78,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
     compat::field("drops", x.drops),
     compat::field("messages_in", x.messages_in),
     compat::field("messages_out", x.messages_out),
-    compat::field("messages_unsent", x.messages_unsent));
+    compat::field("messages_unsent", x.messages_unsent),
+    compat::field("inbound_pending", x.inbound_pending));
 }
 
 /// In-process fault injection (the admin API's `/v1/faults`), applied to

@@ -410,7 +410,9 @@ datagram_transport_actor::behavior_type udp_state::make_behavior() {
     [this](tx_adv_atom) { return advertised; },
     [this](tx_stats_atom) {
       collect_reader_counters();
-      return sh->snapshot();
+      auto s = sh->snapshot();
+      s.inbound_pending = shared->pending.load();
+      return s;
     },
     [this](tx_fault_atom) { return sh->current_faults(); },
     [this](tx_fault_atom, const faults& f) { sh->set_faults(f); },
