@@ -152,6 +152,8 @@ const char* endpoint_name(endpoint ep) {
       return "/v1/kv/{key}";
     case endpoint::join:
       return "/v1/join";
+    case endpoint::events:
+      return "/v1/events";
     default:
       return "this endpoint";
   }
@@ -234,6 +236,9 @@ route match(const std::string& method, const std::string& path,
         true, body_kind::json);
   else if (path == "/ui")
     set(endpoint::ui_redirect, "GET, HEAD", get, false, body_kind::small);
+  else if (path == "/v1/events")
+    set(endpoint::events, "GET", method == "GET", false, body_kind::small,
+        {"index", "type", "prefix"});
   else if (path == "/metrics")
     set(endpoint::metrics, "GET, HEAD", get, false, body_kind::small);
   else if (path == "/v1/faults" && faults_enabled)
@@ -560,6 +565,9 @@ response api::handle(const request& req, const route& r) {
         res.headers.emplace_back("Location", "/ui/");
         return res;
       }
+      case endpoint::events:
+        // Streams are served by the server's stream hub, never here.
+        return error(503, "the event stream is not available on this node");
       case endpoint::none:
         break;
     }
