@@ -25,6 +25,8 @@
 #include "node/admin_http.h"
 #include "node/admin_http_guard.h"
 #include "node/config_flags.h"
+#include "node/event_feed.h"
+#include "node/event_log.h"
 #include "node/init.h"
 #include "node/log_sink.h"
 #include "node/node.h"
@@ -89,6 +91,11 @@ DEFINE_string(config, "",
 DEFINE_string(log_format, "text",
               "Log lines on stderr: text (glog) or json (one object per "
               "line).");
+
+DEFINE_uint64(event_log_size, pekonode::node::event_log::default_capacity,
+              "Events the node keeps for GET /v1/events (16 to 1000000): a "
+              "stream resuming from an older index starts with a reset "
+              "line.");
 
 namespace {
 
@@ -293,6 +300,8 @@ int main(int argc, char** argv) {
     fail(err);
   if (FLAGS_threads < 1 || FLAGS_threads > 64)
     fail("--threads must be 1..64");
+  if (FLAGS_event_log_size < 16 || FLAGS_event_log_size > 1000000)
+    fail("--event_log_size must be 16..1000000");
 
   node::node_config cfg;
   cfg.name = opts.name;
@@ -368,6 +377,11 @@ int main(int argc, char** argv) {
   if (!started)
     fail("--bind=" + FLAGS_bind + ": " + node::describe(started.error()));
   node::facade api{sys, *started, cfg.name};
+  // The event log outlives the node's actors (they are stopped before main
+  // returns) and the admin server.
+  static node::event_log events{static_cast<size_t>(FLAGS_event_log_size)};
+  node::attach_event_feed(sys, *started, events);
+  acfg.events = &events;
 
   std::unique_ptr<node::admin_server> admin;
   if (opts.admin) {
