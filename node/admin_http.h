@@ -119,6 +119,10 @@ struct admin_config {
   /// nothing for `write_timeout` is disconnected. Default 256 KiB.
   size_t event_stream_buffer = 256 * 1024;
 
+  /// More metrics /metrics appends (not owned; must outlive the server),
+  /// e.g. the event handler runner's.
+  std::vector<const metrics_registry*> extra_metrics;
+
   /// A stream with nothing to send writes a heartbeat this often, so that
   /// clients and the server notice a dead peer. Default 15 s.
   duration event_heartbeat = std::chrono::seconds{15};

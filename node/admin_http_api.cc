@@ -898,6 +898,9 @@ response api::metrics() {
   if (!text.empty() && text.back() != '\n')
     text += '\n';
   stats_.render_to(text);
+  for (auto* extra : cfg_.extra_metrics)
+    if (extra != nullptr)
+      extra->render_to(text);
   response out;
   out.content_type = "text/plain; version=0.0.4";
   out.body = std::move(text);
