@@ -979,9 +979,11 @@ struct admin_server::impl {
       cfg().events->wait(seen, std::chrono::milliseconds{50});
       guard.lock();
     }
-    // Stopping: every stream ends after what it holds.
+    // Stopping: every stream ends after the events already in the log.
     bool resumed = false;
+    auto now = steady::now();
     for (auto& s : streams) {
+      resumed |= fill(*s, now);
       std::lock_guard<std::mutex> g{s->mtx};
       s->done = true;
       if (s->suspended && !s->closed) {
