@@ -113,18 +113,23 @@ uint64_t event_log::append(std::string type, std::string subject,
     ev.payload = std::move(payload);
   else if (!payload.is_null())
     ev.payload = nlohmann::json{{"payload", std::move(payload)}};
+  // Only append() changes the ring and it is serialised by append_mtx_, so
+  // the stored event stays put (a deque keeps references to its other
+  // elements on push_back and pop_front) while the listeners read it.
+  const event_record* stored = nullptr;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     ev.index = next_index_++;
-    ring_.push_back(ev);
+    ring_.push_back(std::move(ev));
+    stored = &ring_.back();
     if (ring_.size() > capacity_)
       ring_.pop_front();
   }
   cv_.notify_all();
   std::lock_guard<std::mutex> guard{listeners_mtx_};
   for (auto& [id, fn] : listeners_)
-    fn(ev);
-  return ev.index;
+    fn(*stored);
+  return stored->index;
 }
 
 event_batch event_log::read(uint64_t after, const event_filter& filter,
