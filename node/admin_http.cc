@@ -145,7 +145,11 @@ struct event_stream {
   bool suspended = false;    ///< suspended by the reader (buffer empty)
   bool done = false;         ///< no more events: end after the buffer
   bool cut = false;          ///< ended because the reader fell behind
-  bool closed = false;       ///< MHD destroyed the response
+  /// MHD destroyed the response. Atomic, not under `mtx`: MHD may free a
+  /// response while holding its own locks. A suspended connection is never
+  /// closed by MHD, so resuming one (only ever done when `suspended`) is
+  /// safe without it.
+  std::atomic<bool> closed{false};
   steady::time_point next_heartbeat;
 
   size_t pending() const {
@@ -865,10 +869,7 @@ struct admin_server::impl {
 
   static void stream_free(void* cls) {
     auto* ref = static_cast<stream_ref*>(cls);
-    {
-      std::lock_guard<std::mutex> guard{ref->s->mtx};
-      ref->s->closed = true;
-    }
+    ref->s->closed = true;
     ref->srv->streams_dirty = true;
     ref->srv->streams_cv.notify_all();
     delete ref;

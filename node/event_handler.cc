@@ -327,6 +327,7 @@ handler_result run_handler_process(const std::string& program,
   auto kill_at = steady::time_point::max();
   bool exited = false;
   int status = 0;
+  bool status_lost = false;
   steady::time_point exited_at;
   auto take = [&](int& fd, std::string& into, bool& truncated) {
     char buf[16384];
@@ -352,7 +353,10 @@ handler_result run_handler_process(const std::string& program,
     auto now = steady::now();
     if (!exited) {
       auto w = ::waitpid(pid, &status, WNOHANG);
-      if (w == pid) {
+      if (w == pid || (w < 0 && errno == ECHILD)) {
+        // ECHILD: something set SIGCHLD to SIG_IGN and the kernel reaped
+        // it; the exit status is lost (reported as a failure).
+        status_lost = w < 0;
         exited = true;
         exited_at = now;
       }
@@ -399,7 +403,9 @@ handler_result run_handler_process(const std::string& program,
   // Whatever it left behind in its group goes too.
   ::kill(-pid, SIGKILL);
   close_all();
-  if (WIFEXITED(status))
+  if (status_lost)
+    r.error = "exit status lost (SIGCHLD is ignored in this process)";
+  else if (WIFEXITED(status))
     r.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status))
     r.term_signal = WTERMSIG(status);
