@@ -490,10 +490,21 @@ TEST_F(AdminEvents, StopEndsOpenStreamsPromptly) {
   EXPECT_TRUE(c.eof());
 }
 
+TEST_F(AdminEvents, WithTokenReadsTheStreamNeedsTheToken) {
+  admin_config cfg;
+  cfg.token = "events-test-token-0123456789";
+  cfg.token_reads = true;
+  start(64, cfg);
+  auto r = simple_get(port(), "/v1/events");
+  EXPECT_EQ(r.substr(0, 4), "401 ") << r;
+  stream_client c{port(), "/v1/events",
+                  "Authorization: Bearer events-test-token-0123456789\r\n"};
+  ASSERT_EQ(c.status(), 200);
+  EXPECT_EQ(c.next()["type"], "heartbeat");
+}
+
 TEST_F(AdminEvents, OnlyGetIsAllowed) {
   start();
-  stream_client c{port(), "/v1/events", "Content-Length: 0\r\n"};
-  // A POST on the same path.
   int fd = connect_to(port());
   std::string req = "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     "Content-Length: 0\r\nConnection: close\r\n\r\n";
