@@ -366,6 +366,7 @@ void metadata_state::publish(outbound_list& out) {
     ch.deleted = ev.value.tombstone;
     ch.ver = std::move(ev.value.ver);
     ch.local = ev.origin == change_origin::local;
+    ch.size = ch.deleted ? 0 : ev.value.value.size();
     VLOG(1) << cfg_.node_id << ": key " << ch.key
             << (ch.deleted ? " deleted" : " set") << " at "
             << to_string(ch.ver);

@@ -74,6 +74,7 @@ struct kv_change {
   bool deleted = false;
   version ver;
   bool local = false; ///< written through this node
+  uint64_t size = 0;  ///< value size in bytes (0 for a delete)
 };
 
 template <class Inspector>
@@ -84,7 +85,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, kv_change& x) {
     compat::field("key", x.key),
     compat::field("deleted", x.deleted),
     compat::field("ver", x.ver),
-    compat::field("local", x.local));
+    compat::field("local", x.local),
+    compat::field("size", x.size));
 }
 
 /// Changes with index > the requested one (at most 1024, oldest first) and

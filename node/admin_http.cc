@@ -129,6 +129,34 @@ void mhd_log(void* cls, const char* fmt, va_list ap) {
 
 } // namespace
 
+/// One GET /v1/events stream. The hub thread formats events into `buf`;
+/// MHD's content reader (the event-loop thread) takes them out. When the
+/// buffer is empty the reader suspends the connection and the hub resumes
+/// it when it has more. Shared by the hub's list and the MHD response.
+struct event_stream {
+  std::mutex mtx;
+  MHD_Connection* conn = nullptr;
+  bool sse = false;
+  event_filter filter;
+  uint64_t cursor = 0;       ///< newest log index examined
+  bool first = true;         ///< the opening line is not written yet
+  std::string buf;           ///< formatted, not yet handed to MHD
+  size_t off = 0;            ///< bytes of buf already handed out
+  bool suspended = false;    ///< suspended by the reader (buffer empty)
+  bool done = false;         ///< no more events: end after the buffer
+  bool cut = false;          ///< ended because the reader fell behind
+  /// MHD destroyed the response. Atomic, not under `mtx`: MHD may free a
+  /// response while holding its own locks. A suspended connection is never
+  /// closed by MHD, so resuming one (only ever done when `suspended`) is
+  /// safe without it.
+  std::atomic<bool> closed{false};
+  steady::time_point next_heartbeat;
+
+  size_t pending() const {
+    return buf.size() - off;
+  }
+};
+
 /// One HTTP request; created when MHD has its request line, deleted when
 /// MHD reports it complete. While suspended it belongs to a worker or the
 /// watch hub (MHD does not touch a suspended connection).
@@ -144,6 +172,7 @@ struct request_state {
   std::optional<http::response> early;     ///< refusal decided before the end
   std::unique_ptr<http::response> ready;   ///< set before resuming
   http::watch_state watch;
+  std::shared_ptr<event_stream> stream;    ///< GET /v1/events
 
   ~request_state();
 };
@@ -167,6 +196,17 @@ struct admin_server::impl {
     s.set("pekonode_admin_connections", {}, 0);
     s.set("pekonode_admin_watchers", {}, 0);
     s.set("pekonode_admin_body_bytes", {}, 0);
+    s.describe("pekonode_admin_event_streams", metric_kind::gauge,
+               "GET /v1/events streams open.");
+    s.describe("pekonode_admin_event_streams_refused_total",
+               metric_kind::counter,
+               "Event streams refused at the concurrent-stream limit.");
+    s.describe("pekonode_admin_event_streams_cut_total", metric_kind::counter,
+               "Event streams ended because the reader fell further behind "
+               "than the event log's ring.");
+    s.set("pekonode_admin_event_streams", {}, 0);
+    s.set("pekonode_admin_event_streams_refused_total", {}, 0);
+    s.set("pekonode_admin_event_streams_cut_total", {}, 0);
   }
 
   admin_server& self;
@@ -206,6 +246,14 @@ struct admin_server::impl {
   std::vector<request_state*> parked;
   bool hub_stop = false;
   std::thread hub_thread;
+
+  // -- event streams ----------------------------------------------------------
+  mutable std::mutex streams_mtx;
+  mutable std::condition_variable streams_cv;
+  std::vector<std::shared_ptr<event_stream>> streams;
+  bool streams_stop = false;
+  std::atomic<bool> streams_dirty{false};
+  std::thread streams_thread;
 
   const admin_config& cfg() const {
     return self.cfg_;
@@ -332,6 +380,10 @@ struct admin_server::impl {
     } else if (iequals(key, "Content-Type")) {
       ++h->type;
       req.content_type = v;
+    } else if (iequals(key, "Accept")) {
+      req.accept = v;
+    } else if (iequals(key, "Last-Event-ID")) {
+      req.last_event_id = v;
     } else if (iequals(key, "Content-Length")) {
       ++h->length;
       if (v.empty() || v.size() > 19
@@ -476,6 +528,8 @@ struct admin_server::impl {
       rs->suspended = false;
       --suspended;
       auto res = std::move(rs->ready);
+      if (rs->stream)
+        return queue_stream(rs, *res);
       return queue(rs, *res);
     }
     std::unique_lock<std::mutex> guard{work_mtx};
@@ -634,6 +688,10 @@ struct admin_server::impl {
         finish(rs, http::error(503, "node stopping"));
         continue;
       }
+      if (rs->route.ep == http::endpoint::events) {
+        start_stream(rs);
+        continue;
+      }
       std::optional<http::response> err;
       if (api.watch_request(rs->req, rs->route, rs->watch, err)) {
         if (err)
@@ -717,6 +775,255 @@ struct admin_server::impl {
     self.stats_.set("pekonode_admin_watchers", {}, 0);
     hub_cv.notify_all();
   }
+
+  // -- event streams ------------------------------------------------------------
+  //
+  // A stream's bytes go log -> (hub) stream buffer -> (event loop, MHD's
+  // content reader) socket. The hub never waits for a reader: it stops
+  // filling a full buffer, and a reader whose unread events leave the log's
+  // ring is cut off; the reaper disconnects a reader that takes nothing for
+  // write_timeout. The node's actors only ever append to the log.
+
+  struct stream_ref {
+    impl* srv;
+    std::shared_ptr<event_stream> s;
+  };
+
+  // On a worker: checks the request and the limit, registers the stream and
+  // answers with the headers (the body follows from the hub).
+  void start_stream(request_state* rs) {
+    if (cfg().events == nullptr)
+      return finish(rs, http::error(503, "this node keeps no event log"));
+    http::event_stream_params p;
+    std::optional<http::response> err;
+    if (!http::parse_event_stream(rs->req, cfg().max_key_bytes, p, err))
+      return finish(rs, std::move(*err));
+    auto s = std::make_shared<event_stream>();
+    s->conn = rs->conn;
+    s->sse = p.sse;
+    s->filter = std::move(p.filter);
+    s->cursor = p.after ? *p.after : cfg().events->last_index();
+    {
+      std::lock_guard<std::mutex> guard{streams_mtx};
+      if (streams_stop)
+        return finish(rs, http::error(503, "node stopping"));
+      if (streams.size() >= cfg().max_event_streams) {
+        self.stats_.add("pekonode_admin_event_streams_refused_total", {}, 1);
+        auto res = http::error(
+          503, "too many concurrent event streams (limit "
+                 + std::to_string(cfg().max_event_streams) + ")");
+        res.headers.emplace_back("Retry-After", "1");
+        return finish(rs, std::move(res));
+      }
+      streams.push_back(s);
+      self.stats_.set("pekonode_admin_event_streams", {},
+                      static_cast<double>(streams.size()));
+    }
+    rs->stream = s;
+    http::response head;
+    head.content_type = p.sse ? "text/event-stream"
+                              : "application/x-ndjson";
+    finish(rs, std::move(head));
+    streams_dirty = true;
+    streams_cv.notify_all();
+  }
+
+  // Event loop: MHD_queue_response with a body read from the stream.
+  MHD_Result queue_stream(request_state* rs, const http::response& head) {
+    auto* ref = new stream_ref{this, rs->stream};
+    auto* r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                &impl::stream_read, ref,
+                                                &impl::stream_free);
+    if (r == nullptr) {
+      stream_free(ref);
+      return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", head.content_type.c_str());
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Server", "pekonode/" PEKONODE_VERSION);
+    auto ok = MHD_queue_response(rs->conn, 200, r);
+    MHD_destroy_response(r);
+    api.count(200);
+    if (auto* cs = conn_of(rs->conn))
+      set_phase(cs, phase::writing);
+    return ok;
+  }
+
+  // Event loop: MHD wants up to `max` more bytes of the body.
+  static ssize_t stream_read(void* cls, uint64_t, char* out, size_t max) {
+    auto* ref = static_cast<stream_ref*>(cls);
+    auto& s = *ref->s;
+    auto* srv = ref->srv;
+    std::unique_lock<std::mutex> guard{s.mtx};
+    if (s.pending() > 0) {
+      size_t n = std::min(max, s.pending());
+      std::memcpy(out, s.buf.data() + s.off, n);
+      s.off += n;
+      bool drained = s.pending() == 0;
+      if (drained) {
+        s.buf.clear();
+        s.off = 0;
+        if (s.buf.capacity() > 2 * srv->cfg().event_stream_buffer)
+          std::string{}.swap(s.buf);
+      } else if (s.off > s.buf.size() / 2) {
+        s.buf.erase(0, s.off);
+        s.off = 0;
+      }
+      guard.unlock();
+      // MHD took bytes: the client is reading; its write deadline restarts.
+      if (auto* cs = srv->conn_of(s.conn))
+        srv->set_phase(cs, phase::writing);
+      if (drained) {
+        srv->streams_dirty = true;
+        srv->streams_cv.notify_all();
+      }
+      return static_cast<ssize_t>(n);
+    }
+    if (s.done)
+      return s.cut ? MHD_CONTENT_READER_END_WITH_ERROR
+                   : MHD_CONTENT_READER_END_OF_STREAM;
+    // Nothing to send: park the connection until the hub has more. Waiting
+    // for events is not the client's fault, so no deadline runs meanwhile.
+    s.suspended = true;
+    MHD_suspend_connection(s.conn);
+    if (auto* cs = srv->conn_of(s.conn))
+      srv->set_phase(cs, phase::processing);
+    return 0;
+  }
+
+  static void stream_free(void* cls) {
+    auto* ref = static_cast<stream_ref*>(cls);
+    ref->s->closed = true;
+    ref->srv->streams_dirty = true;
+    ref->srv->streams_cv.notify_all();
+    delete ref;
+  }
+
+  // Hub: moves what the stream may take from the log into its buffer.
+  // Returns true when the stream's connection was resumed.
+  bool fill(event_stream& s, steady::time_point now) {
+    std::lock_guard<std::mutex> guard{s.mtx};
+    if (s.done || s.closed)
+      return false;
+    auto& log = *cfg().events;
+    auto limit = cfg().event_stream_buffer;
+    size_t before = s.pending();
+    bool wrote = false;
+    auto write = [&](std::string text) {
+      s.buf += text;
+      wrote = true;
+    };
+    do {
+      auto b = log.read(s.cursor, s.filter, s.pending() < limit ? 64 : 1);
+      if (b.reset && !s.first) {
+        // The ring dropped events this reader had not been sent.
+        write(http::format_stream_control(
+          {{"type", "cutoff"},
+           {"index", s.cursor},
+           {"error", "reader too slow: events after index "
+                       + std::to_string(s.cursor)
+                       + " left the node's event log (it keeps "
+                       + std::to_string(log.capacity())
+                       + ") before they were sent; resume with ?index="
+                       + std::to_string(s.cursor)}},
+          s.sse));
+        s.done = true;
+        s.cut = true;
+        self.stats_.add("pekonode_admin_event_streams_cut_total", {}, 1);
+        break;
+      }
+      if (s.first) {
+        s.first = false;
+        if (b.reset)
+          write(http::format_stream_control(
+            {{"type", "reset"},
+             {"index", s.cursor},
+             {"oldest", b.oldest_index},
+             {"last", log.last_index()},
+             {"reason",
+              s.cursor > log.last_index()
+                ? "index is ahead of this node's event log (the node "
+                  "restarted?): sending every event it keeps"
+                : "events after this index are no longer in the node's "
+                  "event log: sending from the oldest it keeps"}},
+            s.sse));
+        else
+          write(http::format_stream_control(
+            {{"type", "heartbeat"}, {"index", s.cursor}}, s.sse));
+      }
+      if (s.pending() >= limit)
+        break;
+      for (auto& ev : b.events)
+        write(http::format_stream_event(ev, s.sse));
+      s.cursor = std::max(s.cursor, b.last_index);
+      if (b.reset)
+        s.cursor = b.last_index;
+    } while (s.pending() < limit && s.cursor < log.last_index());
+    if (!wrote && before == 0 && now >= s.next_heartbeat)
+      write(http::format_stream_control(
+        {{"type", "heartbeat"}, {"index", s.cursor}}, s.sse));
+    if (wrote)
+      s.next_heartbeat = now + cfg().event_heartbeat;
+    if (s.suspended && (s.pending() > 0 || s.done)) {
+      s.suspended = false;
+      MHD_resume_connection(s.conn);
+      return true;
+    }
+    return false;
+  }
+
+  void run_streams() {
+    std::unique_lock<std::mutex> guard{streams_mtx};
+    while (!streams_stop) {
+      if (streams.empty()) {
+        streams_cv.wait(guard, [&] { return streams_stop || !streams.empty(); });
+        continue;
+      }
+      streams_dirty = false;
+      auto now = steady::now();
+      bool resumed = false;
+      auto keep = streams.begin();
+      for (auto& s : streams) {
+        resumed |= fill(*s, now);
+        std::lock_guard<std::mutex> g{s->mtx};
+        if (!s->closed)
+          *keep++ = s;
+      }
+      streams.erase(keep, streams.end());
+      self.stats_.set("pekonode_admin_event_streams", {},
+                      static_cast<double>(streams.size()));
+      streams_cv.notify_all();
+      if (resumed)
+        wake();
+      if (streams_dirty)
+        continue;
+      // Wait for a new event, a drained buffer, or a heartbeat: short
+      // slices, so that a drained buffer or stop() is noticed quickly.
+      auto seen = cfg().events->last_index();
+      guard.unlock();
+      cfg().events->wait(seen, std::chrono::milliseconds{50});
+      guard.lock();
+    }
+    // Stopping: every stream ends after the events already in the log.
+    bool resumed = false;
+    auto now = steady::now();
+    for (auto& s : streams) {
+      resumed |= fill(*s, now);
+      std::lock_guard<std::mutex> g{s->mtx};
+      s->done = true;
+      if (s->suspended && !s->closed) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+        resumed = true;
+      }
+    }
+    streams.clear();
+    self.stats_.set("pekonode_admin_event_streams", {}, 0);
+    streams_cv.notify_all();
+    if (resumed)
+      wake();
+  }
 };
 
 request_state::~request_state() {
@@ -744,6 +1051,17 @@ uint16_t admin_server::port() const noexcept {
 size_t admin_server::watchers() const noexcept {
   std::lock_guard<std::mutex> guard{impl_->hub_mtx};
   return impl_->parked.size();
+}
+
+size_t admin_server::event_streams() const noexcept {
+  std::lock_guard<std::mutex> guard{impl_->streams_mtx};
+  return impl_->streams.size();
+}
+
+bool admin_server::await_event_streams(size_t n, duration timeout) const {
+  std::unique_lock<std::mutex> guard{impl_->streams_mtx};
+  return impl_->streams_cv.wait_for(guard, timeout,
+                                    [&] { return impl_->streams.size() >= n; });
 }
 
 bool admin_server::await_watchers(size_t n, duration timeout) const {
@@ -836,6 +1154,7 @@ std::string admin_server::start(const std::string& host, uint16_t port) {
   for (size_t i = 0; i < cfg_.threads; ++i)
     d.workers.emplace_back([&d] { d.run_worker(); });
   d.hub_thread = std::thread([&d] { d.run_hub(); });
+  d.streams_thread = std::thread([&d] { d.run_streams(); });
   return {};
 }
 
@@ -848,6 +1167,13 @@ void admin_server::stop() {
     return;
   }
   stopped_ = true;
+  // Event streams end after what they hold.
+  {
+    std::lock_guard<std::mutex> g{d.streams_mtx};
+    d.streams_stop = true;
+  }
+  d.streams_cv.notify_all();
+  d.streams_thread.join();
   // Parked long-polls answer with what they have.
   {
     std::lock_guard<std::mutex> g{d.hub_mtx};

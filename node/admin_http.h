@@ -17,6 +17,7 @@
 
 #include "common/types.h"
 #include "node/admin_backend.h"
+#include "node/event_log.h"
 #include "node/metrics.h"
 
 namespace pekonode::node {
@@ -125,6 +126,31 @@ struct admin_config {
   /// always keep a worker. Clamped to threads - 1 (at least 1). Default 2.
   size_t max_replica_waits = 2;
 
+  // -- event stream (GET /v1/events) ------------------------------------------
+
+  /// The node's event log the stream reads (not owned; must outlive the
+  /// server). None: GET /v1/events answers 503.
+  event_log* events = nullptr;
+
+  /// Concurrent event streams; more get 503 with Retry-After. Each costs one
+  /// connection and at most `event_stream_buffer` bytes. Default 32.
+  size_t max_event_streams = 32;
+
+  /// Bytes of formatted events a stream holds that the client has not read
+  /// yet. When it is full the stream stops taking events from the log; a
+  /// reader that falls so far behind that the log's ring drops the events
+  /// it has not read is cut off (a last "cutoff" line), and one that reads
+  /// nothing for `write_timeout` is disconnected. Default 256 KiB.
+  size_t event_stream_buffer = 256 * 1024;
+
+  /// More metrics /metrics appends (not owned; must outlive the server),
+  /// e.g. the event handler runner's.
+  std::vector<const metrics_registry*> extra_metrics;
+
+  /// A stream with nothing to send writes a heartbeat this often, so that
+  /// clients and the server notice a dead peer. Default 15 s.
+  duration event_heartbeat = std::chrono::seconds{15};
+
   // -- protection (docs/SECURITY.md) ------------------------------------------
 
   /// Bearer token; empty: none. When set, every mutating request must carry
@@ -191,6 +217,13 @@ class admin_server {
   /// Blocks until at least `n` long-polls are parked at once (false after
   /// `timeout`): lets tests act while a long-poll is in progress.
   bool await_watchers(size_t n, duration timeout) const;
+
+  /// Event streams open right now.
+  size_t event_streams() const noexcept;
+
+  /// Blocks until at least `n` event streams are open (false
+  /// after `timeout`), for tests.
+  bool await_event_streams(size_t n, duration timeout) const;
 
   /// The server's own counters and gauges (requests by status code,
   /// refusals by rule, connections closed by deadline, open connections,

@@ -157,6 +157,8 @@ const char* endpoint_name(endpoint ep) {
       return "/v1/kv/{key}";
     case endpoint::join:
       return "/v1/join";
+    case endpoint::events:
+      return "/v1/events";
     default:
       return "this endpoint";
   }
@@ -239,6 +241,9 @@ route match(const std::string& method, const std::string& path,
         true, body_kind::json);
   else if (path == "/ui")
     set(endpoint::ui_redirect, "GET, HEAD", get, false, body_kind::small);
+  else if (path == "/v1/events")
+    set(endpoint::events, "GET", method == "GET", false, body_kind::small,
+        {"index", "type", "prefix"});
   else if (path == "/metrics")
     set(endpoint::metrics, "GET, HEAD", get, false, body_kind::small);
   else if (path == "/v1/snapshot")
@@ -581,6 +586,9 @@ response api::handle(const request& req, const route& r) {
         res.headers.emplace_back("Location", "/ui/");
         return res;
       }
+      case endpoint::events:
+        // Streams are served by the server's stream hub, never here.
+        return error(503, "the event stream is not available on this node");
       case endpoint::none:
         break;
     }
@@ -1039,6 +1047,9 @@ response api::metrics() {
   if (!text.empty() && text.back() != '\n')
     text += '\n';
   stats_.render_to(text);
+  for (auto* extra : cfg_.extra_metrics)
+    if (extra != nullptr)
+      extra->render_to(text);
   response out;
   out.content_type = "text/plain; version=0.0.4";
   out.body = std::move(text);

@@ -16,6 +16,7 @@
 #include "node/admin_backend.h"
 #include "node/admin_http.h"
 #include "node/admin_http_guard.h"
+#include "node/event_log.h"
 #include "node/metrics.h"
 
 namespace pekonode::node::http {
@@ -36,6 +37,8 @@ struct request {
   std::string origin;
   std::string authorization;
   std::string content_type;
+  std::string accept;         ///< Accept (GET /v1/events: SSE or NDJSON)
+  std::string last_event_id;  ///< Last-Event-ID (SSE reconnects)
   std::optional<uint64_t> content_length;
   bool chunked = false;   ///< Transfer-Encoding: chunked
   bool expect_continue = false;
@@ -79,6 +82,7 @@ enum class endpoint {
   ui_redirect, ///< /ui -> /ui/
   snapshot,    ///< GET (save) / PUT (restore) /v1/snapshot
   force_leave, ///< POST /v1/force-leave
+  events,      ///< /v1/events: the node's event stream
 };
 
 /// Which body a request may carry, and so its limit.
@@ -123,6 +127,34 @@ struct watch_state {
   /// {"index","truncated","events":[...]}.
   response answer() const;
 };
+
+// -- GET /v1/events ------------------------------------------------------------
+
+/// A GET /v1/events request, parsed (see docs/ARCHITECTURE.md "Event
+/// stream").
+struct event_stream_params {
+  /// Server-sent events (Accept: text/event-stream) instead of NDJSON.
+  bool sse = false;
+  /// Events after this index (?index=N, or an SSE client's Last-Event-ID);
+  /// none: only events appended from now on.
+  std::optional<uint64_t> after;
+  event_filter filter;        ///< ?type=a,b and ?prefix=P
+};
+
+/// Parses ?index, ?type, ?prefix and the Accept / Last-Event-ID headers;
+/// on bad input returns false with the 400 in `err`.
+bool parse_event_stream(const request& req, size_t max_prefix_bytes,
+                        event_stream_params& out,
+                        std::optional<response>& err);
+
+/// One event as the stream writes it: a JSON line (NDJSON), or an SSE
+/// message "id: N / event: TYPE / data: JSON".
+std::string format_stream_event(const event_record& ev, bool sse);
+
+/// A line of the stream's own (type "heartbeat", "reset" or "cutoff"; the
+/// object carries "type"): a JSON line, or an SSE message of that event
+/// name (a heartbeat is an SSE comment).
+std::string format_stream_control(const nlohmann::json& line, bool sse);
 
 /// The server's request logic. Admission runs on the event-loop thread and
 /// never calls the backend; handle() runs on worker threads.

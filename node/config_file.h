@@ -24,6 +24,8 @@ enum class flag_kind {
   string,      ///< a string
   string_list, ///< a string ("a,b") or an array of strings (["a", "b"])
   string_map,  ///< a string ("k=v,k2=v2") or an object ({"k": "v"}); --tags
+  line_list,   ///< a string, or an array of strings joined with newlines
+               ///< (a repeatable flag such as --event_handler)
 };
 
 /// One flag a config file may set.

@@ -19,6 +19,7 @@ const std::vector<flag_spec> specs = {
   {"threads", flag_kind::int32},     {"seed", flag_kind::uint64},
   {"max_log_size", flag_kind::uint32}, {"offset", flag_kind::int64},
   {"ratio", flag_kind::floating},
+  {"event_handler", flag_kind::line_list},
 };
 
 std::string parse(const std::string& text, flag_values& out) {
@@ -117,6 +118,20 @@ TEST(ConfigFile, IntegersOutOfRangeAreRejected) {
             "");
   EXPECT_EQ(v["threads"], "-2147483648");
   EXPECT_EQ(v["max_log_size"], "4294967295");
+}
+
+TEST(ConfigFile, LineListsJoinElementsWithNewlines) {
+  flag_values v;
+  ASSERT_EQ(parse(R"({"event_handler": ["a.sh x,y", "user=b.sh"]})", v), "");
+  EXPECT_EQ(v["event_handler"], "a.sh x,y\nuser=b.sh");
+  ASSERT_EQ(parse(R"({"event_handler": "c.sh"})", v), "");
+  EXPECT_EQ(v["event_handler"], "c.sh");
+  EXPECT_NE(parse_error(R"({"event_handler": ["a\nb"]})").find("newline"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"event_handler": [""]})").find("non-empty"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"event_handler": 3})").find("expected an array"),
+            std::string::npos);
 }
 
 TEST(ConfigFile, ListElementsMustBeCleanStrings) {

@@ -28,6 +28,8 @@ flag_kind kind_of(const gflags::CommandLineFlagInfo& info) {
     return flag_kind::string_list;
   if (map_flags().count(info.name) != 0)
     return flag_kind::string_map;
+  if (line_list_flags().count(info.name) != 0)
+    return flag_kind::line_list;
   return flag_kind::string;
 }
 

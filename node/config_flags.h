@@ -21,6 +21,11 @@ inline const std::set<std::string>& list_flags() {
   static const std::set<std::string> names{"join"};
   return names;
 }
+/// Repeatable flags: several values are joined with newlines.
+inline const std::set<std::string>& line_list_flags() {
+  static const std::set<std::string> names{"event_handler"};
+  return names;
+}
 inline const std::set<std::string>& map_flags() {
   static const std::set<std::string> names{"tags"};
   return names;

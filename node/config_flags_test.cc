@@ -19,6 +19,7 @@ DEFINE_string(join, "", "test: a list flag");
 DEFINE_int32(level, 1, "test: a reloadable flag whose apply can fail");
 DEFINE_bool(toggle, false, "test: a bool flag");
 DEFINE_string(other, "", "test: only set by a config file");
+DEFINE_string(event_handler, "", "test: a repeatable flag");
 
 namespace pekonode::node {
 namespace {
@@ -70,6 +71,7 @@ TEST(ConfigFlags, SpecsFollowGflagsTypesAndTheListTables) {
   };
   EXPECT_EQ(kind("tags"), flag_kind::string_map);
   EXPECT_EQ(kind("join"), flag_kind::string_list);
+  EXPECT_EQ(kind("event_handler"), flag_kind::line_list);
   EXPECT_EQ(kind("name"), flag_kind::string);
   EXPECT_EQ(kind("toggle"), flag_kind::boolean);
   EXPECT_EQ(kind("v"), flag_kind::int32);          // glog's

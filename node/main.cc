@@ -25,6 +25,9 @@
 #include "node/admin_http.h"
 #include "node/admin_http_guard.h"
 #include "node/config_flags.h"
+#include "node/event_feed.h"
+#include "node/event_handler.h"
+#include "node/event_log.h"
 #include "node/init.h"
 #include "node/log_sink.h"
 #include "node/node.h"
@@ -94,6 +97,27 @@ DEFINE_string(data_dir, "",
 DEFINE_string(log_format, "text",
               "Log lines on stderr: text (glog) or json (one object per "
               "line).");
+
+DEFINE_uint64(event_log_size, pekonode::node::event_log::default_capacity,
+              "Events the node keeps for GET /v1/events (16 to 1000000): a "
+              "stream resuming from an older index starts with a reset "
+              "line.");
+
+DEFINE_string(event_handler, "",
+              "[type[,type...][:filter]=]PROGRAM run by /bin/sh -c for each "
+              "matching event (repeat the flag for several): types member, "
+              "key, user, query or exact ones (member-join, member-dead, "
+              "key-put, ...); filter: member-name regex, key prefix or user "
+              "event name. The event is in PEKONODE_* variables and on "
+              "stdin. SIGHUP reloads it from --config.");
+DEFINE_string(event_handler_timeout, "30s",
+              "An event handler running longer gets SIGTERM, then SIGKILL "
+              "3 s later (1s to 1h).");
+DEFINE_uint64(event_handler_concurrency, 4,
+              "Event handlers running at once (1 to 64).");
+DEFINE_uint64(event_handler_queue, 256,
+              "Event handler runs waiting for a slot (1 to 100000); more are "
+              "dropped and counted in pekonode_event_handler_dropped_total.");
 
 namespace {
 
@@ -268,7 +292,15 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  // gflags keeps the last of a repeated flag: collect them all first.
+  auto handler_flags = node::repeated_flag_values(argc, argv, "event_handler");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (handler_flags.size() > 1) {
+    std::string joined;
+    for (auto& h : handler_flags)
+      joined += (joined.empty() ? "" : "\n") + h;
+    gflags::SetCommandLineOption("event_handler", joined.c_str());
+  }
   if (argc > 1)
     fail(std::string{"unexpected argument '"} + argv[1] + "'");
   node::flag_state loaded;
@@ -298,6 +330,29 @@ int main(int argc, char** argv) {
     fail(err);
   if (FLAGS_threads < 1 || FLAGS_threads > 64)
     fail("--threads must be 1..64");
+  if (FLAGS_event_log_size < 16 || FLAGS_event_log_size > 1000000)
+    fail("--event_log_size must be 16..1000000");
+  node::handler_config hcfg;
+  std::vector<node::handler_spec> handlers;
+  {
+    std::chrono::milliseconds timeout{};
+    if (auto err = node::parse_duration(FLAGS_event_handler_timeout,
+                                        std::chrono::seconds(1),
+                                        std::chrono::hours(1), timeout);
+        !err.empty())
+      fail("--event_handler_timeout: " + err);
+    hcfg.timeout = timeout;
+    if (FLAGS_event_handler_concurrency < 1
+        || FLAGS_event_handler_concurrency > 64)
+      fail("--event_handler_concurrency must be 1..64");
+    hcfg.max_concurrent = FLAGS_event_handler_concurrency;
+    if (FLAGS_event_handler_queue < 1 || FLAGS_event_handler_queue > 100000)
+      fail("--event_handler_queue must be 1..100000");
+    hcfg.queue_size = FLAGS_event_handler_queue;
+    if (auto err = node::parse_handler_list(FLAGS_event_handler, handlers);
+        !err.empty())
+      fail("--event_handler: " + err);
+  }
 
   node::node_config cfg;
   cfg.name = opts.name;
@@ -391,6 +446,21 @@ int main(int argc, char** argv) {
   if (!started)
     fail("--bind=" + FLAGS_bind + ": " + node::describe(started.error()));
   node::facade api{sys, *started, cfg.name};
+  // The event log outlives the node's actors (they are stopped before main
+  // returns) and the admin server.
+  static node::event_log events{static_cast<size_t>(FLAGS_event_log_size)};
+  hcfg.self_name = cfg.name;
+  hcfg.self_addr = started->advertise;
+  node::handler_runner runner{hcfg};
+  for (auto& h : handlers)
+    LOG(INFO) << cfg.name << ": event handler " << quote(h.text, 200);
+  runner.set_handlers(std::move(handlers));
+  // Handlers see every event, the first member-join of this node included.
+  auto runner_listener = events.add_listener(
+    [&runner](const node::event_record& ev) { runner.submit(ev); });
+  acfg.extra_metrics.push_back(&runner.stats());
+  node::attach_event_feed(sys, *started, events);
+  acfg.events = &events;
 
   std::unique_ptr<node::admin_server> admin;
   if (opts.admin) {
@@ -408,6 +478,17 @@ int main(int argc, char** argv) {
   // SIGHUP: what can change at run time (see config_flags.h).
   node::config_reloader reloader{std::move(loaded)};
   node::add_log_level_settings(reloader);
+  reloader.add("event_handler", [&runner, &cfg](const std::string& text) {
+    std::vector<node::handler_spec> next;
+    if (auto err = node::parse_handler_list(text, next); !err.empty())
+      return err;
+    LOG(INFO) << cfg.name << ": event handlers reloaded: " << next.size()
+              << " handler(s)";
+    for (auto& h : next)
+      LOG(INFO) << cfg.name << ": event handler " << quote(h.text, 200);
+    runner.set_handlers(std::move(next));
+    return std::string{};
+  });
   reloader.add("tags", [&api](const std::string& text) {
     node::tag_map tags;
     if (auto err = node::parse_tags(text, tags); !err.empty())
@@ -442,6 +523,8 @@ int main(int argc, char** argv) {
   }
   if (admin)
     admin->stop();
+  events.remove_listener(runner_listener);
+  runner.stop();
   // The node's actors are linked: stopping one stops them all.
   caf::anon_send_exit(started->membership, caf::exit_reason::user_shutdown);
   if (cfg.durable.store) {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <ctime>
 #include <algorithm>
 #include <iostream>
 #include <iterator>
@@ -88,6 +89,13 @@ commands:
                             key/value store (tombstones included) to FILE
   snapshot restore FILE     apply a snapshot: every entry wins or loses
                             against the version held by last-writer-wins
+  monitor [--type=T,...] [--prefix=P] [--index=N]
+                            print the node's events as they happen, one
+                            line each (--json: the node's JSON lines);
+                            types: member, key, user, query or exact ones
+                            such as member-dead, key-put; --prefix matches
+                            member names and keys; --index=N resumes after
+                            event N (0: everything the node keeps)
   metrics                   print Prometheus metrics
   version                   print pekoctl's version and the node's
   keygen                    print a new random gossip key (base64, 32
@@ -167,6 +175,27 @@ class client {
 
   void set_read_timeout(int seconds) {
     http_.set_read_timeout(seconds, 0);
+  }
+
+  /// GET with the body handed to `on_data` as it arrives (return false from
+  /// it to stop). Transport failures are reported by the caller.
+  httplib::Result stream(const std::string& path, int& status,
+                         std::string& error_body,
+                         httplib::ContentReceiver on_data) {
+    return http_.Get(
+      path, httplib::Headers{},
+      [&status](const httplib::Response& res) {
+        status = res.status;
+        return true;
+      },
+      [&status, &error_body, on_data](const char* data, size_t n) {
+        if (status != 200) {
+          if (error_body.size() < 4096)
+            error_body.append(data, std::min<size_t>(n, 4096));
+          return true;
+        }
+        return on_data(data, n);
+      });
   }
 
   /// Sends one request; on transport failure or a status not in `ok`
@@ -409,6 +438,134 @@ int cmd_self(const cli& o, client& c) {
             << "incarnation: " << text_of(j["incarnation"]) << "\n"
             << "tags:        " << tags_text(j["tags"]) << "\n";
   return exit_ok;
+}
+
+// -- monitor -------------------------------------------------------------------------
+
+// Control characters never reach the terminal.
+std::string printable_text(const std::string& in) {
+  std::string out;
+  for (unsigned char ch : in) {
+    if (ch < 0x20 || ch == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", ch);
+      out += buf;
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out;
+}
+
+std::string utc_text(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", buf,
+                static_cast<int>(((ms % 1000) + 1000) % 1000));
+  return out;
+}
+
+// One event as a line: time, index, type, subject, then its fields.
+std::string event_line(const json& ev) {
+  std::string line = utc_text(ev.value("time", int64_t{0})) + "  #"
+                     + text_of(ev["index"]) + "  " + text_of(ev["type"])
+                     + "  " + text_of(ev["subject"]);
+  for (auto it = ev.begin(); it != ev.end(); ++it) {
+    auto& k = it.key();
+    if (k == "time" || k == "index" || k == "type" || k == "subject"
+        || k == "name" || k == "key")
+      continue;
+    line += "  " + k + "=" + text_of(it.value());
+  }
+  return printable_text(line);
+}
+
+int cmd_monitor(const cli& o, client& c) {
+  std::string query;
+  auto add = [&](const std::string& k, const std::string& v) {
+    query += (query.empty() ? "?" : "&") + k + "=" + percent_encode_key(v);
+  };
+  std::optional<uint64_t> index;
+  if (o.has("index")) {
+    auto& v = o.one("index");
+    if (v.empty() || v.size() > 20
+        || v.find_first_not_of("0123456789") != std::string::npos)
+      return usage_error("--index must be a non-negative integer");
+    index = std::stoull(v);
+  }
+  if (o.has("type"))
+    add("type", o.one("type"));
+  if (o.has("prefix"))
+    add("prefix", o.one("prefix"));
+  // The node writes a heartbeat every 15 s; three missed ones mean it is gone.
+  c.set_read_timeout(std::max(o.timeout_s, 45));
+  for (;;) {
+    auto path = "/v1/events" + query;
+    if (index)
+      path += (query.empty() ? "?" : "&") + std::string{"index="}
+              + std::to_string(*index);
+    std::string pending;
+    bool cut = false;
+    int status = 0;
+    std::string error_body;
+    auto r = c.stream(path, status, error_body,
+                      [&](const char* data, size_t n) {
+      pending.append(data, n);
+      for (auto nl = pending.find('\n'); nl != std::string::npos;
+           nl = pending.find('\n')) {
+        auto text = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        json ev;
+        try {
+          ev = json::parse(text);
+        } catch (const json::exception&) {
+          std::cerr << "pekoctl: unreadable line from the node: "
+                    << printable_text(text.substr(0, 200)) << "\n";
+          continue;
+        }
+        auto type = ev.value("type", std::string{});
+        if (type == "heartbeat") {
+          if (!index)
+            index = ev.value("index", uint64_t{0});
+          continue;
+        }
+        if (type == "reset") {
+          std::cerr << "pekoctl: the node no longer keeps the events after "
+                       "index "
+                    << text_of(ev["index"]) << " (" << text_of(ev["reason"])
+                    << "); some were missed\n";
+          continue;
+        }
+        if (type == "cutoff") {
+          std::cerr << "pekoctl: " << text_of(ev["error"])
+                    << "; reconnecting\n";
+          cut = true;
+          continue;
+        }
+        if (ev.contains("index") && ev["index"].is_number_unsigned())
+          index = ev["index"].get<uint64_t>();
+        std::cout << (o.raw_json ? dump(ev) : event_line(ev)) << "\n";
+      }
+      std::cout.flush();
+      return true;
+    });
+    if (!r)
+      return fail("event stream from " + o.addr + " ended ("
+                  + httplib::to_string(r.error()) + " error)");
+    if (r->status != 200) {
+      httplib::Response err = *r;
+      err.body = error_body;
+      return fail("GET " + path + ": HTTP " + std::to_string(r->status) + ": "
+                  + error_of(err));
+    }
+    if (!cut)
+      return fail("the node at " + o.addr + " ended the event stream (node "
+                  "stopping?)");
+  }
 }
 
 // -- kv ----------------------------------------------------------------------------
@@ -863,7 +1020,8 @@ const std::map<std::string, std::set<std::string>>& flag_owners() {
   static const std::map<std::string, std::set<std::string>> owners{
     {"status", {"members"}},   {"name", {"members"}},
     {"tag", {"members"}},      {"detailed", {"members"}},
-    {"format", {"members"}},   {"prefix", {"kv"}},
+    {"format", {"members"}},   {"prefix", {"kv", "monitor"}},
+    {"type", {"monitor"}},     {"index", {"monitor"}},
     {"recurse", {"kv"}},       {"strict", {"kv"}},
     {"wait", {"join", "kv"}}, {"set", {"tags"}},
     {"cas", {"kv"}},           {"replicas", {"kv"}},
@@ -952,6 +1110,8 @@ int run(const cli& o) {
   }
   if (cmd == "version" && no_args())
     return cmd_version(o, c);
+  if (cmd == "monitor" && no_args())
+    return cmd_monitor(o, c);
   return usage_error("unknown command or wrong arguments: " + cmd);
 }
 

@@ -7,7 +7,9 @@
 
 #include <array>
 #include <cstdio>
+#include <chrono>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -15,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "node/admin_http.h"
+#include "node/event_log.h"
 #include "node/fake_admin_backend.h"
 #include "node/version.h"
 #include "transport/crypto.h"
@@ -478,6 +481,66 @@ TEST_F(Pekoctl, ForceLeaveExitCodes) {
     << r.out;
   EXPECT_EQ(run("force-leave").code, 2);
   EXPECT_EQ(run("force-leave a b").code, 2);
+}
+
+// -- monitor --------------------------------------------------------------------
+
+class PekoctlMonitor : public Pekoctl {
+ protected:
+  void SetUp() override {
+    admin_config cfg;
+    cfg.events = &log_;
+    start(cfg);
+  }
+
+  event_log log_{64, [] { return int64_t{1700000000123}; }};
+};
+
+TEST_F(PekoctlMonitor, PrintsEventLinesAndFailsWhenTheNodeEndsTheStream) {
+  log_.append(event_types::member_join, "node-b",
+              nlohmann::json{{"state", "alive"}, {"addr", "127.0.0.1:7950"}});
+  log_.append(event_types::key_put, "cfg/a",
+              nlohmann::json{{"key", "cfg/a"}, {"size", 3}});
+  log_.append(event_types::key_put, std::string{"evil\x1b[2Jkey"},
+              nlohmann::json{{"size", 1}});
+  auto text = std::async(std::launch::async,
+                         [this] { return run("monitor --index=0"); });
+  auto json = std::async(std::launch::async, [this] {
+    return run("--json monitor --index=1 --type=key --prefix=cfg/");
+  });
+  ASSERT_TRUE(server_->await_event_streams(2, std::chrono::seconds{20}));
+  // The streams end after the events the log holds; pekoctl reports the end.
+  server_->stop();
+  auto t = text.get();
+  EXPECT_EQ(t.code, 1) << t.out;
+  EXPECT_NE(t.out.find("2023-11-14T22:13:20.123Z  #1  member-join  node-b  "
+                       "addr=127.0.0.1:7950  state=alive"),
+            std::string::npos)
+    << t.out;
+  EXPECT_NE(t.out.find("#2  key-put  cfg/a  size=3"), std::string::npos)
+    << t.out;
+  // Control characters never reach the terminal.
+  EXPECT_EQ(t.out.find('\x1b'), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("evil\\x1b[2Jkey"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("ended the event stream"), std::string::npos) << t.out;
+  auto j = json.get();
+  EXPECT_EQ(j.code, 1) << j.out;
+  EXPECT_NE(j.out.find(R"("index":2)"), std::string::npos) << j.out;
+  EXPECT_EQ(j.out.find("member-join"), std::string::npos) << j.out;
+  EXPECT_EQ(j.out.find(R"("index":3)"), std::string::npos) << j.out;
+}
+
+TEST_F(PekoctlMonitor, BadFlagsAreUsageErrorsAndBadTypesTheNodesError) {
+  auto r = run("monitor --index=abc");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("monitor extra");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("monitor --type=bogus");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("HTTP 400"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unknown event type"), std::string::npos) << r.out;
+  r = run("members --type=key");
+  EXPECT_EQ(r.code, 2) << r.out;
 }
 
 } // namespace
