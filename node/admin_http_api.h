@@ -75,12 +75,14 @@ enum class endpoint {
   tags,
   metrics,
   faults,
+  user_event,  ///< POST /v1/event/{name}
+  query,       ///< POST /v1/query/{name}
   ui,          ///< /ui/{file}: the live cluster view's static files
   ui_redirect, ///< /ui -> /ui/
 };
 
 /// Which body a request may carry, and so its limit.
-enum class body_kind { small, json, value };
+enum class body_kind { small, json, value, event };
 
 /// The route table's answer for one method and path.
 struct route {
@@ -169,6 +171,8 @@ class api {
   /// /ui/{name}: a static file of the cluster view, with headers that keep
   /// it from being framed or from loading anything but this node's API.
   static response ui_asset(const std::string& name);
+  response user_event(const request& req, const route& r);
+  response query(const request& req, const route& r);
   response faults_get();
   response faults_post(const request& req);
   std::optional<response> decode_key(const std::string& raw,
@@ -182,6 +186,7 @@ class api {
   admin_token token_;
   std::atomic<bool> join_requested_{false};
   std::atomic<int> join_waits_{0};
+  std::atomic<int> query_waits_{0};
   std::mutex tags_mtx_;  ///< serialises PATCH /v1/tags read-modify-writes
 };
 

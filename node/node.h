@@ -22,8 +22,10 @@
 #include "membership/membership_actor.h"
 #include "metadata/metadata_actor.h"
 #include "node/admin_backend.h"
+#include "node/metrics.h"
 #include "transport/timer.h"
 #include "transport/udp_transport.h"
+#include "userevents/userevents_actor.h"
 
 namespace pekonode::node {
 
@@ -42,7 +44,7 @@ const char* to_string(ec x) noexcept;
 
 PEKONODE_ERROR_CODE_ENUM(pekonode::node::ec, "node")
 
-CAF_BEGIN_TYPE_ID_BLOCK(pekonode_node, caf::id_block::pekonode_metadata::end)
+CAF_BEGIN_TYPE_ID_BLOCK(pekonode_node, caf::id_block::pekonode_userevents::end)
 
   CAF_ADD_TYPE_ID(pekonode_node, (pekonode::node::ec))
 
@@ -58,6 +60,8 @@ struct node_config {
   tag_map tags;
   membership::config membership = membership::config::lan();
   metadata::config metadata = metadata::config::lan();
+  /// User events and queries (userevents/types.h).
+  userevents::config user_events = userevents::config::lan();
   transport::udp_config transport;
   uint64_t seed = 0; ///< randomness; 0 picks one from std::random_device
   /// How often "dns:" seeds are looked up again.
@@ -74,6 +78,8 @@ struct node_handle {
   membership::membership_actor membership;
   metadata::metadata_actor metadata;
   address advertise; ///< the address peers reach this node at
+  /// User events and queries: raise, query, subscribe, register a responder.
+  userevents::userevents_actor userevents;
 };
 
 /// Behaviour of the peer feed: forwards each member event as the peer
@@ -130,6 +136,9 @@ public:
   result set_faults(const fault_settings& settings) override;
   result metrics(std::string& out) override;
   bool healthy() override;
+  result send_event(const std::string& name, const std::string& payload,
+                    bool coalesce, user_event_view& out) override;
+  result run_query(const query_request& q, query_outcome& out) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }
@@ -137,6 +146,8 @@ public:
   const node_handle& handle() const { return node_; }
 
 private:
+  result user_event_metrics(metrics_registry& reg);
+
   caf::actor_system& sys_;
   node_handle node_;
   std::string name_;
