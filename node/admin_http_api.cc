@@ -159,6 +159,10 @@ const char* endpoint_name(endpoint ep) {
       return "/v1/kv/{key}";
     case endpoint::join:
       return "/v1/join";
+    case endpoint::user_event:
+      return "/v1/event/{name}";
+    case endpoint::query:
+      return "/v1/query/{name}";
     default:
       return "this endpoint";
   }
@@ -434,9 +438,12 @@ std::optional<response> api::admit(request& req, route& r) const {
                                               : " (accepted: " + accepted
                                                   + ")"));
     }
-    if (std::count_if(req.query.begin(), req.query.end(),
-                      [&](auto& kv) { return kv.first == k; })
-        > 1)
+    // Only a query's tag filters repeat (?tag=a=x&tag=b=y).
+    bool repeatable = r.ep == endpoint::query && k == "tag";
+    if (!repeatable
+        && std::count_if(req.query.begin(), req.query.end(),
+                         [&](auto& kv) { return kv.first == k; })
+             > 1)
       return error(400, "query parameter " + quote(k, 64)
                           + " given more than once");
   }
