@@ -389,6 +389,7 @@ void core::on_response(const std::string& sender, uint64_t qid,
 
 void core::handle(const address& from, const std::string& sender,
                   std::string_view bytes, time_point now, outbound_list& out) {
+  start(now);
   packet p;
   std::string why;
   if (!decode(bytes, p, why)) {
@@ -432,8 +433,7 @@ ec core::publish(const std::string& name, const std::string& payload,
     return ec::bad_name;
   if (name.size() + payload.size() > max_event_bytes)
     return ec::too_large;
-  if (!clock_started_)
-    poll(now, out);
+  start(now);
   if (!local_events_.try_take(1, now))
     return ec::rate_limited;
   user_event ev;
@@ -467,8 +467,7 @@ ec core::start_query(const query_params& q, time_point now, outbound_list& out,
     return ec::bad_filter;
   if (queries_.size() >= cfg_.max_live_queries)
     return ec::too_many_queries;
-  if (!clock_started_)
-    poll(now, out);
+  start(now);
   if (!local_queries_.try_take(1, now))
     return ec::rate_limited;
   user_event ev;
@@ -536,7 +535,7 @@ void core::finish_queries(time_point now) {
   }
 }
 
-void core::poll(time_point now, outbound_list& out) {
+void core::start(time_point now) {
   if (!clock_started_) {
     clock_started_ = true;
     local_events_ = token_bucket{cfg_.local_events_per_sec,
@@ -550,6 +549,10 @@ void core::poll(time_point now, outbound_list& out) {
     std::uniform_int_distribution<int64_t> jitter(0, ms(cfg_.sync_interval));
     next_sync_ = now + std::chrono::milliseconds(jitter(rng_));
   }
+}
+
+void core::poll(time_point now, outbound_list& out) {
+  start(now);
   expire(now);
   flush_coalesced(now);
   finish_queries(now);

@@ -132,6 +132,8 @@ private:
     time_point last;
   };
 
+  /// Fills the token buckets and schedules the first sync (first call).
+  void start(time_point now);
   bool offered(const entry& e, time_point now) const;
   uint32_t age_ms(const entry& e, time_point now) const;
   std::vector<const member_info*> live_peers() const;
