@@ -336,7 +336,8 @@ void core::deliver_query(const user_event& ev, time_point now,
     stats_.acks_sent++;
     send(ev.origin_addr, encode_ack(ev.id, respond), out);
   }
-  deliveries_.push_back(delivery{ev, respond});
+  deliveries_.push_back(delivery{
+    ev, respond, stored.born + std::chrono::milliseconds(ev.timeout_ms)});
 }
 
 void core::respond(const std::string& origin, uint64_t id,

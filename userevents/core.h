@@ -40,6 +40,9 @@ struct delivery {
   /// Queries: this node matched and acked with `responding`; the shell asks
   /// the local responder and calls respond() with its answer.
   bool ask_responder = false;
+  /// Queries: the querier's deadline as this node dates it; answers after
+  /// it are not sent.
+  time_point answer_by = time_point::max();
 };
 
 class core {
@@ -144,7 +147,7 @@ private:
   void deliver_query(const user_event& ev, time_point now, outbound_list& out);
   void send(const address& to, std::string payload, outbound_list& out);
   /// Packs the entries into Gossip packets for `to`; counts transmits when
-  /// `count`; false when the reply budget of `peer` refused a packet.
+  /// `count`; stops at the first packet `budget` (if any) refuses.
   void push(const address& to, std::vector<entry*>& entries, bool count,
             outbound_list& out, token_bucket* budget, time_point now);
   void gossip(time_point now, outbound_list& out);

@@ -31,8 +31,12 @@ void userevents_state::init(actor_config cfg,
   flush(out);
 }
 
-void userevents_state::ask(const user_event& ev) {
-  auto remaining = std::chrono::milliseconds(ev.timeout_ms);
+void userevents_state::ask(const user_event& ev, time_point answer_by) {
+  auto remaining = answer_by - now();
+  if (remaining <= duration::zero()) {
+    core_->decline(ev.origin, ev.id);
+    return;
+  }
   self->request(responder_, remaining, ue_answer_atom_v, ev)
     .then(
       [this, origin = ev.origin, id = ev.id](std::string& payload) {
@@ -60,7 +64,7 @@ void userevents_state::flush(outbound_list& out) {
     subscribers_.send(self, ue_deliver_atom_v, d.ev);
     if (d.ask_responder) {
       if (responder_)
-        ask(d.ev);
+        ask(d.ev, d.answer_by);
       else
         core_->decline(d.ev.origin, d.ev.id);
     }

@@ -193,7 +193,7 @@ struct userevents_state {
 
   time_point now() const { return self->clock().now(); }
   void flush(outbound_list& out);
-  void ask(const user_event& ev);
+  void ask(const user_event& ev, time_point answer_by);
 
   userevents_actor::stateful_pointer<userevents_state> self;
   actor_config cfg_;
