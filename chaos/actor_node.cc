@@ -97,17 +97,25 @@ void actor_node::flush(outbound_list& out) {
   for (auto& o : b.outbox) {
     // Attribute the datagram (IP/UDP headers included) to the layers in
     // proportion to their message bytes; a batch may carry both.
+    // User-event messages (channel 3) count for neither layer.
     auto total = o.payload.size() + 28;
     auto env = b.decoder->receive(o.payload);
-    uint64_t mem = 0, md = 0;
+    uint64_t mem = 0, md = 0, ue = 0;
     if (env)
       for (auto& m : env->messages)
-        (m.chan == channel::metadata ? md : mem) += m.body.size();
-    if (mem + md == 0) mem = 1;
-    auto mem_share = total * mem / (mem + md);
-    mem_bytes_out_ += mem_share;
-    md_bytes_out_ += total - mem_share;
-    o.chan = md > mem ? channel::metadata : channel::membership;
+        (m.chan == channel::metadata     ? md
+         : m.chan == channel::membership ? mem
+                                         : ue) += m.body.size();
+    if (mem + md == 0 && ue == 0) mem = 1;
+    if (mem + md > 0) {
+      auto counted = total * (mem + md) / (mem + md + ue);
+      auto mem_share = counted * mem / (mem + md);
+      mem_bytes_out_ += mem_share;
+      md_bytes_out_ += counted - mem_share;
+    }
+    o.chan = mem + md == 0 ? channel::user_events
+             : md > mem    ? channel::metadata
+                           : channel::membership;
     out.push_back(std::move(o));
   }
   b.outbox.clear();

@@ -10,11 +10,12 @@
 
 namespace pekonode {
 
-/// "membership", "metadata" or the number of an unknown channel.
+/// "membership", "metadata", "user_events" or the number of an unknown channel.
 inline std::string to_string(channel c) {
   switch (c) {
     case channel::membership: return "membership";
     case channel::metadata: return "metadata";
+    case channel::user_events: return "user_events";
   }
   return std::to_string(static_cast<uint32_t>(c));
 }

@@ -26,6 +26,7 @@ using address = std::string;
 enum class channel : uint32_t {
   membership = 1,
   metadata = 2,
+  user_events = 3, ///< user events and queries (userevents/)
 };
 
 /// One message a core wants sent: the transport batches messages for the

@@ -78,6 +78,14 @@ public:
   }
   result metrics(std::string& out) override { return b().metrics(out); }
   bool healthy() override { return b().healthy(); }
+  result send_event(const std::string& name, const std::string& payload,
+                    bool coalesce, node::user_event_view& out) override {
+    return b().send_event(name, payload, coalesce, out);
+  }
+  result run_query(const node::query_request& q,
+                   node::query_outcome& out) override {
+    return b().run_query(q, out);
+  }
 
 private:
   node::fake_admin_backend& b() {

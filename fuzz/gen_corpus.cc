@@ -30,6 +30,7 @@
 #include "transport/codec.h"
 #include "transport/crypto.h"
 #include "transport/envelope.pb.h"
+#include "userevents/codec.h"
 
 namespace {
 
@@ -618,6 +619,101 @@ void gen_options() {
     put(t, std::string{"text-"} + n, std::string("\x01", 1) + text);
 }
 
+// -- user events and queries -------------------------------------------------------
+
+void gen_userevents() {
+  const std::string t = "userevents";
+  reset_dir(t);
+  namespace ue = pekonode::userevents;
+  auto event = [](std::string name, std::string payload, std::string origin,
+                  uint64_t id, bool coalesce = false) {
+    ue::wire_event w;
+    w.ev.name = std::move(name);
+    w.ev.payload = std::move(payload);
+    w.ev.origin = std::move(origin);
+    w.ev.id = id;
+    w.ev.ltime = id;
+    w.ev.coalesce = coalesce;
+    w.age_ms = 20;
+    return w;
+  };
+  auto query = [](std::string origin, std::string addr, std::string node,
+                  ue::tag_filters tags) {
+    ue::wire_event w;
+    w.ev.kind = ue::event_kind::query;
+    w.ev.name = "uptime";
+    w.ev.payload = "p";
+    w.ev.origin = std::move(origin);
+    w.ev.id = 77;
+    w.ev.ltime = 9;
+    w.ev.origin_addr = std::move(addr);
+    w.ev.timeout_ms = 2000;
+    w.ev.node_filter = std::move(node);
+    w.ev.tags = std::move(tags);
+    return w;
+  };
+  // Operations (see userevents_fuzzer.cc): 0 packet from n1, 1 from a
+  // stranger, 2 advance time, 3 publish, 4 query, 5 answer.
+  auto from_n1 = [](writer& w, const std::string& bytes) { w.u8(0).blob(bytes); };
+  auto later = [](writer& w, uint16_t ms) { w.u8(2).u16(ms); };
+  {
+    writer w;
+    from_n1(w, ue::encode_gossip({event("deploy", "v1", "n2", 1)}));
+    from_n1(w, ue::encode_gossip({event("deploy", "v1", "n2", 1)}));
+    later(w, 300);
+    put(t, "gossip-duplicate", w.str());
+  }
+  {
+    writer w;
+    from_n1(w, ue::encode_gossip({event("cfg", "a", "n1", 1, true),
+                                  event("cfg", "b", "n2", 2, true)}));
+    later(w, 1500);
+    put(t, "gossip-coalesce", w.str());
+  }
+  {
+    writer w;
+    from_n1(w, ue::encode_gossip({query("n1", "10.0.0.2:7946", "n[0-9]",
+                                        {{"role", "web|db"}})}));
+    w.u8(5).blob("answer");
+    later(w, 2500);
+    put(t, "query-match-answer", w.str());
+  }
+  {
+    writer w;
+    from_n1(w, ue::encode_gossip({query("n1", "10.0.0.200:53", "", {})}));
+    put(t, "query-foreign-ack-address", w.str());
+  }
+  {
+    writer w;
+    from_n1(w, ue::encode_gossip({query("n2", "10.0.0.3:7946", "(a*)*b",
+                                        {{"zone", "("}})}));
+    put(t, "query-hostile-patterns", w.str());
+  }
+  {
+    writer w;
+    w.u8(3).blob("deploy").blob("payload").u8(0);
+    later(w, 1200);
+    from_n1(w, ue::encode_sync({}));
+    from_n1(w, ue::encode_sync({1, 2, 3}));
+    from_n1(w, ue::encode_want({pekonode::userevents::sync_id("n0", 1)}));
+    put(t, "publish-sync-want", w.str());
+  }
+  {
+    writer w;
+    w.u8(4).blob("ping").blob("").blob("role").blob("web").u16(1000);
+    from_n1(w, ue::encode_ack(5, true));
+    from_n1(w, ue::encode_response(5, "forged"));
+    later(w, 1500);
+    put(t, "query-local-forged-replies", w.str());
+  }
+  {
+    writer w;
+    w.u8(1).blob(ue::encode_gossip({event("e", "x", "stranger", 3)}));
+    from_n1(w, std::string("\x0a\x03\x0a\x01\xff", 5));
+    put(t, "stranger-and-garbage", w.str());
+  }
+}
+
 // -- admin API ---------------------------------------------------------------------
 
 void gen_admin() {
@@ -675,6 +771,12 @@ void gen_admin() {
     {"faults-post", req("POST", "/v1/faults", "{\"drop_rate\":0.25,\"blocked\":[\"127.0.0.1:7001\"]}")},
     {"faults-bad", req("POST", "/v1/faults", "{\"drop_rate\":2,\"other\":null}")},
     {"deep-json", req("POST", "/v1/join", std::string(40, '[') + std::string(40, ']'))},
+    {"event", req("POST", "/v1/event/deploy%2Fweb?coalesce=1", "v2",
+                  {{"Content-Type", "application/octet-stream"}})},
+    {"event-too-large", req("POST", "/v1/event/e", std::string(600, 'p'), auth)},
+    {"query", req("POST", "/v1/query/uptime?node=n.*&tag=role%3Dweb&tag=dc=eu&timeout=200ms",
+                  "hi", {{"Content-Type", "application/octet-stream"}})},
+    {"query-bad", req("POST", "/v1/query/q?timeout=0&tag=x", "", auth)},
     {"unknown-path", req("GET", "/v2/nothing?x=1")},
     {"options", req("OPTIONS", "/v1/kv/k", "", {{"Origin", "http://x"}})},
     // Admission rules (docs/SECURITY.md, "Admin API").
@@ -742,6 +844,7 @@ int main(int argc, char** argv) {
   gen_membership();
   gen_metadata();
   gen_admin();
+  gen_userevents();
   std::printf("gen_corpus: wrote %zu seeds under %s\n", written, root.c_str());
   return 0;
 }

@@ -3,6 +3,7 @@
 // abstract, blocking backend the node implements on top of its actors. No CAF,
 // no HTTP here; the server owns routing, JSON and status codes.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -21,6 +22,8 @@ enum class result_code {
   timeout,      ///< 504: what the call waited for (e.g. a seed) did not happen in time
   insufficient_storage, ///< 507: the data dir's disk is full; the write was undone
   precondition_failed, ///< 412: a compare-and-set found another version
+  too_large,    ///< 413: a size limit (e.g. user event name + payload); detail names it
+  rate_limited, ///< 429: a rate limit (user events, queries); retry later
 };
 
 /// Outcome of a backend call: on success `detail` carries the payload the call
@@ -155,6 +158,36 @@ struct restore_view {
   std::string source_cluster;
 };
 
+/// A user event or query as this node raised it (see userevents/).
+struct user_event_view {
+  std::string kind;      ///< "user" or "query"
+  std::string name;
+  std::string payload;
+  std::string origin;    ///< the node that raised it
+  uint64_t ltime = 0;    ///< the origin's Lamport time
+  std::string id;        ///< 16 hex digits, chosen by the origin
+  bool coalesce = false;
+};
+
+/// A query to run (syntax already checked by the HTTP layer).
+struct query_request {
+  std::string name;
+  std::string payload;
+  std::string node_filter;  ///< RE2, full match on names; empty: any
+  std::vector<std::pair<std::string, std::string>> tags; ///< key, RE2
+  duration timeout = std::chrono::seconds(3);
+};
+
+/// What a query collected by its deadline.
+struct query_outcome {
+  std::string id;                               ///< 16 hex digits
+  std::vector<std::string> acks;                ///< nodes that matched, sorted
+  std::map<std::string, std::string> responses; ///< node -> payload
+  /// Members that matched by this node's view but did not ack in time.
+  std::vector<std::string> stragglers;
+  uint64_t expected = 0;                        ///< members expected to match
+};
+
 /// What the admin API needs from a node. Every call blocks until the node
 /// answers (implementations bound that with their own timeout and report
 /// `unavailable` past it). Calls arrive concurrently from the server's
@@ -222,6 +255,17 @@ class admin_backend {
 
   /// True while the node runs and is not shutting down.
   virtual bool healthy() = 0;
+
+  /// Raises a user event for every node (name and payload sizes already
+  /// checked); `out` is the event as raised. `rate_limited` past the local
+  /// rate, `invalid` for a bad name.
+  virtual result send_event(const std::string& name, const std::string& payload,
+                            bool coalesce, user_event_view& out) = 0;
+
+  /// Runs a query and blocks until its deadline (`q.timeout`). `invalid`
+  /// for a bad name or filter (detail names it), `rate_limited` past the
+  /// local rate or with too many queries running.
+  virtual result run_query(const query_request& q, query_outcome& out) = 0;
 
   // -- Calls with a default built from the ones above (admin_backend.cc). A
   // backend that can answer one directly (atomically, or cheaper) overrides

@@ -32,6 +32,17 @@ struct admin_config {
   /// metadata store's value limit (DESIGN.md targets 512 KiB). Default 512 KiB.
   size_t max_value_bytes = 512 * 1024;
 
+  /// Name plus payload of a user event or query (POST /v1/event/{name},
+  /// POST /v1/query/{name}): the gossip layer's limit, so one event fits
+  /// one datagram. Larger ones get 413 naming it. Default 512 bytes.
+  size_t max_event_bytes = 512;
+
+  /// Longest query timeout (POST /v1/query/{name}?timeout=), and how many
+  /// queries may wait for their deadline at once (each holds a worker; the
+  /// rest get 503 with Retry-After). Defaults 60 s and 2.
+  duration max_query_timeout = std::chrono::seconds(60);
+  int max_query_waits = 2;
+
   /// Largest JSON body (join, tags, faults) and largest body of any other
   /// request. Default 64 KiB.
   size_t max_json_body_bytes = 64 * 1024;

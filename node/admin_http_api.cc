@@ -51,6 +51,13 @@ response from_result(const result& res) {
     case result_code::precondition_failed:
       return error(412, res.detail.empty() ? "precondition failed"
                                            : res.detail);
+    case result_code::too_large:
+      return error(413, res.detail.empty() ? "too large" : res.detail);
+    case result_code::rate_limited: {
+      auto r = error(429, res.detail.empty() ? "rate limited" : res.detail);
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
     case result_code::ok:
       break;
   }
@@ -159,6 +166,10 @@ const char* endpoint_name(endpoint ep) {
       return "/v1/join";
     case endpoint::events:
       return "/v1/events";
+    case endpoint::user_event:
+      return "/v1/event/{name}";
+    case endpoint::query:
+      return "/v1/query/{name}";
     default:
       return "this endpoint";
   }
@@ -207,6 +218,20 @@ route match(const std::string& method, const std::string& path,
     else
       set(endpoint::kv_key, "GET, HEAD, PUT, DELETE", false, false,
           body_kind::small);
+    return r;
+  }
+  static const std::string event_prefix = "/v1/event/";
+  static const std::string query_prefix = "/v1/query/";
+  if (path.compare(0, event_prefix.size(), event_prefix) == 0) {
+    r.key_raw = path.substr(event_prefix.size());
+    set(endpoint::user_event, "POST", method == "POST", true, body_kind::event,
+        {"coalesce"});
+    return r;
+  }
+  if (path.compare(0, query_prefix.size(), query_prefix) == 0) {
+    r.key_raw = path.substr(query_prefix.size());
+    set(endpoint::query, "POST", method == "POST", true, body_kind::event,
+        {"node", "tag", "timeout"});
     return r;
   }
   static const std::string ui_prefix = "/ui/";
@@ -353,6 +378,8 @@ void api::refuse(const char* rule) const {
 size_t api::body_limit(const route& r) const {
   if (r.body == body_kind::snapshot)
     return cfg_.max_snapshot_bytes;
+  if (r.body == body_kind::event)
+    return cfg_.max_event_bytes;
   return r.body == body_kind::value ? cfg_.max_value_bytes
                                     : cfg_.max_json_body_bytes;
 }
@@ -360,6 +387,7 @@ size_t api::body_limit(const route& r) const {
 response api::too_large(const route& r, uint64_t size) const {
   std::string what = r.body == body_kind::value      ? "value"
                      : r.body == body_kind::snapshot ? "snapshot"
+                     : r.body == body_kind::event    ? "event payload"
                                                      : "request body";
   std::string msg = size > 0 ? what + " of " + std::to_string(size)
                                  + " bytes exceeds the limit of "
@@ -367,6 +395,8 @@ response api::too_large(const route& r, uint64_t size) const {
   msg += bytes_text(body_limit(r));
   if (r.body == body_kind::snapshot)
     msg += " (max_snapshot_bytes)";
+  if (r.body == body_kind::event)
+    msg += " (name and payload together)";
   else if (r.body != body_kind::value)
     msg += " for this endpoint";
   return error(413, msg);
@@ -429,9 +459,12 @@ std::optional<response> api::admit(request& req, route& r) const {
                                               : " (accepted: " + accepted
                                                   + ")"));
     }
-    if (std::count_if(req.query.begin(), req.query.end(),
-                      [&](auto& kv) { return kv.first == k; })
-        > 1)
+    // Only a query's tag filters repeat (?tag=a=x&tag=b=y).
+    bool repeatable = r.ep == endpoint::query && k == "tag";
+    if (!repeatable
+        && std::count_if(req.query.begin(), req.query.end(),
+                         [&](auto& kv) { return kv.first == k; })
+             > 1)
       return error(400, "query parameter " + quote(k, 64)
                           + " given more than once");
   }
@@ -576,6 +609,10 @@ response api::handle(const request& req, const route& r) {
         return get ? snapshot_get() : snapshot_put(req);
       case endpoint::force_leave:
         return force_leave(req);
+      case endpoint::user_event:
+        return user_event(req, r);
+      case endpoint::query:
+        return query(req, r);
       case endpoint::ui:
         return ui_asset(r.key_raw);
       case endpoint::ui_redirect: {
@@ -921,6 +958,114 @@ response api::metadata_put(const request& req) {
   if (!res.ok())
     return from_result(res);
   return reply(200, json{{"version", res.detail}});
+}
+
+// -- user events and queries ---------------------------------------------------
+
+namespace {
+
+/// Event and query names: 1..128 visible ASCII characters (no space).
+bool valid_event_name(const std::string& name) {
+  if (name.empty() || name.size() > 128)
+    return false;
+  for (unsigned char c : name)
+    if (c <= 0x20 || c >= 0x7f)
+      return false;
+  return true;
+}
+
+} // namespace
+
+response api::user_event(const request& req, const route& r) {
+  std::string name;
+  if (!percent_decode(r.key_raw, name))
+    return error(400, "malformed percent-encoding in event name");
+  if (!valid_event_name(name))
+    return error(400, "event name must be 1 to 128 visible ASCII characters "
+                      "without spaces");
+  bool coalesce = false;
+  if (!flag_value(req.param("coalesce"), coalesce))
+    return error(400, "coalesce must be 1, true, 0 or false");
+  if (name.size() + req.body.size() > cfg_.max_event_bytes)
+    return error(413, "event name and payload are "
+                        + std::to_string(name.size() + req.body.size())
+                        + " bytes, above the limit of "
+                        + bytes_text(cfg_.max_event_bytes));
+  user_event_view ev;
+  auto res = backend_.send_event(name, req.body, coalesce, ev);
+  if (!res.ok())
+    return from_result(res);
+  return reply(200, json{{"name", ev.name},
+                         {"id", ev.id},
+                         {"ltime", ev.ltime},
+                         {"origin", ev.origin},
+                         {"coalesce", ev.coalesce},
+                         {"size", ev.payload.size()}});
+}
+
+response api::query(const request& req, const route& r) {
+  query_request q;
+  if (!percent_decode(r.key_raw, q.name))
+    return error(400, "malformed percent-encoding in query name");
+  if (!valid_event_name(q.name))
+    return error(400, "query name must be 1 to 128 visible ASCII characters "
+                      "without spaces");
+  if (q.name.size() + req.body.size() > cfg_.max_event_bytes)
+    return error(413, "query name and payload are "
+                        + std::to_string(q.name.size() + req.body.size())
+                        + " bytes, above the limit of "
+                        + bytes_text(cfg_.max_event_bytes));
+  q.payload = req.body;
+  if (auto* text = req.param("timeout")) {
+    if (!parse_wait(*text, q.timeout) || q.timeout <= duration::zero())
+      return error(400, "timeout must look like 500ms, 10s or 2m, above 0");
+    if (q.timeout > cfg_.max_query_timeout)
+      return error(400, "timeout longer than the limit of "
+                          + std::to_string(std::chrono::duration_cast<
+                                             std::chrono::seconds>(
+                                             cfg_.max_query_timeout)
+                                             .count())
+                          + " s");
+  }
+  for (auto& [k, v] : req.query) {
+    if (k == "node") {
+      if (!q.node_filter.empty())
+        return error(400, "node may be given once");
+      q.node_filter = v;
+    } else if (k == "tag") {
+      auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return error(400, "tag must be KEY=REGEX");
+      q.tags.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    }
+  }
+  if (q.tags.size() > 8)
+    return error(400, "at most 8 tag filters");
+  if (query_waits_.fetch_add(1) >= cfg_.max_query_waits) {
+    query_waits_.fetch_sub(1);
+    auto res = error(503, "already " + std::to_string(cfg_.max_query_waits)
+                            + " queries waiting for their deadline; retry "
+                              "when one has finished");
+    res.headers.emplace_back("Retry-After", "1");
+    return res;
+  }
+  query_outcome out;
+  auto res = backend_.run_query(q, out);
+  query_waits_.fetch_sub(1);
+  if (!res.ok())
+    return from_result(res);
+  json responses = json::object();
+  for (auto& [node, payload] : out.responses)
+    responses[node] = payload;
+  return reply(200, json{{"id", out.id},
+                         {"name", q.name},
+                         {"acks", out.acks},
+                         {"responses", responses},
+                         {"stragglers", out.stragglers},
+                         {"counts", {{"expected", out.expected},
+                                     {"acks", out.acks.size()},
+                                     {"responses", out.responses.size()},
+                                     {"stragglers", out.stragglers.size()}}}});
 }
 
 response api::action(const result& res) {

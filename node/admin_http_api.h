@@ -78,6 +78,8 @@ enum class endpoint {
   tags,
   metrics,
   faults,
+  user_event,  ///< POST /v1/event/{name}
+  query,       ///< POST /v1/query/{name}
   ui,          ///< /ui/{file}: the live cluster view's static files
   ui_redirect, ///< /ui -> /ui/
   snapshot,    ///< GET (save) / PUT (restore) /v1/snapshot
@@ -86,7 +88,7 @@ enum class endpoint {
 };
 
 /// Which body a request may carry, and so its limit.
-enum class body_kind { small, json, value, snapshot };
+enum class body_kind { small, json, value, snapshot, event };
 
 /// The route table's answer for one method and path.
 struct route {
@@ -208,6 +210,8 @@ class api {
   response snapshot_get();
   response snapshot_put(const request& req);
   response force_leave(const request& req);
+  response user_event(const request& req, const route& r);
+  response query(const request& req, const route& r);
   response faults_get();
   response faults_post(const request& req);
   std::optional<response> decode_key(const std::string& raw,
@@ -223,6 +227,7 @@ class api {
   // Replicated writes (?replicas=K > 1) waiting in a worker right now.
   std::atomic<size_t> replica_waits_{0};
   std::atomic<int> join_waits_{0};
+  std::atomic<int> query_waits_{0};
   std::mutex tags_mtx_;  ///< serialises PATCH /v1/tags read-modify-writes
   /// One snapshot save or restore at a time (each may hold a snapshot's
   /// worth of memory); others get 503.

@@ -1940,5 +1940,123 @@ TEST_F(AdminHttp, ForceLeaveMarksAFailedMemberLeftAndRefusesOthers) {
   EXPECT_EQ(r->status, 405);
 }
 
+// -- user events and queries ----------------------------------------------------
+
+TEST_F(AdminHttp, EventPostRaisesTheNamedEventWithItsPayload) {
+  start();
+  auto r = client_->Post("/v1/event/deploy%2Fweb?coalesce=1", "v2",
+                         "application/octet-stream");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = body_json(r);
+  EXPECT_EQ(j["name"], "deploy/web");
+  EXPECT_EQ(j["origin"], "node-a");
+  EXPECT_EQ(j["coalesce"], true);
+  EXPECT_EQ(j["size"], 2);
+  EXPECT_EQ(j["id"].get<std::string>().size(), 16u);
+  // An empty payload is an event too.
+  r = client_->Post("/v1/event/ping", "", "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  backend_.locked([](auto& b) {
+    ASSERT_EQ(b.events.size(), 2u);
+    EXPECT_EQ(b.events[0].payload, "v2");
+    EXPECT_TRUE(b.events[0].coalesce);
+    EXPECT_FALSE(b.events[1].coalesce);
+  });
+}
+
+TEST_F(AdminHttp, EventLimitsNameTheRuleBroken) {
+  start();
+  auto post = [&](const std::string& path, const std::string& body) {
+    return client_->Post(path, body, "application/octet-stream");
+  };
+  auto r = post("/v1/event/has%20space", "x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(body_json(r)["error"].get<std::string>().find("visible ASCII"),
+            std::string::npos);
+  r = post("/v1/event/", "x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = post("/v1/event/big", std::string(510, 'p')); // 3 + 510 > 512
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(body_json(r)["error"].get<std::string>().find("512"),
+            std::string::npos);
+  r = post("/v1/event/big", std::string(4000, 'p')); // refused before reading
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  r = post("/v1/event/e?coalesce=maybe", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = post("/v1/event/e?bogus=1", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = client_->Get("/v1/event/e");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "POST");
+  backend_.locked([](auto& b) { b.event_budget = 0; });
+  r = post("/v1/event/e", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  EXPECT_NE(body_json(r)["error"].get<std::string>().find("rate"),
+            std::string::npos);
+}
+
+TEST_F(AdminHttp, QueryPassesFiltersAndReportsCounts) {
+  start();
+  backend_.locked([](auto& b) {
+    b.member_list[0].state = "alive";
+    b.query_responses = {{"node-a", "up 3 days"}};
+  });
+  auto r = client_->Post(
+    "/v1/query/uptime?node=node-.*&tag=role%3Dweb%7Cdb&tag=dc=eu&timeout=2s",
+    "hi", "application/octet-stream");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = body_json(r);
+  EXPECT_EQ(j["name"], "uptime");
+  EXPECT_EQ(j["acks"], json::array({"node-b", "node-a"}));
+  EXPECT_EQ(j["responses"]["node-a"], "up 3 days");
+  EXPECT_EQ(j["counts"]["acks"], 2);
+  EXPECT_EQ(j["counts"]["responses"], 1);
+  EXPECT_EQ(j["counts"]["stragglers"], 0);
+  backend_.locked([](auto& b) {
+    ASSERT_EQ(b.queries.size(), 1u);
+    auto& q = b.queries[0];
+    EXPECT_EQ(q.name, "uptime");
+    EXPECT_EQ(q.payload, "hi");
+    EXPECT_EQ(q.node_filter, "node-.*");
+    ASSERT_EQ(q.tags.size(), 2u);
+    EXPECT_EQ(q.tags[0], (std::pair<std::string, std::string>{"role", "web|db"}));
+    EXPECT_EQ(q.tags[1], (std::pair<std::string, std::string>{"dc", "eu"}));
+    EXPECT_EQ(q.timeout, std::chrono::seconds(2));
+  });
+}
+
+TEST_F(AdminHttp, QueryRejectsBadTimeoutsTagsAndFilters) {
+  start();
+  auto post = [&](const std::string& path) {
+    return client_->Post(path, "", "application/octet-stream");
+  };
+  for (auto path : {"/v1/query/q?timeout=0s", "/v1/query/q?timeout=61s",
+                    "/v1/query/q?timeout=soon", "/v1/query/q?tag=novalue",
+                    "/v1/query/q?tag==x", "/v1/query/q?node=(",
+                    "/v1/query/q?node=a&node=b", "/v1/query/q?timeout=1s&timeout=2s",
+                    "/v1/query/bad%01name"}) {
+    auto r = post(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << " " << r->body;
+  }
+  auto r = client_->Post("/v1/query/q", std::string(600, 'x'),
+                         "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  backend_.locked([](auto& b) { EXPECT_TRUE(b.queries.empty()); });
+}
+
 } // namespace
 } // namespace pekonode::node

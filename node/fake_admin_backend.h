@@ -247,6 +247,45 @@ class fake_admin_backend : public admin_backend {
     return is_healthy;
   }
 
+  // -- user events and queries: recorded; events beyond `event_budget` are
+  // rate limited, queries answer with every alive member.
+  std::vector<user_event_view> events;
+  size_t event_budget = 1000;
+  std::vector<query_request> queries;
+  /// node -> response payload the fake query reports.
+  std::map<std::string, std::string> query_responses;
+
+  result send_event(const std::string& name, const std::string& payload,
+                    bool coalesce, user_event_view& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (events.size() >= event_budget)
+      return result::error(result_code::rate_limited,
+                           "rate_limited: user events above the rate limit");
+    out = user_event_view{"user", name, payload, me.name, events.size() + 1,
+                          "00000000000000" + std::to_string(10 + events.size() % 90),
+                          coalesce};
+    events.push_back(out);
+    return result::success();
+  }
+
+  result run_query(const query_request& q, query_outcome& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (q.node_filter == "(")
+      return result::error(result_code::invalid, "bad_filter: node pattern");
+    queries.push_back(q);
+    out = query_outcome{};
+    out.id = "00000000000000" + std::to_string(10 + queries.size() % 90);
+    for (auto& m : member_list) {
+      if (m.state == "alive")
+        out.acks.push_back(m.name);
+      else
+        out.stragglers.push_back(m.name);
+    }
+    out.expected = member_list.size();
+    out.responses = query_responses;
+    return result::success();
+  }
+
   /// Blocks until at least `n` kv_watch calls are waiting at once (false
   /// after 10 s): lets tests act while a long-poll is in progress.
   bool await_watchers(int n) {

@@ -247,20 +247,23 @@ void print_help(bool full) {
       std::cout << gflags::DescribeOneFlag(f);
 }
 
-/// Applies a timing profile to both protocol layers.
+/// Applies a timing profile to the protocol layers.
 void apply_profile(node::profile p, node::node_config& cfg) {
   switch (p) {
     case node::profile::local:
       cfg.membership = membership::config::local();
       cfg.metadata = metadata::config::local();
+      cfg.user_events = userevents::config::local();
       break;
     case node::profile::wan:
       cfg.membership = membership::config::wan();
       cfg.metadata = metadata::config::wan();
+      cfg.user_events = userevents::config::wan();
       break;
     default:
       cfg.membership = membership::config::lan();
       cfg.metadata = metadata::config::lan();
+      cfg.user_events = userevents::config::lan();
   }
 }
 

@@ -67,13 +67,22 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   auto metadata = metadata::spawn_metadata(sys, dc, transport, timer);
   auto feed = sys.spawn(peer_feed_behavior, metadata::peer_sink_actor{metadata},
                         cfg.name);
+  userevents::actor_config uc;
+  uc.protocol = cfg.user_events;
+  uc.name = cfg.name;
+  uc.advertise = advertise;
+  uc.seed = seed ^ 0x5851f42d4c957f2dULL;
+  auto user_events = userevents::spawn_userevents(sys, uc, transport, timer);
   // Fail together: every actor is linked to the membership actor, so one
   // failing stops it, and it stops all the others.
   compat::link(membership, transport);
   compat::link(membership, timer);
   compat::link(membership, metadata);
   compat::link(membership, feed);
+  compat::link(membership, user_events);
   caf::anon_send(membership, membership::m_sub_atom_v, feed);
+  caf::anon_send(membership, membership::m_sub_atom_v,
+                 caf::actor_cast<membership::member_listener_actor>(user_events));
   // No seeds: a cluster of one, until someone joins through this node.
   // After a restart with a data dir, the members known before are seeds
   // too: the node rejoins them without --join.
@@ -89,7 +98,8 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
       sys, membership, cfg.name, cfg.durable.store,
       cfg.durable.incarnation_ceiling, cfg.snapshot_interval);
   node_handle h{std::move(transport), std::move(timer), std::move(membership),
-                std::move(metadata), std::move(advertise)};
+                std::move(metadata), std::move(advertise),
+                std::move(user_events)};
   h.snapshots = std::move(snapshots);
   h.boot_epoch = cfg.durable.boot_epoch;
   return h;
@@ -186,6 +196,21 @@ result_code result_code_of(const caf::error& raw) {
         return result_code::unavailable;
     }
   }
+  if (auto code = compat::error_code<userevents::ec>(err)) {
+    switch (*code) {
+      case userevents::ec::none: return result_code::ok;
+      case userevents::ec::too_large: return result_code::too_large;
+      case userevents::ec::rate_limited:
+      case userevents::ec::too_many_queries:
+        return result_code::rate_limited;
+      case userevents::ec::not_running: return result_code::unavailable;
+      case userevents::ec::bad_name:
+      case userevents::ec::bad_filter:
+      case userevents::ec::bad_timeout:
+        return result_code::invalid;
+    }
+    return result_code::invalid;
+  }
   if (auto code = compat::error_code<ec>(err)) {
     switch (*code) {
       case ec::none: return result_code::ok;
@@ -225,6 +250,11 @@ std::string describe(const caf::error& raw) {
   if (auto code = compat::error_code<transport::ec>(err)) {
     auto reason = transport::reason_of(err);
     return std::string{to_string(*code)} + (reason.empty() ? "" : ": " + reason);
+  }
+  if (auto code = compat::error_code<userevents::ec>(err)) {
+    auto reason = compat::render_context(err.context());
+    std::string name = to_string(*code);
+    return reason.empty() || reason == name ? name : name + ": " + reason;
   }
   if (auto code = compat::error_code<ec>(err)) {
     switch (*code) {
@@ -660,6 +690,8 @@ result facade::metrics(std::string& out) {
   if (!r.ok())
     return r;
   r = add_gauges(reg);
+  if (r.ok() && node_.userevents)
+    r = user_event_metrics(reg);
   if (r.ok())
     reg.render_to(out);
   return r;
@@ -759,6 +791,94 @@ result facade::snapshot_restore(std::string file, restore_view& out) {
                          std::move(s.source_node), std::move(s.source_cluster)};
     },
     metadata::md_restore_atom_v, std::move(file));
+}
+
+// -- user events and queries ----------------------------------------------------
+
+namespace {
+
+std::string hex_id(uint64_t x) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, x >>= 4)
+    s[i] = digits[x & 0xf];
+  return s;
+}
+
+} // namespace
+
+result facade::user_event_metrics(metrics_registry& reg) {
+  return ask(
+    sys_, node_.userevents, timeout_,
+    [&](const userevents::stats& s) {
+      auto counter = [&](const char* name, const char* help,
+                         std::vector<std::pair<std::string, uint64_t>> vs,
+                         const char* label) {
+        std::string full = std::string{"pekonode_user_events_"} + name
+                           + "_total";
+        reg.describe(full, metric_kind::counter, help);
+        for (auto& [l, v] : vs)
+          reg.set(full, l.empty() ? metric_labels{} : metric_labels{{label, l}},
+                  v);
+      };
+      counter("raised", "User events and queries raised here, by kind.",
+              {{"user", s.events_sent}, {"query", s.queries_sent}}, "kind");
+      counter("delivered", "User events and queries delivered here.",
+              {{"", s.delivered}}, "");
+      counter("coalesced", "User events superseded by a newer one of the "
+              "same name within a coalescing window.",
+              {{"", s.coalesced}}, "");
+      counter("dropped", "Inbound user events and packets dropped, by reason.",
+              {{"duplicate", s.duplicates},
+               {"too_old", s.too_old},
+               {"rate_limited", s.rate_limited},
+               {"buffer_full", s.buffer_full},
+               {"malformed", s.malformed},
+               {"unverified", s.unverified},
+               {"filtered_out", s.filtered_out}},
+              "reason");
+      counter("query_replies", "Query acks and responses, by kind and "
+              "direction; rejected: forged, late or repeated.",
+              {{"ack_sent", s.acks_sent},
+               {"response_sent", s.responses_sent},
+               {"ack_received", s.acks_received},
+               {"response_received", s.responses_received},
+               {"rejected", s.responses_rejected}},
+              "kind");
+      counter("bytes_out", "User-event layer bytes sent.",
+              {{"", s.bytes_out}}, "");
+    },
+    userevents::ue_stats_atom_v);
+}
+
+result facade::send_event(const std::string& name, const std::string& payload,
+                          bool coalesce, user_event_view& out) {
+  return ask(
+    sys_, node_.userevents, timeout_,
+    [&](const userevents::user_event& ev) {
+      out = user_event_view{userevents::to_string(ev.kind), ev.name,
+                            ev.payload, ev.origin, ev.ltime, hex_id(ev.id),
+                            ev.coalesce};
+    },
+    userevents::ue_pub_atom_v, name, payload, coalesce);
+}
+
+result facade::run_query(const query_request& q, query_outcome& out) {
+  userevents::query_params p;
+  p.name = q.name;
+  p.payload = q.payload;
+  p.node_filter = q.node_filter;
+  p.tags = q.tags;
+  p.timeout = q.timeout;
+  // The reply comes at the query's deadline.
+  return ask(
+    sys_, node_.userevents, q.timeout + timeout_,
+    [&](userevents::query_result& r) {
+      out = query_outcome{hex_id(r.id), std::move(r.acks),
+                          std::move(r.responses), std::move(r.stragglers),
+                          r.expected};
+    },
+    userevents::ue_query_atom_v, p);
 }
 
 } // namespace pekonode::node

@@ -26,6 +26,7 @@
 #include "node/metrics.h"
 #include "transport/timer.h"
 #include "transport/udp_transport.h"
+#include "userevents/userevents_actor.h"
 
 namespace pekonode::node {
 
@@ -44,7 +45,7 @@ const char* to_string(ec x) noexcept;
 
 PEKONODE_ERROR_CODE_ENUM(pekonode::node::ec, "node")
 
-CAF_BEGIN_TYPE_ID_BLOCK(pekonode_node, caf::id_block::pekonode_metadata::end)
+CAF_BEGIN_TYPE_ID_BLOCK(pekonode_node, caf::id_block::pekonode_userevents::end)
 
   CAF_ADD_TYPE_ID(pekonode_node, (pekonode::node::ec))
 
@@ -63,6 +64,8 @@ struct node_config {
   tag_map tags;
   membership::config membership = membership::config::lan();
   metadata::config metadata = metadata::config::lan();
+  /// User events and queries (userevents/types.h).
+  userevents::config user_events = userevents::config::lan();
   transport::udp_config transport;
   uint64_t seed = 0; ///< randomness; 0 picks one from std::random_device
   /// How often "dns:" seeds are looked up again.
@@ -86,6 +89,8 @@ struct node_handle {
   membership::membership_actor membership;
   metadata::metadata_actor metadata;
   address advertise; ///< the address peers reach this node at
+  /// User events and queries: raise, query, subscribe, register a responder.
+  userevents::userevents_actor userevents;
   /// With a data dir: the actor keeping the membership snapshot, which
   /// answers `(nd_snap_atom) -> bool` once a current one is durable.
   caf::actor snapshots;
@@ -151,6 +156,9 @@ public:
   result snapshot_save(uint64_t max_bytes, std::string& out) override;
   result snapshot_restore(std::string file, restore_view& out) override;
   result force_leave(const std::string& name) override;
+  result send_event(const std::string& name, const std::string& payload,
+                    bool coalesce, user_event_view& out) override;
+  result run_query(const query_request& q, query_outcome& out) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }
@@ -162,6 +170,7 @@ private:
   static void add_metadata_gauges(metrics_registry& reg,
                                   const metadata::stats& s);
   result add_gauges(metrics_registry& reg);
+  result user_event_metrics(metrics_registry& reg);
 
   caf::actor_system& sys_;
   node_handle node_;

@@ -33,7 +33,8 @@ protected:
     sched_->run();
   }
 
-  void start(size_t n, uint64_t seed) {
+  void start(size_t n, uint64_t seed,
+             std::function<tag_map(size_t)> tags_of = nullptr) {
     std::cout << "seed " << seed << std::endl;
     transport::sim_hub_config hc;
     hc.seed = seed;
@@ -49,6 +50,9 @@ protected:
       cfg.seed = seed * 1000 + i + 1;
       if (i > 0)
         cfg.seeds = {"127.0.1.1:7946"};
+      cfg.user_events = userevents::config::local();
+      if (tags_of)
+        cfg.tags = tags_of(i);
       auto tx = transport::make_sim_transport(*sys_, hub_, addr, cfg.name);
       nodes_.push_back(spawn_node(*sys_, cfg, tx, addr));
     }
@@ -270,6 +274,91 @@ TEST_F(NodeSim, ActorsOfANodeFailTogether) {
   for (auto& w : watchers)
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   sched_->run();
+}
+
+// -- user events and queries ----------------------------------------------------
+
+TEST_F(NodeSim, UserEventsReachEveryNodeOnceAndQueriesCollectResponses) {
+  start(5, 31, [](size_t i) {
+    return tag_map{{"role", i % 2 == 0 ? "web" : "db"}};
+  });
+  run_for(3s);
+  using namespace userevents;
+  // A subscriber per node, and responders on n1 and n2.
+  std::vector<std::shared_ptr<std::vector<std::string>>> seen;
+  std::vector<caf::actor_addr> helpers;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    auto log = std::make_shared<std::vector<std::string>>();
+    seen.push_back(log);
+    auto l = sys_->spawn(
+      [log](event_listener_actor::pointer)
+        -> event_listener_actor::behavior_type {
+        return {[log](ue_deliver_atom, const user_event& ev) {
+          log->push_back(std::string{to_string(ev.kind)} + ":" + ev.name
+                         + ":" + ev.payload);
+        }};
+      });
+    caf::anon_send(nodes_[i].userevents, ue_sub_atom_v, l);
+    if (i == 1 || i == 2) {
+      auto name = "n" + std::to_string(i);
+      auto r = sys_->spawn(
+        [name](query_responder_actor::pointer)
+          -> query_responder_actor::behavior_type {
+          return {[name](ue_answer_atom, const user_event& ev) {
+            return name + " says " + ev.payload;
+          }};
+        });
+      caf::anon_send(nodes_[i].userevents, ue_resp_atom_v, r);
+    }
+  }
+  sched_->run();
+  auto ev = ask<user_event>(nodes_[3].userevents, ue_pub_atom_v,
+                            std::string{"deploy"}, std::string{"v2"}, false);
+  EXPECT_EQ(ev.origin, "n3");
+  EXPECT_EQ(ev.name, "deploy");
+  run_for(2s);
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    EXPECT_EQ(*seen[i], std::vector<std::string>{"user:deploy:v2"})
+      << "node " << i;
+  // Typed errors for what breaks a limit.
+  auto err = std::make_shared<caf::error>();
+  sys_->spawn([=, dest = nodes_[0].userevents](caf::event_based_actor* self) {
+    self->request(dest, caf::infinite, ue_pub_atom_v, std::string{"x"},
+                  std::string(600, 'p'), false)
+      .then([](const user_event&) {}, [=](caf::error& e) { *err = e; });
+  });
+  sched_->run();
+  EXPECT_EQ(result_code_of(*err), result_code::too_large);
+  // A query for the web nodes: n0, n2, n4 ack; n2 also responds.
+  query_params q;
+  q.name = "ping";
+  q.payload = "hi";
+  q.tags = {{"role", "web"}};
+  q.timeout = 1s;
+  auto out = std::make_shared<query_result>();
+  sys_->spawn([=, dest = nodes_[1].userevents](caf::event_based_actor* self) {
+    self->request(dest, caf::infinite, ue_query_atom_v, q)
+      .then([=](query_result& r) { *out = r; });
+  });
+  run_for(2s);
+  EXPECT_EQ(out->acks, (std::vector<std::string>{"n0", "n2", "n4"}));
+  EXPECT_EQ(out->responses,
+            (std::map<std::string, std::string>{{"n2", "n2 says hi"}}));
+  EXPECT_TRUE(out->stragglers.empty());
+  EXPECT_EQ(out->expected, 3u);
+  // The queried nodes delivered it to their subscribers; the others did not.
+  EXPECT_EQ(seen[0]->back(), "query:ping:hi");
+  EXPECT_EQ(seen[1]->back(), "user:deploy:v2");
+  // A crashed matching node is a straggler of the next query.
+  crash(4);
+  q.payload = "again";
+  sys_->spawn([=, dest = nodes_[1].userevents](caf::event_based_actor* self) {
+    self->request(dest, caf::infinite, ue_query_atom_v, q)
+      .then([=](query_result& r) { *out = r; });
+  });
+  run_for(2s);
+  EXPECT_EQ(out->acks, (std::vector<std::string>{"n0", "n2"}));
+  EXPECT_EQ(out->stragglers, std::vector<std::string>{"n4"});
 }
 
 } // namespace

@@ -49,8 +49,12 @@ TEST(Init, RegistersEveryBlockAndErrorCategory) {
             caf::id_block::pekonode_transport::end);
   EXPECT_EQ(caf::id_block::pekonode_metadata::begin,
             caf::id_block::pekonode_membership::end);
-  EXPECT_EQ(caf::id_block::pekonode_node::begin,
+  EXPECT_EQ(caf::id_block::pekonode_userevents::begin,
             caf::id_block::pekonode_metadata::end);
+  EXPECT_EQ(caf::id_block::pekonode_node::begin,
+            caf::id_block::pekonode_userevents::end);
+  EXPECT_EQ(sys.render(caf::make_error(userevents::ec::rate_limited)),
+            "userevents: rate_limited");
 }
 
 // Every code of every layer maps to an admin result code by category and
@@ -82,6 +86,15 @@ TEST(ResultCodes, EachLayersCodesMapWithoutText) {
     {caf::make_error(caf::sec::request_timeout), result_code::unavailable},
     {caf::make_error(caf::sec::request_receiver_down),
      result_code::unavailable},
+    {caf::make_error(userevents::ec::rate_limited), result_code::rate_limited},
+    {caf::make_error(userevents::ec::too_many_queries),
+     result_code::rate_limited},
+    {caf::make_error(userevents::ec::too_large), result_code::too_large},
+    {caf::make_error(userevents::ec::bad_filter, std::string{"x"}),
+     result_code::invalid},
+    {caf::make_error(userevents::ec::bad_name), result_code::invalid},
+    {caf::make_error(userevents::ec::bad_timeout), result_code::invalid},
+    {caf::make_error(userevents::ec::not_running), result_code::unavailable},
     {caf::error{}, result_code::ok},
   };
   for (auto& r : rows)

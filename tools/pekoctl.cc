@@ -96,6 +96,16 @@ commands:
                             such as member-dead, key-put; --prefix matches
                             member names and keys; --index=N resumes after
                             event N (0: everything the node keeps)
+  event NAME [PAYLOAD|-] [--coalesce]
+                            send a user event to every node ('-' reads
+                            the payload from stdin; name + payload <= 512
+                            bytes); --coalesce: handlers may see only the
+                            newest of a burst of this name
+  query NAME [PAYLOAD|-] [--node=RE] [--tag=K=RE]... [--timeout=DURATION]
+                            ask the matching nodes (anchored RE2 patterns
+                            on name and tags) and print their acks and
+                            responses until the timeout (default 3s, at
+                            most 60s), then the members that did not ack
   metrics                   print Prometheus metrics
   version                   print pekoctl's version and the node's
   keygen                    print a new random gossip key (base64, 32
@@ -105,7 +115,8 @@ commands:
 flags:
   --addr=[https://]HOST:PORT  admin address of the node
   --json                    print the node's JSON instead of tables
-  --timeout=SECONDS         per-request timeout (default 10)
+  --timeout=SECONDS         per-request timeout (default 10); for
+                            'query' the query's timeout (500ms, 3s, 1m)
   --token_file=PATH         admin token (else $PEKOCTL_TOKEN, else the file
                             named by $PEKOCTL_TOKEN_FILE)
   --ca_file=PATH            CA certificate(s) to verify an https:// node
@@ -122,6 +133,8 @@ struct cli {
   std::string token_file;
   std::string ca_file;
   std::vector<std::string> args;
+  /// 'query' takes --timeout as the query's timeout (a duration).
+  std::string query_timeout;
   // Command flags: name -> values (repeatable ones keep all).
   std::map<std::string, std::vector<std::string>> flags;
 
@@ -1003,6 +1016,88 @@ int cmd_force_leave(const cli& o, client& c) {
                       dump(json{{"name", o.args[1]}}));
 }
 
+// -- user events and queries ---------------------------------------------------------
+
+int cmd_event(const cli& o, client& c) {
+  auto& a = o.args;
+  if (a.size() < 2 || a.size() > 3)
+    return usage_error("expected: event NAME [PAYLOAD|-] [--coalesce]");
+  std::string payload;
+  if (a.size() == 3 && !read_value(a[2], payload))
+    return fail("cannot read the payload from stdin");
+  std::string path = "/v1/event/" + percent_encode_key(a[1]);
+  if (o.has("coalesce"))
+    path += "?coalesce=1";
+  json j;
+  std::string raw;
+  if (!c.send_json("POST", path, payload, "application/octet-stream", j, &raw))
+    return exit_failed;
+  if (o.raw_json)
+    std::cout << raw;
+  else
+    std::cout << "event " << text_of(j["name"]) << " sent (id "
+              << text_of(j["id"]) << ", ltime " << text_of(j["ltime"]) << ")\n";
+  return exit_ok;
+}
+
+int cmd_query(const cli& o, client& c) {
+  auto& a = o.args;
+  if (a.size() < 2 || a.size() > 3)
+    return usage_error("expected: query NAME [PAYLOAD|-] [--node=RE] "
+                       "[--tag=K=RE]... [--timeout=DURATION]");
+  std::string payload;
+  if (a.size() == 3 && !read_value(a[2], payload))
+    return fail("cannot read the payload from stdin");
+  std::string params;
+  auto add = [&](const std::string& k, const std::string& v) {
+    params += (params.empty() ? "?" : "&") + k + "=" + percent_encode_key(v);
+  };
+  if (o.has("node"))
+    add("node", o.one("node"));
+  if (o.has("tag"))
+    for (auto& t : o.flags.at("tag")) {
+      auto eq = t.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return usage_error("--tag=" + t + " is not KEY=REGEX");
+      add("tag", t);
+    }
+  pekonode::duration d = std::chrono::seconds(3);
+  if (!o.query_timeout.empty()) {
+    if (!pekonode::node::parse_wait(o.query_timeout, d)
+        || d <= pekonode::duration::zero())
+      return usage_error("--timeout must look like 500ms, 3s or 1m");
+    add("timeout", o.query_timeout);
+  }
+  auto s = std::chrono::ceil<std::chrono::seconds>(d).count();
+  c.set_read_timeout(static_cast<int>(std::max<int64_t>(o.timeout_s, s + 5)));
+  json j;
+  std::string raw;
+  if (!c.send_json("POST", "/v1/query/" + percent_encode_key(a[1]) + params,
+                   payload, "application/octet-stream", j, &raw))
+    return exit_failed;
+  if (o.raw_json) {
+    std::cout << raw;
+    return exit_ok;
+  }
+  auto responses = j.value("responses", json::object());
+  for (auto& n : j.value("acks", json::array())) {
+    auto name = text_of(n);
+    std::cout << "ack from " << name << "\n";
+    if (responses.contains(name))
+      std::cout << "response from " << name << ": "
+                << text_of(responses[name]) << "\n";
+  }
+  auto stragglers = j.value("stragglers", json::array());
+  for (auto& n : stragglers)
+    std::cout << "no ack from " << text_of(n) << "\n";
+  auto counts = j.value("counts", json::object());
+  std::cout << "total acks: " << text_of(counts["acks"]) << " (expected "
+            << text_of(counts["expected"]) << "), responses: "
+            << text_of(counts["responses"]) << ", stragglers: "
+            << text_of(counts["stragglers"]) << "\n";
+  return exit_ok;
+}
+
 int cmd_version(const cli& o, client& c) {
   (void) o;
   std::cout << "pekoctl " << PEKONODE_VERSION << "\n";
@@ -1019,7 +1114,8 @@ int cmd_version(const cli& o, client& c) {
 const std::map<std::string, std::set<std::string>>& flag_owners() {
   static const std::map<std::string, std::set<std::string>> owners{
     {"status", {"members"}},   {"name", {"members"}},
-    {"tag", {"members"}},      {"detailed", {"members"}},
+    {"tag", {"members", "query"}}, {"detailed", {"members"}},
+    {"node", {"query"}},       {"coalesce", {"event"}},
     {"format", {"members"}},   {"prefix", {"kv", "monitor"}},
     {"type", {"monitor"}},     {"index", {"monitor"}},
     {"recurse", {"kv"}},       {"strict", {"kv"}},
@@ -1034,7 +1130,7 @@ const std::map<std::string, std::set<std::string>>& flag_owners() {
 // Flags that take no value.
 bool is_switch(const std::string& name) {
   return name == "detailed" || name == "recurse" || name == "strict"
-         || name == "clear";
+         || name == "clear" || name == "coalesce";
 }
 
 int run(const cli& o) {
@@ -1112,6 +1208,10 @@ int run(const cli& o) {
     return cmd_version(o, c);
   if (cmd == "monitor" && no_args())
     return cmd_monitor(o, c);
+  if (cmd == "event")
+    return cmd_event(o, c);
+  if (cmd == "query")
+    return cmd_query(o, c);
   return usage_error("unknown command or wrong arguments: " + cmd);
 }
 
@@ -1122,6 +1222,8 @@ int main(int argc, char** argv) {
   if (auto* env = std::getenv("PEKOCTL_ADDR"); env != nullptr && *env != 0)
     o.addr = env;
   bool flags_done = false;
+  std::string timeout_raw;
+  bool has_timeout = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (flags_done || arg.size() < 2 || arg[0] != '-') {
@@ -1166,11 +1268,8 @@ int main(int argc, char** argv) {
     } else if (name == "ca_file" && has_value) {
       o.ca_file = value;
     } else if (name == "timeout" && has_value) {
-      char* end = nullptr;
-      long t = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || t < 1 || t > 3600)
-        return usage_error("--timeout must be 1..3600 seconds");
-      o.timeout_s = static_cast<int>(t);
+      timeout_raw = value; // checked once the command is known
+      has_timeout = true;
     } else if (flag_owners().count(name) != 0
                && has_value != is_switch(name)) {
       o.flags[name].push_back(value);
@@ -1183,6 +1282,15 @@ int main(int argc, char** argv) {
       return usage_error("unknown flag " + arg
                          + " (put '--' before values starting with '-')");
     }
+  }
+  if (has_timeout && !o.args.empty() && o.args[0] == "query") {
+    o.query_timeout = timeout_raw;
+  } else if (has_timeout) {
+    char* end = nullptr;
+    long t = std::strtol(timeout_raw.c_str(), &end, 10);
+    if (timeout_raw.empty() || *end != '\0' || t < 1 || t > 3600)
+      return usage_error("--timeout must be 1..3600 seconds");
+    o.timeout_s = static_cast<int>(t);
   }
   if (!o.args.empty() && o.args[0] == "help") {
     std::cout << usage_text;

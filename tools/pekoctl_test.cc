@@ -543,5 +543,65 @@ TEST_F(PekoctlMonitor, BadFlagsAreUsageErrorsAndBadTypesTheNodesError) {
   EXPECT_EQ(r.code, 2) << r.out;
 }
 
+TEST_F(Pekoctl, EventSendsNamePayloadAndCoalesce) {
+  auto r = run("event deploy 'v 2' --coalesce");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("event deploy sent (id ", 0), 0u) << r.out;
+  r = run("event from-stdin -", "payload bytes");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("event bare");
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(backend_.events.size(), 3u);
+  EXPECT_EQ(backend_.events[0].payload, "v 2");
+  EXPECT_TRUE(backend_.events[0].coalesce);
+  EXPECT_EQ(backend_.events[1].payload, "payload bytes");
+  EXPECT_FALSE(backend_.events[1].coalesce);
+  EXPECT_EQ(backend_.events[2].payload, "");
+  // The node's refusals exit 1 and name the rule.
+  r = run("event big " + std::string(600, 'x'));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("512"), std::string::npos) << r.out;
+  backend_.event_budget = 0;
+  r = run("event e");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("rate"), std::string::npos) << r.out;
+  // Usage errors exit 2.
+  EXPECT_EQ(run("event").code, 2);
+  EXPECT_EQ(run("event a b c").code, 2);
+  EXPECT_EQ(run("event a --node=x").code, 2);
+}
+
+TEST_F(Pekoctl, QueryPassesFiltersAndPrintsAcksResponsesAndStragglers) {
+  backend_.query_responses = {{"node-a", "load 0.5"}};
+  auto r = run("query uptime hi --node='node-.*' --tag=role='web|db' "
+               "--tag dc=eu --timeout=2s");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out,
+            "ack from node-a\n"
+            "response from node-a: load 0.5\n"
+            "no ack from node-b\n"
+            "total acks: 1 (expected 2), responses: 1, stragglers: 1\n");
+  ASSERT_EQ(backend_.queries.size(), 1u);
+  auto& q = backend_.queries[0];
+  EXPECT_EQ(q.name, "uptime");
+  EXPECT_EQ(q.payload, "hi");
+  EXPECT_EQ(q.node_filter, "node-.*");
+  ASSERT_EQ(q.tags.size(), 2u);
+  EXPECT_EQ(q.tags[0].second, "web|db");
+  EXPECT_EQ(q.tags[1].first, "dc");
+  EXPECT_EQ(q.timeout, std::chrono::seconds(2));
+  r = run("query x --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"counts\""), std::string::npos) << r.out;
+  EXPECT_EQ(run("query x --timeout=soon").code, 2);
+  EXPECT_EQ(run("query x --tag=novalue").code, 2);
+  r = run("query x --node='('");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("bad_filter"), std::string::npos) << r.out;
+  // Other commands keep --timeout as the request timeout in seconds.
+  EXPECT_EQ(run("members --timeout=2s").code, 2);
+  EXPECT_EQ(run("members --timeout=2").code, 0);
+}
+
 } // namespace
 } // namespace pekonode::node

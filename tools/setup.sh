@@ -20,6 +20,7 @@ packages=(
   llvm-14                #   llvm-symbolizer for sanitizer stack traces
   libsystemd-dev         # sd_notify: Type=notify readiness, reload, watchdog
   libsqlite3-dev         # durable store under --data_dir (storage/)
+  libre2-dev             # query filters from the network: linear-time regular expressions
   python3-yaml           # offline checks of the Kubernetes manifests
   python3-matplotlib     # tools/plot_benchmarks.py (docs/img) and its CI test
   dpkg-dev               # dpkg-shlibdeps: Depends: of the .deb (tools/build_deb.sh)

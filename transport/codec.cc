@@ -230,7 +230,8 @@ std::string describe_scan_error(ec e, size_t size, const limits& lim) {
 
 bool is_known_channel(uint32_t chan) noexcept {
   return chan == static_cast<uint32_t>(channel::membership)
-         || chan == static_cast<uint32_t>(channel::metadata);
+         || chan == static_cast<uint32_t>(channel::metadata)
+         || chan == static_cast<uint32_t>(channel::user_events);
 }
 
 std::string encode(const envelope& env) {
