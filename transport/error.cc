@@ -22,6 +22,8 @@ const char* to_string(ec x) noexcept {
     case ec::io_error: return "io_error";
     case ec::bad_keyring: return "bad_keyring";
     case ec::crypto_unavailable: return "crypto_unavailable";
+    case ec::wrong_destination: return "wrong_destination";
+    case ec::stale: return "stale";
   }
   return "unknown";
 }

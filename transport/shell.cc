@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/text.h"
 #include "transport/address.h"
 
 namespace pekonode::transport::detail {
@@ -28,9 +29,51 @@ bool log_limiter::allow(time_point now, uint64_t& suppressed) {
   return true;
 }
 
-shell::shell(wire w, uint64_t fault_seed)
-  : wire_(std::move(w)), fault_rng_(fault_seed),
+uint64_t system_wall_ms() {
+  return static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count());
+}
+
+namespace {
+
+shell_env complete(shell_env env) {
+  if (!env.wall_ms)
+    env.wall_ms = system_wall_ms;
+  if (!env.is_local)
+    env.is_local = [](const address&) { return false; };
+  return env;
+}
+
+} // namespace
+
+shell::shell(wire w, uint64_t fault_seed, shell_env env)
+  : wire_(std::move(w)), env_(complete(std::move(env))),
+    replays_(wire_.config().replay, env_.wall_ms()), fault_rng_(fault_seed),
     limiter_(5, std::chrono::seconds(1)) {
+}
+
+std::optional<std::string> shell::seal(time_point now, const address& dest,
+                                       std::string_view envelope,
+                                       size_t messages) {
+  auto sealed = wire_.seal(envelope, dest, next_seq_, env_.wall_ms());
+  if (!sealed) {
+    count_unsent(now, dest, to_string(sealed.code), messages, sealed.message);
+    return std::nullopt;
+  }
+  if (wire_.frame().encrypted())
+    ++next_seq_;
+  return std::move(*sealed);
+}
+
+bool shell::set_keys(keyring keys) {
+  auto n = keys.size();
+  if (!wire_.set_keys(std::move(keys)))
+    return false;
+  LOG(INFO) << "transport " << wire_.config().name << ": keyring replaced ("
+            << n << " keys)";
+  return true;
 }
 
 void shell::set_faults(const faults& f) {
@@ -103,19 +146,36 @@ void shell::receive(time_point now, const address& from,
       return;
     }
   }
-  auto env = wire_.receive(bytes);
+  frame_header h;
+  auto env = wire_.receive(bytes, &h);
   if (!env) {
     count_drop(now, from, to_string(env.code), 1, env.message);
     return;
   }
   if (wire_.frame().encrypted()) {
-    // receive() succeeded, so the frame holds a full nonce after byte 0.
-    uint64_t prefix = 0;
-    std::memcpy(&prefix, bytes.data() + 1, sizeof(prefix));
-    if (replays_.seen(prefix)) {
-      count_drop(now, from, to_string(ec::replayed), 1,
-                 "nonce seen in a recent datagram");
+    // Authenticated: the header was written by a key holder. The checks
+    // run on the whole datagram before any message of it is delivered.
+    if (!env_.is_local(h.dest)) {
+      count_drop(now, from, to_string(ec::wrong_destination), 1,
+                 "sealed for " + escape(h.dest));
       return;
+    }
+    auto wall = env_.wall_ms();
+    switch (replays_.check(env->sender, h.epoch, h.seq, h.sent_ms, wall)) {
+      case replay_verdict::accept:
+        break;
+      case replay_verdict::stale:
+        count_drop(now, from, to_string(ec::stale), 1,
+                   "sealed at " + std::to_string(h.sent_ms) + " ms, now "
+                     + std::to_string(wall)
+                     + " ms: outside the clock window or before this "
+                       "node's start");
+        return;
+      case replay_verdict::replayed:
+        count_drop(now, from, to_string(ec::replayed), 1,
+                   "sequence number " + std::to_string(h.seq)
+                     + " already taken or below the window");
+        return;
     }
   }
   for (auto& m : env->messages) {

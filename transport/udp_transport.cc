@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -181,8 +182,16 @@ void udp_state::init(udp_config config, std::shared_ptr<udp_socket> sock) {
   auto seed = cfg.fault_seed != 0 ? cfg.fault_seed
                                   : (uint64_t{std::random_device{}()} << 32)
                                       ^ std::random_device{}();
+  if (cfg.wire.epoch == 0)
+    cfg.wire.epoch = random_epoch();
+  if (auto hp = parse_host_port(bound)) {
+    bound_port = hp->port;
+    wildcard = hp->host == "0.0.0.0" || hp->host == "::";
+  }
+  detail::shell_env env;
+  env.is_local = [this](const address& dest) { return is_local(dest); };
   sh = std::make_unique<detail::shell>(
-    wire{cfg.wire, framer{cfg.keys, cfg.label}}, seed);
+    wire{cfg.wire, framer{cfg.keys, cfg.label}}, seed, std::move(env));
   reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared,
                        cfg.max_pending};
   int rcvbuf = 0;
@@ -192,6 +201,68 @@ void udp_state::init(udp_config config, std::shared_ptr<udp_socket> sock) {
             << " (advertise " << advertised << ", "
             << (cfg.keys.empty() ? "plaintext" : "encrypted") << ", SO_RCVBUF "
             << rcvbuf << ")";
+}
+
+void udp_state::refresh_local_addresses() {
+  local_addrs.clear();
+  local_refreshed = now();
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0)
+    return;
+  for (auto* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr)
+      continue;
+    endpoint ep;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      std::memcpy(&ep.storage, i->ifa_addr, sizeof(sockaddr_in));
+      reinterpret_cast<sockaddr_in*>(&ep.storage)->sin_port = htons(bound_port);
+      ep.len = sizeof(sockaddr_in);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      std::memcpy(&ep.storage, i->ifa_addr, sizeof(sockaddr_in6));
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ep.storage);
+      in6->sin6_port = htons(bound_port);
+      in6->sin6_scope_id = 0;
+      ep.len = sizeof(sockaddr_in6);
+    } else {
+      continue;
+    }
+    local_addrs.insert(to_address(ep));
+  }
+  ::freeifaddrs(list);
+}
+
+bool udp_state::is_local(const address& dest) {
+  if (dest.empty())
+    return false;
+  if (dest == bound || dest == advertised)
+    return true;
+  if (!wildcard)
+    return false;
+  // Bound to every interface: any address of this host at our port.
+  auto ep = parse_endpoint(dest);
+  if (!ep)
+    return false;
+  if (ep->family() == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&ep->storage);
+    if (ntohs(in->sin_port) != bound_port)
+      return false;
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127)
+      return true; // all of 127.0.0.0/8 is this host
+  } else if (ep->family() == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ep->storage);
+    if (ntohs(in6->sin6_port) != bound_port)
+      return false;
+  } else {
+    return false;
+  }
+  if (local_addrs.count(dest) > 0)
+    return true;
+  // Interfaces change (DHCP, new links): re-read them at most every 5 s.
+  if (now() - local_refreshed < std::chrono::seconds(5)
+      && local_refreshed != time_point{})
+    return false;
+  refresh_local_addresses();
+  return local_addrs.count(dest) > 0;
 }
 
 address advertise_address(const std::string& advertise, const address& bound) {
@@ -257,8 +328,14 @@ void udp_state::transmit(const destination& d, const address& to,
     sh->count_unsent(now(), to, "unresolved", messages, d.error);
     return;
   }
-  auto n = ::sendto(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                    d.ep.sa(), d.ep.len);
+  // Sealed for the address it goes to, as the receiver sees it.
+  auto sealed = sh->seal(now(), to_address(d.ep), bytes, messages);
+  if (!sealed) {
+    ++st.send_errors;
+    return;
+  }
+  auto n = ::sendto(fd, sealed->data(), sealed->size(),
+                    MSG_DONTWAIT | MSG_NOSIGNAL, d.ep.sa(), d.ep.len);
   if (n < 0) {
     ++st.send_errors;
     sh->count_unsent(now(), to, "sendto_failed", messages, errno_text(errno));

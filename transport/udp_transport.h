@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -125,6 +126,9 @@ struct udp_state {
   void on_lookup(const address& name, const resolution& r);
   endpoint pick(const std::vector<address>& addrs, bool& ok) const;
   void collect_reader_counters();
+  /// True if `dest` (a frame's destination) is an address of this node.
+  bool is_local(const address& dest);
+  void refresh_local_addresses();
   time_point now() const { return self->clock().now(); }
 
   datagram_transport_actor::stateful_pointer<udp_state> self;
@@ -138,6 +142,10 @@ struct udp_state {
   address advertised;
   udp_config cfg;
   std::unordered_map<address, destination> dests;
+  uint16_t bound_port = 0;
+  bool wildcard = false;
+  std::set<address> local_addrs;
+  time_point local_refreshed{};
   resolver_actor resolver;
 };
 

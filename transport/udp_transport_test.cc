@@ -130,7 +130,7 @@ TEST_F(Udp, GarbageFromRawSocketIsCountedAndDropped) {
   const std::string junk[] = {
     "garbage",                        // unknown frame format -> bad_version
     std::string("\x01\x00\x02", 3),  // field number 0 -> malformed
-    std::string(1, '\x02'),           // encrypted frame, no keyring
+    std::string(1, '\x03'),           // encrypted frame, no keyring
     std::string("\x01\x05", 2)};      // label cut short -> truncated
   for (auto& j : junk)
     ASSERT_EQ(::sendto(raw, j.data(), j.size(), 0, ep->sa(), ep->len),
