@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -66,6 +67,27 @@ bool crypto_init() noexcept {
 keyring::~keyring() {
   for (auto& k : keys_)
     sodium_memzero(k.data(), k.size());
+  for (auto& m : materials_)
+    sodium_memzero(m.data(), m.size());
+}
+
+void keyring::make_primary(size_t i) {
+  if (i == 0 || i >= keys_.size())
+    return;
+  std::rotate(keys_.begin(), keys_.begin() + static_cast<ptrdiff_t>(i),
+              keys_.begin() + static_cast<ptrdiff_t>(i) + 1);
+  std::rotate(materials_.begin(),
+              materials_.begin() + static_cast<ptrdiff_t>(i),
+              materials_.begin() + static_cast<ptrdiff_t>(i) + 1);
+}
+
+void keyring::erase(size_t i) {
+  if (i >= keys_.size())
+    return;
+  sodium_memzero(keys_[i].data(), keys_[i].size());
+  sodium_memzero(materials_[i].data(), materials_[i].size());
+  keys_.erase(keys_.begin() + static_cast<ptrdiff_t>(i));
+  materials_.erase(materials_.begin() + static_cast<ptrdiff_t>(i));
 }
 
 keyring::key keyring::derive(std::string_view material) noexcept {
@@ -81,6 +103,7 @@ keyring::key keyring::derive(std::string_view material) noexcept {
 
 void keyring::add(std::string_view material) {
   keys_.push_back(derive(material));
+  materials_.emplace_back(material);
 }
 
 result<keyring> keyring::from_secrets(const std::vector<std::string>& secrets) {

@@ -77,13 +77,26 @@ public:
   /// ring was empty.
   void add(std::string_view material);
 
+  /// Moves key `i` to the front (primary); the others keep their order.
+  void make_primary(size_t i);
+
+  /// Removes key `i` (wiping its material).
+  void erase(size_t i);
+
   bool empty() const noexcept { return keys_.empty(); }
   size_t size() const noexcept { return keys_.size(); }
   const key& primary() const noexcept { return keys_.front(); }
   const std::vector<key>& keys() const noexcept { return keys_; }
+  /// The material each key was derived from (same order as keys()): what
+  /// a keyring file holds, kept so a changed ring can be written back and
+  /// its keys named by fingerprint. Never sent.
+  const std::vector<std::string>& materials() const noexcept {
+    return materials_;
+  }
 
 private:
   std::vector<key> keys_;
+  std::vector<std::string> materials_;
 };
 
 /// A key whose bytes are at least this many distinct values is not judged

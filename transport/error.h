@@ -32,6 +32,9 @@ enum class ec : uint8_t {
   crypto_unavailable,  ///< libsodium failed to initialise
   wrong_destination,   ///< encrypted datagram sealed for another node's address
   stale,               ///< encrypted datagram sealed outside the accepted time window
+  key_not_found,       ///< keyring command names a key the ring does not hold
+  primary_key,         ///< keyring command would remove the primary key
+  keyring_full,        ///< keyring command would exceed max_keyring_keys
 };
 
 /// Stable snake_case name of `x` ("too_large", "auth_failed", ...).

@@ -7,6 +7,7 @@
 
 #include "common/text.h"
 #include "transport/address.h"
+#include "transport/keyring_ops.h"
 
 namespace pekonode::transport::detail {
 
@@ -192,6 +193,79 @@ void shell::receive(time_point now, const address& from,
     out.push_back(delivery{sub->second, inbound{from, env->sender, m.chan,
                                                 std::move(m.body), now}});
   }
+}
+
+namespace {
+
+keyring_reply describe(const keyring& ring) {
+  keyring_reply r;
+  for (size_t i = 0; i < ring.size(); ++i)
+    r.keys.push_back(key_info{key_fingerprint(ring.materials()[i]), i == 0});
+  return r;
+}
+
+} // namespace
+
+result<keyring_reply> shell::keyring_command(const keyring_request& req) {
+  using res = result<keyring_reply>;
+  if (!wire_.frame().encrypted())
+    return res::failure(ec::encryption_mismatch,
+                        "this node gossips in plaintext and has no keyring "
+                        "(start it with --keyring_file)");
+  if (req.action > static_cast<uint8_t>(keyring_action::reload))
+    return res::failure(ec::bad_keyring, "unknown keyring action "
+                                           + std::to_string(req.action));
+  auto action = static_cast<keyring_action>(req.action);
+  const auto& name = wire_.config().name;
+  if (action == keyring_action::list)
+    return res::success(describe(wire_.frame().keys()));
+  if (action == keyring_action::reload) {
+    if (env_.keyring_file.empty())
+      return res::failure(ec::bad_keyring,
+                          "no keyring file to reload (start with --keyring_file)");
+    auto ring = load_keyring_file(env_.keyring_file);
+    if (!ring)
+      return res::failure(ring.code, ring.message);
+    auto before = describe(wire_.frame().keys());
+    auto reply = describe(*ring);
+    bool same = before.keys.size() == reply.keys.size();
+    for (size_t i = 0; same && i < reply.keys.size(); ++i)
+      same = before.keys[i].fingerprint == reply.keys[i].fingerprint;
+    reply.changed = !same;
+    if (reply.changed)
+      set_keys(std::move(*ring));
+    LOG(INFO) << "transport " << name << ": keyring file " << env_.keyring_file
+              << " re-read: " << reply.keys.size() << " keys, primary "
+              << reply.keys.front().fingerprint
+              << (reply.changed ? "" : " (unchanged)");
+    return res::success(std::move(reply));
+  }
+  bool changed = false;
+  auto next = change_keyring(wire_.frame().keys(), action, req.key, changed);
+  if (!next)
+    return res::failure(next.code, next.message);
+  auto reply = describe(*next);
+  reply.changed = changed;
+  if (!changed)
+    return res::success(std::move(reply));
+  if (!env_.keyring_file.empty()) {
+    auto text = keyring_file_text(*next);
+    if (!text)
+      return res::failure(text.code, text.message);
+    auto written = write_file_atomically(env_.keyring_file, *text);
+    wipe_text(*text);
+    if (!written)
+      return res::failure(written.code, written.message
+                                          + "; the keyring is unchanged");
+    reply.persisted = true;
+  }
+  set_keys(std::move(*next));
+  LOG(INFO) << "transport " << name << ": keyring " << to_string(action)
+            << ": " << reply.keys.size() << " keys, primary "
+            << reply.keys.front().fingerprint
+            << (reply.persisted ? ", written to " + env_.keyring_file
+                                : std::string{", in memory only"});
+  return res::success(std::move(reply));
 }
 
 stats shell::snapshot() const {

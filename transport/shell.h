@@ -53,6 +53,9 @@ struct shell_env {
   /// True if a frame's destination is an address of this node; empty:
   /// every destination is refused.
   std::function<bool(const address&)> is_local;
+  /// Keyring file that keyring changes are written to and `reload` reads;
+  /// empty: changes live in memory only, reload is refused.
+  std::string keyring_file;
 };
 
 /// Wall clock reading of the system clock, ms since 1970.
@@ -95,6 +98,11 @@ public:
   /// Replaces the keys (run-time rotation); false (nothing changed) for an
   /// empty ring or a plaintext transport.
   bool set_keys(keyring keys);
+
+  /// Runs a keyring command (transport.h `tx_keyring_atom`): a change is
+  /// written to the keyring file first (when there is one) and applied
+  /// only if that worked. Errors as documented there.
+  result<keyring_reply> keyring_command(const keyring_request& req);
 
   /// Records outbound messages that could not be sent, and warns.
   void count_unsent(time_point now, const address& peer,

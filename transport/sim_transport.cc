@@ -171,6 +171,13 @@ datagram_transport_actor::behavior_type sim_transport_state::make_behavior() {
     [this](tx_stats_atom) { return sh->snapshot(); },
     [this](tx_fault_atom) { return sh->current_faults(); },
     [this](tx_fault_atom, const faults& f) { sh->set_faults(f); },
+    [this](tx_keyring_atom,
+           const keyring_request& req) -> caf::result<keyring_reply> {
+      auto r = sh->keyring_command(req);
+      if (!r)
+        return make_error(r.code, r.message);
+      return std::move(*r);
+    },
     [this](tx_close_atom) { self->quit(caf::exit_reason::user_shutdown); },
   };
 }

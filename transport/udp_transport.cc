@@ -190,6 +190,7 @@ void udp_state::init(udp_config config, std::shared_ptr<udp_socket> sock) {
   }
   detail::shell_env env;
   env.is_local = [this](const address& dest) { return is_local(dest); };
+  env.keyring_file = cfg.keyring_file;
   sh = std::make_unique<detail::shell>(
     wire{cfg.wire, framer{cfg.keys, cfg.label}}, seed, std::move(env));
   reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared,
@@ -491,6 +492,13 @@ datagram_transport_actor::behavior_type udp_state::make_behavior() {
     },
     [this](tx_fault_atom) { return sh->current_faults(); },
     [this](tx_fault_atom, const faults& f) { sh->set_faults(f); },
+    [this](tx_keyring_atom,
+           const keyring_request& req) -> caf::result<keyring_reply> {
+      auto r = sh->keyring_command(req);
+      if (!r)
+        return make_error(r.code, r.message);
+      return std::move(*r);
+    },
     [this](tx_close_atom) {
       stop();
       self->quit(caf::exit_reason::user_shutdown);

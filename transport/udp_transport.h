@@ -36,6 +36,10 @@ struct udp_config {
   std::string advertise;
   /// Encryption keys; empty ring = plaintext frames carrying `label`.
   keyring keys;
+  /// The keyring file `keys` came from: run-time keyring changes
+  /// (`tx_keyring_atom`) are written back to it atomically, and `reload`
+  /// re-reads it. Empty: changes stay in memory, reload is refused.
+  std::string keyring_file;
   /// Cluster label: bound into the AEAD associated data, or carried and
   /// checked in plaintext mode. Nodes with different labels never talk.
   std::string label;
