@@ -75,6 +75,7 @@ enum class endpoint {
   tags,
   metrics,
   faults,
+  keyring,     ///< /v1/keyring: list, install, use, remove keys
   ui,          ///< /ui/{file}: the live cluster view's static files
   ui_redirect, ///< /ui -> /ui/
 };
@@ -171,6 +172,7 @@ class api {
   static response ui_asset(const std::string& name);
   response faults_get();
   response faults_post(const request& req);
+  response keyring_call(const request& req);
   std::optional<response> decode_key(const std::string& raw,
                                      std::string& key) const;
   void refuse(const char* rule) const;

@@ -130,6 +130,8 @@ public:
   result set_faults(const fault_settings& settings) override;
   result metrics(std::string& out) override;
   bool healthy() override;
+  result keyring(keyring_op op, const std::string& key,
+                 keyring_view& out) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }
