@@ -47,7 +47,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, inbound& x) {
 /// "bad_version", "too_many_messages", "field_too_large", "unknown_channel",
 /// "auth_failed", "wrong_label", "encryption_mismatch", "replayed"), plus
 /// "no_subscriber" (counts messages), "overload" (receive queue full),
-/// "read_error" and "fault_injected".
+/// "kernel_overflow" (dropped by the kernel: socket receive buffer full,
+/// SO_RXQ_OVFL), "read_error" and "fault_injected".
 struct stats {
   uint64_t datagrams_in = 0;
   uint64_t datagrams_out = 0;

@@ -47,10 +47,21 @@ struct udp_config {
   /// of a large cluster) while the actor is busy; the kernel may cap it
   /// (net.core.rmem_max). Costs kernel memory only when filled.
   int recv_buffer = 4 << 20;
-  /// Datagrams read but not yet processed by the actor before the reader
-  /// drops new ones (counted as "overload"). Default 8192 (~11 MiB at
-  /// 1400 bytes): bounds memory under a flood instead of growing the mailbox.
+  /// Received datagrams are queued to the actor in two classes, each
+  /// bounded, beyond which the reader drops new ones (counted as
+  /// "overload"): those of at most `priority_datagram` bytes — every
+  /// datagram pekonode sends within its `max_datagram` budget: probes,
+  /// acks, refutations, gossip, metadata — go ahead of larger ones as
+  /// urgent messages, at most `max_pending` of them (default 8192: at most 16
+  /// MiB); larger datagrams (lone oversize messages, or a flood of
+  /// large junk) wait behind them, at most `max_pending_bulk_bytes` bytes
+  /// (default 8 MiB). So the queue is bounded at 24 MiB whatever arrives
+  /// (it was 8192 x 64 KiB = 512 MiB), and large datagrams never delay
+  /// probes and acks. Default `priority_datagram` 2048: above every
+  /// default `max_datagram` (1400) with room for jumbo-free tunnels.
   size_t max_pending = 8192;
+  size_t priority_datagram = 2048;
+  size_t max_pending_bulk_bytes = 8 << 20;
   /// How long a resolved host name is reused. Default 30 s; an expired
   /// entry is still used while it is being refreshed. Failures are cached
   /// for `resolve_retry` (default 5 s) so a dead name costs one lookup per
