@@ -54,7 +54,9 @@ DEFINE_string(admin, "", "IP:PORT of the admin HTTP API (off when empty).");
 DEFINE_string(keyring_file, "",
               "File with cluster keys (32 random bytes each, base64 or hex, "
               "from 'pekoctl keygen'), one per line, first is primary: every "
-              "datagram is encrypted and authenticated. Keep it mode 600.");
+              "datagram is encrypted and authenticated. Keep it mode 600. "
+              "Keyring changes through /v1/keyring are written back to it; "
+              "SIGHUP re-reads it.");
 DEFINE_bool(insecure_plaintext, false,
             "Allow a non-loopback --bind without --keyring_file: gossip in "
             "plaintext, so anyone who reaches the port can rewrite "
