@@ -187,7 +187,9 @@ def test_captured_datagrams_replayed_have_no_effect_and_are_counted():
         after = counted()
         delta = {r: after[r] - before[r] for r in reasons}
         print(f"flood: {total} sent; {delta}")
-        check(accounted() == total,
+        # At least: the cluster's own datagrams dropped by the full queue
+        # during the flood count as overload too.
+        check(accounted() >= total,
               f"{accounted()} of {total} flood datagrams accounted for: {delta}")
         check(delta["replayed"] + delta["stale"] > 0, f"none refused: {delta}")
         unchanged("flood")
