@@ -498,14 +498,24 @@ void gen_transport() {
   }
   put("wire", "other-label", std::string("\x01\x04prod", 6) + envelopes()[0].second);
   put("wire", "encrypted-format", std::string("\x02", 1) + std::string(40, 'e'));
+  put("wire", "sealed-format", std::string("\x03", 1) + std::string(80, 'e'));
   put("wire", "truncated-label", std::string("\x01\x20short", 7));
 
   reset_dir("wire_keyed");
+  // Mode 1: key choice, frame header (epoch, sequence, time, destination).
+  auto keyed_header = [](uint8_t key, std::string_view dest) {
+    writer w;
+    w.u8(1).u8(key).u64(0x5eed5eed5eed5eedULL).u64(42).u64(1'800'000'000'000ULL);
+    w.u8(static_cast<uint8_t>(dest.size())).raw(dest);
+    return w.str();
+  };
   for (auto& [n, e] : envelopes()) {
-    put("wire_keyed", "sealed-" + n, std::string("\x01\x00", 2) + e);
+    put("wire_keyed", "sealed-" + n, keyed_header(0, "10.0.0.2:7946") + e);
     if (n == "both")
-      put("wire_keyed", "sealed-old-key-" + n, std::string("\x01\x01", 2) + e);
+      put("wire_keyed", "sealed-old-key-" + n,
+          keyed_header(1, "[2001:db8::1]:7946") + e);
   }
+  put("wire_keyed", "sealed-no-destination", keyed_header(0, "") + envelopes()[0].second);
   put("wire_keyed", "tampered", std::string("\x02\x10\x00\x03", 4) + envelopes()[2].second);
   put("wire_keyed", "tampered-format", std::string("\x02\x00\x00\x01", 4) + envelopes()[0].second);
   put("wire_keyed", "raw-short", std::string("\x00\x02", 2) + std::string(20, 'n'));
@@ -513,22 +523,41 @@ void gen_transport() {
   put("wire_keyed", "raw-plaintext", std::string("\x00\x01\x00", 3) + envelopes()[0].second);
 
   reset_dir("replay");
-  put("replay", "repeats", std::string("\x04\x01\x02\x03\x01\x05\x06\x01\x02\x07", 10));
-  put("replay", "disabled", std::string("\x00\x01\x01\x01", 4));
   {
+    // In order, then repeated: every repeat refused.
     writer w;
-    w.u8(2);
-    for (uint64_t v : {0x1122334455667788ULL, 0x99ULL, 0x1122334455667788ULL})
-      w.u8(0x80).u64(v);
-    w.u8(0x11).u8(0x11);
-    put("replay", "full-prefixes", w.str());
+    w.u8(0x07);
+    for (int r = 0; r < 2; ++r)
+      for (uint16_t s = 1; s <= 6; ++s)
+        w.u8(0x80).u16(1500).u8(1).u16(s);
+    put("replay", "repeats", w.str());
   }
   {
+    // Old sender times, then times from the future.
     writer w;
-    w.u8(32);
-    for (int i = 0; i < 40; ++i)
-      w.u8(static_cast<uint8_t>(i % 37));
+    w.u8(0x03);
+    for (uint16_t off : {0, 400, 2999, 2600, 1500})
+      w.u8(0x90).u16(off).u8(0).u16(off);
+    put("replay", "clock-window", w.str());
+  }
+  {
+    // More senders and epochs than states: evictions raise the floor.
+    writer w;
+    w.u8(0x01);
+    for (int i = 0; i < 16; ++i)
+      w.u8(static_cast<uint8_t>(0x80 | (i & 0x0f))).u16(1500).u8(3).u16(
+        static_cast<uint16_t>(1 + i / 16));
+    for (int i = 0; i < 16; ++i)
+      w.u8(static_cast<uint8_t>(0x80 | (i & 0x0f))).u16(1500).u8(0).u16(1);
     put("replay", "evictions", w.str());
+  }
+  {
+    // A jump past the window, then numbers below it.
+    writer w;
+    w.u8(0x00);
+    for (uint16_t s : {1, 2, 400, 3, 337, 336, 400})
+      w.u8(0x80).u16(1500).u8(1).u16(s);
+    put("replay", "window-jump", w.str());
   }
 
   reset_dir("keyring");

@@ -58,8 +58,10 @@ void check(const wire& w, std::string_view dg) {
   auto batch = w.prepare(out);
   size_t n = 0;
   for (auto& d : batch.datagrams) {
-    FUZZ_CHECK(d.bytes.size() <= cap, "prepared datagram above the cap");
-    auto back = w.receive(d.bytes);
+    auto sealed = w.seal(d.bytes, d.to, 1, 0);
+    FUZZ_CHECK(sealed.ok(), sealed.message.c_str());
+    FUZZ_CHECK(sealed->size() <= cap, "prepared datagram above the cap");
+    auto back = w.receive(*sealed);
     FUZZ_CHECK(back.ok(), back.message.c_str());
     FUZZ_CHECK(back->sender == w.config().name, "sender of own datagram");
     for (auto& m : back->messages) {

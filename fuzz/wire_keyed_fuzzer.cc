@@ -4,14 +4,17 @@
 //
 //   0: raw       the rest is a received datagram (format byte, length and
 //                tag checks; decryption of garbage under every key)
-//   1: sealed    the rest is an envelope, sealed with the real key (the
-//                primary, or the old key for odd second bytes) and received:
-//                the fuzzer drives the decoder behind decryption
+//   1: sealed    a frame header (epoch, sequence number, time: u64 each,
+//                destination: a length byte % 49 and its bytes), then the
+//                rest is an envelope, sealed with the real key (the primary,
+//                or the old key for odd second bytes) and received: the
+//                fuzzer drives the decoder behind decryption
 //   2: tampered  next 2 bytes pick a position and a bit, the rest is sealed
 //                as in 1 and that bit flipped before receiving
 //
 // Checked: raw bytes never authenticate unless they carry a frame this
-// ring sealed; a sealed envelope opens to exactly its bytes and then decodes
+// ring sealed; a sealed envelope opens to exactly its bytes and header (the
+// earlier format byte 0x02 is refused as bad_version) and then decodes
 // exactly as the codec decodes it directly; a flipped bit anywhere is
 // rejected (never accepted, never a crash).
 
@@ -81,11 +84,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1: {
       bool old_key = in.flag();
+      frame_header h;
+      h.epoch = in.u64();
+      h.seq = in.u64();
+      h.sent_ms = in.u64();
+      h.dest = std::string{in.bytes(in.u8() % (max_frame_destination + 1))};
       auto env = in.rest();
-      auto sealed = sealer(old_key).seal(env);
+      auto sealed = sealer(old_key).seal(env, h);
       FUZZ_CHECK(sealed.ok(), sealed.message.c_str());
-      auto opened = w.frame().open(*sealed);
+      frame_header got_h;
+      auto opened = w.frame().open(*sealed, &got_h);
       FUZZ_CHECK(opened.ok() && *opened == env, "sealed frame did not open");
+      FUZZ_CHECK(got_h.epoch == h.epoch && got_h.seq == h.seq
+                   && got_h.sent_ms == h.sent_ms && got_h.dest == h.dest,
+                 "frame header changed");
+      auto earlier = *sealed;
+      earlier[0] = static_cast<char>(frame_xchacha);
+      FUZZ_CHECK(w.receive(earlier).code == ec::bad_version,
+                 "the earlier frame format was not refused as bad_version");
       auto got = w.receive(*sealed);
       if (sealed->size() > cap) {
         FUZZ_CHECK(got.code == ec::too_large, "oversize not too_large");

@@ -189,6 +189,15 @@ result admin_backend::kv_scan(const std::string& prefix, bool with_values,
   return changing("the keys under the prefix");
 }
 
+result admin_backend::keyring(keyring_op op, const std::string& key,
+                              keyring_view& out) {
+  static_cast<void>(op);
+  static_cast<void>(key);
+  out = keyring_view{};
+  return result::error(result_code::unavailable,
+                       "this node offers no keyring commands");
+}
+
 result admin_backend::status(node_status& out) {
   self_view me;
   if (auto r = self(me); !r.ok())

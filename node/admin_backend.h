@@ -188,6 +188,28 @@ struct query_outcome {
   uint64_t expected = 0;                        ///< members expected to match
 };
 
+/// A keyring command of the admin API (`/v1/keyring`).
+enum class keyring_op {
+  list,    ///< GET: the keys, nothing changes
+  install, ///< POST {"install": KEY}: add a secondary key
+  use,     ///< POST {"use": KEY-or-FINGERPRINT}: make an installed key primary
+  remove,  ///< DELETE {"key": KEY-or-FINGERPRINT}: remove a non-primary key
+  reload,  ///< SIGHUP: re-read the keyring file
+};
+
+/// One key of the node's keyring: its fingerprint, never its bytes.
+struct keyring_key_view {
+  std::string fingerprint;
+  bool primary = false;
+};
+
+/// The node's keyring after a keyring command.
+struct keyring_view {
+  std::vector<keyring_key_view> keys; ///< primary first
+  bool changed = false;   ///< the command changed the ring
+  bool persisted = false; ///< the change was written to --keyring_file
+};
+
 /// What the admin API needs from a node. Every call blocks until the node
 /// answers (implementations bound that with their own timeout and report
 /// `unavailable` past it). Calls arrive concurrently from the server's
@@ -325,6 +347,15 @@ class admin_backend {
   /// for this node or an alive or already-left member. On success `detail`
   /// says what changed.
   virtual result force_leave(const std::string& name);
+
+  /// Runs a keyring command on this node's transport (`key` as the op
+  /// documents; empty for list and reload). Errors: invalid (not a key, a
+  /// weak key, the primary to remove, a full ring, a plaintext node),
+  /// not_found (no such key installed), unavailable (the keyring file
+  /// could not be written: nothing changed). The default answers
+  /// `unavailable`: a backend without a keyring.
+  virtual result keyring(keyring_op op, const std::string& key,
+                         keyring_view& out);
 };
 
 /// The member (by name) that shows a join through `seed_addrs` succeeded,

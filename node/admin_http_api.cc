@@ -277,6 +277,10 @@ route match(const std::string& method, const std::string& path,
         method == "PUT" ? body_kind::snapshot : body_kind::small);
   else if (path == "/v1/force-leave")
     set(endpoint::force_leave, "POST", method == "POST", true, body_kind::json);
+  else if (path == "/v1/keyring")
+    set(endpoint::keyring, "GET, HEAD, POST, DELETE",
+        get || method == "POST" || method == "DELETE",
+        method == "POST" || method == "DELETE", body_kind::json);
   else if (path == "/v1/faults" && faults_enabled)
     set(endpoint::faults, "GET, HEAD, POST", get || method == "POST",
         method == "POST", body_kind::json);
@@ -613,6 +617,8 @@ response api::handle(const request& req, const route& r) {
         return user_event(req, r);
       case endpoint::query:
         return query(req, r);
+      case endpoint::keyring:
+        return keyring_call(req);
       case endpoint::ui:
         return ui_asset(r.key_raw);
       case endpoint::ui_redirect: {
@@ -1345,6 +1351,59 @@ response api::faults_post(const request& req) {
   if (auto res = backend_.set_faults(f); !res.ok())
     return from_result(res);
   return reply(200, faults_json(f));
+}
+
+// GET lists; POST {"install": KEY} or {"use": KEY-or-FINGERPRINT};
+// DELETE {"key": KEY-or-FINGERPRINT}. Keys travel in bodies, never in the
+// target (which logs and proxies record); replies name keys only by
+// fingerprint.
+response api::keyring_call(const request& req) {
+  keyring_op op = keyring_op::list;
+  std::string key;
+  if (req.method == "POST" || req.method == "DELETE") {
+    json body;
+    std::optional<response> err;
+    if (!parse_object(req.body, body, err))
+      return *err;
+    const bool post = req.method == "POST";
+    const char* expected = post ? "install or use" : "key";
+    if (body.size() != 1)
+      return error(400, std::string{"the body must hold exactly one field: "}
+                          + expected);
+    auto& [k, v] = *body.items().begin();
+    if (post && k == "install")
+      op = keyring_op::install;
+    else if (post && k == "use")
+      op = keyring_op::use;
+    else if (!post && k == "key")
+      op = keyring_op::remove;
+    else
+      return error(400, "unknown field " + quote(k, 64) + " (expected "
+                          + expected + ")");
+    if (!v.is_string())
+      return error(400, k + " must be a string: a key (base64 or hex) or "
+                            "a key fingerprint");
+    key = v.get<std::string>();
+    if (key.size() > 128)
+      return error(400, k + " is longer than any key (128 bytes at most)");
+  }
+  keyring_view view;
+  if (auto res = backend_.keyring(op, key, view); !res.ok())
+    return from_result(res);
+  json keys = json::array();
+  std::string primary;
+  for (auto& kv : view.keys) {
+    keys.push_back(json{{"fingerprint", kv.fingerprint},
+                        {"primary", kv.primary}});
+    if (kv.primary)
+      primary = kv.fingerprint;
+  }
+  json out{{"keys", std::move(keys)}, {"primary", primary}};
+  if (op != keyring_op::list) {
+    out["changed"] = view.changed;
+    out["persisted"] = view.persisted;
+  }
+  return reply(200, out);
 }
 
 } // namespace pekonode::node::http

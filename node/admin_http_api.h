@@ -80,6 +80,7 @@ enum class endpoint {
   faults,
   user_event,  ///< POST /v1/event/{name}
   query,       ///< POST /v1/query/{name}
+  keyring,     ///< /v1/keyring: list, install, use, remove keys
   ui,          ///< /ui/{file}: the live cluster view's static files
   ui_redirect, ///< /ui -> /ui/
   snapshot,    ///< GET (save) / PUT (restore) /v1/snapshot
@@ -214,6 +215,7 @@ class api {
   response query(const request& req, const route& r);
   response faults_get();
   response faults_post(const request& req);
+  response keyring_call(const request& req);
   std::optional<response> decode_key(const std::string& raw,
                                      std::string& key) const;
   void refuse(const char* rule) const;

@@ -2060,3 +2060,111 @@ TEST_F(AdminHttp, QueryRejectsBadTimeoutsTagsAndFilters) {
 
 } // namespace
 } // namespace pekonode::node
+
+namespace pekonode::node {
+namespace {
+
+class AdminKeyring : public ::testing::Test {
+protected:
+  void SetUp() override {
+    backend_.ring = {std::string(43, 'A') + "=", };
+    admin_config cfg;
+    cfg.token = "k3yr1ng-t0ken-0123456789";
+    server_ = std::make_unique<admin_server>(backend_, cfg);
+    ASSERT_EQ(server_->start("127.0.0.1", 0), "");
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_read_timeout(20, 0);
+  }
+  void TearDown() override {
+    client_.reset();
+    server_->stop();
+  }
+  void authorize() { client_->set_bearer_token_auth("k3yr1ng-t0ken-0123456789"); }
+  httplib::Result del(const std::string& body) {
+    return client_->Delete("/v1/keyring", body, "application/json");
+  }
+
+  fake_admin_backend backend_;
+  std::unique_ptr<admin_server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(AdminKeyring, ListsFingerprintsInstallsUsesAndRemoves) {
+  const std::string k1 = std::string(43, 'A') + "=";
+  const std::string k2 = std::string(43, 'B') + "=";
+  auto fp1 = fake_admin_backend::fake_fingerprint(k1);
+  auto fp2 = fake_admin_backend::fake_fingerprint(k2);
+  auto r = client_->Get("/v1/keyring"); // reads need no token here
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  ASSERT_EQ(j["keys"].size(), 1u);
+  EXPECT_EQ(j["keys"][0]["fingerprint"], fp1);
+  EXPECT_EQ(j["keys"][0]["primary"], true);
+  EXPECT_EQ(j["primary"], fp1);
+  EXPECT_EQ(r->body.find(k1), std::string::npos); // never the key itself
+  authorize();
+  r = client_->Post("/v1/keyring", json{{"install", k2}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  EXPECT_EQ(j["changed"], true);
+  ASSERT_EQ(j["keys"].size(), 2u);
+  EXPECT_EQ(r->body.find(k2), std::string::npos);
+  r = client_->Post("/v1/keyring", json{{"use", fp2}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["primary"], fp2);
+  r = del(json{{"key", fp2}}.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body; // the primary
+  r = del(json{{"key", k1}}.dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  ASSERT_EQ(j["keys"].size(), 1u);
+  EXPECT_EQ(j["keys"][0]["fingerprint"], fp2);
+  r = del(json{{"key", fp1}}.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+}
+
+TEST_F(AdminKeyring, MutationsNeedTheTokenAndAWellFormedBody) {
+  const std::string k2 = std::string(43, 'B') + "=";
+  auto r = client_->Post("/v1/keyring", json{{"install", k2}}.dump(),
+                         "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = del(json{{"key", "0123456789abcdef"}}.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.ring.size(); }), 1u);
+  authorize();
+  struct bad {
+    const char* method;
+    std::string body;
+    const char* want;
+  };
+  for (auto& b : std::vector<bad>{
+         {"POST", "{}", "exactly one field"},
+         {"POST", json{{"install", k2}, {"use", k2}}.dump(), "exactly one field"},
+         {"POST", json{{"remove", k2}}.dump(), "unknown field"},
+         {"POST", json{{"install", 7}}.dump(), "must be a string"},
+         {"POST", json{{"install", std::string(200, 'x')}}.dump(), "longer than"},
+         {"POST", "[1]", ""},
+         {"POST", "not json", ""},
+         {"DELETE", json{{"install", k2}}.dump(), "unknown field"},
+       }) {
+    auto res = std::string{b.method} == "POST"
+                 ? client_->Post("/v1/keyring", b.body, "application/json")
+                 : del(b.body);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << b.method << " " << b.body << ": " << res->body;
+    EXPECT_NE(res->body.find(b.want), std::string::npos) << res->body;
+  }
+  EXPECT_EQ(client_->Put("/v1/keyring", "{}", "application/json")->status, 405);
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.ring.size(); }), 1u);
+}
+
+} // namespace
+} // namespace pekonode::node

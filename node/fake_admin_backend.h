@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -40,6 +41,9 @@ class fake_admin_backend : public admin_backend {
   std::string metadata;
   bool has_metadata = false;
   fault_settings fault;
+  /// Keyring of the fake (keys by text, primary first); empty: plaintext.
+  std::vector<std::string> ring;
+  int keyring_calls = 0;
   /// kv_watch calls so far (the server's watch thread shares one call
   /// among all its long-polls).
   uint64_t kv_watch_calls = 0;
@@ -232,6 +236,70 @@ class fake_admin_backend : public admin_backend {
   result set_faults(const fault_settings& settings) override {
     std::lock_guard<std::mutex> g{mtx_};
     fault = settings;
+    return result::success();
+  }
+
+  // Keyring: keys by text, primary first; a key's fingerprint is 16 hex
+  // digits of its std::hash (the fake needs names, not cryptography).
+  static std::string fake_fingerprint(const std::string& key) {
+    static const char* hex = "0123456789abcdef";
+    auto h = static_cast<uint64_t>(std::hash<std::string>{}(key));
+    std::string fp;
+    for (int i = 15; i >= 0; --i)
+      fp.push_back(hex[(h >> (4 * i)) & 15]);
+    return fp;
+  }
+
+  result keyring(keyring_op op, const std::string& key,
+                 keyring_view& out) override {
+    std::lock_guard<std::mutex> g{mtx_};
+    ++keyring_calls;
+    out = keyring_view{};
+    auto find = [&]() -> int {
+      for (size_t i = 0; i < ring.size(); ++i)
+        if (ring[i] == key || fake_fingerprint(ring[i]) == key)
+          return static_cast<int>(i);
+      return -1;
+    };
+    if (ring.empty())
+      return result::error(result_code::invalid,
+                           "this node gossips in plaintext and has no keyring");
+    switch (op) {
+      case keyring_op::list:
+      case keyring_op::reload:
+        break;
+      case keyring_op::install:
+        if (key.size() != 44)
+          return result::error(result_code::invalid, "not a key");
+        if (find() < 0) {
+          ring.push_back(key);
+          out.changed = true;
+        }
+        break;
+      case keyring_op::use: {
+        int i = find();
+        if (i < 0)
+          return result::error(result_code::not_found, "no such key installed");
+        if (i > 0) {
+          std::rotate(ring.begin(), ring.begin() + i, ring.begin() + i + 1);
+          out.changed = true;
+        }
+        break;
+      }
+      case keyring_op::remove: {
+        int i = find();
+        if (i < 0)
+          return result::error(result_code::not_found, "no such key installed");
+        if (i == 0)
+          return result::error(result_code::invalid,
+                               "the primary key cannot be removed");
+        ring.erase(ring.begin() + i);
+        out.changed = true;
+        break;
+      }
+    }
+    for (size_t i = 0; i < ring.size(); ++i)
+      out.keys.push_back(keyring_key_view{fake_fingerprint(ring[i]), i == 0});
     return result::success();
   }
 

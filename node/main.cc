@@ -2,7 +2,8 @@
 // Flags are documented in README.md (and pekonode(1), generated from this
 // table); --config=FILE and --flagfile=FILE supply them from files. Bad flags
 // or an address that cannot be bound end the process with one line on stderr
-// and exit code 1. SIGINT/SIGTERM leave the cluster; SIGHUP reloads --config.
+// and exit code 1. SIGINT/SIGTERM leave the cluster; SIGHUP reloads --config and
+// --keyring_file.
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -56,7 +57,9 @@ DEFINE_string(admin, "", "IP:PORT of the admin HTTP API (off when empty).");
 DEFINE_string(keyring_file, "",
               "File with cluster keys (32 random bytes each, base64 or hex, "
               "from 'pekoctl keygen'), one per line, first is primary: every "
-              "datagram is encrypted and authenticated. Keep it mode 600.");
+              "datagram is encrypted and authenticated. Keep it mode 600. "
+              "Keyring changes through /v1/keyring are written back to it; "
+              "SIGHUP re-reads it.");
 DEFINE_bool(insecure_plaintext, false,
             "Allow a non-loopback --bind without --keyring_file: gossip in "
             "plaintext, so anyone who reaches the port can rewrite "
@@ -388,6 +391,8 @@ int main(int argc, char** argv) {
     if (!warning.empty())
       LOG(WARNING) << cfg.name << ": --keyring_file: " << warning;
     cfg.transport.keys = std::move(*ring);
+    // Run-time keyring changes are written back here; SIGHUP re-reads it.
+    cfg.transport.keyring_file = opts.keyring_file;
   }
   // Secure by default: plaintext gossip only on loopback, or when asked for.
   if (cfg.transport.keys.empty() && !node::is_loopback_ip(opts.bind.ip)) {
@@ -499,8 +504,21 @@ int main(int argc, char** argv) {
     auto r = api.set_tags(tags);
     return r.ok() ? std::string{} : r.detail;
   });
+  // SIGHUP also re-reads --keyring_file (a broken file keeps the keys).
+  auto reload_keyring = [&api, &cfg, keyring_file = opts.keyring_file] {
+    if (keyring_file.empty())
+      return;
+    node::keyring_view view;
+    auto r = api.keyring(node::keyring_op::reload, {}, view);
+    if (!r.ok())
+      LOG(WARNING) << cfg.name << ": SIGHUP: --keyring_file not reloaded, "
+                   << "the keys stay as they were: " << r.detail;
+  };
   int sig = node::service::wait_for_stop(
-    sigs, [&reloader] { reloader.reload(); },
+    sigs, [&reloader, &reload_keyring] {
+      reloader.reload();
+      reload_keyring();
+    },
     [&api] {
       node::self_view me;
       return api.self(me).ok();

@@ -1,5 +1,7 @@
 #include "node/node.h"
 
+#include "transport/keyring_ops.h"
+
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -191,7 +193,13 @@ result_code result_code_of(const caf::error& raw) {
     switch (*code) {
       case transport::ec::bad_address:
       case transport::ec::field_too_large:
+      case transport::ec::bad_keyring:
+      case transport::ec::primary_key:
+      case transport::ec::keyring_full:
+      case transport::ec::encryption_mismatch:
         return result_code::invalid;
+      case transport::ec::key_not_found:
+        return result_code::not_found;
       default:
         return result_code::unavailable;
     }
@@ -542,6 +550,39 @@ result facade::faults(fault_settings& out) {
 result facade::set_faults(const fault_settings& s) {
   return ask(sys_, node_.transport, timeout_, [] {}, transport::tx_fault_atom_v,
              transport::faults{s.drop_rate, s.blocked});
+}
+
+result facade::keyring(keyring_op op, const std::string& key,
+                       keyring_view& out) {
+  transport::keyring_request req;
+  switch (op) {
+    case keyring_op::list:
+      req.action = static_cast<uint8_t>(transport::keyring_action::list);
+      break;
+    case keyring_op::install:
+      req.action = static_cast<uint8_t>(transport::keyring_action::install);
+      break;
+    case keyring_op::use:
+      req.action = static_cast<uint8_t>(transport::keyring_action::use);
+      break;
+    case keyring_op::remove:
+      req.action = static_cast<uint8_t>(transport::keyring_action::remove);
+      break;
+    case keyring_op::reload:
+      req.action = static_cast<uint8_t>(transport::keyring_action::reload);
+      break;
+  }
+  req.key = key;
+  out = keyring_view{};
+  return ask(
+    sys_, node_.transport, timeout_,
+    [&](transport::keyring_reply& r) {
+      for (auto& k : r.keys)
+        out.keys.push_back(keyring_key_view{k.fingerprint, k.primary});
+      out.changed = r.changed;
+      out.persisted = r.persisted;
+    },
+    transport::tx_keyring_atom_v, std::move(req));
 }
 
 result facade::metrics(std::string& out) {

@@ -159,6 +159,8 @@ public:
   result send_event(const std::string& name, const std::string& payload,
                     bool coalesce, user_event_view& out) override;
   result run_query(const query_request& q, query_outcome& out) override;
+  result keyring(keyring_op op, const std::string& key,
+                 keyring_view& out) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }

@@ -110,6 +110,13 @@ commands:
   version                   print pekoctl's version and the node's
   keygen                    print a new random gossip key (base64, 32
                             bytes) for a --keyring_file line; local only
+  keyring list              this node's gossip keys by fingerprint, primary
+                            first (never the keys themselves)
+  keyring install KEY       add KEY (from 'pekoctl keygen') as a secondary key
+  keyring use KEY|FP        make an installed key primary (it encrypts)
+  keyring remove KEY|FP     remove an installed key that is not primary
+                            (changes apply to this node; run them on every
+                            node: install everywhere, use everywhere, remove)
   help                      print this text
 
 flags:
@@ -225,6 +232,8 @@ class client {
       r = http_.Patch(path, body, type);
     else if (method == "POST")
       r = http_.Post(path, body, type);
+    else if (method == "DELETE" && !body.empty())
+      r = http_.Delete(path, body, type);
     else if (method == "DELETE")
       r = http_.Delete(path);
     if (!r) {
@@ -1098,6 +1107,46 @@ int cmd_query(const cli& o, client& c) {
   return exit_ok;
 }
 
+int cmd_keyring(const cli& o, client& c) {
+  auto& a = o.args;
+  json j;
+  std::string raw;
+  if (a.size() == 2 && a[1] == "list") {
+    if (!c.get_json("/v1/keyring", j, &raw))
+      return exit_failed;
+  } else if (a.size() == 3
+             && (a[1] == "install" || a[1] == "use" || a[1] == "remove")) {
+    // Keys travel in the body only; '-' reads the key from stdin so it
+    // stays out of the shell's history and the process list.
+    std::string key = a[2];
+    if (key == "-") {
+      if (!read_value("-", key))
+        return fail("cannot read the key from stdin");
+      while (!key.empty() && (key.back() == '\n' || key.back() == '\r'))
+        key.pop_back();
+    }
+    bool remove = a[1] == "remove";
+    json body{{remove ? "key" : a[1], key}};
+    if (!c.send_json(remove ? "DELETE" : "POST", "/v1/keyring", dump(body),
+                     "application/json", j, &raw))
+      return exit_failed;
+  } else {
+    return usage_error("expected: keyring list | keyring install KEY | "
+                       "keyring use KEY|FINGERPRINT | "
+                       "keyring remove KEY|FINGERPRINT");
+  }
+  if (o.raw_json) {
+    std::cout << raw;
+    return exit_ok;
+  }
+  for (auto& k : j.value("keys", json::array()))
+    std::cout << text_of(k["fingerprint"])
+              << (k.value("primary", false) ? "  primary" : "") << "\n";
+  if (j.contains("changed") && !j["changed"].get<bool>())
+    std::cout << "(unchanged)\n";
+  return exit_ok;
+}
+
 int cmd_version(const cli& o, client& c) {
   (void) o;
   std::cout << "pekoctl " << PEKONODE_VERSION << "\n";
@@ -1197,6 +1246,8 @@ int run(const cli& o) {
     return cmd_force_leave(o, c);
   if (cmd == "faults")
     return cmd_faults(o, c);
+  if (cmd == "keyring")
+    return cmd_keyring(o, c);
   if (cmd == "metrics" && no_args()) {
     httplib::Response res;
     if (!c.call("GET", "/metrics", {}, {}, res))

@@ -323,6 +323,35 @@ TEST_F(Pekoctl, FaultsShowAndChange) {
   EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   (none)\n");
 }
 
+TEST_F(Pekoctl, KeyringListInstallUseRemove) {
+  const std::string k1 = std::string(43, 'A') + "=";
+  const std::string k2 = std::string(43, 'B') + "=";
+  backend_.locked([&](auto& b) { b.ring = {k1}; });
+  auto fp1 = fake_admin_backend::fake_fingerprint(k1);
+  auto fp2 = fake_admin_backend::fake_fingerprint(k2);
+  auto r = run("keyring list");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp1 + "  primary\n");
+  r = run("keyring install -", k2); // the key from stdin
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp1 + "  primary\n" + fp2 + "\n");
+  EXPECT_EQ(r.out.find(k2), std::string::npos);
+  r = run("keyring install " + k2);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("(unchanged)"), std::string::npos) << r.out;
+  r = run("keyring use " + fp2);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp2 + "  primary\n" + fp1 + "\n");
+  r = run("keyring remove " + fp2);
+  EXPECT_EQ(r.code, 1) << r.out; // the primary
+  r = run("keyring remove " + k1);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp2 + "  primary\n");
+  EXPECT_EQ(run("keyring").code, 2);
+  EXPECT_EQ(run("keyring install").code, 2);
+  EXPECT_EQ(run("keyring rotate " + k1).code, 2);
+}
+
 TEST_F(Pekoctl, HealthAndReadyFollowTheNode) {
   EXPECT_EQ(run("health").code, 0);
   EXPECT_EQ(run("ready").code, 0);

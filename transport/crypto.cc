@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "common/file_mode.h"
@@ -65,6 +67,27 @@ bool crypto_init() noexcept {
 keyring::~keyring() {
   for (auto& k : keys_)
     sodium_memzero(k.data(), k.size());
+  for (auto& m : materials_)
+    sodium_memzero(m.data(), m.size());
+}
+
+void keyring::make_primary(size_t i) {
+  if (i == 0 || i >= keys_.size())
+    return;
+  std::rotate(keys_.begin(), keys_.begin() + static_cast<ptrdiff_t>(i),
+              keys_.begin() + static_cast<ptrdiff_t>(i) + 1);
+  std::rotate(materials_.begin(),
+              materials_.begin() + static_cast<ptrdiff_t>(i),
+              materials_.begin() + static_cast<ptrdiff_t>(i) + 1);
+}
+
+void keyring::erase(size_t i) {
+  if (i >= keys_.size())
+    return;
+  sodium_memzero(keys_[i].data(), keys_[i].size());
+  sodium_memzero(materials_[i].data(), materials_[i].size());
+  keys_.erase(keys_.begin() + static_cast<ptrdiff_t>(i));
+  materials_.erase(materials_.begin() + static_cast<ptrdiff_t>(i));
 }
 
 keyring::key keyring::derive(std::string_view material) noexcept {
@@ -80,6 +103,7 @@ keyring::key keyring::derive(std::string_view material) noexcept {
 
 void keyring::add(std::string_view material) {
   keys_.push_back(derive(material));
+  materials_.emplace_back(material);
 }
 
 result<keyring> keyring::from_secrets(const std::vector<std::string>& secrets) {
@@ -265,11 +289,59 @@ framer::framer(keyring keys, std::string label)
 
 size_t framer::overhead() const noexcept {
   if (encrypted())
-    return 1 + nonce_bytes + tag_bytes;
+    return 1 + nonce_bytes + tag_bytes + frame_header_fixed
+           + max_frame_destination;
   return 2 + label_.size();
 }
 
-result<std::string> framer::seal(std::string_view envelope) const {
+bool framer::set_keys(keyring keys) {
+  if (keys.empty() || !encrypted())
+    return false;
+  keys_ = std::move(keys);
+  return true;
+}
+
+namespace {
+
+void put_u64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t get_u64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::string associated_data(uint8_t format, const std::string& label) {
+  std::string ad;
+  ad.reserve(1 + label.size());
+  ad.push_back(static_cast<char>(format));
+  ad.append(label);
+  return ad;
+}
+
+} // namespace
+
+uint64_t random_epoch() {
+  crypto_init();
+  unsigned char in[16];
+  randombytes_buf(in, 8);
+  auto wall = static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count());
+  std::memcpy(in + 8, &wall, 8);
+  uint64_t out = 0;
+  crypto_generichash(reinterpret_cast<unsigned char*>(&out), sizeof(out), in,
+                     sizeof(in), nullptr, 0);
+  return out == 0 ? 1 : out;
+}
+
+result<std::string> framer::seal(std::string_view envelope,
+                                 const frame_header& h) const {
   using res = result<std::string>;
   std::string out;
   if (!encrypted()) {
@@ -282,30 +354,45 @@ result<std::string> framer::seal(std::string_view envelope) const {
   }
   if (!crypto_init())
     return res::failure(ec::crypto_unavailable, "libsodium failed to initialise");
-  out.resize(overhead() + envelope.size());
+  if (h.dest.size() > max_frame_destination)
+    return res::failure(ec::field_too_large,
+                        "destination longer than "
+                          + std::to_string(max_frame_destination) + " bytes");
+  std::string plain;
+  plain.reserve(frame_header_fixed + h.dest.size() + envelope.size());
+  put_u64(plain, h.epoch);
+  put_u64(plain, h.seq);
+  put_u64(plain, h.sent_ms);
+  plain.push_back(static_cast<char>(h.dest.size()));
+  plain.append(h.dest);
+  plain.append(envelope);
+  out.resize(1 + nonce_bytes + tag_bytes + plain.size());
   auto* p = reinterpret_cast<unsigned char*>(out.data());
-  p[0] = frame_xchacha;
+  p[0] = frame_sealed;
   randombytes_buf(p + 1, nonce_bytes);
-  std::string ad;
-  ad.reserve(1 + label_.size());
-  ad.push_back(static_cast<char>(frame_xchacha));
-  ad.append(label_);
+  auto ad = associated_data(frame_sealed, label_);
   unsigned long long clen = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(
     p + 1 + nonce_bytes, &clen,
-    reinterpret_cast<const unsigned char*>(envelope.data()), envelope.size(),
+    reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
     reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr,
     p + 1, keys_.primary().data());
+  sodium_memzero(plain.data(), plain.size());
   out.resize(1 + nonce_bytes + static_cast<size_t>(clen));
   return res::success(std::move(out));
 }
 
-result<std::string> framer::open(std::string_view dg) const {
+result<std::string> framer::open(std::string_view dg, frame_header* h) const {
   using res = result<std::string>;
   if (dg.empty())
     return res::failure(ec::truncated, "empty datagram");
   auto format = static_cast<uint8_t>(dg[0]);
-  if (format != frame_plain && format != frame_xchacha)
+  if (format == frame_xchacha)
+    return res::failure(ec::bad_version,
+                        "encrypted frame format 2 of an earlier pekonode "
+                        "without replay protection; this node speaks format 3: "
+                        "upgrade every node");
+  if (format != frame_plain && format != frame_sealed)
     return res::failure(ec::bad_version,
                         "unknown frame format " + std::to_string(format));
   if (format == frame_plain) {
@@ -334,11 +421,9 @@ result<std::string> framer::open(std::string_view dg) const {
     return res::failure(ec::truncated, "encrypted frame shorter than nonce+tag");
   const auto* p = reinterpret_cast<const unsigned char*>(dg.data());
   const size_t clen = dg.size() - 1 - nonce_bytes;
-  std::string ad;
-  ad.reserve(1 + label_.size());
-  ad.push_back(static_cast<char>(frame_xchacha));
-  ad.append(label_);
+  auto ad = associated_data(frame_sealed, label_);
   std::string plain(clen - tag_bytes, '\0');
+  bool opened = false;
   for (auto& k : keys_.keys()) {
     unsigned long long mlen = 0;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -348,10 +433,26 @@ result<std::string> framer::open(std::string_view dg) const {
           k.data())
         == 0) {
       plain.resize(static_cast<size_t>(mlen));
-      return res::success(std::move(plain));
+      opened = true;
+      break;
     }
   }
-  return res::failure(ec::auth_failed, "no key of the ring authenticates it");
+  if (!opened)
+    return res::failure(ec::auth_failed, "no key of the ring authenticates it");
+  // Authentic, so written by a key holder; still checked, never trusted.
+  if (plain.size() < frame_header_fixed)
+    return res::failure(ec::truncated, "encrypted frame without its header");
+  size_t dlen = static_cast<uint8_t>(plain[frame_header_fixed - 1]);
+  if (dlen > max_frame_destination || plain.size() < frame_header_fixed + dlen)
+    return res::failure(ec::truncated,
+                        "encrypted frame header with a bad destination length");
+  if (h != nullptr) {
+    h->epoch = get_u64(plain.data());
+    h->seq = get_u64(plain.data() + 8);
+    h->sent_ms = get_u64(plain.data() + 16);
+    h->dest.assign(plain.data() + frame_header_fixed, dlen);
+  }
+  return res::success(plain.substr(frame_header_fixed + dlen));
 }
 
 } // namespace pekonode::transport

@@ -10,12 +10,18 @@
 // processes using the same key; and Debian maintains it (libsodium-dev 1.0.18).
 //
 // Frame formats (first byte is the format version, authenticated either way):
-//   encrypted: [0x02][24-byte random nonce][XChaCha20-Poly1305-IETF ct + tag]
+//   encrypted: [0x03][24-byte random nonce][XChaCha20-Poly1305-IETF ct + tag]
 //              associated data = format byte || cluster label
+//              plaintext under the AEAD = frame_header || envelope, where
+//              frame_header = [sender epoch: 8][sequence: 8][sent at, ms
+//              since the Unix epoch: 8][destination length: 1][destination]
+//              (integers little-endian)
 //   plaintext: [0x01][label length: 1 byte][label][envelope]
-// Replays: the framer is stateless; the transport shells drop repeats of a
-// recent nonce (wire.h `replay_filter`), which stops duplicates and quick
-// replays but not a datagram replayed much later (no timestamp is framed).
+// The header lets the receiver refuse replays (transport/replay_guard.h):
+// the destination names the address the datagram was sealed for, the epoch
+// and sequence number identify it, the time bounds how long it can live.
+// 0x02 is the earlier encrypted format without that header; it is refused
+// with a reason naming it (bad_version), never opened.
 
 #include <array>
 #include <cstdint>
@@ -28,7 +34,10 @@
 namespace pekonode::transport {
 
 constexpr uint8_t frame_plain = 0x01;
+/// Earlier encrypted format (no replay header); refused, never produced.
 constexpr uint8_t frame_xchacha = 0x02;
+/// Encrypted format with the replay header.
+constexpr uint8_t frame_sealed = 0x03;
 constexpr size_t key_bytes = 32;
 constexpr size_t nonce_bytes = 24;
 constexpr size_t tag_bytes = 16;
@@ -68,13 +77,26 @@ public:
   /// ring was empty.
   void add(std::string_view material);
 
+  /// Moves key `i` to the front (primary); the others keep their order.
+  void make_primary(size_t i);
+
+  /// Removes key `i` (wiping its material).
+  void erase(size_t i);
+
   bool empty() const noexcept { return keys_.empty(); }
   size_t size() const noexcept { return keys_.size(); }
   const key& primary() const noexcept { return keys_.front(); }
   const std::vector<key>& keys() const noexcept { return keys_; }
+  /// The material each key was derived from (same order as keys()): what
+  /// a keyring file holds, kept so a changed ring can be written back and
+  /// its keys named by fingerprint. Never sent.
+  const std::vector<std::string>& materials() const noexcept {
+    return materials_;
+  }
 
 private:
   std::vector<key> keys_;
+  std::vector<std::string> materials_;
 };
 
 /// A key whose bytes are at least this many distinct values is not judged
@@ -120,8 +142,27 @@ result<keyring> parse_keyring_text(std::string_view text,
 result<keyring> load_keyring_file(const std::string& path,
                                   std::string* mode_warning = nullptr);
 
-/// Seals and opens datagrams for one node. Immutable after construction, so
-/// one instance may be used from several threads.
+/// Longest destination a frame header carries: a canonical "[IPv6]:port"
+/// takes at most 47 characters.
+constexpr size_t max_frame_destination = 48;
+/// Bytes of a frame header before its destination.
+constexpr size_t frame_header_fixed = 8 + 8 + 8 + 1;
+
+/// What an encrypted frame says about itself, authenticated by its key.
+struct frame_header {
+  uint64_t epoch = 0;   ///< sender's boot epoch (one per process start)
+  uint64_t seq = 0;     ///< sender's datagram counter within the epoch, from 1
+  uint64_t sent_ms = 0; ///< sender's wall clock at sealing, ms since 1970
+  std::string dest;     ///< canonical "ip:port" the datagram was sealed for
+};
+
+/// A boot epoch for a node without stored state: 64 random bits mixed with
+/// the wall clock at start (BLAKE2b), never 0.
+uint64_t random_epoch();
+
+/// Seals and opens datagrams for one node. Const members may be used from
+/// several threads; set_keys must not run concurrently with them (the
+/// transport actors own their framer).
 class framer {
 public:
   /// Plaintext framing when `keys` is empty, encryption otherwise. Labels
@@ -135,14 +176,26 @@ public:
   /// Bytes the frame adds to an envelope.
   size_t overhead() const noexcept;
 
-  /// Frames `envelope` for the wire (random nonce when encrypted).
-  result<std::string> seal(std::string_view envelope) const;
+  /// Frames `envelope` for the wire (random nonce when encrypted; `h` is
+  /// sealed with it then, ignored in plaintext). Fails (field_too_large)
+  /// when `h.dest` is longer than max_frame_destination.
+  result<std::string> seal(std::string_view envelope,
+                           const frame_header& h = {}) const;
 
   /// Unframes a received datagram: checks format, label or tag (every key
-  /// tried), and returns the envelope bytes. Reasons: truncated (empty or
-  /// short), bad_version (unknown format byte), encryption_mismatch,
-  /// wrong_label, auth_failed.
-  result<std::string> open(std::string_view datagram) const;
+  /// tried), and returns the envelope bytes; when encrypted, `h` (if given)
+  /// receives the authenticated header. Reasons: truncated (empty or short,
+  /// or a header cut short), bad_version (unknown format byte, or the
+  /// earlier encrypted format 0x02), encryption_mismatch, wrong_label,
+  /// auth_failed.
+  result<std::string> open(std::string_view datagram,
+                           frame_header* h = nullptr) const;
+
+  /// Replaces the keys (run-time rotation). An empty ring is refused
+  /// (returns false) on an encrypted framer and on a plaintext one: a node
+  /// never switches between plaintext and encryption while it runs.
+  bool set_keys(keyring keys);
+  const keyring& keys() const noexcept { return keys_; }
 
 private:
   keyring keys_;

@@ -22,6 +22,11 @@ const char* to_string(ec x) noexcept {
     case ec::io_error: return "io_error";
     case ec::bad_keyring: return "bad_keyring";
     case ec::crypto_unavailable: return "crypto_unavailable";
+    case ec::wrong_destination: return "wrong_destination";
+    case ec::stale: return "stale";
+    case ec::key_not_found: return "key_not_found";
+    case ec::primary_key: return "primary_key";
+    case ec::keyring_full: return "keyring_full";
   }
   return "unknown";
 }

@@ -23,13 +23,18 @@ enum class ec : uint8_t {
   auth_failed,         ///< AEAD tag did not verify under any key of the ring
   wrong_label,         ///< plaintext datagram of another cluster label
   encryption_mismatch, ///< plaintext received with a keyring, or the reverse
-  replayed,            ///< encrypted datagram whose nonce was seen recently
+  replayed,            ///< encrypted datagram whose sequence number was seen or left the window
   no_subscriber,       ///< no actor subscribed to the message's channel
   bad_address,         ///< address text does not parse
   resolve_failed,      ///< hostname does not resolve
   io_error,            ///< socket or file operation failed
   bad_keyring,         ///< keyring file missing, empty or invalid
   crypto_unavailable,  ///< libsodium failed to initialise
+  wrong_destination,   ///< encrypted datagram sealed for another node's address
+  stale,               ///< encrypted datagram sealed outside the accepted time window
+  key_not_found,       ///< keyring command names a key the ring does not hold
+  primary_key,         ///< keyring command would remove the primary key
+  keyring_full,        ///< keyring command would exceed max_keyring_keys
 };
 
 /// Stable snake_case name of `x` ("too_large", "auth_failed", ...).

@@ -1,7 +1,7 @@
 #include "transport/replay_guard.h"
 
 #include <algorithm>
-#include <limits>
+#include <utility>
 
 namespace pekonode::transport {
 
@@ -28,9 +28,10 @@ replay_guard::replay_guard(replay_config cfg, uint64_t start_ms)
 
 bool replay_guard::test_and_set(sender_state& st, uint64_t seq) {
   const uint64_t w = cfg_.window;
-  auto bit = [&](uint64_t s) -> std::pair<size_t, uint64_t> {
+  auto bit = [w](uint64_t s) {
     auto i = s % w;
-    return {static_cast<size_t>(i / 64), uint64_t{1} << (i % 64)};
+    return std::pair<size_t, uint64_t>{static_cast<size_t>(i / 64),
+                                       uint64_t{1} << (i % 64)};
   };
   if (seq > st.max_seq) {
     if (seq - st.max_seq >= w) {
@@ -58,7 +59,8 @@ bool replay_guard::test_and_set(sender_state& st, uint64_t seq) {
 void replay_guard::evict_one() {
   auto victim = states_.end();
   for (auto i = states_.begin(); i != states_.end(); ++i)
-    if (victim == states_.end() || i->second.newest_ms < victim->second.newest_ms)
+    if (victim == states_.end()
+        || i->second.newest_ms < victim->second.newest_ms)
       victim = i;
   if (victim == states_.end())
     return;

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/text.h"
 #include "transport/address.h"
+#include "transport/keyring_ops.h"
 
 namespace pekonode::transport::detail {
 
@@ -28,9 +30,51 @@ bool log_limiter::allow(time_point now, uint64_t& suppressed) {
   return true;
 }
 
-shell::shell(wire w, uint64_t fault_seed)
-  : wire_(std::move(w)), fault_rng_(fault_seed),
+uint64_t system_wall_ms() {
+  return static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count());
+}
+
+namespace {
+
+shell_env complete(shell_env env) {
+  if (!env.wall_ms)
+    env.wall_ms = system_wall_ms;
+  if (!env.is_local)
+    env.is_local = [](const address&) { return false; };
+  return env;
+}
+
+} // namespace
+
+shell::shell(wire w, uint64_t fault_seed, shell_env env)
+  : wire_(std::move(w)), env_(complete(std::move(env))),
+    replays_(wire_.config().replay, env_.wall_ms()), fault_rng_(fault_seed),
     limiter_(5, std::chrono::seconds(1)) {
+}
+
+std::optional<std::string> shell::seal(time_point now, const address& dest,
+                                       std::string_view envelope,
+                                       size_t messages) {
+  auto sealed = wire_.seal(envelope, dest, next_seq_, env_.wall_ms());
+  if (!sealed) {
+    count_unsent(now, dest, to_string(sealed.code), messages, sealed.message);
+    return std::nullopt;
+  }
+  if (wire_.frame().encrypted())
+    ++next_seq_;
+  return std::move(*sealed);
+}
+
+bool shell::set_keys(keyring keys) {
+  auto n = keys.size();
+  if (!wire_.set_keys(std::move(keys)))
+    return false;
+  LOG(INFO) << "transport " << wire_.config().name << ": keyring replaced ("
+            << n << " keys)";
+  return true;
 }
 
 void shell::set_faults(const faults& f) {
@@ -103,19 +147,36 @@ void shell::receive(time_point now, const address& from,
       return;
     }
   }
-  auto env = wire_.receive(bytes);
+  frame_header h;
+  auto env = wire_.receive(bytes, &h);
   if (!env) {
     count_drop(now, from, to_string(env.code), 1, env.message);
     return;
   }
   if (wire_.frame().encrypted()) {
-    // receive() succeeded, so the frame holds a full nonce after byte 0.
-    uint64_t prefix = 0;
-    std::memcpy(&prefix, bytes.data() + 1, sizeof(prefix));
-    if (replays_.seen(prefix)) {
-      count_drop(now, from, to_string(ec::replayed), 1,
-                 "nonce seen in a recent datagram");
+    // Authenticated: the header was written by a key holder. The checks
+    // run on the whole datagram before any message of it is delivered.
+    if (!env_.is_local(h.dest)) {
+      count_drop(now, from, to_string(ec::wrong_destination), 1,
+                 "sealed for " + escape(h.dest));
       return;
+    }
+    auto wall = env_.wall_ms();
+    switch (replays_.check(env->sender, h.epoch, h.seq, h.sent_ms, wall)) {
+      case replay_verdict::accept:
+        break;
+      case replay_verdict::stale:
+        count_drop(now, from, to_string(ec::stale), 1,
+                   "sealed at " + std::to_string(h.sent_ms) + " ms, now "
+                     + std::to_string(wall)
+                     + " ms: outside the clock window or before this "
+                       "node's start");
+        return;
+      case replay_verdict::replayed:
+        count_drop(now, from, to_string(ec::replayed), 1,
+                   "sequence number " + std::to_string(h.seq)
+                     + " already taken or below the window");
+        return;
     }
   }
   for (auto& m : env->messages) {
@@ -132,6 +193,79 @@ void shell::receive(time_point now, const address& from,
     out.push_back(delivery{sub->second, inbound{from, env->sender, m.chan,
                                                 std::move(m.body), now}});
   }
+}
+
+namespace {
+
+keyring_reply describe(const keyring& ring) {
+  keyring_reply r;
+  for (size_t i = 0; i < ring.size(); ++i)
+    r.keys.push_back(key_info{key_fingerprint(ring.materials()[i]), i == 0});
+  return r;
+}
+
+} // namespace
+
+result<keyring_reply> shell::keyring_command(const keyring_request& req) {
+  using res = result<keyring_reply>;
+  if (!wire_.frame().encrypted())
+    return res::failure(ec::encryption_mismatch,
+                        "this node gossips in plaintext and has no keyring "
+                        "(start it with --keyring_file)");
+  if (req.action > static_cast<uint8_t>(keyring_action::reload))
+    return res::failure(ec::bad_keyring, "unknown keyring action "
+                                           + std::to_string(req.action));
+  auto action = static_cast<keyring_action>(req.action);
+  const auto& name = wire_.config().name;
+  if (action == keyring_action::list)
+    return res::success(describe(wire_.frame().keys()));
+  if (action == keyring_action::reload) {
+    if (env_.keyring_file.empty())
+      return res::failure(ec::bad_keyring,
+                          "no keyring file to reload (start with --keyring_file)");
+    auto ring = load_keyring_file(env_.keyring_file);
+    if (!ring)
+      return res::failure(ring.code, ring.message);
+    auto before = describe(wire_.frame().keys());
+    auto reply = describe(*ring);
+    bool same = before.keys.size() == reply.keys.size();
+    for (size_t i = 0; same && i < reply.keys.size(); ++i)
+      same = before.keys[i].fingerprint == reply.keys[i].fingerprint;
+    reply.changed = !same;
+    if (reply.changed)
+      set_keys(std::move(*ring));
+    LOG(INFO) << "transport " << name << ": keyring file " << env_.keyring_file
+              << " re-read: " << reply.keys.size() << " keys, primary "
+              << reply.keys.front().fingerprint
+              << (reply.changed ? "" : " (unchanged)");
+    return res::success(std::move(reply));
+  }
+  bool changed = false;
+  auto next = change_keyring(wire_.frame().keys(), action, req.key, changed);
+  if (!next)
+    return res::failure(next.code, next.message);
+  auto reply = describe(*next);
+  reply.changed = changed;
+  if (!changed)
+    return res::success(std::move(reply));
+  if (!env_.keyring_file.empty()) {
+    auto text = keyring_file_text(*next);
+    if (!text)
+      return res::failure(text.code, text.message);
+    auto written = write_file_atomically(env_.keyring_file, *text);
+    wipe_text(*text);
+    if (!written)
+      return res::failure(written.code, written.message
+                                          + "; the keyring is unchanged");
+    reply.persisted = true;
+  }
+  set_keys(std::move(*next));
+  LOG(INFO) << "transport " << name << ": keyring " << to_string(action)
+            << ": " << reply.keys.size() << " keys, primary "
+            << reply.keys.front().fingerprint
+            << (reply.persisted ? ", written to " + env_.keyring_file
+                                : std::string{", in memory only"});
+  return res::success(std::move(reply));
 }
 
 stats shell::snapshot() const {

@@ -4,7 +4,9 @@
 // transport_actor protocol of transport.h. Holds no actor pointer: callers
 // pass their clock reading and send what `receive` hands back.
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -43,11 +45,27 @@ struct delivery {
   inbound msg;
 };
 
+/// What a shell asks its transport about the world.
+struct shell_env {
+  /// Wall clock in ms since 1970 (sender times of frames); empty: the
+  /// system clock.
+  std::function<uint64_t()> wall_ms;
+  /// True if a frame's destination is an address of this node; empty:
+  /// every destination is refused.
+  std::function<bool(const address&)> is_local;
+  /// Keyring file that keyring changes are written to and `reload` reads;
+  /// empty: changes live in memory only, reload is refused.
+  std::string keyring_file;
+};
+
+/// Wall clock reading of the system clock, ms since 1970.
+uint64_t system_wall_ms();
+
 /// State shared by every transport actor shell.
 class shell {
 public:
   /// `fault_seed` seeds the fault-injection RNG (drop_rate decisions).
-  shell(wire w, uint64_t fault_seed);
+  shell(wire w, uint64_t fault_seed, shell_env env = {});
 
   /// Replaces the fault-injection settings; addresses are canonicalised when
   /// they are IP literals.
@@ -71,6 +89,21 @@ public:
   /// too large for the codec as unsent.
   wire_batch prepare(time_point now, const outbound_list& out);
 
+  /// Frames one envelope for the canonical address `dest`, giving it the
+  /// next sequence number; counts it unsent (and returns nothing) when it
+  /// cannot be sealed.
+  std::optional<std::string> seal(time_point now, const address& dest,
+                                  std::string_view envelope, size_t messages);
+
+  /// Replaces the keys (run-time rotation); false (nothing changed) for an
+  /// empty ring or a plaintext transport.
+  bool set_keys(keyring keys);
+
+  /// Runs a keyring command (transport.h `tx_keyring_atom`): a change is
+  /// written to the keyring file first (when there is one) and applied
+  /// only if that worked. Errors as documented there.
+  result<keyring_reply> keyring_command(const keyring_request& req);
+
   /// Records outbound messages that could not be sent, and warns.
   void count_unsent(time_point now, const address& peer,
                     std::string_view reason, uint64_t n,
@@ -92,7 +125,9 @@ private:
   stats stats_;
   drop_counts drops_;
   std::map<channel, inbound_sink_actor> subs_;
-  replay_filter replays_;
+  shell_env env_;
+  replay_guard replays_;
+  uint64_t next_seq_ = 1;
   double drop_rate_ = 0.0;
   std::set<address> blocked_;
   std::mt19937_64 fault_rng_;

@@ -131,9 +131,14 @@ void sim_transport_state::init(sim_port_actor port_hdl, address my_addr,
                                sim_transport_config cfg) {
   port = std::move(port_hdl);
   addr = std::move(my_addr);
+  if (cfg.wire.epoch == 0)
+    cfg.wire.epoch = random_epoch();
+  detail::shell_env env;
+  env.wall_ms = std::move(cfg.wall_ms);
+  env.is_local = [this](const address& dest) { return dest == addr; };
   sh = std::make_unique<detail::shell>(
     wire{cfg.wire, framer{std::move(cfg.keys), std::move(cfg.label)}},
-    cfg.fault_seed);
+    cfg.fault_seed, std::move(env));
   self->send(port, txs_reg_atom_v, addr,
              caf::actor_cast<datagram_sink_actor>(self));
 }
@@ -142,10 +147,13 @@ void sim_transport_state::send(const outbound_list& out) {
   auto batch = sh->prepare(self->clock().now(), out);
   auto& st = sh->counters();
   for (auto& d : batch.datagrams) {
+    auto sealed = sh->seal(self->clock().now(), d.to, d.bytes, d.messages);
+    if (!sealed)
+      continue;
     ++st.datagrams_out;
-    st.bytes_out += d.bytes.size();
+    st.bytes_out += sealed->size();
     st.messages_out += d.messages;
-    self->send(port, txs_dg_atom_v, addr, std::move(d.to), std::move(d.bytes));
+    self->send(port, txs_dg_atom_v, addr, std::move(d.to), std::move(*sealed));
   }
 }
 
@@ -163,6 +171,13 @@ datagram_transport_actor::behavior_type sim_transport_state::make_behavior() {
     [this](tx_stats_atom) { return sh->snapshot(); },
     [this](tx_fault_atom) { return sh->current_faults(); },
     [this](tx_fault_atom, const faults& f) { sh->set_faults(f); },
+    [this](tx_keyring_atom,
+           const keyring_request& req) -> caf::result<keyring_reply> {
+      auto r = sh->keyring_command(req);
+      if (!r)
+        return make_error(r.code, r.message);
+      return std::move(*r);
+    },
     [this](tx_close_atom) { self->quit(caf::exit_reason::user_shutdown); },
   };
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -76,6 +77,10 @@ struct sim_transport_config {
   std::string label;
   /// Seed of the transport's own fault-injection RNG (tx_fault_atom).
   uint64_t fault_seed = 1;
+  /// Wall clock for frame times (ms since 1970); empty: the system clock.
+  /// Simulations under virtual time pass one derived from it, so frames
+  /// age as the simulated time passes.
+  std::function<uint64_t()> wall_ms;
 };
 
 namespace detail {

@@ -47,7 +47,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, inbound& x) {
 /// "bad_version", "too_many_messages", "field_too_large", "unknown_channel",
 /// "auth_failed", "wrong_label", "encryption_mismatch", "replayed"), plus
 /// "no_subscriber" (counts messages), "overload" (receive queue full),
-/// "read_error" and "fault_injected".
+/// "kernel_overflow" (dropped by the kernel: socket receive buffer full,
+/// SO_RXQ_OVFL), "read_error" and "fault_injected".
 struct stats {
   uint64_t datagrams_in = 0;
   uint64_t datagrams_out = 0;
@@ -137,6 +138,58 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, timer_stats& x) {
     compat::field("held", x.held));
 }
 
+/// One key of a node's keyring as the keyring API shows it: its
+/// fingerprint (transport/keyring_ops.h key_fingerprint), never its bytes.
+struct key_info {
+  std::string fingerprint;
+  bool primary = false;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, key_info& x) {
+  return compat::inspect_object(
+    f, x, "key_info",
+    compat::field("fingerprint", x.fingerprint),
+    compat::field("primary", x.primary));
+}
+
+/// A keyring command for one node's transport (`tx_keyring_atom`); what a
+/// cluster-wide keyring query runs on every node. `action` is a
+/// transport::keyring_action (keyring_ops.h): 0 list, 1 install, 2 use,
+/// 3 remove, 4 reload. `key`: the key for install (base64 or hex, as in a
+/// keyring file), the key or its fingerprint for use and remove.
+struct keyring_request {
+  uint8_t action = 0;
+  std::string key;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, keyring_request& x) {
+  return compat::inspect_object(
+    f, x, "keyring_request",
+    compat::field("action", x.action),
+    compat::field("key", x.key));
+}
+
+/// What a node holds after a keyring command: every key by fingerprint,
+/// primary first (a querier counts nodes per fingerprint), whether the
+/// command changed the ring, and whether the change was written to the
+/// keyring file (false without one).
+struct keyring_reply {
+  std::vector<key_info> keys;
+  bool changed = false;
+  bool persisted = false;
+};
+
+template <class Inspector>
+PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, keyring_reply& x) {
+  return compat::inspect_object(
+    f, x, "keyring_reply",
+    compat::field("keys", x.keys),
+    compat::field("changed", x.changed),
+    compat::field("persisted", x.persisted));
+}
+
 /// A two-way cut of the simulated network: every member of `a` against every
 /// member of `b`.
 struct sim_partition {
@@ -223,6 +276,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_transport,
   CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_rx_atom, "tx_rx")
   CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_resolve_atom,
                "tx_resolve")
+  CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tx_keyring_atom,
+               "tx_keyring")
   CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_due_atom, "tm_due")
   CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_wake_atom, "tm_wake")
   CAF_ADD_ATOM(pekonode_transport, pekonode::transport, tm_hold_atom, "tm_hold")
@@ -273,6 +328,12 @@ using inbound_sink_actor = caf::typed_actor<caf::reacts_to<inbound>>;
 /// - `(tx_stats_atom) -> stats`: a copy of the counters.
 /// - `(tx_fault_atom) -> faults`: the fault-injection settings.
 /// - `(tx_fault_atom, faults)`: replaces them (replies once applied).
+/// - `(tx_keyring_atom, keyring_request) -> keyring_reply`: lists or
+///   changes the keyring at run time (install, use, remove, reload from the
+///   keyring file); a change is written to the keyring file first, when
+///   the transport has one, and applied only if that succeeded. Errors:
+///   bad_keyring, key_not_found, primary_key, keyring_full, io_error,
+///   encryption_mismatch (a plaintext transport has no keyring).
 /// - `(tx_close_atom)`: close the socket and quit with
 ///   `exit_reason::user_shutdown` (so actors linked to it stop as well).
 ///
@@ -285,6 +346,7 @@ using transport_actor = caf::typed_actor<
   caf::replies_to<tx_stats_atom>::with<stats>,
   caf::replies_to<tx_fault_atom>::with<faults>,
   caf::reacts_to<tx_fault_atom, faults>,
+  caf::replies_to<tx_keyring_atom, keyring_request>::with<keyring_reply>,
   caf::reacts_to<tx_close_atom>>;
 
 /// Takes raw datagrams: `(tx_rx_atom, address from, std::string bytes)`.
@@ -393,5 +455,9 @@ using sim_hub_actor = sim_port_actor::extend<
   CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::deadline))
   CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::inbound_sink_actor))
   CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::datagram_sink_actor))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::key_info))
+  CAF_ADD_TYPE_ID(pekonode_transport, (std::vector<pekonode::transport::key_info>))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::keyring_request))
+  CAF_ADD_TYPE_ID(pekonode_transport, (pekonode::transport::keyring_reply))
 
 CAF_END_TYPE_ID_BLOCK(pekonode_transport)

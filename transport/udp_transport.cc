@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -20,10 +21,19 @@ namespace detail {
 
 // Counters the reader thread shares with the actor.
 struct reader_shared {
-  std::atomic<size_t> pending{0};    // datagrams sent to the mailbox, unprocessed
-  std::atomic<uint64_t> overload{0}; // dropped because `pending` was full
+  // Datagrams of at most `priority_bytes` sent to the mailbox (as urgent
+  // messages), unprocessed.
+  std::atomic<size_t> pending{0};
+  // Bytes of larger datagrams sent to the mailbox (normal messages),
+  // unprocessed.
+  std::atomic<size_t> pending_bulk_bytes{0};
+  std::atomic<uint64_t> overload{0}; // dropped because a queue bound was hit
   std::atomic<uint64_t> oversize{0}; // longer than read_buffer
   std::atomic<uint64_t> read_errors{0};
+  std::atomic<uint64_t> kernel_drops{0}; // SO_RXQ_OVFL: receive buffer full
+  size_t priority_bytes = 0;
+  size_t max_pending = 0;
+  size_t max_bulk_bytes = 0;
 };
 
 } // namespace detail
@@ -45,10 +55,13 @@ std::string errno_text(int err) {
 }
 
 void reader_loop(int fd, int wake_fd, caf::actor_addr target,
-                 std::shared_ptr<detail::reader_shared> sh,
-                 size_t max_pending) {
+                 std::shared_ptr<detail::reader_shared> sh) {
   std::vector<char> buf(read_buffer);
   pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  // SO_RXQ_OVFL: every datagram carries the socket's count of datagrams
+  // the kernel dropped because the receive buffer was full.
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))];
+  uint32_t kernel_seen = 0;
   for (;;) {
     fds[0].revents = fds[1].revents = 0;
     int rc = ::poll(fds, 2, -1);
@@ -62,9 +75,16 @@ void reader_loop(int fd, int wake_fd, caf::actor_addr target,
     // Drain what is there, bounded so a flood cannot starve the wake check.
     for (int i = 0; i < 256; ++i) {
       sockaddr_storage from{};
-      socklen_t len = sizeof(from);
-      auto n = ::recvfrom(fd, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
-                          reinterpret_cast<sockaddr*>(&from), &len);
+      iovec iov{buf.data(), buf.size()};
+      msghdr msg{};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof(from);
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      auto n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+      socklen_t len = msg.msg_namelen;
       if (n < 0) {
         if (errno == EINTR)
           continue;
@@ -72,21 +92,41 @@ void reader_loop(int fd, int wake_fd, caf::actor_addr target,
           sh->read_errors.fetch_add(1);
         break;
       }
+      for (auto* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+          uint32_t total = 0;
+          std::memcpy(&total, CMSG_DATA(c), sizeof(total));
+          sh->kernel_drops.fetch_add(static_cast<uint32_t>(total - kernel_seen));
+          kernel_seen = total;
+        }
       if (static_cast<size_t>(n) > buf.size()) {
         sh->oversize.fetch_add(1);
         continue;
       }
-      if (sh->pending.load() >= max_pending) {
+      const auto size = static_cast<size_t>(n);
+      // Two classes, each bounded: datagrams of the size pekonode sends
+      // (probes, acks, gossip, metadata) go ahead of larger ones, so a
+      // flood of large datagrams can neither fill memory nor delay them.
+      const bool priority = size <= sh->priority_bytes;
+      if (priority ? sh->pending.load() >= sh->max_pending
+                   : sh->pending_bulk_bytes.load() + size > sh->max_bulk_bytes) {
         sh->overload.fetch_add(1);
         continue;
       }
       auto hdl = caf::actor_cast<datagram_sink_actor>(target);
       if (!hdl)
         return; // the actor is gone
-      sh->pending.fetch_add(1);
-      caf::anon_send(hdl, tx_rx_atom_v,
-                     to_address(reinterpret_cast<sockaddr*>(&from), len),
-                     std::string(buf.data(), static_cast<size_t>(n)));
+      auto from_addr = to_address(reinterpret_cast<sockaddr*>(&from), len);
+      if (priority) {
+        sh->pending.fetch_add(1);
+        caf::anon_send<caf::message_priority::high>(
+          hdl, tx_rx_atom_v, std::move(from_addr),
+          std::string(buf.data(), size));
+      } else {
+        sh->pending_bulk_bytes.fetch_add(size);
+        caf::anon_send(hdl, tx_rx_atom_v, std::move(from_addr),
+                       std::string(buf.data(), size));
+      }
     }
   }
 }
@@ -143,6 +183,8 @@ caf::expected<std::shared_ptr<udp_socket>> bind_udp(const udp_config& cfg) {
   if (cfg.recv_buffer > 0)
     ::setsockopt(sock->fd, SOL_SOCKET, SO_RCVBUF, &cfg.recv_buffer,
                  sizeof(cfg.recv_buffer));
+  int on = 1; // kernel drop counts (reported as "kernel_overflow")
+  ::setsockopt(sock->fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
   if (::bind(sock->fd, ep.sa(), ep.len) != 0)
     return make_error(ec::io_error, "cannot bind UDP " + to_address(ep) + ": "
                                       + errno_text(errno));
@@ -181,10 +223,21 @@ void udp_state::init(udp_config config, std::shared_ptr<udp_socket> sock) {
   auto seed = cfg.fault_seed != 0 ? cfg.fault_seed
                                   : (uint64_t{std::random_device{}()} << 32)
                                       ^ std::random_device{}();
+  if (cfg.wire.epoch == 0)
+    cfg.wire.epoch = random_epoch();
+  if (auto hp = parse_host_port(bound)) {
+    bound_port = hp->port;
+    wildcard = hp->host == "0.0.0.0" || hp->host == "::";
+  }
+  detail::shell_env env;
+  env.is_local = [this](const address& dest) { return is_local(dest); };
+  env.keyring_file = cfg.keyring_file;
   sh = std::make_unique<detail::shell>(
-    wire{cfg.wire, framer{cfg.keys, cfg.label}}, seed);
-  reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared,
-                       cfg.max_pending};
+    wire{cfg.wire, framer{cfg.keys, cfg.label}}, seed, std::move(env));
+  shared->priority_bytes = cfg.priority_datagram;
+  shared->max_pending = cfg.max_pending;
+  shared->max_bulk_bytes = cfg.max_pending_bulk_bytes;
+  reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared};
   int rcvbuf = 0;
   socklen_t optlen = sizeof(rcvbuf);
   ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen);
@@ -192,6 +245,68 @@ void udp_state::init(udp_config config, std::shared_ptr<udp_socket> sock) {
             << " (advertise " << advertised << ", "
             << (cfg.keys.empty() ? "plaintext" : "encrypted") << ", SO_RCVBUF "
             << rcvbuf << ")";
+}
+
+void udp_state::refresh_local_addresses() {
+  local_addrs.clear();
+  local_refreshed = now();
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0)
+    return;
+  for (auto* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr)
+      continue;
+    endpoint ep;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      std::memcpy(&ep.storage, i->ifa_addr, sizeof(sockaddr_in));
+      reinterpret_cast<sockaddr_in*>(&ep.storage)->sin_port = htons(bound_port);
+      ep.len = sizeof(sockaddr_in);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      std::memcpy(&ep.storage, i->ifa_addr, sizeof(sockaddr_in6));
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ep.storage);
+      in6->sin6_port = htons(bound_port);
+      in6->sin6_scope_id = 0;
+      ep.len = sizeof(sockaddr_in6);
+    } else {
+      continue;
+    }
+    local_addrs.insert(to_address(ep));
+  }
+  ::freeifaddrs(list);
+}
+
+bool udp_state::is_local(const address& dest) {
+  if (dest.empty())
+    return false;
+  if (dest == bound || dest == advertised)
+    return true;
+  if (!wildcard)
+    return false;
+  // Bound to every interface: any address of this host at our port.
+  auto ep = parse_endpoint(dest);
+  if (!ep)
+    return false;
+  if (ep->family() == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&ep->storage);
+    if (ntohs(in->sin_port) != bound_port)
+      return false;
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127)
+      return true; // all of 127.0.0.0/8 is this host
+  } else if (ep->family() == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ep->storage);
+    if (ntohs(in6->sin6_port) != bound_port)
+      return false;
+  } else {
+    return false;
+  }
+  if (local_addrs.count(dest) > 0)
+    return true;
+  // Interfaces change (DHCP, new links): re-read them at most every 5 s.
+  if (now() - local_refreshed < std::chrono::seconds(5)
+      && local_refreshed != time_point{})
+    return false;
+  refresh_local_addresses();
+  return local_addrs.count(dest) > 0;
 }
 
 address advertise_address(const std::string& advertise, const address& bound) {
@@ -257,8 +372,14 @@ void udp_state::transmit(const destination& d, const address& to,
     sh->count_unsent(now(), to, "unresolved", messages, d.error);
     return;
   }
-  auto n = ::sendto(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                    d.ep.sa(), d.ep.len);
+  // Sealed for the address it goes to, as the receiver sees it.
+  auto sealed = sh->seal(now(), to_address(d.ep), bytes, messages);
+  if (!sealed) {
+    ++st.send_errors;
+    return;
+  }
+  auto n = ::sendto(fd, sealed->data(), sealed->size(),
+                    MSG_DONTWAIT | MSG_NOSIGNAL, d.ep.sa(), d.ep.len);
   if (n < 0) {
     ++st.send_errors;
     sh->count_unsent(now(), to, "sendto_failed", messages, errno_text(errno));
@@ -393,12 +514,19 @@ void udp_state::collect_reader_counters() {
     sh->count_drop(t, "(unknown)", "too_large", n, "datagram above 64 KiB");
   if (auto n = shared->read_errors.exchange(0); n > 0)
     sh->count_drop(t, "(unknown)", "read_error", n);
+  if (auto n = shared->kernel_drops.exchange(0); n > 0)
+    sh->count_drop(t, "(unknown)", "kernel_overflow", n,
+                   "socket receive buffer full (raise --recv_buffer or "
+                   "net.core.rmem_max)");
 }
 
 datagram_transport_actor::behavior_type udp_state::make_behavior() {
   return {
     [this](tx_rx_atom, const address& from, const std::string& bytes) {
-      shared->pending.fetch_sub(1);
+      if (bytes.size() <= shared->priority_bytes)
+        shared->pending.fetch_sub(1);
+      else
+        shared->pending_bulk_bytes.fetch_sub(bytes.size());
       collect_reader_counters();
       detail::deliver_datagram(self, *sh, from, bytes);
     },
@@ -416,6 +544,13 @@ datagram_transport_actor::behavior_type udp_state::make_behavior() {
     },
     [this](tx_fault_atom) { return sh->current_faults(); },
     [this](tx_fault_atom, const faults& f) { sh->set_faults(f); },
+    [this](tx_keyring_atom,
+           const keyring_request& req) -> caf::result<keyring_reply> {
+      auto r = sh->keyring_command(req);
+      if (!r)
+        return make_error(r.code, r.message);
+      return std::move(*r);
+    },
     [this](tx_close_atom) {
       stop();
       self->quit(caf::exit_reason::user_shutdown);

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,10 @@ struct udp_config {
   std::string advertise;
   /// Encryption keys; empty ring = plaintext frames carrying `label`.
   keyring keys;
+  /// The keyring file `keys` came from: run-time keyring changes
+  /// (`tx_keyring_atom`) are written back to it atomically, and `reload`
+  /// re-reads it. Empty: changes stay in memory, reload is refused.
+  std::string keyring_file;
   /// Cluster label: bound into the AEAD associated data, or carried and
   /// checked in plaintext mode. Nodes with different labels never talk.
   std::string label;
@@ -42,10 +47,21 @@ struct udp_config {
   /// of a large cluster) while the actor is busy; the kernel may cap it
   /// (net.core.rmem_max). Costs kernel memory only when filled.
   int recv_buffer = 4 << 20;
-  /// Datagrams read but not yet processed by the actor before the reader
-  /// drops new ones (counted as "overload"). Default 8192 (~11 MiB at
-  /// 1400 bytes): bounds memory under a flood instead of growing the mailbox.
+  /// Received datagrams are queued to the actor in two classes, each
+  /// bounded, beyond which the reader drops new ones (counted as
+  /// "overload"): those of at most `priority_datagram` bytes — every
+  /// datagram pekonode sends within its `max_datagram` budget: probes,
+  /// acks, refutations, gossip, metadata — go ahead of larger ones as
+  /// urgent messages, at most `max_pending` of them (default 8192: at most 16
+  /// MiB); larger datagrams (lone oversize messages, or a flood of
+  /// large junk) wait behind them, at most `max_pending_bulk_bytes` bytes
+  /// (default 8 MiB). So the queue is bounded at 24 MiB whatever arrives
+  /// (it was 8192 x 64 KiB = 512 MiB), and large datagrams never delay
+  /// probes and acks. Default `priority_datagram` 2048: above every
+  /// default `max_datagram` (1400) with room for jumbo-free tunnels.
   size_t max_pending = 8192;
+  size_t priority_datagram = 2048;
+  size_t max_pending_bulk_bytes = 8 << 20;
   /// How long a resolved host name is reused. Default 30 s; an expired
   /// entry is still used while it is being refreshed. Failures are cached
   /// for `resolve_retry` (default 5 s) so a dead name costs one lookup per
@@ -125,6 +141,9 @@ struct udp_state {
   void on_lookup(const address& name, const resolution& r);
   endpoint pick(const std::vector<address>& addrs, bool& ok) const;
   void collect_reader_counters();
+  /// True if `dest` (a frame's destination) is an address of this node.
+  bool is_local(const address& dest);
+  void refresh_local_addresses();
   time_point now() const { return self->clock().now(); }
 
   datagram_transport_actor::stateful_pointer<udp_state> self;
@@ -138,6 +157,10 @@ struct udp_state {
   address advertised;
   udp_config cfg;
   std::unordered_map<address, destination> dests;
+  uint16_t bound_port = 0;
+  bool wildcard = false;
+  std::set<address> local_addrs;
+  time_point local_refreshed{};
   resolver_actor resolver;
 };
 

@@ -27,41 +27,28 @@ wire_batch wire::prepare(const outbound_list& out) const {
   wire_batch res;
   res.dropped = packed.dropped;
   res.datagrams.reserve(packed.datagrams.size());
-  for (auto& d : packed.datagrams) {
-    auto sealed = framer_.seal(d.bytes);
-    if (!sealed) {
-      res.dropped += d.messages;
-      continue;
-    }
+  for (auto& d : packed.datagrams)
     res.datagrams.push_back(
-      wire_datagram{std::move(d.to), std::move(*sealed), d.messages});
-  }
+      wire_datagram{std::move(d.to), std::move(d.bytes), d.messages});
   return res;
 }
 
-result<envelope> wire::receive(std::string_view datagram) const {
+result<std::string> wire::seal(std::string_view envelope, const address& dest,
+                               uint64_t seq, uint64_t sent_ms) const {
+  return framer_.seal(envelope, frame_header{cfg_.epoch, seq, sent_ms, dest});
+}
+
+result<envelope> wire::receive(std::string_view datagram,
+                               frame_header* h) const {
   const size_t cap = cfg_.codec.max_datagram + framer_.overhead();
   if (datagram.size() > cap)
     return result<envelope>::failure(ec::too_large,
                                      "datagram of " + std::to_string(datagram.size())
                                        + " bytes exceeds " + std::to_string(cap));
-  auto opened = framer_.open(datagram);
+  auto opened = framer_.open(datagram, h);
   if (!opened)
     return result<envelope>::failure(opened.code, opened.message);
   return decode(*opened, cfg_.codec);
-}
-
-bool replay_filter::seen(uint64_t nonce_prefix) {
-  if (capacity_ == 0)
-    return false;
-  if (!set_.insert(nonce_prefix).second)
-    return true;
-  order_.push_back(nonce_prefix);
-  if (order_.size() > capacity_) {
-    set_.erase(order_.front());
-    order_.pop_front();
-  }
-  return false;
 }
 
 } // namespace pekonode::transport

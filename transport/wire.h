@@ -6,8 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <unordered_set>
 #include <map>
 #include <string>
 #include <string_view>
@@ -17,6 +15,7 @@
 #include "transport/codec.h"
 #include "transport/crypto.h"
 #include "transport/error.h"
+#include "transport/replay_guard.h"
 
 namespace pekonode::transport {
 
@@ -31,9 +30,16 @@ struct wire_config {
   size_t max_datagram = 1400;
   /// Receive-side bounds (and the hard cap for oversize single messages).
   limits codec;
+  /// Replay protection of encrypted frames (replay_guard.h).
+  replay_config replay;
+  /// This process's boot epoch, sealed into every encrypted frame. 0: the
+  /// transport draws one at start (random_epoch()); a node with stored
+  /// state passes its stored boot epoch.
+  uint64_t epoch = 0;
 };
 
-/// One framed datagram for `to`.
+/// One datagram for `to`: its envelope after wire::prepare, its frame after
+/// wire::seal.
 struct wire_datagram {
   address to;
   std::string bytes;
@@ -51,39 +57,29 @@ class wire {
 public:
   wire(wire_config cfg, framer f);
 
-  /// Packs `out` per destination into datagrams within the budget (a lone
-  /// oversize message is sent when it fits the codec's hard limit).
+  /// Packs `out` per destination into envelopes within the budget (a lone
+  /// oversize message is sent when it fits the codec's hard limit); the
+  /// bytes are not framed yet: seal each once its destination is known.
   wire_batch prepare(const outbound_list& out) const;
 
-  /// Unframes and decodes one received datagram, bounds first.
-  result<envelope> receive(std::string_view datagram) const;
+  /// Frames one envelope for `dest` (the canonical address it is sent to),
+  /// with sequence number `seq` and sender time `sent_ms`.
+  result<std::string> seal(std::string_view envelope, const address& dest,
+                           uint64_t seq, uint64_t sent_ms) const;
+
+  /// Unframes and decodes one received datagram, bounds first; `h` (if
+  /// given) receives the frame header of an encrypted datagram.
+  result<envelope> receive(std::string_view datagram,
+                           frame_header* h = nullptr) const;
 
   const wire_config& config() const noexcept { return cfg_; }
   const framer& frame() const noexcept { return framer_; }
+  /// Replaces the keys of an encrypted framer (see framer::set_keys).
+  bool set_keys(keyring keys) { return framer_.set_keys(std::move(keys)); }
 
 private:
   wire_config cfg_;
   framer framer_;
-};
-
-/// Remembers the nonces of the last `capacity` authenticated datagrams and
-/// flags exact repeats ("replayed"). It catches duplicates and quick replays
-/// only: a datagram replayed after `capacity` newer ones is accepted again
-/// (there is no timestamp in the frame). Keys are the first 8 nonce bytes,
-/// random and unforgeable without the key, so collisions are ~2^-48.
-class replay_filter {
-public:
-  explicit replay_filter(size_t capacity = 16384) : capacity_(capacity) {}
-
-  /// Records `nonce_prefix`; true if it was already among the remembered.
-  bool seen(uint64_t nonce_prefix);
-
-  size_t size() const noexcept { return order_.size(); }
-
-private:
-  size_t capacity_;
-  std::unordered_set<uint64_t> set_;
-  std::deque<uint64_t> order_;
 };
 
 /// Drop counters by reason, rendered as the `stats::drops` list.
