@@ -287,6 +287,21 @@ void metadata_state::on_durable(durable_batch& b) {
       core_->release_local(w.key, w.ver, now(), out);
     if (w.promise.pending())
       w.promise.deliver(w.ver);
+    if (w.write_promise.pending())
+      w.write_promise.deliver(write_reply{w.ver, 1, 1});
+    if (w.concern != 0) {
+      auto i = writes_.find(w.concern);
+      if (i != writes_.end()) {
+        i->second.durable = true;
+        if (i->second.done) {
+          if (*i->second.done)
+            i->second.promise.deliver(**i->second.done);
+          else
+            i->second.promise.deliver(i->second.done->error());
+          writes_.erase(i);
+        }
+      }
+    }
   }
   if (!b.held.empty())
     on_durable(b.held);
@@ -314,8 +329,18 @@ void metadata_state::on_not_durable(durable_batch& b, storage::ec code,
     core_->revert_local(w.key, w.ver,
                         target->has_value() ? &**target : nullptr);
     kw.failed.emplace(w.ver, std::move(w.prev));
+    auto failure = caf::make_error(err, w.key, reason);
     if (w.promise.pending())
-      w.promise.deliver(caf::make_error(err, w.key, reason));
+      w.promise.deliver(failure);
+    if (w.write_promise.pending())
+      w.write_promise.deliver(failure);
+    if (w.concern != 0) {
+      auto i = writes_.find(w.concern);
+      if (i != writes_.end()) {
+        i->second.promise.deliver(failure);
+        writes_.erase(i);
+      }
+    }
   }
   // Entries from peers stay in memory (they are served and gossiped) and
   // are written again later; so are reverted keys (harmlessly).
@@ -401,9 +426,10 @@ void metadata_state::finish_writes() {
     auto i = writes_.find(d.id);
     if (i == writes_.end())
       continue;
+    caf::expected<write_reply> answer = write_reply{};
     if (d.ok()) {
-      i->second.deliver(write_reply{d.ver, static_cast<uint32_t>(d.acked),
-                                    static_cast<uint32_t>(d.wanted)});
+      answer = write_reply{d.ver, static_cast<uint32_t>(d.acked),
+                           static_cast<uint32_t>(d.wanted)};
     } else {
       // Keys are data: escaped. One line in ten at most under a burst of
       // timeouts (each is also counted in writes_replica_timeouts).
@@ -411,10 +437,18 @@ void metadata_state::finish_writes() {
         << cfg_.node_id << ": key " << quote(d.key, 64) << " at "
         << to_string(d.ver) << " held by " << d.acked << " of " << d.wanted
         << " nodes at its deadline (logged every 10th)";
-      i->second.deliver(caf::make_error(
+      answer = caf::make_error(
         ec::replicas_timeout, d.key, to_string(d.ver),
-        static_cast<uint64_t>(d.acked), static_cast<uint64_t>(d.wanted)));
+        static_cast<uint64_t>(d.acked), static_cast<uint64_t>(d.wanted));
     }
+    if (!i->second.durable) { // answered once the local batch is on disk
+      i->second.done = std::move(answer);
+      continue;
+    }
+    if (answer)
+      i->second.promise.deliver(*answer);
+    else
+      i->second.promise.deliver(answer.error());
     writes_.erase(i);
   }
 }
@@ -439,6 +473,10 @@ caf::result<write_reply> metadata_state::write(write_request& req) {
   o.replicas = req.replicas;
   o.deadline = now() + milliseconds{req.timeout_ms};
   auto size = static_cast<uint64_t>(req.value.size());
+  std::optional<entry> prev;
+  if (durable())
+    if (auto e = core_->data().find(req.key))
+      prev = *e;
   outbound_list out;
   auto r = core_->write(req.key, req.del ? std::string{} : std::move(req.value),
                         o, wall(), now(), out);
@@ -467,13 +505,19 @@ caf::result<write_reply> metadata_state::write(write_request& req) {
       flush(out);
       return caf::make_error(r.code, req.key);
   }
-  if (r.concern == 0) {
-    flush(out);
+  pending_write w{req.key, r.ver, std::move(prev), {}};
+  w.md_write = true;
+  w.concern = r.concern;
+  if (!durable() && r.concern == 0) {
+    flush(out, &w);
     return write_reply{r.ver, 1, 1};
   }
   auto rp = self->make_response_promise<write_reply>();
-  writes_.emplace(r.concern, rp);
-  flush(out);
+  if (r.concern != 0)
+    writes_.emplace(r.concern, waiting_write{rp, !durable(), std::nullopt});
+  else
+    w.write_promise = rp;
+  flush(out, &w);
   return rp;
 }
 
@@ -484,7 +528,7 @@ caf::result<version> metadata_state::reply(const write_result& r,
   return r.ver;
 }
 
-caf::result<version> metadata_state::write_reply(const write_result& r,
+caf::result<version> metadata_state::answer_write(const write_result& r,
                                                  const std::string& key,
                                                  std::optional<entry> prev,
                                                  outbound_list& out) {
@@ -539,7 +583,7 @@ metadata_actor::behavior_type metadata_state::make_behavior() {
           r.code, key, size,
           static_cast<uint64_t>(core_->cfg().limits.max_value_bytes));
       }
-      return write_reply(r, key, std::move(prev), out);
+      return answer_write(r, key, std::move(prev), out);
     },
     [this](md_del_atom, const std::string& key) -> caf::result<version> {
       outbound_list out;
@@ -548,7 +592,7 @@ metadata_actor::behavior_type metadata_state::make_behavior() {
         if (auto e = core_->data().find(key))
           prev = *e;
       auto r = core_->del(key, wall(), now(), out);
-      return write_reply(r, key, std::move(prev), out);
+      return answer_write(r, key, std::move(prev), out);
     },
     [this](md_write_atom, write_request& req) -> caf::result<write_reply> {
       return write(req);

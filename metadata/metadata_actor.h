@@ -409,6 +409,11 @@ struct pending_write {
   version ver;
   std::optional<entry> prev; ///< the entry it replaced (to undo it)
   caf::typed_response_promise<version> promise; ///< unset: nobody waits
+  /// An md_write: its write_reply goes out once the batch is durable (and,
+  /// with `concern`, once its replicas hold it too; see md_writes_).
+  bool md_write = false;
+  uint64_t concern = 0; ///< the write concern's id (0: none)
+  caf::typed_response_promise<write_reply> write_promise;
 };
 
 /// One batch of changes handed to the durable store: what becomes durable
@@ -451,7 +456,7 @@ struct metadata_state {
   void publish(outbound_list& out);
   /// Answers a local write: at once without a durable store, else once its
   /// batch is on disk.
-  caf::result<version> write_reply(const write_result& r,
+  caf::result<version> answer_write(const write_result& r,
                                    const std::string& key,
                                    std::optional<entry> prev,
                                    outbound_list& out);
@@ -510,7 +515,15 @@ struct metadata_state {
   std::map<std::string, key_writes> key_writes_;
   /// Held entries waiting for the next batch (with a durable store).
   std::vector<held_entry> held_waiting_;
-  std::map<uint64_t, caf::typed_response_promise<write_reply>> writes_;
+  /// md_write requests waiting for their replicas, by concern id. With a
+  /// durable store the answer also waits for the local batch: `durable`
+  /// says it is on disk, `done` holds the answer reached before that.
+  struct waiting_write {
+    caf::typed_response_promise<write_reply> promise;
+    bool durable = false;
+    std::optional<caf::expected<write_reply>> done;
+  };
+  std::map<uint64_t, waiting_write> writes_;
 };
 
 /// Behaviour of the metadata actor: subscribes to the transport's metadata

@@ -399,7 +399,7 @@ response api::too_large(const route& r, uint64_t size) const {
   msg += bytes_text(body_limit(r));
   if (r.body == body_kind::snapshot)
     msg += " (max_snapshot_bytes)";
-  if (r.body == body_kind::event)
+  else if (r.body == body_kind::event)
     msg += " (name and payload together)";
   else if (r.body != body_kind::value)
     msg += " for this endpoint";

@@ -434,6 +434,9 @@ int main(int argc, char** argv) {
               << " known peers";
     if (!cfg.durable.peers.empty())
       acfg.expect_peers = true;
+    // Sealed into every encrypted frame: the stored epoch grows with every
+    // start, so a restart never reuses the sequence space of an earlier one.
+    cfg.transport.wire.epoch = cfg.durable.boot_epoch;
   }
   // A peer that closes a socket early must not kill the process.
   signal(SIGPIPE, SIG_IGN);
@@ -465,9 +468,14 @@ int main(int argc, char** argv) {
   runner.set_handlers(std::move(handlers));
   // Handlers see every event, the first member-join of this node included.
   auto runner_listener = events.add_listener(
-    [&runner](const node::event_record& ev) { runner.submit(ev); });
+    [&runner](const node::event_record& ev) {
+      // A query's handlers run for its answer (attach_user_events), once.
+      if (ev.type != node::event_types::query)
+        runner.submit(ev);
+    });
   acfg.extra_metrics.push_back(&runner.stats());
   node::attach_event_feed(sys, *started, events);
+  node::attach_user_events(sys, *started, events, runner);
   acfg.events = &events;
 
   std::unique_ptr<node::admin_server> admin;

@@ -129,6 +129,51 @@ def test_query_reaches_the_matching_nodes_and_reports_stragglers():
         check(code == 1 and "bad_filter" in err, f"bad filter: {code} {out} {err}")
 
 
+def test_handlers_answer_queries_and_see_user_events_once():
+    """--event_handler: a `query` handler's stdout is the node's response
+    (run once per query); a `user` handler runs once per event, with the
+    payload on stdin."""
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="pekonode-handlers-")
+    c = Cluster(BINARY, 3)
+    for i, node in enumerate(c.nodes):
+        log = os.path.join(tmp, f"n{i}")
+        node.extra += [
+            f"--tags=role={'web' if i < 2 else 'db'}",
+            f"--event_handler=query:uptime=echo $PEKONODE_SELF_NAME-up;"
+            f" echo q >> {log}.query",
+            f"--event_handler=user:deploy=cat >> {log}.user",
+        ]
+    c.start()
+    with c:
+        check(c.wait_until(c.all_alive, 30) is not None, "no convergence")
+        code, out, err = pekoctl(c.nodes[2], "--json", "query", "uptime",
+                                 "--tag=role=web", "--timeout=3s")
+        check(code == 0, f"pekoctl query: {code} {out} {err}")
+        r = json.loads(out)
+        check(r["acks"] == ["n0", "n1"], f"acks: {r}")
+        check(r["responses"] == {"n0": "n0-up\n", "n1": "n1-up\n"},
+              f"responses from the handlers: {r}")
+        for i in (0, 1):
+            with open(os.path.join(tmp, f"n{i}.query")) as f:
+                check(f.read() == "q\n", f"n{i}: query handler ran once")
+        check(not os.path.exists(os.path.join(tmp, "n2.query")),
+              "a node outside the filter ran no handler")
+        code, out, err = pekoctl(c.nodes[0], "event", "deploy", "v7")
+        check(code == 0, f"pekoctl event: {code} {out} {err}")
+
+        def all_ran():
+            try:
+                return all(open(os.path.join(tmp, f"n{i}.user")).read()
+                           == "v7" for i in range(3))
+            except OSError:
+                return False
+        check(c.wait_until(all_ran, 10) is not None,
+              "every node ran its user-event handler once with the payload")
+        time.sleep(1.5)
+        check(all_ran(), "and not again")
+
+
 def main():
     global BINARY, PEKOCTL
     BINARY, PEKOCTL = (os.path.abspath(a) for a in sys.argv[1:3])
