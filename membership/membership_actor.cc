@@ -65,8 +65,8 @@ void membership_state::publish_self() {
 }
 
 void membership_state::report_deadline() {
-  timer_.report(self,
-                std::min({core_->next_wakeup(), resolve_at_, dns_at_}));
+  timer_.report(self, std::min({core_->next_wakeup(), resolve_at_, dns_at_,
+                                 alone_check_at_}));
 }
 
 void membership_state::join(const seed_list& seeds) {
@@ -90,10 +90,34 @@ void membership_state::join(const seed_list& seeds) {
                    << hp.message;
     }
   }
+  if (!seeds.seeds.empty()) {
+    seeds_text_.clear();
+    for (auto& s : seeds.seeds)
+      seeds_text_ += (seeds_text_.empty() ? "" : ", ") + escape(s, 128);
+    alone_check_at_ = now() + cfg_.alone_warning;
+  }
   outbound_list out;
   core_->join(literals, now(), out);
   flush(out);
   start_lookup();
+}
+
+void membership_state::check_alone(time_point t) {
+  if (alone_check_at_ > t)
+    return;
+  if (core_->live_count() > 1) {
+    alone_check_at_ = time_point::max();
+    return;
+  }
+  auto waited = std::chrono::duration_cast<std::chrono::seconds>(
+    cfg_.alone_warning);
+  LOG(WARNING) << cfg_.name << ": no other member answered " << waited.count()
+               << "s or more after joining through " << seeds_text_
+               << ": the seeds may be down or unreachable (address, port, "
+                  "firewall), or run with another gossip key (--keyring_file) "
+                  "or --label, which they then log as auth_failed or "
+                  "wrong_label; retrying";
+  alone_check_at_ = t + 3 * cfg_.alone_warning;
 }
 
 void membership_state::start_lookup() {
@@ -213,6 +237,7 @@ membership_actor::behavior_type membership_state::make_behavior() {
       }
       if (dns_at_ <= t)
         start_dns_lookup();
+      check_alone(t);
       flush(out);
     },
     [this](m_join_atom, const seed_list& seeds) { join(seeds); },

@@ -237,6 +237,10 @@ struct actor_config {
   duration resolve_timeout = std::chrono::seconds(10);
   /// How often "dns:" seeds are looked up again. Default 30 s.
   duration dns_refresh = std::chrono::seconds(30);
+  /// A node that joined through seeds but still sees no other live member
+  /// this long after says so in its log, with the likely causes, and again
+  /// every 3 times as long while it stays alone. Default 10 s.
+  duration alone_warning = std::chrono::seconds(10);
   /// Incarnation to start at: 0 for a new node; after a restart with a data
   /// dir, above the durable ceiling of those announced before.
   uint64_t incarnation = 0;
@@ -258,6 +262,8 @@ struct membership_state {
   void publish_self();
   void report_deadline();
   void join(const seed_list& seeds);
+  /// Logs that no other member answered (see alone_warning) when it is so.
+  void check_alone(time_point t);
   void start_lookup();
   void on_lookup(transport::resolutions& rs);
   void start_dns_lookup();
@@ -271,6 +277,8 @@ struct membership_state {
   transport::deadline_reporter timer_;
   subscribers<member_listener_actor> subscribers_;
   std::set<std::string> unresolved_; ///< seed names awaiting a lookup
+  std::string seeds_text_;           ///< the seeds of the last join, for logs
+  time_point alone_check_at_ = time_point::max(); ///< see alone_warning
   bool resolving_ = false;
   time_point resolve_at_ = time_point::max(); ///< next lookup of unresolved_
   member published_self_; ///< this node's entry as subscribers last saw it

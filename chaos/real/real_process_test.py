@@ -5,6 +5,7 @@ values, a joining node catching up, bad packets, fault injection.
 Bounds here are generous (CI machines are shared); the measured figures come
 from chaos/real/real_bench.py.
 """
+import base64
 import os
 import signal
 import socket
@@ -219,6 +220,35 @@ def test_partition_and_heal_via_fault_endpoint():
         t = c.wait_until(c.all_alive, 60)
         check(t is not None, "partition did not heal within 60 s")
         print(f"partition healed after {t:.2f} s")
+
+
+def test_joiner_alone_logs_the_likely_causes():
+    """A node whose seeds never answer (one nobody listens on, one with
+    another gossip key) says so in its own log, naming the causes."""
+    c = Cluster(BINARY, 2)
+    keyring = os.path.join(c.workdir, "keyring")
+    with open(keyring, "w") as f:
+        f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    os.chmod(keyring, 0o600)
+    c.nodes[1].extra += [f"--keyring_file={keyring}"]
+    try:
+        c.nodes[0].start()
+        c.nodes[0].wait_ready()
+        c.nodes[1].start(seeds=[c.nodes[0].addr, "127.0.0.1:9"])
+        c.nodes[1].wait_ready()
+        log = os.path.join(c.workdir, "n1.log")
+
+        def warned():
+            with open(log, "rb") as f:
+                return b"no other member answered" in f.read()
+        check(c.wait_until(warned, 20, poll=0.2) is not None,
+              "a lone joiner logs that nobody answered")
+        with open(log, "rb") as f:
+            text = f.read().decode(errors="replace")
+        check("127.0.0.1:9" in text and "--keyring_file" in text,
+              "the warning names the seeds and the key as a cause")
+    finally:
+        c.stop()
 
 
 def main():
