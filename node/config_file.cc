@@ -120,34 +120,11 @@ std::string value_of(const flag_spec& spec, const json& j, std::string& out) {
       if (has_nul(out))
         return key_error(key, "contains a NUL byte");
       return {};
-    case flag_kind::string_list: {
-      if (j.is_string()) {
-        out = j.get<std::string>();
-        if (has_nul(out))
-          return key_error(key, "contains a NUL byte");
-        return {};
-      }
-      if (!j.is_array())
-        return key_error(key, "expected an array of strings or a string" +
-                                  got(j));
-      out.clear();
-      size_t i = 0;
-      for (const auto& e : j) {
-        ++i;
-        auto at = "element " + std::to_string(i);
-        if (!e.is_string())
-          return key_error(key, at + ": expected a string" + got(e));
-        auto s = e.get<std::string>();
-        if (s.empty() || s.find(',') != std::string::npos || has_nul(s))
-          return key_error(key, at + ": must be non-empty, without ',' or "
-                                     "NUL");
-        if (!out.empty())
-          out += ',';
-        out += s;
-      }
-      return {};
-    }
+    case flag_kind::string_list:
     case flag_kind::line_list: {
+      // Joined with ',' (a comma list) or '\n' (a repeatable flag's lines).
+      const bool lines = spec.kind == flag_kind::line_list;
+      const char sep = lines ? '\n' : ',';
       if (j.is_string()) {
         out = j.get<std::string>();
         if (has_nul(out))
@@ -165,11 +142,13 @@ std::string value_of(const flag_spec& spec, const json& j, std::string& out) {
         if (!e.is_string())
           return key_error(key, at + ": expected a string" + got(e));
         auto s = e.get<std::string>();
-        if (s.empty() || s.find('\n') != std::string::npos || has_nul(s))
-          return key_error(key, at + ": must be non-empty, without a "
-                                     "newline or NUL");
+        if (s.empty() || s.find(sep) != std::string::npos || has_nul(s))
+          return key_error(key, at + (lines ? ": must be non-empty, without a "
+                                              "newline or NUL"
+                                            : ": must be non-empty, without "
+                                              "',' or NUL"));
         if (!out.empty())
-          out += '\n';
+          out += sep;
         out += s;
       }
       return {};
