@@ -193,6 +193,21 @@ def test_join_uses_dns_seeds_of_the_headless_service():
     check(env_source(c, "POD_NAMESPACE") == "metadata.namespace", "POD_NAMESPACE")
 
 
+def test_data_dir_is_on_a_volume_of_each_pod():
+    docs, sts, pod, c, args = statefulset_parts()
+    check("data_dir" in args, "--data_dir is given")
+    claims = {t["metadata"]["name"]: t
+              for t in sts["spec"].get("volumeClaimTemplates", [])}
+    mounts = [m for m in c["volumeMounts"] if m["name"] in claims]
+    check(len(mounts) == 1, f"one claimed volume mounted: {mounts}")
+    mount = mounts[0]["mountPath"].rstrip("/")
+    parent = os.path.dirname(args["data_dir"].rstrip("/"))
+    check(parent == mount,
+          f"--data_dir={args['data_dir']} sits directly in the volume {mount}"
+          " (its parent must exist)")
+    check(not mounts[0].get("readOnly", False), "the volume is writable")
+
+
 def test_flags_exist_and_the_config_map_is_accepted_by_the_binary():
     docs, sts, pod, c, args = statefulset_parts()
     known = helpxml_flags(BINARY)
