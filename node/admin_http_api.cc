@@ -1370,7 +1370,9 @@ response api::keyring_call(const request& req) {
     if (body.size() != 1)
       return error(400, std::string{"the body must hold exactly one field: "}
                           + expected);
-    auto& [k, v] = *body.items().begin();
+    auto field = body.begin(); // an object: key() names the field
+    const std::string k = field.key();
+    const json& v = field.value();
     if (post && k == "install")
       op = keyring_op::install;
     else if (post && k == "use")
