@@ -58,14 +58,6 @@ feed_actor::behavior_type feed_behavior(feed_actor::pointer, event_log* log) {
   };
 }
 
-std::string hex16(uint64_t x) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, x >>= 4)
-    s[i] = digits[x & 0xf];
-  return s;
-}
-
 using user_feed_actor = userevents::event_listener_actor;
 
 user_feed_actor::behavior_type user_feed_behavior(user_feed_actor::pointer,
@@ -164,7 +156,7 @@ nlohmann::json user_event_payload(const userevents::user_event& ev) {
   return nlohmann::json{{"name", ev.name},
                         {"payload", ev.payload},
                         {"origin", ev.origin},
-                        {"id", hex16(ev.id)},
+                        {"id", userevents::id_text(ev.id)},
                         {"ltime", ev.ltime},
                         {"coalesce", ev.coalesce}};
 }

@@ -836,18 +836,6 @@ result facade::snapshot_restore(std::string file, restore_view& out) {
 
 // -- user events and queries ----------------------------------------------------
 
-namespace {
-
-std::string hex_id(uint64_t x) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, x >>= 4)
-    s[i] = digits[x & 0xf];
-  return s;
-}
-
-} // namespace
-
 result facade::user_event_metrics(metrics_registry& reg) {
   return ask(
     sys_, node_.userevents, timeout_,
@@ -898,8 +886,8 @@ result facade::send_event(const std::string& name, const std::string& payload,
     sys_, node_.userevents, timeout_,
     [&](const userevents::user_event& ev) {
       out = user_event_view{userevents::to_string(ev.kind), ev.name,
-                            ev.payload, ev.origin, ev.ltime, hex_id(ev.id),
-                            ev.coalesce};
+                            ev.payload, ev.origin, ev.ltime,
+                            userevents::id_text(ev.id), ev.coalesce};
     },
     userevents::ue_pub_atom_v, name, payload, coalesce);
 }
@@ -915,7 +903,7 @@ result facade::run_query(const query_request& q, query_outcome& out) {
   return ask(
     sys_, node_.userevents, q.timeout + timeout_,
     [&](userevents::query_result& r) {
-      out = query_outcome{hex_id(r.id), std::move(r.acks),
+      out = query_outcome{userevents::id_text(r.id), std::move(r.acks),
                           std::move(r.responses), std::move(r.stragglers),
                           r.expected};
     },

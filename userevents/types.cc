@@ -37,4 +37,12 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+std::string id_text(uint64_t id) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, id >>= 4)
+    s[i] = digits[id & 0xf];
+  return s;
+}
+
 } // namespace pekonode::userevents

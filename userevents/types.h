@@ -204,4 +204,7 @@ struct stats {
 /// Visible ASCII, 1..max_name_bytes.
 bool valid_name(std::string_view name);
 
+/// An event or query id as the API shows it: 16 lower-case hex digits.
+std::string id_text(uint64_t id);
+
 } // namespace pekonode::userevents
