@@ -198,6 +198,17 @@ result admin_backend::keyring(keyring_op op, const std::string& key,
                        "this node offers no keyring commands");
 }
 
+result admin_backend::cluster_keyring(keyring_op op, const std::string& key,
+                                      duration timeout,
+                                      cluster_keyring_view& out) {
+  static_cast<void>(op);
+  static_cast<void>(key);
+  static_cast<void>(timeout);
+  out = cluster_keyring_view{};
+  return result::error(result_code::unavailable,
+                       "this node offers no cluster-wide keyring commands");
+}
+
 result admin_backend::status(node_status& out) {
   self_view me;
   if (auto r = self(me); !r.ok())

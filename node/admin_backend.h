@@ -210,6 +210,28 @@ struct keyring_view {
   bool persisted = false; ///< the change was written to --keyring_file
 };
 
+/// A keyring command carried to every live member (`/v1/keyring` without
+/// `?local`): what each node answered, tallied.
+struct cluster_keyring_view {
+  /// How many of the nodes that answered hold a key, and how many of them
+  /// use it as their primary.
+  struct key_count {
+    std::string fingerprint;
+    uint64_t nodes = 0;
+    uint64_t primary = 0;
+  };
+  uint64_t expected = 0;  ///< live members when the command started (self too)
+  uint64_t responded = 0; ///< nodes that answered, with keys or an error
+  std::vector<key_count> keys;               ///< most widely held first
+  std::map<std::string, std::string> errors; ///< node -> why it failed
+  std::vector<std::string> missing; ///< expected nodes that did not answer
+  uint64_t changed = 0;   ///< nodes whose ring the command changed
+  uint64_t persisted = 0; ///< nodes that wrote the change to their file
+
+  /// Every expected node answered and none failed.
+  bool complete() const { return errors.empty() && missing.empty(); }
+};
+
 /// What the admin API needs from a node. Every call blocks until the node
 /// answers (implementations bound that with their own timeout and report
 /// `unavailable` past it). Calls arrive concurrently from the server's
@@ -356,6 +378,16 @@ class admin_backend {
   /// `unavailable`: a backend without a keyring.
   virtual result keyring(keyring_op op, const std::string& key,
                          keyring_view& out);
+
+  /// Runs a keyring command (list, install, use, remove) on every live
+  /// member and tallies the answers (it returns once every member
+  /// answered, or after `timeout`). ok whenever the command went out,
+  /// even if some nodes failed or did not answer (see
+  /// cluster_keyring_view::complete). Errors: invalid (reload, which is
+  /// per node), rate_limited, unavailable (no user-event layer; the node
+  /// left). Default: unavailable.
+  virtual result cluster_keyring(keyring_op op, const std::string& key,
+                                 duration timeout, cluster_keyring_view& out);
 };
 
 /// The member (by name) that shows a join through `seed_addrs` succeeded,

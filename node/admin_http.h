@@ -43,6 +43,11 @@ struct admin_config {
   duration max_query_timeout = std::chrono::seconds(60);
   int max_query_waits = 2;
 
+  /// How long a cluster-wide keyring command (/v1/keyring without ?local)
+  /// waits for every member's answer unless ?timeout= says otherwise; it
+  /// returns as soon as all have answered. It shares the query slots.
+  duration keyring_timeout = std::chrono::seconds(5);
+
   /// Largest JSON body (join, tags, faults) and largest body of any other
   /// request. Default 64 KiB.
   size_t max_json_body_bytes = 64 * 1024;

@@ -1,6 +1,7 @@
 #include "node/admin_http_api.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -280,7 +281,8 @@ route match(const std::string& method, const std::string& path,
   else if (path == "/v1/keyring")
     set(endpoint::keyring, "GET, HEAD, POST, DELETE",
         get || method == "POST" || method == "DELETE",
-        method == "POST" || method == "DELETE", body_kind::json);
+        method == "POST" || method == "DELETE", body_kind::json,
+        {"local", "timeout"});
   else if (path == "/v1/faults" && faults_enabled)
     set(endpoint::faults, "GET, HEAD, POST", get || method == "POST",
         method == "POST", body_kind::json);
@@ -980,6 +982,13 @@ bool valid_event_name(const std::string& name) {
   return true;
 }
 
+// pekonode's own queries (userevents::internal_prefix).
+constexpr const char* reserved_prefix = "_pekonode";
+
+bool reserved_event_name(const std::string& name) {
+  return name.compare(0, std::strlen(reserved_prefix), reserved_prefix) == 0;
+}
+
 } // namespace
 
 response api::user_event(const request& req, const route& r) {
@@ -989,6 +998,9 @@ response api::user_event(const request& req, const route& r) {
   if (!valid_event_name(name))
     return error(400, "event name must be 1 to 128 visible ASCII characters "
                       "without spaces");
+  if (reserved_event_name(name))
+    return error(400, std::string{"event names starting with "}
+                        + reserved_prefix + " are reserved");
   bool coalesce = false;
   if (!flag_value(req.param("coalesce"), coalesce))
     return error(400, "coalesce must be 1, true, 0 or false");
@@ -1016,6 +1028,9 @@ response api::query(const request& req, const route& r) {
   if (!valid_event_name(q.name))
     return error(400, "query name must be 1 to 128 visible ASCII characters "
                       "without spaces");
+  if (reserved_event_name(q.name))
+    return error(400, std::string{"query names starting with "}
+                        + reserved_prefix + " are reserved");
   if (q.name.size() + req.body.size() > cfg_.max_event_bytes)
     return error(413, "query name and payload are "
                         + std::to_string(q.name.size() + req.body.size())
@@ -1047,14 +1062,8 @@ response api::query(const request& req, const route& r) {
   }
   if (q.tags.size() > 8)
     return error(400, "at most 8 tag filters");
-  if (query_waits_.fetch_add(1) >= cfg_.max_query_waits) {
-    query_waits_.fetch_sub(1);
-    auto res = error(503, "already " + std::to_string(cfg_.max_query_waits)
-                            + " queries waiting for their deadline; retry "
-                              "when one has finished");
-    res.headers.emplace_back("Retry-After", "1");
-    return res;
-  }
+  if (auto busy = take_query_slot())
+    return *busy;
   query_outcome out;
   auto res = backend_.run_query(q, out);
   query_waits_.fetch_sub(1);
@@ -1356,7 +1365,7 @@ response api::faults_post(const request& req) {
 // GET lists; POST {"install": KEY} or {"use": KEY-or-FINGERPRINT};
 // DELETE {"key": KEY-or-FINGERPRINT}. Keys travel in bodies, never in the
 // target (which logs and proxies record); replies name keys only by
-// fingerprint.
+// fingerprint. Carried to every live member unless ?local is given.
 response api::keyring_call(const request& req) {
   keyring_op op = keyring_op::list;
   std::string key;
@@ -1389,6 +1398,83 @@ response api::keyring_call(const request& req) {
     if (key.size() > 128)
       return error(400, k + " is longer than any key (128 bytes at most)");
   }
+  bool local = false;
+  if (!flag_value(req.param("local"), local))
+    return error(400, "local must be 1, true, 0 or false");
+  duration timeout = cfg_.keyring_timeout;
+  if (auto* text = req.param("timeout")) {
+    if (local)
+      return error(400, "timeout applies to cluster-wide commands, not ?local");
+    if (!parse_wait(*text, timeout) || timeout <= duration::zero()
+        || timeout > cfg_.max_query_timeout)
+      return error(400, "timeout must look like 500ms, 10s or 1m, above 0 "
+                        "and at most "
+                          + std::to_string(std::chrono::duration_cast<
+                                             std::chrono::seconds>(
+                                             cfg_.max_query_timeout)
+                                             .count())
+                          + " s");
+  }
+  if (local)
+    return local_keyring(op, key);
+  // A cluster-wide command waits for every member's answer: it takes one
+  // of the query slots.
+  if (auto busy = take_query_slot())
+    return *busy;
+  cluster_keyring_view view;
+  auto res = backend_.cluster_keyring(op, key, timeout, view);
+  query_waits_.fetch_sub(1);
+  if (!res.ok())
+    return from_result(res);
+  json keys = json::array();
+  const uint64_t ok_nodes = view.responded - view.errors.size();
+  std::string primary;
+  for (auto& k : view.keys) {
+    keys.push_back(json{{"fingerprint", k.fingerprint},
+                        {"nodes", k.nodes},
+                        {"primary_on", k.primary}});
+    if (ok_nodes > 0 && k.primary == ok_nodes)
+      primary = k.fingerprint;
+  }
+  json out{{"nodes", view.expected},
+           {"responded", view.responded},
+           {"keys", std::move(keys)},
+           {"primary", primary},
+           {"errors", view.errors},
+           {"missing", view.missing}};
+  if (op != keyring_op::list) {
+    out["changed"] = view.changed;
+    out["persisted"] = view.persisted;
+  }
+  if (view.complete())
+    return reply(200, out);
+  // Some nodes failed or did not answer: the tally says which; the
+  // command may be repeated (every step is idempotent).
+  std::string why = std::to_string(view.errors.size() + view.missing.size())
+                    + " of " + std::to_string(std::max<uint64_t>(
+                                 view.expected, view.responded))
+                    + " nodes did not take the command";
+  if (!view.errors.empty())
+    why += "; " + view.errors.begin()->first + ": "
+           + view.errors.begin()->second;
+  else
+    why += "; no answer from " + view.missing.front();
+  out["error"] = why.substr(0, 512);
+  return reply(500, out);
+}
+
+std::optional<response> api::take_query_slot() {
+  if (query_waits_.fetch_add(1) < cfg_.max_query_waits)
+    return std::nullopt;
+  query_waits_.fetch_sub(1);
+  auto res = error(503, "already " + std::to_string(cfg_.max_query_waits)
+                          + " queries or keyring commands waiting for "
+                            "answers; retry when one has finished");
+  res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+response api::local_keyring(keyring_op op, const std::string& key) {
   keyring_view view;
   if (auto res = backend_.keyring(op, key, view); !res.ok())
     return from_result(res);

@@ -216,6 +216,12 @@ class api {
   response faults_get();
   response faults_post(const request& req);
   response keyring_call(const request& req);
+  response local_keyring(keyring_op op, const std::string& key);
+  /// Takes one of the query slots (queries and cluster-wide keyring
+  /// commands hold a worker while they wait for answers; the caller gives
+  /// it back with query_waits_.fetch_sub(1)): nullopt, or the 503 to send
+  /// when all are taken.
+  std::optional<response> take_query_slot();
   std::optional<response> decode_key(const std::string& raw,
                                      std::string& key) const;
   void refuse(const char* rule) const;

@@ -2080,8 +2080,9 @@ protected:
     server_->stop();
   }
   void authorize() { client_->set_bearer_token_auth("k3yr1ng-t0ken-0123456789"); }
-  httplib::Result del(const std::string& body) {
-    return client_->Delete("/v1/keyring", body, "application/json");
+  httplib::Result del(const std::string& body,
+                      const std::string& path = "/v1/keyring?local") {
+    return client_->Delete(path.c_str(), body, "application/json");
   }
 
   fake_admin_backend backend_;
@@ -2089,12 +2090,12 @@ protected:
   std::unique_ptr<httplib::Client> client_;
 };
 
-TEST_F(AdminKeyring, ListsFingerprintsInstallsUsesAndRemoves) {
+TEST_F(AdminKeyring, OnThisNodeListsFingerprintsInstallsUsesAndRemoves) {
   const std::string k1 = std::string(43, 'A') + "=";
   const std::string k2 = std::string(43, 'B') + "=";
   auto fp1 = fake_admin_backend::fake_fingerprint(k1);
   auto fp2 = fake_admin_backend::fake_fingerprint(k2);
-  auto r = client_->Get("/v1/keyring"); // reads need no token here
+  auto r = client_->Get("/v1/keyring?local"); // reads need no token here
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   auto j = json::parse(r->body);
@@ -2104,14 +2105,14 @@ TEST_F(AdminKeyring, ListsFingerprintsInstallsUsesAndRemoves) {
   EXPECT_EQ(j["primary"], fp1);
   EXPECT_EQ(r->body.find(k1), std::string::npos); // never the key itself
   authorize();
-  r = client_->Post("/v1/keyring", json{{"install", k2}}.dump(), "application/json");
+  r = client_->Post("/v1/keyring?local", json{{"install", k2}}.dump(), "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   j = json::parse(r->body);
   EXPECT_EQ(j["changed"], true);
   ASSERT_EQ(j["keys"].size(), 2u);
   EXPECT_EQ(r->body.find(k2), std::string::npos);
-  r = client_->Post("/v1/keyring", json{{"use", fp2}}.dump(), "application/json");
+  r = client_->Post("/v1/keyring?local", json{{"use", fp2}}.dump(), "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(json::parse(r->body)["primary"], fp2);
@@ -2164,6 +2165,89 @@ TEST_F(AdminKeyring, MutationsNeedTheTokenAndAWellFormedBody) {
   }
   EXPECT_EQ(client_->Put("/v1/keyring", "{}", "application/json")->status, 405);
   EXPECT_EQ(backend_.locked([](auto& b) { return b.ring.size(); }), 1u);
+  for (auto* target : {"/v1/keyring?local=maybe", "/v1/keyring?timeout=0s",
+                       "/v1/keyring?timeout=2m", "/v1/keyring?local&timeout=1s",
+                       "/v1/keyring?timeout=soon"}) {
+    auto res = client_->Get(target);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << target << ": " << res->body;
+  }
+}
+
+TEST_F(AdminKeyring, ClusterWideByDefaultWithTheTally) {
+  const std::string k1 = std::string(43, 'A') + "=";
+  const std::string k2 = std::string(43, 'B') + "=";
+  auto fp1 = fake_admin_backend::fake_fingerprint(k1);
+  auto fp2 = fake_admin_backend::fake_fingerprint(k2);
+  auto r = client_->Get("/v1/keyring?timeout=2s");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.last_keyring_timeout; }),
+            std::chrono::seconds(2));
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["nodes"], 1);
+  EXPECT_EQ(j["responded"], 1);
+  ASSERT_EQ(j["keys"].size(), 1u);
+  EXPECT_EQ(j["keys"][0]["fingerprint"], fp1);
+  EXPECT_EQ(j["keys"][0]["nodes"], 1);
+  EXPECT_EQ(j["keys"][0]["primary_on"], 1);
+  EXPECT_EQ(j["primary"], fp1);
+  EXPECT_TRUE(j["errors"].empty());
+  EXPECT_TRUE(j["missing"].empty());
+  authorize();
+  r = client_->Post("/v1/keyring", json{{"install", k2}}.dump(),
+                    "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  EXPECT_EQ(j["changed"], 1);
+  EXPECT_EQ(j["keys"].size(), 2u);
+  EXPECT_EQ(r->body.find(k2), std::string::npos); // never the key itself
+  // One node failed and one did not answer: 500, with the whole tally and
+  // a line naming the first failure.
+  backend_.locked([](auto& b) {
+    b.cluster_errors["n2"] = "no such key installed";
+    b.cluster_missing = {"n3"};
+    return 0;
+  });
+  r = client_->Post("/v1/keyring", json{{"use", fp2}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 500) << r->body;
+  j = json::parse(r->body);
+  EXPECT_EQ(j["nodes"], 3);
+  EXPECT_EQ(j["responded"], 2);
+  EXPECT_EQ(j["errors"]["n2"], "no such key installed");
+  EXPECT_EQ(j["missing"], json::array({"n3"}));
+  EXPECT_EQ(j["primary"], fp2); // the one node that answered uses it
+  EXPECT_NE(j["error"].get<std::string>().find("2 of 3 nodes"),
+            std::string::npos) << j["error"];
+  EXPECT_NE(j["error"].get<std::string>().find("n2: no such key"),
+            std::string::npos) << j["error"];
+  backend_.locked([](auto& b) {
+    b.cluster_errors.clear();
+    b.cluster_missing.clear();
+    return 0;
+  });
+  r = del(json{{"key", fp1}}.dump(), "/v1/keyring");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  ASSERT_EQ(j["keys"].size(), 1u);
+  EXPECT_EQ(j["keys"][0]["fingerprint"], fp2);
+}
+
+TEST_F(AdminKeyring, ReservedEventAndQueryNamesAreRefused) {
+  authorize();
+  for (auto* target : {"/v1/event/_pekonode-keyring", "/v1/query/_pekonode-x",
+                       "/v1/event/_pekonode"}) {
+    auto r = client_->Post(target, "list", "text/plain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << target << ": " << r->body;
+    EXPECT_NE(r->body.find("reserved"), std::string::npos) << r->body;
+  }
+  auto r = client_->Post("/v1/event/_pekonod", "x", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body; // not the reserved prefix
 }
 
 } // namespace

@@ -303,6 +303,38 @@ class fake_admin_backend : public admin_backend {
     return result::success();
   }
 
+  /// Cluster-wide keyring commands: this fake is one node of the cluster
+  /// (its `ring`); the tally adds `cluster_errors` as nodes that failed
+  /// and `cluster_missing` as nodes that did not answer.
+  std::map<std::string, std::string> cluster_errors;
+  std::vector<std::string> cluster_missing;
+  duration last_keyring_timeout{};
+
+  result cluster_keyring(keyring_op op, const std::string& key,
+                         duration timeout,
+                         cluster_keyring_view& out) override {
+    if (op == keyring_op::reload)
+      return result::error(result_code::invalid, "reload is per node");
+    keyring_view mine;
+    auto r = keyring(op, key, mine);
+    std::lock_guard<std::mutex> g{mtx_};
+    last_keyring_timeout = timeout;
+    out = cluster_keyring_view{};
+    out.expected = 1 + cluster_errors.size() + cluster_missing.size();
+    out.responded = 1 + cluster_errors.size();
+    out.errors = cluster_errors;
+    out.missing = cluster_missing;
+    if (!r.ok()) {
+      out.errors["fake"] = r.detail;
+      return result::success();
+    }
+    for (auto& k : mine.keys)
+      out.keys.push_back({k.fingerprint, 1, k.primary ? 1u : 0u});
+    out.changed = mine.changed;
+    out.persisted = mine.persisted;
+    return result::success();
+  }
+
   result metrics(std::string& out) override {
     out += "# HELP pekonode_members Known members.\n"
            "# TYPE pekonode_members gauge\n"

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 
+#include "node/cluster_keyring.h"
 #include "node/metrics.h"
 #include "node/process_metrics.h"
 #include "node/version.h"
@@ -75,6 +76,8 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   uc.advertise = advertise;
   uc.seed = seed ^ 0x5851f42d4c957f2dULL;
   auto user_events = userevents::spawn_userevents(sys, uc, transport, timer);
+  // Cluster-wide keyring commands arrive as an internal query.
+  auto keys = sys.spawn(keyring_responder, transport);
   // Fail together: every actor is linked to the membership actor, so one
   // failing stops it, and it stops all the others.
   compat::link(membership, transport);
@@ -82,6 +85,9 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   compat::link(membership, metadata);
   compat::link(membership, feed);
   compat::link(membership, user_events);
+  compat::link(membership, keys);
+  caf::anon_send(user_events, userevents::ue_resp_atom_v,
+                 std::string{keyring_query}, keys);
   caf::anon_send(membership, membership::m_sub_atom_v, feed);
   caf::anon_send(membership, membership::m_sub_atom_v,
                  caf::actor_cast<membership::member_listener_actor>(user_events));
@@ -583,6 +589,24 @@ result facade::keyring(keyring_op op, const std::string& key,
       out.persisted = r.persisted;
     },
     transport::tx_keyring_atom_v, std::move(req));
+}
+
+result facade::cluster_keyring(keyring_op op, const std::string& key,
+                               duration timeout, cluster_keyring_view& out) {
+  out = cluster_keyring_view{};
+  auto payload = encode_keyring_command(op, key);
+  if (payload.empty())
+    return result::error(result_code::invalid,
+                         "a keyring reload is per node (SIGHUP or ?local)");
+  userevents::query_params p;
+  p.name = std::string{keyring_query};
+  p.payload = std::move(payload);
+  p.timeout = timeout;
+  p.internal = true;
+  return ask(
+    sys_, node_.userevents, timeout + timeout_,
+    [&](const userevents::query_result& r) { out = tally_keyring_query(r); },
+    userevents::ue_query_atom_v, std::move(p));
 }
 
 result facade::metrics(std::string& out) {

@@ -161,6 +161,8 @@ public:
   result run_query(const query_request& q, query_outcome& out) override;
   result keyring(keyring_op op, const std::string& key,
                  keyring_view& out) override;
+  result cluster_keyring(keyring_op op, const std::string& key,
+                         duration timeout, cluster_keyring_view& out) override;
 
   /// Marks the node as stopping: healthy() turns false.
   void shutting_down() { stopping_ = true; }

@@ -8,7 +8,9 @@
 
 #include <memory>
 
+#include "node/cluster_keyring.h"
 #include "node/init.h"
+#include "transport/keyring_ops.h"
 #include "transport/sim_transport.h"
 
 namespace pekonode::node {
@@ -34,29 +36,39 @@ protected:
   }
 
   void start(size_t n, uint64_t seed,
-             std::function<tag_map(size_t)> tags_of = nullptr) {
+             std::function<tag_map(size_t)> tags_of = nullptr,
+             const transport::keyring* keys = nullptr) {
     std::cout << "seed " << seed << std::endl;
     transport::sim_hub_config hc;
     hc.seed = seed;
     hc.delay_min = 1ms;
     hc.delay_max = 5ms;
     hub_ = transport::make_sim_hub(*sys_, hc);
-    for (size_t i = 0; i < n; ++i) {
-      auto addr = "127.0.1." + std::to_string(i + 1) + ":7946";
-      node_config cfg;
-      cfg.name = "n" + std::to_string(i);
-      cfg.membership = membership::config::local();
-      cfg.metadata = metadata::config::local();
-      cfg.seed = seed * 1000 + i + 1;
-      if (i > 0)
-        cfg.seeds = {"127.0.1.1:7946"};
-      cfg.user_events = userevents::config::local();
-      if (tags_of)
-        cfg.tags = tags_of(i);
-      auto tx = transport::make_sim_transport(*sys_, hub_, addr, cfg.name);
-      nodes_.push_back(spawn_node(*sys_, cfg, tx, addr));
-    }
+    for (size_t i = 0; i < n; ++i)
+      add_node(seed, tags_of ? tags_of(i) : tag_map{}, keys);
     sched_->run();
+  }
+
+  /// Spawns node n<index> joining through n0 (not run yet).
+  void add_node(uint64_t seed, tag_map tags,
+                const transport::keyring* keys = nullptr) {
+    size_t i = nodes_.size();
+    auto addr = "127.0.1." + std::to_string(i + 1) + ":7946";
+    node_config cfg;
+    cfg.name = "n" + std::to_string(i);
+    cfg.membership = membership::config::local();
+    cfg.metadata = metadata::config::local();
+    cfg.seed = seed * 1000 + i + 1;
+    if (i > 0)
+      cfg.seeds = {"127.0.1.1:7946"};
+    cfg.user_events = userevents::config::local();
+    cfg.tags = std::move(tags);
+    transport::sim_transport_config tc;
+    if (keys)
+      tc.keys = *keys;
+    auto tx = transport::make_sim_transport(*sys_, hub_, addr, cfg.name,
+                                            std::move(tc));
+    nodes_.push_back(spawn_node(*sys_, cfg, tx, addr));
   }
 
   /// Advances virtual time in 5 ms steps, running every due message.
@@ -359,6 +371,172 @@ TEST_F(NodeSim, UserEventsReachEveryNodeOnceAndQueriesCollectResponses) {
   run_for(2s);
   EXPECT_EQ(out->acks, (std::vector<std::string>{"n0", "n2"}));
   EXPECT_EQ(out->stragglers, std::vector<std::string>{"n4"});
+}
+
+/// A fresh random key, as `pekoctl keygen` prints it.
+std::string fresh_key() {
+  return transport::key_to_base64(transport::random_key());
+}
+
+TEST_F(NodeSim, KeyringCommandsReachEveryNodeWithoutASuspicion) {
+  using namespace userevents;
+  const std::string k1 = fresh_key();
+  const std::string k2 = fresh_key();
+  auto ring = transport::parse_keyring_text(k1);
+  ASSERT_TRUE(ring) << ring.message;
+  start(5, 41, nullptr, &*ring);
+  run_for(3s);
+  ASSERT_EQ(state_of(0, "n4"), "alive");
+  // Internal queries never reach subscribers (their payload may hold a key).
+  auto seen = std::make_shared<std::vector<std::string>>();
+  for (auto& n : nodes_) {
+    auto l = sys_->spawn(
+      [seen](event_listener_actor::pointer) -> event_listener_actor::behavior_type {
+        return {[seen](ue_deliver_atom, const user_event& ev) {
+          seen->push_back(ev.name);
+        }};
+      });
+    caf::anon_send(n.userevents, ue_sub_atom_v, l);
+  }
+  auto suspicions = [&] {
+    uint64_t total = 0;
+    for (auto& n : nodes_) {
+      auto out = std::make_shared<uint64_t>(0);
+      sys_->spawn([=, dest = n.membership](caf::event_based_actor* self) {
+        self->request(dest, caf::infinite, membership::m_stats_atom_v)
+          .then([=](membership::core_stats& st, int32_t) {
+            *out = st.suspects_raised;
+          });
+      });
+      sched_->run();
+      total += *out;
+    }
+    return total;
+  };
+  const uint64_t suspicions_before = suspicions();
+  // Runs a keyring command from node `from`; the tally, and the virtual
+  // time it took (it ends when every member answered, not at the deadline).
+  auto command = [&](size_t from, keyring_op op, const std::string& key,
+                     duration& took) {
+    query_params q;
+    q.name = std::string{keyring_query};
+    q.payload = encode_keyring_command(op, key);
+    q.timeout = 5s;
+    q.internal = true;
+    auto out = std::make_shared<std::optional<query_result>>();
+    sys_->spawn([=, dest = nodes_[from].userevents](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, ue_query_atom_v, q)
+        .then([=](query_result& r) { *out = r; });
+    });
+    sched_->run();
+    took = duration::zero();
+    while (!out->has_value() && took < 6s) {
+      run_for(5ms);
+      took += 5ms;
+    }
+    EXPECT_TRUE(out->has_value());
+    return out->has_value() ? tally_keyring_query(**out) : cluster_keyring_view{};
+  };
+  auto fp1 = transport::key_fingerprint(ring->materials().at(0));
+  duration took{};
+  auto v = command(2, keyring_op::list, "", took);
+  EXPECT_TRUE(v.complete());
+  EXPECT_EQ(v.expected, 5u);
+  EXPECT_EQ(v.responded, 5u);
+  ASSERT_EQ(v.keys.size(), 1u);
+  EXPECT_EQ(v.keys[0].fingerprint, fp1);
+  EXPECT_EQ(v.keys[0].nodes, 5u);
+  EXPECT_EQ(v.keys[0].primary, 5u);
+  EXPECT_LT(took, 500ms) << "a command waits for its answers, not its deadline";
+  // install, use, remove: every node changes; the primary moves on all.
+  v = command(1, keyring_op::install, k2, took);
+  EXPECT_TRUE(v.complete()) << (v.errors.empty() ? "" : v.errors.begin()->second);
+  EXPECT_EQ(v.changed, 5u);
+  ASSERT_EQ(v.keys.size(), 2u);
+  EXPECT_EQ(v.keys[0].nodes, 5u);
+  EXPECT_EQ(v.keys[1].nodes, 5u);
+  run_for(1s);
+  v = command(3, keyring_op::install, k2, took); // idempotent
+  EXPECT_TRUE(v.complete());
+  EXPECT_EQ(v.changed, 0u);
+  run_for(1s);
+  v = command(4, keyring_op::use, k2, took);
+  EXPECT_TRUE(v.complete());
+  EXPECT_EQ(v.changed, 5u);
+  for (auto& k : v.keys)
+    EXPECT_EQ(k.primary, k.fingerprint == fp1 ? 0u : 5u) << k.fingerprint;
+  run_for(1s);
+  // Removing a key no node holds fails on every node, and says why.
+  v = command(0, keyring_op::remove, fresh_key(), took);
+  EXPECT_FALSE(v.complete());
+  EXPECT_EQ(v.errors.size(), 5u);
+  EXPECT_NE(v.errors["n3"].find("not"), std::string::npos) << v.errors["n3"];
+  run_for(1s);
+  v = command(0, keyring_op::remove, fp1, took);
+  EXPECT_TRUE(v.complete());
+  EXPECT_EQ(v.changed, 5u);
+  ASSERT_EQ(v.keys.size(), 1u);
+  EXPECT_NE(v.keys[0].fingerprint, fp1);
+  EXPECT_EQ(v.keys[0].primary, 5u);
+  run_for(3s);
+  EXPECT_EQ(suspicions(), suspicions_before) << "the rotation raised suspicions";
+  for (size_t i = 0; i < 5; ++i)
+    for (size_t j = 0; j < 5; ++j)
+      EXPECT_EQ(state_of(i, "n" + std::to_string(j)), "alive") << i << " " << j;
+  EXPECT_TRUE(seen->empty()) << seen->front();
+  // A node holding only the removed key cannot join; one with the new can.
+  add_node(41, {}, &*ring);
+  run_for(3s);
+  EXPECT_EQ(state_of(0, "n5"), "absent");
+  auto ring2 = transport::parse_keyring_text(k2);
+  ASSERT_TRUE(ring2);
+  add_node(41, {}, &*ring2);
+  run_for(3s);
+  EXPECT_EQ(state_of(0, "n6"), "alive");
+}
+
+TEST_F(NodeSim, ReservedNamesAreForInternalQueriesOnly) {
+  using namespace userevents;
+  start(2, 43);
+  run_for(2s);
+  const auto bad_name = static_cast<uint8_t>(userevents::ec::bad_name);
+  auto err = std::make_shared<caf::error>();
+  sys_->spawn([=, dest = nodes_[0].userevents](caf::event_based_actor* self) {
+    self->request(dest, caf::infinite, ue_pub_atom_v,
+                  std::string{"_pekonode-keyring"}, std::string{"list"}, false)
+      .then([](const user_event&) {}, [=](caf::error& e) { *err = e; });
+  });
+  sched_->run();
+  EXPECT_EQ(err->code(), bad_name) << "an event";
+  auto query_error = [&](const query_params& q) {
+    *err = caf::error{};
+    sys_->spawn([=, dest = nodes_[0].userevents](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, ue_query_atom_v, q)
+        .then([](const query_result&) {}, [=](caf::error& e) { *err = e; });
+    });
+    sched_->run();
+    return err->code();
+  };
+  query_params q;
+  q.name = "_pekonode-keyring";
+  q.payload = "list";
+  q.timeout = 1s;
+  EXPECT_EQ(query_error(q), bad_name) << "not internal";
+  q.name = "ordinary";
+  q.internal = true;
+  EXPECT_EQ(query_error(q), bad_name) << "not reserved";
+  // A plaintext node answers a keyring command with the reason it cannot.
+  q.name = std::string{keyring_query};
+  auto out = std::make_shared<query_result>();
+  sys_->spawn([=, dest = nodes_[1].userevents](caf::event_based_actor* self) {
+    self->request(dest, caf::infinite, ue_query_atom_v, q)
+      .then([=](query_result& r) { *out = r; });
+  });
+  run_for(1500ms);
+  auto v = tally_keyring_query(*out);
+  EXPECT_EQ(v.responded, 2u);
+  ASSERT_EQ(v.errors.size(), 2u);
+  EXPECT_NE(v.errors["n0"].find("plaintext"), std::string::npos) << v.errors["n0"];
 }
 
 } // namespace

@@ -110,13 +110,17 @@ commands:
   version                   print pekoctl's version and the node's
   keygen                    print a new random gossip key (base64, 32
                             bytes) for a --keyring_file line; local only
-  keyring list              this node's gossip keys by fingerprint, primary
-                            first (never the keys themselves)
-  keyring install KEY       add KEY (from 'pekoctl keygen') as a secondary key
+  keyring list [--local]    the gossip keys of every live node by
+                            fingerprint (never the keys themselves): how
+                            many nodes hold each, and use it as primary
+  keyring install KEY       add KEY (from 'pekoctl keygen', or '-' to read
+                            it from stdin) as a secondary key on every node
   keyring use KEY|FP        make an installed key primary (it encrypts)
   keyring remove KEY|FP     remove an installed key that is not primary
-                            (changes apply to this node; run them on every
-                            node: install everywhere, use everywhere, remove)
+                            (a rotation: install, use, remove; each step
+                            reaches every live node and exits 1, naming
+                            them, if some did not take it; --local: this
+                            node only)
   help                      print this text
 
 flags:
@@ -1107,13 +1111,40 @@ int cmd_query(const cli& o, client& c) {
   return exit_ok;
 }
 
+// Prints a cluster-wide keyring tally: each key with how many nodes hold
+// it and use it as primary, then the nodes that failed or did not answer.
+void print_keyring_tally(const json& j) {
+  auto nodes = j.value("nodes", uint64_t{0});
+  auto responded = j.value("responded", uint64_t{0});
+  std::cout << "FINGERPRINT        NODES   PRIMARY ON\n";
+  for (auto& k : j.value("keys", json::array())) {
+    std::string held = std::to_string(k.value("nodes", uint64_t{0})) + "/"
+                       + std::to_string(nodes);
+    std::cout << text_of(k["fingerprint"]) << "   " << held
+              << std::string(held.size() < 8 ? 8 - held.size() : 1, ' ')
+              << k.value("primary_on", uint64_t{0}) << "\n";
+  }
+  std::cout << responded << " of " << nodes << " nodes answered";
+  if (j.contains("changed"))
+    std::cout << ", " << j.value("changed", uint64_t{0}) << " changed, "
+              << j.value("persisted", uint64_t{0})
+              << " wrote their keyring file";
+  std::cout << "\n";
+  const json errors = j.value("errors", json::object());
+  for (auto& [node, why] : errors.items())
+    std::cout << "failed on " << node << ": " << text_of(why) << "\n";
+  const json missing = j.value("missing", json::array());
+  for (auto& node : missing)
+    std::cout << "no answer from " << text_of(node) << "\n";
+}
+
 int cmd_keyring(const cli& o, client& c) {
   auto& a = o.args;
-  json j;
-  std::string raw;
+  const bool local = o.has("local");
+  const std::string path = local ? "/v1/keyring?local" : "/v1/keyring";
+  std::string method = "GET";
+  std::string body;
   if (a.size() == 2 && a[1] == "list") {
-    if (!c.get_json("/v1/keyring", j, &raw))
-      return exit_failed;
   } else if (a.size() == 3
              && (a[1] == "install" || a[1] == "use" || a[1] == "remove")) {
     // Keys travel in the body only; '-' reads the key from stdin so it
@@ -1126,24 +1157,37 @@ int cmd_keyring(const cli& o, client& c) {
         key.pop_back();
     }
     bool remove = a[1] == "remove";
-    json body{{remove ? "key" : a[1], key}};
-    if (!c.send_json(remove ? "DELETE" : "POST", "/v1/keyring", dump(body),
-                     "application/json", j, &raw))
-      return exit_failed;
+    method = remove ? "DELETE" : "POST";
+    body = dump(json{{remove ? "key" : a[1], key}});
   } else {
     return usage_error("expected: keyring list | keyring install KEY | "
                        "keyring use KEY|FINGERPRINT | "
-                       "keyring remove KEY|FINGERPRINT");
+                       "keyring remove KEY|FINGERPRINT [--local]");
   }
-  if (o.raw_json) {
-    std::cout << raw;
-    return exit_ok;
+  // A cluster-wide command that some nodes did not take answers 500 with
+  // the tally: print it, and fail.
+  httplib::Response res;
+  if (!c.call(method, path, body, body.empty() ? "" : "application/json", res,
+              local ? std::set<int>{} : std::set<int>{500}))
+    return exit_failed;
+  json j;
+  if (!client::parse(res, j, nullptr))
+    return exit_failed;
+  if (res.status == 500 && !j.contains("nodes"))
+    return fail(method + " " + path + ": HTTP 500: " + error_of(res));
+  if (o.raw_json)
+    std::cout << res.body;
+  else if (local) {
+    for (auto& k : j.value("keys", json::array()))
+      std::cout << text_of(k["fingerprint"])
+                << (k.value("primary", false) ? "  primary" : "") << "\n";
+    if (j.contains("changed") && !j["changed"].get<bool>())
+      std::cout << "(unchanged)\n";
+  } else {
+    print_keyring_tally(j);
   }
-  for (auto& k : j.value("keys", json::array()))
-    std::cout << text_of(k["fingerprint"])
-              << (k.value("primary", false) ? "  primary" : "") << "\n";
-  if (j.contains("changed") && !j["changed"].get<bool>())
-    std::cout << "(unchanged)\n";
+  if (res.status == 500)
+    return fail(error_of(res));
   return exit_ok;
 }
 
@@ -1172,6 +1216,7 @@ const std::map<std::string, std::set<std::string>>& flag_owners() {
     {"cas", {"kv"}},           {"replicas", {"kv"}},
     {"delete", {"tags"}},      {"clear", {"tags"}},
     {"drop", {"faults"}},      {"block", {"faults"}},
+    {"local", {"keyring"}},
   };
   return owners;
 }
@@ -1179,7 +1224,7 @@ const std::map<std::string, std::set<std::string>>& flag_owners() {
 // Flags that take no value.
 bool is_switch(const std::string& name) {
   return name == "detailed" || name == "recurse" || name == "strict"
-         || name == "clear" || name == "coalesce";
+         || name == "clear" || name == "coalesce" || name == "local";
 }
 
 int run(const cli& o) {

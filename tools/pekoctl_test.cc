@@ -323,7 +323,36 @@ TEST_F(Pekoctl, FaultsShowAndChange) {
   EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   (none)\n");
 }
 
-TEST_F(Pekoctl, KeyringListInstallUseRemove) {
+TEST_F(Pekoctl, KeyringOnThisNodeListInstallUseRemove) {
+  const std::string k1 = std::string(43, 'A') + "=";
+  const std::string k2 = std::string(43, 'B') + "=";
+  backend_.locked([&](auto& b) { b.ring = {k1}; });
+  auto fp1 = fake_admin_backend::fake_fingerprint(k1);
+  auto fp2 = fake_admin_backend::fake_fingerprint(k2);
+  auto r = run("keyring list --local");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp1 + "  primary\n");
+  r = run("keyring install - --local", k2); // the key from stdin
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp1 + "  primary\n" + fp2 + "\n");
+  EXPECT_EQ(r.out.find(k2), std::string::npos);
+  r = run("keyring install " + k2 + " --local");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("(unchanged)"), std::string::npos) << r.out;
+  r = run("keyring use " + fp2 + " --local");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp2 + "  primary\n" + fp1 + "\n");
+  r = run("keyring remove " + fp2 + " --local");
+  EXPECT_EQ(r.code, 1) << r.out; // the primary
+  r = run("keyring remove " + k1 + " --local");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, fp2 + "  primary\n");
+  EXPECT_EQ(run("keyring").code, 2);
+  EXPECT_EQ(run("keyring install").code, 2);
+  EXPECT_EQ(run("keyring rotate " + k1).code, 2);
+}
+
+TEST_F(Pekoctl, KeyringCommandsReachTheClusterAndPrintTheTally) {
   const std::string k1 = std::string(43, 'A') + "=";
   const std::string k2 = std::string(43, 'B') + "=";
   backend_.locked([&](auto& b) { b.ring = {k1}; });
@@ -331,25 +360,29 @@ TEST_F(Pekoctl, KeyringListInstallUseRemove) {
   auto fp2 = fake_admin_backend::fake_fingerprint(k2);
   auto r = run("keyring list");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, fp1 + "  primary\n");
-  r = run("keyring install -", k2); // the key from stdin
+  EXPECT_EQ(r.out, "FINGERPRINT        NODES   PRIMARY ON\n" + fp1
+                     + "   1/1     1\n1 of 1 nodes answered\n");
+  r = run("keyring install -", k2);
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, fp1 + "  primary\n" + fp2 + "\n");
+  EXPECT_NE(r.out.find(fp2 + "   1/1     0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 changed, 0 wrote their keyring file"),
+            std::string::npos) << r.out;
   EXPECT_EQ(r.out.find(k2), std::string::npos);
-  r = run("keyring install " + k2);
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("(unchanged)"), std::string::npos) << r.out;
+  // Nodes that fail or do not answer: named, and exit 1.
+  backend_.locked([](auto& b) {
+    b.cluster_errors["n2"] = "no such key installed";
+    b.cluster_missing = {"n3"};
+  });
   r = run("keyring use " + fp2);
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, fp2 + "  primary\n" + fp1 + "\n");
-  r = run("keyring remove " + fp2);
-  EXPECT_EQ(r.code, 1) << r.out; // the primary
-  r = run("keyring remove " + k1);
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, fp2 + "  primary\n");
-  EXPECT_EQ(run("keyring").code, 2);
-  EXPECT_EQ(run("keyring install").code, 2);
-  EXPECT_EQ(run("keyring rotate " + k1).code, 2);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("2 of 3 nodes answered"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("failed on n2: no such key installed"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no answer from n3"), std::string::npos) << r.out;
+  r = run("--json keyring list");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("\"missing\":[\"n3\"]"), std::string::npos) << r.out;
+  EXPECT_EQ(run("keyring list --local=1").code, 2) << "a switch";
 }
 
 TEST_F(Pekoctl, HealthAndReadyFollowTheNode) {

@@ -325,7 +325,9 @@ void core::deliver_query(const user_event& ev, time_point now,
     deliveries_.push_back(delivery{ev, false});
     return;
   }
-  bool respond = responder_ && pending_.size() < cfg_.max_pending_answers;
+  bool answerer = reserved_name(ev.name) ? internal_.count(ev.name) > 0
+                                         : responder_;
+  bool respond = answerer && pending_.size() < cfg_.max_pending_answers;
   auto& stored = buffer_.at(key{ev.origin, ev.id});
   if (respond)
     pending_[key{ev.origin, ev.id}] = pending_answer{
@@ -351,9 +353,10 @@ void core::respond(const std::string& origin, uint64_t id,
   if (now >= p.deadline || payload.size() > max_response_bytes)
     return;
   stats_.responses_sent++;
-  if (origin == self_)
+  if (origin == self_) {
     on_response(self_, id, payload);
-  else
+    finish_queries(now);
+  } else
     send(p.to, encode_response(id, payload), out);
 }
 
@@ -421,6 +424,7 @@ void core::handle(const address& from, const std::string& sender,
       break;
     case packet::type::response:
       on_response(sender, p.query_id, std::move(p.payload));
+      finish_queries(now);
       break;
   }
 }
@@ -430,7 +434,7 @@ ec core::publish(const std::string& name, const std::string& payload,
                  user_event* raised) {
   if (!running_)
     return ec::not_running;
-  if (!valid_name(name))
+  if (!valid_name(name) || reserved_name(name))
     return ec::bad_name;
   if (name.size() + payload.size() > max_event_bytes)
     return ec::too_large;
@@ -457,7 +461,7 @@ ec core::start_query(const query_params& q, time_point now, outbound_list& out,
                      uint64_t& id, std::string& why) {
   if (!running_)
     return ec::not_running;
-  if (!valid_name(q.name))
+  if (!valid_name(q.name) || reserved_name(q.name) != q.internal)
     return ec::bad_name;
   if (q.name.size() + q.payload.size() > max_event_bytes)
     return ec::too_large;
@@ -517,11 +521,11 @@ void core::expire(time_point now) {
 
 void core::finish_queries(time_point now) {
   for (auto i = queries_.begin(); i != queries_.end();) {
-    if (i->second.deadline > now) {
+    auto& q = i->second;
+    if (q.deadline > now && !answered_by_all(q)) {
       ++i;
       continue;
     }
-    auto& q = i->second;
     query_result r;
     r.id = i->first;
     r.name = q.params.name;
@@ -534,6 +538,15 @@ void core::finish_queries(time_point now) {
     finished_.push_back(std::move(r));
     i = queries_.erase(i);
   }
+}
+
+bool core::answered_by_all(const live_query& q) {
+  if (!q.params.internal || q.responses.size() < q.expected.size())
+    return false;
+  for (auto& n : q.expected)
+    if (q.responses.count(n) == 0)
+      return false;
+  return true;
 }
 
 void core::start(time_point now) {

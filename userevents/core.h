@@ -59,6 +59,15 @@ public:
   /// Whether a responder is registered (acks say whether a response follows).
   void set_responder(bool present) { responder_ = present; }
 
+  /// Whether an internal responder answers queries named `name` (a
+  /// reserved name); such queries are acked and answered by it alone.
+  void set_internal_responder(const std::string& name, bool present) {
+    if (present)
+      internal_.insert(name);
+    else
+      internal_.erase(name);
+  }
+
   /// After a leave nothing is raised or answered; events still pass through.
   void set_running(bool running) { running_ = running; }
 
@@ -162,6 +171,9 @@ private:
   void on_response(const std::string& sender, uint64_t qid,
                    std::string payload);
   void expire(time_point now);
+  /// An internal query every expected member has responded to (it finishes
+  /// at once rather than at its deadline).
+  static bool answered_by_all(const live_query& q);
   void finish_queries(time_point now);
   void flush_coalesced(time_point now);
   bool take_inbound_budget(const std::string& origin, time_point now);
@@ -172,6 +184,7 @@ private:
   address self_addr_;
   std::mt19937_64 rng_;
   bool responder_ = false;
+  std::set<std::string> internal_; ///< reserved names with a responder
   bool running_ = true;
   uint64_t clock_ = 0; ///< Lamport time
   std::map<std::string, member_info> members_;

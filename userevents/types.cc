@@ -37,6 +37,10 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+bool reserved_name(std::string_view name) {
+  return name.substr(0, internal_prefix.size()) == internal_prefix;
+}
+
 std::string id_text(uint64_t id) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string s(16, '0');

@@ -143,6 +143,13 @@ struct query_params {
   std::string node_filter;   ///< RE2, full match on member names; "" any
   tag_filters tags;          ///< (key, RE2 on the value), all must match
   duration timeout = default_query_timeout;
+  /// A query of pekonode itself (a name starting with internal_prefix, such
+  /// as the cluster-wide keyring command): only such queries may carry a
+  /// reserved name, and one finishes as soon as every member it expected
+  /// has responded instead of waiting for its deadline. Receivers hand it
+  /// to the internal responder registered for its name, never to event
+  /// subscribers, handlers or logs (its payload may hold a key).
+  bool internal = false;
 };
 
 /// What a query collected by its deadline.
@@ -203,6 +210,13 @@ struct stats {
 
 /// Visible ASCII, 1..max_name_bytes.
 bool valid_name(std::string_view name);
+
+/// Names starting with this are pekonode's own queries: refused for user
+/// events and user queries, never delivered to subscribers.
+inline constexpr std::string_view internal_prefix = "_pekonode";
+
+/// Whether `name` starts with internal_prefix.
+bool reserved_name(std::string_view name);
 
 /// An event or query id as the API shows it: 16 lower-case hex digits.
 std::string id_text(uint64_t id);

@@ -25,19 +25,28 @@ void userevents_state::init(actor_config cfg,
       responder_ = nullptr;
       core_->set_responder(false);
     }
+    for (auto i = internal_.begin(); i != internal_.end();) {
+      if (i->second.address() == dm.source) {
+        core_->set_internal_responder(i->first, false);
+        i = internal_.erase(i);
+      } else {
+        ++i;
+      }
+    }
   });
   outbound_list out;
   core_->poll(now(), out);
   flush(out);
 }
 
-void userevents_state::ask(const user_event& ev, time_point answer_by) {
+void userevents_state::ask(const query_responder_actor& who,
+                           const user_event& ev, time_point answer_by) {
   auto remaining = answer_by - now();
   if (remaining <= duration::zero()) {
     core_->decline(ev.origin, ev.id);
     return;
   }
-  self->request(responder_, remaining, ue_answer_atom_v, ev)
+  self->request(who, remaining, ue_answer_atom_v, ev)
     .then(
       [this, origin = ev.origin, id = ev.id](std::string& payload) {
         outbound_list out;
@@ -61,10 +70,18 @@ void userevents_state::flush(outbound_list& out) {
   for (auto& d : core_->drain_deliveries()) {
     VLOG(1) << cfg_.name << ": " << to_string(d.ev.kind) << " event "
             << escape(d.ev.name) << " from " << escape(d.ev.origin);
-    subscribers_.send(self, ue_deliver_atom_v, d.ev);
+    const query_responder_actor* who = &responder_;
+    if (reserved_name(d.ev.name)) {
+      // pekonode's own queries: their payload may hold a key; they go to
+      // their internal responder alone.
+      auto i = internal_.find(d.ev.name);
+      who = i == internal_.end() ? nullptr : &i->second;
+    } else {
+      subscribers_.send(self, ue_deliver_atom_v, d.ev);
+    }
     if (d.ask_responder) {
-      if (responder_)
-        ask(d.ev, d.answer_by);
+      if (who && *who)
+        ask(*who, d.ev, d.answer_by);
       else
         core_->decline(d.ev.origin, d.ev.id);
     }
@@ -115,6 +132,13 @@ userevents_actor::behavior_type userevents_state::make_behavior() {
       self->monitor(who);
       responder_ = std::move(who);
       core_->set_responder(true);
+    },
+    [this](ue_resp_atom, const std::string& name, query_responder_actor who) {
+      if (!who || !reserved_name(name) || !valid_name(name))
+        return;
+      self->monitor(who);
+      internal_[name] = std::move(who);
+      core_->set_internal_responder(name, true);
     },
     [this](ue_stats_atom) { return core_->counters(); },
     [this](membership::m_event_atom, const membership::event& ev) {

@@ -49,7 +49,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, query_params& x) {
     compat::field("payload", x.payload),
     compat::field("node_filter", x.node_filter),
     compat::field("tags", x.tags),
-    compat::field("timeout", x.timeout));
+    compat::field("timeout", x.timeout),
+    compat::field("internal", x.internal));
 }
 
 template <class Inspector>
@@ -148,6 +149,10 @@ using query_responder_actor =
 /// - `(ue_resp_atom, query_responder_actor)`: the responder (the last one
 ///   registered; monitored, forgotten when it ends). Without one, matching
 ///   queries are acked with no response.
+/// - `(ue_resp_atom, std::string name, query_responder_actor)`: the
+///   internal responder for queries named `name`, a reserved name
+///   (internal_prefix; others are ignored). Those queries go to it alone,
+///   never to subscribers or the responder above.
 /// - `(ue_stats_atom) -> stats`.
 ///
 /// Errors carry the category "userevents" and a `userevents::ec`.
@@ -156,6 +161,7 @@ using userevents_actor = caf::typed_actor<
   caf::replies_to<ue_query_atom, query_params>::with<query_result>,
   caf::reacts_to<ue_sub_atom, event_listener_actor>,
   caf::reacts_to<ue_resp_atom, query_responder_actor>,
+  caf::reacts_to<ue_resp_atom, std::string, query_responder_actor>,
   caf::replies_to<ue_stats_atom>::with<stats>>
   ::extend_with<membership::member_listener_actor>
   ::extend_with<transport::inbound_sink_actor>
@@ -193,7 +199,8 @@ struct userevents_state {
 
   time_point now() const { return self->clock().now(); }
   void flush(outbound_list& out);
-  void ask(const user_event& ev, time_point answer_by);
+  void ask(const query_responder_actor& who, const user_event& ev,
+           time_point answer_by);
 
   userevents_actor::stateful_pointer<userevents_state> self;
   actor_config cfg_;
@@ -202,6 +209,7 @@ struct userevents_state {
   transport::deadline_reporter timer_;
   subscribers<event_listener_actor> subscribers_;
   query_responder_actor responder_;
+  std::map<std::string, query_responder_actor> internal_; ///< by query name
   std::map<uint64_t, caf::typed_response_promise<query_result>> waiting_;
 };
 
