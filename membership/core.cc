@@ -837,7 +837,11 @@ time_point core::next_wakeup() const {
                      d.prober.next_wakeup()});
   if (d.refute_pending) t = std::min(t, d.refute_budget.when_available(1));
   t = std::min(t, d.adm.next_wakeup());
-  if (!d.ob.idle()) t = std::min(t, d.gossip_next);
+  // Gossip is due only while updates are queued and someone could receive
+  // them: a node alone (self only) sends nothing, so its queue does not keep
+  // it waking every gossip interval. The first member makes gossip_next
+  // (left in the past) due at once.
+  if (!d.ob.idle() && d.table.size() > 1) t = std::min(t, d.gossip_next);
   return t;
 }
 

@@ -617,6 +617,28 @@ TEST(CoreContract, NextWakeupIsMaxWhenNothingIsDue) {
   }
 }
 
+// A node alone (no member but itself) has no one to gossip to: its queued
+// self-announcement does not wake it every gossip interval, only its own
+// periodic duties (anti-entropy, which has no one to ask either) do.
+TEST(CoreContract, ALoneNodeIsNotWokenToGossip) {
+  for (auto cfg : {config::lan(), config::local()}) {
+    core c{cfg, "me", test_addr("me"), {}, 3};
+    outbound_list out;
+    c.join({}, t0, out); // a first node: no seeds; announces itself
+    auto now = t0;
+    int polls = 0;
+    while (c.next_wakeup() <= t0 + std::chrono::seconds(60) && polls < 10000) {
+      now = std::max(c.next_wakeup(), now);
+      c.poll(now, out);
+      ++polls;
+    }
+    EXPECT_TRUE(out.empty());
+    // Gossip would poll 60 s / gossip_interval times (1200 with local);
+    // what is left (anti-entropy, reconnect attempts) is seconds apart.
+    EXPECT_LE(polls * cfg.gossip_interval, std::chrono::seconds(6));
+  }
+}
+
 TEST(CoreContract, InvalidIdentityLeavesTheNodeInert) {
   auto bad_cfg = config::lan();
   bad_cfg.probe_timeout = bad_cfg.probe_interval; // must be below it

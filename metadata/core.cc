@@ -96,6 +96,15 @@ bool core::gossip_due() const {
   return !rumours_.empty() && !peers_.empty();
 }
 
+bool core::ae_due() const {
+  // With no peer and no exchange state left to expire, a round does
+  // nothing (start_ae prunes, then finds no one to ask): the timer is not
+  // armed for it. The first peer makes a round due at once (first_peer).
+  return !peers_.empty() || !syn_to_.empty() || !ack_to_.empty()
+         || !ack2_to_.empty() || !syn_back_.empty() || !syn_from_.empty()
+         || !held_syns_.empty() || !validated_.empty();
+}
+
 void core::roll_gossip(time_point now) {
   // Idle, the gossip timer is not polled, but its phase is kept: the next
   // tick is the first one of the grid a timer polled every interval would
@@ -114,7 +123,9 @@ time_point core::next_wakeup() const {
     return time_point{};
   // Anti-entropy and GC are periodic; every other timer is due only when it
   // has work (rumours queued, transfers in flight, bulk items queued).
-  auto t = std::min(next_ae_, next_gc_);
+  auto t = next_gc_;
+  if (ae_due())
+    t = std::min(t, next_ae_);
   if (gossip_due())
     t = std::min(t, next_gossip_);
   t = std::min(t, transfers_.next_deadline());

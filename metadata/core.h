@@ -281,6 +281,9 @@ private:
   void advance(time_point now);
   /// Whether the gossip tick has work: rumours queued and someone to tell.
   bool gossip_due() const;
+  /// Anti-entropy can do something: a peer to ask, or exchange state to
+  /// expire.
+  bool ae_due() const;
   /// Moves an idle gossip timer to its next tick at or after `now`.
   void roll_gossip(time_point now);
   /// End of every entry point that takes `now`: remembers whether the gossip

@@ -759,6 +759,29 @@ TEST(MetadataCore, IdleCoreWakesOnlyForAntiEntropyAndGc) {
   }
 }
 
+// A node alone has no one to run anti-entropy with: only GC wakes it, and
+// the first peer makes a round due at once.
+TEST(MetadataCore, LoneCoreWakesOnlyForGcAndSyncsWithItsFirstPeer) {
+  for (auto cfg : {config::lan(), config::local(), config::wan()}) {
+    core c(cfg, "a", 7);
+    outbound_list out;
+    c.poll(wall, t0, out);
+    EXPECT_EQ(c.next_wakeup(), t0 + cfg.gc_interval);
+    auto now = t0 + cfg.gc_interval;
+    c.poll(wall, now, out);
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(c.next_wakeup(), now + cfg.gc_interval);
+    now += milliseconds(3);
+    c.handle("x", "junk", wall, now, out); // any call: a `now`
+    EXPECT_TRUE(c.member_changed("n1", "p1", true));
+    EXPECT_LE(c.next_wakeup(), now);
+    c.poll(wall, now, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(decode(out[0]).has_syn());
+    EXPECT_EQ(c.next_wakeup(), now + cfg.ae_interval);
+  }
+}
+
 // A rumour still goes out on the gossip tick's original phase after a long
 // idle stretch: retransmissions are exactly one interval apart, on the grid
 // an always-running tick would have kept.

@@ -140,12 +140,13 @@ def parse_real_bench(lines, path="real_bench.txt"):
 
 
 def parse_cpu_bench(lines, path="cpu_bench.txt"):
-    """(profile, N) -> (cpu % of a core mean, max, RSS MB, load average)."""
+    """(profile, N) -> (cpu % of a core mean, max, RSS MB, load average).
+    Later runs end each row with wake-ups per second, which is not plotted."""
     out = {}
     for ln in lines:
         f = ln.split()
-        if len(f) == 6 and f[0] in ("lan", "local", "wan") and f[1].isdigit():
-            out[(f[0], int(f[1]))] = tuple(float(x) for x in f[2:])
+        if len(f) in (6, 7) and f[0] in ("lan", "local", "wan") and f[1].isdigit():
+            out[(f[0], int(f[1]))] = tuple(float(x) for x in f[2:6])
     return need(out, path, "profile rows")
 
 

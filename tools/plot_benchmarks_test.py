@@ -86,6 +86,10 @@ class Parsers(unittest.TestCase):
             "profile     N  cpu%/node mean    max  RSS MB  load avg",
             "lan         3            0.31   0.40    16.9      9.50"])
         self.assertEqual(cpu[("lan", 3)], (0.31, 0.40, 16.9, 9.5))
+        cpu = pb.parse_cpu_bench([
+            "profile     N  cpu%/node mean    max  RSS MB  load avg wakeups/s",
+            "local       1            0.02   0.02    17.3      3.10       1.5"])
+        self.assertEqual(cpu[("local", 1)], (0.02, 0.02, 17.3, 3.1))
         rate = pb.parse_inproc_rate([
             "  bytes/s    N=50   mean 105 B/s        p99 130 B/s        max 131 B/s"
             "        out per node (mean in p50); in 104 B/s, 1.4 dgram/s out"])

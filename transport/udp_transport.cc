@@ -373,7 +373,7 @@ void udp_state::transmit(const destination& d, const address& to,
     return;
   }
   // Sealed for the address it goes to, as the receiver sees it.
-  auto sealed = sh->seal(now(), to_address(d.ep), bytes, messages);
+  auto sealed = sh->seal(now(), d.ep_text, bytes, messages);
   if (!sealed) {
     ++st.send_errors;
     return;
@@ -407,6 +407,7 @@ void udp_state::send_datagram(const address& to, std::string bytes,
     if (auto ep = parse_endpoint(to)) {
       bool ok = false;
       d.ep = pick({to_address(*ep)}, ok);
+      d.ep_text = to_address(d.ep);
       d.ok = ok;
       if (!ok)
         d.error = "the address family of '" + to + "' does not match the socket";
@@ -482,6 +483,7 @@ void udp_state::on_lookup(const address& name, const resolution& r) {
   if (ok) {
     d.ok = true;
     d.ep = ep;
+    d.ep_text = to_address(ep);
     d.error.clear();
     d.expires = now() + cfg.resolve_ttl;
   } else {

@@ -116,6 +116,9 @@ struct udp_state {
   struct destination {
     bool ok = false;
     endpoint ep;
+    /// `ep` as text (what the receiver sees as our destination, sealed into
+    /// each frame), formatted once per resolution instead of per datagram.
+    address ep_text;
     std::string error;
     time_point expires{};
     bool literal = false;

@@ -577,7 +577,10 @@ void core::poll(time_point now, outbound_list& out) {
 }
 
 time_point core::next_wakeup() const {
-  auto t = std::min(next_gossip_, next_sync_);
+  // Gossip and sync send to live peers only: with none they are not due (a
+  // lone node does not wake for them); the first peer finds them due at once.
+  auto t = live_count_ > 0 ? std::min(next_gossip_, next_sync_)
+                           : time_point::max();
   for (auto& [name, c] : coalescing_)
     t = std::min(t, std::min(c.first + cfg_.coalesce_period,
                              c.last + cfg_.quiescent_period));

@@ -419,5 +419,33 @@ TEST(UserEvents, IdleClusterCostsOneSmallSyncPerNodePerInterval) {
   EXPECT_GT(cl.bytes() - before, 0u);
 }
 
+// Gossip and sync go to live peers only: a node alone is not woken for
+// them, and its first peer makes a sync due at once.
+TEST(UserEvents, LoneNodeIsNotWokenUntilItHasAPeer) {
+  auto cfg = config::local();
+  core c(cfg, "a", "10.0.0.1:7946", 5);
+  const time_point t0 = time_point{} + std::chrono::hours(1);
+  outbound_list out;
+  c.poll(t0, out);
+  EXPECT_EQ(c.next_wakeup(), time_point::max());
+  ASSERT_EQ(c.publish("deploy", "v1", false, t0, out), ec::none);
+  EXPECT_TRUE(out.empty()) << "no one to send it to";
+  EXPECT_EQ(c.next_wakeup(), t0 + cfg.offer_window + cfg.dedup_margin)
+    << "only the event's expiry, not gossip";
+  auto now = t0 + seconds(3);
+  c.set_member("b", "10.0.0.2:7946", true, {});
+  EXPECT_LT(c.next_wakeup(), now) << "due at once";
+  c.poll(now, out);
+  ASSERT_FALSE(out.empty());
+  for (auto& o : out)
+    EXPECT_EQ(o.to, "10.0.0.2:7946");
+  EXPECT_GT(c.next_wakeup(), now);
+  EXPECT_LE(c.next_wakeup(), now + cfg.sync_interval);
+  c.set_member("b", "10.0.0.2:7946", false, {});
+  out.clear();
+  c.poll(now + cfg.sync_interval, out);
+  EXPECT_TRUE(out.empty());
+}
+
 } // namespace
 } // namespace pekonode::userevents
