@@ -5,6 +5,7 @@
 // layer), so figures isolate the metadata protocol. Not a unit test.
 //
 //   bazel run -c opt //metadata:metadata_bench [-- --seeds=5]
+//       [--only=spread,large,joiner,writers,steady]
 
 #include <algorithm>
 #include <chrono>
@@ -297,11 +298,18 @@ int main(int argc, char** argv) {
   using namespace pekonode::metadata;
   int seeds = 5;
   std::string args;
+  std::string only; // comma list of sections; empty: all
   for (int i = 1; i < argc; ++i) {
     args += std::string(" ") + argv[i];
     if (std::strncmp(argv[i], "--seeds=", 8) == 0)
       seeds = std::max(1, std::atoi(argv[i] + 8));
+    else if (std::strncmp(argv[i], "--only=", 7) == 0)
+      only = std::string(",") + (argv[i] + 7) + ",";
   }
+  auto run = [&](const char* section) {
+    return only.empty()
+           || only.find(std::string(",") + section + ",") != std::string::npos;
+  };
   std::printf("command: bazel run -c opt //metadata:metadata_bench%s%s\n",
               args.empty() ? "" : " --", args.c_str());
   std::printf("simulator: //chaos:simnet, link delay uniform 1-5 ms, "
@@ -316,24 +324,35 @@ int main(int argc, char** argv) {
                   config::lan().ae_interval)
                   .count()));
 
-  std::printf("== update readable on all nodes (s; %d seeds; p99 over seeds "
-              "by nearest rank = max for < 100 seeds)\n", seeds);
-  std::printf("%-6s %-7s %5s  %8s %8s %8s   %8s  %9s\n", "N", "bytes", "loss",
-              "all p50", "all p99", "all max", "node p99", "datagrams");
-  spread(1000, 1024, 0.0, seeds);
-  spread(1000, 1024, 0.10, seeds);
-  spread(1000, 4096, 0.0, seeds);
-  spread(1000, 4096, 0.10, seeds);
-  std::printf("\n== large value\n");
-  large_value(std::min(seeds, 3));
-  std::printf("\n== joiner\n");
-  joiner(1000, 10 * 1024, 1);
-  joiner(20, 512 * 1024, 2);
-  std::printf("\n== concurrent writers\n");
-  for (uint64_t s = 1; s <= 3; ++s)
-    concurrent_writers(s);
-  std::printf("\n== steady state, stores agree (metadata only)\n");
-  for (size_t n : {10, 100, 1000})
-    steady_state(n);
+  if (run("spread")) {
+    std::printf("== update readable on all nodes (s; %d seeds; p99 over "
+                "seeds by nearest rank = max for < 100 seeds)\n", seeds);
+    std::printf("%-6s %-7s %5s  %8s %8s %8s   %8s  %9s\n", "N", "bytes",
+                "loss", "all p50", "all p99", "all max", "node p99",
+                "datagrams");
+    spread(1000, 1024, 0.0, seeds);
+    spread(1000, 1024, 0.10, seeds);
+    spread(1000, 4096, 0.0, seeds);
+    spread(1000, 4096, 0.10, seeds);
+  }
+  if (run("large")) {
+    std::printf("\n== large value\n");
+    large_value(std::min(seeds, 3));
+  }
+  if (run("joiner")) {
+    std::printf("\n== joiner\n");
+    joiner(1000, 10 * 1024, 1);
+    joiner(20, 512 * 1024, 2);
+  }
+  if (run("writers")) {
+    std::printf("\n== concurrent writers\n");
+    for (uint64_t s = 1; s <= 3; ++s)
+      concurrent_writers(s);
+  }
+  if (run("steady")) {
+    std::printf("\n== steady state, stores agree (metadata only)\n");
+    for (size_t n : {10, 100, 1000})
+      steady_state(n);
+  }
   return 0;
 }
