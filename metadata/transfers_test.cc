@@ -5,6 +5,7 @@
 #include "metadata/transfers.h"
 
 #include <algorithm>
+#include <iostream>
 #include <optional>
 #include <random>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/varint.h"
 #include "metadata/bulk_sender.h"
 #include "metadata/codec.h"
 
@@ -130,13 +132,20 @@ TEST_F(fixture, PullWindowBoundsRequestsPerTransferAndOverall) {
   tr.start_pending(t0);
   tr.pull(t0, tx);
   EXPECT_EQ(tr.active(), 2u);
+  // Slow start: one chunk each until one arrives.
+  EXPECT_EQ(tr.inflight(), 2u);
+  EXPECT_EQ(requests().size(), 2u);
+  auto cs = chunk_size_for(cfg.max_packet, "big2", ver);
+  EXPECT_FALSE(tr.on_chunk(chunk(0), t0, tx));
+  EXPECT_FALSE(tr.on_chunk(
+    make_chunk("big2", *theirs.find("big2"), 0, cs).chunk(), t0, tx));
   EXPECT_EQ(tr.inflight(), 7u);
   auto r = requests();
   EXPECT_EQ(r.size(), 7u);
   EXPECT_EQ(tr.find("big")->inflight, 5u);
   EXPECT_EQ(tr.find("big2")->inflight, 2u);
   // One arrives: exactly one more request goes out.
-  EXPECT_FALSE(tr.on_chunk(chunk(0), t0, tx));
+  EXPECT_FALSE(tr.on_chunk(chunk(1), t0, tx));
   EXPECT_EQ(requests().size(), 1u);
   EXPECT_EQ(tr.inflight(), 7u);
 }
@@ -177,9 +186,92 @@ TEST_F(fixture, UnansweredChunksAreAskedAgainFromTheNextSourceThenBackOff) {
   }
 }
 
+// Requests sent to the announcer of `a` (from "s1") until the transfer ends
+// with no chunk ever answered: (requests, bytes).
+std::pair<size_t, size_t> pull_unanswered(fixture& f, const Announce& a,
+                                          time_point* ended) {
+  f.tr.on_announce("s1", a, true, wall);
+  f.tr.start_pending(t0);
+  f.tr.pull(t0, f.tx);
+  size_t asked = 0, bytes = 0;
+  auto count = [&] {
+    for (auto& o : f.out) {
+      Message m;
+      EXPECT_TRUE(m.ParseFromString(o.payload));
+      if (m.has_chunk_request()) {
+        EXPECT_EQ(o.to, "s1");
+        EXPECT_EQ(m.chunk_request().indices_size(), 1) << "one at a time";
+        ++asked;
+        bytes += o.payload.size();
+      }
+    }
+    f.out.clear();
+  };
+  count();
+  auto now = t0;
+  while (f.tr.active() > 0 && now < t0 + 2 * f.cfg.transfer_timeout) {
+    now += milliseconds(10);
+    f.tr.check_timeouts(now);
+    f.tr.pull(now, f.tx);
+    count();
+  }
+  *ended = now;
+  return {asked, bytes};
+}
+
+// An announce forged in a member's name, the member never answering (the
+// forger does not, and the member holds no such value): one chunk is asked
+// at a time, the member is sent at most 3x the announce's bytes in all,
+// and the transfer is given up long before its timeout (its slot freed).
+TEST_F(fixture, SilentAnnouncerIsAskedAtMostThreeTimesTheAnnounce) {
+  Announce a; // what a forger sends: the fewest bytes (no hash, no pad)
+  a.set_key("new");
+  a.set_size(512 * 1024);
+  a.mutable_version()->set_hlc(make_hlc(wall, 0));
+  a.mutable_version()->set_origin("w");
+  Message m;
+  *m.mutable_rumour()->add_announces() = a;
+  auto datagram = m.ByteSizeLong();
+  time_point ended;
+  auto [asked, bytes] = pull_unanswered(*this, a, &ended);
+  std::cout << "announce " << datagram << " B drew " << asked
+            << " chunk requests, " << bytes << " B ("
+            << static_cast<double>(bytes) / datagram << "x), given up after "
+            << (ended - t0) / milliseconds(1) << " ms\n";
+  EXPECT_EQ(tr.active(), 0u);
+  EXPECT_EQ(rejects("announce_unanswered"), 1u);
+  EXPECT_LT(ended, t0 + cfg.transfer_timeout);
+  EXPECT_LE(bytes, 3 * datagram);
+  EXPECT_GE(asked, 2u) << "a lost request is asked again";
+}
+
+// A real announce is padded (add_to_updates) to twice a request: its
+// source may be asked six times before the first chunk arrives, enough to
+// ride out loss and the cookie round trip.
+TEST_F(fixture, PaddedAnnounceAffordsSixRequestsBeforeTheFirstChunk) {
+  Updates u;
+  add_to_updates(u, cfg, "big", served());
+  ASSERT_EQ(u.announces_size(), 1);
+  EXPECT_GE(u.announces(0).ByteSizeLong() + 2,
+            announce_target_bytes(cfg, "big", ver.origin));
+  time_point ended;
+  auto [asked, bytes] = pull_unanswered(*this, u.announces(0), &ended);
+  EXPECT_GE(asked, 6u);
+  EXPECT_LE(bytes, 3 * delimited_field_size(u.announces(0).ByteSizeLong()));
+  // Within six requests, one answered chunk ends the slow start.
+  tr.on_announce("s1", u.announces(0), true, wall);
+  tr.start_pending(t0);
+  tr.pull(t0, tx);
+  EXPECT_EQ(tr.inflight(), 1u);
+  out.clear();
+  EXPECT_FALSE(tr.on_chunk(chunk(0), t0, tx));
+  EXPECT_EQ(tr.inflight(), std::min<size_t>(cfg.pull_window, chunks() - 1));
+}
+
 TEST_F(fixture, TransferWithoutProgressIsAbandoned) {
   start();
   EXPECT_LE(tr.next_deadline(), t0 + cfg.transfer_timeout);
+  EXPECT_FALSE(tr.on_chunk(chunk(0), t0, tx)); // past the slow start
   // Chunks keep timing out and being re-requested: no progress.
   auto now = t0;
   while (now < t0 + cfg.transfer_timeout - seconds(1)) {
@@ -189,7 +281,7 @@ TEST_F(fixture, TransferWithoutProgressIsAbandoned) {
   }
   EXPECT_EQ(tr.active(), 1u);
   // A chunk is progress: the deadline moves.
-  EXPECT_FALSE(tr.on_chunk(chunk(0), now, tx));
+  EXPECT_FALSE(tr.on_chunk(chunk(1), now, tx));
   tr.check_timeouts(t0 + cfg.transfer_timeout);
   EXPECT_EQ(tr.active(), 1u);
   tr.check_timeouts(now + cfg.transfer_timeout);
