@@ -155,26 +155,41 @@ Message chunk_request(const std::string& key, const transfer& t,
 
 bool transfers::probe(const std::string& key, transfer& t, time_point now,
                       emitter& tx) {
-  // Slow start: one chunk at a time, each source within its probe bytes.
+  // Slow start: one request at a time to one source, within its probe
+  // bytes: as many chunks (up to the window) as fit half of what is left,
+  // so a lost request or the cookie round trip leaves room to ask again;
+  // one chunk as long as that fits all of it.
   if (t.inflight > 0)
     return true;
-  uint32_t i = 0;
-  while (i < t.chunks && t.have[i])
-    ++i;
-  if (i == t.chunks || inflight_ >= cfg_.max_inflight_chunks)
+  std::vector<uint32_t> want;
+  for (uint32_t i = 0; i < t.chunks && want.size() < cfg_.pull_window
+                       && want.size() < max_indices_per_request
+                       && inflight_ + want.size() < cfg_.max_inflight_chunks;
+       ++i)
+    if (!t.have[i])
+      want.push_back(i);
+  if (want.empty())
     return true;
   for (size_t k = 0; k < t.sources.size(); ++k) {
     auto src = t.next_source++ % t.sources.size();
-    auto m = chunk_request(key, t, {i}, cookie_of(t.sources[src]));
+    auto left = t.probe_left[src];
+    auto ask = want;
+    auto m = chunk_request(key, t, ask, cookie_of(t.sources[src]));
+    while (ask.size() > 1 && 2 * m.ByteSizeLong() > left) {
+      ask.pop_back();
+      m.mutable_chunk_request()->mutable_indices()->RemoveLast();
+    }
     auto n = m.ByteSizeLong();
-    if (n > t.probe_left[src])
+    if (n > left)
       continue;
-    t.probe_left[src] -= static_cast<uint32_t>(n);
-    t.sent_at[i] = now;
-    if (t.tries[i] < 255)
-      ++t.tries[i];
-    ++t.inflight;
-    ++inflight_;
+    t.probe_left[src] = left - static_cast<uint32_t>(n);
+    for (auto i : ask) {
+      t.sent_at[i] = now;
+      if (t.tries[i] < 255)
+        ++t.tries[i];
+      ++t.inflight;
+      ++inflight_;
+    }
     tx.send(t.sources[src], m, "chunk_request");
     return true;
   }

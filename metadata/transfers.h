@@ -19,10 +19,11 @@
 // from the next source; once every source has been asked the wait doubles
 // per round, up to 8x.
 //
-// Slow start: until its first chunk arrives a transfer asks one chunk at a
-// time, and each source at most 3x the bytes of the announces that named
-// it (probe_factor), so an announce forged in a member's name draws at
-// most 3x itself to the member. A source that used its share unanswered
+// Slow start: until its first chunk arrives a transfer has one request in
+// flight at a time, and asks each source at most 3x the bytes of the
+// announces that named it (probe_factor), so an announce forged in a
+// member's name draws at most 3x itself to the member. A request takes
+// as many chunks of the window as fit half of the source's share left. A source that used its share unanswered
 // is asked no more; with none left the transfer is abandoned
 // ("announce_unanswered", anti-entropy retries). Announces are padded
 // (add_to_updates) so a real source's share holds several requests.
@@ -189,8 +190,8 @@ public:
 private:
   void start(const std::string& key, pending_announce p, time_point now);
   void abandon(const std::string& key, const char* reason);
-  /// Slow start of `t` (no chunk yet): asks one chunk if none is in
-  /// flight. False when no source has probe bytes left for it.
+  /// Slow start of `t` (no chunk yet): one request if none is in flight.
+  /// False when no source has probe bytes left for one chunk.
   bool probe(const std::string& key, transfer& t, time_point now,
              emitter& tx);
   void reject(const char* reason) { ++stats_.rejects[reason]; }

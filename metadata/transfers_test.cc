@@ -132,20 +132,13 @@ TEST_F(fixture, PullWindowBoundsRequestsPerTransferAndOverall) {
   tr.start_pending(t0);
   tr.pull(t0, tx);
   EXPECT_EQ(tr.active(), 2u);
-  // Slow start: one chunk each until one arrives.
-  EXPECT_EQ(tr.inflight(), 2u);
-  EXPECT_EQ(requests().size(), 2u);
-  auto cs = chunk_size_for(cfg.max_packet, "big2", ver);
-  EXPECT_FALSE(tr.on_chunk(chunk(0), t0, tx));
-  EXPECT_FALSE(tr.on_chunk(
-    make_chunk("big2", *theirs.find("big2"), 0, cs).chunk(), t0, tx));
   EXPECT_EQ(tr.inflight(), 7u);
   auto r = requests();
   EXPECT_EQ(r.size(), 7u);
   EXPECT_EQ(tr.find("big")->inflight, 5u);
   EXPECT_EQ(tr.find("big2")->inflight, 2u);
   // One arrives: exactly one more request goes out.
-  EXPECT_FALSE(tr.on_chunk(chunk(1), t0, tx));
+  EXPECT_FALSE(tr.on_chunk(chunk(0), t0, tx));
   EXPECT_EQ(requests().size(), 1u);
   EXPECT_EQ(tr.inflight(), 7u);
 }
@@ -187,9 +180,11 @@ TEST_F(fixture, UnansweredChunksAreAskedAgainFromTheNextSourceThenBackOff) {
 }
 
 // Requests sent to the announcer of `a` (from "s1") until the transfer ends
-// with no chunk ever answered: (requests, bytes).
+// with no chunk ever answered: (requests, bytes); `first` gets the indices
+// of the first request.
 std::pair<size_t, size_t> pull_unanswered(fixture& f, const Announce& a,
-                                          time_point* ended) {
+                                          time_point* ended,
+                                          int* first = nullptr) {
   f.tr.on_announce("s1", a, true, wall);
   f.tr.start_pending(t0);
   f.tr.pull(t0, f.tx);
@@ -200,7 +195,8 @@ std::pair<size_t, size_t> pull_unanswered(fixture& f, const Announce& a,
       EXPECT_TRUE(m.ParseFromString(o.payload));
       if (m.has_chunk_request()) {
         EXPECT_EQ(o.to, "s1");
-        EXPECT_EQ(m.chunk_request().indices_size(), 1) << "one at a time";
+        if (first != nullptr && asked == 0)
+          *first = m.chunk_request().indices_size();
         ++asked;
         bytes += o.payload.size();
       }
@@ -233,7 +229,8 @@ TEST_F(fixture, SilentAnnouncerIsAskedAtMostThreeTimesTheAnnounce) {
   *m.mutable_rumour()->add_announces() = a;
   auto datagram = m.ByteSizeLong();
   time_point ended;
-  auto [asked, bytes] = pull_unanswered(*this, a, &ended);
+  int first = 0;
+  auto [asked, bytes] = pull_unanswered(*this, a, &ended, &first);
   std::cout << "announce " << datagram << " B drew " << asked
             << " chunk requests, " << bytes << " B ("
             << static_cast<double>(bytes) / datagram << "x), given up after "
@@ -245,24 +242,28 @@ TEST_F(fixture, SilentAnnouncerIsAskedAtMostThreeTimesTheAnnounce) {
   EXPECT_GE(asked, 2u) << "a lost request is asked again";
 }
 
-// A real announce is padded (add_to_updates) to twice a request: its
-// source may be asked six times before the first chunk arrives, enough to
-// ride out loss and the cookie round trip.
-TEST_F(fixture, PaddedAnnounceAffordsSixRequestsBeforeTheFirstChunk) {
+// A real announce is padded (add_to_updates) to twice a one-chunk request:
+// its source is asked the whole window at once, and again several times
+// before the transfer is given up, enough to ride out loss and the cookie
+// round trip.
+TEST_F(fixture, PaddedAnnounceAffordsTheWindowAndRetriesBeforeTheFirstChunk) {
   Updates u;
   add_to_updates(u, cfg, "big", served());
   ASSERT_EQ(u.announces_size(), 1);
   EXPECT_GE(u.announces(0).ByteSizeLong() + 2,
             announce_target_bytes(cfg, "big", ver.origin));
   time_point ended;
-  auto [asked, bytes] = pull_unanswered(*this, u.announces(0), &ended);
-  EXPECT_GE(asked, 6u);
+  int first = 0;
+  auto [asked, bytes] = pull_unanswered(*this, u.announces(0), &ended, &first);
+  auto window = std::min<size_t>(cfg.pull_window, chunks());
+  EXPECT_EQ(static_cast<size_t>(first), window);
+  EXPECT_GE(asked, 4u);
   EXPECT_LE(bytes, 3 * delimited_field_size(u.announces(0).ByteSizeLong()));
-  // Within six requests, one answered chunk ends the slow start.
+  // One answered chunk ends the slow start: the window is refilled.
   tr.on_announce("s1", u.announces(0), true, wall);
   tr.start_pending(t0);
   tr.pull(t0, tx);
-  EXPECT_EQ(tr.inflight(), 1u);
+  EXPECT_EQ(tr.inflight(), window);
   out.clear();
   EXPECT_FALSE(tr.on_chunk(chunk(0), t0, tx));
   EXPECT_EQ(tr.inflight(), std::min<size_t>(cfg.pull_window, chunks() - 1));
@@ -523,7 +524,10 @@ TEST_F(fixture, SourceCookieIsCarriedByLaterRequests) {
   EXPECT_TRUE(tr.has_work());
   EXPECT_EQ(tr.inflight(), 0u) << "refused requests are asked again";
   tr.pull(t0 + milliseconds(1), tx);
-  EXPECT_EQ(tr.inflight(), inflight);
+  // Asked again within what is left of the slow start's share: maybe fewer.
+  EXPECT_GT(tr.inflight(), 0u);
+  EXPECT_LE(tr.inflight(), inflight);
+  inflight = tr.inflight();
   size_t with_cookie = 0;
   for (auto& o : out) {
     Message m;
