@@ -155,25 +155,31 @@ Message chunk_request(const std::string& key, const transfer& t,
 
 bool transfers::probe(const std::string& key, transfer& t, time_point now,
                       emitter& tx) {
-  // Slow start: one request at a time to one source, within its probe
-  // bytes: as many chunks (up to the window) as fit half of what is left,
-  // so a lost request or the cookie round trip leaves room to ask again;
-  // one chunk as long as that fits all of it.
+  // Slow start: the window's chunks spread over the sources as in pull(),
+  // once, and again only when none is in flight; each source asked only
+  // within its probe bytes, as many chunks as fit half of what it has left
+  // (so a lost request or the cookie round trip leaves room to ask again),
+  // one chunk while that fits all of it.
   if (t.inflight > 0)
     return true;
   std::vector<uint32_t> want;
   for (uint32_t i = 0; i < t.chunks && want.size() < cfg_.pull_window
-                       && want.size() < max_indices_per_request
                        && inflight_ + want.size() < cfg_.max_inflight_chunks;
        ++i)
     if (!t.have[i])
       want.push_back(i);
   if (want.empty())
     return true;
-  for (size_t k = 0; k < t.sources.size(); ++k) {
+  std::map<size_t, std::vector<uint32_t>> by_source;
+  for (auto i : want) {
     auto src = t.next_source++ % t.sources.size();
+    auto& v = by_source[src];
+    if (v.size() < max_indices_per_request)
+      v.push_back(i);
+  }
+  bool sent = false;
+  for (auto& [src, ask] : by_source) {
     auto left = t.probe_left[src];
-    auto ask = want;
     auto m = chunk_request(key, t, ask, cookie_of(t.sources[src]));
     while (ask.size() > 1 && 2 * m.ByteSizeLong() > left) {
       ask.pop_back();
@@ -190,6 +196,24 @@ bool transfers::probe(const std::string& key, transfer& t, time_point now,
       ++t.inflight;
       ++inflight_;
     }
+    tx.send(t.sources[src], m, "chunk_request");
+    sent = true;
+  }
+  if (sent)
+    return true;
+  // Nothing fit: a source with bytes left for one chunk gets that one.
+  for (size_t k = 0; k < t.sources.size(); ++k) {
+    auto src = t.next_source++ % t.sources.size();
+    auto m = chunk_request(key, t, {want[0]}, cookie_of(t.sources[src]));
+    auto n = m.ByteSizeLong();
+    if (n > t.probe_left[src])
+      continue;
+    t.probe_left[src] -= static_cast<uint32_t>(n);
+    t.sent_at[want[0]] = now;
+    if (t.tries[want[0]] < 255)
+      ++t.tries[want[0]];
+    ++t.inflight;
+    ++inflight_;
     tx.send(t.sources[src], m, "chunk_request");
     return true;
   }
