@@ -7,6 +7,8 @@
 // push and the core queues them on the rate-limited bulk sender.
 //
 //   A --SYN(digest, count)-----------> B   equal: B stays silent (O(1))
+//  (A <--SYN_COOKIE------------------- B   the SYN lacked B's cookie for A:
+//   A --SYN(digest, count, cookie)---> B   the core's, see core.cc)
 //   A <--ACK(bucket digest pages)----- B
 //   A --ACK2(A's key/version lists of differing buckets, by key range)--> B
 //   A <--PUSH(entries A lacks)--+--WANT(keys B lacks)-- B

@@ -258,6 +258,10 @@ TEST_F(fixture, PaddedAnnounceAffordsTheWindowAndRetriesBeforeTheFirstChunk) {
   auto window = std::min<size_t>(cfg.pull_window, chunks());
   EXPECT_EQ(static_cast<size_t>(first), window);
   EXPECT_GE(asked, 4u);
+  std::cout << "padded announce (" << u.announces(0).ByteSizeLong()
+            << " B): " << asked << " requests, " << bytes
+            << " B, given up after " << (ended - t0) / milliseconds(1)
+            << " ms\n";
   EXPECT_LE(bytes, 3 * delimited_field_size(u.announces(0).ByteSizeLong()));
   // One answered chunk ends the slow start: the window is refilled.
   tr.on_announce("s1", u.announces(0), true, wall);
