@@ -6,6 +6,7 @@
 
 #include "common/hash.h"
 #include "common/siphash.h"
+#include "common/varint.h"
 #include "metadata/codec.h"
 #include "metadata/metadata.pb.h"
 
@@ -385,6 +386,11 @@ void core::answer_syn(const address& from, const Syn& s, time_point now,
     auto epoch = now.time_since_epoch() / cfg_.syn_cookie_epoch;
     c.mutable_syn_cookie()->set_cookie(syn_cookie(from, epoch));
     c.mutable_syn_cookie()->set_nonce(s.nonce());
+    // Real SYNs always are larger; a stripped one draws nothing.
+    if (c.ByteSizeLong() > delimited_field_size(s.ByteSizeLong())) {
+      reject("syn_too_small");
+      return;
+    }
     emitter tx{cfg_.max_packet, stats_, out};
     tx.cap(from, replies_.available(from, now));
     tx.send(from, c, "syn_cookie");

@@ -472,6 +472,30 @@ TEST(Amplification, ForgedRoundInAMembersNameDrawsNoPushes) {
   EXPECT_EQ(count(*t.c, "unsolicited"), unsolicited + 1);
 }
 
+// SYNs stripped of their fields (a forger's smallest datagrams) in a
+// member's name: the SynCookie would be larger than they are, so they
+// draw nothing (counted), while a real SYN (digest and nonce) draws the
+// cookie, no larger than itself.
+TEST(Amplification, StrippedSynInAMembersNameDrawsNothingLargerThanItself) {
+  target t;
+  t.await_closed(member);
+  std::vector<std::string> stripped;
+  Message m;
+  m.mutable_syn();
+  stripped.push_back(encode(m)); // 2 bytes
+  m.mutable_syn()->set_count(1);
+  stripped.push_back(encode(m));
+  m.mutable_syn()->set_digest_lo(1);
+  stripped.push_back(encode(m));
+  for (auto& req : stripped) {
+    auto d = t.drive(member, {req}, milliseconds(1), milliseconds(5));
+    std::cout << "stripped SYN of " << req.size() << " B drew " << d.reply
+              << " B\n";
+    EXPECT_LE(d.reply, d.request) << req.size() << " bytes";
+  }
+  EXPECT_GE(count(*t.c, "syn_too_small"), 2u);
+}
+
 // A node whose membership view lacks a peer still catches up from it (a
 // restarted node whose view is still incomplete while the others already
 // see it alive): it answers the peer's SYN with its own SYN, and runs the
