@@ -520,6 +520,25 @@ struct harness {
           deliver(o.to, bytes_of(big_chunk(i)));
       return;
     }
+    if (sent.has_syn() && (pick & 0x80)) {
+      // A peer without our cookie... as the core answers: its cookie,
+      // echoing the SYN's nonce (the core sends the SYN again with it).
+      Message sc;
+      sc.mutable_syn_cookie()->set_cookie(sent.syn().nonce() | 1);
+      sc.mutable_syn_cookie()->set_nonce(sent.syn().nonce());
+      deliver(o.to, bytes_of(sc));
+      return;
+    }
+    if (sent.has_syn_cookie()) {
+      // The core's cookie for o.to: a differing SYN that carries it.
+      Message syn;
+      syn.mutable_syn()->set_digest_lo(pick);
+      syn.mutable_syn()->set_count(1);
+      syn.mutable_syn()->set_nonce(sent.syn_cookie().nonce());
+      syn.mutable_syn()->set_cookie(sent.syn_cookie().cookie());
+      deliver(o.to, bytes_of(syn));
+      return;
+    }
     deliver(o.to, o.payload); // echo: a peer with the same view answers so
   }
 

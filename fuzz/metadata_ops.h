@@ -38,7 +38,10 @@
 //   reply     [pick: u8]                      answer one of the core's recent
 //                                             messages as its addressee would
 //                                             (chunks for a chunk request of
-//                                             "big", else an echo)
+//                                             "big"; a SynCookie for a SYN
+//                                             when pick & 0x80; a SYN with
+//                                             the cookie for a SynCookie;
+//                                             else an echo)
 //
 // `from` picks a peer address (a:1, b:1, c:1, an unknown x:9); `key` picks
 // k1, k2, k3, big, big2, local-big or a fresh key new-0 ... new-127.

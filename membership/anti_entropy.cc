@@ -13,7 +13,12 @@ constexpr std::size_t buckets = member_table::digest_buckets;
 
 anti_entropy::anti_entropy(const config& cfg, member_table& table, outbox& ob,
                            std::mt19937_64& rng, core_stats& stats)
-  : cfg_(cfg), table_(table), ob_(ob), rng_(rng), stats_(stats) {}
+  : cfg_(cfg), table_(table), ob_(ob), rng_(rng), stats_(stats) {
+  // Nonces from a stream of their own, seeded from a copy of the core's
+  // generator: the core's draws (and so the simulator's runs) are unchanged.
+  auto copy = rng;
+  nonce_rng_.seed(copy() ^ 0x510e527fade682d1ULL);
+}
 
 duration anti_entropy::sync_period() const {
   return membership::sync_period(cfg_, table_.live_count());
@@ -43,6 +48,9 @@ void anti_entropy::tick(time_point now, outbound_list& out) {
   // unsolicited.
   for (auto it = sync_pending_.begin(); it != sync_pending_.end();)
     it = now - it->second > sync_period() ? sync_pending_.erase(it) : std::next(it);
+  for (auto it = buckets_sent_.begin(); it != buckets_sent_.end();)
+    it = now - it->second.at > sync_period() ? buckets_sent_.erase(it)
+                                             : std::next(it);
   auto peer = table_.pick(1, false, now, {}, rng_);
   if (peer.empty()) return;
   ++stats_.syncs_started;
@@ -194,8 +202,21 @@ void anti_entropy::on_digest(const address& from, const SyncDigest& d,
     return;
   }
   charge_reply(from, 1, 1);
+  // The want that may follow must echo this nonce: state pages go only to
+  // who received these buckets at `from` (a stranger that announced itself
+  // from a forged address never does).
+  if (buckets_sent_.size() >= max_reply_peers && buckets_sent_.count(from) == 0) {
+    auto oldest = buckets_sent_.begin();
+    for (auto it = buckets_sent_.begin(); it != buckets_sent_.end(); ++it)
+      if (it->second.at < oldest->second.at) oldest = it;
+    buckets_sent_.erase(oldest);
+  }
+  auto nonce = nonce_rng_();
+  if (nonce == 0) nonce = 1;
+  buckets_sent_[from] = sent_buckets{nonce, now};
   auto p = ob_.packet();
   for (auto b : table_.bucket_hashes()) p.mutable_buckets()->add_hashes(b);
+  p.mutable_buckets()->set_nonce(nonce);
   ob_.send(from, p, out);
 }
 
@@ -220,6 +241,7 @@ void anti_entropy::on_buckets(const address& from, const SyncBuckets& b,
   send_buckets(from, diff, now, out);
   auto p = ob_.packet();
   for (auto i : diff) p.mutable_want()->add_buckets(i);
+  p.mutable_want()->set_nonce(b.nonce());
   ob_.send(from, p, out);
 }
 
@@ -233,6 +255,14 @@ void anti_entropy::on_want(const address& from, const SyncWant& w, bool member,
     ++stats_.bad_packets["bad_body"];
     return;
   }
+  // Only the answer to our buckets, once, within a sync period.
+  auto sent = buckets_sent_.find(from);
+  if (sent == buckets_sent_.end() || sent->second.nonce != w.nonce()
+      || now - sent->second.at > sync_period()) {
+    ++stats_.bad_packets["unsolicited_want"];
+    return;
+  }
+  buckets_sent_.erase(sent);
   send_buckets(from, std::set<uint32_t>(w.buckets().begin(), w.buckets().end()),
                now, out);
 }

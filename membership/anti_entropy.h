@@ -9,10 +9,16 @@
 //
 //   A                                  B
 //   SyncDigest (hash, count)  ------>
-//                             <------  SyncBuckets (32 bucket hashes)
+//                             <------  SyncBuckets (32 bucket hashes, nonce)
 //   StatePages (A's side of the
-//   differing buckets), SyncWant ---->
+//   differing buckets), SyncWant
+//   (echoing the nonce)       ------>
 //                             <------  StatePages (B's side)
+//
+// B serves a want only when it echoes the nonce of the buckets B sent to
+// its source address within a sync period, once: an off-path forger of an
+// address (a stranger that announced itself from it, say) draws no state
+// pages to it.
 
 #include <cstddef>
 #include <cstdint>
@@ -74,7 +80,8 @@ public:
   void on_buckets(const address& from, const SyncBuckets& b, time_point now,
                   outbound_list& out);
 
-  /// A peer wants our side of some buckets (members only, as on_digest).
+  /// A peer wants our side of some buckets (members only, as on_digest),
+  /// echoing the nonce of the buckets we sent it (else "unsolicited_want").
   void on_want(const address& from, const SyncWant& w, bool member,
                time_point now, outbound_list& out);
 
@@ -101,6 +108,14 @@ private:
   time_point sync_next_ = time_point::max();
   int quick_syncs_left_ = 0;                  // of config::join_syncs
   std::map<address, time_point> sync_pending_; // digests we sent, by peer
+  // Bucket lists we sent (answering digests), by requester: the want that
+  // follows must echo the nonce. At most max_reply_peers.
+  struct sent_buckets {
+    uint64_t nonce = 0;
+    time_point at;
+  };
+  std::map<address, sent_buckets> buckets_sent_;
+  std::mt19937_64 nonce_rng_;
   // Reply budgets, in pages: per requester, and for all requesters (pages
   // beyond the first of each reply; created at first use).
   std::map<address, token_bucket> reply_budgets_;

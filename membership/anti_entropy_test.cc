@@ -360,5 +360,49 @@ TEST(AntiEntropy, SyncRepliesAreForMembersOnlyAndAtMostThreeTimesTheDigest) {
   EXPECT_LE(ratio, 3.0);
 }
 
+// A member's want draws state pages only when it echoes the nonce of the
+// buckets we sent to its address, once: a stranger that announced itself
+// from a forged address (a member by its own claim) never received them,
+// so it draws no pages to that address.
+TEST(AntiEntropy, WantMustEchoTheNonceOfOurBuckets) {
+  pair_fixture f;
+  f.b.add("extra", 0);
+  f.a.ae.schedule(t0);
+  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  ASSERT_EQ(f.a.out.size(), 1u);
+  auto digest = parse(f.a.out[0]).digest();
+  SyncWant all;
+  for (uint32_t b = 0; b < member_table::digest_buckets; ++b) all.add_buckets(b);
+  f.b.ae.on_want(test_addr("a"), all, true, t0, f.b.out);
+  EXPECT_TRUE(f.b.out.empty()) << "no buckets sent: nothing to echo";
+  f.b.ae.on_digest(test_addr("a"), digest, true, t0, f.b.out);
+  ASSERT_EQ(f.b.out.size(), 1u);
+  auto nonce = parse(f.b.out[0]).buckets().nonce();
+  ASSERT_NE(nonce, 0u);
+  f.b.out.clear();
+  all.set_nonce(nonce ^ 1);
+  f.b.ae.on_want(test_addr("a"), all, true, t0, f.b.out);
+  f.b.ae.on_want(test_addr("c"), all, true, t0, f.b.out);
+  EXPECT_TRUE(f.b.out.empty()) << "a wrong nonce, or another address";
+  EXPECT_EQ(f.b.stats.bad_packets.at("unsolicited_want"), 3u);
+  all.set_nonce(nonce);
+  f.b.ae.on_want(test_addr("a"), all, true, t0, f.b.out);
+  EXPECT_FALSE(f.b.out.empty()) << "the echo: our side of the buckets";
+  f.b.out.clear();
+  f.b.ae.on_want(test_addr("a"), all, true, t0, f.b.out);
+  EXPECT_TRUE(f.b.out.empty()) << "once";
+  // The initiator echoes the nonce by itself.
+  auto asked = f.a.out[0].to; // the digest's addressee
+  f.a.out.clear();
+  SyncBuckets bk;
+  for (uint32_t i = 0; i < member_table::digest_buckets; ++i) bk.add_hashes(i);
+  bk.set_nonce(77);
+  f.a.ae.on_buckets(asked, bk, t0 + seconds(100), f.a.out);
+  bool echoed = false;
+  for (auto& o : f.a.out)
+    if (auto p = parse(o); p.has_want()) echoed = p.want().nonce() == 77;
+  EXPECT_TRUE(echoed);
+}
+
 } // namespace
 } // namespace pekonode::membership

@@ -9,12 +9,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/siphash.h"
 #include "common/types.h"
 
 namespace pekonode::membership {
 
-/// SipHash-2-4 of `data` under the 128-bit key (k0, k1).
-uint64_t siphash24(uint64_t k0, uint64_t k1, std::string_view data);
+using pekonode::siphash24; // common/siphash.h
 
 /// Issues and checks cookies for one node.
 class join_cookies {

@@ -568,9 +568,40 @@ TEST(ReplyBudget, WantFloodIsBounded) {
   for (int i = 0; i < 50; ++i) seed.handle(test_addr("evil"), want_all("evil"), t0, out);
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(seed.stats().bad_packets.at("unverified"), 50u);
-  // From a member ("x", which fed the table): the reply budget.
+  // From a member ("x", which fed the table), or whoever forges its
+  // address, without the nonce of buckets we sent it: nothing either.
   for (int i = 0; i < 50; ++i) seed.handle(test_addr("x"), want_all("x"), t0, out);
-  EXPECT_LE(state_pages(out, test_addr("x")), cfg.reply_pages_burst);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(seed.stats().bad_packets.at("unsolicited_want"), 50u);
+  // In rounds x started (its digest drew our buckets and their nonce): one
+  // want per round is served, all of them within the reply budget.
+  auto digest = pkt("x", {}, [](Packet& p) {
+    p.mutable_digest()->set_hash(1);
+    p.mutable_digest()->set_count(1);
+  });
+  std::size_t pages = 0;
+  for (int i = 0; i < 50; ++i) {
+    out.clear();
+    seed.handle(test_addr("x"), digest, t0, out);
+    uint64_t nonce = 0;
+    for (auto& o : out)
+      if (auto p = parse(o); p.has_buckets()) nonce = p.buckets().nonce();
+    if (nonce == 0) continue; // the budget is spent: no buckets either
+    auto want = want_all("x");
+    Packet p;
+    ASSERT_TRUE(p.ParseFromString(want));
+    p.mutable_want()->set_nonce(nonce);
+    auto echo = p.SerializeAsString();
+    for (int k = 0; k < 2; ++k) { // the second is refused: once per round
+      out.clear();
+      seed.handle(test_addr("x"), echo, t0, out);
+      pages += state_pages(out, test_addr("x"));
+      if (k == 0) EXPECT_GT(state_pages(out, test_addr("x")), 0u) << i;
+      if (k == 1) EXPECT_TRUE(out.empty());
+      if (state_pages(out, test_addr("x")) == 0) break;
+    }
+  }
+  EXPECT_LE(pages, cfg.reply_pages_burst);
   EXPECT_GT(seed.stats().replies_limited, 0u);
 }
 

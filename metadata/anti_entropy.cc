@@ -21,7 +21,7 @@ size_t ack_pages(size_t max_packet) {
   return (bucket_count + per_page - 1) / per_page;
 }
 
-size_t anti_entropy::syn(const address& to, uint64_t nonce,
+size_t anti_entropy::syn(const address& to, uint64_t nonce, uint64_t cookie,
                          emitter& tx) const {
   auto d = store_.digest();
   Message m;
@@ -30,10 +30,11 @@ size_t anti_entropy::syn(const address& to, uint64_t nonce,
   s->set_digest_hi(d.hash.hi);
   s->set_count(d.count);
   s->set_nonce(nonce);
+  s->set_cookie(cookie);
   return tx.send(to, m, "syn");
 }
 
-size_t anti_entropy::syn_size() const {
+size_t anti_entropy::syn_size(bool with_cookie) const {
   auto d = store_.digest();
   Message m;
   auto* s = m.mutable_syn();
@@ -41,14 +42,20 @@ size_t anti_entropy::syn_size() const {
   s->set_digest_hi(d.hash.hi);
   s->set_count(d.count);
   s->set_nonce(~uint64_t{0});
+  if (with_cookie)
+    s->set_cookie(~uint64_t{0});
   return m.ByteSizeLong();
+}
+
+bool anti_entropy::in_sync(const Syn& s) const {
+  auto d = store_.digest();
+  return s.digest_lo() == d.hash.lo && s.digest_hi() == d.hash.hi
+         && s.count() == d.count;
 }
 
 void anti_entropy::on_syn(const address& from, const Syn& s,
                           uint64_t reply_nonce, emitter& tx) const {
-  auto d = store_.digest();
-  if (s.digest_lo() == d.hash.lo && s.digest_hi() == d.hash.hi
-      && s.count() == d.count)
+  if (in_sync(s))
     return; // in sync: the round cost one small packet
   size_t per_page = buckets_per_ack(cfg_.max_packet);
   for (size_t first = 0; first < bucket_count; first += per_page) {

@@ -7,6 +7,8 @@
 // push and the core queues them on the rate-limited bulk sender.
 //
 //   A --SYN(digest, count)-----------> B   equal: B stays silent (O(1))
+//  (A <--SYN_COOKIE------------------- B   the SYN lacked B's cookie for A:
+//   A --SYN(digest, count, cookie)---> B   the core's, see core.cc)
 //   A <--ACK(bucket digest pages)----- B
 //   A --ACK2(A's key/version lists of differing buckets, by key range)--> B
 //   A <--PUSH(entries A lacks)--+--WANT(keys B lacks)-- B
@@ -57,11 +59,17 @@ public:
   anti_entropy(const config& cfg, const store& s) : cfg_(cfg), store_(s) {}
 
   /// Step 1 (A): sends `to` the whole-store digest, naming the round
-  /// `nonce` (echoed by every later step). Returns the bytes sent.
-  size_t syn(const address& to, uint64_t nonce, emitter& tx) const;
+  /// `nonce` (echoed by every later step), with `cookie`, the one `to`
+  /// gave us (0: none yet). Returns the bytes sent.
+  size_t syn(const address& to, uint64_t nonce, uint64_t cookie,
+             emitter& tx) const;
 
-  /// Bytes the SYN syn() would send now (with a non-zero nonce).
-  size_t syn_size() const;
+  /// Bytes the SYN syn() would send now (with a non-zero nonce, and a
+  /// non-zero cookie when `with_cookie`).
+  size_t syn_size(bool with_cookie) const;
+
+  /// Whether SYN `s` names our digest: step 2 then sends nothing.
+  bool in_sync(const Syn& s) const;
 
   /// Step 2 (B): silent when the digests agree, else every bucket digest
   /// in pages of at most max_packet bytes, each echoing the SYN's nonce and

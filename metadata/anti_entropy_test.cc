@@ -77,7 +77,7 @@ TEST(AntiEntropy, EqualStoresAnswerSynWithSilence) {
     write(b, "k" + std::to_string(i), 10);
   }
   wire w;
-  anti_entropy(cfg, a).syn("b", 1, w.tx);
+  anti_entropy(cfg, a).syn("b", 1, 0, w.tx);
   auto syn = w.take();
   ASSERT_EQ(syn.size(), 1u);
   ASSERT_TRUE(syn[0].has_syn());
@@ -94,7 +94,7 @@ TEST(AntiEntropy, AckPagesCoverEveryBucketOnceWithinAPacket) {
     for (int i = 0; i < 300; ++i)
       write(b, "k" + std::to_string(i), 10);
     wire w(max_packet);
-    anti_entropy(cfg, a).syn("b", 1, w.tx);
+    anti_entropy(cfg, a).syn("b", 1, 0, w.tx);
     auto syn = w.take(max_packet);
     anti_entropy(cfg, b).on_syn("a", syn.at(0).syn(), 2, w.tx);
     auto acks = w.take(max_packet);

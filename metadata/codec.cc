@@ -43,7 +43,24 @@ void add_to_updates(Updates& u, const config& cfg, const std::string& key,
     a->set_size(static_cast<uint32_t>(e.value.size()));
     a->set_hash_lo(e.value_hash.lo);
     a->set_hash_hi(e.value_hash.hi);
+    auto target = announce_target_bytes(cfg, key, e.ver.origin);
+    auto have = a->ByteSizeLong();
+    if (target >= have + 3) { // the pad field: tag, length, bytes
+      auto need = target - have;
+      a->set_pad(std::string(need - (need - 2 < 128 ? 2 : 3), '\0'));
+    }
   }
+}
+
+size_t probe_request_bound(const std::string& key,
+                           const std::string& origin) {
+  return key.size() + origin.size() + 48;
+}
+
+size_t announce_target_bytes(const config& cfg, const std::string& key,
+                             const std::string& origin) {
+  return std::min(2 * probe_request_bound(key, origin),
+                  body_budget(cfg.max_packet) - 16);
 }
 
 uint32_t chunk_size_for(size_t max_packet, const std::string& key,
@@ -66,6 +83,8 @@ size_t update_bound(const config& cfg, const std::string& key,
   size_t body = key.size() + e.ver.origin.size() + 32;
   if (fits_inline(cfg, key, e))
     body += e.value.size() + 4;
+  else // a padded announce, with its tag and length
+    body = std::max(body, announce_target_bytes(cfg, key, e.ver.origin) + 4);
   return std::min(body, cfg.max_packet);
 }
 

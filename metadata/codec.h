@@ -40,8 +40,20 @@ constexpr size_t body_budget(size_t max_packet) { return max_packet - 8; }
 /// that could never be packed would be sent once and never retransmitted).
 bool fits_inline(const config& cfg, const std::string& key, const entry& e);
 
+/// Upper bound of a chunk request for one chunk of (key, origin) with a
+/// cookie: key + origin + 48 bytes.
+size_t probe_request_bound(const std::string& key, const std::string& origin);
+
+/// Bytes an Announce of (key, origin) is padded to: twice
+/// probe_request_bound, so that the 3x its bytes a receiver may ask its
+/// source before the first chunk (transfers.h, slow start) holds six
+/// requests; at most body_budget(max_packet) - 16.
+size_t announce_target_bytes(const config& cfg, const std::string& key,
+                             const std::string& origin);
+
 /// Appends `key`'s entry to `u`: the whole Entry when it fits_inline, else
-/// an Announce (key, version, size, hash) for the receiver to pull.
+/// an Announce (key, version, size, hash), padded to
+/// announce_target_bytes, for the receiver to pull.
 void add_to_updates(Updates& u, const config& cfg, const std::string& key,
                     const entry& e);
 

@@ -106,10 +106,12 @@ struct config {
   // a SYN is held, see ae_step_timeout). A peer's SYN is answered at most
   // once per ae_interval / 2 (it starts one round per ae_interval; others:
   // "syn_too_soon"). Every later step of a round must echo a nonce this
-  // node chose (see ae_step_timeout), and a chunk request its cookie for
-  // the requester (a ChunkCookie, never larger than the request, answers
-  // one without): whoever forges a member's address draws ACK pages for a
-  // SYN and otherwise nothing larger than what it sent. What each peer
+  // node chose (see ae_step_timeout), and a SYN (whose digest differs) and
+  // a chunk request our cookie for the requester (a SynCookie or
+  // ChunkCookie, never larger than the request, answers one without, see
+  // syn_cookie_epoch): whoever forges a member's address draws nothing
+  // larger than what it sent, except the chunk requests of an announce (at
+  // most 3x the announce, see transfers.h). What each peer
   // draws is bounded by two token buckets, so a peer (or whoever forges its
   // address) gets at most these many bytes per second out of a node
   // whatever it sends. See docs/SECURITY.md for the measured amplification
@@ -145,6 +147,14 @@ struct config {
   /// peer's membership propagation delay; longer lets a forger replaying a
   /// member's address hit an open round more often. Default 1 s; wan 5 s.
   duration ae_step_timeout = std::chrono::seconds(1);
+  /// SYN cookies (a keyed hash of the sender's address and the time in
+  /// these epochs) stay valid for one to two epochs; the key is drawn at
+  /// start. The initiator keeps the cookie each peer gave it, so only its
+  /// first round with a peer, and the first after each epoch change (or
+  /// the peer's restart), costs one more round trip (SYN, SynCookie, SYN).
+  /// Shorter limits how long a cookie read off the wire (no keyring) stays
+  /// usable. Default 10 min.
+  duration syn_cookie_epoch = std::chrono::minutes(10);
   /// Bound on held SYNs from addresses that are not yet peers; the oldest
   /// is dropped. Default 64.
   size_t max_held_syns = 64;

@@ -4,6 +4,9 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "common/hash.h"
+#include "common/siphash.h"
+#include "common/varint.h"
 #include "metadata/codec.h"
 #include "metadata/metadata.pb.h"
 
@@ -59,7 +62,9 @@ core::core(config cfg, std::string node_id, uint64_t seed)
              static_cast<double>(cfg.peer_reply_burst_bytes)),
     bulk_drawn_(static_cast<double>(cfg.peer_bulk_bytes_per_sec),
                 static_cast<double>(cfg.peer_bulk_burst_bytes)),
-    nonce_rng_(seed ^ 0x6a09e667f3bcc909ULL) {
+    nonce_rng_(seed ^ 0x6a09e667f3bcc909ULL),
+    cookie_k0_(mix64(seed ^ 0xbb67ae8584caa73bULL)),
+    cookie_k1_(mix64(seed ^ 0x3c6ef372fe94f82bULL)) {
   // The node id is the origin of every local write: the rule remote
   // origins are held to.
   if (store_.validate_origin(node_id_) != ec::ok)
@@ -68,6 +73,8 @@ core::core(config cfg, std::string node_id, uint64_t seed)
                           + cfg_.limits.max_origin_bytes
       && cfg_.max_packet < 512)
     throw std::invalid_argument("metadata core: max_packet too small");
+  if (cfg_.syn_cookie_epoch <= duration::zero())
+    throw std::invalid_argument("metadata core: syn_cookie_epoch not > 0");
 }
 
 core::~core() = default;
@@ -298,7 +305,11 @@ void core::syn_back(const address& from, size_t their_bytes, time_point now,
     if (i != m->end() && now - i->second.at <= cfg_.ae_step_timeout)
       return;
   }
-  if (ae_.syn_size() > their_bytes || cfg_.max_held_syns == 0)
+  // With its cookie when that still fits (else it answers with one).
+  auto cookie = cookie_from(from);
+  if (cookie != 0 && ae_.syn_size(true) > their_bytes)
+    cookie = 0;
+  if (ae_.syn_size(cookie != 0) > their_bytes || cfg_.max_held_syns == 0)
     return;
   if (syn_back_.size() >= cfg_.max_held_syns && syn_back_.count(from) == 0) {
     auto oldest = syn_back_.begin();
@@ -309,12 +320,94 @@ void core::syn_back(const address& from, size_t their_bytes, time_point now,
   }
   emitter tx{cfg_.max_packet, stats_, out};
   auto nonce = next_nonce();
-  ae_.syn(from, nonce, tx);
+  ae_.syn(from, nonce, cookie, tx);
   syn_back_[from] = step{now, ack_pages(cfg_.max_packet), nonce};
+}
+
+uint64_t core::syn_cookie(const address& a, int64_t epoch) const {
+  std::string data(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    data[i] = static_cast<char>((static_cast<uint64_t>(epoch) >> (8 * i))
+                                & 0xff);
+  data += a;
+  auto c = siphash24(cookie_k0_, cookie_k1_, data);
+  return c == 0 ? 1 : c; // 0 means "no cookie" on the wire
+}
+
+bool core::syn_cookie_ok(const address& a, uint64_t c,
+                         time_point now) const {
+  if (c == 0)
+    return false;
+  auto epoch = now.time_since_epoch() / cfg_.syn_cookie_epoch;
+  return c == syn_cookie(a, epoch) || c == syn_cookie(a, epoch - 1);
+}
+
+uint64_t core::cookie_from(const address& a) const {
+  auto i = peer_cookies_.find(a);
+  return i == peer_cookies_.end() ? 0 : i->second;
+}
+
+void core::on_syn_cookie(const address& from, const SynCookie& c,
+                         bool verified, time_point now, outbound_list& out) {
+  // Only the SYN's receiver knows its nonce, so a forged SynCookie makes
+  // us send nothing; a SYN is sent again once per round, so a replayed
+  // one neither. Our SYN-back's receiver proves by the echo that it
+  // receives at `from` (validated, as by an ACK echoing it).
+  auto open = [&](std::map<address, step>& m) -> step* {
+    auto i = m.find(from);
+    if (i == m.end() || i->second.nonce != c.nonce() || i->second.resent
+        || now - i->second.at > cfg_.ae_step_timeout)
+      return nullptr;
+    return &i->second;
+  };
+  step* st = verified ? open(syn_to_) : nullptr;
+  bool back = false;
+  if (st == nullptr && (st = open(syn_back_)) != nullptr)
+    back = true;
+  if (st == nullptr || c.cookie() == 0) {
+    reject("syn_cookie_unsolicited");
+    return;
+  }
+  st->resent = true;
+  st->at = now;
+  auto i = peer_cookies_.find(from);
+  if (i == peer_cookies_.end()) {
+    if (peer_cookies_.size() >= transfers::max_cookies)
+      peer_cookies_.erase(peer_cookies_.begin());
+    peer_cookies_.emplace(from, c.cookie());
+  } else {
+    i->second = c.cookie();
+  }
+  if (back && !is_peer(from))
+    validate(from, now);
+  emitter tx{cfg_.max_packet, stats_, out};
+  ae_.syn(from, st->nonce, c.cookie(), tx);
 }
 
 void core::answer_syn(const address& from, const Syn& s, time_point now,
                       outbound_list& out) {
+  // The ACK pages (~2 KB) go only to who proved it receives at `from`:
+  // without our cookie the SYN draws the cookie alone (20 bytes, never more
+  // than the SYN), and its sender asks again with it. A SYN naming our
+  // digest draws nothing either way.
+  if (!syn_cookie_ok(from, s.cookie(), now)) {
+    if (ae_.in_sync(s))
+      return;
+    Message c;
+    auto epoch = now.time_since_epoch() / cfg_.syn_cookie_epoch;
+    c.mutable_syn_cookie()->set_cookie(syn_cookie(from, epoch));
+    c.mutable_syn_cookie()->set_nonce(s.nonce());
+    // Real SYNs always are larger; a stripped one draws nothing.
+    if (c.ByteSizeLong() > delimited_field_size(s.ByteSizeLong())) {
+      reject("syn_too_small");
+      return;
+    }
+    emitter tx{cfg_.max_packet, stats_, out};
+    tx.cap(from, replies_.available(from, now));
+    tx.send(from, c, "syn_cookie");
+    replies_.spend(from, static_cast<double>(tx.capped_sent()));
+    return;
+  }
   // A peer starts one round per ae_interval with one random peer, so
   // never two with us within half of one: more are refused before they
   // cost an ACK (~2 KB for a ~30-byte SYN).
@@ -343,7 +436,7 @@ void core::hold_syn(const address& from, const Syn& s, time_point now) {
   }
   if (cfg_.max_held_syns > 0)
     held_syns_[from] = held_syn{s.digest_lo(), s.digest_hi(), s.count(),
-                                s.nonce(), now};
+                                s.nonce(), s.cookie(), now};
 }
 
 void core::answer_held(time_point now, outbound_list& out) {
@@ -357,6 +450,7 @@ void core::answer_held(time_point now, outbound_list& out) {
       s.set_digest_hi(i->second.hi);
       s.set_count(i->second.count);
       s.set_nonce(i->second.nonce);
+      s.set_cookie(i->second.cookie);
       answer_syn(i->first, s, now, out);
       i = held_syns_.erase(i);
     } else {
@@ -788,7 +882,7 @@ void core::start_ae(time_point now, emitter& tx) {
     return;
   ++stats_.ae_rounds;
   auto nonce = next_nonce();
-  ae_.syn(peer[0], nonce, tx);
+  ae_.syn(peer[0], nonce, cookie_from(peer[0]), tx);
   syn_to_[peer[0]] = step{now, ack_pages(cfg_.max_packet), nonce};
 }
 
@@ -940,6 +1034,10 @@ void core::handle(const address& from, std::string_view payload,
     case Message::kHoldAck:
       kind = "hold_ack";
       on_hold_ack(from, m);
+      break;
+    case Message::kSynCookie:
+      kind = "syn_cookie";
+      on_syn_cookie(from, m.syn_cookie(), verified, now, out);
       break;
     case Message::kChunkCookie:
       kind = "chunk_cookie";

@@ -39,6 +39,7 @@ namespace pekonode::metadata {
 class Entry; // generated, metadata.pb.h
 class Updates;
 class Syn;
+class SynCookie;
 class emitter;
 class Message;
 struct push_list;
@@ -317,6 +318,7 @@ private:
     time_point at;
     size_t left = 0;
     uint64_t nonce = 0;
+    bool resent = false; // sent again with the peer's cookie (a SynCookie)
   };
   /// Whether `from` may take the next step of round `nonce`: we sent it the
   /// step before (`sent`) in that round within ae_step_timeout, with
@@ -333,9 +335,20 @@ private:
   /// (the round then runs with us as initiator, see config.h).
   void syn_back(const address& from, size_t their_bytes, time_point now,
                 outbound_list& out);
-  /// Answers a SYN from peer `from` within its reply budget.
+  /// Answers a SYN from peer `from` within its reply budget: the ACK
+  /// pages when it carries our cookie for `from`, else a SynCookie.
   void answer_syn(const address& from, const Syn& s, time_point now,
                   outbound_list& out);
+  /// Our SYN cookie for `a` in cookie epoch `epoch`.
+  uint64_t syn_cookie(const address& a, int64_t epoch) const;
+  /// Whether `c` is our SYN cookie for `a` in this cookie epoch or the last.
+  bool syn_cookie_ok(const address& a, uint64_t c, time_point now) const;
+  /// A SynCookie from `from`, echoing the nonce of a SYN we sent it: sends
+  /// that SYN once more, with the cookie (once per round).
+  void on_syn_cookie(const address& from, const SynCookie& c, bool verified,
+                     time_point now, outbound_list& out);
+  /// The SYN cookie `a` gave us (0: none).
+  uint64_t cookie_from(const address& a) const;
   /// Keeps a SYN from an address that is not a peer yet.
   void hold_syn(const address& from, const Syn& s, time_point now);
   /// Answers held SYNs whose address became a peer; drops expired ones.
@@ -392,11 +405,17 @@ private:
   // chunk request is served only with it); forgotten with the address.
   std::map<address, uint64_t> cookies_;
   std::mt19937_64 nonce_rng_; // its own stream: peer choice is unchanged
+  // SipHash key of our SYN cookies (syn_cookie), derived from the seed.
+  uint64_t cookie_k0_ = 0, cookie_k1_ = 0;
+  // The SYN cookie each peer gave us (SynCookie); at most max_cookies, the
+  // smallest address's forgotten first (it costs one more round trip).
+  std::map<address, uint64_t> peer_cookies_;
   // When each peer's latest SYN was taken: one per ae_interval / 2.
   std::map<address, time_point> syn_from_;
   struct held_syn {
     uint64_t lo = 0, hi = 0, count = 0;
     uint64_t nonce = 0; // the ACK pages echo it, or the joiner drops them
+    uint64_t cookie = 0;
     time_point at;
   };
   std::map<address, held_syn> held_syns_; // from addresses not yet peers

@@ -5,6 +5,7 @@
 // layer), so figures isolate the metadata protocol. Not a unit test.
 //
 //   bazel run -c opt //metadata:metadata_bench [-- --seeds=5]
+//       [--only=spread,large,joiner,writers,steady] [--joiner_seeds=1]
 
 #include <algorithm>
 #include <chrono>
@@ -233,10 +234,12 @@ void joiner(size_t keys, size_t size, uint64_t seed) {
   auto took = c.run_until([&] { return c.converged(members + 1); },
                           seconds(300), milliseconds(20));
   std::printf("joiner catches up on %zu x %zu B = %.1f MiB: %.2f s "
-              "(%s; %.1f MiB on the wire; members filled in %.1f s)\n",
+              "(%s; %.1f MiB on the wire; members filled in %.1f s; "
+              "seed %llu)\n",
               keys, size, keys * size / 1048576.0, secs(took),
               c.converged(members + 1) ? "converged" : "NOT converged",
-              (c.bytes_out() - bytes0) / 1048576.0, secs(fill));
+              (c.bytes_out() - bytes0) / 1048576.0, secs(fill),
+              static_cast<unsigned long long>(seed));
 }
 
 // 4. Writers on several nodes overwrite the same keys under 10% loss; after
@@ -297,11 +300,21 @@ int main(int argc, char** argv) {
   using namespace pekonode::metadata;
   int seeds = 5;
   std::string args;
+  std::string only; // comma list of sections; empty: all
+  int joiner_seeds = 1;
   for (int i = 1; i < argc; ++i) {
     args += std::string(" ") + argv[i];
     if (std::strncmp(argv[i], "--seeds=", 8) == 0)
       seeds = std::max(1, std::atoi(argv[i] + 8));
+    else if (std::strncmp(argv[i], "--joiner_seeds=", 15) == 0)
+      joiner_seeds = std::max(1, std::atoi(argv[i] + 15));
+    else if (std::strncmp(argv[i], "--only=", 7) == 0)
+      only = std::string(",") + (argv[i] + 7) + ",";
   }
+  auto run = [&](const char* section) {
+    return only.empty()
+           || only.find(std::string(",") + section + ",") != std::string::npos;
+  };
   std::printf("command: bazel run -c opt //metadata:metadata_bench%s%s\n",
               args.empty() ? "" : " --", args.c_str());
   std::printf("simulator: //chaos:simnet, link delay uniform 1-5 ms, "
@@ -316,24 +329,40 @@ int main(int argc, char** argv) {
                   config::lan().ae_interval)
                   .count()));
 
-  std::printf("== update readable on all nodes (s; %d seeds; p99 over seeds "
-              "by nearest rank = max for < 100 seeds)\n", seeds);
-  std::printf("%-6s %-7s %5s  %8s %8s %8s   %8s  %9s\n", "N", "bytes", "loss",
-              "all p50", "all p99", "all max", "node p99", "datagrams");
-  spread(1000, 1024, 0.0, seeds);
-  spread(1000, 1024, 0.10, seeds);
-  spread(1000, 4096, 0.0, seeds);
-  spread(1000, 4096, 0.10, seeds);
-  std::printf("\n== large value\n");
-  large_value(std::min(seeds, 3));
-  std::printf("\n== joiner\n");
-  joiner(1000, 10 * 1024, 1);
-  joiner(20, 512 * 1024, 2);
-  std::printf("\n== concurrent writers\n");
-  for (uint64_t s = 1; s <= 3; ++s)
-    concurrent_writers(s);
-  std::printf("\n== steady state, stores agree (metadata only)\n");
-  for (size_t n : {10, 100, 1000})
-    steady_state(n);
+  if (run("spread")) {
+    std::printf("== update readable on all nodes (s; %d seeds; p99 over "
+                "seeds by nearest rank = max for < 100 seeds)\n", seeds);
+    std::printf("%-6s %-7s %5s  %8s %8s %8s   %8s  %9s\n", "N", "bytes",
+                "loss", "all p50", "all p99", "all max", "node p99",
+                "datagrams");
+    spread(1000, 1024, 0.0, seeds);
+    spread(1000, 1024, 0.10, seeds);
+    spread(1000, 4096, 0.0, seeds);
+    spread(1000, 4096, 0.10, seeds);
+  }
+  if (run("large")) {
+    std::printf("\n== large value\n");
+    large_value(std::min(seeds, 3));
+  }
+  if (run("joiner")) {
+    // Seeds 1 and 2 are the figures of docs/BENCHMARKS.md; --joiner_seeds=N
+    // runs N seeds of each case (a single run moves with any change to the
+    // random draws).
+    std::printf("\n== joiner\n");
+    for (int s = 0; s < joiner_seeds; ++s)
+      joiner(1000, 10 * 1024, 1 + 2 * static_cast<uint64_t>(s));
+    for (int s = 0; s < joiner_seeds; ++s)
+      joiner(20, 512 * 1024, 2 + 2 * static_cast<uint64_t>(s));
+  }
+  if (run("writers")) {
+    std::printf("\n== concurrent writers\n");
+    for (uint64_t s = 1; s <= 3; ++s)
+      concurrent_writers(s);
+  }
+  if (run("steady")) {
+    std::printf("\n== steady state, stores agree (metadata only)\n");
+    for (size_t n : {10, 100, 1000})
+      steady_state(n);
+  }
   return 0;
 }

@@ -90,13 +90,17 @@ uint64_t reply_nonce_of(const std::string& payload) {
   return m.ack().reply_nonce();
 }
 
-/// `req` (an ACK, ACK2 or WANT) in round `nonce`; a chunk request with
-/// cookie `nonce`.
+/// `req` (an ACK, ACK2, WANT or SynCookie) in round `nonce`; a chunk
+/// request or a SYN with cookie `nonce`.
 std::string with_nonce(const std::string& req, uint64_t nonce) {
   Message m;
   m.ParseFromString(req);
   if (m.has_chunk_request())
     m.mutable_chunk_request()->set_cookie(nonce);
+  if (m.has_syn())
+    m.mutable_syn()->set_cookie(nonce);
+  if (m.has_syn_cookie())
+    m.mutable_syn_cookie()->set_nonce(nonce);
   if (m.has_ack())
     m.mutable_ack()->set_nonce(nonce);
   if (m.has_ack2())
@@ -231,6 +235,19 @@ struct target {
       }
       return nonce;
     }
+    if (step == Message::kSynCookie) { // a SYN without it, digest differing
+      Message syn;
+      syn.mutable_syn()->set_digest_lo(1);
+      syn.mutable_syn()->set_count(1);
+      syn.mutable_syn()->set_nonce(78);
+      c->handle(src, encode(syn), wall_now(), now, out);
+      for (auto& o : out) {
+        Message r;
+        if (o.to == src && r.ParseFromString(o.payload) && r.has_syn_cookie())
+          nonce = r.syn_cookie().cookie();
+      }
+      return nonce;
+    }
     if (step == Message::kSyn || step == Message::kAck2) {
       c->set_peers({src});
       while (nonce == 0) { // our next round goes to our only peer
@@ -243,11 +260,12 @@ struct target {
         out.clear();
       }
     }
-    if (step == Message::kAck) {
+    if (step == Message::kAck) { // a SYN with our cookie for src
       Message syn;
       syn.mutable_syn()->set_digest_lo(1);
       syn.mutable_syn()->set_count(1);
       syn.mutable_syn()->set_nonce(77);
+      syn.mutable_syn()->set_cookie(solicit(Message::kSynCookie, src));
       c->handle(src, encode(syn), wall_now(), now, out);
       for (auto& o : out)
         if (o.to == src && reply_nonce_of(o.payload) != 0)
@@ -276,6 +294,11 @@ std::map<std::string, std::string> forged_requests(const target& t) {
   syn.mutable_syn()->set_count(1);
   syn.mutable_syn()->set_nonce(rng());
   r["syn"] = encode(syn);
+
+  Message syn_cookie; // "here is my cookie, send your SYN again"
+  syn_cookie.mutable_syn_cookie()->set_cookie(rng() | 1);
+  syn_cookie.mutable_syn_cookie()->set_nonce(rng());
+  r["syn_cookie"] = encode(syn_cookie);
 
   Message ack; // every bucket of the first page differs
   ack.mutable_ack()->set_first_bucket(0);
@@ -336,6 +359,10 @@ std::map<std::string, std::string> forged_requests(const target& t) {
 }
 
 Message::BodyCase step_before(const std::string& kind) {
+  if (kind == "syn")
+    return Message::kSynCookie;
+  if (kind == "syn_cookie")
+    return Message::kSyn;
   if (kind == "ack")
     return Message::kSyn;
   if (kind == "ack2")
@@ -388,8 +415,10 @@ TEST(Amplification, ForgedChunkRequestDrawsNoChunks) {
 drawn unverified(const std::string& kind, const std::string& req, int n) {
   target t;
   auto r = req;
-  if (auto step = step_before(kind); step != Message::BODY_NOT_SET)
-    r = with_nonce(req, t.solicit(step, outsider)); // even mid-round
+  // Even mid-round (a SYN cookie goes to members only: none to solicit).
+  if (auto step = step_before(kind);
+      step != Message::BODY_NOT_SET && step != Message::kSynCookie)
+    r = with_nonce(req, t.solicit(step, outsider));
   t.c->set_peers({member});
   return t.drive(outsider, std::vector<std::string>(n, r), seconds(1),
                  n == 1 ? seconds(20) : seconds(1));
@@ -414,11 +443,12 @@ TEST(Amplification, NothingAnswersAnUnverifiedSourceWithMoreThanItSent) {
   }
 }
 
-// An off-path forger of a member's address can start a round in its name
-// (a SYN with a nonce of its choosing draws ACK pages to the member) but
-// cannot take the next step: the ACK2 must echo the responder's own nonce,
-// which only the member received. So a forged ACK2 ("push me everything")
-// draws no pushes to the member.
+// An off-path forger of a member's address cannot start a round in its
+// name: a SYN without our cookie for the member draws the cookie alone (to
+// the member, never more bytes than the SYN). Even with the cookie (as the
+// member itself has it) it cannot take the step after the ACK: the ACK2
+// must echo the responder's own nonce, which only the member received. So
+// a forged ACK2 ("push me everything") draws no pushes to the member.
 TEST(Amplification, ForgedRoundInAMembersNameDrawsNoPushes) {
   target t;
   t.await_closed(member);
@@ -428,7 +458,13 @@ TEST(Amplification, ForgedRoundInAMembersNameDrawsNoPushes) {
   syn.mutable_syn()->set_count(1);
   syn.mutable_syn()->set_nonce(77);
   auto d = t.drive(member, {encode(syn)}, milliseconds(1), milliseconds(5));
-  EXPECT_GT(d.reply, 0u) << "the ACK pages, to the member";
+  EXPECT_EQ(d.datagrams, 1u) << "the cookie, to the member";
+  EXPECT_LE(d.reply, encode(syn).size());
+  auto cookie = t.solicit(Message::kSynCookie, member);
+  ASSERT_NE(cookie, 0u);
+  syn.mutable_syn()->set_cookie(cookie);
+  d = t.drive(member, {encode(syn)}, milliseconds(1), milliseconds(5));
+  EXPECT_GT(d.reply, 2000u) << "the ACK pages, to the member";
   auto unsolicited = count(*t.c, "unsolicited");
   d = t.drive(member, {with_nonce(reqs.at("ack2"), 77)}, milliseconds(1),
               seconds(5));
@@ -436,11 +472,37 @@ TEST(Amplification, ForgedRoundInAMembersNameDrawsNoPushes) {
   EXPECT_EQ(count(*t.c, "unsolicited"), unsolicited + 1);
 }
 
+// SYNs stripped of their fields (a forger's smallest datagrams) in a
+// member's name: the SynCookie would be larger than they are, so they
+// draw nothing (counted), while a real SYN (digest and nonce) draws the
+// cookie, no larger than itself.
+TEST(Amplification, StrippedSynInAMembersNameDrawsNothingLargerThanItself) {
+  target t;
+  t.await_closed(member);
+  std::vector<std::string> stripped;
+  Message m;
+  m.mutable_syn();
+  stripped.push_back(encode(m)); // 2 bytes
+  m.mutable_syn()->set_count(1);
+  stripped.push_back(encode(m));
+  m.mutable_syn()->set_digest_lo(1);
+  stripped.push_back(encode(m));
+  for (auto& req : stripped) {
+    auto d = t.drive(member, {req}, milliseconds(1), milliseconds(5));
+    std::cout << "stripped SYN of " << req.size() << " B drew " << d.reply
+              << " B\n";
+    EXPECT_LE(d.reply, d.request) << req.size() << " bytes";
+  }
+  EXPECT_GE(count(*t.c, "syn_too_small"), 2u);
+}
+
 // A node whose membership view lacks a peer still catches up from it (a
 // restarted node whose view is still incomplete while the others already
 // see it alive): it answers the peer's SYN with its own SYN, and runs the
 // round as initiator, every message it sends no larger than the one it
-// answers.
+// answers, except its SYN sent again with the peer's cookie: the
+// SynCookie that draws it echoes its SYN's nonce, so the peer proved it
+// receives at its address.
 TEST(Amplification, NodeWithoutTheSenderInItsViewCatchesUpBySynBack) {
   auto cfg = config::lan();
   core x(cfg, "x", 1), r(cfg, "r", 2);
@@ -451,7 +513,7 @@ TEST(Amplification, NodeWithoutTheSenderInItsViewCatchesUpBySynBack) {
     x.put("k" + std::to_string(i), std::string(200, 'v'), wall, t0, out);
   out.clear();
   auto now = t0;
-  size_t largest_ratio_breach = 0;
+  size_t largest_ratio_breach = 0, cookies = 0;
   for (int round = 0; round < 10 && x.digest() != r.digest(); ++round) {
     now += seconds(1);
     x.poll(wall, now, out);
@@ -461,8 +523,11 @@ TEST(Amplification, NodeWithoutTheSenderInItsViewCatchesUpBySynBack) {
         if (o.to == ra) {
           outbound_list back;
           r.handle(xa, o.payload, wall, now, back);
+          Message m;
+          ASSERT_TRUE(m.ParseFromString(o.payload));
+          cookies += m.has_syn_cookie();
           for (auto& b : back)
-            if (b.payload.size() > o.payload.size())
+            if (b.payload.size() > o.payload.size() && !m.has_syn_cookie())
               ++largest_ratio_breach;
           for (auto& b : back)
             next.push_back(std::move(b));
@@ -476,6 +541,7 @@ TEST(Amplification, NodeWithoutTheSenderInItsViewCatchesUpBySynBack) {
   EXPECT_EQ(x.digest(), r.digest());
   EXPECT_EQ(r.list().size(), 300u);
   EXPECT_EQ(largest_ratio_breach, 0u);
+  EXPECT_EQ(cookies, 1u) << "x's cookie, once: r keeps it";
   EXPECT_GT(count(r, "not_a_peer"), 0u);
 }
 
@@ -495,6 +561,22 @@ TEST(Amplification, JoinerSynIsAnsweredOnceItBecomesAPeer) {
   t.c->poll(t.wall_now(), t.now, out);
   Message syn;
   ASSERT_TRUE(syn.ParseFromString(reqs.at("syn")));
+  // It lacked our cookie: it draws the cookie alone, echoing its nonce (the
+  // joiner's round is open: it sends its SYN again with the cookie).
+  uint64_t cookie = 0;
+  for (auto& o : out) {
+    Message m;
+    if (o.to == joiner && m.ParseFromString(o.payload)) {
+      ASSERT_TRUE(m.has_syn_cookie()) << "nothing else";
+      EXPECT_LE(o.payload.size(), reqs.at("syn").size());
+      EXPECT_EQ(m.syn_cookie().nonce(), syn.syn().nonce());
+      cookie = m.syn_cookie().cookie();
+    }
+  }
+  ASSERT_NE(cookie, 0u);
+  out.clear();
+  syn.mutable_syn()->set_cookie(cookie);
+  t.c->handle(joiner, encode(syn), t.wall_now(), t.now, out);
   size_t acks = 0, bytes = 0;
   for (auto& o : out) {
     Message m;
@@ -502,7 +584,7 @@ TEST(Amplification, JoinerSynIsAnsweredOnceItBecomesAPeer) {
       ++acks;
       bytes += o.payload.size();
       EXPECT_EQ(m.ack().nonce(), syn.syn().nonce())
-        << "echoes the held SYN's nonce: the joiner takes it as its answer";
+        << "echoes the SYN's nonce: the joiner takes it as its answer";
     }
   }
   EXPECT_EQ(acks, ack_pages(t.cfg.max_packet));
@@ -551,18 +633,14 @@ TEST(Amplification, MemberDrawsWithinItsBudgets) {
         (n == 1 ? one : flood) = d;
         EXPECT_LE(static_cast<double>(d.reply), cap) << kind;
       }
-      // In a member's name without the round's nonce or the chunk cookie
-      // (what an off-path forger can send): flooding never pays, at most
-      // 3x what was sent over the second, and one request draws at most
-      // 3x itself except a SYN (its ACK pages, once per ae_interval / 2)
-      // and an announce (the chunk requests of its pull). With them (the
-      // member itself), bulk is bounded by the per-peer budgets only (see
+      // In a member's name without the round's nonce or the cookies
+      // (what an off-path forger can send): one request, or a flood of
+      // them, draws at most 3x what was sent. With them (the member
+      // itself), bulk is bounded by the per-peer budgets only (see
       // docs/SECURITY.md).
       if (!in_round) {
         EXPECT_LE(flood.ratio(), 3.0) << kind;
-        if (kind != "syn" && kind != "rumour_announce") {
-          EXPECT_LE(one.ratio(), 3.0) << kind;
-        }
+        EXPECT_LE(one.ratio(), 3.0) << kind;
       }
       auto cell = [](const drawn& d) {
         char buf[64];
@@ -576,11 +654,13 @@ TEST(Amplification, MemberDrawsWithinItsBudgets) {
         npn = cell(unverified(kind, req, 1000));
       }
       std::printf("%-26s %6zu | %-18s | %-18s | %-22s | %-24s\n",
-                  (kind + (!in_round                   ? ""
-                           : step == Message::kChunkCookie ? " (cookie)"
-                                                           : " (round)"))
+                  (kind + (!in_round ? ""
+                           : step == Message::kChunkCookie
+                               || step == Message::kSynCookie
+                             ? " (cookie)"
+                             : " (round)"))
                     .c_str(),
-                  req.size(),
+                  static_cast<size_t>(one.request), // with nonce, cookie
                   np1.c_str(), npn.c_str(), cell(one).c_str(),
                   cell(flood).c_str());
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string_view>
 
+#include "common/varint.h"
 #include "metadata/bulk_sender.h"
 #include "metadata/codec.h"
 
@@ -33,16 +34,30 @@ void transfers::on_announce(const address& from, const Announce& a,
     ++stats_.stale;
     return;
   }
+  // What `from` may be asked before a chunk: 3x the announce's share of
+  // the datagram that carried it.
+  auto probe = static_cast<uint32_t>(std::min<size_t>(
+    probe_factor * delimited_field_size(a.ByteSizeLong()), max_probe_bytes));
+  auto add_probe = [](uint32_t& left, uint32_t more) {
+    left = std::min(max_probe_bytes, left + more);
+  };
   pending_announce p{ver, a.size(), {a.hash_lo(), a.hash_hi()}, from,
-                     via_rumour};
+                     via_rumour, probe};
   auto t = active_.find(a.key());
   if (t != active_.end()) {
     if (t->second.ver == ver) {
-      auto& s = t->second.sources;
-      if (t->second.size == p.size && t->second.hash == p.hash
-          && std::find(s.begin(), s.end(), from) == s.end() && s.size() < 8)
-        s.push_back(from);
-      t->second.rumour |= via_rumour;
+      auto& x = t->second;
+      auto& s = x.sources;
+      auto at = std::find(s.begin(), s.end(), from);
+      if (x.size == p.size && x.hash == p.hash) {
+        if (at != s.end()) {
+          add_probe(x.probe_left[at - s.begin()], probe);
+        } else if (s.size() < 8) {
+          s.push_back(from);
+          x.probe_left.push_back(probe);
+        }
+      }
+      x.rumour |= via_rumour;
       return;
     }
     if (t->second.ver > ver) {
@@ -53,8 +68,11 @@ void transfers::on_announce(const address& from, const Announce& a,
   }
   auto q = pending_.find(a.key());
   if (q != pending_.end()) {
-    if (!(ver > q->second.ver))
+    if (!(ver > q->second.ver)) {
+      if (q->second.ver == ver && q->second.source == from)
+        add_probe(q->second.probe_bytes, probe);
       return;
+    }
     q->second = p;
   } else if (pending_.size() >= cfg_.max_pending_announces) {
     reject("announce_queue_full");
@@ -90,6 +108,7 @@ void transfers::start(const std::string& key, pending_announce p,
   t.sent_at.assign(t.chunks, time_point::min());
   t.tries.assign(t.chunks, 0);
   t.sources.push_back(p.source);
+  t.probe_left.push_back(p.probe_bytes);
   t.rumour = p.rumour;
   t.last_progress = now;
   active_[key] = std::move(t);
@@ -117,11 +136,101 @@ void transfers::drop_older(const std::string& key, const version& v) {
     pending_.erase(p);
 }
 
+namespace {
+
+Message chunk_request(const std::string& key, const transfer& t,
+                      const std::vector<uint32_t>& indices, uint64_t cookie) {
+  Message m;
+  auto* r = m.mutable_chunk_request();
+  r->set_key(key);
+  set_version(r->mutable_version(), t.ver);
+  r->set_chunk_size(t.chunk_size);
+  for (auto i : indices)
+    r->add_indices(i);
+  r->set_cookie(cookie);
+  return m;
+}
+
+} // namespace
+
+bool transfers::probe(const std::string& key, transfer& t, time_point now,
+                      emitter& tx) {
+  // Slow start: the window's chunks spread over the sources as in pull(),
+  // once, and again only when none is in flight; each source asked only
+  // within its probe bytes, as many chunks as fit half of what it has left
+  // (so a lost request or the cookie round trip leaves room to ask again),
+  // one chunk while that fits all of it.
+  if (t.inflight > 0)
+    return true;
+  std::vector<uint32_t> want;
+  for (uint32_t i = 0; i < t.chunks && want.size() < cfg_.pull_window
+                       && inflight_ + want.size() < cfg_.max_inflight_chunks;
+       ++i)
+    if (!t.have[i])
+      want.push_back(i);
+  if (want.empty())
+    return true;
+  std::map<size_t, std::vector<uint32_t>> by_source;
+  for (auto i : want) {
+    auto src = t.next_source++ % t.sources.size();
+    auto& v = by_source[src];
+    if (v.size() < max_indices_per_request)
+      v.push_back(i);
+  }
+  bool sent = false;
+  for (auto& [src, ask] : by_source) {
+    auto left = t.probe_left[src];
+    auto m = chunk_request(key, t, ask, cookie_of(t.sources[src]));
+    while (ask.size() > 1 && 2 * m.ByteSizeLong() > left) {
+      ask.pop_back();
+      m.mutable_chunk_request()->mutable_indices()->RemoveLast();
+    }
+    auto n = m.ByteSizeLong();
+    if (n > left)
+      continue;
+    t.probe_left[src] = left - static_cast<uint32_t>(n);
+    for (auto i : ask) {
+      t.sent_at[i] = now;
+      if (t.tries[i] < 255)
+        ++t.tries[i];
+      ++t.inflight;
+      ++inflight_;
+    }
+    tx.send(t.sources[src], m, "chunk_request");
+    sent = true;
+  }
+  if (sent)
+    return true;
+  // Nothing fit: a source with bytes left for one chunk gets that one.
+  for (size_t k = 0; k < t.sources.size(); ++k) {
+    auto src = t.next_source++ % t.sources.size();
+    auto m = chunk_request(key, t, {want[0]}, cookie_of(t.sources[src]));
+    auto n = m.ByteSizeLong();
+    if (n > t.probe_left[src])
+      continue;
+    t.probe_left[src] -= static_cast<uint32_t>(n);
+    t.sent_at[want[0]] = now;
+    if (t.tries[want[0]] < 255)
+      ++t.tries[want[0]];
+    ++t.inflight;
+    ++inflight_;
+    tx.send(t.sources[src], m, "chunk_request");
+    return true;
+  }
+  return false; // every source asked its share, unanswered
+}
+
 void transfers::pull(time_point now, emitter& tx) {
   kicked_ = false;
+  std::vector<std::string> silent;
   for (auto& [key, t] : active_) {
     if (t.sources.empty())
       continue;
+    if (t.received == 0) {
+      if (!probe(key, t, now, tx))
+        silent.push_back(key);
+      continue;
+    }
     std::map<size_t, std::vector<uint32_t>> by_source;
     for (uint32_t i = 0; i < t.chunks && t.inflight < cfg_.pull_window
                          && inflight_ < cfg_.max_inflight_chunks;
@@ -139,18 +248,13 @@ void transfers::pull(time_point now, emitter& tx) {
       ++t.inflight;
       ++inflight_;
     }
-    for (auto& [src, indices] : by_source) {
-      Message m;
-      auto* r = m.mutable_chunk_request();
-      r->set_key(key);
-      set_version(r->mutable_version(), t.ver);
-      r->set_chunk_size(t.chunk_size);
-      for (auto i : indices)
-        r->add_indices(i);
-      r->set_cookie(cookie_of(t.sources[src]));
-      tx.send(t.sources[src], m, "chunk_request");
-    }
+    for (auto& [src, indices] : by_source)
+      tx.send(t.sources[src],
+              chunk_request(key, t, indices, cookie_of(t.sources[src])),
+              "chunk_request");
   }
+  for (auto& k : silent)
+    abandon(k, "announce_unanswered");
 }
 
 duration transfers::chunk_deadline(const transfer& t, uint32_t i) const {
@@ -250,9 +354,14 @@ void transfers::on_chunk_gone(const address& from, const ChunkGone& g) {
   auto t = active_.find(g.key());
   if (t == active_.end() || t->second.ver != get_version(g.version()))
     return;
-  auto& s = t->second.sources;
-  s.erase(std::remove(s.begin(), s.end(), from), s.end());
-  if (s.empty())
+  auto& x = t->second;
+  for (size_t i = x.sources.size(); i-- > 0;) {
+    if (x.sources[i] == from) {
+      x.sources.erase(x.sources.begin() + static_cast<ptrdiff_t>(i));
+      x.probe_left.erase(x.probe_left.begin() + static_cast<ptrdiff_t>(i));
+    }
+  }
+  if (x.sources.empty())
     abandon(g.key(), "source_gone");
 }
 

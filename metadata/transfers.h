@@ -18,6 +18,15 @@
 // Each chunk request waits chunk_timeout before its chunk is asked again,
 // from the next source; once every source has been asked the wait doubles
 // per round, up to 8x.
+//
+// Slow start: until its first chunk arrives a transfer has one request in
+// flight at a time, and asks each source at most 3x the bytes of the
+// announces that named it (probe_factor), so an announce forged in a
+// member's name draws at most 3x itself to the member. A request takes
+// as many chunks of the window as fit half of the source's share left. A source that used its share unanswered
+// is asked no more; with none left the transfer is abandoned
+// ("announce_unanswered", anti-entropy retries). Announces are padded
+// (add_to_updates) so a real source's share holds several requests.
 
 #include <cstddef>
 #include <cstdint>
@@ -48,6 +57,7 @@ struct pending_announce {
   hash128 hash;
   address source;
   bool rumour = false; ///< came by rumour: re-gossip when complete
+  uint32_t probe_bytes = 0; ///< what `source` may be asked before a chunk
 };
 
 /// A value being pulled in chunks.
@@ -65,6 +75,9 @@ struct transfer {
   uint32_t received = 0;
   uint32_t inflight = 0;
   std::vector<address> sources;    ///< at most 8, asked in rotation
+  /// Per source: request bytes it may still be sent before the first chunk
+  /// arrives (slow start); unused once received > 0.
+  std::vector<uint32_t> probe_left;
   size_t next_source = 0;
   bool rumour = false;             ///< re-gossip when complete
   time_point last_progress;
@@ -89,6 +102,8 @@ public:
   /// Checks an announce from `from` (limits, clock skew, newer than ours)
   /// and queues it, or adds `from` as a source of the same version in
   /// progress. A newer version supersedes an older transfer or announce.
+  /// Each announce lets its source be asked probe_factor times its bytes
+  /// before the transfer's first chunk (at most max_probe_bytes).
   void on_announce(const address& from, const Announce& a, bool via_rumour,
                    uint64_t wall_ms);
 
@@ -97,7 +112,9 @@ public:
   void start_pending(time_point now);
 
   /// Requests every chunk not in flight, within pull_window per transfer and
-  /// max_inflight_chunks overall, from the sources in rotation.
+  /// max_inflight_chunks overall, from the sources in rotation; before a
+  /// transfer's first chunk, one chunk at a time within the sources' probe
+  /// bytes (abandons the transfer when no source has enough left).
   void pull(time_point now, emitter& tx);
 
   /// Frees chunks whose request timed out (re-requested by the next pull)
@@ -165,10 +182,18 @@ public:
   /// Bound on remembered source cookies; beyond it the smallest address's
   /// is forgotten (it costs that source one more round trip).
   static constexpr size_t max_cookies = 1024;
+  /// Request bytes a source may be sent before a transfer's first chunk,
+  /// per byte of the announces that named it, and at most.
+  static constexpr uint32_t probe_factor = 3;
+  static constexpr uint32_t max_probe_bytes = 8192;
 
 private:
   void start(const std::string& key, pending_announce p, time_point now);
   void abandon(const std::string& key, const char* reason);
+  /// Slow start of `t` (no chunk yet): one request if none is in flight.
+  /// False when no source has probe bytes left for one chunk.
+  bool probe(const std::string& key, transfer& t, time_point now,
+             emitter& tx);
   void reject(const char* reason) { ++stats_.rejects[reason]; }
 
   const config& cfg_;
