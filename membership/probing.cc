@@ -69,26 +69,45 @@ void probing::start_probe(time_point now, outbound_list& out) {
   probe_.addr = target->addr;
   probe_.incarnation = target->incarnation;
   probe_.seq = ob_.next_seq();
-  probe_.direct_deadline = now + awareness_.scale(cfg_.probe_timeout);
+  probe_.sent = now;
+  probe_.direct_deadline = now + probe_timeout();
   probe_.end = now + awareness_.scale(cfg_.probe_interval);
+  send_ping(*target, probe_.seq, out);
+}
+
+void probing::send_ping(const member& target, uint64_t seq, outbound_list& out) {
   auto p = ob_.packet();
-  p.mutable_ping()->set_seq(probe_.seq);
-  p.mutable_ping()->set_target(target->name);
+  p.mutable_ping()->set_seq(seq);
+  p.mutable_ping()->set_target(target.name);
   // Lifeguard buddy: tell a suspected target so that it refutes now.
-  if (target->state == member_state::suspect)
-    *p.add_updates() = encode(*target, table_.self().name);
-  ob_.send_piggybacked(target->addr, p, out);
+  if (target.state == member_state::suspect)
+    *p.add_updates() = encode(target, table_.self().name);
+  ob_.send_piggybacked(probe_.addr, p, out);
+}
+
+duration probing::base_probe_timeout() const {
+  if (!cfg_.adaptive_probe_timeout) return cfg_.probe_timeout;
+  return rtt_.timeout(cfg_.probe_timeout, cfg_.probe_timeout_min,
+                      cfg_.probe_timeout_max, milliseconds(1));
 }
 
 const member* probing::check_probe(time_point now, outbound_list& out) {
   if (probe_.active && !probe_.indirect_sent && now >= probe_.direct_deadline) {
     probe_.indirect_sent = true;
+    probe_.retry_seq = ob_.next_seq();
+    if (cfg_.probe_retry) {
+      auto* e = table_.find(probe_.target);
+      if (e && e->incarnation == probe_.incarnation && is_live(e->state)) {
+        ++stats_.probe_retries;
+        send_ping(*e, probe_.retry_seq, out);
+      }
+    }
     auto helpers = table_.pick(static_cast<std::size_t>(cfg_.indirect_checks),
                                false, now, probe_.target, rng_);
     for (auto* h : helpers) {
       auto p = ob_.packet();
       auto* r = p.mutable_ping_req();
-      r->set_seq(probe_.seq);
+      r->set_seq(probe_.retry_seq);
       r->set_target(probe_.target);
       r->set_target_addr(probe_.addr);
       ++stats_.indirect_probes;
@@ -146,8 +165,17 @@ void probing::on_ping(const address& from, const Ping& m, outbound_list& out) {
   ob_.send_piggybacked(from, p, out);
 }
 
-void probing::on_ack(const Ack& m, outbound_list& out) {
-  if (probe_.active && m.seq() == probe_.seq) {
+void probing::on_ack(const Ack& m, time_point now, outbound_list& out) {
+  if (probe_.active
+      && (m.seq() == probe_.seq
+          || (probe_.retry_seq != 0 && m.seq() == probe_.retry_seq))) {
+    // Only the target answers the first ping, so its ack times one round
+    // trip even when it comes after the retry went out; an ack of the
+    // retry or a relayed one could answer either attempt: no sample.
+    if (m.seq() == probe_.seq) {
+      rtt_.sample(now - probe_.sent);
+      ++stats_.rtt_samples;
+    }
     probe_.active = false;
     ++stats_.acks;
     awareness_.apply(-1);
@@ -162,7 +190,8 @@ void probing::on_ack(const Ack& m, outbound_list& out) {
 }
 
 void probing::on_nack(const Nack& m) {
-  if (!probe_.active || m.seq() != probe_.seq) return;
+  if (!probe_.active || probe_.retry_seq == 0 || m.seq() != probe_.retry_seq)
+    return;
   ++probe_.nacks;
   ++stats_.nacks_received;
 }
