@@ -590,6 +590,7 @@ struct core::impl {
     if (auto* m = prober.check_probe(now, out))
       apply_verdict(*m, member_state::suspect, now, out);
     prober.start_due_probe(now, out);
+    prober.check_suspects(now, out);
   }
 
   // Expired suspicions: this node declares those still suspect dead.

@@ -22,6 +22,7 @@ void probing::resume(time_point now) {
 void probing::stop() {
   probe_.active = false;
   suspicions_.clear();
+  checks_.clear();
   suspect_notices_.clear();
   relays_.clear();
 }
@@ -34,6 +35,7 @@ time_point probing::next_wakeup() const {
     t = next_probe_;
   for (auto& [_, r] : relays_) t = std::min(t, r.nack_at);
   for (auto& [_, s] : suspicions_) t = std::min(t, s.deadline());
+  for (auto& [_, c] : checks_) t = std::min(t, c.first);
   return t;
 }
 
@@ -226,6 +228,33 @@ void probing::suspect(const std::string& name, const std::string& accuser,
   auto k = suspicion_expected_confirmations(cfg_.suspicion_mult, n);
   suspicions_.erase(name);
   suspicions_.emplace(name, suspicion(accuser, k, min, max, now));
+  if (cfg_.suspicion_checks) {
+    auto period = std::max<duration>(cfg_.probe_interval, min / 4);
+    checks_[name] = {now + period, period};
+  }
+}
+
+void probing::check_suspects(time_point now, outbound_list& out) {
+  for (auto it = checks_.begin(); it != checks_.end();) {
+    auto& [name, c] = *it;
+    if (c.first > now) {
+      ++it;
+      continue;
+    }
+    auto* e = table_.find(name);
+    if (!e || e->state != member_state::suspect || !suspicions_.count(name)) {
+      it = checks_.erase(it);
+      continue;
+    }
+    c.first = now + c.second;
+    ++stats_.suspicion_checks;
+    auto p = ob_.packet();
+    p.mutable_ping()->set_seq(ob_.next_seq());
+    p.mutable_ping()->set_target(name);
+    *p.add_updates() = encode(*e, table_.self().name);
+    ob_.send(e->addr, p, out);
+    ++it;
+  }
 }
 
 bool probing::confirm(const std::string& name, const std::string& accuser) {
@@ -233,7 +262,10 @@ bool probing::confirm(const std::string& name, const std::string& accuser) {
   return it != suspicions_.end() && it->second.confirm(accuser);
 }
 
-void probing::clear(const std::string& name) { suspicions_.erase(name); }
+void probing::clear(const std::string& name) {
+  suspicions_.erase(name);
+  checks_.erase(name);
+}
 
 std::vector<std::string> probing::expired(time_point now) {
   for (auto it = suspect_notices_.begin(); it != suspect_notices_.end();)
@@ -241,7 +273,10 @@ std::vector<std::string> probing::expired(time_point now) {
   std::vector<std::string> due;
   for (auto& [name, s] : suspicions_)
     if (s.deadline() <= now) due.push_back(name);
-  for (auto& name : due) suspicions_.erase(name);
+  for (auto& name : due) {
+    suspicions_.erase(name);
+    checks_.erase(name);
+  }
   return due;
 }
 

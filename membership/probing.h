@@ -108,6 +108,11 @@ public:
   void suspect(const std::string& name, const std::string& accuser,
                time_point now);
 
+  /// Pings every member we hold suspect whose check is due, carrying the
+  /// suspicion (config::suspicion_checks): a live suspect refutes straight
+  /// to us. The next check of each one period later.
+  void check_suspects(time_point now, outbound_list& out);
+
   /// Records a confirmation of the running suspicion of `name`; true if
   /// it was new (worth gossiping on).
   bool confirm(const std::string& name, const std::string& accuser);
@@ -183,6 +188,9 @@ private:
   time_point next_probe_{};
   std::map<uint64_t, relay> relays_; // by the seq of our ping
   std::map<std::string, suspicion> suspicions_;
+  // Next check ping of each suspicion (config::suspicion_checks), and the
+  // period of checks at the N the suspicion started with.
+  std::map<std::string, std::pair<time_point, duration>> checks_;
   // Suspects that we told "you are suspected" after hearing from them
   // directly, and when; at most one such notice per probe_timeout each.
   std::map<std::string, time_point> suspect_notices_;

@@ -292,6 +292,7 @@ TEST(ProbingRelay, BoundedAndValidated) {
 TEST(ProbingSuspicion, ExpiresAfterLifeguardTimeoutUnlessCleared) {
   fixture f(9); // N = 10: min = 4 s, max = 24 s, k = 2 expected confirmations
   f.pr.resume(t0 + seconds(99)); // no probe in the way
+  f.cfg.suspicion_checks = false; // the timers alone (checks: below)
   f.pr.suspect("p0", "p1", t0);
   f.pr.suspect("p2", "p1", t0);
   EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(24));
@@ -454,6 +455,41 @@ TEST(ProbingRtt, RetriedAndRelayedAcksAreNoSamples) {
   g.pr.check_probe(t0 + g.cfg.probe_timeout, g.out);
   EXPECT_TRUE(g.sent(Packet::kPing).empty());
   EXPECT_EQ(g.sent(Packet::kPingReq).size(), 3u);
+}
+
+TEST(ProbingSuspicion, SuspectsArePingedWithTheSuspicionUntilCleared) {
+  fixture f(5);
+  f.pr.resume(t0 + seconds(99)); // no probe in the way
+  f.add("p1", 0, member_state::suspect);
+  f.pr.suspect("p1", "someone", t0);
+  // lan, N=6: suspicion_min = 4 s, so one check per max(1 s, 1 s).
+  f.pr.check_suspects(t0 + milliseconds(999), f.out);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(1));
+  f.pr.check_suspects(t0 + seconds(1), f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].to, test_addr("p1"));
+  auto ping = parse(f.out[0]);
+  EXPECT_EQ(ping.ping().target(), "p1");
+  ASSERT_EQ(ping.updates_size(), 1);
+  EXPECT_EQ(ping.updates(0).name(), "p1");
+  EXPECT_EQ(ping.updates(0).state(), SUSPECT);
+  EXPECT_EQ(ping.updates(0).from(), "me"); // we accuse: it answers us
+  f.pr.check_suspects(t0 + seconds(2), f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.stats.suspicion_checks, 2u);
+  // Refuted: no more checks.
+  f.pr.clear("p1");
+  f.pr.check_suspects(t0 + seconds(3), f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+  // Off: none at all.
+  fixture g(5);
+  g.cfg.suspicion_checks = false;
+  g.pr.resume(t0 + seconds(99));
+  g.add("p1", 0, member_state::suspect);
+  g.pr.suspect("p1", "someone", t0);
+  g.pr.check_suspects(t0 + seconds(2), g.out);
+  EXPECT_TRUE(g.out.empty());
 }
 
 TEST(Probing, HealthImprovesWithAcks) {

@@ -649,6 +649,8 @@ result facade::metrics(std::string& out) {
               "timeout.", s.probe_retries);
       counter("rtt_samples", "Acks of first direct pings timed as round "
               "trips.", s.rtt_samples);
+      counter("suspicion_checks", "Pings to members held suspect, carrying "
+              "the suspicion.", s.suspicion_checks);
       counter("suspects_raised", "Suspicions this node started.",
               s.suspects_raised);
       counter("deaths_declared", "Suspicion timeouts expired here.",
