@@ -10,6 +10,7 @@
 //   chaos --all --soak            (N=100, 3 seeds, phases x3)
 //   chaos --all --engine=actors --nodes=12   (the real actors of every node)
 //   chaos --scenario=partition_2way_heal --nodes=30 --report=run.html
+//   chaos --sweep --seeds=100 --profile=local --nodes=30 [--scenarios=a,b]
 
 #include <cerrno>
 #include <chrono>
@@ -23,6 +24,7 @@
 
 #include "chaos/report.h"
 #include "chaos/scenario.h"
+#include "chaos/sweep.h"
 #include "chaos/trace.h"
 
 namespace {
@@ -37,6 +39,8 @@ struct args {
   bool all = false;
   bool list = false;
   bool soak = false;
+  bool sweep = false;
+  std::vector<std::string> scenarios; // --scenarios=a,b (sweep or --all)
   bool quiet = false;
   bool plot = true;
   double time_scale = 1.0;
@@ -49,6 +53,7 @@ struct args {
 void usage(std::ostream& os) {
   os << "usage: chaos --scenario=NAME [--nodes=N] [--seed=S] [--seeds=K]\n"
         "       chaos --all [--nodes=N] [--seed=S] [--seeds=K] [--soak]\n"
+        "       chaos --sweep [--scenarios=A,B,...] [--seeds=K] [--nodes=N]\n"
         "       chaos --list\n"
         "  --nodes=N       cluster size, 5..10000 (default 20; --soak: 100);\n"
         "                  memory grows with N^2: ~0.7 GB at 1000, ~6 GB at 3000\n"
@@ -60,6 +65,10 @@ void usage(std::ostream& os) {
         "                  fast; actors: every node's real CAF actors on its\n"
         "                  own test scheduler (slower; same verdicts expected)\n"
         "  --soak          larger, longer runs: N=100, 3 seeds, phases x3\n"
+        "  --sweep         many seeds per scenario, one summary line each:\n"
+        "                  runs, passes, false deaths, convergence p50/p99/max,\n"
+        "                  failing seeds (implies --quiet; default 100 seeds)\n"
+        "  --scenarios=L   comma-separated scenarios for --sweep or --all\n"
         "  --quiet         verdict table only (no timeline or plot)\n"
         "  --noplot        no agreement plot\n"
         "  --report=FILE   also write a plotted report of every run: FILE.html\n"
@@ -132,6 +141,21 @@ bool parse(int argc, char** argv, args& a, std::string& err) {
         return false;
       }
       a.report = val;
+    } else if (key == "--scenarios" && !val.empty()) {
+      std::size_t start = 0;
+      while (start <= val.size()) {
+        auto comma = val.find(',', start);
+        if (comma == std::string::npos) comma = val.size();
+        auto name = val.substr(start, comma - start);
+        if (find_scenario(name) == nullptr) {
+          err = "unknown scenario '" + name + "' in --scenarios (see --list)";
+          return false;
+        }
+        a.scenarios.push_back(name);
+        start = comma + 1;
+      }
+    } else if (arg == "--sweep") {
+      a.sweep = true;
     } else if (arg == "--all") {
       a.all = true;
     } else if (arg == "--list") {
@@ -155,8 +179,16 @@ bool parse(int argc, char** argv, args& a, std::string& err) {
     if (!a.seeds_set) a.seeds = 3;
     if (!a.scale_set) a.time_scale = 3.0;
   }
-  if (!a.list && !a.all && a.scenario.empty()) {
-    err = "one of --scenario=NAME, --all or --list is required";
+  if (a.sweep) {
+    a.quiet = true;
+    if (!a.seeds_set) a.seeds = 100;
+    if (!a.report.empty()) {
+      err = "--report does not go with --sweep (reproduce a seed instead)";
+      return false;
+    }
+  }
+  if (!a.list && !a.all && !a.sweep && a.scenario.empty()) {
+    err = "one of --scenario=NAME, --all, --sweep or --list is required";
     return false;
   }
   if (!a.scenario.empty() && find_scenario(a.scenario) == nullptr) {
@@ -182,7 +214,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::vector<const scenario*> todo;
-  if (a.all)
+  if (!a.scenarios.empty())
+    for (auto& name : a.scenarios) todo.push_back(find_scenario(name));
+  else if (a.all || (a.sweep && a.scenario.empty()))
     for (auto& s : all_scenarios()) todo.push_back(&s);
   else
     todo.push_back(find_scenario(a.scenario));
@@ -220,6 +254,10 @@ int main(int argc, char** argv) {
                             a.report.empty() ? nullptr : &trace);
       auto wall = std::chrono::duration<double>(
                     std::chrono::steady_clock::now() - wall0).count();
+      if (a.sweep && r.pass()) {
+        reports.push_back(std::move(r));
+        continue;
+      }
       std::cout << "=== " << sc->name << "  seed=" << opts.seed
                 << "  nodes=" << opts.nodes << "  engine=" << to_string(a.kind)
                 << "  ("
@@ -251,7 +289,13 @@ int main(int argc, char** argv) {
       reports.push_back(std::move(r));
     }
   }
-  std::cout << format_table(reports);
+  if (a.sweep)
+    std::cout << "sweep: profile " << a.profile << ", " << a.nodes
+              << " nodes, engine " << to_string(a.kind) << ", seeds " << a.seed
+              << ".." << a.seed + a.seeds - 1 << "\n"
+              << format_sweep(summarise_sweep(reports));
+  else
+    std::cout << format_table(reports);
   std::size_t failed = 0;
   for (auto& r : reports) failed += !r.pass();
   std::cout << reports.size() - failed << " passed, " << failed << " failed\n";

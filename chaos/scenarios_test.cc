@@ -132,8 +132,8 @@ TEST_P(Scenarios, BrokenWritersWithoutAntiEntropyDiverge) {
   EXPECT_FALSE(r.md_final_ok);
 }
 
-// Broken on purpose: with no indirect probes, no Lifeguard, no refutation
-// help and a one-round suspicion timeout, 30% loss makes SWIM kill more
+// Broken on purpose: with no indirect probes, no direct retry, no Lifeguard,
+// no refutation help, no suspicion checks and a one-round suspicion timeout, 30% loss makes SWIM kill more
 // healthy nodes than loss_30 allows (N/5): the safety checker must FAIL it.
 TEST_P(Scenarios, BrokenHairTriggerSuspicionCountsFalsePositives) {
   node_config cfg;
@@ -142,6 +142,8 @@ TEST_P(Scenarios, BrokenHairTriggerSuspicionCountsFalsePositives) {
   cfg.membership.suspicion_mult = 1;
   cfg.membership.suspicion_max_timeout_mult = 1;
   cfg.membership.refute_assist = false;
+  cfg.membership.probe_retry = false;
+  cfg.membership.suspicion_checks = false;
   auto r = run("loss_30", 12, 1, cfg);
   EXPECT_GT(r.false_positives, 12u / 5);
   EXPECT_FALSE(r.pass());

@@ -13,6 +13,8 @@ config config::local() {
   config c;
   c.probe_interval = milliseconds(200);
   c.probe_timeout = milliseconds(100);
+  c.probe_timeout_min = milliseconds(20);
+  c.probe_timeout_max = milliseconds(150);
   c.indirect_checks = 2;
   c.suspicion_mult = 3;
   c.gossip_interval = milliseconds(50);
@@ -32,6 +34,8 @@ config config::wan() {
   config c;
   c.probe_interval = seconds(5);
   c.probe_timeout = seconds(3);
+  c.probe_timeout_min = milliseconds(200);
+  c.probe_timeout_max = seconds(4);
   c.suspicion_mult = 6;
   c.gossip_interval = milliseconds(500);
   c.gossip_to_dead = seconds(60);
@@ -49,6 +53,11 @@ std::string config::validate() const {
     return "probe_interval must be positive";
   if (probe_timeout <= duration::zero() || probe_timeout >= probe_interval)
     return "probe_timeout must be positive and below probe_interval";
+  if (probe_timeout_min <= duration::zero()
+      || probe_timeout_max >= probe_interval
+      || probe_timeout_min > probe_timeout || probe_timeout > probe_timeout_max)
+    return "need 0 < probe_timeout_min <= probe_timeout <= probe_timeout_max "
+           "< probe_interval";
   if (indirect_checks < 0 || indirect_checks > 16)
     return "indirect_checks must be in [0,16]";
   if (awareness_max < 1 || awareness_max > 64)

@@ -21,10 +21,45 @@ struct config {
   /// faster first detection, more bytes. lan 1 s, local 200 ms, wan 5 s.
   duration probe_interval = milliseconds(1000);
 
-  /// How long to wait for a direct ack before sending ping-reqs; also scaled
-  /// by (health_score+1). Should be ~p99 RTT; must be < probe_interval.
-  /// lan 500 ms, local 100 ms, wan 3 s.
+  /// How long to wait for a direct ack before sending ping-reqs (and the
+  /// direct retry, probe_retry); scaled by (health_score+1). With
+  /// adaptive_probe_timeout this is only the value used before the first
+  /// round trip was measured (and for relayed probes' nacks); without it,
+  /// the fixed timeout. Should be ~p99 RTT; within [probe_timeout_min,
+  /// probe_timeout_max]. lan 500 ms, local 100 ms, wan 3 s.
   duration probe_timeout = milliseconds(500);
+
+  /// Adaptive direct timeout (TCP's RTO, RFC 6298): every ack of a first
+  /// direct ping is a round-trip sample r (the retry and the ping-reqs use
+  /// another sequence number, so samples are never ambiguous: Karn's
+  /// rule), smoothed over the whole cluster as srtt += (r - srtt)/8,
+  /// rttvar += (|srtt - r| - rttvar)/4, and the direct timeout becomes
+  ///   clamp(srtt + max(1 ms, 4 rttvar), probe_timeout_min, probe_timeout_max)
+  /// times (health_score+1). On a quiet network the timeout falls to the
+  /// floor: ping-reqs and the retry go out sooner, leaving the indirect
+  /// phase more of the probe interval; under jitter or load it grows with
+  /// the measured spread up to the ceiling. The probe still ends after
+  /// probe_interval (scaled), so detection time is unchanged. One estimate
+  /// per cluster, not per peer: a node probes each peer only once per N
+  /// probe intervals, too rarely for a per-peer estimate to follow load
+  /// (docs/PROTOCOL.md). Off: probe_timeout, fixed. Default on.
+  bool adaptive_probe_timeout = true;
+  /// Floor and ceiling of the adaptive timeout. The floor keeps a burst of
+  /// fast acks from making every late ack a retry; the ceiling (below
+  /// probe_interval) keeps room for the indirect phase. A peer that delays
+  /// or forges acks moves the timeout within these bounds only.
+  /// lan 50 / 700 ms, local 20 / 150 ms, wan 200 ms / 4 s.
+  duration probe_timeout_min = milliseconds(50);
+  duration probe_timeout_max = milliseconds(700);
+
+  /// Direct retry: when the direct timeout passes, the target is pinged
+  /// once more (a fresh sequence number) together with the k ping-reqs.
+  /// Under i.i.d. loss p a probe then fails only if the ping or ack, its
+  /// retry, and all k indirect paths are lost: at 10% loss and k = 2 about
+  /// 0.4 % of probes instead of 2.2 %, so five times fewer suspicions to
+  /// refute. Cost: one ping per probe whose first ack is late or lost.
+  /// Off only to reproduce plain SWIM. Default on.
+  bool probe_retry = true;
 
   /// k: members asked to probe indirectly after a direct timeout. Higher k
   /// lowers false positives exponentially under loss at k more packets per
@@ -44,6 +79,21 @@ struct config {
   /// waits this long, each independent confirmation shrinks it toward min
   /// (remaining = max - log(c+1)/log(k+1) * (max-min)). lan/local/wan 6.
   int suspicion_max_timeout_mult = 6;
+
+  /// Suspicion checks: while this node holds a member suspect, it pings
+  /// that member directly every max(probe_interval, suspicion_min / 4)
+  /// (suspicion_min for the current N, see suspicion_mult), the ping
+  /// carrying the suspicion with this node as its accuser (Lifeguard's
+  /// buddy system, repeated). A live suspect answers with its refutation
+  /// straight to us (refute_assist), so no node declares a healthy member
+  /// dead only because the refutation's gossip missed it: without checks,
+  /// a node that learnt a suspicion second-hand and gossiped it before
+  /// the suspect woke from a CPU stall had no path to the refutation but
+  /// random gossip (about 1 run in 100 of cpu_stall at N=30 with local).
+  /// Cost: ~4 small pings per suspicion that lasts its minimum timeout,
+  /// none for one refuted within the first period. Off only to reproduce
+  /// plain Lifeguard. Default on.
+  bool suspicion_checks = true;
 
   /// Refutation assist: (1) a packet that carries an accusation (suspect or
   /// dead) older than an alive record we hold is answered with that record,

@@ -57,6 +57,10 @@ TEST(ConfigValidate, ProfilesAreValidAndBadKnobsAreNamed) {
   struct row { const char* what; void (*bad)(config&); const char* says; };
   const row rows[] = {
     {"timeout", [](config& c) { c.probe_timeout = c.probe_interval; }, "probe_timeout"},
+    {"floor", [](config& c) { c.probe_timeout_min = c.probe_timeout * 2; }, "probe_timeout_min"},
+    {"no floor", [](config& c) { c.probe_timeout_min = duration::zero(); }, "probe_timeout_min"},
+    {"ceiling", [](config& c) { c.probe_timeout_max = c.probe_interval; }, "probe_timeout_max"},
+    {"below", [](config& c) { c.probe_timeout_max = c.probe_timeout / 2; }, "probe_timeout_max"},
     {"indirect", [](config& c) { c.indirect_checks = 17; }, "indirect_checks"},
     {"packet", [](config& c) { c.max_packet = 100; }, "max_packet"},
     {"datagram", [](config& c) { c.max_datagram = c.max_packet - 1; }, "max_datagram"},

@@ -590,6 +590,7 @@ struct core::impl {
     if (auto* m = prober.check_probe(now, out))
       apply_verdict(*m, member_state::suspect, now, out);
     prober.start_due_probe(now, out);
+    prober.check_suspects(now, out);
   }
 
   // Expired suspicions: this node declares those still suspect dead.
@@ -756,7 +757,7 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
       if (auto* name = d.adm.on_ack(p.ack().seq()))
         d.on_confirmed(std::string(*name), now);
       else
-        d.prober.on_ack(p.ack(), out);
+        d.prober.on_ack(p.ack(), now, out);
       break;
     case Packet::kNack: d.prober.on_nack(p.nack()); break;
     case Packet::kPingReq:
@@ -866,6 +867,12 @@ std::vector<event> core::drain_events() {
 const core_stats& core::stats() const { return impl_->stats; }
 
 int core::health_score() const { return impl_->prober.health_score(); }
+
+duration core::rtt_srtt() const { return impl_->prober.rtt().srtt(); }
+
+duration core::rtt_var() const { return impl_->prober.rtt().rttvar(); }
+
+duration core::probe_timeout() const { return impl_->prober.probe_timeout(); }
 
 bool core::joined() const { return impl_->join.joined(); }
 

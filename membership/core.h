@@ -148,6 +148,15 @@ public:
   /// Lifeguard local health score, 0 (healthy) .. awareness_max-1.
   int health_score() const;
 
+  /// The cluster's round-trip estimate from direct probes: smoothed round
+  /// trip and its variation (zero before the first sample).
+  duration rtt_srtt() const;
+  duration rtt_var() const;
+
+  /// Direct probe timeout the next probe uses: the adaptive (or fixed)
+  /// timeout times Lifeguard's multiplier (config::adaptive_probe_timeout).
+  duration probe_timeout() const;
+
   /// Whether some seed answered a join (or no seeds were given).
   bool joined() const;
 

@@ -278,6 +278,13 @@ membership_actor::behavior_type membership_state::make_behavior() {
       auto s = core_->stats();
       s.broadcast_queue = core_->broadcast_queue();
       s.unconfirmed = core_->unconfirmed_count();
+      auto us = [](duration d) {
+        return static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+      };
+      s.rtt_srtt_us = us(core_->rtt_srtt());
+      s.rtt_var_us = us(core_->rtt_var());
+      s.probe_timeout_us = us(core_->probe_timeout());
       return {std::move(s), int32_t{core_->health_score()}};
     },
     [this](m_dns_atom) {

@@ -56,6 +56,9 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("acks", x.acks),
     compat::field("probe_failures", x.probe_failures),
     compat::field("indirect_probes", x.indirect_probes),
+    compat::field("probe_retries", x.probe_retries),
+    compat::field("rtt_samples", x.rtt_samples),
+    compat::field("suspicion_checks", x.suspicion_checks),
     compat::field("relayed_probes", x.relayed_probes),
     compat::field("nacks_sent", x.nacks_sent),
     compat::field("nacks_received", x.nacks_received),
@@ -79,7 +82,10 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("leave_acks_sent", x.leave_acks_sent),
     compat::field("replies_limited", x.replies_limited),
     compat::field("broadcast_queue", x.broadcast_queue),
-    compat::field("unconfirmed", x.unconfirmed));
+    compat::field("unconfirmed", x.unconfirmed),
+    compat::field("rtt_srtt_us", x.rtt_srtt_us),
+    compat::field("rtt_var_us", x.rtt_var_us),
+    compat::field("probe_timeout_us", x.probe_timeout_us));
 }
 
 /// Seeds to join through: "host:port" texts, IP literals or DNS names.

@@ -22,6 +22,7 @@ void probing::resume(time_point now) {
 void probing::stop() {
   probe_.active = false;
   suspicions_.clear();
+  checks_.clear();
   suspect_notices_.clear();
   relays_.clear();
 }
@@ -34,6 +35,7 @@ time_point probing::next_wakeup() const {
     t = next_probe_;
   for (auto& [_, r] : relays_) t = std::min(t, r.nack_at);
   for (auto& [_, s] : suspicions_) t = std::min(t, s.deadline());
+  for (auto& [_, c] : checks_) t = std::min(t, c.first);
   return t;
 }
 
@@ -69,26 +71,45 @@ void probing::start_probe(time_point now, outbound_list& out) {
   probe_.addr = target->addr;
   probe_.incarnation = target->incarnation;
   probe_.seq = ob_.next_seq();
-  probe_.direct_deadline = now + awareness_.scale(cfg_.probe_timeout);
+  probe_.sent = now;
+  probe_.direct_deadline = now + probe_timeout();
   probe_.end = now + awareness_.scale(cfg_.probe_interval);
+  send_ping(*target, probe_.seq, out);
+}
+
+void probing::send_ping(const member& target, uint64_t seq, outbound_list& out) {
   auto p = ob_.packet();
-  p.mutable_ping()->set_seq(probe_.seq);
-  p.mutable_ping()->set_target(target->name);
+  p.mutable_ping()->set_seq(seq);
+  p.mutable_ping()->set_target(target.name);
   // Lifeguard buddy: tell a suspected target so that it refutes now.
-  if (target->state == member_state::suspect)
-    *p.add_updates() = encode(*target, table_.self().name);
-  ob_.send_piggybacked(target->addr, p, out);
+  if (target.state == member_state::suspect)
+    *p.add_updates() = encode(target, table_.self().name);
+  ob_.send_piggybacked(probe_.addr, p, out);
+}
+
+duration probing::base_probe_timeout() const {
+  if (!cfg_.adaptive_probe_timeout) return cfg_.probe_timeout;
+  return rtt_.timeout(cfg_.probe_timeout, cfg_.probe_timeout_min,
+                      cfg_.probe_timeout_max, milliseconds(1));
 }
 
 const member* probing::check_probe(time_point now, outbound_list& out) {
   if (probe_.active && !probe_.indirect_sent && now >= probe_.direct_deadline) {
     probe_.indirect_sent = true;
+    probe_.retry_seq = ob_.next_seq();
+    if (cfg_.probe_retry) {
+      auto* e = table_.find(probe_.target);
+      if (e && e->incarnation == probe_.incarnation && is_live(e->state)) {
+        ++stats_.probe_retries;
+        send_ping(*e, probe_.retry_seq, out);
+      }
+    }
     auto helpers = table_.pick(static_cast<std::size_t>(cfg_.indirect_checks),
                                false, now, probe_.target, rng_);
     for (auto* h : helpers) {
       auto p = ob_.packet();
       auto* r = p.mutable_ping_req();
-      r->set_seq(probe_.seq);
+      r->set_seq(probe_.retry_seq);
       r->set_target(probe_.target);
       r->set_target_addr(probe_.addr);
       ++stats_.indirect_probes;
@@ -146,8 +167,17 @@ void probing::on_ping(const address& from, const Ping& m, outbound_list& out) {
   ob_.send_piggybacked(from, p, out);
 }
 
-void probing::on_ack(const Ack& m, outbound_list& out) {
-  if (probe_.active && m.seq() == probe_.seq) {
+void probing::on_ack(const Ack& m, time_point now, outbound_list& out) {
+  if (probe_.active
+      && (m.seq() == probe_.seq
+          || (probe_.retry_seq != 0 && m.seq() == probe_.retry_seq))) {
+    // Only the target answers the first ping, so its ack times one round
+    // trip even when it comes after the retry went out; an ack of the
+    // retry or a relayed one could answer either attempt: no sample.
+    if (m.seq() == probe_.seq) {
+      rtt_.sample(now - probe_.sent);
+      ++stats_.rtt_samples;
+    }
     probe_.active = false;
     ++stats_.acks;
     awareness_.apply(-1);
@@ -162,7 +192,8 @@ void probing::on_ack(const Ack& m, outbound_list& out) {
 }
 
 void probing::on_nack(const Nack& m) {
-  if (!probe_.active || m.seq() != probe_.seq) return;
+  if (!probe_.active || probe_.retry_seq == 0 || m.seq() != probe_.retry_seq)
+    return;
   ++probe_.nacks;
   ++stats_.nacks_received;
 }
@@ -197,6 +228,33 @@ void probing::suspect(const std::string& name, const std::string& accuser,
   auto k = suspicion_expected_confirmations(cfg_.suspicion_mult, n);
   suspicions_.erase(name);
   suspicions_.emplace(name, suspicion(accuser, k, min, max, now));
+  if (cfg_.suspicion_checks) {
+    auto period = std::max<duration>(cfg_.probe_interval, min / 4);
+    checks_[name] = {now + period, period};
+  }
+}
+
+void probing::check_suspects(time_point now, outbound_list& out) {
+  for (auto it = checks_.begin(); it != checks_.end();) {
+    auto& [name, c] = *it;
+    if (c.first > now) {
+      ++it;
+      continue;
+    }
+    auto* e = table_.find(name);
+    if (!e || e->state != member_state::suspect || !suspicions_.count(name)) {
+      it = checks_.erase(it);
+      continue;
+    }
+    c.first = now + c.second;
+    ++stats_.suspicion_checks;
+    auto p = ob_.packet();
+    p.mutable_ping()->set_seq(ob_.next_seq());
+    p.mutable_ping()->set_target(name);
+    *p.add_updates() = encode(*e, table_.self().name);
+    ob_.send(e->addr, p, out);
+    ++it;
+  }
 }
 
 bool probing::confirm(const std::string& name, const std::string& accuser) {
@@ -204,7 +262,10 @@ bool probing::confirm(const std::string& name, const std::string& accuser) {
   return it != suspicions_.end() && it->second.confirm(accuser);
 }
 
-void probing::clear(const std::string& name) { suspicions_.erase(name); }
+void probing::clear(const std::string& name) {
+  suspicions_.erase(name);
+  checks_.erase(name);
+}
 
 std::vector<std::string> probing::expired(time_point now) {
   for (auto it = suspect_notices_.begin(); it != suspect_notices_.end();)
@@ -212,7 +273,10 @@ std::vector<std::string> probing::expired(time_point now) {
   std::vector<std::string> due;
   for (auto& [name, s] : suspicions_)
     if (s.deadline() <= now) due.push_back(name);
-  for (auto& name : due) suspicions_.erase(name);
+  for (auto& name : due) {
+    suspicions_.erase(name);
+    checks_.erase(name);
+  }
   return due;
 }
 

@@ -8,8 +8,13 @@
 //
 // One probe, from start to verdict (times scaled by health score + 1):
 //
-//   ping --probe_timeout--> ping-req x k --probe_interval--> suspect
-//     \-- ack: done             \-- ack (relayed): done
+//   ping --direct timeout--> retry ping + ping-req x k --probe_interval--> suspect
+//     \-- ack: done, RTT sample   \-- ack (retry or relayed): done, no sample
+//
+// The direct timeout adapts to the cluster's measured round trips
+// (rtt_estimator, config::adaptive_probe_timeout): only acks of the first
+// ping are samples; the retry and the ping-reqs carry another sequence
+// number, so a sample is never ambiguous (Karn's rule).
 //
 // Suspicion of one member: started by a suspect claim, shortened by
 // independent confirmations, ended by a refutation, a death or a leave
@@ -29,6 +34,7 @@
 #include "membership/codec.h"
 #include "membership/config.h"
 #include "membership/member_table.h"
+#include "membership/rtt.h"
 #include "membership/suspicion.h"
 #include "membership/types.h"
 
@@ -83,8 +89,9 @@ public:
   /// Answers a ping addressed to this node's name with an ack.
   void on_ping(const address& from, const Ping& m, outbound_list& out);
 
-  /// Ends our probe, or forwards the ack of a probe relayed for another.
-  void on_ack(const Ack& m, outbound_list& out);
+  /// Ends our probe (an ack of its first ping is also a round-trip
+  /// sample), or forwards the ack of a probe relayed for another.
+  void on_ack(const Ack& m, time_point now, outbound_list& out);
 
   /// Counts a nack for our probe (Lifeguard: the helper is slow, not the
   /// target).
@@ -100,6 +107,11 @@ public:
   /// the current N, first suspecter `accuser`.
   void suspect(const std::string& name, const std::string& accuser,
                time_point now);
+
+  /// Pings every member we hold suspect whose check is due, carrying the
+  /// suspicion (config::suspicion_checks): a live suspect refutes straight
+  /// to us. The next check of each one period later.
+  void check_suspects(time_point now, outbound_list& out);
 
   /// Records a confirmation of the running suspicion of `name`; true if
   /// it was new (worth gossiping on).
@@ -126,13 +138,27 @@ public:
   /// Local health score, 0 (healthy) .. awareness_max - 1.
   int health_score() const { return awareness_.score(); }
 
+  // -- round trips -----------------------------------------------------------------
+
+  /// The cluster's round-trip estimate (srtt, rttvar, samples).
+  const rtt_estimator& rtt() const { return rtt_; }
+
+  /// Direct timeout of the next probe before Lifeguard's multiplier: the
+  /// clamped RTO with config::adaptive_probe_timeout, else probe_timeout.
+  duration base_probe_timeout() const;
+
+  /// Direct timeout of the next probe: base_probe_timeout() * (score + 1).
+  duration probe_timeout() const { return awareness_.scale(base_probe_timeout()); }
+
 private:
   struct probe_state {
     bool active = false;
     std::string target;
     address addr;
     uint64_t incarnation = 0;
-    uint64_t seq = 0;
+    uint64_t seq = 0;       // first ping: its acks are RTT samples
+    uint64_t retry_seq = 0; // retry ping and ping-reqs (0: not yet sent)
+    time_point sent{};
     time_point direct_deadline{};
     time_point end{};
     bool indirect_sent = false;
@@ -147,6 +173,7 @@ private:
   };
 
   void start_probe(time_point now, outbound_list& out);
+  void send_ping(const member& target, uint64_t seq, outbound_list& out);
 
   const config& cfg_;
   member_table& table_;
@@ -154,12 +181,16 @@ private:
   std::mt19937_64& rng_;
   core_stats& stats_;
   awareness awareness_;
+  rtt_estimator rtt_;
   std::vector<std::string> probe_list_;
   std::size_t probe_idx_ = 0;
   probe_state probe_;
   time_point next_probe_{};
   std::map<uint64_t, relay> relays_; // by the seq of our ping
   std::map<std::string, suspicion> suspicions_;
+  // Next check ping of each suspicion (config::suspicion_checks), and the
+  // period of checks at the N the suspicion started with.
+  std::map<std::string, std::pair<time_point, duration>> checks_;
   // Suspects that we told "you are suspected" after hearing from them
   // directly, and when; at most one such notice per probe_timeout each.
   std::map<std::string, time_point> suspect_notices_;

@@ -91,7 +91,7 @@ TEST(Probing, AckEndsTheProbeWithoutVerdict) {
   EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_timeout);
   Ack ack;
   ack.set_seq(ping.ping().seq());
-  f.pr.on_ack(ack, f.out);
+  f.pr.on_ack(ack, t0, f.out);
   EXPECT_EQ(f.stats.acks, 1u);
   EXPECT_EQ(f.pr.check_probe(t0 + seconds(5), f.out), nullptr);
   EXPECT_EQ(f.stats.probe_failures, 0u);
@@ -111,12 +111,20 @@ TEST(Probing, TimeoutSendsPingReqsThenSuspects) {
   EXPECT_EQ(f.pr.check_probe(t0 + milliseconds(500), f.out), nullptr);
   auto reqs = f.sent(Packet::kPingReq);
   ASSERT_EQ(reqs.size(), 3u);
+  // The direct retry: the target once more, under a fresh seq that the
+  // ping-reqs share (their acks are no round-trip samples).
+  auto retries = f.sent(Packet::kPing);
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].ping().target(), target);
+  EXPECT_NE(retries[0].ping().seq(), ping.ping().seq());
+  EXPECT_EQ(f.stats.probe_retries, 1u);
   std::set<address> helpers;
-  for (auto& o : f.out) helpers.insert(o.to);
+  for (auto& o : f.out)
+    if (parse(o).body_case() == Packet::kPingReq) helpers.insert(o.to);
   EXPECT_EQ(helpers.size(), 3u);
   EXPECT_EQ(helpers.count(test_addr(target)), 0u);
   for (auto& r : reqs) {
-    EXPECT_EQ(r.ping_req().seq(), ping.ping().seq());
+    EXPECT_EQ(r.ping_req().seq(), retries[0].ping().seq());
     EXPECT_EQ(r.ping_req().target(), target);
     EXPECT_EQ(r.ping_req().target_addr(), test_addr(target));
   }
@@ -124,7 +132,9 @@ TEST(Probing, TimeoutSendsPingReqsThenSuspects) {
   EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_interval);
   // One nack: that helper is slow, not us. The other two count against us.
   Nack nack;
-  nack.set_seq(ping.ping().seq());
+  nack.set_seq(reqs[0].ping_req().seq());
+  f.pr.on_nack(nack);
+  nack.set_seq(ping.ping().seq()); // not what the helpers were asked
   f.pr.on_nack(nack);
   nack.set_seq(12345); // not our probe
   f.pr.on_nack(nack);
@@ -163,7 +173,7 @@ TEST(Probing, EveryLiveMemberOncePerRound) {
       ++probed[ping.ping().target()];
       Ack ack;
       ack.set_seq(ping.ping().seq());
-      f.pr.on_ack(ack, f.out);
+      f.pr.on_ack(ack, t0, f.out);
       t += f.cfg.probe_interval;
     }
   ASSERT_EQ(probed.size(), 7u);
@@ -177,7 +187,7 @@ TEST(Probing, EveryLiveMemberOncePerRound) {
     round.insert(ping.ping().target());
     Ack ack;
     ack.set_seq(ping.ping().seq());
-    f.pr.on_ack(ack, f.out);
+    f.pr.on_ack(ack, t0, f.out);
     t += f.cfg.probe_interval;
   }
   EXPECT_EQ(round.size(), 8u);
@@ -227,12 +237,12 @@ TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
   // The target answers: the origin gets the ack under its own seq.
   Ack ack;
   ack.set_seq(ping.ping().seq());
-  f.pr.on_ack(ack, f.out);
+  f.pr.on_ack(ack, t0, f.out);
   ASSERT_EQ(f.out.size(), 2u);
   EXPECT_EQ(f.out[1].to, test_addr("p0"));
   EXPECT_EQ(parse(f.out[1]).ack().seq(), 77u);
   // A duplicate ack is dropped; no nack follows an answered relay.
-  f.pr.on_ack(ack, f.out);
+  f.pr.on_ack(ack, t0, f.out);
   f.pr.relay_tick(t0 + seconds(1), f.out);
   EXPECT_EQ(f.out.size(), 2u);
   EXPECT_EQ(f.stats.nacks_sent, 0u);
@@ -251,7 +261,7 @@ TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
   EXPECT_EQ(f.stats.nacks_sent, 1u);
   // The late ack after the nack is dropped.
   ack.set_seq(seq);
-  f.pr.on_ack(ack, f.out);
+  f.pr.on_ack(ack, t0, f.out);
   EXPECT_EQ(f.out.size(), 2u);
 }
 
@@ -282,6 +292,7 @@ TEST(ProbingRelay, BoundedAndValidated) {
 TEST(ProbingSuspicion, ExpiresAfterLifeguardTimeoutUnlessCleared) {
   fixture f(9); // N = 10: min = 4 s, max = 24 s, k = 2 expected confirmations
   f.pr.resume(t0 + seconds(99)); // no probe in the way
+  f.cfg.suspicion_checks = false; // the timers alone (checks: below)
   f.pr.suspect("p0", "p1", t0);
   f.pr.suspect("p2", "p1", t0);
   EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(24));
@@ -359,6 +370,128 @@ TEST(Probing, StopForgetsEverythingInFlight) {
   EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(21));
 }
 
+TEST(ProbingRtt, AcksOfFirstPingsSetTheDirectTimeout) {
+  fixture f(3);
+  // No sample yet: the configured timeout.
+  EXPECT_EQ(f.pr.base_probe_timeout(), f.cfg.probe_timeout);
+  auto t = t0;
+  // Acks after 100 ms: srtt -> 100 ms, rttvar decays from 50 ms to ~0, so
+  // the timeout falls from 300 ms to the floor of 100 ms + 1 ms granularity
+  // (lan's floor, 50 ms, is below).
+  for (int i = 0; i < 40; ++i) {
+    f.out.clear();
+    auto ping = f.probe_at(t);
+    if (i == 0) EXPECT_EQ(f.pr.next_wakeup(), t + f.cfg.probe_timeout);
+    Ack ack;
+    ack.set_seq(ping.ping().seq());
+    f.pr.on_ack(ack, t + milliseconds(100), f.out);
+    if (i == 0) EXPECT_EQ(f.pr.base_probe_timeout(), milliseconds(300));
+    t += f.cfg.probe_interval;
+  }
+  EXPECT_EQ(f.stats.rtt_samples, 40u);
+  EXPECT_EQ(f.pr.rtt().srtt(), milliseconds(100));
+  EXPECT_LT(f.pr.base_probe_timeout(), milliseconds(102));
+  EXPECT_GE(f.pr.base_probe_timeout(), milliseconds(101));
+  f.out.clear();
+  f.probe_at(t);
+  EXPECT_EQ(f.pr.next_wakeup(), t + f.pr.base_probe_timeout());
+  // Lifeguard's multiplier applies on top.
+  f.pr.self_accused();
+  EXPECT_EQ(f.pr.probe_timeout(), f.pr.base_probe_timeout() * 2);
+}
+
+TEST(ProbingRtt, BoundedByTheProfilesFloorAndCeiling) {
+  fixture f(3);
+  auto t = t0;
+  auto probe = [&](duration rtt) {
+    f.out.clear();
+    auto ping = f.probe_at(t);
+    Ack ack;
+    ack.set_seq(ping.ping().seq());
+    f.pr.on_ack(ack, t + rtt, f.out);
+    t += f.cfg.probe_interval;
+  };
+  for (int i = 0; i < 30; ++i) probe(milliseconds(1));
+  EXPECT_EQ(f.pr.base_probe_timeout(), f.cfg.probe_timeout_min);
+  // A peer that holds its acks back moves us up to the ceiling, no further.
+  for (int i = 0; i < 30; ++i) probe(milliseconds(900));
+  EXPECT_EQ(f.pr.base_probe_timeout(), f.cfg.probe_timeout_max);
+  // Off: the fixed timeout, whatever was measured.
+  f.cfg.adaptive_probe_timeout = false;
+  EXPECT_EQ(f.pr.base_probe_timeout(), f.cfg.probe_timeout);
+}
+
+TEST(ProbingRtt, RetriedAndRelayedAcksAreNoSamples) {
+  fixture f(5);
+  // Ambiguous: the ack of the retry (or of a relay) after the timeout.
+  auto ping = f.probe_at(t0);
+  f.out.clear();
+  f.pr.check_probe(t0 + f.cfg.probe_timeout, f.out);
+  auto retry = f.sent(Packet::kPing);
+  ASSERT_EQ(retry.size(), 1u);
+  Ack ack;
+  ack.set_seq(retry[0].ping().seq());
+  f.pr.on_ack(ack, t0 + f.cfg.probe_timeout + milliseconds(5), f.out);
+  EXPECT_EQ(f.stats.acks, 1u);
+  EXPECT_EQ(f.stats.rtt_samples, 0u);
+  EXPECT_EQ(f.pr.rtt().samples(), 0u);
+  EXPECT_EQ(f.pr.check_probe(t0 + f.cfg.probe_interval, f.out), nullptr);
+  EXPECT_EQ(f.stats.probe_failures, 0u);
+  // A late ack of the first ping is still one round trip: only the target
+  // answers that seq. It raises the estimate (no Karn back-off needed).
+  auto t1 = t0 + f.cfg.probe_interval;
+  f.out.clear();
+  ping = f.probe_at(t1);
+  f.pr.check_probe(t1 + f.cfg.probe_timeout, f.out);
+  ack.set_seq(ping.ping().seq());
+  f.pr.on_ack(ack, t1 + milliseconds(600), f.out);
+  EXPECT_EQ(f.stats.rtt_samples, 1u);
+  EXPECT_EQ(f.pr.rtt().srtt(), milliseconds(600));
+  // Without probe_retry only the ping-reqs go out at the timeout.
+  fixture g(5);
+  g.cfg.probe_retry = false;
+  g.probe_at(t0);
+  g.out.clear();
+  g.pr.check_probe(t0 + g.cfg.probe_timeout, g.out);
+  EXPECT_TRUE(g.sent(Packet::kPing).empty());
+  EXPECT_EQ(g.sent(Packet::kPingReq).size(), 3u);
+}
+
+TEST(ProbingSuspicion, SuspectsArePingedWithTheSuspicionUntilCleared) {
+  fixture f(5);
+  f.pr.resume(t0 + seconds(99)); // no probe in the way
+  f.add("p1", 0, member_state::suspect);
+  f.pr.suspect("p1", "someone", t0);
+  // lan, N=6: suspicion_min = 4 s, so one check per max(1 s, 1 s).
+  f.pr.check_suspects(t0 + milliseconds(999), f.out);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(1));
+  f.pr.check_suspects(t0 + seconds(1), f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].to, test_addr("p1"));
+  auto ping = parse(f.out[0]);
+  EXPECT_EQ(ping.ping().target(), "p1");
+  ASSERT_EQ(ping.updates_size(), 1);
+  EXPECT_EQ(ping.updates(0).name(), "p1");
+  EXPECT_EQ(ping.updates(0).state(), SUSPECT);
+  EXPECT_EQ(ping.updates(0).from(), "me"); // we accuse: it answers us
+  f.pr.check_suspects(t0 + seconds(2), f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.stats.suspicion_checks, 2u);
+  // Refuted: no more checks.
+  f.pr.clear("p1");
+  f.pr.check_suspects(t0 + seconds(3), f.out);
+  EXPECT_EQ(f.out.size(), 2u);
+  // Off: none at all.
+  fixture g(5);
+  g.cfg.suspicion_checks = false;
+  g.pr.resume(t0 + seconds(99));
+  g.add("p1", 0, member_state::suspect);
+  g.pr.suspect("p1", "someone", t0);
+  g.pr.check_suspects(t0 + seconds(2), g.out);
+  EXPECT_TRUE(g.out.empty());
+}
+
 TEST(Probing, HealthImprovesWithAcks) {
   fixture f(3);
   f.pr.self_accused();
@@ -367,7 +500,7 @@ TEST(Probing, HealthImprovesWithAcks) {
   auto ping = f.probe_at(t0);
   Ack ack;
   ack.set_seq(ping.ping().seq());
-  f.pr.on_ack(ack, f.out);
+  f.pr.on_ack(ack, t0, f.out);
   EXPECT_EQ(f.pr.health_score(), 1);
   for (int i = 0; i < 20; ++i) f.pr.self_accused();
   EXPECT_EQ(f.pr.health_score(), f.cfg.awareness_max - 1);

@@ -96,6 +96,9 @@ struct core_stats {
   uint64_t acks = 0;             ///< probes answered (directly or relayed)
   uint64_t probe_failures = 0;   ///< probes that ended without an ack
   uint64_t indirect_probes = 0;  ///< ping-reqs sent
+  uint64_t probe_retries = 0;    ///< direct pings sent again (config::probe_retry)
+  uint64_t rtt_samples = 0;      ///< acks of first pings timed (round-trip samples)
+  uint64_t suspicion_checks = 0; ///< pings to members we hold suspect (config::suspicion_checks)
   uint64_t relayed_probes = 0;   ///< ping-reqs served for others
   uint64_t nacks_sent = 0;
   uint64_t nacks_received = 0;
@@ -143,6 +146,13 @@ struct core_stats {
   /// for piggybacking, and members held unconfirmed.
   uint64_t broadcast_queue = 0;
   uint64_t unconfirmed = 0;
+  /// Gauges, filled when stats are read: the cluster's smoothed round trip
+  /// and its variation (0 before the first sample), and the direct probe
+  /// timeout the next probe uses (Lifeguard's multiplier included), in
+  /// microseconds.
+  uint64_t rtt_srtt_us = 0;
+  uint64_t rtt_var_us = 0;
+  uint64_t probe_timeout_us = 0;
   /// Dropped input by reason: "too_large", "parse", "bad_sender",
   /// "bad_update", "wrong_target", "unknown_type", "bad_body",
   /// "incarnation_jump", "unconfirmed_full", "source_budget",

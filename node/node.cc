@@ -645,6 +645,20 @@ result facade::metrics(std::string& out) {
       reg.describe("pekonode_membership_health_score", metric_kind::gauge,
                    "Lifeguard local health score (0 = healthy).");
       reg.set("pekonode_membership_health_score", {}, health);
+      auto seconds = [](uint64_t us) { return static_cast<double>(us) / 1e6; };
+      reg.describe("pekonode_membership_rtt_seconds", metric_kind::gauge,
+                   "Round trip of direct probes, one estimate per cluster "
+                   "(RFC 6298): smoothed (srtt) and its variation (rttvar).");
+      reg.set("pekonode_membership_rtt_seconds", {{"stat", "srtt"}},
+              seconds(s.rtt_srtt_us));
+      reg.set("pekonode_membership_rtt_seconds", {{"stat", "rttvar"}},
+              seconds(s.rtt_var_us));
+      reg.describe("pekonode_membership_probe_timeout_seconds",
+                   metric_kind::gauge,
+                   "Direct probe timeout of the next probe: srtt + 4 rttvar "
+                   "within the profile's bounds, times the health multiplier.");
+      reg.set("pekonode_membership_probe_timeout_seconds", {},
+              seconds(s.probe_timeout_us));
       auto counter = [&](const char* name, const char* help, uint64_t v) {
         std::string full = std::string{"pekonode_membership_"} + name
                            + "_total";
@@ -655,6 +669,12 @@ result facade::metrics(std::string& out) {
       counter("probe_failures", "Probes that ended without an ack.",
               s.probe_failures);
       counter("indirect_probes", "Ping-requests sent.", s.indirect_probes);
+      counter("probe_retries", "Direct pings sent again after the direct "
+              "timeout.", s.probe_retries);
+      counter("rtt_samples", "Acks of first direct pings timed as round "
+              "trips.", s.rtt_samples);
+      counter("suspicion_checks", "Pings to members held suspect, carrying "
+              "the suspicion.", s.suspicion_checks);
       counter("suspects_raised", "Suspicions this node started.",
               s.suspects_raised);
       counter("deaths_declared", "Suspicion timeouts expired here.",
