@@ -81,14 +81,18 @@ struct pair_fixture {
     a.add("b", 0);
     b.add("a", 0);
   }
+  /// Makes a's anti-entropy round due and runs it: its digest is in a.out.
+  void a_syncs() {
+    a.ae.schedule(t0);
+    a.ae.tick(t0 + seconds(100), a.out);
+  }
 };
 
 TEST(AntiEntropy, AgreeingViewsCostOneDigest) {
   pair_fixture f;
   ASSERT_EQ(f.a.table.digest().hash, f.b.table.digest().hash);
   ASSERT_EQ(f.a.table.digest().count, 52u);
-  f.a.ae.schedule(t0);
-  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  f.a_syncs();
   ASSERT_EQ(f.a.out.size(), 1u);
   auto d = parse(f.a.out[0]);
   ASSERT_TRUE(d.has_digest());
@@ -127,8 +131,7 @@ TEST(AntiEntropy, DifferingViewsMoveOnlyTheDifferingBuckets) {
 
   // Now the real exchange, a's digest to whichever peer it picks; the
   // fixture answers as b (b's table is what a compares with).
-  f.a.ae.schedule(t0);
-  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  f.a_syncs();
   ASSERT_EQ(f.a.out.size(), 1u);
   auto asked = f.a.out[0].to;
   f.b.ae.on_digest(test_addr("a"), parse(f.a.out[0]).digest(), true, t0, f.b.out);
@@ -175,8 +178,7 @@ TEST(AntiEntropy, MalformedBodiesAreCounted) {
   EXPECT_EQ(f.a.stats.bad_packets.at("bad_body"), 1u);
   EXPECT_TRUE(f.a.out.empty());
   // A short bucket list from the peer we asked: dropped, pending consumed.
-  f.a.ae.schedule(t0);
-  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  f.a_syncs();
   auto asked = f.a.out[0].to;
   SyncBuckets short_list;
   short_list.add_hashes(1);
@@ -344,8 +346,7 @@ TEST(ReplyBudget, TrackedRequestersAreBounded) {
 TEST(AntiEntropy, SyncRepliesAreForMembersOnlyAndAtMostThreeTimesTheDigest) {
   pair_fixture f;
   f.b.add("extra", 0);
-  f.a.ae.schedule(t0);
-  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  f.a_syncs();
   ASSERT_EQ(f.a.out.size(), 1u);
   auto digest = parse(f.a.out[0]).digest();
   f.b.ae.on_digest(test_addr("evil"), digest, false, t0, f.b.out);
@@ -367,8 +368,7 @@ TEST(AntiEntropy, SyncRepliesAreForMembersOnlyAndAtMostThreeTimesTheDigest) {
 TEST(AntiEntropy, WantMustEchoTheNonceOfOurBuckets) {
   pair_fixture f;
   f.b.add("extra", 0);
-  f.a.ae.schedule(t0);
-  f.a.ae.tick(t0 + seconds(100), f.a.out);
+  f.a_syncs();
   ASSERT_EQ(f.a.out.size(), 1u);
   auto digest = parse(f.a.out[0]).digest();
   SyncWant all;

@@ -56,6 +56,12 @@ def membership_counter(node, name):
     return total
 
 
+def alarm_counters(c):
+    """Every node's suspicions, deaths and refutations so far."""
+    return {(n.name, k): membership_counter(n, k) for n in c.nodes
+            for k in ("suspects_raised", "deaths_declared", "refutations")}
+
+
 def keyring(node):
     s, body = node.request("GET", "/v1/keyring?local")
     check(s == 200, f"GET /v1/keyring on {node.name}: {s} {body}")
@@ -139,9 +145,7 @@ def test_rotation_one_node_at_a_time_without_suspicion():
         c.start()
         check(c.wait_until(c.all_alive, 30) is not None, "cluster did not form")
         time.sleep(1.0)
-        counters = ("suspects_raised", "deaths_declared", "refutations")
-        before = {(n.name, k): membership_counter(n, k) for n in c.nodes
-                  for k in counters}
+        before = alarm_counters(c)
         old_fp = keyring(c.nodes[0])["primary"]
         check(len(old_fp) == 16, f"fingerprint {old_fp!r}")
         watcher = Watcher(c)
@@ -189,8 +193,7 @@ def test_rotation_one_node_at_a_time_without_suspicion():
         print(f"rotation of 3 nodes (9 calls): {took:.2f} s, {watcher.polls} "
               f"view polls, {len(bad)} non-alive observations")
         check(not bad, f"members not alive during the rotation: {bad[:10]}")
-        after = {(n.name, k): membership_counter(n, k) for n in c.nodes
-                 for k in counters}
+        after = alarm_counters(c)
         delta = {k: after[k] - before[k] for k in after if after[k] != before[k]}
         check(not delta, f"suspicions, deaths or refutations: {delta}")
         # Files rewritten, owner-only, holding the new key alone.
@@ -235,9 +238,7 @@ def test_cluster_wide_rotation_without_suspicion():
         c.start()
         check(c.wait_until(c.all_alive, 60) is not None, "cluster did not form")
         time.sleep(1.0)
-        counters = ("suspects_raised", "deaths_declared", "refutations")
-        before = {(n.name, k): membership_counter(n, k) for n in c.nodes
-                  for k in counters}
+        before = alarm_counters(c)
         s, body = c.nodes[3].request("GET", "/v1/keyring")
         check(s == 200 and body["nodes"] == nodes and body["responded"] == nodes
               and len(body["keys"]) == 1 and body["keys"][0]["nodes"] == nodes,
@@ -279,8 +280,7 @@ def test_cluster_wide_rotation_without_suspicion():
         took = time.monotonic() - t0
         time.sleep(2.0)  # a node cut off by the change would be suspected by now
         bad = watcher.stop()
-        after = {(n.name, k): membership_counter(n, k) for n in c.nodes
-                 for k in counters}
+        after = alarm_counters(c)
         delta = {k: after[k] - before[k] for k in after if after[k] != before[k]}
         print(f"cluster-wide rotation of {nodes} nodes (3 commands): "
               f"{took:.2f} s (" + ", ".join(f"{k} {v:.3f} s" for k, v in steps)
