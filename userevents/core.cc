@@ -30,16 +30,20 @@ core::core(config cfg, std::string self_name, address self_addr,
 
 void core::set_member(const std::string& name, const address& addr,
                       bool live, const std::map<std::string, std::string>& tags) {
-  auto& m = members_[name];
+  auto [it, inserted] = members_.try_emplace(name);
+  auto& m = it->second;
+  // live_count_ is kept per change: a recount here made every membership
+  // event O(N), and a 1,000-node join O(N^2) per node.
+  bool peer = name != self_;
+  if (peer && !inserted && m.live)
+    --live_count_;
   m.addr = addr;
   m.live = live;
   m.tags = tags;
+  if (peer && live)
+    ++live_count_;
   if (!live)
     replies_.erase(name);
-  live_count_ = 0;
-  for (auto& [n, info] : members_)
-    if (info.live && n != self_)
-      ++live_count_;
 }
 
 bool core::is_member_at(const std::string& name, const address& from) const {

@@ -447,5 +447,29 @@ TEST(UserEvents, LoneNodeIsNotWokenUntilItHasAPeer) {
   EXPECT_TRUE(out.empty());
 }
 
+// The live-peer count follows every kind of change: repeated updates of a
+// live member, the node itself, deaths and returns.
+TEST(UserEvents, LivePeerCountFollowsEveryChange) {
+  auto cfg = config::local();
+  core c(cfg, "a", "10.0.0.1:7946", 5);
+  const time_point t0 = time_point{} + std::chrono::hours(1);
+  auto has_peers = [&] { return c.next_wakeup() != time_point::max(); };
+  outbound_list out;
+  c.poll(t0, out);
+  c.set_member("a", "10.0.0.1:7946", true, {});
+  c.set_member("a", "10.0.0.1:7946", true, {{"role", "x"}});
+  EXPECT_FALSE(has_peers()) << "the node itself is not a peer";
+  c.set_member("b", "10.0.0.2:7946", true, {});
+  c.set_member("b", "10.0.0.2:7946", true, {{"role", "y"}});
+  c.set_member("c", "10.0.0.3:7946", true, {});
+  c.set_member("b", "10.0.0.2:7946", false, {});
+  c.set_member("b", "10.0.0.2:7946", false, {});
+  EXPECT_TRUE(has_peers()) << "c is still live";
+  c.set_member("c", "10.0.0.3:7946", false, {});
+  EXPECT_FALSE(has_peers()) << "two updates of a live b count once";
+  c.set_member("b", "10.0.0.2:7946", true, {});
+  EXPECT_TRUE(has_peers());
+}
+
 } // namespace
 } // namespace pekonode::userevents

@@ -7,6 +7,8 @@
 // Example:
 //   bazel run //chaos/inproc:inproc_bench -- --profile=lan --sizes=100,200
 
+#include <sys/resource.h>
+
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
@@ -133,6 +135,16 @@ std::string drop_summary(cluster& c) {
   for (auto& [reason, count] : sum)
     out += " " + reason + "=" + std::to_string(count);
   return out;
+}
+
+/// CPU time (user + system) this process has used so far, in seconds.
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
+  };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
 }
 
 /// A random running slot other than 0 (the seed), or 0 if none.
@@ -298,11 +310,16 @@ void run_rate(caf::actor_system& sys, size_t n) {
   };
   auto before = snapshot();
   auto t0 = std::chrono::steady_clock::now();
+  auto cpu0 = process_cpu_seconds();
   std::this_thread::sleep_for(std::chrono::seconds(FLAGS_rate_window_s));
+  auto cpu1 = process_cpu_seconds();
   auto after = snapshot();
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
                                             - t0)
                 .count();
+  // The window's CPU: the whole process (every node, the scheduler, the
+  // clock and socket threads), as a share of one core.
+  auto cpu_share = (cpu1 - cpu0) / secs;
   std::vector<double> out_rate, in_rate, dgram_rate;
   for (size_t i = 0; i < c.size(); ++i) {
     out_rate.push_back((after[i].bytes_out - before[i].bytes_out) / secs);
@@ -327,8 +344,8 @@ void run_rate(caf::actor_system& sys, size_t n) {
   std::snprintf(buf, sizeof buf, "%.0f B/s", out_rate.back());
   r.max = buf;
   std::snprintf(buf, sizeof buf, "out per node (mean in p50); in %.0f B/s, "
-                "%.1f dgram/s out",
-                mean(in_rate), mean(dgram_rate));
+                "%.1f dgram/s out; process CPU %.1f%% of one core",
+                mean(in_rate), mean(dgram_rate), cpu_share * 100);
   r.note = buf;
   std::printf("  %-10s N=%-4zu mean %-14s p99 %-14s max %-14s %s\n",
               r.scenario.c_str(), n, r.p50.c_str(), r.p99.c_str(),
