@@ -180,7 +180,7 @@ void cluster::spawn(size_t i, std::vector<std::string> seeds) {
   ++s.lives;
 }
 
-caf::error cluster::start() {
+caf::error cluster::start(duration gap) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (auto err = bind(i)) {
       for (size_t j = 0; j < i; ++j)
@@ -189,13 +189,17 @@ caf::error cluster::start() {
       return err;
     }
   }
-  started_at_ = std::chrono::steady_clock::now();
+  started_at_ = last_started_at_ = std::chrono::steady_clock::now();
   if (slots_.empty())
     return caf::none;
   spawn(0, {});
   std::vector<std::string> seeds{slots_[0].node.advertise};
-  for (size_t i = 1; i < slots_.size(); ++i)
+  for (size_t i = 1; i < slots_.size(); ++i) {
+    if (gap > duration::zero())
+      std::this_thread::sleep_for(gap);
+    last_started_at_ = std::chrono::steady_clock::now();
     spawn(i, seeds);
+  }
   return caf::none;
 }
 

@@ -73,13 +73,16 @@ public:
   cluster(const cluster&) = delete;
   cluster& operator=(const cluster&) = delete;
 
-  /// Binds every node's socket, then spawns all nodes at once: node 0 with
-  /// no seed, every other node joining through node 0. Returns the first
-  /// error (bind failure) after stopping what was started.
-  caf::error start();
+  /// Binds every node's socket, then spawns the nodes: node 0 with no
+  /// seed, every other node joining through node 0; all at once, or `gap`
+  /// apart (the calling thread sleeps in between). Returns the first error
+  /// (bind failure) after stopping what was started.
+  caf::error start(duration gap = duration::zero());
 
-  /// The moment the nodes were spawned by `start` (after all sockets bound).
+  /// The moment `start` spawned the first node (after all sockets bound).
   time_point started_at() const { return started_at_; }
+  /// The moment `start` spawned the last node.
+  time_point last_started_at() const { return last_started_at_; }
 
   size_t size() const { return slots_.size(); }
   const std::string& name(size_t i) const { return slots_.at(i).name; }
@@ -190,6 +193,7 @@ private:
   std::shared_ptr<shared_state> shared_;
   std::vector<slot> slots_;
   time_point started_at_{};
+  time_point last_started_at_{};
 };
 
 } // namespace pekonode::chaos::inproc
