@@ -342,7 +342,7 @@ void run_rate(caf::actor_system& sys, size_t n) {
     return xs.empty() ? 0.0 : sum / xs.size();
   };
   std::sort(out_rate.begin(), out_rate.end());
-  char buf[64];
+  char buf[160];
   r.outcome = "ok";
   std::snprintf(buf, sizeof buf, "%.0f B/s", mean(out_rate));
   r.p50 = buf; // mean in the p50 column, labelled in the note
