@@ -32,16 +32,22 @@ void core::set_member(const std::string& name, const address& addr,
                       bool live, const std::map<std::string, std::string>& tags) {
   auto [it, inserted] = members_.try_emplace(name);
   auto& m = it->second;
-  // live_count_ is kept per change: a recount here made every membership
-  // event O(N), and a 1,000-node join O(N^2) per node.
   bool peer = name != self_;
-  if (peer && !inserted && m.live)
-    --live_count_;
+  bool was = peer && !inserted && m.live;
+  bool is = peer && live;
   m.addr = addr;
   m.live = live;
   m.tags = tags;
-  if (peer && live)
-    ++live_count_;
+  if (was && !is) {
+    if (m.live_pos + 1 != live_.size()) {
+      live_[m.live_pos] = std::move(live_.back());
+      members_.at(live_[m.live_pos]).live_pos = m.live_pos;
+    }
+    live_.pop_back();
+  } else if (is && !was) {
+    m.live_pos = live_.size();
+    live_.push_back(name);
+  }
   if (!live)
     replies_.erase(name);
 }
@@ -51,14 +57,6 @@ bool core::is_member_at(const std::string& name, const address& from) const {
     return false;
   auto i = members_.find(name);
   return i != members_.end() && i->second.live && i->second.addr == from;
-}
-
-std::vector<const core::member_info*> core::live_peers() const {
-  std::vector<const member_info*> out;
-  for (auto& [n, info] : members_)
-    if (info.live && n != self_)
-      out.push_back(&info);
-  return out;
 }
 
 bool core::offered(const entry& e, time_point now) const {
@@ -111,7 +109,7 @@ void core::push(const address& to, std::vector<entry*>& entries, bool count,
 }
 
 void core::gossip(time_point now, outbound_list& out) {
-  int limit = cfg_.retransmit_limit(live_count_ + 1);
+  int limit = cfg_.retransmit_limit(live_.size() + 1);
   std::vector<entry*> todo;
   // Newest first, then fewest transmits first (stable).
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
@@ -126,29 +124,34 @@ void core::gossip(time_point now, outbound_list& out) {
   std::stable_sort(todo.begin(), todo.end(), [](entry* a, entry* b) {
     return a->transmits < b->transmits;
   });
-  auto peers = live_peers();
-  size_t k = std::min(peers.size(), static_cast<size_t>(cfg_.fanout));
+  // k distinct random peers: fanout is small, so draws that repeat an
+  // earlier pick are simply drawn again.
+  size_t k = std::min(live_.size(), static_cast<size_t>(cfg_.fanout));
+  std::vector<size_t> picked;
   for (size_t i = 0; i < k; ++i) {
-    std::uniform_int_distribution<size_t> pick(i, peers.size() - 1);
-    std::swap(peers[i], peers[pick(rng_)]);
+    std::uniform_int_distribution<size_t> pick(0, live_.size() - 1);
+    size_t j;
+    do
+      j = pick(rng_);
+    while (std::find(picked.begin(), picked.end(), j) != picked.end());
+    picked.push_back(j);
     std::vector<entry*> still;
     for (auto* e : todo)
       if (e->transmits < limit)
         still.push_back(e);
     if (still.empty())
       break;
-    push(peers[i]->addr, still, true, out, nullptr, now);
+    push(live_addr(j), still, true, out, nullptr, now);
   }
   next_gossip_ = now + cfg_.gossip_interval;
 }
 
 void core::sync(time_point now, outbound_list& out) {
   next_sync_ = now + cfg_.sync_interval;
-  auto peers = live_peers();
-  if (peers.empty())
+  if (live_.empty())
     return;
-  std::uniform_int_distribution<size_t> pick(0, peers.size() - 1);
-  auto* peer = peers[pick(rng_)];
+  std::uniform_int_distribution<size_t> pick(0, live_.size() - 1);
+  const auto& peer = live_addr(pick(rng_));
   std::vector<uint64_t> ids;
   for (auto it = order_.rbegin();
        it != order_.rend() && ids.size() < cfg_.max_sync_ids; ++it) {
@@ -157,7 +160,7 @@ void core::sync(time_point now, outbound_list& out) {
       ids.push_back(e.sid);
   }
   stats_.syncs++;
-  send(peer->addr, encode_sync(ids), out);
+  send(peer, encode_sync(ids), out);
 }
 
 token_bucket& core::reply_budget(const std::string& peer, time_point now) {
@@ -583,7 +586,7 @@ void core::poll(time_point now, outbound_list& out) {
 time_point core::next_wakeup() const {
   // Gossip and sync send to live peers only: with none they are not due (a
   // lone node does not wake for them); the first peer finds them due at once.
-  auto t = live_count_ > 0 ? std::min(next_gossip_, next_sync_)
+  auto t = live_.size() > 0 ? std::min(next_gossip_, next_sync_)
                            : time_point::max();
   for (auto& [name, c] : coalescing_)
     t = std::min(t, std::min(c.first + cfg_.coalesce_period,

@@ -117,6 +117,7 @@ private:
     address addr;
     bool live = false;
     std::map<std::string, std::string> tags;
+    size_t live_pos = 0; ///< index in live_ while a live peer
   };
   using key = std::pair<std::string, uint64_t>; // (origin, id)
   struct entry {
@@ -148,7 +149,6 @@ private:
   void start(time_point now);
   bool offered(const entry& e, time_point now) const;
   uint32_t age_ms(const entry& e, time_point now) const;
-  std::vector<const member_info*> live_peers() const;
   bool is_member_at(const std::string& name, const address& from) const;
   /// Takes an event in; false when it was a duplicate or refused.
   bool accept(wire_event w, time_point now, outbound_list& out, bool local);
@@ -188,7 +188,12 @@ private:
   bool running_ = true;
   uint64_t clock_ = 0; ///< Lamport time
   std::map<std::string, member_info> members_;
-  size_t live_count_ = 0;
+  /// Names of the live members other than this node, in no particular
+  /// order; kept per change so that picking gossip and sync peers costs
+  /// O(fanout log N), not a walk of every member. Names, not pointers: a
+  /// copied core stays whole.
+  std::vector<std::string> live_;
+  const address& live_addr(size_t i) const { return members_.at(live_[i]).addr; }
   std::map<key, entry> buffer_;
   std::unordered_map<uint64_t, key> by_sid_;
   std::deque<key> order_; ///< buffer_ keys in the order they were learnt

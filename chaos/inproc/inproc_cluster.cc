@@ -102,6 +102,10 @@ void configure_system(caf::actor_system_config& cfg, size_t threads) {
   pekonode::init(cfg);
   compat::set_worker_threads(cfg, threads);
   compat::quiet_caf_logger(cfg);
+  // The scheduler of the pekonode binary (node/main.cc): work-stealing
+  // workers poll for work after every message, sleeping 50 us at a time,
+  // which at N=200 made context switches most of the process's CPU.
+  compat::use_sharing_scheduler(cfg);
 }
 
 cluster::cluster(caf::actor_system& sys, cluster_config cfg)
