@@ -9,11 +9,12 @@
 // (libmicrohttpd) on a loopback port, against node/fake_admin_backend.h: the
 // HTTP framing, the server's request assembly and its threads are fuzzed,
 // at the price of a connection and a trip through the server's threads per
-// input (~20 inputs/s under ASan). serve_direct() (admin_fuzzer) hands the
-// request the server would assemble from the same bytes straight to its
-// request logic (node/admin_http_api.h: admission, body limit, long-poll,
-// handlers), two orders of magnitude faster, so paths, queries, headers and
-// JSON bodies get millions of executions. Each path runs two instances: one
+// input, and of the server's 0.5 s deadline for raw bytes cut short.
+// serve_direct() (admin_fuzzer) hands the request the server would assemble
+// from the same bytes straight to its request logic (node/admin_http_api.h:
+// admission, body limit, long-poll, handlers), much faster, so paths,
+// queries, headers and JSON bodies get millions of executions. Each path
+// runs two instances: one
 // with an admin token and one without, so both the token rule and the rules
 // that apply without a token (CSRF) are reached.
 
