@@ -1,9 +1,13 @@
-// Fuzz target: admin API request handling (request line, paths, query
-// strings, headers, JSON bodies, HTTP framing) through fuzz/admin_target.h,
-// which serves each request with node/admin_http.h's server against the fake
-// backend, and the public parsing helpers the server uses on pieces of the
-// request. Input format: admin_target.h parse_fuzz_request (human-readable;
-// "RAW" for raw bytes).
+// Fuzz targets admin_fuzzer and admin_http_fuzzer (this file, built twice):
+// admin API request handling (request line, paths, query strings, headers,
+// JSON bodies) and the public parsing helpers the server uses on pieces of
+// the request. Input format: admin_target.h parse_fuzz_request
+// (human-readable; "RAW" for raw bytes). admin_fuzzer serves structured
+// requests with serve_direct() (the server's request logic without its
+// sockets and threads, fast) and skips raw bytes; admin_http_fuzzer
+// (PEKONODE_ADMIN_THROUGH_SERVER) serves everything, raw bytes and HTTP
+// framing included, with serve() through the libmicrohttpd server on
+// loopback. Both use the same corpus and the same checks.
 //
 // Checked:
 //  * helpers: percent_decode(percent_encode_key(k)) == k for every decoded
@@ -142,8 +146,9 @@ void check_admission(const admin_request& req, const admin_reply& r) {
   if (origins.size() == 1)
     FUZZ_CHECK(node::check_origin(origins[0], hosts[0], false).empty(),
                "success for a foreign Origin");
-  const bool read = req.method == "GET" || req.method == "HEAD"
-                    || req.method == "OPTIONS";
+  // The method as sent, like the headers above ("G=ET" goes out as "GET").
+  const auto method = sent_method(req);
+  const bool read = method == "GET" || method == "HEAD" || method == "OPTIONS";
   if (to_token_server(req)) {
     bool token = false;
     for (auto& v : values(req, "authorization"))
@@ -151,8 +156,8 @@ void check_admission(const admin_request& req, const admin_reply& r) {
     FUZZ_CHECK(read || token, "success for a mutating request without the token");
   } else {
     auto types = values(req, "content-type");
-    if (req.method == "POST" && types.size() == 1)
-      FUZZ_CHECK(!node::cross_site_sendable(req.method, types[0])
+    if (method == "POST" && types.size() == 1)
+      FUZZ_CHECK(!node::cross_site_sendable(method, types[0])
                    || node::media_type(types[0]).empty(),
                  "success for a POST a web page can send cross-site (CSRF)");
   }
@@ -188,7 +193,17 @@ void check_reply(const admin_request& req, const admin_reply& r) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto req = parse_fuzz_request({reinterpret_cast<const char*>(data), size});
+#ifdef PEKONODE_ADMIN_THROUGH_SERVER
+  // admin_http_fuzzer: every input through the libmicrohttpd server.
   check_helpers(req);
   check_reply(req, serve(req));
+#else
+  // admin_fuzzer: structured requests straight to the request logic; raw
+  // bytes (HTTP framing) are admin_http_fuzzer's.
+  if (req.raw)
+    return 0;
+  check_helpers(req);
+  check_reply(req, serve_direct(req));
+#endif
   return 0;
 }

@@ -12,11 +12,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "fuzz/check.h"
 #include "node/admin_http.h"
+#include "node/admin_http_api.h"
 #include "node/fake_admin_backend.h"
 
 namespace pekonode::fuzz {
@@ -102,8 +105,8 @@ struct server_state {
   std::unique_ptr<node::admin_server> server;
 };
 
-server_state* start_server(bool with_token) {
-  auto* st = new server_state; // lives until exit; its threads serve it
+// The configuration of both the servers and the direct path.
+node::admin_config fuzz_config(bool with_token) {
   node::admin_config cfg;
   cfg.max_value_bytes = 2048;
   cfg.max_json_body_bytes = 4096;
@@ -126,7 +129,13 @@ server_state* start_server(bool with_token) {
   if (with_token)
     cfg.token = std::string{admin_fuzz_token};
   cfg.node_name = with_token ? "fuzz-token" : "fuzz";
-  st->server = std::make_unique<node::admin_server>(st->backend, cfg);
+  return cfg;
+}
+
+server_state* start_server(bool with_token) {
+  auto* st = new server_state; // lives until exit; its threads serve it
+  st->server = std::make_unique<node::admin_server>(st->backend,
+                                                    fuzz_config(with_token));
   auto err = st->server->start("127.0.0.1", 0);
   FUZZ_CHECK(err.empty(), err.c_str());
   return st;
@@ -136,6 +145,23 @@ server_state& state(bool with_token) {
   static server_state* plain = start_server(false);
   static server_state* token = start_server(true);
   return *(with_token ? token : plain);
+}
+
+// serve_direct()'s side: the server's request logic without the server.
+struct direct_state {
+  explicit direct_state(bool with_token)
+    : cfg(fuzz_config(with_token)), api(backend, cfg, stats, stopping) {}
+  fresh_backend backend;
+  const node::admin_config cfg;
+  node::metrics_registry stats;
+  std::atomic<bool> stopping{false};
+  node::http::api api;
+};
+
+direct_state& direct(bool with_token) {
+  static direct_state plain{false};
+  static direct_state token{true};
+  return with_token ? token : plain;
 }
 
 bool is_tchar(char c) {
@@ -250,16 +276,22 @@ std::string format_fuzz_request(const admin_request& req) {
   return out + "\n" + req.body;
 }
 
-std::string render_http(const admin_request& req) {
-  static const char* hex = "0123456789ABCDEF";
+namespace {
+
+// What render_http puts on the request line and in the headers; the direct
+// path builds its request from the same cleaned pieces.
+std::string clean_method(const std::string& m) {
   std::string method;
-  for (char c : req.method)
+  for (char c : m)
     if (is_tchar(c))
       method += c;
-  if (method.empty())
-    method = "GET";
+  return method.empty() ? "GET" : method;
+}
+
+std::string clean_target(const std::string& t) {
+  static const char* hex = "0123456789ABCDEF";
   std::string target;
-  for (unsigned char c : req.target) {
+  for (unsigned char c : t) {
     if (target_char(c)) {
       target += static_cast<char>(c);
     } else {
@@ -270,7 +302,14 @@ std::string render_http(const admin_request& req) {
   }
   if (target.empty() || target[0] != '/')
     target.insert(0, "/");
-  std::string out = method + " " + target + " HTTP/1.1\r\n";
+  return target;
+}
+
+// Headers as sent (Content-Length, Transfer-Encoding and Connection are
+// ours; "Host: 127.0.0.1" when the request names none).
+std::vector<std::pair<std::string, std::string>> clean_headers(
+  const admin_request& req) {
+  std::vector<std::pair<std::string, std::string>> out;
   bool host = false;
   for (auto& [k, v] : req.headers) {
     std::string name;
@@ -286,13 +325,133 @@ std::string render_http(const admin_request& req) {
     for (char c : v)
       if (c != '\r' && c != '\n' && c != '\0')
         value += c;
-    out += name + ": " + value + "\r\n";
+    out.emplace_back(std::move(name), std::move(value));
   }
   if (!host)
-    out += "Host: 127.0.0.1\r\n";
+    out.emplace_back("Host", "127.0.0.1");
+  return out;
+}
+
+// A header value as the HTTP library hands it over: without the blanks
+// around it.
+std::string trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return std::string{s};
+}
+
+admin_reply to_reply(const node::http::response& res) {
+  admin_reply out;
+  out.status = res.status;
+  out.replies = 1;
+  if (!res.content_type.empty())
+    out.headers.emplace_back("content-type", res.content_type);
+  for (auto& [k, v] : res.headers)
+    out.headers.emplace_back(lower(k), v);
+  out.body = res.body;
+  return out;
+}
+
+} // namespace
+
+std::string sent_method(const admin_request& req) {
+  return clean_method(req.method);
+}
+
+std::string render_http(const admin_request& req) {
+  std::string out = clean_method(req.method) + " " + clean_target(req.target)
+                    + " HTTP/1.1\r\n";
+  for (auto& [name, value] : clean_headers(req))
+    out += name + ": " + value + "\r\n";
   out += "Content-Length: " + std::to_string(req.body.size())
          + "\r\nConnection: close\r\n\r\n" + req.body;
   return out;
+}
+
+admin_reply serve_direct(const admin_request& req) {
+  if (req.raw)
+    return serve(req);
+  auto& st = direct(to_token_server(req));
+  st.backend.reset();
+  // The request the server assembles from render_http(req)
+  // (node/admin_http.cc, on_headers and on_header).
+  node::http::request r;
+  r.method = clean_method(req.method);
+  r.version = "HTTP/1.1";
+  r.target = clean_target(req.target);
+  int host = 0, origin = 0, auth = 0, type = 0;
+  for (auto& [name, raw_value] : clean_headers(req)) {
+    auto key = lower(name);
+    auto v = trim_blanks(raw_value);
+    if (key == "host") {
+      ++host;
+      r.has_host = true;
+      r.host = v;
+    } else if (key == "origin") {
+      ++origin;
+      r.origin = v;
+    } else if (key == "authorization") {
+      ++auth;
+      r.authorization = v;
+    } else if (key == "content-type") {
+      ++type;
+      r.content_type = v;
+    } else if (key == "accept") {
+      r.accept = v;
+    } else if (key == "last-event-id") {
+      r.last_event_id = v;
+    } else if (key == "expect") {
+      r.expect_continue = lower(v) == "100-continue";
+    }
+  }
+  r.content_length = req.body.size();
+  if (host > 1)
+    r.duplicate_header = "Host";
+  else if (origin > 1)
+    r.duplicate_header = "Origin";
+  else if (auth > 1)
+    r.duplicate_header = "Authorization";
+  else if (type > 1)
+    r.duplicate_header = "Content-Type";
+  // Then what the server does with it: admission before the body, the
+  // body limit, and the worker's dispatch (long-polls answer at once: the
+  // fuzz configuration waits for nothing; no event log, so the event
+  // stream is the server's 503). The body-memory budget (32 MiB) is out of
+  // reach of one fuzz input.
+  node::http::route route;
+  node::http::response res;
+  if (auto refusal = st.api.admit(r, route)) {
+    res = std::move(*refusal);
+  } else if (req.body.size() > st.api.body_limit(route)) {
+    res = st.api.too_large(route, req.body.size());
+  } else if (route.ep == node::http::endpoint::events) {
+    res = node::http::error(503, "this node keeps no event log");
+  } else {
+    r.body = req.body;
+    node::http::watch_state w;
+    std::optional<node::http::response> err;
+    if (st.api.watch_request(r, route, w, err)) {
+      if (err) {
+        res = std::move(*err);
+      } else {
+        node::watch_batch b;
+        auto got = st.backend.kv_watch(w.cursor, duration::zero(), b);
+        if (!got.ok()) {
+          res = node::http::error(503, got.detail.empty() ? "node unavailable"
+                                                          : got.detail);
+        } else {
+          w.apply(b);
+          res = w.answer();
+        }
+      }
+    } else {
+      res = st.api.handle(r, route);
+    }
+  }
+  st.api.count(res.status);
+  return to_reply(res);
 }
 
 bool to_token_server(const admin_request& req) {

@@ -1,12 +1,22 @@
 #pragma once
-// The admin API as seen by admin_fuzzer: one HTTP request in, one reply out.
-// The request is plain data (method, path+query, headers, body), so the
-// fuzz target does not depend on how a server reads sockets; serve() is the
-// one place that knows which server answers. It is node/admin_http.h's
-// admin_server (libmicrohttpd) on a loopback port, since that header offers
-// no socket-free entry point, against node/fake_admin_backend.h. Two
-// servers run: one with an admin token and one without, so both the token
-// rule and the rules that apply without a token (CSRF) are reached.
+// The admin API as seen by admin_fuzzer and admin_http_fuzzer: one HTTP
+// request in, one reply out. The request is plain data (method, path+query,
+// headers, body), so the fuzz targets do not depend on how a server reads
+// sockets; serve() and serve_direct() are the only places that know which
+// server answers.
+//
+// serve() (admin_http_fuzzer) goes through node/admin_http.h's admin_server
+// (libmicrohttpd) on a loopback port, against node/fake_admin_backend.h: the
+// HTTP framing, the server's request assembly and its threads are fuzzed,
+// at the price of a connection and a trip through the server's threads per
+// input, and of the server's 0.5 s deadline for raw bytes cut short.
+// serve_direct() (admin_fuzzer) hands the request the server would assemble
+// from the same bytes straight to its request logic (node/admin_http_api.h:
+// admission, body limit, long-poll, handlers), much faster, so paths,
+// queries, headers and JSON bodies get millions of executions. Each path
+// runs two instances: one
+// with an admin token and one without, so both the token rule and the rules
+// that apply without a token (CSRF) are reached.
 
 #include <cstddef>
 #include <string>
@@ -62,6 +72,11 @@ std::string format_fuzz_request(const admin_request& req);
 /// given (none: "Host: 127.0.0.1").
 std::string render_http(const admin_request& req);
 
+/// The method render_http puts on the request line (token characters of
+/// req.method; "GET" when none): what the server sees, and so what the
+/// admission checks must judge ("G=ET" is sent as "GET", a read).
+std::string sent_method(const admin_request& req);
+
 /// Whether serve() gives `req` to the server with the token: a structured
 /// request with an Authorization header, or raw bytes naming one.
 bool to_token_server(const admin_request& req);
@@ -71,6 +86,16 @@ bool to_token_server(const admin_request& req);
 /// server does not notice it while a request is incomplete, so such bytes
 /// end with its 408 after the (shortened, 0.5 s) header or body deadline.
 admin_reply serve(const admin_request& req);
+
+/// Serves a structured request without a socket: the node::http::request
+/// that the server builds from render_http(req) (same cleaned method,
+/// target and headers, values trimmed, Content-Length the body's size) goes
+/// through the steps the server takes (admission, body limit, then the
+/// long-poll or handler dispatch of its workers) on node::http::api with the
+/// same configuration and a fresh fake backend. Raw bytes go to serve().
+/// The reply carries the handler's headers (not the server's fixed ones)
+/// and, for HEAD, the body the handler produced.
+admin_reply serve_direct(const admin_request& req);
 
 /// Value of header `name` (lower-case) in `reply`, or empty.
 std::string header(const admin_reply& reply, std::string_view name);

@@ -15,6 +15,7 @@ def pekonode_fuzz_test(
         seconds = 20,
         mutations = 2000,
         fuzz_args = [],
+        local_defines = [],
         tags = []):
     """A fuzz target named `name` with seeds in fuzz/corpus/<corpus>/.
 
@@ -26,12 +27,15 @@ def pekonode_fuzz_test(
       seconds: libFuzzer build: fuzzing time after the seeds.
       mutations: default build: mutated inputs after the seeds.
       fuzz_args: extra libFuzzer flags (e.g. -max_len=N).
+      local_defines: preprocessor definitions for srcs (one source, two
+        targets).
       tags: extra tags.
     """
     cc_test(
         name = name,
         size = "medium",
         srcs = srcs,
+        local_defines = local_defines,
         deps = deps + [
             "//fuzz:driver",
             "//fuzz:input",

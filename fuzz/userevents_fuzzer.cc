@@ -67,20 +67,32 @@ void check_decoded(std::string_view bytes) {
   }
 }
 
+const address self_addr = "10.0.0.1:7946";
+const std::map<std::string, address> member_addrs{{"n1", "10.0.0.2:7946"},
+                                                  {"n2", "10.0.0.3:7946"}};
+
+// The core every input starts from, built once: each input works on a copy
+// (the core is a plain value), so the setup is not re-run per input.
+const core& prepared() {
+  static const core proto = [] {
+    core c{fuzz_config(), "n0", self_addr, 7};
+    c.set_member("n0", self_addr, true, {{"role", "web"}});
+    for (auto& [n, a] : member_addrs)
+      c.set_member(n, a, true, {});
+    c.set_responder(true);
+    return c;
+  }();
+  return proto;
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pekonode::fuzz::quiet_protobuf();
   pekonode::fuzz::input in{data, size};
-  auto cfg = fuzz_config();
-  const address self_addr = "10.0.0.1:7946";
-  core c{cfg, "n0", self_addr, 7};
-  std::map<std::string, address> members{{"n1", "10.0.0.2:7946"},
-                                         {"n2", "10.0.0.3:7946"}};
-  c.set_member("n0", self_addr, true, {{"role", "web"}});
-  for (auto& [n, a] : members)
-    c.set_member(n, a, true, {});
-  c.set_responder(true);
+  static const config cfg = fuzz_config();
+  core c = prepared();
+  auto members = member_addrs;
   auto now = t0;
   std::map<std::pair<std::string, uint64_t>, time_point> seen;
   std::pair<std::string, uint64_t> last_query;
