@@ -671,6 +671,18 @@ std::vector<scenario> build() {
                "10% i.i.d. loss on every link for 120 s with writes: no "
                "healthy node declared dead; agreement once loss stops",
                [](harness& h) { lossy(h, jitter(0.10), "10% loss, 1-10 ms", 0); }});
+  s.push_back({"loss_10_delay_50",
+               "10% i.i.d. loss and 50 +/- 40 ms one-way delay (uniform "
+               "10-90 ms, reordering) on every link for 120 s with writes, "
+               "as chaos/real/lossy_bench.py does to real processes: no "
+               "healthy node declared dead; agreement once the faults stop",
+               [](harness& h) {
+                 link_faults f;
+                 f.loss = 0.10;
+                 f.delay_min = milliseconds(10);
+                 f.delay_max = milliseconds(90);
+                 lossy(h, f, "10% loss, 10-90 ms", 0);
+               }});
   s.push_back({"loss_30",
                "30% i.i.d. loss for 120 s: SWIM may wrongly kill a few nodes "
                "(allowed: up to N/5 deaths), all must re-merge after",

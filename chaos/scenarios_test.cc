@@ -52,7 +52,7 @@ protected:
 
 TEST(ScenarioRegistry, HasTheRequiredScenarios) {
   for (auto* n : {"steady_state", "join_storm", "crash", "graceful_leave",
-                  "loss_10", "loss_30", "asymmetric_partition",
+                  "loss_10", "loss_10_delay_50", "loss_30", "asymmetric_partition",
                   "partition_2way_heal", "partition_3way_heal",
                   "flapping_link", "cpu_stall", "mass_restart",
                   "concurrent_writers", "burst_loss", "flapping_node"})

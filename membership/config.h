@@ -39,7 +39,10 @@ struct config {
   /// floor: ping-reqs and the retry go out sooner, leaving the indirect
   /// phase more of the probe interval; under jitter or load it grows with
   /// the measured spread up to the ceiling. The probe still ends after
-  /// probe_interval (scaled), so detection time is unchanged. One estimate
+  /// probe_interval (scaled), so detection time is unchanged, unless the
+  /// round trips leave the indirect phase no room in it: then it lasts
+  /// the direct timeout plus two round trips, at most 3 probe intervals
+  /// (probing::probe_duration, PROTOCOL.md). One estimate
   /// per cluster, not per peer: a node probes each peer only once per N
   /// probe intervals, too rarely for a per-peer estimate to follow load
   /// (docs/PROTOCOL.md). Off: probe_timeout, fixed. Default on.

@@ -33,7 +33,7 @@ time_point probing::next_wakeup() const {
     t = probe_.indirect_sent ? probe_.end : probe_.direct_deadline;
   else if (table_.live_count() > 1)
     t = next_probe_;
-  for (auto& [_, r] : relays_) t = std::min(t, r.nack_at);
+  for (auto& [_, r] : relays_) t = std::min(t, r.nacked ? r.expires : r.nack_at);
   for (auto& [_, s] : suspicions_) t = std::min(t, s.deadline());
   for (auto& [_, c] : checks_) t = std::min(t, c.first);
   return t;
@@ -73,8 +73,16 @@ void probing::start_probe(time_point now, outbound_list& out) {
   probe_.seq = ob_.next_seq();
   probe_.sent = now;
   probe_.direct_deadline = now + probe_timeout();
-  probe_.end = now + awareness_.scale(cfg_.probe_interval);
+  probe_.end = now + probe_duration();
   send_ping(*target, probe_.seq, out);
+}
+
+duration probing::probe_duration() const {
+  auto interval = awareness_.scale(cfg_.probe_interval);
+  if (!cfg_.adaptive_probe_timeout || rtt_.samples() == 0) return interval;
+  auto rto = rtt_.srtt() + std::max<duration>(milliseconds(1), rtt_.rttvar() * 4);
+  auto need = probe_timeout() + rto * 2;
+  return std::clamp(need, interval, interval * max_probe_stretch);
 }
 
 void probing::send_ping(const member& target, uint64_t seq, outbound_list& out) {
@@ -141,15 +149,19 @@ void probing::start_due_probe(time_point now, outbound_list& out) {
 
 void probing::relay_tick(time_point now, outbound_list& out) {
   for (auto it = relays_.begin(); it != relays_.end();) {
-    if (it->second.nack_at > now) {
-      ++it;
+    auto& r = it->second;
+    if (r.nacked && r.expires <= now) {
+      it = relays_.erase(it);
       continue;
     }
-    auto p = ob_.packet();
-    p.mutable_nack()->set_seq(it->second.origin_seq);
-    ++stats_.nacks_sent;
-    ob_.send(it->second.origin, p, out);
-    it = relays_.erase(it);
+    if (!r.nacked && r.nack_at <= now) {
+      auto p = ob_.packet();
+      p.mutable_nack()->set_seq(r.origin_seq);
+      ++stats_.nacks_sent;
+      ob_.send(r.origin, p, out);
+      r.nacked = true;
+    }
+    ++it;
   }
 }
 
@@ -205,11 +217,22 @@ void probing::on_ping_req(const address& from, const PingReq& m,
     return;
   }
   if (relays_.size() >= max_relays) {
-    ++stats_.bad_packets["relay_full"];
-    return;
+    // Make room by forgetting the nacked relay that expires first (kept
+    // only for a late ack); un-nacked ones are never displaced.
+    auto victim = relays_.end();
+    for (auto it = relays_.begin(); it != relays_.end(); ++it)
+      if (it->second.nacked
+          && (victim == relays_.end() || it->second.expires < victim->second.expires))
+        victim = it;
+    if (victim == relays_.end()) {
+      ++stats_.bad_packets["relay_full"];
+      return;
+    }
+    relays_.erase(victim);
   }
   auto seq = ob_.next_seq();
-  relays_[seq] = relay{from, m.seq(), now + cfg_.probe_timeout * 4 / 5};
+  relays_[seq] = relay{from, m.seq(), now + cfg_.probe_timeout * 4 / 5,
+                       now + cfg_.probe_interval * max_probe_stretch};
   ++stats_.relayed_probes;
   auto p = ob_.packet();
   auto* ping = p.mutable_ping();

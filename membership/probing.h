@@ -147,6 +147,15 @@ public:
   /// clamped RTO with config::adaptive_probe_timeout, else probe_timeout.
   duration base_probe_timeout() const;
 
+  /// How long a probe started now may run: the (scaled) probe interval, or
+  /// when the measured round trips say the indirect phase cannot fit in it,
+  /// the direct timeout plus two round trips (srtt + 4 rttvar each: the
+  /// ping-req's path is two hops each way), at most
+  /// `max_probe_stretch` intervals. On a network as fast as the profile
+  /// expects this is the interval: detection time is unchanged.
+  duration probe_duration() const;
+  static constexpr int max_probe_stretch = 3;
+
   /// Direct timeout of the next probe: base_probe_timeout() * (score + 1).
   duration probe_timeout() const { return awareness_.scale(base_probe_timeout()); }
 
@@ -170,6 +179,10 @@ private:
     address origin;
     uint64_t origin_seq = 0;
     time_point nack_at{};
+    /// After the nack, a late ack is still forwarded until then (a slow
+    /// path is not a dead target), then the relay is forgotten.
+    time_point expires{};
+    bool nacked = false;
   };
 
   void start_probe(time_point now, outbound_list& out);

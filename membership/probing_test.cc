@@ -259,10 +259,27 @@ TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
   EXPECT_EQ(f.out[1].to, test_addr("p0"));
   EXPECT_EQ(parse(f.out[1]).nack().seq(), 78u);
   EXPECT_EQ(f.stats.nacks_sent, 1u);
-  // The late ack after the nack is dropped.
+  // A late ack after the nack is still forwarded (a slow path is not a
+  // dead target) ...
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_interval * probing::max_probe_stretch);
   ack.set_seq(seq);
-  f.pr.on_ack(ack, t0, f.out);
-  EXPECT_EQ(f.out.size(), 2u);
+  f.pr.on_ack(ack, t0 + f.cfg.probe_timeout, f.out);
+  ASSERT_EQ(f.out.size(), 3u);
+  EXPECT_EQ(parse(f.out[2]).ack().seq(), 78u);
+  EXPECT_EQ(f.stats.nacks_sent, 1u); // one nack per relay
+  // ... until the relay expires; then it is dropped.
+  f.out.clear();
+  req.set_seq(79);
+  f.pr.on_ping_req(test_addr("p0"), req, t0, f.out);
+  seq = parse(f.out[0]).ping().seq();
+  f.pr.relay_tick(t0 + f.cfg.probe_timeout, f.out);
+  EXPECT_EQ(f.stats.nacks_sent, 2u);
+  f.pr.relay_tick(t0 + f.cfg.probe_interval * probing::max_probe_stretch, f.out);
+  auto before = f.out.size();
+  ack.set_seq(seq);
+  f.pr.on_ack(ack, t0 + f.cfg.probe_interval * probing::max_probe_stretch, f.out);
+  EXPECT_EQ(f.out.size(), before);
+  EXPECT_EQ(f.stats.nacks_sent, 2u);
 }
 
 TEST(ProbingRelay, BoundedAndValidated) {
@@ -282,7 +299,9 @@ TEST(ProbingRelay, BoundedAndValidated) {
   }
   EXPECT_EQ(f.out.size(), probing::max_relays);
   EXPECT_EQ(f.stats.bad_packets.at("relay_full"), 10u);
-  // Once they time out, there is room again.
+  // Once they are nacked, a new ping-req takes the place of the one that
+  // expires first: a relay kept only to forward a late ack never blocks a
+  // new one, so the table holds un-nacked relays for as long as before.
   f.pr.relay_tick(t0 + seconds(1), f.out);
   f.out.clear();
   f.pr.on_ping_req(test_addr("p0"), req, t0 + seconds(1), f.out);
@@ -419,6 +438,44 @@ TEST(ProbingRtt, BoundedByTheProfilesFloorAndCeiling) {
   // Off: the fixed timeout, whatever was measured.
   f.cfg.adaptive_probe_timeout = false;
   EXPECT_EQ(f.pr.base_probe_timeout(), f.cfg.probe_timeout);
+}
+
+TEST(ProbingRtt, SlowRoundTripsStretchTheProbeWithinABound) {
+  auto probe_end = [](config cfg, duration rtt) {
+    fixture f(3);
+    f.cfg = cfg;
+    auto t = t0;
+    for (int i = 0; i < 40; ++i) {
+      f.out.clear();
+      auto ping = f.probe_at(t);
+      Ack ack;
+      ack.set_seq(ping.ping().seq());
+      f.pr.on_ack(ack, t + rtt, f.out);
+      t += f.cfg.probe_interval * probing::max_probe_stretch;
+    }
+    f.out.clear();
+    f.probe_at(t);
+    return std::make_pair(f.pr.probe_duration(), f.pr.probe_timeout());
+  };
+  // lan (1 s interval): 100 ms round trips leave room for the indirect
+  // phase: the interval, unchanged.
+  EXPECT_EQ(probe_end(config::lan(), milliseconds(100)).first, seconds(1));
+  // local (200 ms): 5 ms round trips, unchanged too.
+  EXPECT_EQ(probe_end(config::local(), milliseconds(5)).first, milliseconds(200));
+  // local at steady 100 ms round trips: the direct timeout (srtt + 1 ms
+  // granularity, rttvar having decayed to ~0) plus two round trips of
+  // srtt + 4 rttvar each: 303 ms instead of the 200 ms interval.
+  auto [d, direct] = probe_end(config::local(), milliseconds(100));
+  EXPECT_GE(direct, milliseconds(101));
+  EXPECT_LT(direct, milliseconds(102));
+  EXPECT_EQ(d, direct + 2 * direct);
+  // A peer holding acks back stretches the probe to 3 intervals, no more.
+  EXPECT_EQ(probe_end(config::local(), milliseconds(900)).first,
+            milliseconds(200) * probing::max_probe_stretch);
+  // Off with the adaptive timeout.
+  auto fixed = config::local();
+  fixed.adaptive_probe_timeout = false;
+  EXPECT_EQ(probe_end(fixed, milliseconds(100)).first, milliseconds(200));
 }
 
 TEST(ProbingRtt, RetriedAndRelayedAcksAreNoSamples) {

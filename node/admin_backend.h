@@ -146,6 +146,8 @@ struct node_status {
 struct fault_settings {
   double drop_rate = 0.0;             ///< in [0, 1], applied to inbound datagrams
   std::vector<address> blocked;       ///< peers whose datagrams are dropped
+  uint32_t delay_ms = 0;  ///< inbound datagrams held this long (ms) ...
+  uint32_t jitter_ms = 0; ///< ... plus or minus a uniform draw up to this
 };
 
 /// What a snapshot restore did (see admin_backend::snapshot_restore).

@@ -21,6 +21,9 @@ constexpr size_t max_json_depth = 8;
 
 /// Caps on list sizes in request bodies.
 constexpr size_t max_blocked_peers = 1024;
+// Largest delay_ms and jitter_ms of /v1/faults: the transport's own bound
+// (transport::max_fault_delay_ms; this target does not link the transport).
+constexpr uint32_t max_fault_delay_ms = 10'000;
 
 // Serialises without throwing on invalid UTF-8 (keys and tags are bytes).
 std::string dump(const json& j) {
@@ -1221,7 +1224,9 @@ namespace {
 json faults_json(const fault_settings& f) {
   return json{{"enabled", true},
               {"drop_rate", f.drop_rate},
-              {"blocked", f.blocked}};
+              {"blocked", f.blocked},
+              {"delay_ms", f.delay_ms},
+              {"jitter_ms", f.jitter_ms}};
 }
 
 } // namespace
@@ -1352,11 +1357,27 @@ response api::faults_post(const request& req) {
       blocked.erase(std::unique(blocked.begin(), blocked.end()),
                     blocked.end());
       f.blocked = std::move(blocked);
+    } else if (k == "delay_ms" || k == "jitter_ms") {
+      // Whole milliseconds: 50 and 50.0 are fine, 50.5, -1 and "50" not.
+      auto limit = std::to_string(max_fault_delay_ms);
+      if (!v.is_number()
+          || (v.is_number_float() && v.get<double>() != std::floor(v.get<double>())))
+        return error(400, k + " must be a whole number of milliseconds");
+      double ms = v.get<double>();
+      if (!std::isfinite(ms) || ms < 0.0 || ms > max_fault_delay_ms)
+        return error(400, k + " must be in [0, " + limit + "]");
+      (k == "delay_ms" ? f.delay_ms : f.jitter_ms) = static_cast<uint32_t>(ms);
     } else {
       return error(400, "unknown field " + quote(k, 64)
-                          + " (expected drop_rate, blocked)");
+                          + " (expected drop_rate, blocked, delay_ms, "
+                            "jitter_ms)");
     }
   }
+  if (f.jitter_ms > f.delay_ms)
+    return error(400, "jitter_ms (" + std::to_string(f.jitter_ms)
+                        + ") must not exceed delay_ms ("
+                        + std::to_string(f.delay_ms)
+                        + "): a datagram cannot arrive before it was sent");
   if (auto res = backend_.set_faults(f); !res.ok())
     return from_result(res);
   return reply(200, faults_json(f));

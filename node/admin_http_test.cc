@@ -326,6 +326,61 @@ TEST_F(AdminHttp, MembersSortedWithContractFields) {
   EXPECT_TRUE(ms[1]["tags"].is_object());
 }
 
+TEST_F(AdminHttp, FaultsTakeDelayAndJitterAndRefuseBadValuesNamingThem) {
+  admin_config cfg;
+  cfg.fault_injection = true;
+  start(cfg);
+  auto post = [&](const std::string& body) {
+    return client_->Post("/v1/faults", body, "application/json");
+  };
+  auto r = post(R"({"delay_ms":50,"jitter_ms":40})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(body_json(r)["delay_ms"], 50);
+  EXPECT_EQ(body_json(r)["jitter_ms"], 40);
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.fault.delay_ms; }), 50u);
+  // A partial update keeps the delay; 50.0 is a whole number.
+  r = post(R"({"drop_rate":0.1,"delay_ms":60.0})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  r = client_->Get("/v1/faults");
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(body_json(r)["delay_ms"], 60);
+  EXPECT_EQ(body_json(r)["jitter_ms"], 40);
+  EXPECT_EQ(body_json(r)["drop_rate"], 0.1);
+
+  struct bad {
+    std::string body, error;
+  };
+  for (auto& b : std::vector<bad>{
+         {R"({"delay_ms":-1})", "delay_ms must be in [0, 10000]"},
+         {R"({"delay_ms":10001})", "delay_ms must be in [0, 10000]"},
+         {R"({"jitter_ms":1e300})", "jitter_ms must be in [0, 10000]"},
+         {R"({"delay_ms":"50"})", "delay_ms must be a whole number of milliseconds"},
+         {R"({"jitter_ms":0.5})", "jitter_ms must be a whole number of milliseconds"},
+         {R"({"delay_ms":null})", "delay_ms must be a whole number of milliseconds"},
+         {R"({"delay_ms":10,"jitter_ms":11})",
+          "jitter_ms (11) must not exceed delay_ms (10): a datagram cannot "
+          "arrive before it was sent"},
+         {R"({"jitter_ms":61})",
+          "jitter_ms (61) must not exceed delay_ms (60): a datagram cannot "
+          "arrive before it was sent"},
+         {R"({"delay":5})",
+          "unknown field \"delay\" (expected drop_rate, blocked, delay_ms, "
+          "jitter_ms)"},
+       }) {
+    r = post(b.body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << b.body;
+    EXPECT_EQ(error_of(r), b.error) << b.body;
+  }
+  // Nothing of a refused request was applied.
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.fault.delay_ms; }), 60u);
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.fault.jitter_ms; }), 40u);
+  // Clearing both is allowed in one request.
+  r = post(R"({"delay_ms":0,"jitter_ms":0})");
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 TEST_F(AdminHttp, UnavailableBackendGives503) {
   start();
   backend_.locked([](auto& b) { b.unavailable = true; });

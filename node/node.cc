@@ -549,13 +549,16 @@ result facade::faults(fault_settings& out) {
     [&](transport::faults& f) {
       out.drop_rate = f.drop_rate;
       out.blocked = std::move(f.blocked);
+      out.delay_ms = f.delay_ms;
+      out.jitter_ms = f.jitter_ms;
     },
     transport::tx_fault_atom_v);
 }
 
 result facade::set_faults(const fault_settings& s) {
   return ask(sys_, node_.transport, timeout_, [] {}, transport::tx_fault_atom_v,
-             transport::faults{s.drop_rate, s.blocked});
+             transport::faults{s.drop_rate, s.blocked, s.delay_ms,
+                               s.jitter_ms});
 }
 
 result facade::keyring(keyring_op op, const std::string& key,
@@ -844,6 +847,8 @@ result facade::add_gauges(metrics_registry& reg) {
     [&](const transport::stats& s) {
       reg.set("pekonode_queue_depth", {{"queue", "transport_inbound"}},
               s.inbound_pending);
+      reg.set("pekonode_queue_depth", {{"queue", "transport_delayed"}},
+              s.inbound_delayed);
     },
     transport::tx_stats_atom_v);
 }

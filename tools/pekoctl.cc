@@ -80,9 +80,11 @@ commands:
                             change some tags, keep the others
   tags K=V... | tags --clear
                             replace all tags | remove all tags
-  faults [--drop=R] [--block=IP:PORT,...]
-                            show or change fault injection (node needs
-                            --fault_injection); --block= clears the list
+  faults [--drop=R] [--block=IP:PORT,...] [--delay=MS] [--jitter=MS]
+                            show or change fault injection on inbound
+                            datagrams (node needs --fault_injection);
+                            --block= clears the list; --delay/--jitter hold
+                            each datagram MS +/- uniform jitter (whole ms)
   force-leave NAME          mark a failed (dead or suspect) member as left,
                             so it is reaped and not retried
   snapshot save FILE        write a point-in-time copy of the node's
@@ -901,10 +903,10 @@ int cmd_tags(const cli& o, client& c) {
 
 int cmd_faults(const cli& o, client& c) {
   if (o.args.size() != 1)
-    return usage_error("faults takes only --drop and --block");
+    return usage_error("faults takes only --drop, --block, --delay and --jitter");
   json j;
   std::string raw;
-  if (!o.has("drop") && !o.has("block")) {
+  if (!o.has("drop") && !o.has("block") && !o.has("delay") && !o.has("jitter")) {
     if (!c.get_json("/v1/faults", j, &raw))
       return exit_failed;
   } else {
@@ -916,6 +918,20 @@ int cmd_faults(const cli& o, client& c) {
       if (drop.empty() || *end != '\0' || !(rate >= 0.0 && rate <= 1.0))
         return usage_error("--drop must be a number in [0, 1]");
       body["drop_rate"] = rate;
+    }
+    for (const char* flag : {"delay", "jitter"}) {
+      if (!o.has(flag))
+        continue;
+      auto& text = o.one(flag);
+      if (text.empty() || text.size() > 5
+          || text.find_first_not_of("0123456789") != std::string::npos)
+        return usage_error(std::string{"--"} + flag
+                           + " must be whole milliseconds in [0, 10000]");
+      auto ms = std::stoul(text);
+      if (ms > 10'000)
+        return usage_error(std::string{"--"} + flag
+                           + " must be whole milliseconds in [0, 10000]");
+      body[std::string{flag} + "_ms"] = ms;
     }
     if (o.has("block")) {
       json blocked = json::array();
@@ -935,8 +951,9 @@ int cmd_faults(const cli& o, client& c) {
   for (auto& b : j.value("blocked", json::array()))
     blocked += (blocked.empty() ? "" : ",") + text_of(b);
   std::cout << "drop_rate: " << text_of(j["drop_rate"]) << "\n"
-            << "blocked:   " << (blocked.empty() ? "(none)" : blocked)
-            << "\n";
+            << "blocked:   " << (blocked.empty() ? "(none)" : blocked) << "\n"
+            << "delay:     " << text_of(j.value("delay_ms", json(0))) << " ms +/- "
+            << text_of(j.value("jitter_ms", json(0))) << " ms\n";
   return exit_ok;
 }
 
@@ -1216,6 +1233,7 @@ const std::map<std::string, std::set<std::string>>& flag_owners() {
     {"cas", {"kv"}},           {"replicas", {"kv"}},
     {"delete", {"tags"}},      {"clear", {"tags"}},
     {"drop", {"faults"}},      {"block", {"faults"}},
+    {"delay", {"faults"}},     {"jitter", {"faults"}},
     {"local", {"keyring"}},
   };
   return owners;

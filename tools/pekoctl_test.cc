@@ -317,10 +317,20 @@ TEST_F(Pekoctl, TagsSetDeleteMergeReplaceAndClear) {
 TEST_F(Pekoctl, FaultsShowAndChange) {
   auto r = run("faults --drop=0.3 --block=127.0.0.1:9");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   127.0.0.1:9\n");
+  EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   127.0.0.1:9\ndelay:     0 ms +/- 0 ms\n");
   r = run("faults --block=");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   (none)\n");
+  EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   (none)\ndelay:     0 ms +/- 0 ms\n");
+  r = run("faults --delay=50 --jitter=40");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "drop_rate: 0.3\nblocked:   (none)\ndelay:     50 ms +/- 40 ms\n");
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.fault.delay_ms; }), 50u);
+  EXPECT_EQ(run("faults --delay=-1").code, 2);
+  EXPECT_EQ(run("faults --delay=1.5").code, 2);
+  EXPECT_EQ(run("faults --jitter=10001").code, 2);
+  // The node refuses jitter above the delay: reported, nothing changed.
+  EXPECT_NE(run("faults --delay=10 --jitter=20").code, 0);
+  EXPECT_EQ(backend_.locked([](auto& b) { return b.fault.jitter_ms; }), 40u);
 }
 
 TEST_F(Pekoctl, KeyringOnThisNodeListInstallUseRemove) {

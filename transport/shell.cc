@@ -77,6 +77,30 @@ bool shell::set_keys(keyring keys) {
   return true;
 }
 
+bool delay_queue::push(time_point due, const address& from,
+                       std::string_view bytes) {
+  if (q_.size() >= max_count_ || bytes.size() > max_bytes_ - bytes_)
+    return false;
+  bytes_ += bytes.size();
+  q_.emplace(due, held{from, std::string{bytes}});
+  return true;
+}
+
+std::optional<time_point> delay_queue::next_due() const {
+  if (q_.empty())
+    return std::nullopt;
+  return q_.begin()->first;
+}
+
+void delay_queue::pop_due(time_point now, std::vector<held>& out) {
+  auto i = q_.begin();
+  for (; i != q_.end() && i->first <= now; ++i) {
+    bytes_ -= i->second.bytes.size();
+    out.push_back(std::move(i->second));
+  }
+  q_.erase(q_.begin(), i);
+}
+
 void shell::set_faults(const faults& f) {
   // NaN compares false both ways: treat it as 0 rather than clamping to it.
   drop_rate_ = f.drop_rate > 0.0 ? std::min(f.drop_rate, 1.0) : 0.0;
@@ -85,12 +109,16 @@ void shell::set_faults(const faults& f) {
     auto canon = canonicalize(b);
     blocked_.insert(canon ? *canon : b);
   }
+  delay_ms_ = std::min(f.delay_ms, max_fault_delay_ms);
+  jitter_ms_ = std::min(f.jitter_ms, delay_ms_);
   LOG(INFO) << "transport " << wire_.config().name << ": fault injection: drop "
-            << drop_rate_ << ", " << blocked_.size() << " blocked peers";
+            << drop_rate_ << ", " << blocked_.size() << " blocked peers, delay "
+            << delay_ms_ << " +/- " << jitter_ms_ << " ms";
 }
 
 faults shell::current_faults() const {
-  return faults{drop_rate_, {blocked_.begin(), blocked_.end()}};
+  return faults{drop_rate_, {blocked_.begin(), blocked_.end()}, delay_ms_,
+                jitter_ms_};
 }
 
 void shell::subscribe(channel chan, inbound_sink_actor who) {
@@ -147,6 +175,51 @@ void shell::receive(time_point now, const address& from,
       return;
     }
   }
+  if (delay_ms_ > 0) {
+    // Microsecond resolution: jitter of a few ms still spreads smoothly.
+    auto us = int64_t{delay_ms_} * 1000;
+    if (jitter_ms_ > 0) {
+      auto j = int64_t{jitter_ms_} * 1000;
+      us += std::uniform_int_distribution<int64_t>{-j, j}(fault_rng_);
+    }
+    auto due = now + std::chrono::microseconds{std::max<int64_t>(us, 0)};
+    if (!delayed_.push(due, from, bytes))
+      drops_.add("delay_overflow"); // deliberate: a flood is not logged
+    stats_.inbound_delayed = delayed_.size();
+    return;
+  }
+  decode(now, from, bytes, out);
+}
+
+void shell::release(time_point now, std::vector<delivery>& out) {
+  // One wake fired (the earliest armed: the clock fires them in order),
+  // and any whose time has passed is spent too. Forgetting a wake too many
+  // only risks a redundant one later, never a missing one.
+  if (!wakes_.empty())
+    wakes_.erase(wakes_.begin());
+  wakes_.erase(wakes_.begin(), wakes_.upper_bound(now));
+  std::vector<delay_queue::held> due;
+  delayed_.pop_due(now, due);
+  stats_.inbound_delayed = delayed_.size();
+  for (auto& d : due)
+    decode(now, d.from, d.bytes, out);
+}
+
+std::optional<time_point> shell::wake_to_arm(time_point now) {
+  auto due = delayed_.next_due();
+  if (!due)
+    return std::nullopt;
+  auto at = std::max(*due, now);
+  if (!wakes_.empty() && *wakes_.begin() <= at)
+    return std::nullopt; // that wake re-arms for the rest
+  if (wakes_.size() >= max_wakes)
+    return std::nullopt; // the earliest outstanding wake re-arms
+  wakes_.insert(at);
+  return at;
+}
+
+void shell::decode(time_point now, const address& from,
+                   std::string_view bytes, std::vector<delivery>& out) {
   frame_header h;
   auto env = wire_.receive(bytes, &h);
   if (!env) {

@@ -45,6 +45,40 @@ struct delivery {
   inbound msg;
 };
 
+/// Inbound datagrams held back by the delay fault (faults::delay_ms), each
+/// until its due time. Bounded in count and bytes: a push that does not fit
+/// is refused, so a flood cannot grow it.
+class delay_queue {
+public:
+  struct held {
+    address from;
+    std::string bytes;
+  };
+
+  delay_queue(size_t max_count, size_t max_bytes)
+    : max_count_(max_count), max_bytes_(max_bytes) {}
+
+  /// Holds `bytes` from `from` until `due`; false (nothing held) if that
+  /// would exceed the count or byte bound.
+  bool push(time_point due, const address& from, std::string_view bytes);
+
+  /// Earliest due time; empty when nothing is held.
+  std::optional<time_point> next_due() const;
+
+  /// Appends every datagram due at or before `now` to `out`, earliest due
+  /// first (equal due times: in arrival order), and forgets them.
+  void pop_due(time_point now, std::vector<held>& out);
+
+  size_t size() const noexcept { return q_.size(); }
+  size_t bytes() const noexcept { return bytes_; }
+
+private:
+  size_t max_count_;
+  size_t max_bytes_;
+  size_t bytes_ = 0;
+  std::multimap<time_point, held> q_;
+};
+
 /// What a shell asks its transport about the world.
 struct shell_env {
   /// Wall clock in ms since 1970 (sender times of frames); empty: the
@@ -75,11 +109,27 @@ public:
   /// The channel's subscriber from now on (one per channel; the last wins).
   void subscribe(channel chan, inbound_sink_actor who);
 
-  /// Checks one received datagram: counts it, unframes and decodes it,
-  /// appends one delivery per message to `out`, and counts and logs
-  /// (rate-limited) anything dropped.
+  /// Checks one received datagram: counts it, applies the faults, then
+  /// unframes and decodes it, appends one delivery per message to `out`,
+  /// and counts and logs (rate-limited) anything dropped. Under the delay
+  /// fault the datagram is held instead (see `release` and `wake_to_arm`).
   void receive(time_point now, const address& from, std::string_view bytes,
                std::vector<delivery>& out);
+
+  /// Decodes the held datagrams due at `now` into `out` (as `receive`
+  /// does, faults aside: they were applied on arrival).
+  void release(time_point now, std::vector<delivery>& out);
+
+  /// A time at which the transport must wake itself (`tm_wake_atom`) and
+  /// call `release`, or nothing when a wake already armed covers the
+  /// earliest held datagram. At most `max_wakes` wakes are outstanding
+  /// (further ones wait for the earliest to fire).
+  std::optional<time_point> wake_to_arm(time_point now);
+
+  /// Most wakes outstanding at once.
+  static constexpr size_t max_wakes = 64;
+
+  const delay_queue& delayed() const noexcept { return delayed_; }
 
   /// Writes a rate-limited warning about `n` items dropped for `reason`.
   void warn(time_point now, bool inbound, const address& peer,
@@ -131,17 +181,44 @@ private:
   double drop_rate_ = 0.0;
   std::set<address> blocked_;
   std::mt19937_64 fault_rng_;
+  uint32_t delay_ms_ = 0;
+  uint32_t jitter_ms_ = 0;
+  delay_queue delayed_{max_delayed, max_delayed_bytes};
+  std::set<time_point> wakes_; // outstanding wake times
   log_limiter limiter_;
+
+  void decode(time_point now, const address& from, std::string_view bytes,
+              std::vector<delivery>& out);
 };
+
+/// Arms the wake the delay fault needs, if any: `(tm_wake_atom)` to self.
+template <class Self>
+void arm_wake(Self* self, shell& sh, time_point now) {
+  if (auto at = sh.wake_to_arm(now))
+    self->delayed_send(self, *at - now, tm_wake_atom_v);
+}
 
 /// Runs `sh.receive` for one datagram and sends the deliveries from `self`.
 template <class Self>
 void deliver_datagram(Self* self, shell& sh, const address& from,
                       std::string_view bytes) {
   std::vector<delivery> out;
-  sh.receive(self->clock().now(), from, bytes, out);
+  auto now = self->clock().now();
+  sh.receive(now, from, bytes, out);
   for (auto& d : out)
     self->send(d.sink, std::move(d.msg));
+  arm_wake(self, sh, now);
+}
+
+/// Handles `(tm_wake_atom)`: delivers the held datagrams that are due.
+template <class Self>
+void release_delayed(Self* self, shell& sh) {
+  std::vector<delivery> out;
+  auto now = self->clock().now();
+  sh.release(now, out);
+  for (auto& d : out)
+    self->send(d.sink, std::move(d.msg));
+  arm_wake(self, sh, now);
 }
 
 } // namespace pekonode::transport::detail

@@ -162,6 +162,7 @@ datagram_transport_actor::behavior_type sim_transport_state::make_behavior() {
     [this](tx_rx_atom, const address& from, const std::string& bytes) {
       detail::deliver_datagram(self, *sh, from, bytes);
     },
+    [this](tm_wake_atom) { detail::release_delayed(self, *sh); },
     [this](tx_send_atom, const outbound_list& out) { send(out); },
     [this](tx_sub_atom, channel chan, inbound_sink_actor who) {
       sh->subscribe(chan, std::move(who));

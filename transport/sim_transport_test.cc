@@ -209,6 +209,49 @@ TEST_F(SimNet, FaultInjectionDropRateIsApplied) {
   EXPECT_EQ(drops["fault_injected"], 1u);
 }
 
+TEST_F(SimNet, FaultInjectionDelayHoldsInboundDatagramsInVirtualTime) {
+  start({}, 2);
+  caf::anon_send(nodes_[1], tx_fault_atom_v, faults{0.0, {}, 30, 0});
+  sched_->run();
+  EXPECT_EQ(ask<faults>(nodes_[1], tx_fault_atom_v).delay_ms, 30u);
+  send(0, 1, "slow");
+  send(1, 0, "fast"); // only node 1's inbound is delayed
+  EXPECT_EQ(boxes_[0]->size(), 1u);
+  EXPECT_TRUE(boxes_[1]->empty());
+  EXPECT_EQ(ask<stats>(nodes_[1], tx_stats_atom_v).inbound_delayed, 1u);
+  sched_->advance_time(29ms);
+  sched_->run();
+  EXPECT_TRUE(boxes_[1]->empty());
+  sched_->advance_time(1ms);
+  sched_->run();
+  ASSERT_EQ(boxes_[1]->size(), 1u);
+  EXPECT_EQ((*boxes_[1])[0].payload, "slow");
+  EXPECT_EQ(ask<stats>(nodes_[1], tx_stats_atom_v).inbound_delayed, 0u);
+}
+
+TEST_F(SimNet, FaultInjectionJitterAddsToTheHubsDelay) {
+  sim_hub_config hc;
+  hc.delay_min = 10ms;
+  hc.delay_max = 10ms;
+  start(hc, 2);
+  caf::anon_send(nodes_[1], tx_fault_atom_v, faults{0.0, {}, 20, 15});
+  sched_->run();
+  for (int i = 0; i < 200; ++i)
+    send(0, 1, std::to_string(i));
+  // Hub 10 ms, then 20 +/- 15 ms: every datagram between 15 and 45 ms,
+  // spread over that range (virtual time in 1 ms steps).
+  std::vector<size_t> seen;
+  for (int ms = 1; ms <= 50; ++ms) {
+    sched_->advance_time(1ms);
+    sched_->run();
+    seen.push_back(boxes_[1]->size());
+  }
+  EXPECT_EQ(seen[13], 0u);   // 14 ms
+  EXPECT_EQ(seen[44], 200u); // 45 ms
+  EXPECT_GT(seen[29], 50u);  // 30 ms: about half
+  EXPECT_LT(seen[29], 150u);
+}
+
 TEST_F(SimNet, LabelMismatchAndGarbageAreCountedNotDelivered) {
   start({}, 1);
   sim_transport_config other;

@@ -48,7 +48,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, inbound& x) {
 /// "auth_failed", "wrong_label", "encryption_mismatch", "replayed"), plus
 /// "no_subscriber" (counts messages), "overload" (receive queue full),
 /// "kernel_overflow" (dropped by the kernel: socket receive buffer full,
-/// SO_RXQ_OVFL), "read_error" and "fault_injected".
+/// SO_RXQ_OVFL), "read_error", "fault_injected" and "delay_overflow" (the
+/// delay fault's queue was full).
 struct stats {
   uint64_t datagrams_in = 0;
   uint64_t datagrams_out = 0;
@@ -65,6 +66,9 @@ struct stats {
   /// Gauge: datagrams read from the socket and waiting for the transport
   /// actor (bounded by udp_config::max_pending; 0 for other transports).
   uint64_t inbound_pending = 0;
+  /// Gauge: inbound datagrams held by the delay fault (faults::delay_ms),
+  /// bounded by max_delayed.
+  uint64_t inbound_delayed = 0;
 };
 
 template <class Inspector>
@@ -80,7 +84,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, stats& x) {
     compat::field("messages_in", x.messages_in),
     compat::field("messages_out", x.messages_out),
     compat::field("messages_unsent", x.messages_unsent),
-    compat::field("inbound_pending", x.inbound_pending));
+    compat::field("inbound_pending", x.inbound_pending),
+    compat::field("inbound_delayed", x.inbound_delayed));
 }
 
 /// In-process fault injection (the admin API's `/v1/faults`), applied to
@@ -91,14 +96,32 @@ struct faults {
   /// Every datagram from these sources is dropped (IP literals compared in
   /// canonical form). Blocking on one node only gives a one-way cut.
   std::vector<address> blocked;
+  /// Every datagram that is not dropped is held for `delay_ms` plus a
+  /// uniform draw in [-jitter_ms, +jitter_ms] (at least 0) before it is
+  /// parsed and delivered, as a network's one-way delay would; with jitter,
+  /// datagrams overtake each other as they do under netem. Held datagrams
+  /// are bounded by `max_delayed` and `max_delayed_bytes`; what does not
+  /// fit is dropped and counted as "delay_overflow". Values above
+  /// `max_fault_delay_ms` are clamped to it; jitter is clamped to the delay.
+  uint32_t delay_ms = 0;
+  uint32_t jitter_ms = 0;
 };
+
+/// Largest `faults::delay_ms` (and `jitter_ms`) a transport applies.
+constexpr uint32_t max_fault_delay_ms = 10'000;
+/// Most inbound datagrams held by the delay fault at once.
+constexpr size_t max_delayed = 4096;
+/// Most bytes of inbound datagrams held by the delay fault at once.
+constexpr size_t max_delayed_bytes = size_t{4} << 20;
 
 template <class Inspector>
 PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, faults& x) {
   return compat::inspect_object(
     f, x, "tx_faults",
     compat::field("drop_rate", x.drop_rate),
-    compat::field("blocked", x.blocked));
+    compat::field("blocked", x.blocked),
+    compat::field("delay_ms", x.delay_ms),
+    compat::field("jitter_ms", x.jitter_ms));
 }
 
 /// One name to resolve ("host:port", the host a DNS name or an IP literal)
@@ -358,8 +381,12 @@ using datagram_sink_actor =
 /// A transport that also takes raw datagrams (what the UDP and simulated
 /// transports are; their spawn functions hand out the narrower
 /// `transport_actor`, except the simulated one, which a network feeds).
-using datagram_transport_actor =
-  transport_actor::extend_with<datagram_sink_actor>;
+///
+/// `(tm_wake_atom)` releases the inbound datagrams the delay fault holds
+/// whose time has come (each transport sends it to itself; a stray one
+/// releases nothing early).
+using datagram_transport_actor = transport_actor::extend_with<
+  datagram_sink_actor>::extend<caf::reacts_to<tm_wake_atom>>;
 
 /// A client of the timer actor: receives `(tm_wake_atom)` when the deadline
 /// it last reported has come.

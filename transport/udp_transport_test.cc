@@ -282,6 +282,27 @@ TEST_F(Udp, FaultInjectionBlocksPeerAndReportsSettings) {
   EXPECT_EQ(injected, 1u);
 }
 
+TEST_F(Udp, FaultInjectionDelaysInboundDatagramsOnRealSockets) {
+  auto a = spawn(named("a"));
+  auto b = spawn(named("b"));
+  auto addr_b = ask<address>(b, tx_addr_atom_v);
+  bool ok = false;
+  self_->request(b, 5s, tx_fault_atom_v, faults{0.0, {}, 150, 0})
+    .receive([&]() { ok = true; }, [](caf::error&) {});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ask<faults>(b, tx_fault_atom_v).delay_ms, 150u);
+  auto sent = std::chrono::steady_clock::now();
+  self_->send(a, tx_send_atom_v,
+              outbound_list{{addr_b, channel::membership, "late"}});
+  inbound in;
+  ASSERT_TRUE(next(in));
+  EXPECT_EQ(in.payload, "late");
+  // Held at least the delay (the clock of the transport's actor system and
+  // this one are the same steady clock).
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, 150ms);
+  EXPECT_GE(in.received - sent, 150ms);
+}
+
 TEST_F(Udp, BindFailureIsReportedNotFatal) {
   int raw = ::socket(AF_INET, SOCK_DGRAM, 0);
   ASSERT_GE(raw, 0);
