@@ -49,17 +49,35 @@ bool report::pass() const { return reasons().empty(); }
 
 // -- membership ---------------------------------------------------------------
 
+uint64_t& membership_checker::subject_incarnations::slot(
+  const std::string& name) {
+  // "n<i>" with i in canonical decimal (no leading zero but "n0").
+  std::size_t i = 0;
+  bool indexed = name.size() >= 2 && name.size() <= 8 && name[0] == 'n'
+                 && (name[1] != '0' || name.size() == 2);
+  for (std::size_t k = 1; indexed && k < name.size(); ++k) {
+    if (name[k] < '0' || name[k] > '9') indexed = false;
+    else i = i * 10 + static_cast<std::size_t>(name[k] - '0');
+  }
+  if (!indexed) {
+    auto it = other.find(name);
+    if (it == other.end()) it = other.emplace(name, none).first;
+    return it->second;
+  }
+  if (i >= by_index.size()) by_index.resize(i + 1, none);
+  return by_index[i];
+}
+
 bool membership_checker::on_event(const std::string& observer,
                                   uint64_t observer_epoch,
                                   const membership::event& e,
                                   bool wrongful) {
   if (e.kind == membership::event::name_conflict) return false;
-  auto& last = seen_[{observer, observer_epoch}];
-  auto it = last.find(e.m.name);
-  if (it != last.end() && e.m.incarnation < it->second)
+  auto& last = seen_[{observer, observer_epoch}].slot(e.m.name);
+  if (last != subject_incarnations::none && e.m.incarnation < last)
     ++regressions_;
   else
-    last[e.m.name] = e.m.incarnation;
+    last = e.m.incarnation;
   if (e.kind != membership::event::dead) return false;
   auto [claim, fresh] =
     death_claims_.emplace(std::make_pair(e.m.name, e.m.incarnation), wrongful);
@@ -71,15 +89,7 @@ bool membership_checker::on_event(const std::string& observer,
 bool membership_checker::view_correct(
   const std::vector<membership::member>& view,
   const std::set<std::string>& up_names) {
-  std::size_t alive_up = 0;
-  for (auto& m : view) {
-    bool up = up_names.count(m.name) > 0;
-    bool live = m.state == member_state::alive;
-    if (up != live) return false;
-    if (!up && m.state == member_state::suspect) return false;
-    alive_up += up;
-  }
-  return alive_up == up_names.size();
+  return view_matches(view, up_names);
 }
 
 // -- metadata -----------------------------------------------------------------

@@ -96,9 +96,18 @@ public:
   uint64_t incarnation_regressions() const { return regressions_; }
 
 private:
+  // Highest incarnation an observer has seen of each subject. Simulated
+  // node names ("n<i>") index a flat array (8 bytes per pair instead of a
+  // map node: the harness holds N^2 of these); other names use the map.
+  struct subject_incarnations {
+    static constexpr uint64_t none = ~uint64_t{0};
+    std::vector<uint64_t> by_index; // none: not seen
+    std::map<std::string, uint64_t> other;
+    /// The slot of `name`, created (as `none`) when absent.
+    uint64_t& slot(const std::string& name);
+  };
   // (observer, epoch) -> subject -> highest incarnation seen.
-  std::map<std::pair<std::string, uint64_t>, std::map<std::string, uint64_t>>
-    seen_;
+  std::map<std::pair<std::string, uint64_t>, subject_incarnations> seen_;
   // (subject, incarnation) of each death claim -> born wrongful?
   std::map<std::pair<std::string, uint64_t>, bool> death_claims_;
   uint64_t false_positives_ = 0;

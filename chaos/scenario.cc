@@ -395,8 +395,7 @@ void harness::sample() {
     ++total;
     auto& n = *nodes_[i];
     if (judged_up_gen_[i] != up_gen_ || judged_changes_[i] != n.view_changes()) {
-      judged_ok_[i] =
-        membership_checker::view_correct(n.observed_members(), up_names);
+      judged_ok_[i] = n.view_correct(up_names);
       judged_up_gen_[i] = up_gen_;
       judged_changes_[i] = n.view_changes();
     }

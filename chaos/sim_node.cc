@@ -49,6 +49,23 @@ uint64_t fold_entry(uint64_t h, const std::string& key,
   return h;
 }
 
+bool view_matches(const std::vector<membership::member>& view,
+                  const std::set<std::string>& up_names) {
+  std::size_t alive_up = 0;
+  for (auto& m : view) {
+    bool up = up_names.count(m.name) > 0;
+    bool live = m.state == membership::member_state::alive;
+    if (up != live) return false;
+    if (!up && m.state == membership::member_state::suspect) return false;
+    alive_up += up;
+  }
+  return alive_up == up_names.size();
+}
+
+bool cluster_node::view_correct(const std::set<std::string>& up_names) const {
+  return view_matches(observed_members(), up_names);
+}
+
 uint64_t cluster_node::wall_ms(time_point now) const {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
               now.time_since_epoch()).count();
@@ -125,6 +142,20 @@ std::vector<membership::member> core_node::members() const {
 }
 
 membership::member core_node::self() const { return mem_->self(); }
+
+bool core_node::view_correct(const std::set<std::string>& up_names) const {
+  // Equivalent to view_matches(members(), up_names): alive members are
+  // exactly the up nodes (as many, and each up node alive), none suspect.
+  using membership::member_state;
+  if (mem_->count(member_state::alive) != up_names.size()
+      || mem_->count(member_state::suspect) != 0)
+    return false;
+  for (auto& name : up_names) {
+    auto* m = mem_->find(name);
+    if (m == nullptr || m->state != member_state::alive) return false;
+  }
+  return true;
+}
 
 std::string core_node::store_digest() const {
   auto d = md_->digest();

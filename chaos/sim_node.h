@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,10 @@ public:
   virtual std::vector<membership::member> observed_members() const {
     return members();
   }
+  /// Whether the member table (as observed_members() gives it) matches
+  /// `up_names` exactly: every up node alive, every other known node dead
+  /// or left. Default: view_matches() over observed_members().
+  virtual bool view_correct(const std::set<std::string>& up_names) const;
   /// The store digest as text (equal digests: equal key/version sets).
   virtual std::string store_digest() const = 0;
   /// Version held for `key` (live entries), nullopt when absent.
@@ -143,6 +148,8 @@ public:
                              time_point now) override;
   std::vector<membership::member> members() const override;
   membership::member self() const override;
+  /// From the table's state counts and one lookup per up node: no copy.
+  bool view_correct(const std::set<std::string>& up_names) const override;
   std::string store_digest() const override;
   std::optional<metadata::version>
   version_of(const std::string& key) const override;
@@ -160,6 +167,11 @@ private:
   bool has_pending_ = false;
   time_point pending_at_{};
 };
+
+/// Whether `view` holds every name of `up_names` alive, and every other
+/// member it holds dead or left.
+bool view_matches(const std::vector<membership::member>& view,
+                  const std::set<std::string>& up_names);
 
 /// Name of node i in simulated clusters: "n0", "n1", ...
 std::string sim_node_name(std::size_t i);

@@ -127,6 +127,8 @@ struct core::impl {
               std::chrono::minutes(1)) {
     if (!config_error.empty()) state = run_state::inert;
     table.set_limits(cfg.max_unconfirmed, cfg.max_table_bytes);
+    table.set_index_key(mix64(seed ^ 0x6e616d6569647830ULL),
+                        mix64(seed ^ 0x6e616d6569647831ULL));
   }
 
   member& self() { return table.self(); }

@@ -124,7 +124,8 @@ void joiner::reconnect_tick(time_point now, outbound_list& out,
                             const std::set<address>& skip) {
   if (now < reconnect_next_) return;
   reconnect_next_ = now + jitter(cfg_.reconnect_interval * 2, rng_);
-  auto known = table_.sweep(now, cfg_.dead_retention);
+  // Only the seeds' liveness is asked of the live members.
+  auto known = table_.sweep(now, cfg_.dead_retention, seeds_);
   auto& cands = known.remembered;
   if (!skip.empty())
     cands.erase(std::remove_if(cands.begin(), cands.end(),

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cassert>
+#include <memory>
 #include <utility>
 
 #include "common/hash.h"
+#include "common/siphash.h"
 
 namespace pekonode::membership {
 
@@ -26,9 +28,72 @@ member_table::member_table(member self, std::size_t max_members,
   : self_(std::move(self)), max_members_(max_members),
     gossip_to_dead_(gossip_to_dead) {}
 
+member_table::~member_table() {
+  for (auto* e : sorted_) delete e;
+}
+
+std::size_t member_table::slot_of(std::string_view name) const {
+  return static_cast<std::size_t>(siphash24(key0_, key1_, name))
+         & (slots_.size() - 1);
+}
+
 member_table::entry* member_table::lookup(std::string_view name) const {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : it->second;
+  if (slots_.empty()) return nullptr;
+  auto mask = slots_.size() - 1;
+  for (auto i = slot_of(name);; i = (i + 1) & mask) {
+    auto* e = slots_[i];
+    if (e == nullptr) return nullptr;
+    if (e->name == name) return e;
+  }
+}
+
+void member_table::index_insert(entry* e) {
+  // Grow at 3/4 full (and from empty): probes stay short.
+  if (4 * (sorted_.size() + 1) > 3 * slots_.size()) index_grow();
+  auto mask = slots_.size() - 1;
+  auto i = slot_of(e->name);
+  while (slots_[i] != nullptr) i = (i + 1) & mask;
+  slots_[i] = e;
+}
+
+void member_table::index_erase(const entry* e) {
+  auto mask = slots_.size() - 1;
+  auto i = slot_of(e->name);
+  while (slots_[i] != e) i = (i + 1) & mask;
+  // Backward-shift deletion: move later members of the probe run into
+  // the hole when their home slot does not lie after it (no tombstones).
+  for (auto j = (i + 1) & mask;; j = (j + 1) & mask) {
+    auto* f = slots_[j];
+    if (f == nullptr) break;
+    auto home = slot_of(f->name);
+    // f may fill hole i unless its home is cyclically in (i, j].
+    bool home_in_between = i <= j ? (i < home && home <= j)
+                                  : (i < home || home <= j);
+    if (home_in_between) continue;
+    slots_[i] = f;
+    i = j;
+  }
+  slots_[i] = nullptr;
+}
+
+void member_table::index_grow() {
+  std::vector<entry*> old;
+  old.swap(slots_);
+  slots_.assign(old.empty() ? 16 : 2 * old.size(), nullptr);
+  auto mask = slots_.size() - 1;
+  for (auto* e : old) {
+    if (e == nullptr) continue;
+    auto i = slot_of(e->name);
+    while (slots_[i] != nullptr) i = (i + 1) & mask;
+    slots_[i] = e;
+  }
+}
+
+std::vector<member_table::entry*>::iterator
+member_table::sorted_pos(std::string_view name) {
+  return std::lower_bound(
+    sorted_.begin(), sorted_.end(), name,
+    [](const entry* e, std::string_view n) { return std::string_view(e->name) < n; });
 }
 
 const member* member_table::find(std::string_view name) const {
@@ -61,14 +126,14 @@ const member* member_table::confirm(std::string_view name) {
 bool member_table::forget_unconfirmed(std::string_view name) {
   auto* e = lookup(name);
   if (!e || e->confirmed) return false;
-  erase(table_.find(e->name));
+  erase(e);
   return true;
 }
 
 std::size_t member_table::entry_bytes(const member& m) {
-  // Name twice (map key and entry), address, tags as map nodes, and about
-  // 200 bytes of nodes and indexes around the entry.
-  std::size_t n = sizeof(entry) + 200 + 2 * m.name.capacity() + m.addr.capacity();
+  // The entry (name, address, tags as map nodes), its allocation, and
+  // its slots in sorted_, the name index and live_, with their slack.
+  std::size_t n = sizeof(entry) + 64 + m.name.capacity() + m.addr.capacity();
   for (auto& [k, v] : m.tags) n += 96 + k.capacity() + v.capacity();
   return n;
 }
@@ -82,27 +147,27 @@ std::vector<member> member_table::members() const {
   std::vector<member> r;
   r.reserve(size());
   bool placed = false;
-  for (auto& [name, m] : table_) {
-    if (!m.confirmed) continue;
-    if (!placed && self_.name < name) {
+  for (auto* m : sorted_) {
+    if (!m->confirmed) continue;
+    if (!placed && self_.name < m->name) {
       r.push_back(self_);
       placed = true;
     }
-    r.push_back(static_cast<const member&>(m));
+    r.push_back(static_cast<const member&>(*m));
   }
   if (!placed) r.push_back(self_);
   return r;
 }
 
-void member_table::index_add(std::vector<entry*>& v, std::size_t entry::*pos,
+void member_table::index_add(std::vector<entry*>& v, uint32_t entry::*pos,
                              entry& e) {
   if (e.*pos != npos) return;
-  e.*pos = v.size();
+  e.*pos = static_cast<uint32_t>(v.size());
   v.push_back(&e);
 }
 
 void member_table::index_remove(std::vector<entry*>& v,
-                                std::size_t entry::*pos, entry& e) {
+                                uint32_t entry::*pos, entry& e) {
   auto i = e.*pos;
   if (i == npos) return;
   v[i] = v.back();
@@ -146,8 +211,13 @@ void member_table::account(const member& m, int sign) {
   }
 }
 
-void member_table::erase(std::map<std::string, entry>::iterator it) {
-  auto& e = it->second;
+void member_table::erase(entry* e) {
+  sorted_.erase(sorted_pos(e->name));
+  release(e);
+}
+
+void member_table::release(entry* ep) {
+  auto& e = *ep;
   account(e, -1);
   if (e.counted) {
     if (is_live(e.state)) --live_count_;
@@ -157,8 +227,8 @@ void member_table::erase(std::map<std::string, entry>::iterator it) {
   bytes_ -= e.bytes;
   index_remove(live_, &entry::live_pos, e);
   index_remove(dead_recent_, &entry::dead_pos, e);
-  by_name_.erase(std::string_view(it->first));
-  table_.erase(it);
+  index_erase(ep);
+  delete ep;
 }
 
 apply_summary member_table::apply(const claim& c, std::string_view sender,
@@ -168,9 +238,9 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
   apply_summary s;
   s.state = c.state;
   s.accuser = c.from.empty() ? sender : c.from;
-  auto found = by_name_.find(c.name);
-  if (found == by_name_.end()) {
-    if (table_.size() + 1 >= max_members_) {
+  auto* found = lookup(c.name);
+  if (found == nullptr) {
+    if (sorted_.size() + 1 >= max_members_) {
       s.outcome = apply_summary::table_full;
       return s;
     }
@@ -178,7 +248,8 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
       s.outcome = apply_summary::unconfirmed_full;
       return s;
     }
-    entry e;
+    auto owned = std::make_unique<entry>();
+    auto& e = *owned;
     e.name = std::string(c.name);
     e.addr = std::string(c.addr);
     e.incarnation = c.incarnation;
@@ -186,16 +257,17 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     e.state_change = now;
     e.confirmed = confirmed;
     if (c.state == member_state::alive) e.tags = c.tags;
-    e.bytes = entry_bytes(e);
+    e.bytes = static_cast<uint32_t>(entry_bytes(e));
     if (bytes_ + e.bytes > max_bytes_) {
       s.outcome = apply_summary::over_bytes;
       return s;
     }
     bytes_ += e.bytes;
     if (!confirmed) ++unconfirmed_count_;
-    auto node = table_.emplace(e.name, std::move(e)).first;
-    by_name_.emplace(std::string_view(node->first), &node->second);
-    auto& ref = node->second;
+    auto pos = sorted_pos(e.name);
+    index_insert(&e);
+    sorted_.insert(pos, owned.release());
+    auto& ref = e;
     set_state(ref, c.state, now);
     account(ref, +1);
     s.outcome = apply_summary::added;
@@ -205,7 +277,7 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     s.confirmed = confirmed;
     return s;
   }
-  entry& cur = *found->second;
+  entry& cur = *found;
   s.m = &cur;
   s.confirmed = cur.confirmed;
   s.old_state = cur.state;
@@ -245,7 +317,7 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     cur.tags = c.tags;
     cur.addr = std::string(c.addr);
     bytes_ -= cur.bytes;
-    cur.bytes = entry_bytes(cur);
+    cur.bytes = static_cast<uint32_t>(entry_bytes(cur));
     bytes_ += cur.bytes;
   }
   set_state(cur, s.state, now);
@@ -300,21 +372,34 @@ std::vector<const member*> member_table::pick(std::size_t k, bool include_dead,
 }
 
 sweep_result member_table::sweep(time_point now, duration retention) {
+  return sweep_impl(now, retention, nullptr);
+}
+
+sweep_result member_table::sweep(time_point now, duration retention,
+                                 const std::vector<address>& watch) {
+  return sweep_impl(now, retention, &watch);
+}
+
+sweep_result member_table::sweep_impl(time_point now, duration retention,
+                                      const std::vector<address>* watch) {
   sweep_result r;
-  for (auto it = table_.begin(); it != table_.end();) {
-    auto& m = it->second;
-    if (!m.confirmed) {
-      ++it; // forgotten by the core's confirmation timers, not here
+  // One pass that keeps sorted_ in order and compacts it in place.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < sorted_.size(); ++i) {
+    auto& m = *sorted_[i];
+    if (m.confirmed && !is_live(m.state) && now - m.state_change >= retention) {
+      release(&m);
       continue;
     }
-    if (!is_live(m.state) && now - m.state_change >= retention) {
-      erase(it++);
-      continue;
-    }
-    if (is_live(m.state)) r.live.insert(m.addr);
-    else r.remembered.push_back(m.addr);
-    ++it;
+    sorted_[kept++] = &m;
+    if (!m.confirmed) continue; // forgotten by the core's confirmation timers
+    if (!is_live(m.state))
+      r.remembered.push_back(m.addr);
+    else if (!watch
+             || std::find(watch->begin(), watch->end(), m.addr) != watch->end())
+      r.live.insert(m.addr);
   }
+  sorted_.resize(kept);
   return r;
 }
 

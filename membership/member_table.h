@@ -28,7 +28,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/types.h"
@@ -115,6 +114,7 @@ public:
 
   member_table(const member_table&) = delete;
   member_table& operator=(const member_table&) = delete;
+  ~member_table();
 
   /// This node's own entry. The core changes it (refutation, leave,
   /// tags); the table reads it at query time, so it is never stale.
@@ -126,6 +126,14 @@ public:
   void set_limits(std::size_t max_unconfirmed, std::size_t max_bytes) {
     max_unconfirmed_ = max_unconfirmed;
     max_bytes_ = max_bytes;
+  }
+
+  /// Key of the name index's hash (SipHash), so that names chosen by a
+  /// peer cannot be made to collide; set before the first member arrives.
+  /// Only the index layout depends on it, never an answer or an order.
+  void set_index_key(uint64_t k0, uint64_t k1) {
+    key0_ = k0;
+    key1_ = k1;
   }
 
   /// The confirmed member called `name`, self included, or nullptr; O(1)
@@ -146,7 +154,7 @@ public:
   bool forget_unconfirmed(std::string_view name);
 
   /// Members known, self included, any state (unconfirmed ones excluded).
-  std::size_t size() const { return table_.size() + 1 - unconfirmed_count_; }
+  std::size_t size() const { return sorted_.size() + 1 - unconfirmed_count_; }
 
   /// Unconfirmed members held.
   std::size_t unconfirmed_count() const { return unconfirmed_count_; }
@@ -154,8 +162,8 @@ public:
   /// Estimated bytes of all entries (self excluded).
   std::size_t bytes() const { return bytes_; }
 
-  /// Estimated heap bytes of one entry: its strings, tags, and the map,
-  /// hash and index nodes that hold it.
+  /// Estimated heap bytes of one entry: its strings, tags, and the
+  /// indexes that hold it.
   static std::size_t entry_bytes(const member& m);
 
   /// Members in state `s`, self included; O(1).
@@ -173,16 +181,16 @@ public:
   template <class F>
   void for_each(F f) const {
     f(self_);
-    for (auto& [_, m] : table_)
-      if (m.confirmed) f(static_cast<const member&>(m));
+    for (auto* m : sorted_)
+      if (m->confirmed) f(static_cast<const member&>(*m));
   }
 
   /// Calls f(const member&) for every live (confirmed) member but self, by
   /// name.
   template <class F>
   void for_each_live_other(F f) const {
-    for (auto& [_, m] : table_)
-      if (m.confirmed && is_live(m.state)) f(static_cast<const member&>(m));
+    for (auto* m : sorted_)
+      if (m->confirmed && is_live(m->state)) f(static_cast<const member&>(*m));
   }
 
   /// Applies a claim about another member (never self: the core handles
@@ -204,6 +212,11 @@ public:
   /// or older, and returns the addresses of the others; O(N).
   sweep_result sweep(time_point now, duration retention);
 
+  /// Like sweep(), but `live` lists only the live addresses found in
+  /// `watch` (the caller's seeds): no set of every live address is built.
+  sweep_result sweep(time_point now, duration retention,
+                     const std::vector<address>& watch);
+
   /// Digest over the live members, self included; O(1).
   table_digest digest() const;
 
@@ -218,24 +231,38 @@ public:
   static uint64_t entry_hash(const member& m);
 
 private:
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  static constexpr uint32_t npos = static_cast<uint32_t>(-1);
 
-  // A member plus its slots in the sampling indexes.
+  // A member plus its slots in the sampling indexes. Every node of a
+  // simulated cluster holds one per member, so it is kept small.
   struct entry : member {
-    std::size_t live_pos = npos; // index in live_ (alive or suspect)
-    std::size_t dead_pos = npos; // index in dead_recent_
-    bool counted = false;        // included in state_counts_
-    bool confirmed = true;       // see confirm()
-    std::size_t bytes = 0;       // entry_bytes() when last accounted
+    uint32_t live_pos = npos; // index in live_ (alive or suspect)
+    uint32_t dead_pos = npos; // index in dead_recent_
+    uint32_t bytes = 0;       // entry_bytes() when last accounted
+    bool counted = false;     // included in state_counts_
+    bool confirmed = true;    // see confirm()
   };
 
   entry* lookup(std::string_view name) const;
+  // The name index: open addressing with linear probing over slots_
+  // (a power of two, at most 3/4 full), keyed SipHash of the name.
+  std::size_t slot_of(std::string_view name) const;
+  void index_insert(entry* e);
+  void index_erase(const entry* e);
+  void index_grow();
+  // Position of `name` in sorted_ (or where it would go).
+  std::vector<entry*>::iterator sorted_pos(std::string_view name);
+  // Removes `e` from counts, digests and indexes, sorted_ excepted, and
+  // frees it.
+  void release(entry* e);
+  sweep_result sweep_impl(time_point now, duration retention,
+                          const std::vector<address>* watch);
   void set_state(entry& m, member_state s, time_point now);
   void account(const member& m, int sign);
-  void erase(std::map<std::string, entry>::iterator it);
-  static void index_add(std::vector<entry*>& v, std::size_t entry::*pos,
+  void erase(entry* e);
+  static void index_add(std::vector<entry*>& v, uint32_t entry::*pos,
                         entry& e);
-  static void index_remove(std::vector<entry*>& v, std::size_t entry::*pos,
+  static void index_remove(std::vector<entry*>& v, uint32_t entry::*pos,
                            entry& e);
 
   member self_;
@@ -245,14 +272,18 @@ private:
   std::size_t unconfirmed_count_ = 0;
   std::size_t bytes_ = 0;
   duration gossip_to_dead_;
-  std::map<std::string, entry> table_; // excludes self; ordered for members()
-  // Hash index over table_ (keys view the map's node keys, which never
-  // move): the per-claim lookup is a hash, not O(log N) string compares.
-  std::unordered_map<std::string_view, entry*> by_name_;
-  std::vector<entry*> live_;        // live members of table_, any order
+  // Every member but self, owned, ordered by name (members(), for_each).
+  // Entries are allocated one by one, so pointers to them stay valid; the
+  // vector holds 8 bytes per member where a map node held ~60.
+  std::vector<entry*> sorted_;
+  // Hash index over sorted_'s entries (nullptr: empty slot): the
+  // per-claim lookup is a hash, not O(log N) string compares.
+  std::vector<entry*> slots_;
+  uint64_t key0_ = 0x70656b6f6e6f6465ULL, key1_ = 0x6d656d6265727321ULL;
+  std::vector<entry*> live_;        // live members of sorted_, any order
   std::vector<entry*> dead_recent_; // dead, possibly within gossip_to_dead
-  std::size_t state_counts_[4] = {0, 0, 0, 0}; // of table_, by member_state
-  std::size_t live_count_ = 1;                 // self + live of table_
+  std::size_t state_counts_[4] = {0, 0, 0, 0}; // of sorted_, by member_state
+  std::size_t live_count_ = 1;                 // self + live of sorted_
   // Incremental digest over the live members of table_ (self is added at
   // query time): per bucket, and their sum.
   uint64_t bucket_sum_[digest_buckets] = {};

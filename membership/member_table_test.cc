@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -315,6 +316,52 @@ TEST(MemberTable, DigestTracksEveryChange) {
   auto bx = x.bucket_hashes(), by = y.bucket_hashes();
   for (std::size_t i = 0; i < member_table::digest_buckets; ++i)
     EXPECT_EQ(bx[i] != by[i], i == member_table::bucket_of("a")) << i;
+}
+
+// The name index stays exact through growth and through deletions in the
+// middle of probe runs (sweeps and forgotten unconfirmed members), with a
+// small key space so that runs are long; members() stays name-ordered.
+TEST(MemberTable, NameIndexSurvivesChurn) {
+  member_table t(self_member(), 100000, seconds(30));
+  t.set_index_key(1, 2);
+  std::mt19937_64 rng(5);
+  std::map<std::string, S> ref; // confirmed members and their states
+  std::set<std::string> unconf;
+  const S all[] = {S::alive, S::suspect, S::dead, S::left};
+  for (int i = 0; i < 20000; ++i) {
+    auto n = "k" + std::to_string(rng() % 3000);
+    auto r = rng() % 10;
+    auto now = t0 + seconds(i / 100);
+    if (r == 0 && unconf.count(n)) {
+      ASSERT_TRUE(t.forget_unconfirmed(n));
+      unconf.erase(n);
+    } else if (r == 1 && !ref.count(n) && !unconf.count(n)) {
+      t.apply(make_claim(n, 1, S::alive, {}, n + ":1"), "q", true, now, false);
+      unconf.insert(n);
+    } else if (!unconf.count(n)) {
+      auto st = all[rng() % 4];
+      auto res = t.apply(make_claim(n, i, st, "q", n + ":1"), "q", true, now);
+      if (res.applied()) ref[n] = res.m->state;
+    }
+    if (i % 997 == 0) {
+      t.sweep(now, seconds(20));
+      for (auto it = ref.begin(); it != ref.end();)
+        it = t.find(it->first) ? std::next(it) : ref.erase(it);
+    }
+  }
+  for (int k = 0; k < 3000; ++k) {
+    auto n = "k" + std::to_string(k);
+    auto* m = t.find(n);
+    ASSERT_EQ(m != nullptr, ref.count(n) == 1) << n;
+    if (m) EXPECT_EQ(m->state, ref[n]) << n;
+    EXPECT_EQ(t.unconfirmed(n), unconf.count(n) == 1) << n;
+    EXPECT_EQ(t.find_any(n) != nullptr, ref.count(n) + unconf.count(n) == 1) << n;
+  }
+  auto ms = t.members();
+  ASSERT_EQ(ms.size(), ref.size() + 1);
+  EXPECT_TRUE(std::is_sorted(ms.begin(), ms.end(),
+                             [](auto& a, auto& b) { return a.name < b.name; }));
+  EXPECT_EQ(t.unconfirmed_count(), unconf.size());
 }
 
 } // namespace

@@ -184,14 +184,24 @@ std::vector<address> core::pick_peers(size_t k) {
     std::shuffle(result.begin(), result.end(), rng_);
     return result;
   }
-  // Partial Fisher-Yates over indices.
-  std::vector<size_t> idx(peers_.size());
-  for (size_t i = 0; i < idx.size(); ++i)
-    idx[i] = i;
+  // Partial Fisher-Yates over indices, the identity permutation held
+  // sparsely: only the O(k) displaced slots are stored, not all N.
+  std::vector<std::pair<size_t, size_t>> moved; // slot -> index held there
+  moved.reserve(2 * k);
+  auto at = [&moved](size_t slot) -> size_t& {
+    for (auto& [s, v] : moved)
+      if (s == slot) return v;
+    moved.emplace_back(slot, slot);
+    return moved.back().second;
+  };
+  result.reserve(k);
   for (size_t i = 0; i < k; ++i) {
-    std::uniform_int_distribution<size_t> d(i, idx.size() - 1);
-    std::swap(idx[i], idx[d(rng_)]);
-    result.push_back(peers_[idx[i]]);
+    std::uniform_int_distribution<size_t> d(i, peers_.size() - 1);
+    auto j = d(rng_);
+    size_t& a = at(i);
+    size_t& b = at(j); // `moved` does not reallocate: reserved 2k
+    std::swap(a, b);
+    result.push_back(peers_[a]);
   }
   return result;
 }
