@@ -23,7 +23,7 @@ config config::local() {
   c.gossip_to_dead = seconds(15);
   c.sync_interval = seconds(5);
   c.join_sync_interval = milliseconds(200);
-  c.churn_sync_max_wait = seconds(2);
+  c.churn_sync_max_wait = seconds(3);
   c.join_retry_initial = milliseconds(200);
   c.join_retry_max = seconds(5);
   c.reconnect_interval = seconds(5);
@@ -42,7 +42,7 @@ config config::wan() {
   c.gossip_to_dead = seconds(60);
   c.sync_interval = seconds(30);
   c.join_sync_interval = seconds(2);
-  c.churn_sync_max_wait = seconds(20);
+  c.churn_sync_max_wait = seconds(30);
   c.join_retry_initial = seconds(1);
   c.join_retry_max = seconds(60);
   c.reconnect_interval = seconds(60);
