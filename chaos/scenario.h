@@ -80,6 +80,11 @@ public:
   /// Starts node i at i*gap, joining through n0..n2, waits `settle_for`,
   /// then on until every view is exact (at most two anti-entropy periods).
   void boot_staggered(duration gap, duration settle_for);
+  /// Starts node i now, joining through `seeds` (no settling, no note):
+  /// for measurements that script their own boot (chaos/join_bench.cc).
+  void start_node(std::size_t i, const std::vector<std::size_t>& seeds) {
+    start(i, seeds);
+  }
   /// Crash: node i stops; deaths of it are no longer false positives.
   void crash(std::size_t i);
   /// Fresh process under the same name and address, rejoining via n0..n2.

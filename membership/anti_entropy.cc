@@ -18,6 +18,7 @@ anti_entropy::anti_entropy(const config& cfg, member_table& table, outbox& ob,
   // generator: the core's draws (and so the simulator's runs) are unchanged.
   auto copy = rng;
   nonce_rng_.seed(copy() ^ 0x510e527fade682d1ULL);
+  churn_rng_.seed(copy() ^ 0x9b05688c2b3e6c1fULL);
 }
 
 duration anti_entropy::sync_period() const {
@@ -36,7 +37,21 @@ void anti_entropy::start_quick_syncs(time_point now) {
     sync_next_ = now + jitter(cfg_.join_sync_interval, rng_);
 }
 
+void anti_entropy::note_join(time_point now) {
+  if (!cfg_.churn_syncs) return;
+  if (churn_first_ == time_point::max()) churn_first_ = now;
+  churn_due_ = std::min(now + jitter(cfg_.join_sync_interval * 2, churn_rng_),
+                        churn_first_ + cfg_.churn_sync_max_wait);
+}
+
 void anti_entropy::tick(time_point now, outbound_list& out) {
+  if (now >= churn_due_) {
+    churn_due_ = churn_first_ = time_point::max();
+    // A digest sent meanwhile (a quick or periodic sync) covers this one.
+    if ((!digest_sent_ || now - last_digest_ >= cfg_.join_sync_interval)
+        && send_digest(now, out))
+      ++stats_.churn_syncs;
+  }
   if (now < sync_next_) return;
   if (quick_syncs_left_ > 0) {
     --quick_syncs_left_;
@@ -44,6 +59,11 @@ void anti_entropy::tick(time_point now, outbound_list& out) {
   } else {
     sync_next_ = now + jitter(sync_period() * 2, rng_);
   }
+  send_digest(now, out);
+}
+
+// Our digest to one random live member; false when there is none.
+bool anti_entropy::send_digest(time_point now, outbound_list& out) {
   // A digest unanswered for a period is forgotten: a late answer is
   // unsolicited.
   for (auto it = sync_pending_.begin(); it != sync_pending_.end();)
@@ -52,7 +72,7 @@ void anti_entropy::tick(time_point now, outbound_list& out) {
     it = now - it->second.at > sync_period() ? buckets_sent_.erase(it)
                                              : std::next(it);
   auto peer = table_.pick(1, false, now, {}, rng_);
-  if (peer.empty()) return;
+  if (peer.empty()) return false;
   ++stats_.syncs_started;
   auto mine = table_.digest();
   auto p = ob_.packet();
@@ -61,7 +81,10 @@ void anti_entropy::tick(time_point now, outbound_list& out) {
   if (auto size = p.ByteSizeLong(); size < min_digest_bytes)
     p.mutable_digest()->set_pad(std::string(min_digest_bytes - size, '\0'));
   sync_pending_[peer[0]->addr] = now;
+  last_digest_ = now;
+  digest_sent_ = true;
   ob_.send(peer[0]->addr, p, out);
+  return true;
 }
 
 // -- reply budgets -----------------------------------------------------------------

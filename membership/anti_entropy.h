@@ -56,11 +56,17 @@ public:
   /// missed.
   void start_quick_syncs(time_point now);
 
+  /// A member joined or came back, learnt from gossip: arms one churn
+  /// sync (config::churn_syncs) for when joins have been quiet for
+  /// join_sync_interval (jittered), at the latest 4 * join_sync_interval
+  /// after the first join it covers. No draw from the core's generator.
+  void note_join(time_point now);
+
   /// When the next exchange is due.
-  time_point next_wakeup() const { return sync_next_; }
+  time_point next_wakeup() const { return std::min(sync_next_, churn_due_); }
 
   /// If due: sends our digest to one random live member and schedules the
-  /// next exchange.
+  /// next exchange (a churn sync does not move the periodic schedule).
   void tick(time_point now, outbound_list& out);
 
   // -- inbound ---------------------------------------------------------------------
@@ -99,6 +105,7 @@ private:
                          std::size_t allowed, outbound_list& out);
   void send_buckets(const address& to, const std::set<uint32_t>& buckets,
                     time_point now, outbound_list& out);
+  bool send_digest(time_point now, outbound_list& out);
 
   const config& cfg_;
   member_table& table_;
@@ -107,6 +114,13 @@ private:
   core_stats& stats_;
   time_point sync_next_ = time_point::max();
   int quick_syncs_left_ = 0;                  // of config::join_syncs
+  // Churn sync (config::churn_syncs): due time, the first join it covers
+  // (max: none armed), and when we last sent a digest.
+  time_point churn_due_ = time_point::max();
+  time_point churn_first_ = time_point::max();
+  time_point last_digest_{};
+  bool digest_sent_ = false;
+  std::mt19937_64 churn_rng_; // jitter of churn syncs only
   std::map<address, time_point> sync_pending_; // digests we sent, by peer
   // Bucket lists we sent (answering digests), by requester: the want that
   // follows must echo the nonce. At most max_reply_peers.

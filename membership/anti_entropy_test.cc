@@ -88,6 +88,53 @@ struct pair_fixture {
   }
 };
 
+// Churn syncs (config::churn_syncs): joins learnt from gossip arm one
+// extra exchange once joins have been quiet for join_sync_interval
+// (jittered to [1x, 2x)), at the latest churn_sync_max_wait after the first
+// join it covers, never two within join_sync_interval; off, none.
+TEST(AntiEntropy, ChurnSyncAfterJoinsGoQuiet) {
+  pair_fixture f;
+  auto& c = f.a.cfg;
+  f.a.ae.schedule(t0); // periodic sync far away (>= half a sync period)
+  auto digests = [&] { return f.a.stats.syncs_started; };
+  // Nothing armed: no exchange.
+  f.a.ae.tick(t0 + c.join_sync_interval * 3, f.a.out);
+  EXPECT_EQ(digests(), 0u);
+  // One join: one exchange within [1x, 2x) of the interval, then none.
+  auto t1 = t0 + seconds(1);
+  f.a.ae.note_join(t1);
+  EXPECT_GE(f.a.ae.next_wakeup(), t1 + c.join_sync_interval);
+  EXPECT_LT(f.a.ae.next_wakeup(), t1 + c.join_sync_interval * 2);
+  f.a.ae.tick(t1 + c.join_sync_interval - milliseconds(1), f.a.out);
+  EXPECT_EQ(digests(), 0u);
+  f.a.ae.tick(t1 + c.join_sync_interval * 2, f.a.out);
+  EXPECT_EQ(digests(), 1u);
+  EXPECT_EQ(f.a.stats.churn_syncs, 1u);
+  ASSERT_EQ(f.a.out.size(), 1u);
+  EXPECT_TRUE(parse(f.a.out[0]).has_digest());
+  f.a.ae.tick(t1 + c.join_sync_interval * 10, f.a.out);
+  EXPECT_EQ(digests(), 1u);
+  // A join every 100 ms (never quiet): one exchange per max wait.
+  auto t2 = t1 + seconds(10);
+  auto t = t2;
+  for (; t < t2 + c.churn_sync_max_wait * 3; t += milliseconds(100)) {
+    f.a.ae.note_join(t);
+    f.a.ae.tick(t, f.a.out);
+  }
+  EXPECT_EQ(digests(), 1u + 3u);
+  // Off: nothing.
+  node off{"z", 3, [] {
+             auto k = config::lan();
+             k.churn_syncs = false;
+             return k;
+           }()};
+  off.add_many(5);
+  off.ae.schedule(t0);
+  off.ae.note_join(t1);
+  off.ae.tick(t1 + seconds(5), off.out);
+  EXPECT_EQ(off.stats.syncs_started, 0u);
+}
+
 TEST(AntiEntropy, AgreeingViewsCostOneDigest) {
   pair_fixture f;
   ASSERT_EQ(f.a.table.digest().hash, f.b.table.digest().hash);

@@ -23,6 +23,7 @@ config config::local() {
   c.gossip_to_dead = seconds(15);
   c.sync_interval = seconds(5);
   c.join_sync_interval = milliseconds(200);
+  c.churn_sync_max_wait = seconds(3);
   c.join_retry_initial = milliseconds(200);
   c.join_retry_max = seconds(5);
   c.reconnect_interval = seconds(5);
@@ -41,6 +42,7 @@ config config::wan() {
   c.gossip_to_dead = seconds(60);
   c.sync_interval = seconds(30);
   c.join_sync_interval = seconds(2);
+  c.churn_sync_max_wait = seconds(30);
   c.join_retry_initial = seconds(1);
   c.join_retry_max = seconds(60);
   c.reconnect_interval = seconds(60);
@@ -77,6 +79,8 @@ std::string config::validate() const {
   if (join_syncs < 0 || join_syncs > 16) return "join_syncs must be in [0,16]";
   if (join_sync_interval <= duration::zero())
     return "join_sync_interval must be positive";
+  if (churn_sync_max_wait < join_sync_interval)
+    return "churn_sync_max_wait must be at least join_sync_interval";
   if (join_retry_initial <= duration::zero()
       || join_retry_max < join_retry_initial)
     return "join retry delays must be positive and initial <= max";

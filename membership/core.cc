@@ -374,7 +374,11 @@ struct core::impl {
     auto& m = *s.m;
     if (s.outcome == apply_summary::added && !s.became_live)
       return; // remembered for healing, not news
-    if (s.became_live) prober.add_target(m.name);
+    if (s.became_live) {
+      prober.add_target(m.name);
+      // News of a join by gossip: others may have missed it (churn syncs).
+      if (src == source::gossip) ae.note_join(now);
+    }
     switch (s.state) {
       case member_state::alive:
         prober.clear(m.name);
@@ -430,6 +434,7 @@ struct core::impl {
     ++stats.members_confirmed;
     if (!is_live(m->state)) return; // remembered for healing, not news
     prober.add_target(m->name);
+    ae.note_join(now);
     emit(event::joined, *m);
     if (m->state == member_state::suspect) {
       emit(event::suspect, *m);

@@ -72,6 +72,7 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("join_attempts", x.join_attempts),
     compat::field("syncs_started", x.syncs_started),
     compat::field("syncs_differed", x.syncs_differed),
+    compat::field("churn_syncs", x.churn_syncs),
     compat::field("reconnects", x.reconnects),
     compat::field("heal_notices", x.heal_notices),
     compat::field("corrections_sent", x.corrections_sent),

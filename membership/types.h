@@ -112,6 +112,9 @@ struct core_stats {
   uint64_t join_attempts = 0;
   uint64_t syncs_started = 0;
   uint64_t syncs_differed = 0;
+  /// Of syncs_started: extra exchanges after members joined by gossip
+  /// (config::churn_syncs).
+  uint64_t churn_syncs = 0;
   uint64_t reconnects = 0;
   uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
   /// Replies carrying our newer record to senders of stale accusations.
