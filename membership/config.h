@@ -91,8 +91,11 @@ struct config {
   /// the suspect woke from a CPU stall had no path to the refutation but
   /// random gossip (about 1 run in 100 of cpu_stall at N=30 with local).
   /// Cost: ~4 small pings per suspicion that lasts its minimum timeout,
-  /// none for one refuted within the first period. Off only to reproduce
-  /// plain Lifeguard. Default on.
+  /// none for one refuted within the first period. From the second check
+  /// on, each check also goes through one random member as a ping-req
+  /// carrying the suspicion (our own links to the suspect, and to every
+  /// member our gossip of the suspicion reached, may be cut: a one-way
+  /// partition). Off only to reproduce plain Lifeguard. Default on.
   bool suspicion_checks = true;
 
   /// Refutation assist: (1) a packet that carries an accusation (suspect or

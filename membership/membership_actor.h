@@ -59,6 +59,7 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("probe_retries", x.probe_retries),
     compat::field("rtt_samples", x.rtt_samples),
     compat::field("suspicion_checks", x.suspicion_checks),
+    compat::field("indirect_suspicion_checks", x.indirect_suspicion_checks),
     compat::field("relayed_probes", x.relayed_probes),
     compat::field("nacks_sent", x.nacks_sent),
     compat::field("nacks_received", x.nacks_received),

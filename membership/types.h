@@ -99,6 +99,7 @@ struct core_stats {
   uint64_t probe_retries = 0;    ///< direct pings sent again (config::probe_retry)
   uint64_t rtt_samples = 0;      ///< acks of first pings timed (round-trip samples)
   uint64_t suspicion_checks = 0; ///< pings to members we hold suspect (config::suspicion_checks)
+  uint64_t indirect_suspicion_checks = 0; ///< suspicion checks sent through a helper (ping-req)
   uint64_t relayed_probes = 0;   ///< ping-reqs served for others
   uint64_t nacks_sent = 0;
   uint64_t nacks_received = 0;
