@@ -74,6 +74,8 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("syncs_started", x.syncs_started),
     compat::field("syncs_differed", x.syncs_differed),
     compat::field("reconnects", x.reconnects),
+    compat::field("dead_probes", x.dead_probes),
+    compat::field("dead_contacts", x.dead_contacts),
     compat::field("heal_notices", x.heal_notices),
     compat::field("corrections_sent", x.corrections_sent),
     compat::field("suspect_notices", x.suspect_notices),
