@@ -36,6 +36,12 @@ void anti_entropy::start_quick_syncs(time_point now) {
     sync_next_ = now + jitter(cfg_.join_sync_interval, rng_);
 }
 
+void anti_entropy::merge_syncs(time_point now) {
+  if (quick_syncs_left_ > 0) return;
+  ++stats_.merge_syncs;
+  start_quick_syncs(now);
+}
+
 void anti_entropy::tick(time_point now, outbound_list& out) {
   if (now < sync_next_) return;
   if (quick_syncs_left_ > 0) {

@@ -56,6 +56,12 @@ public:
   /// missed.
   void start_quick_syncs(time_point now);
 
+  /// The same after a merge (a reconnect answered: a healed partition),
+  /// unless quick syncs already run: members that missed the merge's
+  /// gossip are found by digest within a few join_sync_intervals instead
+  /// of a sync period.
+  void merge_syncs(time_point now);
+
   /// When the next exchange is due.
   time_point next_wakeup() const { return sync_next_; }
 

@@ -600,6 +600,10 @@ struct core::impl {
     // Joined: pull what the seed's table missed (members that joined after
     // the reply was cut, gossip that died out while the cluster was small).
     if (s.join_reply() && join.on_join_reply(now)) ae.start_quick_syncs(now);
+    // A reconnect answered: two views merged. Members that miss the
+    // merge's gossip (each update is relayed a bounded number of times)
+    // would wait for the next sync period; quick syncs find them.
+    else if (s.join_reply() && src == source::page) ae.merge_syncs(now);
   }
 
   // -- timers ------------------------------------------------------------------------

@@ -76,6 +76,7 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("reconnects", x.reconnects),
     compat::field("dead_probes", x.dead_probes),
     compat::field("dead_contacts", x.dead_contacts),
+    compat::field("merge_syncs", x.merge_syncs),
     compat::field("heal_notices", x.heal_notices),
     compat::field("corrections_sent", x.corrections_sent),
     compat::field("suspect_notices", x.suspect_notices),

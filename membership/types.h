@@ -116,6 +116,7 @@ struct core_stats {
   uint64_t reconnects = 0;
   uint64_t dead_probes = 0;    ///< pings to members held dead (config::dead_probe_interval)
   uint64_t dead_contacts = 0;  ///< reconnects started by a packet from a member held dead
+  uint64_t merge_syncs = 0;    ///< quick digest syncs started by a reconnect reply
   uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
   /// Replies carrying our newer record to senders of stale accusations.
   uint64_t corrections_sent = 0;
