@@ -108,12 +108,13 @@ TEST_P(Scenarios, ConcurrentWriters) {
   expect_pass("concurrent_writers", 16, {1, 2, 3});
 }
 
-// Broken on purpose: no reconnects, so after a partition that outlives
+// Broken on purpose: no reconnects and no dead-member probes, so after a partition that outlives
 // gossip_to_dead neither side ever contacts the other again (anti-entropy
 // only talks to live members). The membership checker must say FAIL.
 TEST_P(Scenarios, BrokenPartitionWithoutReconnectNeverHeals) {
   node_config cfg;
   cfg.membership.reconnect_interval = std::chrono::hours(100);
+  cfg.membership.dead_probe_interval = {};
   auto r = run("partition_2way_heal", 12, 1, cfg);
   EXPECT_FALSE(r.pass());
   EXPECT_FALSE(r.mem_final_ok);

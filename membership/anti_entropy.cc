@@ -44,6 +44,12 @@ void anti_entropy::note_join(time_point now) {
                         churn_first_ + cfg_.churn_sync_max_wait);
 }
 
+void anti_entropy::merge_syncs(time_point now) {
+  if (quick_syncs_left_ > 0) return;
+  ++stats_.merge_syncs;
+  start_quick_syncs(now);
+}
+
 void anti_entropy::tick(time_point now, outbound_list& out) {
   if (now >= churn_due_) {
     churn_due_ = churn_first_ = time_point::max();

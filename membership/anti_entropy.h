@@ -62,6 +62,12 @@ public:
   /// after the first join it covers. No draw from the core's generator.
   void note_join(time_point now);
 
+  /// Quick syncs as after joining, after a merge (a reconnect answered: a
+  /// healed partition), unless quick syncs already run: members that missed the merge's
+  /// gossip are found by digest within a few join_sync_intervals instead
+  /// of a sync period.
+  void merge_syncs(time_point now);
+
   /// When the next exchange is due.
   time_point next_wakeup() const { return std::min(sync_next_, churn_due_); }
 

@@ -27,6 +27,7 @@ config config::local() {
   c.join_retry_initial = milliseconds(200);
   c.join_retry_max = seconds(5);
   c.reconnect_interval = seconds(5);
+  c.dead_probe_interval = milliseconds(500);
   c.leave_drain = milliseconds(300);
   return c;
 }
@@ -46,6 +47,7 @@ config config::wan() {
   c.join_retry_initial = seconds(1);
   c.join_retry_max = seconds(60);
   c.reconnect_interval = seconds(60);
+  c.dead_probe_interval = seconds(10);
   c.leave_drain = seconds(3);
   return c;
 }
@@ -86,6 +88,8 @@ std::string config::validate() const {
     return "join retry delays must be positive and initial <= max";
   if (reconnect_interval <= duration::zero())
     return "reconnect_interval must be positive";
+  if (dead_probe_interval < duration::zero())
+    return "dead_probe_interval must not be negative";
   if (max_incarnation_jump < 1) return "max_incarnation_jump must be >= 1";
   if (refute_burst < 1) return "refute_burst must be >= 1";
   if (assist_burst < 1 || assist_per_probe < 1)

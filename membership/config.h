@@ -94,8 +94,11 @@ struct config {
   /// the suspect woke from a CPU stall had no path to the refutation but
   /// random gossip (about 1 run in 100 of cpu_stall at N=30 with local).
   /// Cost: ~4 small pings per suspicion that lasts its minimum timeout,
-  /// none for one refuted within the first period. Off only to reproduce
-  /// plain Lifeguard. Default on.
+  /// none for one refuted within the first period. From the second check
+  /// on, each check also goes through one random member as a ping-req
+  /// carrying the suspicion (our own links to the suspect, and to every
+  /// member our gossip of the suspicion reached, may be cut: a one-way
+  /// partition). Off only to reproduce plain Lifeguard. Default on.
   bool suspicion_checks = true;
 
   /// Refutation assist: (1) a packet that carries an accusation (suspect or
@@ -197,6 +200,16 @@ struct config {
   /// not a live member is sent a reconnect request, so partitions that
   /// outlived every timeout re-merge. lan 20 s, local 5 s, wan 60 s.
   duration reconnect_interval = seconds(20);
+  /// Dead-member probes: every [1x, 2x) dead_probe_interval (jittered),
+  /// while this node holds some member dead, one of them at random gets a
+  /// ping that carries our 'dead' record of it. A member cut off by a
+  /// partition that has healed answers (it refutes the record, and acks);
+  /// a packet from a member we hold dead starts a reconnect to it at once
+  /// (below), so a healed partition is noticed within a fraction of this
+  /// interval cluster-wide (N nodes probe), not after reconnect_interval.
+  /// Cost: one ~60 B ping per interval per node, only while a member is
+  /// dead (dead_retention). Zero: off. lan 2 s, local 500 ms, wan 10 s.
+  duration dead_probe_interval = seconds(2);
   /// Addresses from discovery (DNS) contacted per discover() call: the rest
   /// wait for the next refresh.
   std::size_t max_discovery_joins = 16;

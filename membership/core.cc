@@ -452,6 +452,26 @@ struct core::impl {
     if (table.find_any(sender)->addr == from) on_confirmed(sender, now);
   }
 
+  // Whether `sender` is a member we hold dead, at `from`.
+  bool held_dead(const std::string& sender, const address& from) const {
+    auto* m = table.find(sender);
+    return m && m->state == member_state::dead && m->addr == from
+           && sender != table.self().name;
+  }
+
+  // A packet from a member we held dead when it arrived (a healed
+  // partition, a false death): tell it what we hold, if its packet did not
+  // already refute it, so it refutes; and pull its table with a reconnect
+  // request (config::dead_probe_interval), so every member it knows that
+  // we hold dead comes back in one exchange instead of one gossip or sync
+  // at a time.
+  void heard_from_dead(const std::string& sender, const address& from,
+                       time_point now, outbound_list& out) {
+    if (auto* m = table.find(sender); m && m->state == member_state::dead)
+      heal_notice(*m, now, out);
+    join.dead_contact(from, now, out);
+  }
+
   // Whether `sender` is a confirmed live member at `from`.
   bool verified_member(const std::string& sender, const address& from) const {
     auto* m = table.find(sender);
@@ -587,6 +607,10 @@ struct core::impl {
     // Joined: pull what the seed's table missed (members that joined after
     // the reply was cut, gossip that died out while the cluster was small).
     if (s.join_reply() && join.on_join_reply(now)) ae.start_quick_syncs(now);
+    // A reconnect answered: two views merged. Members that miss the
+    // merge's gossip (each update is relayed a bounded number of times)
+    // would wait for the next sync period; quick syncs find them.
+    else if (s.join_reply() && src == source::page) ae.merge_syncs(now);
   }
 
   // -- timers ------------------------------------------------------------------------
@@ -743,6 +767,8 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
   // Whether the sender is a member we know at this address, judged before
   // the packet's own claims (which may introduce it) are applied.
   bool member = d.verified_member(p.sender(), from);
+  bool from_dead = d.cfg.dead_probe_interval > duration::zero()
+                   && d.held_dead(p.sender(), from);
   // Claims first (the body may depend on them: a leave notice's 'left'),
   // then the replies they call for, then the body.
   d.heal_notices_budget = max_heal_notices_per_packet;
@@ -797,6 +823,12 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
     case Packet::kLeaveAck: break; // late: we rejoined since
     case Packet::BODY_NOT_SET: break;
   }
+  // Join traffic and state pages are a merge in progress already; a
+  // digest got its reconnect request above.
+  if (from_dead && p.body_case() != Packet::kJoin
+      && p.body_case() != Packet::kChallenge && p.body_case() != Packet::kState
+      && p.body_case() != Packet::kDigest)
+    d.heard_from_dead(p.sender(), from, now, out);
 }
 
 void core::poll(time_point now, outbound_list& out) {
@@ -830,6 +862,7 @@ void core::poll(time_point now, outbound_list& out) {
   }
   d.ae.tick(now, out);
   d.reconnect_tick(now, out);
+  d.join.dead_probe_tick(now, out);
 }
 
 time_point core::next_wakeup() const {

@@ -295,6 +295,80 @@ TEST(Core, SuspicionExpiresToDead) {
   EXPECT_EQ(f.c.stats().deaths_declared, 1u);
 }
 
+// Healing a partition: a member held dead gets a ping carrying our 'dead'
+// record every [1x, 2x) dead_probe_interval; any packet from a member held
+// dead (not one refuting it) is answered with that record and a reconnect
+// request, at most one reconnect per probe interval.
+TEST(Core, DeadMembersAreProbedAndTheirPacketsStartAReconnect) {
+  for (bool on : {true, false}) {
+    auto cfg = config::lan();
+    if (!on) cfg.dead_probe_interval = {};
+    core c{cfg, "me", test_addr("me"), {}, 7};
+    outbound_list out;
+    c.join({}, t0, out);
+    c.handle(test_addr("p0"),
+             pkt("p0", {upd("p0", 0, ALIVE), upd("p1", 0, ALIVE), upd("p2", 0, ALIVE)}),
+             t0, out);
+    c.handle(test_addr("p0"), pkt("p0", {upd("p1", 0, DEAD, "p0")}), t0, out);
+    ASSERT_NE(c.find("p1"), nullptr);
+    ASSERT_EQ(c.find("p1")->state, member_state::dead);
+    out.clear();
+    auto now = t0;
+    while (c.next_wakeup() <= t0 + 2 * cfg.dead_probe_interval + milliseconds(1)
+           && now < t0 + seconds(10)) {
+      now = c.next_wakeup();
+      c.poll(now, out);
+    }
+    std::size_t probes = 0;
+    for (auto& o : out) {
+      auto p = parse(o);
+      if (o.to != test_addr("p1") || !p.has_ping()) continue;
+      ++probes;
+      EXPECT_EQ(p.ping().target(), "p1");
+      ASSERT_EQ(p.updates_size(), 1);
+      EXPECT_EQ(p.updates(0).state(), DEAD);
+      EXPECT_EQ(p.updates(0).from(), "me");
+    }
+    EXPECT_EQ(probes, on ? 1u : 0u);
+    EXPECT_EQ(c.stats().dead_probes, on ? 1u : 0u);
+    // p1 answers (an ack, not refuting): our record and a reconnect.
+    auto ack = [](Packet& p) { p.mutable_ack()->set_seq(1); };
+    out.clear();
+    auto t = t0 + seconds(5);
+    c.handle(test_addr("p1"), pkt("p1", {}, ack), t, out);
+    bool notice = false, reconnect = false;
+    for (auto& o : out) {
+      if (o.to != test_addr("p1")) continue;
+      auto p = parse(o);
+      if (p.has_join() && p.join().reconnect()) reconnect = true;
+      for (auto& u : p.updates())
+        if (u.name() == "p1" && u.state() == DEAD) notice = true;
+    }
+    EXPECT_EQ(reconnect, on);
+    EXPECT_EQ(notice, on);
+    EXPECT_EQ(c.stats().dead_contacts, on ? 1u : 0u);
+    // Another packet within the probe interval: no second reconnect.
+    out.clear();
+    c.handle(test_addr("p1"), pkt("p1", {}, ack), t + milliseconds(10), out);
+    for (auto& o : out) EXPECT_FALSE(parse(o).has_join());
+    // A refutation from p1 makes it alive: no notice, but still a reconnect
+    // (after a partition it knows members we hold dead).
+    out.clear();
+    c.handle(test_addr("p1"), pkt("p1", {upd("p1", 1, ALIVE)}, ack),
+             t + seconds(2), out);
+    ASSERT_NE(c.find("p1"), nullptr);
+    EXPECT_EQ(c.find("p1")->state, member_state::alive);
+    for (auto& o : out) {
+      auto p = parse(o);
+      for (auto& u : p.updates()) EXPECT_NE(u.state(), DEAD);
+    }
+    EXPECT_EQ(c.stats().dead_contacts, on ? 2u : 0u);
+    // Alive now: its packets start nothing.
+    c.handle(test_addr("p1"), pkt("p1", {}, ack), t + seconds(4), out);
+    EXPECT_EQ(c.stats().dead_contacts, on ? 2u : 0u);
+  }
+}
+
 TEST(Core, LeaveBroadcastsLeftThenGoesSilent) {
   fixture f(4);
   f.c.leave(t0, f.out);

@@ -11,6 +11,8 @@ joiner::joiner(const config& cfg, member_table& table, outbox& ob,
 
 void joiner::start(time_point now) {
   reconnect_next_ = now + jitter(cfg_.reconnect_interval, rng_);
+  if (cfg_.dead_probe_interval > duration::zero())
+    dead_probe_next_ = now + jitter(cfg_.dead_probe_interval * 2, rng_);
 }
 
 void joiner::join(const std::vector<address>& seeds, time_point now,
@@ -139,6 +141,39 @@ void joiner::reconnect_tick(time_point now, outbound_list& out,
   send_join(true, cands[d(rng_)], out);
 }
 
+void joiner::dead_probe_tick(time_point now, outbound_list& out) {
+  if (now < dead_probe_next_) return;
+  auto dead = table_.count(member_state::dead);
+  if (dead == 0) return; // next_wakeup() ignores the timer meanwhile
+  dead_probe_next_ = now + jitter(cfg_.dead_probe_interval * 2, rng_);
+  std::uniform_int_distribution<std::size_t> d(0, dead - 1);
+  auto nth = d(rng_);
+  const member* target = nullptr;
+  table_.for_each([&](const member& m) {
+    if (target || m.state != member_state::dead) return;
+    if (nth-- == 0) target = &m;
+  });
+  if (!target || target->addr.empty() || target->addr == table_.self().addr)
+    return;
+  ++stats_.dead_probes;
+  auto p = ob_.packet();
+  p.mutable_ping()->set_seq(ob_.next_seq());
+  p.mutable_ping()->set_target(target->name);
+  *p.add_updates() = encode(*target, table_.self().name);
+  ob_.send(target->addr, p, out);
+}
+
+bool joiner::dead_contact(const address& to, time_point now,
+                          outbound_list& out) {
+  if (now < dead_contact_next_ || to.empty() || to == table_.self().addr)
+    return false;
+  dead_contact_next_ = now + cfg_.probe_interval;
+  ++stats_.dead_contacts;
+  ++stats_.reconnects;
+  send_join(true, to, out);
+  return true;
+}
+
 bool joiner::catching_up(bool join_reply, time_point now) const {
   return (join_reply && !joined_) || now < catch_up_until_;
 }
@@ -157,6 +192,7 @@ bool joiner::awaiting_reply_from(const address& a) const {
 
 time_point joiner::next_wakeup() const {
   auto t = reconnect_next_;
+  if (table_.count(member_state::dead) > 0) t = std::min(t, dead_probe_next_);
   if (!joined_ && !targets_.empty()) t = std::min(t, next_attempt_);
   return t;
 }

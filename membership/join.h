@@ -64,6 +64,16 @@ public:
   void reconnect_tick(time_point now, outbound_list& out,
                       const std::set<address>& skip);
 
+  /// When due (config::dead_probe_interval) and some member is held dead:
+  /// pings one of them at random, the ping carrying our 'dead' record of
+  /// it (one or two draws from rng).
+  void dead_probe_tick(time_point now, outbound_list& out);
+
+  /// A packet came from `to`, the address of a member we hold dead: sends
+  /// it a reconnect request (its table answers through the cookie round
+  /// trip), at most one such request per probe_interval. True if sent.
+  bool dead_contact(const address& to, time_point now, outbound_list& out);
+
   /// Whether state pages are old news to the cluster (not to be
   /// re-gossiped): the first join reply, and anything until the catch-up
   /// window after it closes. Reconnect replies after that are news, so
@@ -120,6 +130,8 @@ private:
   duration backoff_{};
   time_point catch_up_until_{};
   time_point reconnect_next_ = time_point::max();
+  time_point dead_probe_next_ = time_point::max();
+  time_point dead_contact_next_{};
   // Where our last (at most max_asked) requests without a cookie went:
   // each may answer with one challenge. Every request sent through
   // send_join() registers here, whatever sent it.

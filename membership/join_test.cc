@@ -123,6 +123,7 @@ TEST(Join, FirstReplyJoinsAndOpensTheCatchUpWindow) {
 
 TEST(Join, ReconnectsGoToRememberedMembersAndSeedsNotLive) {
   fixture f;
+  f.cfg.dead_probe_interval = {}; // reconnects alone (dead probes: core_test)
   f.add("a", member_state::alive);
   f.add("b", member_state::dead);
   f.add("c", member_state::left);

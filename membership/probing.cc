@@ -35,7 +35,7 @@ time_point probing::next_wakeup() const {
     t = next_probe_;
   for (auto& [_, r] : relays_) t = std::min(t, r.nacked ? r.expires : r.nack_at);
   for (auto& [_, s] : suspicions_) t = std::min(t, s.deadline());
-  for (auto& [_, c] : checks_) t = std::min(t, c.first);
+  for (auto& [_, c] : checks_) t = std::min(t, c.next);
   return t;
 }
 
@@ -253,14 +253,14 @@ void probing::suspect(const std::string& name, const std::string& accuser,
   suspicions_.emplace(name, suspicion(accuser, k, min, max, now));
   if (cfg_.suspicion_checks) {
     auto period = std::max<duration>(cfg_.probe_interval, min / 4);
-    checks_[name] = {now + period, period};
+    checks_[name] = check{now + period, period, 0};
   }
 }
 
 void probing::check_suspects(time_point now, outbound_list& out) {
   for (auto it = checks_.begin(); it != checks_.end();) {
     auto& [name, c] = *it;
-    if (c.first > now) {
+    if (c.next > now) {
       ++it;
       continue;
     }
@@ -269,13 +269,32 @@ void probing::check_suspects(time_point now, outbound_list& out) {
       it = checks_.erase(it);
       continue;
     }
-    c.first = now + c.second;
+    c.next = now + c.period;
     ++stats_.suspicion_checks;
     auto p = ob_.packet();
     p.mutable_ping()->set_seq(ob_.next_seq());
     p.mutable_ping()->set_target(name);
     *p.add_updates() = encode(*e, table_.self().name);
     ob_.send(e->addr, p, out);
+    // From the second check on, the suspect has not refuted to us: our
+    // path to it (and maybe every path our gossip of the suspicion took)
+    // may be cut. The check then also goes through one random member as a
+    // ping-req that carries the suspicion: the helper learns it (so it no
+    // longer lives on our links alone) and its ping to the suspect carries
+    // it, so a live suspect refutes to the helper and to us.
+    if (c.sent++ > 0) {
+      auto helpers = table_.pick(1, false, now, name, rng_);
+      if (!helpers.empty()) {
+        auto q = ob_.packet();
+        auto* r = q.mutable_ping_req();
+        r->set_seq(ob_.next_seq());
+        r->set_target(name);
+        r->set_target_addr(e->addr);
+        *q.add_updates() = encode(*e, table_.self().name);
+        ++stats_.indirect_suspicion_checks;
+        ob_.send(helpers[0]->addr, q, out);
+      }
+    }
     ++it;
   }
 }

@@ -201,9 +201,15 @@ private:
   time_point next_probe_{};
   std::map<uint64_t, relay> relays_; // by the seq of our ping
   std::map<std::string, suspicion> suspicions_;
-  // Next check ping of each suspicion (config::suspicion_checks), and the
-  // period of checks at the N the suspicion started with.
-  std::map<std::string, std::pair<time_point, duration>> checks_;
+  // Next check ping of each suspicion (config::suspicion_checks), the
+  // period of checks at the N the suspicion started with, and how many
+  // checks went out (the second and later also go through a helper).
+  struct check {
+    time_point next{};
+    duration period{};
+    int sent = 0;
+  };
+  std::map<std::string, check> checks_;
   // Suspects that we told "you are suspected" after hearing from them
   // directly, and when; at most one such notice per probe_timeout each.
   std::map<std::string, time_point> suspect_notices_;

@@ -532,13 +532,27 @@ TEST(ProbingSuspicion, SuspectsArePingedWithTheSuspicionUntilCleared) {
   EXPECT_EQ(ping.updates(0).name(), "p1");
   EXPECT_EQ(ping.updates(0).state(), SUSPECT);
   EXPECT_EQ(ping.updates(0).from(), "me"); // we accuse: it answers us
+  EXPECT_TRUE(f.sent(Packet::kPingReq).empty()); // the first check: direct only
+  // Not refuted by the second check: the ping again, and a ping-req that
+  // carries the suspicion to one other member, aimed at the suspect.
   f.pr.check_suspects(t0 + seconds(2), f.out);
-  EXPECT_EQ(f.out.size(), 2u);
+  ASSERT_EQ(f.out.size(), 3u);
   EXPECT_EQ(f.stats.suspicion_checks, 2u);
+  EXPECT_EQ(f.stats.indirect_suspicion_checks, 1u);
+  EXPECT_EQ(f.out[1].to, test_addr("p1"));
+  EXPECT_NE(f.out[2].to, test_addr("p1"));
+  auto req = parse(f.out[2]);
+  ASSERT_TRUE(req.has_ping_req());
+  EXPECT_EQ(req.ping_req().target(), "p1");
+  EXPECT_EQ(req.ping_req().target_addr(), test_addr("p1"));
+  ASSERT_EQ(req.updates_size(), 1);
+  EXPECT_EQ(req.updates(0).name(), "p1");
+  EXPECT_EQ(req.updates(0).state(), SUSPECT);
+  EXPECT_EQ(req.updates(0).from(), "me");
   // Refuted: no more checks.
   f.pr.clear("p1");
   f.pr.check_suspects(t0 + seconds(3), f.out);
-  EXPECT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.out.size(), 3u);
   // Off: none at all.
   fixture g(5);
   g.cfg.suspicion_checks = false;

@@ -99,6 +99,7 @@ struct core_stats {
   uint64_t probe_retries = 0;    ///< direct pings sent again (config::probe_retry)
   uint64_t rtt_samples = 0;      ///< acks of first pings timed (round-trip samples)
   uint64_t suspicion_checks = 0; ///< pings to members we hold suspect (config::suspicion_checks)
+  uint64_t indirect_suspicion_checks = 0; ///< suspicion checks sent through a helper (ping-req)
   uint64_t relayed_probes = 0;   ///< ping-reqs served for others
   uint64_t nacks_sent = 0;
   uint64_t nacks_received = 0;
@@ -116,6 +117,9 @@ struct core_stats {
   /// (config::churn_syncs).
   uint64_t churn_syncs = 0;
   uint64_t reconnects = 0;
+  uint64_t dead_probes = 0;    ///< pings to members held dead (config::dead_probe_interval)
+  uint64_t dead_contacts = 0;  ///< reconnects started by a packet from a member held dead
+  uint64_t merge_syncs = 0;    ///< quick digest syncs started by a reconnect reply
   uint64_t heal_notices = 0;     ///< "you are dead to me" sent during merges
   /// Replies carrying our newer record to senders of stale accusations.
   uint64_t corrections_sent = 0;

@@ -678,6 +678,9 @@ result facade::metrics(std::string& out) {
               "trips.", s.rtt_samples);
       counter("suspicion_checks", "Pings to members held suspect, carrying "
               "the suspicion.", s.suspicion_checks);
+      counter("indirect_suspicion_checks", "Suspicion checks sent through "
+              "another member as a ping-request carrying the suspicion.",
+              s.indirect_suspicion_checks);
       counter("suspects_raised", "Suspicions this node started.",
               s.suspects_raised);
       counter("deaths_declared", "Suspicion timeouts expired here.",
