@@ -186,6 +186,10 @@ TEST(Attack, AccusationOneAboveIsRefutedOnce) {
   auto base = baseline(a, 3);
   uint64_t held = a.cl.nodes[0]->c().find("n2")->incarnation;
   a.inject(1, packet("n9", {forged("n2", node_addr(2), held + 2, LEFT)}));
+  // n1 judges the jump before the next accusation arrives.
+  ASSERT_NE(a.cl.run_until([&] {
+    return a.cl.nodes[1]->c().stats().bad_packets.count("incarnation_jump") > 0;
+  }, seconds(5), milliseconds(1)), duration::max());
   auto claim = held + 1;
   for (std::size_t i : {0, 1})
     a.inject(i, packet("n9", {forged("n2", node_addr(2), claim, LEFT)}));
