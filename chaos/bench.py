@@ -317,8 +317,8 @@ def summary(suite, res, memberlist):
         speed = s["virtual"] / s["sim_wall"] if s["sim_wall"] > 0 else 0
         target = "≥ 20× real time" if n == 1000 else ("< 24 GiB" if n >= 10000 else "")
         add(f"simulator, {n} nodes (`crash`, every node's cores)",
-            f"{speed:.1f}× real time ({s['virtual']:.0f} s in {s['sim_wall']:.0f} s), "
-            f"peak {s['peak_mb'] / 1024:.2f} GB, crash seen by all in "
+            f"{speed:.1f}× real time ({s['virtual']:.0f} s in {s['sim_wall']:.1f} s), "
+            f"peak {s['peak_mb'] / 1024:.2f} GB, crash seen dead by all in "
             f"{s['detect'] if s['detect'] is not None else 'never'} s, "
             f"{s['bytes']} B/node/s, {s['verdict']}", target)
     return rows
@@ -434,13 +434,17 @@ def main():
     print(block)
     if args.write:
         write_table(os.path.join(args.workspace, "docs", "BENCHMARKS.md"), block)
-        try:
-            import matplotlib  # noqa: F401
-            subprocess.run([sys.executable, "-B", args.plot,
-                            f"--data={suite.data}",
+        # Debian's python3 has python3-matplotlib; another python3 first
+        # on PATH may not.
+        py = next((p for p in ("/usr/bin/python3", sys.executable)
+                   if os.path.exists(p) and subprocess.run(
+                       [p, "-c", "import matplotlib"], capture_output=True).returncode == 0),
+                  None)
+        if py:
+            subprocess.run([py, "-B", args.plot, f"--data={suite.data}",
                             f"--out={os.path.join(args.workspace, 'docs', 'img')}"],
                            check=False)
-        except ImportError:
+        else:
             print("bench: python3-matplotlib missing: plots not redrawn", flush=True)
     if suite.errors:
         print("bench: failed sections: " + "; ".join(suite.errors), file=sys.stderr)

@@ -93,7 +93,7 @@ class Table(unittest.TestCase):
         rate = rows["1000 nodes in one process (`lan`): steady state: bytes/s sent per node"]
         self.assertIn("process CPU 41.5 % of one core", rate[0])
         sim = rows["simulator, 1000 nodes (`crash`, every node's cores)"]
-        self.assertTrue(sim[0].startswith("4.4× real time (262 s in 60 s), peak 0.68 GB"))
+        self.assertTrue(sim[0].startswith("4.4× real time (262 s in 60.2 s), peak 0.68 GB"))
         self.assertEqual(sim[1], "≥ 20× real time")
         self.assertEqual(rows["CPU per node, 1 idle `lan` process"][1], "≤ 0.5 %")
 
