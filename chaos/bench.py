@@ -167,7 +167,7 @@ class Suite:
         sizes = [int(x) for x in self.args.sim_sizes.split(",") if x]
         if self.args.quick:
             sizes = [n for n in sizes if n <= 100] or [30]
-        lines, rows = [], {}
+        rows = {}
         for n in sizes:
             flags = ["--scenario=crash", f"--nodes={n}", "--seed=1", "--quiet"]
             r = self.binary("sim", f"sim_bench_n{n}.txt", "//chaos:chaos",
@@ -175,7 +175,6 @@ class Suite:
             if not r:
                 continue
             out, peak_mb, wall = r
-            lines += out
             row = parse_sim(out)
             if row:
                 row["peak_mb"], row["wall"] = peak_mb, wall
@@ -237,7 +236,7 @@ def parse_sim(lines):
 
 # -- the table ------------------------------------------------------------------
 
-def summary(suite, res, memberlist):
+def summary(res, memberlist):
     """Markdown rows: figure, measured, target, memberlist."""
     rows = []
 
@@ -430,7 +429,7 @@ def main():
     for section in SECTIONS:
         if section in only:
             results[section] = getattr(suite, section)()
-    block = render(suite, summary(suite, results, memberlist))
+    block = render(suite, summary(results, memberlist))
     print(block)
     if args.write:
         write_table(os.path.join(args.workspace, "docs", "BENCHMARKS.md"), block)

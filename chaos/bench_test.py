@@ -79,7 +79,7 @@ class Table(unittest.TestCase):
             "idle": {("lan", 1): (0.01, 0.02, 17.3, 1.0)},
         }
         memberlist = {"real.kill9": (4.9, 4.9), "real.put": (0.1, 1.6)}
-        return bench.summary(suite(), res, memberlist)
+        return bench.summary(res, memberlist)
 
     def test_figures_targets_and_memberlist(self):
         rows = {r[0]: r[1:] for r in self.rows()}
