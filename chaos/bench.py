@@ -32,6 +32,7 @@ import datetime
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -282,9 +283,7 @@ def summary(res, memberlist):
             if not xs:
                 add(label, "timeout", target, ml)
                 continue
-            xs.sort()
-            med = xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-            add(label, f"median {med:.3f} s, max {xs[-1]:.3f} s"
+            add(label, f"median {statistics.median(xs):.3f} s, max {max(xs):.3f} s"
                 + (f", {missing} timed out" if missing else ""), target, ml)
     inproc = res.get("inproc") or {}
     for (profile, n, scenario), r in sorted(inproc.items()):

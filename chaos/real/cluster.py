@@ -137,6 +137,21 @@ class Node:
         raise RuntimeError(f"{self.name} not ready after {timeout}s")
 
 
+def metric_sum(node, name):
+    """Sum of every sample of a metric in the node's /metrics."""
+    try:
+        status, body = node.request("GET", "/metrics", timeout=5.0, raw=True)
+    except (OSError, urllib.error.URLError):
+        return None
+    if status != 200:
+        return None
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def _maybe_json(payload):
     try:
         return json.loads(payload)

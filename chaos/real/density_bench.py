@@ -23,10 +23,9 @@ import argparse
 import os
 import sys
 import time
-import urllib.error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, metric_sum  # noqa: E402
 from cpu_bench import cpu_seconds, rss_mb  # noqa: E402
 
 
@@ -36,21 +35,6 @@ def complete(node, names):
         return False
     alive = {k for k, m in view.items() if m["state"] == "alive"}
     return names <= alive
-
-
-def metric_sum(node, name):
-    """Sum of every sample of a metric in the node's /metrics."""
-    try:
-        status, body = node.request("GET", "/metrics", timeout=5.0, raw=True)
-    except (OSError, urllib.error.URLError):
-        return None
-    if status != 200:
-        return None
-    total = 0.0
-    for line in body.decode().splitlines():
-        if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def measure(binary, n, profile, settle, timeout):

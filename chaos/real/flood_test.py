@@ -20,8 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster  # noqa: E402
-from density_bench import metric_sum  # noqa: E402
+from cluster import Cluster, metric_sum  # noqa: E402
 import junit  # noqa: E402
 from junit import check  # noqa: E402
 
