@@ -3,8 +3,10 @@ admin API. Used by the real-process tests and benchmarks; standard library only.
 
 Addresses are on 127.0.0.1 (or inside network namespaces the caller made).
 """
+import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,23 +16,37 @@ import urllib.error
 import urllib.request
 
 
+def _port_candidates():
+    """Ports below the kernel's ephemeral range, in random order.
+
+    A port from the ephemeral range can be handed to a test's own TCP client
+    as its source port while the node is still starting: the client then
+    connects to itself and reads back its own request (a "self-connect").
+    Ports outside the range never meet that."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    low = max(low, 12000)
+    ports = list(range(10000, low - 1))
+    random.SystemRandom().shuffle(ports)
+    return ports
+
+
 def free_port_pair():
     """A port free for UDP (gossip) and the next one free for TCP (admin)."""
-    for _ in range(200):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port > 65000:
-            continue
+    for port in _port_candidates()[:500]:
         try:
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            u.bind(("127.0.0.1", port))
             t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            t.bind(("127.0.0.1", port + 1))
-            u.close()
-            t.close()
-            return port, port + 1
+            try:
+                u.bind(("127.0.0.1", port))
+                t.bind(("127.0.0.1", port + 1))
+                return port, port + 1
+            finally:
+                u.close()
+                t.close()
         except OSError:
             continue
     raise RuntimeError("no free port pair found")
@@ -117,7 +133,7 @@ class Node:
     def members(self):
         try:
             status, body = self.request("GET", "/v1/members", timeout=2.0)
-        except (OSError, urllib.error.URLError):
+        except (OSError, urllib.error.URLError, http.client.HTTPException):
             return None
         if status != 200:
             return None
@@ -131,7 +147,7 @@ class Node:
             try:
                 if self.request("GET", "/v1/health", timeout=1.0)[0] == 200:
                     return
-            except (OSError, urllib.error.URLError):
+            except (OSError, urllib.error.URLError, http.client.HTTPException):
                 pass
             time.sleep(0.02)
         raise RuntimeError(f"{self.name} not ready after {timeout}s")
@@ -141,7 +157,7 @@ def metric_sum(node, name):
     """Sum of every sample of a metric in the node's /metrics."""
     try:
         status, body = node.request("GET", "/metrics", timeout=5.0, raw=True)
-    except (OSError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError, http.client.HTTPException):
         return None
     if status != 200:
         return None

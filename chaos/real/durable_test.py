@@ -10,6 +10,7 @@ PEKONODE_DURABLE_OPS sets the number of operations of the crash test (200 by
 default, which keeps CI fast; 1000 as in the acceptance run). Every run
 prints its seed; PEKONODE_DURABLE_SEED replays one.
 """
+import http.client
 import os
 import random
 import shutil
@@ -45,7 +46,7 @@ class DurableNode(Node):
     def try_request(self, method, path, body=None, timeout=10.0, raw=False):
         try:
             return self.request(method, path, body, timeout=timeout, raw=raw)
-        except (OSError, urllib.error.URLError):
+        except (OSError, urllib.error.URLError, http.client.HTTPException):
             return None, None
 
     def get(self, key):
