@@ -4,8 +4,6 @@
 #include <cstdio>
 
 #include "node/peer_map.h"
-#include <cstdlib>
-#include "membership/membership.pb.h"
 
 namespace pekonode::chaos {
 
@@ -19,31 +17,6 @@ uint64_t mix(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
-}
-
-const char* dbg_who() { static const char* w = std::getenv("PEKO_TRACE"); return w; }
-void dbg_pkt(const char* dir, const std::string& me, const address& peer,
-             const std::string& payload, time_point now) {
-  auto* w = dbg_who();
-  if (!w) return;
-  membership::Packet p;
-  if (!p.ParseFromString(payload)) return;
-  std::string body = std::to_string(static_cast<int>(p.body_case()));
-  std::string ups;
-  bool hit = false;
-  auto add = [&](const membership::Update& u) {
-    if (u.name() == w) {
-      hit = true;
-      ups += " [" + u.name() + " st" + std::to_string(u.state()) + " i" + std::to_string(u.incarnation()) + " by " + u.from() + "]";
-    }
-  };
-  for (auto& u : p.updates()) add(u);
-  if (p.has_state()) for (auto& u : p.state().members()) add(u);
-  if (p.has_ping() && p.ping().target() == w) { hit = true; ups += " ping" + std::to_string(p.ping().seq()); }
-  if (p.has_ping_req() && p.ping_req().target() == w) { hit = true; ups += " pingreq"; }
-  if (!hit) return;
-  double t = std::chrono::duration<double>(now.time_since_epoch()).count();
-  std::fprintf(stderr, "%9.3f %s %s %s %s body=%s%s\n", t, me.c_str(), dir, p.sender().c_str(), peer.c_str(), body.c_str(), ups.c_str());
 }
 
 } // namespace
@@ -112,7 +85,6 @@ void core_node::on_datagram(const address& from, channel chan,
                             const std::string& payload, time_point now,
                             outbound_list& out) {
   auto first = out.size();
-  if (chan == channel::membership) dbg_pkt("RECV", name_, from, payload, now);
   if (chan == channel::membership)
     mem_->handle(from, payload, now, out);
   else if (chan == channel::metadata)
@@ -213,7 +185,6 @@ uint64_t core_node::content_fingerprint() const {
 
 void core_node::after(time_point now, std::size_t first, outbound_list& out) {
   for (auto i = first; i < out.size(); ++i) {
-    if (out[i].chan == channel::membership) dbg_pkt("SEND", name_, out[i].to, out[i].payload, now);
     auto bytes = out[i].payload.size() + datagram_overhead_bytes;
     (out[i].chan == channel::metadata ? md_bytes_out_ : mem_bytes_out_) += bytes;
   }
@@ -224,7 +195,6 @@ void core_node::after(time_point now, std::size_t first, outbound_list& out) {
   auto events = mem_->drain_events();
   view_changes_ += events.size();
   for (auto& e : events) {
-    if (dbg_who() && e.m.name == dbg_who()) std::fprintf(stderr, "%9.3f %s EVENT %d %s i%llu\n", std::chrono::duration<double>(now.time_since_epoch()).count(), name_.c_str(), (int)e.kind, e.m.name.c_str(), (unsigned long long)e.m.incarnation);
     // As a node's peer feed does: peers follow member events one by one,
     // through the one mapping of member state to peer liveness.
     if (auto p = node::peer_change_of(e, name_))

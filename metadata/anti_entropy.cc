@@ -21,29 +21,48 @@ size_t ack_pages(size_t max_packet) {
   return (bucket_count + per_page - 1) / per_page;
 }
 
+namespace {
+
+// A SynCookie with every field set: the most a cookie-less SYN can draw.
+size_t syn_cookie_bytes() {
+  static const size_t n = [] {
+    SynCookie c;
+    c.set_cookie(~uint64_t{0});
+    c.set_nonce(~uint64_t{0});
+    return c.ByteSizeLong();
+  }();
+  return n;
+}
+
+void fill_syn(Syn& s, const store& st, uint64_t nonce, uint64_t cookie) {
+  auto d = st.digest();
+  s.set_digest_lo(d.hash.lo);
+  s.set_digest_hi(d.hash.hi);
+  s.set_count(d.count);
+  s.set_nonce(nonce);
+  s.set_cookie(cookie);
+  // Without a cookie the SYN may draw a SynCookie: never let it be the
+  // smaller one (the receiver refuses SYNs smaller than their answer).
+  auto size = s.ByteSizeLong();
+  if (cookie == 0 && size < syn_cookie_bytes()) {
+    auto pad = syn_cookie_bytes() - size;
+    s.set_pad(std::string(pad > 2 ? pad - 2 : 1, '\0')); // field: 2 + n bytes
+  }
+}
+
+} // namespace
+
 size_t anti_entropy::syn(const address& to, uint64_t nonce, uint64_t cookie,
                          emitter& tx) const {
-  auto d = store_.digest();
   Message m;
-  auto* s = m.mutable_syn();
-  s->set_digest_lo(d.hash.lo);
-  s->set_digest_hi(d.hash.hi);
-  s->set_count(d.count);
-  s->set_nonce(nonce);
-  s->set_cookie(cookie);
+  fill_syn(*m.mutable_syn(), store_, nonce, cookie);
   return tx.send(to, m, "syn");
 }
 
 size_t anti_entropy::syn_size(bool with_cookie) const {
-  auto d = store_.digest();
   Message m;
-  auto* s = m.mutable_syn();
-  s->set_digest_lo(d.hash.lo);
-  s->set_digest_hi(d.hash.hi);
-  s->set_count(d.count);
-  s->set_nonce(~uint64_t{0});
-  if (with_cookie)
-    s->set_cookie(~uint64_t{0});
+  fill_syn(*m.mutable_syn(), store_, ~uint64_t{0},
+           with_cookie ? ~uint64_t{0} : 0);
   return m.ByteSizeLong();
 }
 

@@ -68,6 +68,18 @@ struct config {
   /// Period of anti-entropy rounds with one random peer. Cost when in sync:
   /// one SYN (~30 bytes) per interval. Default 1 s.
   duration ae_interval = std::chrono::seconds(1);
+  /// A node whose first peer appears (a fresh or restarted node, or one
+  /// whose every peer had gone) may lack everything: its first
+  /// anti-entropy round runs at once, and until a peer answers a round with
+  /// an ACK (its digest differed: we pull what we lack) up to catchup_syncs
+  /// more rounds follow catchup_interval apart, each with a peer not asked
+  /// yet in this catch-up. A peer that is down or as empty as we are (in a
+  /// rolling restart, one that restarted just before us) then costs
+  /// catchup_interval instead of ae_interval. Cost: at most catchup_syncs
+  /// SYNs (~30 bytes each) per catch-up, none once a peer answered.
+  /// Default 8 rounds 250 ms apart; local 50 ms, wan 1 s.
+  unsigned catchup_syncs = 8;
+  duration catchup_interval = std::chrono::milliseconds(250);
   /// Bound on ACK2 / WANT packets sent for one received ACK / ACK2 page;
   /// the rest is synced in later rounds. Default 64.
   size_t max_ae_pages = 64;
@@ -216,6 +228,7 @@ struct config {
     config c;
     c.gossip_interval = std::chrono::milliseconds(20);
     c.ae_interval = std::chrono::milliseconds(200);
+    c.catchup_interval = std::chrono::milliseconds(50);
     c.chunk_timeout = std::chrono::milliseconds(100);
     c.hold_retry = std::chrono::milliseconds(100);
     c.transfer_timeout = std::chrono::seconds(5);
@@ -236,6 +249,7 @@ struct config {
     c.gossip_interval = std::chrono::milliseconds(300);
     c.retransmit_mult = 5;
     c.ae_interval = std::chrono::seconds(5);
+    c.catchup_interval = std::chrono::seconds(1);
     c.chunk_timeout = std::chrono::seconds(1);
     c.hold_retry = std::chrono::seconds(1);
     c.transfer_timeout = std::chrono::seconds(60);

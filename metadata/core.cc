@@ -146,7 +146,9 @@ void core::settle() { gossip_idle_ = !gossip_due(); }
 
 void core::first_peer() {
   // A fresh or restarted node may be behind: catch up now, not up to
-  // ae_interval later.
+  // ae_interval later, and keep asking others quickly until one answers.
+  catchup_left_ = cfg_.catchup_syncs;
+  catchup_asked_.clear();
   if (timers_)
     next_ae_ = std::min(next_ae_, last_now_);
   else
@@ -890,6 +892,21 @@ void core::start_ae(time_point now, emitter& tx) {
   auto peer = pick_peers(1);
   if (peer.empty())
     return;
+  if (catchup_left_ > 0 || !catchup_asked_.empty()) {
+    // Catching up: a peer not asked yet in this catch-up, if any is left.
+    auto asked = [&](const address& a) {
+      return std::find(catchup_asked_.begin(), catchup_asked_.end(), a)
+             != catchup_asked_.end();
+    };
+    if (asked(peer[0]) && catchup_asked_.size() < peers_.size()) {
+      std::uniform_int_distribution<size_t> d(0, peers_.size() - 1);
+      auto i = d(rng_);
+      while (asked(peers_[i]))
+        i = (i + 1) % peers_.size();
+      peer[0] = peers_[i];
+    }
+    catchup_asked_.push_back(peer[0]);
+  }
   ++stats_.ae_rounds;
   auto nonce = next_nonce();
   ae_.syn(peer[0], nonce, cookie_from(peer[0]), tx);
@@ -958,6 +975,10 @@ void core::handle(const address& from, std::string_view payload,
           validate(from, now);
       } else if (verified) {
         ok = admit_step(from, syn_to_, nonce, now);
+        if (ok) { // a peer whose digest differs answered: caught up
+          catchup_left_ = 0;
+          catchup_asked_.clear();
+        }
       } else {
         reject("not_a_peer");
       }
@@ -1086,7 +1107,14 @@ void core::poll(uint64_t wall_ms, time_point now, outbound_list& out) {
   }
   if (now >= next_ae_) {
     start_ae(now, tx);
-    next_ae_ = now + cfg_.ae_interval;
+    if (catchup_left_ > 0 && !peers_.empty()) {
+      --catchup_left_;
+      next_ae_ = now + std::min(cfg_.catchup_interval, cfg_.ae_interval);
+    } else {
+      catchup_left_ = 0;
+      catchup_asked_.clear();
+      next_ae_ = now + cfg_.ae_interval;
+    }
   }
   if (now >= next_gc_) {
     run_gc(wall_ms);

@@ -428,6 +428,10 @@ private:
   time_point next_gossip_;
   bool gossip_idle_ = true; // no rumour work at the end of the last call
   time_point next_ae_;
+  // Catch-up (config::catchup_syncs): quick rounds left, and the peers
+  // asked in this catch-up (at most catchup_syncs + 1).
+  unsigned catchup_left_ = 0;
+  std::vector<address> catchup_asked_;
   time_point next_gc_;
   bool track_changes_ = false;
   std::set<std::string> changed_; // track_changes: keys since the last drain

@@ -365,6 +365,105 @@ TEST(AntiEntropy, EqualStoresCostOneSyn) {
   EXPECT_EQ(non_syn, 0u);
 }
 
+// A fresh or restarted node's store is empty: its digest and count are 0
+// and take no bytes. Its first SYN to a peer (no cookie yet) must still be
+// at least as large as the SynCookie it draws, or the peer refuses it as a
+// stripped SYN and the node never catches up from anyone (a wave of
+// restarts then loses every write).
+TEST(AntiEntropy, EmptyNodesFirstSynDrawsTheCookieAndCatchesUp) {
+  auto cfg = small_cfg();
+  core a(cfg, "a", 1), b(cfg, "b", 2);
+  outbound_list out;
+  for (int i = 0; i < 8; ++i)
+    b.put("k" + std::to_string(i), "v", wall, t0, out);
+  out.clear();
+  b.set_peers({"a"});
+  a.set_peers({"b"});
+  a.poll(wall, t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(decode(out[0]).has_syn());
+  EXPECT_EQ(decode(out[0]).syn().count(), 0u);
+  EXPECT_EQ(decode(out[0]).syn().cookie(), 0u);
+  auto syn_bytes = out[0].payload.size();
+  outbound_list reply;
+  b.handle("a", out[0].payload, wall, t0, reply);
+  out.clear();
+  ASSERT_EQ(reply.size(), 1u) << "the empty SYN was refused";
+  EXPECT_TRUE(decode(reply[0]).has_syn_cookie());
+  EXPECT_LE(reply[0].payload.size(), syn_bytes);
+  EXPECT_EQ(b.get_stats().rejects.count("syn_too_small"), 0u);
+  route(a, b, reply, t0);
+  auto now = t0;
+  for (int i = 0; i < 20 && a.digest() != b.digest(); ++i) {
+    now += milliseconds(100);
+    a.poll(wall, now, out);
+    b.poll(wall, now, out);
+    route(a, b, out, now);
+  }
+  EXPECT_EQ(a.digest(), b.digest());
+  EXPECT_EQ(a.list().size(), 8u);
+}
+
+// Catch-up: a node whose first peers do not answer (down, or as empty as
+// it is) asks another peer every catchup_interval, never the same one
+// twice, up to catchup_syncs more rounds; then once per ae_interval.
+TEST(MetadataCore, CatchUpAsksOtherPeersQuicklyThenSettles) {
+  auto cfg = small_cfg();
+  cfg.ae_interval = seconds(5);
+  cfg.catchup_interval = milliseconds(500);
+  cfg.catchup_syncs = 4;
+  core c(cfg, "a", 7);
+  std::vector<address> peers;
+  for (int i = 0; i < 10; ++i)
+    peers.push_back("p" + std::to_string(i));
+  c.set_peers(peers);
+  outbound_list out;
+  std::vector<std::pair<time_point, address>> syns;
+  for (auto now = t0; now < t0 + seconds(16); now += milliseconds(50)) {
+    c.poll(wall, now, out);
+    for (auto& o : out)
+      if (decode(o).has_syn()) syns.emplace_back(now, o.to);
+    out.clear();
+  }
+  ASSERT_GE(syns.size(), 7u);
+  std::set<address> asked;
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_TRUE(asked.insert(syns[i].second).second) << "asked twice: " << i;
+    if (i > 0) EXPECT_EQ(syns[i].first - syns[i - 1].first, milliseconds(500));
+  }
+  // The first round and 4 catch-up rounds, then the ordinary period:
+  // t0, +0.5 s, +1 s, +1.5 s, +2 s, +7 s, +12 s.
+  EXPECT_EQ(syns[5].first - syns[4].first, seconds(5));
+  EXPECT_EQ(syns[6].first - syns[5].first, seconds(5));
+  EXPECT_EQ(syns.size(), 7u);
+}
+
+// A peer that answers with an ACK (its digest differs: we pull what we
+// lack from it) ends the catch-up at once.
+TEST(MetadataCore, CatchUpEndsWhenAPeerAnswers) {
+  auto cfg = small_cfg();
+  cfg.ae_interval = seconds(5);
+  cfg.catchup_interval = milliseconds(500);
+  core a(cfg, "a", 1), b(cfg, "b", 2);
+  outbound_list out;
+  b.put("k", "v", wall, t0, out);
+  out.clear();
+  b.set_peers({"a"});
+  a.set_peers({"b"});
+  auto now = t0;
+  size_t syns_from_a = 0;
+  for (; now < t0 + seconds(4); now += milliseconds(50)) {
+    a.poll(wall, now, out);
+    for (auto& o : out)
+      syns_from_a += decode(o).has_syn();
+    route(a, b, out, now);
+  }
+  EXPECT_EQ(a.digest(), b.digest());
+  // The first SYN (no cookie), the same SYN with b's cookie, and at most
+  // the one catch-up round already armed when b's ACK came.
+  EXPECT_LE(syns_from_a, 3u);
+}
+
 TEST(AntiEntropy, SynAckAck2ConvergesBothWays) {
   core a(small_cfg(), "a", 1), b(small_cfg(), "b", 2);
   outbound_list out;
@@ -703,6 +802,7 @@ TEST(MetadataCore, ExpiredTombstonesAreCollectedAndNotResurrected) {
 TEST(MetadataCore, NextWakeupIsARealDueTime) {
   auto cfg = small_cfg();
   cfg.ae_interval = seconds(30);
+  cfg.catchup_syncs = 0;
   core c(cfg, "a", 7);
   EXPECT_EQ(c.next_wakeup(), time_point{});
   EXPECT_TRUE(c.member_changed("n1", "p1", true)); // before any call
@@ -748,6 +848,12 @@ double wakeups_per_sec(const config& cfg, int seconds_idle) {
   outbound_list out;
   auto now = t0;
   c.poll(wall, now, out);
+  // Past the first peer's catch-up rounds (config::catchup_syncs), which
+  // no one answers here.
+  while (c.next_wakeup() < t0 + seconds(30)) {
+    now = std::max(c.next_wakeup(), now + duration{1});
+    c.poll(wall, now, out);
+  }
   auto end = now + seconds(seconds_idle);
   int polls = 0;
   while (true) {
@@ -799,7 +905,9 @@ TEST(MetadataCore, LoneCoreWakesOnlyForGcAndSyncsWithItsFirstPeer) {
     c.poll(wall, now, out);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_TRUE(decode(out[0]).has_syn());
-    EXPECT_EQ(c.next_wakeup(), now + cfg.ae_interval);
+    // Unanswered so far: the next round is a catch-up one.
+    EXPECT_EQ(c.next_wakeup(),
+              now + std::min(cfg.catchup_interval, cfg.ae_interval));
   }
 }
 
@@ -809,6 +917,7 @@ TEST(MetadataCore, LoneCoreWakesOnlyForGcAndSyncsWithItsFirstPeer) {
 TEST(MetadataCore, GossipTickKeepsItsPhaseAcrossIdleStretches) {
   auto cfg = small_cfg();
   cfg.ae_interval = seconds(100); // no SYN in the window
+  cfg.catchup_syncs = 0;
   core c(cfg, "a", 7);
   c.set_peers({"p1", "p2", "p3", "p4", "p5"});
   outbound_list out;
