@@ -785,12 +785,20 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
   d.send_corrections(from, now, out);
   d.prober.notice_suspect_sender(p.sender(), from, now, out);
   switch (p.body_case()) {
-    case Packet::kPing: d.prober.on_ping(from, p.ping(), out); break;
+    case Packet::kPing:
+      d.prober.on_ping(from, p.ping(), member,
+                       d.table.find_any(p.sender()) == nullptr, out);
+      break;
     case Packet::kAck:
       if (auto* name = d.adm.on_ack(p.ack().seq()))
         d.on_confirmed(std::string(*name), now);
       else
         d.prober.on_ack(p.ack(), now, out);
+      // A member that does not know us (it restarted after our view of it
+      // was built, or a partition made it forget us): introduce ourselves
+      // with a reconnect request, so it learns us and what we know.
+      if (p.ack().stranger() && member)
+        d.join.dead_contact(from, now, out);
       break;
     case Packet::kNack: d.prober.on_nack(p.nack()); break;
     case Packet::kPingReq:

@@ -369,6 +369,58 @@ TEST(Core, DeadMembersAreProbedAndTheirPacketsStartAReconnect) {
   }
 }
 
+// Two views that lost each other one way (a restart wave: the nodes that
+// restarted last know only each other, while the rest still hold them
+// alive): a ping from a sender we do not know is acked with
+// Ack.stranger, and the pinger, which holds us as a member, introduces
+// itself with a reconnect request (at most one per probe interval).
+TEST(Core, AStrangersAckStartsAReconnect) {
+  core c{config::lan(), "me", test_addr("me"), {}, 7};
+  outbound_list out;
+  c.join({}, t0, out);
+  c.handle(test_addr("p0"), pkt("p0", {upd("p0", 0, ALIVE)}), t0, out);
+  ASSERT_NE(c.find("p0"), nullptr);
+  // A ping from "q", unknown here: an ack that says so.
+  out.clear();
+  auto ping = [](Packet& p) {
+    p.mutable_ping()->set_seq(9);
+    p.mutable_ping()->set_target("me");
+  };
+  c.handle(test_addr("q"), pkt("q", {}, ping), t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(parse(out[0]).ack().stranger());
+  // A ping from p0, a member: a plain ack.
+  out.clear();
+  c.handle(test_addr("p0"), pkt("p0", {}, ping), t0, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(parse(out[0]).ack().stranger());
+  // p0 acks as if it did not know us: a reconnect request to p0.
+  auto stranger_ack = [](Packet& p) {
+    p.mutable_ack()->set_seq(1);
+    p.mutable_ack()->set_stranger(true);
+  };
+  auto reconnects = [&out] {
+    std::size_t n = 0;
+    for (auto& o : out)
+      n += parse(o).has_join() && parse(o).join().reconnect();
+    return n;
+  };
+  out.clear();
+  c.handle(test_addr("p0"), pkt("p0", {}, stranger_ack), t0 + seconds(1), out);
+  EXPECT_EQ(reconnects(), 1u);
+  EXPECT_EQ(out.back().to, test_addr("p0"));
+  // Again within the probe interval: nothing more.
+  out.clear();
+  c.handle(test_addr("p0"), pkt("p0", {}, stranger_ack),
+           t0 + seconds(1) + milliseconds(10), out);
+  EXPECT_EQ(reconnects(), 0u);
+  // The same flag from a non-member's address: nothing (no reconnect
+  // request aimed at an address an attacker chose).
+  out.clear();
+  c.handle(test_addr("q"), pkt("q", {}, stranger_ack), t0 + seconds(5), out);
+  EXPECT_EQ(reconnects(), 0u);
+}
+
 TEST(Core, LeaveBroadcastsLeftThenGoesSilent) {
   fixture f(4);
   f.c.leave(t0, f.out);

@@ -69,9 +69,11 @@ public:
   /// it (one or two draws from rng).
   void dead_probe_tick(time_point now, outbound_list& out);
 
-  /// A packet came from `to`, the address of a member we hold dead: sends
-  /// it a reconnect request (its table answers through the cookie round
-  /// trip), at most one such request per probe_interval. True if sent.
+  /// A packet came from `to`, the address of a member we hold dead, or a
+  /// member acked our ping as a stranger's (it does not know us): sends it
+  /// a reconnect request (its table answers through the cookie round
+  /// trip, and it learns us from the request), at most one such request
+  /// per probe_interval. True if sent.
   bool dead_contact(const address& to, time_point now, outbound_list& out);
 
   /// Whether state pages are old news to the cluster (not to be

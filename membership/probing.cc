@@ -167,7 +167,8 @@ void probing::relay_tick(time_point now, outbound_list& out) {
 
 // -- inbound ---------------------------------------------------------------------
 
-void probing::on_ping(const address& from, const Ping& m, outbound_list& out) {
+void probing::on_ping(const address& from, const Ping& m, bool member,
+                      bool stranger, outbound_list& out) {
   // The target's name, so another process that took over the address
   // does not answer for it.
   if (m.target() != table_.self().name) {
@@ -176,7 +177,12 @@ void probing::on_ping(const address& from, const Ping& m, outbound_list& out) {
   }
   auto p = ob_.packet();
   p.mutable_ack()->set_seq(m.seq());
-  ob_.send_piggybacked(from, p, out);
+  if (stranger)
+    p.mutable_ack()->set_stranger(true);
+  if (member)
+    ob_.send_piggybacked(from, p, out);
+  else
+    ob_.send(from, p, out);
 }
 
 void probing::on_ack(const Ack& m, time_point now, outbound_list& out) {

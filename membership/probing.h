@@ -86,8 +86,12 @@ public:
 
   // -- inbound ---------------------------------------------------------------------
 
-  /// Answers a ping addressed to this node's name with an ack.
-  void on_ping(const address& from, const Ping& m, outbound_list& out);
+  /// Answers a ping addressed to this node's name with an ack. Gossip
+  /// rides on it only for a `member` (one we know at `from`): a stranger's
+  /// ping draws an ack no larger than itself. `stranger`: we do not know
+  /// the pinger at all (Ack.stranger).
+  void on_ping(const address& from, const Ping& m, bool member,
+               bool stranger, outbound_list& out);
 
   /// Ends our probe (an ack of its first ping is also a round-trip
   /// sample), or forwards the ack of a probe relayed for another.

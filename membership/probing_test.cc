@@ -209,14 +209,43 @@ TEST(Probing, AnswersPingsForItsOwnNameOnly) {
   Ping ping;
   ping.set_seq(5);
   ping.set_target("me");
-  f.pr.on_ping(test_addr("p0"), ping, f.out);
+  f.pr.on_ping(test_addr("p0"), ping, true, false, f.out);
   ASSERT_EQ(f.out.size(), 1u);
   EXPECT_EQ(f.out[0].to, test_addr("p0"));
   EXPECT_EQ(parse(f.out[0]).ack().seq(), 5u);
+  EXPECT_FALSE(parse(f.out[0]).ack().stranger());
   ping.set_target("someone-else");
-  f.pr.on_ping(test_addr("p0"), ping, f.out);
+  f.pr.on_ping(test_addr("p0"), ping, true, false, f.out);
   EXPECT_EQ(f.out.size(), 1u);
   EXPECT_EQ(f.stats.bad_packets.at("wrong_target"), 1u);
+}
+
+// Gossip rides on acks to members only: a non-member's ping draws an ack
+// no larger than itself, however much gossip is queued; a pinger we do
+// not know at all is told so (Ack.stranger).
+TEST(Probing, AcksToNonMembersCarryNoGossipAndFitThePing) {
+  fixture f(3);
+  for (int i = 0; i < 40; ++i) {
+    member m;
+    m.name = "gossip" + std::to_string(i);
+    m.addr = test_addr(m.name);
+    m.incarnation = 1;
+    f.ob.enqueue(m, {});
+  }
+  Packet req = f.ob.packet();
+  req.set_sender("x");
+  req.mutable_ping()->set_seq(1);
+  req.mutable_ping()->set_target("me");
+  auto req_bytes = req.SerializeAsString().size();
+  f.pr.on_ping(test_addr("x"), req.ping(), false, true, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_TRUE(parse(f.out[0]).ack().stranger());
+  EXPECT_EQ(parse(f.out[0]).updates_size(), 0);
+  EXPECT_LE(f.out[0].payload.size(), req_bytes);
+  f.out.clear();
+  f.pr.on_ping(test_addr("p0"), req.ping(), true, false, f.out);
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_GT(parse(f.out[0]).updates_size(), 0) << "members get gossip";
 }
 
 TEST(ProbingRelay, ForwardsTheAckOrNacksInTime) {
