@@ -153,19 +153,40 @@ class Node:
         raise RuntimeError(f"{self.name} not ready after {timeout}s")
 
 
-def metric_sum(node, name):
-    """Sum of every sample of a metric in the node's /metrics."""
+def parse_metrics(text):
+    """Prometheus text exposition -> {series as written (name and labels): value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        try:
+            out[series] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def metrics(node):
+    """The node's /metrics as parse_metrics gives it; None if unreachable."""
     try:
         status, body = node.request("GET", "/metrics", timeout=5.0, raw=True)
     except (OSError, urllib.error.URLError, http.client.HTTPException):
         return None
-    if status != 200:
-        return None
-    total = 0.0
-    for line in body.decode().splitlines():
-        if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return parse_metrics(body.decode()) if status == 200 else None
+
+
+def series_sum(samples, name):
+    """Sum over every label set of metric `name` in parse_metrics output, or
+    the one series `name` when it names its labels."""
+    return sum(v for k, v in samples.items()
+               if k == name or (k.startswith(name + "{") and "{" not in name))
+
+
+def metric_sum(node, name):
+    """series_sum of the node's /metrics; None if unreachable."""
+    samples = metrics(node)
+    return None if samples is None else series_sum(samples, name)
 
 
 def _maybe_json(payload):

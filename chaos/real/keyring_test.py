@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, Node  # noqa: E402
+from cluster import Cluster, Node, metric_sum  # noqa: E402
 import junit  # noqa: E402
 from junit import check  # noqa: E402
 
@@ -47,13 +47,9 @@ def pekoctl(node, *args):
 
 
 def membership_counter(node, name):
-    s, body = node.request("GET", "/metrics", raw=True)
-    check(s == 200, f"/metrics of {node.name}: {s}")
-    total = 0
-    for line in body.decode().splitlines():
-        if line.startswith("pekonode_membership_" + name):
-            total += int(float(line.split()[-1]))
-    return total
+    total = metric_sum(node, f"pekonode_membership_{name}_total")
+    check(total is not None, f"/metrics of {node.name}")
+    return int(total)
 
 
 def alarm_counters(c):

@@ -24,7 +24,6 @@ and time until every node sees every other alive (one view); p50/p99/max.
 """
 import argparse
 import os
-import re
 import signal
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns_test as ns  # noqa: E402
-from cluster import Node  # noqa: E402
+from cluster import Node, metrics, series_sum  # noqa: E402
 import tempfile  # noqa: E402
 
 DELAY_MS, JITTER_MS, LOSS_PCT = 50, 40, 10
@@ -138,27 +137,8 @@ class LossyCluster:
                     raise RuntimeError(f"{n.name}: /v1/faults {status} {reply}")
 
 
-def metrics(node):
-    try:
-        status, body = node.request("GET", "/metrics", raw=True, timeout=5)
-    except OSError:
-        return {}
-    if status != 200:
-        return {}
-    out = {}
-    for line in body.decode().splitlines():
-        m = re.match(r"^(pekonode_membership_(?:deaths_declared|suspects_raised|refutations)_total"
-                     r"|pekonode_membership_rtt_seconds\{stat=\"srtt\"\}"
-                     r"|pekonode_membership_probe_timeout_seconds"
-                     r"|pekonode_transport_dropped_datagrams_total\{reason=\"(?:delay_overflow|"
-                     r"fault_injected)\"\}) (\S+)$", line)
-        if m:
-            out[m.group(1)] = float(m.group(2))
-    return out
-
-
-def metric_sum(snaps, key):
-    return sum(s.get(key, 0.0) for s in snaps)
+def total(snaps, name):
+    return sum(series_sum(x, name) for x in snaps)
 
 
 def lossy_run(binary, n, profile, minutes, delay_by):
@@ -168,7 +148,7 @@ def lossy_run(binary, n, profile, minutes, delay_by):
         if c.wait(c.one_view, 60) is None:
             raise RuntimeError(f"{profile}: no convergence in 60 s")
         c.faults(True)
-        before = [metrics(x) for x in c.nodes]
+        before = [metrics(x) or {} for x in c.nodes]
         t_end = time.monotonic() + minutes * 60
         seen_dead = set()
         seen_suspect = 0
@@ -195,11 +175,11 @@ def lossy_run(binary, n, profile, minutes, delay_by):
                     elif m["state"] == "suspect":
                         seen_suspect += 1
             time.sleep(1.0)
-        after = [metrics(x) for x in c.nodes]
+        after = [metrics(x) or {} for x in c.nodes]
         key = "pekonode_membership_%s_total"
         for what in ("deaths_declared", "suspects_raised", "refutations"):
-            res[what] = int(metric_sum(after, key % what) - metric_sum(before, key % what))
-        res["delay_overflow"] = int(metric_sum(
+            res[what] = int(total(after, key % what) - total(before, key % what))
+        res["delay_overflow"] = int(total(
             after, 'pekonode_transport_dropped_datagrams_total{reason="delay_overflow"}'))
         srtt = [s.get('pekonode_membership_rtt_seconds{stat="srtt"}') for s in after]
         pto = [s.get("pekonode_membership_probe_timeout_seconds") for s in after]

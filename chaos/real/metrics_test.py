@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, parse_metrics  # noqa: E402
 import junit  # noqa: E402
 from junit import check  # noqa: E402
 
@@ -27,10 +27,7 @@ def scrape(node):
 
 
 def sample(text, series):
-    for line in text.decode().splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ")[1])
-    return None
+    return parse_metrics(text.decode()).get(series)
 
 
 def test_promtool_accepts_metrics_of_a_busy_cluster():
