@@ -47,7 +47,7 @@ config config::wan() {
   c.join_retry_initial = seconds(1);
   c.join_retry_max = seconds(60);
   c.reconnect_interval = seconds(60);
-  c.dead_probe_interval = seconds(10);
+  c.dead_probe_interval = seconds(4);
   c.leave_drain = seconds(3);
   return c;
 }

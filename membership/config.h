@@ -208,7 +208,7 @@ struct config {
   /// (below), so a healed partition is noticed within a fraction of this
   /// interval cluster-wide (N nodes probe), not after reconnect_interval.
   /// Cost: one ~60 B ping per interval per node, only while a member is
-  /// dead (dead_retention). Zero: off. lan 2 s, local 500 ms, wan 10 s.
+  /// dead (dead_retention). Zero: off. lan 2 s, local 500 ms, wan 4 s.
   duration dead_probe_interval = seconds(2);
   /// Addresses from discovery (DNS) contacted per discover() call: the rest
   /// wait for the next refresh.

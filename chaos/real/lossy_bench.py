@@ -228,9 +228,11 @@ def remerge_runs(binary, n, profile, reps):
                                             for j in other):
                             return False
                 return True
-            t = c.wait(split, 120)
+            # wan: a whole half is declared dead by every node of the
+            # other in 85-120 s (its suspicion timeouts are long).
+            t = c.wait(split, 300)
             if t is None:
-                raise RuntimeError(f"rep {r}: partition not detected in 120 s")
+                raise RuntimeError(f"rep {r}: partition not detected in 300 s")
             detect.append(t)
             time.sleep(2)
             for i in range(n):
