@@ -21,9 +21,9 @@ size_t ack_pages(size_t max_packet) {
   return (bucket_count + per_page - 1) / per_page;
 }
 
-size_t anti_entropy::syn(const address& to, uint64_t nonce, uint64_t cookie,
-                         emitter& tx) const {
-  auto d = store_.digest();
+namespace {
+
+Message make_syn(const store_digest& d, uint64_t nonce, uint64_t cookie) {
   Message m;
   auto* s = m.mutable_syn();
   s->set_digest_lo(d.hash.lo);
@@ -31,20 +31,28 @@ size_t anti_entropy::syn(const address& to, uint64_t nonce, uint64_t cookie,
   s->set_count(d.count);
   s->set_nonce(nonce);
   s->set_cookie(cookie);
-  return tx.send(to, m, "syn");
+  // A SYN without the responder's cookie draws a SynCookie at most, which
+  // is sent only when no larger than the SYN: pad one that is smaller (an
+  // empty store's digest fields are all zero, so not encoded). The pad
+  // field costs its tag and length byte besides its body.
+  auto size = m.ByteSizeLong();
+  if (size < syn_cookie_bytes)
+    s->set_pad(std::string(
+      syn_cookie_bytes - size >= 2 ? syn_cookie_bytes - size - 2 : 0, '\0'));
+  return m;
+}
+
+} // namespace
+
+size_t anti_entropy::syn(const address& to, uint64_t nonce, uint64_t cookie,
+                         emitter& tx) const {
+  return tx.send(to, make_syn(store_.digest(), nonce, cookie), "syn");
 }
 
 size_t anti_entropy::syn_size(bool with_cookie) const {
-  auto d = store_.digest();
-  Message m;
-  auto* s = m.mutable_syn();
-  s->set_digest_lo(d.hash.lo);
-  s->set_digest_hi(d.hash.hi);
-  s->set_count(d.count);
-  s->set_nonce(~uint64_t{0});
-  if (with_cookie)
-    s->set_cookie(~uint64_t{0});
-  return m.ByteSizeLong();
+  return make_syn(store_.digest(), ~uint64_t{0},
+                  with_cookie ? ~uint64_t{0} : 0)
+    .ByteSizeLong();
 }
 
 bool anti_entropy::in_sync(const Syn& s) const {

@@ -393,6 +393,72 @@ TEST(AntiEntropy, SynAckAck2ConvergesBothWays) {
   EXPECT_GT(b.get_stats().transfers_completed, 0u);
 }
 
+// A joiner's store is empty, so its SYN carries no digest; it must still
+// draw the member's SynCookie, or the joiner waits until another node
+// happens to start a round with it. Here the member never starts one (its
+// ae_interval is 30 s and its first round went to another peer): the
+// joiner's own first SYN, answered at once or held until membership makes
+// the joiner a peer, brings it up to date, a 100 KiB value included,
+// within milliseconds.
+TEST(AntiEntropy, EmptyJoinersOwnSynCatchesItUp) {
+  for (bool held : {false, true}) {
+    SCOPED_TRACE(held ? "held until the joiner is a peer" : "a peer at once");
+    auto cfg = small_cfg();
+    cfg.ae_interval = seconds(30);
+    core j(cfg, "j", 1), m(cfg, "m", 2);
+    outbound_list out;
+    m.set_peers({"other"});
+    for (int i = 0; i < 50; ++i)
+      m.put("k" + std::to_string(i), "v", wall, t0, out);
+    m.put("big", std::string(100 * 1024, 'x'), wall, t0, out);
+    auto now = t0;
+    // The member's rumours and its first round go to "other" (dropped).
+    while (m.rumours_queued() > 0 && now < t0 + seconds(10)) {
+      out.clear();
+      now += milliseconds(10);
+      m.poll(wall, now, out);
+    }
+    out.clear();
+    ASSERT_EQ(m.rumours_queued(), 0u);
+    if (!held)
+      m.set_peers({"j", "other"});
+    j.set_peers({"m"});
+    auto start = now;
+    // Routes until quiet; what goes to "other" is dropped.
+    auto route_jm = [&](outbound_list& o) {
+      while (!o.empty()) {
+        outbound_list next;
+        for (auto& x : o) {
+          if (x.to == "j")
+            j.handle("m", x.payload, wall, now, next);
+          else if (x.to == "m")
+            m.handle("j", x.payload, wall, now, next);
+        }
+        o = std::move(next);
+      }
+    };
+    j.poll(wall, now, out);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_TRUE(decode(out[0]).has_syn()) << "the joiner's first round";
+    route_jm(out);
+    if (held) {
+      EXPECT_GT(m.get_stats().rejects.count("not_a_peer"), 0u);
+      m.set_peers({"j", "other"});
+    }
+    while (j.digest() != m.digest() && now < start + seconds(1)) {
+      now += milliseconds(1);
+      j.poll(wall, now, out);
+      m.poll(wall, now, out);
+      route_jm(out);
+    }
+    EXPECT_EQ(j.digest(), m.digest());
+    EXPECT_LE(now - start, milliseconds(50));
+    EXPECT_EQ(m.get_stats().rejects.count("syn_too_small"), 0u);
+    ASSERT_NE(j.get("big"), nullptr);
+    EXPECT_EQ(j.get("big")->value.size(), 100u * 1024);
+  }
+}
+
 // Key lists near the key size limit: every ACK2 / WANT page still fits one
 // packet (none dropped as oversized), so the stores converge.
 TEST(AntiEntropy, LongKeyPagesFitOnePacket) {
