@@ -239,6 +239,17 @@ TEST(MetadataConfig, ProfilesOrderedAndWireCompatible) {
     EXPECT_NO_THROW(core(c, "a", 1));
 }
 
+// A lone peer pulling from an idle node draws the bulk sender's burst plus
+// a pull window ahead of the refill: each profile's per-peer bulk budget
+// holds that, so the pull is paced by the shared cap, never refused.
+TEST(MetadataConfig, PeerBulkBudgetHoldsTheSendersBurstAndAWindow) {
+  for (auto& c : {config::local(), config::lan(), config::wan()}) {
+    EXPECT_GE(static_cast<double>(c.peer_bulk_burst_bytes),
+              min_peer_bulk_burst(c));
+    EXPECT_GE(c.peer_bulk_bytes_per_sec, c.max_bulk_bytes_per_sec);
+  }
+}
+
 TEST(MetadataCore, RemoteUpdateReGossipedOnceAndStaleIgnored) {
   core a(small_cfg(), "a", 1), b(small_cfg(), "b", 2);
   b.set_peers({"x", "y", "z"});
