@@ -34,11 +34,13 @@ Message make_syn(const store_digest& d, uint64_t nonce, uint64_t cookie) {
   // A SYN without the responder's cookie draws a SynCookie at most, which
   // is sent only when no larger than the SYN: pad one that is smaller (an
   // empty store's digest fields are all zero, so not encoded). The pad
-  // field costs its tag and length byte besides its body.
+  // field costs its tag and length byte besides its body, and an empty one
+  // is not encoded at all: at least one byte.
   auto size = m.ByteSizeLong();
-  if (size < syn_cookie_bytes)
-    s->set_pad(std::string(
-      syn_cookie_bytes - size >= 2 ? syn_cookie_bytes - size - 2 : 0, '\0'));
+  if (size < syn_cookie_bytes) {
+    auto missing = syn_cookie_bytes - size;
+    s->set_pad(std::string(missing >= 3 ? missing - 2 : 1, '\0'));
+  }
   return m;
 }
 
