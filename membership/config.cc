@@ -24,7 +24,7 @@ config config::local() {
   c.sync_interval = seconds(5);
   c.join_sync_interval = milliseconds(200);
   c.churn_sync_max_wait = seconds(3);
-  c.join_retry_initial = milliseconds(200);
+  c.join_retry_initial = milliseconds(25);
   c.join_retry_max = seconds(5);
   c.reconnect_interval = seconds(5);
   c.dead_probe_interval = milliseconds(500);

@@ -191,8 +191,12 @@ struct config {
   /// (27 s without). lan 10 s, local 3 s, wan 30 s.
   duration churn_sync_max_wait = seconds(10);
 
-  /// First join retry delay; doubles up to join_retry_max (with ±25 %
-  /// jitter) until a seed answers. lan 500 ms / 30 s, local 200 ms / 5 s.
+  /// First join retry delay; doubles up to join_retry_max until a seed
+  /// answers. Attempt k+1 comes a uniform [1.25, 2.25) x backoff_k after
+  /// attempt k. lan 500 ms / 30 s, wan 1 s / 60 s, local 25 ms / 5 s
+  /// (processes started together on one host: the seed may listen tens of
+  /// milliseconds after the others sent their first join; retries at
+  /// ~30-55, ~90-170, ~220-390 ms cost a few small packets).
   duration join_retry_initial = milliseconds(500);
   duration join_retry_max = seconds(30);
 

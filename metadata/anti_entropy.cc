@@ -23,47 +23,38 @@ size_t ack_pages(size_t max_packet) {
 
 namespace {
 
-// A SynCookie with every field set: the most a cookie-less SYN can draw.
-size_t syn_cookie_bytes() {
-  static const size_t n = [] {
-    SynCookie c;
-    c.set_cookie(~uint64_t{0});
-    c.set_nonce(~uint64_t{0});
-    return c.ByteSizeLong();
-  }();
-  return n;
-}
-
-void fill_syn(Syn& s, const store& st, uint64_t nonce, uint64_t cookie) {
-  auto d = st.digest();
-  s.set_digest_lo(d.hash.lo);
-  s.set_digest_hi(d.hash.hi);
-  s.set_count(d.count);
-  s.set_nonce(nonce);
-  s.set_cookie(cookie);
-  // Without a cookie the SYN may draw a SynCookie: never let it be the
-  // smaller one (the receiver refuses SYNs smaller than their answer).
-  auto size = s.ByteSizeLong();
-  if (cookie == 0 && size < syn_cookie_bytes()) {
-    auto pad = syn_cookie_bytes() - size;
-    s.set_pad(std::string(pad > 2 ? pad - 2 : 1, '\0')); // field: 2 + n bytes
+Message make_syn(const store_digest& d, uint64_t nonce, uint64_t cookie) {
+  Message m;
+  auto* s = m.mutable_syn();
+  s->set_digest_lo(d.hash.lo);
+  s->set_digest_hi(d.hash.hi);
+  s->set_count(d.count);
+  s->set_nonce(nonce);
+  s->set_cookie(cookie);
+  // A SYN without the responder's cookie draws a SynCookie at most, which
+  // is sent only when no larger than the SYN: pad one that is smaller (an
+  // empty store's digest fields are all zero, so not encoded). The pad
+  // field costs its tag and length byte besides its body, and an empty one
+  // is not encoded at all: at least one byte.
+  auto size = m.ByteSizeLong();
+  if (size < syn_cookie_bytes) {
+    auto missing = syn_cookie_bytes - size;
+    s->set_pad(std::string(missing >= 3 ? missing - 2 : 1, '\0'));
   }
+  return m;
 }
 
 } // namespace
 
 size_t anti_entropy::syn(const address& to, uint64_t nonce, uint64_t cookie,
                          emitter& tx) const {
-  Message m;
-  fill_syn(*m.mutable_syn(), store_, nonce, cookie);
-  return tx.send(to, m, "syn");
+  return tx.send(to, make_syn(store_.digest(), nonce, cookie), "syn");
 }
 
 size_t anti_entropy::syn_size(bool with_cookie) const {
-  Message m;
-  fill_syn(*m.mutable_syn(), store_, ~uint64_t{0},
-           with_cookie ? ~uint64_t{0} : 0);
-  return m.ByteSizeLong();
+  return make_syn(store_.digest(), ~uint64_t{0},
+                  with_cookie ? ~uint64_t{0} : 0)
+    .ByteSizeLong();
 }
 
 bool anti_entropy::in_sync(const Syn& s) const {

@@ -39,6 +39,10 @@ class emitter;
 /// WANT body.
 inline constexpr size_t nonce_field_bytes = 9;
 
+/// Bytes of a SynCookie message (cookie and nonce, two fixed64 fields, in
+/// the Message wrapper): what a SYN without the responder's cookie draws.
+inline constexpr size_t syn_cookie_bytes = 2 + 2 * nonce_field_bytes;
+
 /// Bucket digests one ACK page carries: (max_packet - 34) / 8, at most all.
 size_t buckets_per_ack(size_t max_packet);
 
@@ -60,7 +64,9 @@ public:
 
   /// Step 1 (A): sends `to` the whole-store digest, naming the round
   /// `nonce` (echoed by every later step), with `cookie`, the one `to`
-  /// gave us (0: none yet). Returns the bytes sent.
+  /// gave us (0: none yet), padded (`Syn.pad`) to at least
+  /// syn_cookie_bytes so that `to` may answer it with a SynCookie (an
+  /// empty store's SYN is the nonce alone). Returns the bytes sent.
   size_t syn(const address& to, uint64_t nonce, uint64_t cookie,
              emitter& tx) const;
 

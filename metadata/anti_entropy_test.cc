@@ -69,6 +69,34 @@ Ack empty_peer_ack() {
   return a;
 }
 
+// A SYN must be able to draw a SynCookie (sent only when no larger than
+// the SYN): an empty store's digest fields are zero and not encoded, so its
+// SYN is padded; a store with keys needs no pad.
+TEST(AntiEntropy, SynIsNeverSmallerThanTheCookieItMayDraw) {
+  config cfg;
+  store empty(cfg.limits), full(cfg.limits);
+  write(full, "k", 1000);
+  Message cookie;
+  cookie.mutable_syn_cookie()->set_cookie(~uint64_t{0});
+  cookie.mutable_syn_cookie()->set_nonce(~uint64_t{0});
+  ASSERT_EQ(cookie.ByteSizeLong(), syn_cookie_bytes);
+  for (auto* s : {&empty, &full}) {
+    anti_entropy ae(cfg, *s);
+    for (uint64_t c : {uint64_t{0}, uint64_t{12345}}) {
+      wire w;
+      auto n = ae.syn("p", 7, c, w.tx);
+      auto sent = w.take();
+      ASSERT_EQ(sent.size(), 1u);
+      EXPECT_GE(n, syn_cookie_bytes);
+      EXPECT_EQ(n, ae.syn_size(c != 0));
+      EXPECT_EQ(sent[0].syn().pad().empty(), s == &full || c != 0)
+        << "padded only when smaller than a SynCookie";
+      EXPECT_EQ(sent[0].syn().nonce(), 7u);
+      EXPECT_EQ(sent[0].syn().cookie(), c);
+    }
+  }
+}
+
 TEST(AntiEntropy, EqualStoresAnswerSynWithSilence) {
   config cfg;
   store a, b;

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 
+#include "metadata/config.h"
+
 namespace pekonode::metadata {
 
 void bulk_sender::start(time_point now) {
   auto rate = static_cast<double>(rate_);
-  auto burst = std::max<double>(4.0 * packet_, rate_ / 20.0);
+  auto burst = bulk_burst_bytes(rate_, packet_);
   bucket_ = token_bucket(rate, burst, now, static_cast<double>(packet_) * 4);
 }
 

@@ -143,12 +143,17 @@ struct config {
   /// still paces the sending). Items beyond it are not queued (counted
   /// "peer_bulk_budget"): the peer asks again after a chunk timeout or in
   /// its next round. Trade-off: a joiner catches up mostly from one peer,
-  /// so below max_bulk_bytes_per_sec it slows catch-up; the burst must
-  /// hold a full pull window (max_inflight_chunks chunks) or legitimate
-  /// pulls are refused. Default: the profile's bulk cap (4 MiB/s on lan) in
-  /// bursts of 256 KiB.
+  /// so below max_bulk_bytes_per_sec it slows catch-up. The burst must hold
+  /// what a lone peer legitimately draws ahead of the refill: the shared
+  /// bulk sender's own burst (max_bulk_bytes_per_sec / 20, see
+  /// bulk_sender.h) plus a full pull window (max_inflight_chunks chunks of
+  /// max_packet), charged before they are sent; else a peer pulling a large
+  /// value from an idle node outruns its budget and waits a chunk_timeout
+  /// for the refused chunks (min_peer_bulk_burst() below). Default: the
+  /// profile's bulk cap (4 MiB/s on lan) in bursts of 384 KiB (local
+  /// 1 MiB).
   uint64_t peer_bulk_bytes_per_sec = 4 * 1024 * 1024;
-  uint64_t peer_bulk_burst_bytes = 256 * 1024;
+  uint64_t peer_bulk_burst_bytes = 384 * 1024;
   /// The steps of a round answer only the step before: an ACK is taken
   /// only from a peer we sent a SYN to (as many pages as a SYN draws), an
   /// ACK2 only from one we sent ACK pages (max_ae_pages per page), a WANT
@@ -234,6 +239,7 @@ struct config {
     c.transfer_timeout = std::chrono::seconds(5);
     c.max_bulk_bytes_per_sec = 16 * 1024 * 1024;
     c.peer_bulk_bytes_per_sec = c.max_bulk_bytes_per_sec;
+    c.peer_bulk_burst_bytes = 1024 * 1024; // >= min_peer_bulk_burst()
     return c;
   }
 
@@ -259,6 +265,24 @@ struct config {
     return c;
   }
 };
+
+/// Bytes the shared bulk sender may send at once: max(4 packets, 1/20 s of
+/// max_bulk_bytes_per_sec).
+constexpr double bulk_burst_bytes(uint64_t bytes_per_sec, size_t max_packet) {
+  return 4.0 * static_cast<double>(max_packet)
+             > static_cast<double>(bytes_per_sec) / 20.0
+           ? 4.0 * static_cast<double>(max_packet)
+           : static_cast<double>(bytes_per_sec) / 20.0;
+}
+
+/// The least peer_bulk_burst_bytes with which one peer pulling from an idle
+/// node is paced by the bulk sender rather than refused: the sender's
+/// burst plus a full pull window charged before it is sent (with
+/// peer_bulk_bytes_per_sec at least max_bulk_bytes_per_sec).
+constexpr double min_peer_bulk_burst(const config& c) {
+  return bulk_burst_bytes(c.max_bulk_bytes_per_sec, c.max_packet)
+         + static_cast<double>(c.max_inflight_chunks * c.max_packet);
+}
 
 /// Counters for metrics.
 struct stats {

@@ -2,7 +2,10 @@
 // spread, large values, a joiner catching up, concurrent writers under
 // loss, duplication, reordering and partitions.
 
+#include <algorithm>
+#include <chrono>
 #include <random>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -59,6 +62,51 @@ TEST(Convergence, OneKibUpdateReaches1000NodesWithin3sAt10PercentLoss) {
 // every hop; lost pulls are retried from other sources after chunk_timeout.
 TEST(Convergence, ChunkedUpdateReaches1000NodesWithin3sAt10PercentLoss) {
   spread(1000, 4096, 0.10, 13, seconds(3));
+}
+
+// One node pulls the largest value from an idle one (its buckets full):
+// the source's bulk sender sends its burst at once, then paces at its cap,
+// and the puller's per-peer budget holds all of it, so no chunk is refused
+// ("peer_bulk_budget") and the pull never waits a chunk_timeout. Links of
+// zero delay make the pull as fast as the sender allows.
+TEST(Convergence, LonePullOfTheLargestValueIsPacedNotRefused) {
+  for (auto& [name, cfg] : {std::pair{"local", config::local()},
+                            std::pair{"lan", config::lan()},
+                            std::pair{"wan", config::wan()}}) {
+    SCOPED_TRACE(name);
+    test_net net(2, cfg, print_seed(31));
+    net.net_faults.min_delay = net.net_faults.max_delay = milliseconds(0);
+    net.run_for(seconds(2));
+    std::string v(cfg.limits.max_value_bytes, '\0');
+    std::mt19937_64 rng(31);
+    for (auto& c : v)
+      c = static_cast<char>(rng());
+    net.put(0, "blob", v);
+    auto took = net.run_until_true(
+      [&] {
+        auto e = net.node(1).get("blob");
+        return e && e->value == v;
+      },
+      seconds(10), milliseconds(1));
+    // What the shared cap alone allows: the burst at once, the rest (with
+    // each chunk's framing) at the cap's rate.
+    double bytes = 1.1 * static_cast<double>(v.size());
+    double burst = bulk_burst_bytes(cfg.max_bulk_bytes_per_sec,
+                                    cfg.max_packet);
+    auto paced = std::chrono::duration<double>(
+      std::max(0.0, bytes - burst)
+      / static_cast<double>(cfg.max_bulk_bytes_per_sec));
+    std::cout << name << ": "
+              << std::chrono::duration_cast<milliseconds>(took).count()
+              << " ms (cap alone: "
+              << std::chrono::duration_cast<milliseconds>(paced).count()
+              << " ms)\n";
+    ASSERT_NE(net.node(1).get("blob"), nullptr);
+    auto& rejects = net.node(0).get_stats().rejects;
+    EXPECT_EQ(rejects.count("peer_bulk_budget"), 0u);
+    EXPECT_LT(took, paced + milliseconds(10));
+    EXPECT_LT(took, cfg.chunk_timeout);
+  }
 }
 
 TEST(Convergence, LargeValueReachesFiveNodesWithin5s) {

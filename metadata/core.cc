@@ -447,8 +447,9 @@ void core::hold_syn(const address& from, const Syn& s, time_point now) {
     held_syns_.erase(oldest);
   }
   if (cfg_.max_held_syns > 0)
-    held_syns_[from] = held_syn{s.digest_lo(), s.digest_hi(), s.count(),
-                                s.nonce(), s.cookie(), now};
+    held_syns_[from] = held_syn{
+      s.digest_lo(), s.digest_hi(), s.count(), s.nonce(), s.cookie(),
+      static_cast<uint32_t>(std::min(s.pad().size(), syn_cookie_bytes)), now};
 }
 
 void core::answer_held(time_point now, outbound_list& out) {
@@ -463,6 +464,7 @@ void core::answer_held(time_point now, outbound_list& out) {
       s.set_count(i->second.count);
       s.set_nonce(i->second.nonce);
       s.set_cookie(i->second.cookie);
+      s.set_pad(std::string(i->second.pad, '\0'));
       answer_syn(i->first, s, now, out);
       i = held_syns_.erase(i);
     } else {

@@ -416,6 +416,9 @@ private:
     uint64_t lo = 0, hi = 0, count = 0;
     uint64_t nonce = 0; // the ACK pages echo it, or the joiner drops them
     uint64_t cookie = 0;
+    // Its padding, up to what can matter: answered later, the SYN is still
+    // compared with the SynCookie it may draw (answer_syn).
+    uint32_t pad = 0;
     time_point at;
   };
   std::map<address, held_syn> held_syns_; // from addresses not yet peers

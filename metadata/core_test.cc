@@ -239,6 +239,17 @@ TEST(MetadataConfig, ProfilesOrderedAndWireCompatible) {
     EXPECT_NO_THROW(core(c, "a", 1));
 }
 
+// A lone peer pulling from an idle node draws the bulk sender's burst plus
+// a pull window ahead of the refill: each profile's per-peer bulk budget
+// holds that, so the pull is paced by the shared cap, never refused.
+TEST(MetadataConfig, PeerBulkBudgetHoldsTheSendersBurstAndAWindow) {
+  for (auto& c : {config::local(), config::lan(), config::wan()}) {
+    EXPECT_GE(static_cast<double>(c.peer_bulk_burst_bytes),
+              min_peer_bulk_burst(c));
+    EXPECT_GE(c.peer_bulk_bytes_per_sec, c.max_bulk_bytes_per_sec);
+  }
+}
+
 TEST(MetadataCore, RemoteUpdateReGossipedOnceAndStaleIgnored) {
   core a(small_cfg(), "a", 1), b(small_cfg(), "b", 2);
   b.set_peers({"x", "y", "z"});
@@ -365,45 +376,6 @@ TEST(AntiEntropy, EqualStoresCostOneSyn) {
   EXPECT_EQ(non_syn, 0u);
 }
 
-// A fresh or restarted node's store is empty: its digest and count are 0
-// and take no bytes. Its first SYN to a peer (no cookie yet) must still be
-// at least as large as the SynCookie it draws, or the peer refuses it as a
-// stripped SYN and the node never catches up from anyone (a wave of
-// restarts then loses every write).
-TEST(AntiEntropy, EmptyNodesFirstSynDrawsTheCookieAndCatchesUp) {
-  auto cfg = small_cfg();
-  core a(cfg, "a", 1), b(cfg, "b", 2);
-  outbound_list out;
-  for (int i = 0; i < 8; ++i)
-    b.put("k" + std::to_string(i), "v", wall, t0, out);
-  out.clear();
-  b.set_peers({"a"});
-  a.set_peers({"b"});
-  a.poll(wall, t0, out);
-  ASSERT_EQ(out.size(), 1u);
-  ASSERT_TRUE(decode(out[0]).has_syn());
-  EXPECT_EQ(decode(out[0]).syn().count(), 0u);
-  EXPECT_EQ(decode(out[0]).syn().cookie(), 0u);
-  auto syn_bytes = out[0].payload.size();
-  outbound_list reply;
-  b.handle("a", out[0].payload, wall, t0, reply);
-  out.clear();
-  ASSERT_EQ(reply.size(), 1u) << "the empty SYN was refused";
-  EXPECT_TRUE(decode(reply[0]).has_syn_cookie());
-  EXPECT_LE(reply[0].payload.size(), syn_bytes);
-  EXPECT_EQ(b.get_stats().rejects.count("syn_too_small"), 0u);
-  route(a, b, reply, t0);
-  auto now = t0;
-  for (int i = 0; i < 20 && a.digest() != b.digest(); ++i) {
-    now += milliseconds(100);
-    a.poll(wall, now, out);
-    b.poll(wall, now, out);
-    route(a, b, out, now);
-  }
-  EXPECT_EQ(a.digest(), b.digest());
-  EXPECT_EQ(a.list().size(), 8u);
-}
-
 // Catch-up: a node whose first peers do not answer (down, or as empty as
 // it is) asks another peer every catchup_interval, never the same one
 // twice, up to catchup_syncs more rounds; then once per ae_interval.
@@ -490,6 +462,72 @@ TEST(AntiEntropy, SynAckAck2ConvergesBothWays) {
   EXPECT_EQ(a.get("a5")->value, "newer on b");
   EXPECT_EQ(a.list().size(), 3500u);
   EXPECT_GT(b.get_stats().transfers_completed, 0u);
+}
+
+// A joiner's store is empty, so its SYN carries no digest; it must still
+// draw the member's SynCookie, or the joiner waits until another node
+// happens to start a round with it. Here the member never starts one (its
+// ae_interval is 30 s and its first round went to another peer): the
+// joiner's own first SYN, answered at once or held until membership makes
+// the joiner a peer, brings it up to date, a 100 KiB value included,
+// within milliseconds.
+TEST(AntiEntropy, EmptyJoinersOwnSynCatchesItUp) {
+  for (bool held : {false, true}) {
+    SCOPED_TRACE(held ? "held until the joiner is a peer" : "a peer at once");
+    auto cfg = small_cfg();
+    cfg.ae_interval = seconds(30);
+    core j(cfg, "j", 1), m(cfg, "m", 2);
+    outbound_list out;
+    m.set_peers({"other"});
+    for (int i = 0; i < 50; ++i)
+      m.put("k" + std::to_string(i), "v", wall, t0, out);
+    m.put("big", std::string(100 * 1024, 'x'), wall, t0, out);
+    auto now = t0;
+    // The member's rumours and its first round go to "other" (dropped).
+    while (m.rumours_queued() > 0 && now < t0 + seconds(10)) {
+      out.clear();
+      now += milliseconds(10);
+      m.poll(wall, now, out);
+    }
+    out.clear();
+    ASSERT_EQ(m.rumours_queued(), 0u);
+    if (!held)
+      m.set_peers({"j", "other"});
+    j.set_peers({"m"});
+    auto start = now;
+    // Routes until quiet; what goes to "other" is dropped.
+    auto route_jm = [&](outbound_list& o) {
+      while (!o.empty()) {
+        outbound_list next;
+        for (auto& x : o) {
+          if (x.to == "j")
+            j.handle("m", x.payload, wall, now, next);
+          else if (x.to == "m")
+            m.handle("j", x.payload, wall, now, next);
+        }
+        o = std::move(next);
+      }
+    };
+    j.poll(wall, now, out);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_TRUE(decode(out[0]).has_syn()) << "the joiner's first round";
+    route_jm(out);
+    if (held) {
+      EXPECT_GT(m.get_stats().rejects.count("not_a_peer"), 0u);
+      m.set_peers({"j", "other"});
+    }
+    while (j.digest() != m.digest() && now < start + seconds(1)) {
+      now += milliseconds(1);
+      j.poll(wall, now, out);
+      m.poll(wall, now, out);
+      route_jm(out);
+    }
+    EXPECT_EQ(j.digest(), m.digest());
+    EXPECT_LE(now - start, milliseconds(50));
+    EXPECT_EQ(m.get_stats().rejects.count("syn_too_small"), 0u);
+    ASSERT_NE(j.get("big"), nullptr);
+    EXPECT_EQ(j.get("big")->value.size(), 100u * 1024);
+  }
 }
 
 // Key lists near the key size limit: every ACK2 / WANT page still fits one
