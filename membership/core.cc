@@ -429,6 +429,7 @@ struct core::impl {
   // An unconfirmed member answered (an ack to a confirmation ping, or a
   // packet of its own from its address): it becomes a member, and news.
   void on_confirmed(const std::string& name, time_point now) {
+    adm.confirmed(name);
     auto* m = table.confirm(name);
     if (!m) return;
     ++stats.members_confirmed;
