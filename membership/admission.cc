@@ -45,10 +45,37 @@ void admission::learnt(const std::string& name, time_point now) {
   // Learnt again (e.g. back alive): the first deadline stands, so claims
   // about a silent name cannot keep it unconfirmed forever.
   auto [it, fresh] = pending_.try_emplace(name);
-  if (!fresh) return;
-  it->second.expires = now + cfg_.unconfirmed_ttl;
-  it->second.next_ping = now;
-  order_.push_back(name);
+  if (fresh) {
+    auto& p = it->second;
+    p.id = next_id_++;
+    p.expires = now + cfg_.unconfirmed_ttl;
+    p.next_ping = now;
+    by_id_.emplace(p.id, it);
+    expiries_.set(p.id, p.expires);
+  }
+  update_ping_timer(it);
+}
+
+void admission::confirmed(const std::string& name) {
+  if (auto it = pending_.find(name); it != pending_.end()) drop(it);
+}
+
+void admission::update_ping_timer(pending_map::iterator it) {
+  auto& p = it->second;
+  auto* m = table_.find_any(it->first);
+  if (m && is_live(m->state) && p.attempts < cfg_.confirm_attempts)
+    ping_times_.set(p.id, p.next_ping);
+  else
+    ping_times_.erase(p.id);
+}
+
+void admission::drop(pending_map::iterator it) {
+  auto& p = it->second;
+  if (p.seq) by_seq_.erase(p.seq);
+  expiries_.erase(p.id);
+  ping_times_.erase(p.id);
+  by_id_.erase(p.id);
+  pending_.erase(it);
 }
 
 void admission::tick(time_point now, outbound_list& out) {
@@ -58,44 +85,43 @@ void admission::tick(time_point now, outbound_list& out) {
     pings_ = token_bucket(per_sec, cfg_.confirm_burst, now);
     pings_init_ = true;
   }
-  for (std::size_t k = 0, n = order_.size(); k < n; ++k) {
-    auto name = std::move(order_.front());
-    order_.pop_front();
-    auto it = pending_.find(name);
-    if (it == pending_.end()) continue; // already done with
+  // Time is up: forget those still unconfirmed.
+  while (!expiries_.empty() && expiries_.top().at <= now) {
+    auto it = by_id_.at(expiries_.top().key);
+    if (table_.forget_unconfirmed(it->first)) ++stats_.unconfirmed_expired;
+    drop(it);
+  }
+  // Due pings, the longest due first, while the budget lasts.
+  while (!ping_times_.empty() && ping_times_.top().at <= now) {
+    auto it = by_id_.at(ping_times_.top().key);
+    auto& name = it->first;
     auto& p = it->second;
-    auto drop = [&] {
-      if (p.seq) by_seq_.erase(p.seq);
-      pending_.erase(it);
-    };
     if (!table_.unconfirmed(name)) { // confirmed, or forgotten meanwhile
-      drop();
-      continue;
-    }
-    if (now >= p.expires) {
-      table_.forget_unconfirmed(name);
-      ++stats_.unconfirmed_expired;
-      drop();
+      drop(it);
       continue;
     }
     auto* m = table_.find_any(name);
-    if (is_live(m->state) && p.attempts < cfg_.confirm_attempts
-        && now >= p.next_ping && pings_.try_take(1, now)) {
-      if (p.seq) by_seq_.erase(p.seq);
-      p.seq = ob_.next_seq();
-      by_seq_[p.seq] = name;
-      ++p.attempts;
-      p.next_ping = now + cfg_.probe_timeout;
-      if (p.attempts == cfg_.confirm_attempts)
-        p.expires = std::min(p.expires, now + cfg_.probe_interval);
-      ++stats_.confirm_probes;
-      // A bare ping: no piggybacked gossip to an address nobody vouched for.
-      auto pkt = ob_.packet();
-      pkt.mutable_ping()->set_seq(p.seq);
-      pkt.mutable_ping()->set_target(name);
-      ob_.send(m->addr, pkt, out);
+    if (!is_live(m->state) || p.attempts >= cfg_.confirm_attempts) {
+      ping_times_.erase(p.id);
+      continue;
     }
-    order_.push_back(std::move(name));
+    if (!pings_.try_take(1, now)) break;
+    if (p.seq) by_seq_.erase(p.seq);
+    p.seq = ob_.next_seq();
+    by_seq_[p.seq] = name;
+    ++p.attempts;
+    p.next_ping = now + cfg_.probe_timeout;
+    if (p.attempts == cfg_.confirm_attempts) {
+      p.expires = std::min(p.expires, now + cfg_.probe_interval);
+      expiries_.set(p.id, p.expires);
+    }
+    update_ping_timer(it);
+    ++stats_.confirm_probes;
+    // A bare ping: no piggybacked gossip to an address nobody vouched for.
+    auto pkt = ob_.packet();
+    pkt.mutable_ping()->set_seq(p.seq);
+    pkt.mutable_ping()->set_target(name);
+    ob_.send(m->addr, pkt, out);
   }
 }
 
@@ -105,13 +131,10 @@ const std::string* admission::on_ack(uint64_t seq) const {
 }
 
 time_point admission::next_wakeup() const {
-  auto t = time_point::max();
-  auto ping_at = pings_init_ ? pings_.when_available(1) : time_point::min();
-  for (auto& [name, p] : pending_) {
-    t = std::min(t, p.expires);
-    if (p.attempts < cfg_.confirm_attempts)
-      if (auto* m = table_.find_any(name); m && is_live(m->state))
-        t = std::min(t, std::max(p.next_ping, ping_at));
+  auto t = expiries_.earliest();
+  if (!ping_times_.empty()) {
+    auto ping_at = pings_init_ ? pings_.when_available(1) : time_point::min();
+    t = std::min(t, std::max(ping_times_.top().at, ping_at));
   }
   return t;
 }

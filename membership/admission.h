@@ -17,12 +17,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "common/deadline_heap.h"
 #include "common/token_bucket.h"
 #include "common/types.h"
 #include "membership/codec.h"
@@ -51,18 +51,25 @@ public:
 
   // -- confirmation ------------------------------------------------------------------
 
-  /// Tracks `name`, just added unconfirmed (live or not), from `now`.
+  /// Tracks `name`, just added unconfirmed (live or not), from `now`; for
+  /// a name tracked already, notes that its record changed (it may have
+  /// become live or not live). The core calls it on every change of an
+  /// unconfirmed member's record.
   void learnt(const std::string& name, time_point now);
 
-  /// Sends due confirmation pings (live unconfirmed members, within the
-  /// budget, oldest first) and forgets the unconfirmed members whose time
-  /// is up; stops tracking members confirmed or forgotten meanwhile.
+  /// Stops tracking `name`: the core confirmed it.
+  void confirmed(const std::string& name);
+
+  /// Forgets the unconfirmed members whose time is up, and sends due
+  /// confirmation pings (live unconfirmed members, within the budget, the
+  /// longest due first); stops tracking members confirmed or forgotten
+  /// meanwhile. O((expired + pinged) log n): only due members are visited.
   void tick(time_point now, outbound_list& out);
 
   /// The member that a confirmation ping `seq` went to, or nullptr.
   const std::string* on_ack(uint64_t seq) const;
 
-  /// When tick() has work; time_point::max() if none.
+  /// When tick() has work; time_point::max() if none. O(1).
   time_point next_wakeup() const;
 
   /// Unconfirmed members tracked.
@@ -74,21 +81,31 @@ private:
     token_bucket tag_bytes;
   };
   struct pending {
+    uint64_t id = 0; // key in the timer heaps, in the order learnt
     time_point expires{};
     time_point next_ping{};
     int attempts = 0;
     uint64_t seq = 0;
   };
+  using pending_map = std::map<std::string, pending>;
 
   source* find_source(const address& a, time_point now);
+  // Whether `it` may be pinged now or later: pings left, and live.
+  void update_ping_timer(pending_map::iterator it);
+  void drop(pending_map::iterator it);
 
   const config& cfg_;
   member_table& table_;
   outbox& ob_;
   core_stats& stats_;
   std::map<address, source> sources_;
-  std::map<std::string, pending> pending_;
-  std::deque<std::string> order_; // oldest first; may hold stale names
+  pending_map pending_;
+  std::unordered_map<uint64_t, pending_map::iterator> by_id_;
+  uint64_t next_id_ = 1;
+  // Timers by pending id: every tracked member's expiry, and the next ping
+  // of those that may still be pinged (live, attempts left).
+  deadline_heap expiries_;
+  deadline_heap ping_times_;
   std::unordered_map<uint64_t, std::string> by_seq_;
   token_bucket pings_;
   bool pings_init_ = false;

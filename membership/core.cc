@@ -17,7 +17,10 @@
 #include "membership/core.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
+
+#include <google/protobuf/arena.h>
 
 #include "common/hash.h"
 #include "membership/admission.h"
@@ -429,6 +432,7 @@ struct core::impl {
   // An unconfirmed member answered (an ack to a confirmation ping, or a
   // packet of its own from its address): it becomes a member, and news.
   void on_confirmed(const std::string& name, time_point now) {
+    adm.confirmed(name);
     auto* m = table.confirm(name);
     if (!m) return;
     ++stats.members_confirmed;
@@ -759,7 +763,14 @@ void core::handle(const address& from, std::string_view bytes, time_point now,
   }
   if (d.state != impl::run_state::running) return;
   d.start_clocks(now);
-  Packet p;
+  // The decoded packet lives on an arena whose first block is on the
+  // stack: parsing a packet of updates costs no malloc per field.
+  alignas(std::max_align_t) char arena_block[8192];
+  google::protobuf::ArenaOptions arena_opts;
+  arena_opts.initial_block = arena_block;
+  arena_opts.initial_block_size = sizeof arena_block;
+  google::protobuf::Arena arena(arena_opts);
+  Packet& p = *google::protobuf::Arena::CreateMessage<Packet>(&arena);
   if (auto err = decode(bytes, d.cfg, p); err != decode_error::none) {
     d.bad(to_string(err));
     return;

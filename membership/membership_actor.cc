@@ -40,7 +40,9 @@ void membership_state::flush(outbound_list& out) {
     if (ev.kind == event::name_conflict)
       LOG(WARNING) << cfg_.name << ": name conflict: " << escape(ev.m.name)
                    << " also claimed by " << escape(ev.m.addr);
-    else if (ev.kind != event::updated)
+    // Checked first: glog formats a message (its prefix too) before it
+    // looks at the level, and a join storm makes N events per node.
+    else if (ev.kind != event::updated && FLAGS_minloglevel <= google::GLOG_INFO)
       LOG(INFO) << cfg_.name << ": member " << escape(ev.m.name) << " ("
                 << escape(ev.m.addr) << ") " << to_string(ev.kind)
                 << " at incarnation " << ev.m.incarnation;

@@ -25,6 +25,7 @@ void probing::stop() {
   checks_.clear();
   suspect_notices_.clear();
   relays_.clear();
+  timers_dirty_ = true;
 }
 
 time_point probing::next_wakeup() const {
@@ -33,10 +34,15 @@ time_point probing::next_wakeup() const {
     t = probe_.indirect_sent ? probe_.end : probe_.direct_deadline;
   else if (table_.live_count() > 1)
     t = next_probe_;
-  for (auto& [_, r] : relays_) t = std::min(t, r.nacked ? r.expires : r.nack_at);
-  for (auto& [_, s] : suspicions_) t = std::min(t, s.deadline());
-  for (auto& [_, c] : checks_) t = std::min(t, c.next);
-  return t;
+  if (timers_dirty_) {
+    auto u = time_point::max();
+    for (auto& [_, r] : relays_) u = std::min(u, r.nacked ? r.expires : r.nack_at);
+    for (auto& [_, s] : suspicions_) u = std::min(u, s.deadline());
+    for (auto& [_, c] : checks_) u = std::min(u, c.next);
+    timers_at_ = u;
+    timers_dirty_ = false;
+  }
+  return std::min(t, timers_at_);
 }
 
 // -- the probe round -------------------------------------------------------------
@@ -152,6 +158,7 @@ void probing::relay_tick(time_point now, outbound_list& out) {
     auto& r = it->second;
     if (r.nacked && r.expires <= now) {
       it = relays_.erase(it);
+      timers_dirty_ = true;
       continue;
     }
     if (!r.nacked && r.nack_at <= now) {
@@ -160,6 +167,7 @@ void probing::relay_tick(time_point now, outbound_list& out) {
       ++stats_.nacks_sent;
       ob_.send(r.origin, p, out);
       r.nacked = true;
+      timers_dirty_ = true;
     }
     ++it;
   }
@@ -207,6 +215,7 @@ void probing::on_ack(const Ack& m, time_point now, outbound_list& out) {
   p.mutable_ack()->set_seq(r->second.origin_seq);
   ob_.send_piggybacked(r->second.origin, p, out);
   relays_.erase(r);
+  timers_dirty_ = true;
 }
 
 void probing::on_nack(const Nack& m) {
@@ -237,6 +246,7 @@ void probing::on_ping_req(const address& from, const PingReq& m,
     relays_.erase(victim);
   }
   auto seq = ob_.next_seq();
+  timers_dirty_ = true;
   relays_[seq] = relay{from, m.seq(), now + cfg_.probe_timeout * 4 / 5,
                        now + cfg_.probe_interval * max_probe_stretch};
   ++stats_.relayed_probes;
@@ -257,6 +267,7 @@ void probing::suspect(const std::string& name, const std::string& accuser,
   auto k = suspicion_expected_confirmations(cfg_.suspicion_mult, n);
   suspicions_.erase(name);
   suspicions_.emplace(name, suspicion(accuser, k, min, max, now));
+  timers_dirty_ = true;
   if (cfg_.suspicion_checks) {
     auto period = std::max<duration>(cfg_.probe_interval, min / 4);
     checks_[name] = check{now + period, period, 0};
@@ -270,6 +281,7 @@ void probing::check_suspects(time_point now, outbound_list& out) {
       ++it;
       continue;
     }
+    timers_dirty_ = true;
     auto* e = table_.find(name);
     if (!e || e->state != member_state::suspect || !suspicions_.count(name)) {
       it = checks_.erase(it);
@@ -307,12 +319,13 @@ void probing::check_suspects(time_point now, outbound_list& out) {
 
 bool probing::confirm(const std::string& name, const std::string& accuser) {
   auto it = suspicions_.find(name);
-  return it != suspicions_.end() && it->second.confirm(accuser);
+  if (it == suspicions_.end() || !it->second.confirm(accuser)) return false;
+  timers_dirty_ = true; // a confirmation brings the deadline forward
+  return true;
 }
 
 void probing::clear(const std::string& name) {
-  suspicions_.erase(name);
-  checks_.erase(name);
+  if (suspicions_.erase(name) + checks_.erase(name) > 0) timers_dirty_ = true;
 }
 
 std::vector<std::string> probing::expired(time_point now) {
@@ -325,6 +338,7 @@ std::vector<std::string> probing::expired(time_point now) {
     suspicions_.erase(name);
     checks_.erase(name);
   }
+  if (!due.empty()) timers_dirty_ = true;
   return due;
 }
 

@@ -217,6 +217,11 @@ private:
   // Suspects that we told "you are suspected" after hearing from them
   // directly, and when; at most one such notice per probe_timeout each.
   std::map<std::string, time_point> suspect_notices_;
+  // Earliest timer of relays_, suspicions_ and checks_, recomputed by
+  // next_wakeup() only after one of them changed (it is asked after every
+  // message; they change far less often). Set timers_dirty_ on every change.
+  mutable time_point timers_at_ = time_point::max();
+  mutable bool timers_dirty_ = true;
 };
 
 } // namespace pekonode::membership

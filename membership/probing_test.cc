@@ -606,5 +606,55 @@ TEST(Probing, HealthImprovesWithAcks) {
   EXPECT_EQ(f.pr.health_score(), f.cfg.awareness_max - 1);
 }
 
+// next_wakeup() keeps the earliest timer of relays, suspicions and checks
+// between changes (it is asked after every message): each change moves it
+// at once, earlier or later.
+TEST(Probing, WakeupFollowsEveryTimerChange) {
+  fixture f(10);
+  f.cfg.suspicion_checks = false;
+  f.pr.resume(t0 + seconds(99)); // no probe in the way
+  auto far = f.pr.next_wakeup();
+  EXPECT_EQ(far, t0 + seconds(99) + f.cfg.probe_interval);
+  f.pr.suspect("p1", "x", t0);
+  auto d1 = f.pr.next_wakeup();
+  EXPECT_LT(d1, far);
+  EXPECT_TRUE(f.pr.confirm("p1", "y")); // brings the deadline forward
+  auto d2 = f.pr.next_wakeup();
+  EXPECT_LT(d2, d1);
+  EXPECT_FALSE(f.pr.confirm("p1", "y")); // not new: no change
+  EXPECT_EQ(f.pr.next_wakeup(), d2);
+  f.pr.suspect("p2", "x", t0 + seconds(1)); // later: no change
+  EXPECT_EQ(f.pr.next_wakeup(), d2);
+  f.pr.clear("p1");
+  EXPECT_EQ(f.pr.next_wakeup(), d1 + seconds(1));
+  f.pr.clear("nobody");
+  EXPECT_EQ(f.pr.next_wakeup(), d1 + seconds(1));
+  EXPECT_EQ(f.pr.expired(d1 + seconds(1)), std::vector<std::string>{"p2"});
+  EXPECT_EQ(f.pr.next_wakeup(), far);
+  // A check comes before the deadline; once sent, the next one is later.
+  f.cfg.suspicion_checks = true;
+  f.add("p3", 1, member_state::suspect);
+  f.pr.suspect("p3", "x", t0);
+  auto c = f.pr.next_wakeup();
+  EXPECT_LT(c, far);
+  f.pr.check_suspects(c, f.out);
+  EXPECT_EQ(f.sent(Packet::kPing).size(), 1u);
+  EXPECT_GT(f.pr.next_wakeup(), c);
+  // A relay: due at its nack, then at its expiry, then gone.
+  f.pr.clear("p3");
+  PingReq req;
+  req.set_seq(5);
+  req.set_target("p4");
+  req.set_target_addr(test_addr("p4"));
+  f.pr.on_ping_req(test_addr("p0"), req, t0, f.out);
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_timeout * 4 / 5);
+  f.pr.relay_tick(t0 + f.cfg.probe_timeout, f.out);
+  auto e = f.pr.next_wakeup();
+  EXPECT_GT(e, t0 + f.cfg.probe_timeout);
+  EXPECT_LT(e, far);
+  f.pr.relay_tick(e, f.out);
+  EXPECT_EQ(f.pr.next_wakeup(), far);
+}
+
 } // namespace
 } // namespace pekonode::membership

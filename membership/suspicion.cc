@@ -35,15 +35,14 @@ suspicion::suspicion(std::string first, std::size_t expected, duration min,
                      duration max, time_point start)
   : expected_(expected), min_(min), max_(max), start_(start) {
   confirmers_.insert(std::move(first));
+  deadline_ = start_ + suspicion_timeout(confirmations(), expected_, min_, max_);
 }
 
 bool suspicion::confirm(const std::string& from) {
   if (confirmers_.size() - 1 >= expected_) return false;
-  return confirmers_.insert(from).second;
-}
-
-time_point suspicion::deadline() const {
-  return start_ + suspicion_timeout(confirmations(), expected_, min_, max_);
+  if (!confirmers_.insert(from).second) return false;
+  deadline_ = start_ + suspicion_timeout(confirmations(), expected_, min_, max_);
+  return true;
 }
 
 } // namespace pekonode::membership

@@ -35,8 +35,9 @@ public:
   /// shortened the timer and is worth re-gossiping).
   bool confirm(const std::string& from);
 
-  /// When the member is declared dead unless refuted.
-  time_point deadline() const;
+  /// When the member is declared dead unless refuted. O(1): kept from
+  /// the last confirmation (the core reads it after every message).
+  time_point deadline() const { return deadline_; }
 
   std::size_t confirmations() const { return confirmers_.size() - 1; }
 
@@ -45,6 +46,7 @@ private:
   std::size_t expected_;
   duration min_, max_;
   time_point start_;
+  time_point deadline_;
 };
 
 } // namespace pekonode::membership
