@@ -18,6 +18,7 @@
 #include <iosfwd>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace pekonode {
 
@@ -100,67 +101,93 @@ private:
   detail::intern_node* n_;
 };
 
-inline bool operator==(const interned& a, const interned& b) noexcept {
+// Operators take an `interned` only as a deduced template argument, so
+// they never apply through a conversion (std::string == std::string_view
+// stays the standard library's).
+template <class I>
+using if_interned = std::enable_if_t<std::is_same_v<I, interned>, bool>;
+
+template <class I, if_interned<I> = true>
+bool operator==(const I& a, const I& b) noexcept {
   return a.same(b) || a.str() == b.str();
 }
-inline bool operator!=(const interned& a, const interned& b) noexcept {
+template <class I, if_interned<I> = true>
+bool operator!=(const I& a, const I& b) noexcept {
   return !(a == b);
 }
-inline bool operator<(const interned& a, const interned& b) noexcept {
+template <class I, if_interned<I> = true>
+bool operator<(const I& a, const I& b) noexcept {
   return a.str() < b.str();
 }
-inline bool operator>(const interned& a, const interned& b) noexcept {
+template <class I, if_interned<I> = true>
+bool operator>(const I& a, const I& b) noexcept {
   return b < a;
 }
-inline bool operator<=(const interned& a, const interned& b) noexcept {
+template <class I, if_interned<I> = true>
+bool operator<=(const I& a, const I& b) noexcept {
   return !(b < a);
 }
-inline bool operator>=(const interned& a, const interned& b) noexcept {
+template <class I, if_interned<I> = true>
+bool operator>=(const I& a, const I& b) noexcept {
   return !(a < b);
 }
 
 #define PEKONODE_INTERNED_CMP(T)                                              \
-  inline bool operator==(const interned& a, T b) noexcept {                 \
-    return std::string_view(a) == std::string_view(b);                      \
-  }                                                                          \
-  inline bool operator==(T b, const interned& a) noexcept { return a == b; } \
-  inline bool operator!=(const interned& a, T b) noexcept {                 \
-    return !(a == b);                                                        \
-  }                                                                          \
-  inline bool operator!=(T b, const interned& a) noexcept {                 \
-    return !(a == b);                                                        \
-  }                                                                          \
-  inline bool operator<(const interned& a, T b) noexcept {                  \
-    return std::string_view(a) < std::string_view(b);                       \
-  }                                                                          \
-  inline bool operator<(T b, const interned& a) noexcept {                  \
-    return std::string_view(b) < std::string_view(a);                       \
+  template <class I, if_interned<I> = true>                                   \
+  bool operator==(const I& a, T b) noexcept {                                \
+    return std::string_view(a) == std::string_view(b);                       \
+  }                                                                           \
+  template <class I, if_interned<I> = true>                                   \
+  bool operator==(T b, const I& a) noexcept {                                \
+    return std::string_view(a) == std::string_view(b);                       \
+  }                                                                           \
+  template <class I, if_interned<I> = true>                                   \
+  bool operator!=(const I& a, T b) noexcept {                                \
+    return std::string_view(a) != std::string_view(b);                       \
+  }                                                                           \
+  template <class I, if_interned<I> = true>                                   \
+  bool operator!=(T b, const I& a) noexcept {                                \
+    return std::string_view(a) != std::string_view(b);                       \
+  }                                                                           \
+  template <class I, if_interned<I> = true>                                   \
+  bool operator<(const I& a, T b) noexcept {                                 \
+    return std::string_view(a) < std::string_view(b);                        \
+  }                                                                           \
+  template <class I, if_interned<I> = true>                                   \
+  bool operator<(T b, const I& a) noexcept {                                 \
+    return std::string_view(b) < std::string_view(a);                        \
   }
 PEKONODE_INTERNED_CMP(std::string_view)
 PEKONODE_INTERNED_CMP(const std::string&)
 PEKONODE_INTERNED_CMP(const char*)
 #undef PEKONODE_INTERNED_CMP
 
-inline std::string operator+(const interned& a, std::string_view b) {
+template <class I, if_interned<I> = true>
+std::string operator+(const I& a, std::string_view b) {
   std::string r(a.str());
   r.append(b.data(), b.size());
   return r;
 }
-inline std::string operator+(std::string_view a, const interned& b) {
+template <class I, if_interned<I> = true>
+std::string operator+(std::string_view a, const I& b) {
   std::string r(a);
   r += b.str();
   return r;
 }
-inline std::string operator+(const interned& a, const char* b) {
+template <class I, if_interned<I> = true>
+std::string operator+(const I& a, const char* b) {
   return a + std::string_view(b);
 }
-inline std::string operator+(const char* a, const interned& b) {
+template <class I, if_interned<I> = true>
+std::string operator+(const char* a, const I& b) {
   return std::string_view(a) + b;
 }
-inline std::string operator+(const interned& a, const std::string& b) {
+template <class I, if_interned<I> = true>
+std::string operator+(const I& a, const std::string& b) {
   return a + std::string_view(b);
 }
-inline std::string operator+(const std::string& a, const interned& b) {
+template <class I, if_interned<I> = true>
+std::string operator+(const std::string& a, const I& b) {
   return std::string_view(a) + b;
 }
 
