@@ -225,7 +225,8 @@ void core::set_peers(std::vector<address> live) {
 
 bool core::member_changed(const std::string& name, const address& addr,
                           bool live) {
-  auto old = live_names_.find(name);
+  interned iname(name), iaddr(addr);
+  auto old = live_names_.find(iname);
   if (old != live_names_.end()) {
     if (live && old->second == addr)
       return false; // still live at the same address
@@ -240,8 +241,8 @@ bool core::member_changed(const std::string& name, const address& addr,
   }
   if (!live || addr.empty())
     return false;
-  live_names_.emplace(name, addr);
-  if (++addr_refs_[addr] > 1)
+  live_names_.emplace(iname, iaddr);
+  if (++addr_refs_[iaddr] > 1)
     return false;
   if (peers_.empty())
     first_peer();

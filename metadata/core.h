@@ -21,8 +21,10 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "common/intern.h"
 #include "common/types.h"
 #include "metadata/anti_entropy.h"
 #include "metadata/bulk_sender.h"
@@ -383,8 +385,11 @@ private:
   store store_;
   stats stats_;
   std::vector<address> peers_;                // sorted
-  std::map<std::string, address> live_names_; // member_changed: name -> addr
-  std::map<address, int> addr_refs_;          // member_changed: live names
+  // member_changed: name -> addr, and live names per address. Interned
+  // handles in hash maps (never iterated): every node of a simulated
+  // cluster holds one of each per member, so they are kept small.
+  std::unordered_map<interned, interned> live_names_;
+  std::unordered_map<interned, int> addr_refs_;
   rumour_queue rumours_;
   anti_entropy ae_;
   transfers transfers_;
