@@ -82,6 +82,12 @@ public:
 
   /// Whether both handles refer to the same stored text (equal texts do).
   bool same(const interned& other) const noexcept { return n_ == other.n_; }
+  /// Identity of the stored text: equal for equal texts while both are
+  /// held. For hash tables that are never iterated (the value depends on
+  /// where the text was stored).
+  std::uintptr_t id() const noexcept {
+    return reinterpret_cast<std::uintptr_t>(n_);
+  }
 
   /// Distinct texts held by the pool (the empty text excluded).
   static std::size_t pool_size();

@@ -21,10 +21,10 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/intern.h"
+#include "common/interned_map.h"
 #include "common/types.h"
 #include "metadata/anti_entropy.h"
 #include "metadata/bulk_sender.h"
@@ -384,12 +384,13 @@ private:
   hlc_clock clock_;
   store store_;
   stats stats_;
-  std::vector<address> peers_;                // sorted
-  // member_changed: name -> addr, and live names per address. Interned
-  // handles in hash maps (never iterated): every node of a simulated
-  // cluster holds one of each per member, so they are kept small.
-  std::unordered_map<interned, interned> live_names_;
-  std::unordered_map<interned, int> addr_refs_;
+  // Live peers, sorted. Every node of a simulated cluster holds one entry
+  // per member here and in live_names_, so they hold interned handles.
+  std::vector<interned> peers_;
+  // member_changed: name -> addr of each live name, and for addresses that
+  // more than one live name uses, how many more (absent: one, or none).
+  interned_map<interned> live_names_;
+  interned_map<int> extra_refs_;
   rumour_queue rumours_;
   anti_entropy ae_;
   transfers transfers_;
