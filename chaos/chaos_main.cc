@@ -56,7 +56,7 @@ void usage(std::ostream& os) {
         "       chaos --sweep [--scenarios=A,B,...] [--seeds=K] [--nodes=N]\n"
         "       chaos --list\n"
         "  --nodes=N       cluster size, 5..10000 (default 20; --soak: 100);\n"
-        "                  memory grows with N^2: ~0.7 GB at 1000, ~6 GB at 3000\n"
+        "                  memory grows with N^2: ~0.26 GB at 1000, ~2.8 GB at 3000\n"
         "  --seed=S        first seed (default 1); runs use S, S+1, ...\n"
         "  --seeds=K       seeds per scenario (default 1; --soak: 3)\n"
         "  --time_scale=X  stretch every scenario phase (default 1; --soak: 3)\n"

@@ -31,6 +31,8 @@
 #include <string>
 #include <type_traits>
 
+#include "common/intern.h"
+
 namespace pekonode::compat {
 
 // -- error code enums ----------------------------------------------------------
@@ -193,3 +195,18 @@ inline void set_worker_threads(caf::actor_system_config& cfg, size_t n) {
 }
 
 } // namespace pekonode::compat
+
+namespace pekonode {
+
+/// An interned text travels and prints as its text.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, interned& x) {
+  std::string text = x.str();
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x = text;
+    return caf::none;
+  });
+  return f(text, load);
+}
+
+} // namespace pekonode

@@ -131,9 +131,12 @@ bool member_table::forget_unconfirmed(std::string_view name) {
 }
 
 std::size_t member_table::entry_bytes(const member& m) {
-  // The entry (name, address, tags as map nodes), its allocation, and
-  // its slots in sorted_, the name index and live_, with their slack.
-  std::size_t n = sizeof(entry) + 64 + m.name.capacity() + m.addr.capacity();
+  // The entry, its allocation, and its slots in sorted_, the name index
+  // and live_, with their slack; its name and address as the pool stores
+  // them (counted in full: other holders may drop theirs); its tags as
+  // map nodes.
+  std::size_t n = sizeof(entry) + 64 + interned::stored_bytes(m.name.size())
+                  + interned::stored_bytes(m.addr.size());
   for (auto& [k, v] : m.tags) n += 96 + k.capacity() + v.capacity();
   return n;
 }

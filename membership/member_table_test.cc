@@ -364,5 +364,41 @@ TEST(MemberTable, NameIndexSurvivesChurn) {
   EXPECT_EQ(t.unconfirmed_count(), unconf.size());
 }
 
+// Names and addresses are interned (common/intern.h) and held only by the
+// tables that keep them: a flood of ever new names grows the shared pool no
+// further than the table's budgets let the table grow, and the pool gives
+// the texts back when the table forgets the members.
+TEST(MemberTable, NameFloodGrowsThePoolOnlyWithTheTable) {
+  auto before = interned::pool_size();
+  {
+    member_table t(self_member(), 100000, seconds(30));
+    const std::size_t max_unconfirmed = 50;
+    t.set_limits(max_unconfirmed, 200 * member_table::entry_bytes(member{}));
+    std::size_t kept = 0;
+    for (int i = 0; i < 20000; ++i) {
+      auto name = "flood-" + std::to_string(i);
+      auto addr = "10.9." + std::to_string(i / 250) + "." +
+                  std::to_string(i % 250 + 1) + ":7946";
+      bool confirmed = i % 2 == 0;
+      auto s = t.apply(make_claim(name, 0, S::dead, "x", addr), "x", true, t0,
+                       confirmed);
+      if (s.applied()) ++kept;
+    }
+    // Refused claims left nothing behind: two texts per kept member (the
+    // self entry's texts are held by the table too).
+    EXPECT_LT(kept, 300u);
+    EXPECT_LE(interned::pool_size(), before + 2 * kept + 2);
+    EXPECT_EQ(t.unconfirmed_count(), max_unconfirmed);
+    // Forgotten members give their texts back.
+    t.sweep(t0 + seconds(60), seconds(60));
+    for (int i = 1; i < 20000; i += 2)
+      t.forget_unconfirmed("flood-" + std::to_string(i));
+    EXPECT_EQ(t.size(), 1u);
+    EXPECT_EQ(t.unconfirmed_count(), 0u);
+    EXPECT_LE(interned::pool_size(), before + 2);
+  }
+  EXPECT_EQ(interned::pool_size(), before);
+}
+
 } // namespace
 } // namespace pekonode::membership

@@ -47,7 +47,7 @@ time_point probing::next_wakeup() const {
 
 // -- the probe round -------------------------------------------------------------
 
-void probing::add_target(const std::string& name) {
+void probing::add_target(const interned& name) {
   // O(1): swap with a random slot of the not yet probed rest of the round.
   std::uniform_int_distribution<std::size_t> d(probe_idx_, probe_list_.size());
   auto pos = d(rng_);

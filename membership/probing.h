@@ -68,7 +68,7 @@ public:
 
   /// Adds a member that became live at a random place of the rest of the
   /// current round (one draw from rng), as SWIM's round-robin wants. O(1).
-  void add_target(const std::string& name);
+  void add_target(const interned& name);
 
   /// Sends the ping-reqs once the direct timeout has passed, and ends a
   /// probe whose time is up. Returns the member to suspect after a failed
@@ -199,7 +199,7 @@ private:
   core_stats& stats_;
   awareness awareness_;
   rtt_estimator rtt_;
-  std::vector<std::string> probe_list_;
+  std::vector<interned> probe_list_; // handles: one 8-byte slot per member
   std::size_t probe_idx_ = 0;
   probe_state probe_;
   time_point next_probe_{};

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/intern.h"
 #include "common/types.h"
 
 namespace pekonode::membership {
@@ -67,10 +68,12 @@ enum class ec : uint8_t {
 /// Human-readable name of an error code.
 const char* to_string(ec e);
 
-/// One member as seen by this node.
+/// One member as seen by this node. Name and address are interned
+/// (common/intern.h): every node's table holds every member, so the texts
+/// are shared, and an entry holds two 8-byte handles.
 struct member {
-  std::string name;
-  address addr;
+  interned name;
+  interned addr;
   uint64_t incarnation = 0;
   member_state state = member_state::alive;
   std::map<std::string, std::string> tags;

@@ -182,7 +182,7 @@ std::vector<address> core::pick_peers(size_t k) {
   if (peers_.empty())
     return result;
   if (k >= peers_.size()) {
-    result = peers_;
+    result.assign(peers_.begin(), peers_.end());
     std::shuffle(result.begin(), result.end(), rng_);
     return result;
   }
@@ -218,7 +218,7 @@ void core::set_peers(std::vector<address> live) {
                       std::back_inserter(gone));
   std::set_difference(live.begin(), live.end(), peers_.begin(), peers_.end(),
                       std::back_inserter(added));
-  peers_ = std::move(live);
+  peers_.assign(live.begin(), live.end());
   for (auto& a : gone)
     peer_removed(a);
   for (auto& a : added)
@@ -227,29 +227,34 @@ void core::set_peers(std::vector<address> live) {
 
 bool core::member_changed(const std::string& name, const address& addr,
                           bool live) {
-  auto old = live_names_.find(name);
-  if (old != live_names_.end()) {
-    if (live && old->second == addr)
+  interned iname(name);
+  if (auto* old = live_names_.find(iname)) {
+    if (live && *old == addr)
       return false; // still live at the same address
-    auto ref = addr_refs_.find(old->second);
-    if (ref != addr_refs_.end() && --ref->second == 0) {
-      auto it = std::lower_bound(peers_.begin(), peers_.end(), ref->first);
-      if (it != peers_.end() && *it == ref->first) peers_.erase(it);
-      peer_removed(ref->first);
-      addr_refs_.erase(ref);
+    interned old_addr = std::move(*old);
+    live_names_.erase(iname);
+    if (auto* extra = extra_refs_.find(old_addr)) {
+      if (--*extra == 0) extra_refs_.erase(old_addr);
+    } else {
+      auto it = std::lower_bound(peers_.begin(), peers_.end(), old_addr);
+      if (it != peers_.end() && *it == old_addr) peers_.erase(it);
+      peer_removed(old_addr);
     }
-    live_names_.erase(old);
   }
   if (!live || addr.empty())
     return false;
-  live_names_.emplace(name, addr);
-  if (++addr_refs_[addr] > 1)
+  interned iaddr(addr);
+  live_names_[iname] = iaddr;
+  auto at = std::lower_bound(peers_.begin(), peers_.end(), iaddr);
+  if (at != peers_.end() && *at == iaddr) {
+    ++extra_refs_[iaddr];
     return false;
+  }
   if (peers_.empty())
     first_peer();
-  auto it = std::lower_bound(peers_.begin(), peers_.end(), addr);
-  if (it == peers_.end() || *it != addr) peers_.insert(it, addr);
-  peer_added(addr);
+  at = std::lower_bound(peers_.begin(), peers_.end(), iaddr);
+  peers_.insert(at, iaddr);
+  peer_added(iaddr);
   return true;
 }
 

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/intern.h"
+#include "common/interned_map.h"
 #include "common/types.h"
 #include "metadata/anti_entropy.h"
 #include "metadata/bulk_sender.h"
@@ -382,9 +384,13 @@ private:
   hlc_clock clock_;
   store store_;
   stats stats_;
-  std::vector<address> peers_;                // sorted
-  std::map<std::string, address> live_names_; // member_changed: name -> addr
-  std::map<address, int> addr_refs_;          // member_changed: live names
+  // Live peers, sorted. Every node of a simulated cluster holds one entry
+  // per member here and in live_names_, so they hold interned handles.
+  std::vector<interned> peers_;
+  // member_changed: name -> addr of each live name, and for addresses that
+  // more than one live name uses, how many more (absent: one, or none).
+  interned_map<interned> live_names_;
+  interned_map<int> extra_refs_;
   rumour_queue rumours_;
   anti_entropy ae_;
   transfers transfers_;

@@ -5,7 +5,7 @@
 namespace pekonode::metadata {
 
 void write_concern::ask_more(pending_write& w, uint64_t id, size_t n,
-                             const std::vector<address>& peers,
+                             const std::vector<interned>& peers,
                              std::mt19937_64& rng, time_point now,
                              std::vector<hold_send>& out) {
   if (n == 0)
@@ -28,7 +28,7 @@ void write_concern::ask_more(pending_write& w, uint64_t id, size_t n,
 void write_concern::start(uint64_t id, const std::string& key,
                           const version& ver, size_t wanted,
                           time_point deadline, time_point now,
-                          const std::vector<address>& peers,
+                          const std::vector<interned>& peers,
                           std::mt19937_64& rng, std::vector<hold_send>& out) {
   auto& w = pending_[id];
   w.key = key;
@@ -67,7 +67,7 @@ const char* write_concern::on_ack(const address& from, uint64_t id,
   return nullptr;
 }
 
-void write_concern::poll(time_point now, const std::vector<address>& peers,
+void write_concern::poll(time_point now, const std::vector<interned>& peers,
                          std::mt19937_64& rng, std::vector<hold_send>& out) {
   for (auto i = pending_.begin(); i != pending_.end();) {
     auto& w = i->second;

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/intern.h"
 #include "common/types.h"
 #include "metadata/config.h"
 #include "metadata/hlc.h"
@@ -75,7 +76,7 @@ public:
   /// max_pending_writes; `id` is fresh and never 0.
   void start(uint64_t id, const std::string& key, const version& ver,
              size_t wanted, time_point deadline, time_point now,
-             const std::vector<address>& peers, std::mt19937_64& rng,
+             const std::vector<interned>& peers, std::mt19937_64& rng,
              std::vector<hold_send>& out);
 
   /// An acknowledgement from `from` (a live peer: the caller drops others).
@@ -85,7 +86,7 @@ public:
 
   /// Retries and deadlines due at `now`; also forgets owed holds older
   /// than hold_ttl (holder side).
-  void poll(time_point now, const std::vector<address>& peers,
+  void poll(time_point now, const std::vector<interned>& peers,
             std::mt19937_64& rng, std::vector<hold_send>& out);
 
   /// `a` left the live peers: its unanswered requests are replaced at once
@@ -136,7 +137,7 @@ private:
   };
 
   void ask_more(pending_write& w, uint64_t id, size_t n,
-                const std::vector<address>& peers, std::mt19937_64& rng,
+                const std::vector<interned>& peers, std::mt19937_64& rng,
                 time_point now, std::vector<hold_send>& out);
   void finish(std::map<uint64_t, pending_write>::iterator i);
   void forget_owed(std::multimap<std::string, owed_hold>::iterator i);

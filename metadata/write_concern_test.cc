@@ -13,8 +13,8 @@ const time_point t0{seconds(100)};
 const version v1{make_hlc(1000, 0), "w"};
 const version v2{make_hlc(2000, 0), "w"};
 
-std::vector<address> peers(size_t n) {
-  std::vector<address> r;
+std::vector<interned> peers(size_t n) {
+  std::vector<interned> r;
   for (size_t i = 0; i < n; ++i)
     r.push_back("10.0.0." + std::to_string(i) + ":1");
   std::sort(r.begin(), r.end());

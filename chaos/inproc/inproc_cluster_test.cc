@@ -58,7 +58,7 @@ TEST_F(InprocCluster, AllNodesSeeEachOtherAliveOnRealSockets) {
     ASSERT_EQ(ms->size(), n_nodes) << "node " << i;
     for (auto& m : *ms) {
       EXPECT_EQ(m.state, member_state::alive) << m.name << " at node " << i;
-      EXPECT_NE(m.addr.find("127.0.0.1:"), std::string::npos);
+      EXPECT_NE(m.addr.str().find("127.0.0.1:"), std::string::npos);
     }
   }
   auto stats = cluster_->tx_stats(1);
