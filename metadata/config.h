@@ -3,6 +3,7 @@
 // its modules (rumours, anti-entropy, chunked transfers, bulk sender). Plain
 // data: no behaviour lives here.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -269,10 +270,8 @@ struct config {
 /// Bytes the shared bulk sender may send at once: max(4 packets, 1/20 s of
 /// max_bulk_bytes_per_sec).
 constexpr double bulk_burst_bytes(uint64_t bytes_per_sec, size_t max_packet) {
-  return 4.0 * static_cast<double>(max_packet)
-             > static_cast<double>(bytes_per_sec) / 20.0
-           ? 4.0 * static_cast<double>(max_packet)
-           : static_cast<double>(bytes_per_sec) / 20.0;
+  return std::max(4.0 * static_cast<double>(max_packet),
+                  static_cast<double>(bytes_per_sec) / 20.0);
 }
 
 /// The least peer_bulk_burst_bytes with which one peer pulling from an idle
