@@ -134,8 +134,9 @@ TEST_P(Scenarios, BrokenWritersWithoutAntiEntropyDiverge) {
 }
 
 // Broken on purpose: with no indirect probes, no direct retry, no Lifeguard,
-// no refutation help, no suspicion checks and a one-round suspicion timeout, 30% loss makes SWIM kill more
-// healthy nodes than loss_30 allows (N/5): the safety checker must FAIL it.
+// no refutation help, no suspicion checks and a one-round suspicion timeout
+// that ignores loss, 30% loss makes SWIM kill healthy nodes, which loss_30
+// does not allow: the safety checker must FAIL it.
 TEST_P(Scenarios, BrokenHairTriggerSuspicionCountsFalsePositives) {
   node_config cfg;
   cfg.membership.indirect_checks = 0;
@@ -145,6 +146,7 @@ TEST_P(Scenarios, BrokenHairTriggerSuspicionCountsFalsePositives) {
   cfg.membership.refute_assist = false;
   cfg.membership.probe_retry = false;
   cfg.membership.suspicion_checks = false;
+  cfg.membership.loss_aware_suspicion = false;
   auto r = run("loss_30", 12, 1, cfg);
   EXPECT_GT(r.false_positives, 12u / 5);
   EXPECT_FALSE(r.pass());

@@ -933,6 +933,10 @@ duration core::rtt_var() const { return impl_->prober.rtt().rttvar(); }
 
 duration core::probe_timeout() const { return impl_->prober.probe_timeout(); }
 
+double core::probe_miss_rate() const { return impl_->prober.miss_rate(); }
+
+duration core::suspicion_min() const { return impl_->prober.suspicion_min(); }
+
 bool core::joined() const { return impl_->join.joined(); }
 
 const std::string& core::config_error() const { return impl_->config_error; }

@@ -157,6 +157,12 @@ public:
   /// timeout times Lifeguard's multiplier (config::adaptive_probe_timeout).
   duration probe_timeout() const;
 
+  /// Smoothed share of first direct pings not answered within the direct
+  /// timeout, and the minimum suspicion timeout a suspicion started now
+  /// gets (config::loss_aware_suspicion).
+  double probe_miss_rate() const;
+  duration suspicion_min() const;
+
   /// Whether some seed answered a join (or no seeds were given).
   bool joined() const;
 

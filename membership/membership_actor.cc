@@ -287,6 +287,8 @@ membership_actor::behavior_type membership_state::make_behavior() {
       s.rtt_srtt_us = us(core_->rtt_srtt());
       s.rtt_var_us = us(core_->rtt_var());
       s.probe_timeout_us = us(core_->probe_timeout());
+      s.probe_miss_ppm = static_cast<uint64_t>(core_->probe_miss_rate() * 1e6);
+      s.suspicion_min_us = us(core_->suspicion_min());
       return {std::move(s), int32_t{core_->health_score()}};
     },
     [this](m_dns_atom) {

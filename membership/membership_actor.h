@@ -90,7 +90,9 @@ PEKONODE_INSPECT_RESULT(Inspector) inspect(Inspector& f, core_stats& x) {
     compat::field("unconfirmed", x.unconfirmed),
     compat::field("rtt_srtt_us", x.rtt_srtt_us),
     compat::field("rtt_var_us", x.rtt_var_us),
-    compat::field("probe_timeout_us", x.probe_timeout_us));
+    compat::field("probe_timeout_us", x.probe_timeout_us),
+    compat::field("probe_miss_ppm", x.probe_miss_ppm),
+    compat::field("suspicion_min_us", x.suspicion_min_us));
 }
 
 /// Seeds to join through: "host:port" texts, IP literals or DNS names.

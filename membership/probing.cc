@@ -110,6 +110,7 @@ duration probing::base_probe_timeout() const {
 const member* probing::check_probe(time_point now, outbound_list& out) {
   if (probe_.active && !probe_.indirect_sent && now >= probe_.direct_deadline) {
     probe_.indirect_sent = true;
+    miss_sample(true);
     probe_.retry_seq = ob_.next_seq();
     if (cfg_.probe_retry) {
       auto* e = table_.find(probe_.target);
@@ -203,6 +204,7 @@ void probing::on_ack(const Ack& m, time_point now, outbound_list& out) {
     if (m.seq() == probe_.seq) {
       rtt_.sample(now - probe_.sent);
       ++stats_.rtt_samples;
+      if (!probe_.indirect_sent) miss_sample(false);
     }
     probe_.active = false;
     ++stats_.acks;
@@ -259,17 +261,31 @@ void probing::on_ping_req(const address& from, const PingReq& m,
 
 // -- suspicions ------------------------------------------------------------------
 
+double probing::suspicion_stretch() const {
+  if (!cfg_.loss_aware_suspicion) return 1;
+  auto hit = std::max(1e-9, 1 - miss_);
+  return std::min(max_loss_stretch, 1 / (hit * hit));
+}
+
+duration probing::suspicion_min() const {
+  auto min = suspicion_min_timeout(cfg_.suspicion_mult, table_.live_count(),
+                                   cfg_.probe_interval);
+  return std::chrono::duration_cast<duration>(min * suspicion_stretch());
+}
+
 void probing::suspect(const std::string& name, const std::string& accuser,
                       time_point now) {
   auto n = table_.live_count();
-  auto min = suspicion_min_timeout(cfg_.suspicion_mult, n, cfg_.probe_interval);
+  auto min = suspicion_min();
   auto max = min * cfg_.suspicion_max_timeout_mult;
   auto k = suspicion_expected_confirmations(cfg_.suspicion_mult, n);
   suspicions_.erase(name);
   suspicions_.emplace(name, suspicion(accuser, k, min, max, now));
   timers_dirty_ = true;
   if (cfg_.suspicion_checks) {
-    auto period = std::max<duration>(cfg_.probe_interval, min / 4);
+    // The unstretched minimum: a stretched suspicion gets more checks.
+    auto base = suspicion_min_timeout(cfg_.suspicion_mult, n, cfg_.probe_interval);
+    auto period = std::max<duration>(cfg_.probe_interval, base / 4);
     checks_[name] = check{now + period, period, 0};
   }
 }

@@ -144,6 +144,19 @@ public:
 
   // -- round trips -----------------------------------------------------------------
 
+  /// Smoothed share of first direct pings not answered within the direct
+  /// timeout (config::loss_aware_suspicion), in [0, 1].
+  double miss_rate() const { return miss_; }
+
+  /// Factor on the suspicion timeouts this node starts: 1 / (1 - miss_rate)^2
+  /// within [1, max_loss_stretch]; 1 with config::loss_aware_suspicion off.
+  double suspicion_stretch() const;
+  static constexpr double max_loss_stretch = 4;
+
+  /// Minimum suspicion timeout of a suspicion started now at the current N,
+  /// stretched (config::suspicion_mult, loss_aware_suspicion).
+  duration suspicion_min() const;
+
   /// The cluster's round-trip estimate (srtt, rttvar, samples).
   const rtt_estimator& rtt() const { return rtt_; }
 
@@ -199,6 +212,8 @@ private:
   core_stats& stats_;
   awareness awareness_;
   rtt_estimator rtt_;
+  double miss_ = 0;
+  void miss_sample(bool missed) { miss_ += ((missed ? 1.0 : 0.0) - miss_) / 16; }
   std::vector<interned> probe_list_; // handles: one 8-byte slot per member
   std::size_t probe_idx_ = 0;
   probe_state probe_;

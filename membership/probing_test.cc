@@ -372,6 +372,81 @@ TEST(ProbingSuspicion, ARestartedSuspicionStartsOver) {
   EXPECT_EQ(f.pr.expired(t0 + seconds(34)), std::vector<std::string>{"p0"});
 }
 
+// Runs `n` probes, every `every`-th one unanswered (the others acked well
+// within the direct timeout), each probe 10 s after the last.
+void probes_missing(fixture& f, time_point& t, int n, int every) {
+  for (int i = 0; i < n; ++i) {
+    f.out.clear();
+    auto ping = f.probe_at(t);
+    if (every > 0 && i % every == 0) {
+      // Past the direct timeout and the end (Lifeguard stretches the
+      // interval to at most 8 s).
+      f.pr.check_probe(t + milliseconds(9500), f.out);
+    } else {
+      Ack ack;
+      ack.set_seq(ping.ping().seq());
+      f.pr.on_ack(ack, t + milliseconds(10), f.out);
+    }
+    t += seconds(10);
+  }
+}
+
+TEST(ProbingSuspicion, MissedPingsStretchTheTimeoutAndAddChecks) {
+  // N = 10 with lan: min 4 s, max 24 s unstretched.
+  fixture quiet(9);
+  auto t = t0;
+  probes_missing(quiet, t, 64, 0);
+  EXPECT_EQ(quiet.pr.miss_rate(), 0.0);
+  EXPECT_EQ(quiet.pr.suspicion_stretch(), 1.0);
+  EXPECT_EQ(quiet.pr.suspicion_min(), seconds(4));
+
+  // Every fourth first ping unanswered: the smoothed share settles near
+  // 1/4 and a suspicion waits 1 / (1 - m)^2, about 1.8 times as long.
+  fixture lossy(9);
+  t = t0;
+  probes_missing(lossy, t, 200, 4);
+  auto m = lossy.pr.miss_rate();
+  EXPECT_NEAR(m, 0.25, 0.06);
+  EXPECT_NEAR(lossy.pr.suspicion_stretch(), 1 / ((1 - m) * (1 - m)), 1e-9);
+  auto min = lossy.pr.suspicion_min();
+  EXPECT_GT(min, milliseconds(6000));
+  EXPECT_LT(min, milliseconds(9000));
+  lossy.pr.resume(t + seconds(999)); // no probe in the way
+  lossy.out.clear();
+  lossy.add("p0", 1, member_state::suspect);
+  lossy.pr.suspect("p0", "p1", t);
+  lossy.pr.confirm("p0", "p2");
+  lossy.pr.confirm("p0", "p3"); // k = 2: the stretched minimum is left
+  EXPECT_EQ(lossy.pr.next_wakeup(), t + seconds(1)); // first check, as before
+  // Checks keep the unstretched period (1 s): twice as many fit.
+  int checks = 0;
+  for (auto at = t; at < t + min; at += milliseconds(100)) {
+    EXPECT_TRUE(lossy.pr.expired(at).empty());
+    lossy.out.clear();
+    lossy.pr.check_suspects(at, lossy.out);
+    for (auto& p : lossy.sent(Packet::kPing))
+      if (p.ping().target() == "p0") ++checks;
+  }
+  EXPECT_GE(checks, 6); // 4 without the stretch
+  EXPECT_EQ(lossy.pr.expired(t + min), std::vector<std::string>{"p0"});
+
+  // Every first ping lost: bounded by max_loss_stretch.
+  fixture cut(9);
+  t = t0;
+  probes_missing(cut, t, 200, 1);
+  EXPECT_GT(cut.pr.miss_rate(), 0.99);
+  EXPECT_EQ(cut.pr.suspicion_stretch(), probing::max_loss_stretch);
+  EXPECT_EQ(cut.pr.suspicion_min(), seconds(16));
+
+  // Off: plain Lifeguard.
+  fixture off(9);
+  off.cfg.loss_aware_suspicion = false;
+  t = t0;
+  probes_missing(off, t, 200, 1);
+  EXPECT_EQ(off.pr.suspicion_stretch(), 1.0);
+  EXPECT_EQ(off.pr.suspicion_min(), seconds(4));
+}
+
 TEST(ProbingSuspicion, NoticeToATalkingSuspectIsRateLimited) {
   fixture f(2);
   f.add("p0", 0, member_state::suspect);

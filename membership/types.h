@@ -163,6 +163,13 @@ struct core_stats {
   uint64_t rtt_srtt_us = 0;
   uint64_t rtt_var_us = 0;
   uint64_t probe_timeout_us = 0;
+  /// Gauges, filled when stats are read: the smoothed share of first
+  /// direct pings not answered within the direct timeout, in parts per
+  /// million, and the minimum suspicion timeout a suspicion started now
+  /// would get (N and config::loss_aware_suspicion's stretch included), in
+  /// microseconds.
+  uint64_t probe_miss_ppm = 0;
+  uint64_t suspicion_min_us = 0;
   /// Dropped input by reason: "too_large", "parse", "bad_sender",
   /// "bad_update", "wrong_target", "unknown_type", "bad_body",
   /// "incarnation_jump", "unconfirmed_full", "source_budget",

@@ -662,6 +662,18 @@ result facade::metrics(std::string& out) {
                    "within the profile's bounds, times the health multiplier.");
       reg.set("pekonode_membership_probe_timeout_seconds", {},
               seconds(s.probe_timeout_us));
+      reg.describe("pekonode_membership_probe_miss_ratio", metric_kind::gauge,
+                   "Smoothed share of first direct pings not answered within "
+                   "the direct probe timeout (lost or late).");
+      reg.set("pekonode_membership_probe_miss_ratio", {},
+              static_cast<double>(s.probe_miss_ppm) / 1e6);
+      reg.describe("pekonode_membership_suspicion_timeout_seconds",
+                   metric_kind::gauge,
+                   "Minimum suspicion timeout a suspicion started now gets: "
+                   "suspicion_mult * log10(N) * probe_interval, stretched by "
+                   "1 / (1 - miss ratio) up to 4x.");
+      reg.set("pekonode_membership_suspicion_timeout_seconds", {},
+              seconds(s.suspicion_min_us));
       auto counter = [&](const char* name, const char* help, uint64_t v) {
         std::string full = std::string{"pekonode_membership_"} + name
                            + "_total";
