@@ -212,6 +212,8 @@ void member_table::set_state(uint32_t idx, member_state s, time_point now) {
     return;
   }
   bool was = m.counted && is_live(m.state), will = is_live(s);
+  dead_sorted_update(idx, m.counted && m.state == member_state::dead,
+                     s == member_state::dead);
   if (was && !will) --live_count_;
   if (!was && will) ++live_count_;
   if (m.counted) --state_counts_[static_cast<int>(m.state)];
@@ -224,6 +226,29 @@ void member_table::set_state(uint32_t idx, member_state s, time_point now) {
   else index_remove(dead_recent_, &entry::dead_pos, m);
   m.state = s;
   m.state_change = now;
+}
+
+void member_table::dead_sorted_update(uint32_t idx, bool was_dead,
+                                      bool is_dead) {
+  if (was_dead == is_dead) return;
+  std::string_view name = at(idx).name;
+  auto pos = std::lower_bound(
+    dead_sorted_.begin(), dead_sorted_.end(), name,
+    [this](uint32_t i, std::string_view n) {
+      return std::string_view(at(i).name) < n;
+    });
+  if (is_dead)
+    dead_sorted_.insert(pos, idx);
+  else
+    dead_sorted_.erase(pos);
+}
+
+const member* member_table::nth_dead(std::size_t n) const {
+  if (self_.state == member_state::dead) {
+    if (n == 0) return &self_;
+    --n;
+  }
+  return n < dead_sorted_.size() ? &at(dead_sorted_[n]) : nullptr;
 }
 
 // Adds (sign +1) or removes (-1) a member's share of the digests.
@@ -250,6 +275,7 @@ void member_table::release(uint32_t idx) {
   auto& e = at(idx);
   account(e, -1);
   if (e.counted) {
+    dead_sorted_update(idx, e.state == member_state::dead, false);
     if (is_live(e.state)) --live_count_;
     --state_counts_[static_cast<int>(e.state)];
   }

@@ -195,6 +195,10 @@ public:
         f(static_cast<const member&>(m));
   }
 
+  /// The n-th (from 0) dead member in for_each() order (self first, then
+  /// by name), or nullptr when fewer are dead; O(1).
+  const member* nth_dead(std::size_t n) const;
+
   /// Applies a claim about another member (never self: the core handles
   /// claims about this node). `sender` is the node whose packet carried
   /// it; `first_hand` is false for state pages (join replies and
@@ -278,6 +282,7 @@ private:
   void set_state(uint32_t idx, member_state s, time_point now);
   void account(const member& m, int sign);
   void erase(uint32_t idx);
+  void dead_sorted_update(uint32_t idx, bool was_dead, bool is_dead);
   static void index_add(std::vector<uint32_t>& v, uint32_t entry::*pos,
                         entry& e, uint32_t idx);
   void index_remove(std::vector<uint32_t>& v, uint32_t entry::*pos,
@@ -301,6 +306,7 @@ private:
   uint64_t key0_ = 0x70656b6f6e6f6465ULL, key1_ = 0x6d656d6265727321ULL;
   std::vector<uint32_t> live_;        // live members of sorted_, any order
   std::vector<uint32_t> dead_recent_; // dead, possibly within gossip_to_dead
+  std::vector<uint32_t> dead_sorted_; // dead (counted) members, by name
   std::size_t state_counts_[4] = {0, 0, 0, 0}; // of sorted_, by member_state
   std::size_t live_count_ = 1;                 // self + live of sorted_
   // Incremental digest over the live members of table_ (self is added at
