@@ -23,14 +23,16 @@ void broadcast_queue::erase(const std::string& key) {
 }
 
 void broadcast_queue::bump(entry* e, int limit) {
-  queue_.erase({e->transmits, ~e->id, e});
+  // The node is re-keyed and put back, not freed and allocated again.
+  auto node = queue_.extract({e->transmits, ~e->id, e});
   ++e->transmits;
   if (e->transmits >= limit) {
     by_size_.erase({e->bytes.size(), e->id, e});
     by_key_.erase(by_key_.find(*e->key));
     return;
   }
-  queue_.emplace(e->transmits, ~e->id, e);
+  node.value() = order_key{e->transmits, ~e->id, e};
+  queue_.insert(std::move(node));
 }
 
 bool broadcast_queue::take_oversize(std::size_t over, int limit,

@@ -31,6 +31,11 @@ public:
   template <class Cost>
   std::vector<std::string> take(std::size_t budget, int limit, Cost cost);
 
+  /// Like take(), but hands each taken update to `sink(const std::string&)`
+  /// in the same order instead of copying it into a vector.
+  template <class Cost, class Sink>
+  void take_each(std::size_t budget, int limit, Cost cost, Sink sink);
+
   /// The queued update with the largest size that exceeds `over` bytes, if
   /// any; counted as one transmit. Used to ship large updates alone.
   /// O(log n).
@@ -69,6 +74,16 @@ template <class Cost>
 std::vector<std::string> broadcast_queue::take(std::size_t budget, int limit,
                                                Cost cost) {
   std::vector<std::string> result;
+  take_each(budget, limit, cost,
+            [&result](const std::string& u) { result.push_back(u); });
+  return result;
+}
+
+template <class Cost, class Sink>
+void broadcast_queue::take_each(std::size_t budget, int limit, Cost cost,
+                                Sink sink) {
+  // Taken entries are bumped after the scan: a bump re-keys an entry in
+  // queue_, which would move it under the iterator.
   std::vector<entry*> taken;
   int skips = 0;
   for (auto it = queue_.begin(); it != queue_.end() && budget > 0; ++it) {
@@ -81,11 +96,10 @@ std::vector<std::string> broadcast_queue::take(std::size_t budget, int limit,
     }
     skips = 0;
     budget -= c;
-    result.push_back(e->bytes);
+    sink(static_cast<const std::string&>(e->bytes));
     taken.push_back(e);
   }
   for (auto* e : taken) bump(e, limit);
-  return result;
 }
 
 } // namespace pekonode::membership

@@ -148,9 +148,9 @@ void outbox::send_piggybacked(const address& to, const Packet& p,
                               outbound_list& out) {
   std::string bytes = p.SerializeAsString();
   if (bytes.size() < cfg_.max_packet && !queue_.empty()) {
-    auto ups = queue_.take(cfg_.max_packet - bytes.size(), retransmit_limit_(),
-                           [](std::size_t n) { return spliced_size(n); });
-    for (auto& u : ups) splice_update(bytes, u);
+    queue_.take_each(cfg_.max_packet - bytes.size(), retransmit_limit_(),
+                     [](std::size_t n) { return spliced_size(n); },
+                     [&bytes](const std::string& u) { splice_update(bytes, u); });
   }
   emit(to, std::move(bytes), out);
 }

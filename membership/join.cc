@@ -148,11 +148,7 @@ void joiner::dead_probe_tick(time_point now, outbound_list& out) {
   dead_probe_next_ = now + jitter(cfg_.dead_probe_interval * 2, rng_);
   std::uniform_int_distribution<std::size_t> d(0, dead - 1);
   auto nth = d(rng_);
-  const member* target = nullptr;
-  table_.for_each([&](const member& m) {
-    if (target || m.state != member_state::dead) return;
-    if (nth-- == 0) target = &m;
-  });
+  const member* target = table_.nth_dead(nth);
   if (!target || target->addr.empty() || target->addr == table_.self().addr)
     return;
   ++stats_.dead_probes;

@@ -28,105 +28,129 @@ member_table::member_table(member self, std::size_t max_members,
   : self_(std::move(self)), max_members_(max_members),
     gossip_to_dead_(gossip_to_dead) {}
 
-member_table::~member_table() {
-  for (auto* e : sorted_) delete e;
+member_table::~member_table() = default;
+
+uint32_t member_table::alloc_entry() {
+  if (!free_.empty()) {
+    auto i = free_.back();
+    free_.pop_back();
+    return i;
+  }
+  auto i = used_++;
+  if ((i >> chunk_shift) == chunks_.size())
+    chunks_.emplace_back(new entry[std::size_t{1} << chunk_shift]);
+  return i;
 }
 
-std::size_t member_table::slot_of(std::string_view name) const {
-  return static_cast<std::size_t>(siphash24(key0_, key1_, name))
-         & (slots_.size() - 1);
+uint64_t member_table::hash_of(std::string_view name) const {
+  return siphash24(key0_, key1_, name);
 }
 
-member_table::entry* member_table::lookup(std::string_view name) const {
-  if (slots_.empty()) return nullptr;
+uint32_t member_table::lookup(std::string_view name) const {
+  if (slots_.empty()) return npos;
+  auto h = hash_of(name);
+  auto tag = h & 0xffffffff00000000ULL;
   auto mask = slots_.size() - 1;
-  for (auto i = slot_of(name);; i = (i + 1) & mask) {
-    auto* e = slots_[i];
-    if (e == nullptr) return nullptr;
-    if (e->name == name) return e;
+  for (auto i = static_cast<std::size_t>(h) & mask;; i = (i + 1) & mask) {
+    auto w = slots_[i];
+    if (w == 0) return npos;
+    if ((w & 0xffffffff00000000ULL) != tag) continue;
+    auto idx = static_cast<uint32_t>(w) - 1;
+    if (at(idx).name == name) return idx;
   }
 }
 
-void member_table::index_insert(entry* e) {
+void member_table::index_insert(uint32_t idx) {
   // Grow at 3/4 full (and from empty): probes stay short.
   if (4 * (sorted_.size() + 1) > 3 * slots_.size()) index_grow();
+  auto h = hash_of(at(idx).name);
   auto mask = slots_.size() - 1;
-  auto i = slot_of(e->name);
-  while (slots_[i] != nullptr) i = (i + 1) & mask;
-  slots_[i] = e;
+  auto i = static_cast<std::size_t>(h) & mask;
+  while (slots_[i] != 0) i = (i + 1) & mask;
+  slots_[i] = slot_word(h, idx);
 }
 
-void member_table::index_erase(const entry* e) {
+void member_table::index_erase(uint32_t idx) {
   auto mask = slots_.size() - 1;
-  auto i = slot_of(e->name);
-  while (slots_[i] != e) i = (i + 1) & mask;
+  auto i = static_cast<std::size_t>(hash_of(at(idx).name)) & mask;
+  while (static_cast<uint32_t>(slots_[i]) != idx + 1) i = (i + 1) & mask;
   // Backward-shift deletion: move later members of the probe run into
   // the hole when their home slot does not lie after it (no tombstones).
+  // A slot keeps only the hash's upper half, so the home of a moved
+  // member is recomputed from its name.
   for (auto j = (i + 1) & mask;; j = (j + 1) & mask) {
-    auto* f = slots_[j];
-    if (f == nullptr) break;
-    auto home = slot_of(f->name);
-    // f may fill hole i unless its home is cyclically in (i, j].
+    auto w = slots_[j];
+    if (w == 0) break;
+    auto home = static_cast<std::size_t>(
+                  hash_of(at(static_cast<uint32_t>(w) - 1).name)) & mask;
+    // It may fill hole i unless its home is cyclically in (i, j].
     bool home_in_between = i <= j ? (i < home && home <= j)
                                   : (i < home || home <= j);
     if (home_in_between) continue;
-    slots_[i] = f;
+    slots_[i] = w;
     i = j;
   }
-  slots_[i] = nullptr;
+  slots_[i] = 0;
 }
 
 void member_table::index_grow() {
-  std::vector<entry*> old;
+  std::vector<uint64_t> old;
   old.swap(slots_);
-  slots_.assign(old.empty() ? 16 : 2 * old.size(), nullptr);
+  slots_.assign(old.empty() ? 16 : 2 * old.size(), 0);
   auto mask = slots_.size() - 1;
-  for (auto* e : old) {
-    if (e == nullptr) continue;
-    auto i = slot_of(e->name);
-    while (slots_[i] != nullptr) i = (i + 1) & mask;
-    slots_[i] = e;
+  for (auto w : old) {
+    if (w == 0) continue;
+    auto i = static_cast<std::size_t>(
+               hash_of(at(static_cast<uint32_t>(w) - 1).name)) & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = w;
   }
 }
 
-std::vector<member_table::entry*>::iterator
+std::vector<uint32_t>::iterator
 member_table::sorted_pos(std::string_view name) {
   return std::lower_bound(
     sorted_.begin(), sorted_.end(), name,
-    [](const entry* e, std::string_view n) { return std::string_view(e->name) < n; });
+    [this](uint32_t i, std::string_view n) {
+      return std::string_view(at(i).name) < n;
+    });
 }
 
 const member* member_table::find(std::string_view name) const {
   if (name == self_.name) return &self_;
-  auto* e = lookup(name);
-  return e && e->confirmed ? e : nullptr;
+  auto i = lookup(name);
+  if (i == npos) return nullptr;
+  auto& e = at(i);
+  return e.confirmed ? &e : nullptr;
 }
 
 const member* member_table::find_any(std::string_view name) const {
   if (name == self_.name) return &self_;
-  return lookup(name);
+  auto i = lookup(name);
+  return i == npos ? nullptr : &at(i);
 }
 
 bool member_table::unconfirmed(std::string_view name) const {
-  auto* e = lookup(name);
-  return e && !e->confirmed;
+  auto i = lookup(name);
+  return i != npos && !at(i).confirmed;
 }
 
 const member* member_table::confirm(std::string_view name) {
-  auto* e = lookup(name);
-  if (!e || e->confirmed) return nullptr;
-  e->confirmed = true;
+  auto i = lookup(name);
+  if (i == npos || at(i).confirmed) return nullptr;
+  auto& e = at(i);
+  e.confirmed = true;
   --unconfirmed_count_;
-  auto changed_at = e->state_change;
-  set_state(*e, e->state, changed_at);
-  account(*e, +1);
-  return e;
+  auto changed_at = e.state_change;
+  set_state(i, e.state, changed_at);
+  account(e, +1);
+  return &e;
 }
 
 bool member_table::forget_unconfirmed(std::string_view name) {
-  auto* e = lookup(name);
-  if (!e || e->confirmed) return false;
-  erase(e);
+  auto i = lookup(name);
+  if (i == npos || at(i).confirmed) return false;
+  erase(i);
   return true;
 }
 
@@ -150,53 +174,81 @@ std::vector<member> member_table::members() const {
   std::vector<member> r;
   r.reserve(size());
   bool placed = false;
-  for (auto* m : sorted_) {
-    if (!m->confirmed) continue;
-    if (!placed && self_.name < m->name) {
+  for (auto i : sorted_) {
+    auto& m = at(i);
+    if (!m.confirmed) continue;
+    if (!placed && self_.name < m.name) {
       r.push_back(self_);
       placed = true;
     }
-    r.push_back(static_cast<const member&>(*m));
+    r.push_back(static_cast<const member&>(m));
   }
   if (!placed) r.push_back(self_);
   return r;
 }
 
-void member_table::index_add(std::vector<entry*>& v, uint32_t entry::*pos,
-                             entry& e) {
+void member_table::index_add(std::vector<uint32_t>& v, uint32_t entry::*pos,
+                             entry& e, uint32_t idx) {
   if (e.*pos != npos) return;
   e.*pos = static_cast<uint32_t>(v.size());
-  v.push_back(&e);
+  v.push_back(idx);
 }
 
-void member_table::index_remove(std::vector<entry*>& v,
+void member_table::index_remove(std::vector<uint32_t>& v,
                                 uint32_t entry::*pos, entry& e) {
   auto i = e.*pos;
   if (i == npos) return;
   v[i] = v.back();
-  v[i]->*pos = i;
+  at(v[i]).*pos = i;
   v.pop_back();
   e.*pos = npos;
 }
 
-void member_table::set_state(entry& m, member_state s, time_point now) {
+void member_table::set_state(uint32_t idx, member_state s, time_point now) {
+  auto& m = at(idx);
   if (!m.confirmed) {
     m.state = s;
     m.state_change = now;
     return;
   }
   bool was = m.counted && is_live(m.state), will = is_live(s);
+  dead_sorted_update(idx, m.counted && m.state == member_state::dead,
+                     s == member_state::dead);
   if (was && !will) --live_count_;
   if (!was && will) ++live_count_;
   if (m.counted) --state_counts_[static_cast<int>(m.state)];
   ++state_counts_[static_cast<int>(s)];
   m.counted = true;
-  if (will) index_add(live_, &entry::live_pos, m);
+  if (will) index_add(live_, &entry::live_pos, m, idx);
   else index_remove(live_, &entry::live_pos, m);
-  if (s == member_state::dead) index_add(dead_recent_, &entry::dead_pos, m);
+  if (s == member_state::dead)
+    index_add(dead_recent_, &entry::dead_pos, m, idx);
   else index_remove(dead_recent_, &entry::dead_pos, m);
   m.state = s;
   m.state_change = now;
+}
+
+void member_table::dead_sorted_update(uint32_t idx, bool was_dead,
+                                      bool is_dead) {
+  if (was_dead == is_dead) return;
+  std::string_view name = at(idx).name;
+  auto pos = std::lower_bound(
+    dead_sorted_.begin(), dead_sorted_.end(), name,
+    [this](uint32_t i, std::string_view n) {
+      return std::string_view(at(i).name) < n;
+    });
+  if (is_dead)
+    dead_sorted_.insert(pos, idx);
+  else
+    dead_sorted_.erase(pos);
+}
+
+const member* member_table::nth_dead(std::size_t n) const {
+  if (self_.state == member_state::dead) {
+    if (n == 0) return &self_;
+    --n;
+  }
+  return n < dead_sorted_.size() ? &at(dead_sorted_[n]) : nullptr;
 }
 
 // Adds (sign +1) or removes (-1) a member's share of the digests.
@@ -214,15 +266,16 @@ void member_table::account(const member& m, int sign) {
   }
 }
 
-void member_table::erase(entry* e) {
-  sorted_.erase(sorted_pos(e->name));
-  release(e);
+void member_table::erase(uint32_t idx) {
+  sorted_.erase(sorted_pos(at(idx).name));
+  release(idx);
 }
 
-void member_table::release(entry* ep) {
-  auto& e = *ep;
+void member_table::release(uint32_t idx) {
+  auto& e = at(idx);
   account(e, -1);
   if (e.counted) {
+    dead_sorted_update(idx, e.state == member_state::dead, false);
     if (is_live(e.state)) --live_count_;
     --state_counts_[static_cast<int>(e.state)];
   }
@@ -230,8 +283,9 @@ void member_table::release(entry* ep) {
   bytes_ -= e.bytes;
   index_remove(live_, &entry::live_pos, e);
   index_remove(dead_recent_, &entry::dead_pos, e);
-  index_erase(ep);
-  delete ep;
+  index_erase(idx);
+  e = entry{}; // drops its name, address and tags
+  free_.push_back(idx);
 }
 
 apply_summary member_table::apply(const claim& c, std::string_view sender,
@@ -241,8 +295,8 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
   apply_summary s;
   s.state = c.state;
   s.accuser = c.from.empty() ? sender : c.from;
-  auto* found = lookup(c.name);
-  if (found == nullptr) {
+  auto found = lookup(c.name);
+  if (found == npos) {
     if (sorted_.size() + 1 >= max_members_) {
       s.outcome = apply_summary::table_full;
       return s;
@@ -251,36 +305,37 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
       s.outcome = apply_summary::unconfirmed_full;
       return s;
     }
-    auto owned = std::make_unique<entry>();
-    auto& e = *owned;
-    e.name = std::string(c.name);
-    e.addr = std::string(c.addr);
-    e.incarnation = c.incarnation;
-    e.state = member_state::dead; // placeholder: set_state counts it
-    e.state_change = now;
-    e.confirmed = confirmed;
-    if (c.state == member_state::alive) e.tags = c.tags;
-    e.bytes = static_cast<uint32_t>(entry_bytes(e));
-    if (bytes_ + e.bytes > max_bytes_) {
+    entry fresh;
+    fresh.name = c.name;
+    fresh.addr = c.addr;
+    fresh.incarnation = c.incarnation;
+    fresh.state = member_state::dead; // placeholder: set_state counts it
+    fresh.state_change = now;
+    fresh.confirmed = confirmed;
+    if (c.state == member_state::alive) fresh.tags = c.tags;
+    fresh.bytes = static_cast<uint32_t>(entry_bytes(fresh));
+    if (bytes_ + fresh.bytes > max_bytes_) {
       s.outcome = apply_summary::over_bytes;
       return s;
     }
+    auto idx = alloc_entry();
+    auto& e = at(idx);
+    e = std::move(fresh);
     bytes_ += e.bytes;
     if (!confirmed) ++unconfirmed_count_;
     auto pos = sorted_pos(e.name);
-    index_insert(&e);
-    sorted_.insert(pos, owned.release());
-    auto& ref = e;
-    set_state(ref, c.state, now);
-    account(ref, +1);
+    index_insert(idx);
+    sorted_.insert(pos, idx);
+    set_state(idx, c.state, now);
+    account(e, +1);
     s.outcome = apply_summary::added;
-    s.m = &ref;
+    s.m = &e;
     s.old_state = c.state;
     s.became_live = is_live(c.state);
     s.confirmed = confirmed;
     return s;
   }
-  entry& cur = *found;
+  entry& cur = at(found);
   s.m = &cur;
   s.confirmed = cur.confirmed;
   s.old_state = cur.state;
@@ -323,7 +378,7 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     cur.bytes = static_cast<uint32_t>(entry_bytes(cur));
     bytes_ += cur.bytes;
   }
-  set_state(cur, s.state, now);
+  set_state(found, s.state, now);
   account(cur, +1);
   s.outcome = apply_summary::changed;
   s.became_live = is_live(s.state) && !is_live(s.old_state);
@@ -336,23 +391,23 @@ std::vector<const member*> member_table::pick(std::size_t k, bool include_dead,
                                               std::mt19937_64& rng) {
   if (include_dead) {
     for (std::size_t i = 0; i < dead_recent_.size();) {
-      auto* e = dead_recent_[i];
-      if (now - e->state_change >= gossip_to_dead_)
-        index_remove(dead_recent_, &entry::dead_pos, *e);
+      auto& e = at(dead_recent_[i]);
+      if (now - e.state_change >= gossip_to_dead_)
+        index_remove(dead_recent_, &entry::dead_pos, e);
       else
         ++i;
     }
   }
   auto nl = live_.size();
   auto total = nl + (include_dead ? dead_recent_.size() : 0);
-  auto at = [&](std::size_t i) -> const entry* {
-    return i < nl ? live_[i] : dead_recent_[i - nl];
+  auto nth = [&](std::size_t i) -> const entry* {
+    return &at(i < nl ? live_[i] : dead_recent_[i - nl]);
   };
   std::vector<const member*> r;
   if (k == 0 || total == 0) return r;
   if (total <= 4 * k + 8) {
     for (std::size_t i = 0; i < total; ++i)
-      if (at(i)->name != skip) r.push_back(at(i));
+      if (nth(i)->name != skip) r.push_back(nth(i));
     if (r.size() > k) {
       for (std::size_t i = 0; i < k; ++i) {
         std::uniform_int_distribution<std::size_t> d(i, r.size() - 1);
@@ -369,7 +424,7 @@ std::vector<const member*> member_table::pick(std::size_t k, bool include_dead,
     auto i = d(rng);
     if (std::find(chosen.begin(), chosen.end(), i) != chosen.end()) continue;
     chosen.push_back(i);
-    if (at(i)->name != skip) r.push_back(at(i));
+    if (nth(i)->name != skip) r.push_back(nth(i));
   }
   return r;
 }
@@ -389,12 +444,13 @@ sweep_result member_table::sweep_impl(time_point now, duration retention,
   // One pass that keeps sorted_ in order and compacts it in place.
   std::size_t kept = 0;
   for (std::size_t i = 0; i < sorted_.size(); ++i) {
-    auto& m = *sorted_[i];
+    auto idx = sorted_[i];
+    auto& m = at(idx);
     if (m.confirmed && !is_live(m.state) && now - m.state_change >= retention) {
-      release(&m);
+      release(idx);
       continue;
     }
-    sorted_[kept++] = &m;
+    sorted_[kept++] = idx;
     if (!m.confirmed) continue; // forgotten by the core's confirmation timers
     if (!is_live(m.state))
       r.remembered.push_back(m.addr);

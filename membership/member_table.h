@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -181,17 +182,22 @@ public:
   template <class F>
   void for_each(F f) const {
     f(self_);
-    for (auto* m : sorted_)
-      if (m->confirmed) f(static_cast<const member&>(*m));
+    for (auto i : sorted_)
+      if (auto& m = at(i); m.confirmed) f(static_cast<const member&>(m));
   }
 
   /// Calls f(const member&) for every live (confirmed) member but self, by
   /// name.
   template <class F>
   void for_each_live_other(F f) const {
-    for (auto* m : sorted_)
-      if (m->confirmed && is_live(m->state)) f(static_cast<const member&>(*m));
+    for (auto i : sorted_)
+      if (auto& m = at(i); m.confirmed && is_live(m.state))
+        f(static_cast<const member&>(m));
   }
+
+  /// The n-th (from 0) dead member in for_each() order (self first, then
+  /// by name), or nullptr when fewer are dead; O(1).
+  const member* nth_dead(std::size_t n) const;
 
   /// Applies a claim about another member (never self: the core handles
   /// claims about this node). `sender` is the node whose packet carried
@@ -243,27 +249,44 @@ private:
     bool confirmed = true;    // see confirm()
   };
 
-  entry* lookup(std::string_view name) const;
+  // Entries live in a slab of fixed chunks that never move, named by
+  // 32-bit indices; freed indices are reused. No allocation per member,
+  // the indexes below hold 4-byte indices instead of 8-byte pointers, and
+  // at most one partly used chunk per table.
+  static constexpr unsigned chunk_shift = 6; // 64 entries per chunk
+  entry& at(uint32_t i) const {
+    return chunks_[i >> chunk_shift][i & ((1u << chunk_shift) - 1)];
+  }
+  uint32_t alloc_entry();
+
+  // Index of the entry called `name` (unconfirmed included), or npos.
+  uint32_t lookup(std::string_view name) const;
   // The name index: open addressing with linear probing over slots_
-  // (a power of two, at most 3/4 full), keyed SipHash of the name.
-  std::size_t slot_of(std::string_view name) const;
-  void index_insert(entry* e);
-  void index_erase(const entry* e);
+  // (a power of two, at most 3/4 full), keyed SipHash of the name. A slot
+  // holds the hash's upper 32 bits and the entry index + 1 (0: empty), so
+  // a probe reads an entry only when the hashes agree.
+  uint64_t hash_of(std::string_view name) const;
+  static uint64_t slot_word(uint64_t h, uint32_t idx) {
+    return (h & 0xffffffff00000000ULL) | (uint64_t{idx} + 1);
+  }
+  void index_insert(uint32_t idx);
+  void index_erase(uint32_t idx);
   void index_grow();
   // Position of `name` in sorted_ (or where it would go).
-  std::vector<entry*>::iterator sorted_pos(std::string_view name);
-  // Removes `e` from counts, digests and indexes, sorted_ excepted, and
-  // frees it.
-  void release(entry* e);
+  std::vector<uint32_t>::iterator sorted_pos(std::string_view name);
+  // Removes entry `idx` from counts, digests and indexes, sorted_
+  // excepted, and frees it.
+  void release(uint32_t idx);
   sweep_result sweep_impl(time_point now, duration retention,
                           const std::vector<address>* watch);
-  void set_state(entry& m, member_state s, time_point now);
+  void set_state(uint32_t idx, member_state s, time_point now);
   void account(const member& m, int sign);
-  void erase(entry* e);
-  static void index_add(std::vector<entry*>& v, uint32_t entry::*pos,
-                        entry& e);
-  static void index_remove(std::vector<entry*>& v, uint32_t entry::*pos,
-                           entry& e);
+  void erase(uint32_t idx);
+  void dead_sorted_update(uint32_t idx, bool was_dead, bool is_dead);
+  static void index_add(std::vector<uint32_t>& v, uint32_t entry::*pos,
+                        entry& e, uint32_t idx);
+  void index_remove(std::vector<uint32_t>& v, uint32_t entry::*pos,
+                    entry& e);
 
   member self_;
   std::size_t max_members_;
@@ -272,16 +295,18 @@ private:
   std::size_t unconfirmed_count_ = 0;
   std::size_t bytes_ = 0;
   duration gossip_to_dead_;
-  // Every member but self, owned, ordered by name (members(), for_each).
-  // Entries are allocated one by one, so pointers to them stay valid; the
-  // vector holds 8 bytes per member where a map node held ~60.
-  std::vector<entry*> sorted_;
-  // Hash index over sorted_'s entries (nullptr: empty slot): the
-  // per-claim lookup is a hash, not O(log N) string compares.
-  std::vector<entry*> slots_;
+  std::vector<std::unique_ptr<entry[]>> chunks_; // the slab
+  std::vector<uint32_t> free_;                   // freed indices
+  uint32_t used_ = 0;                            // indices handed out
+  // Every member but self, ordered by name (members(), for_each).
+  std::vector<uint32_t> sorted_;
+  // Hash index over sorted_'s entries: the per-claim lookup is a hash,
+  // not O(log N) string compares.
+  std::vector<uint64_t> slots_;
   uint64_t key0_ = 0x70656b6f6e6f6465ULL, key1_ = 0x6d656d6265727321ULL;
-  std::vector<entry*> live_;        // live members of sorted_, any order
-  std::vector<entry*> dead_recent_; // dead, possibly within gossip_to_dead
+  std::vector<uint32_t> live_;        // live members of sorted_, any order
+  std::vector<uint32_t> dead_recent_; // dead, possibly within gossip_to_dead
+  std::vector<uint32_t> dead_sorted_; // dead (counted) members, by name
   std::size_t state_counts_[4] = {0, 0, 0, 0}; // of sorted_, by member_state
   std::size_t live_count_ = 1;                 // self + live of sorted_
   // Incremental digest over the live members of table_ (self is added at

@@ -328,6 +328,17 @@ TEST(MemberTable, NameIndexSurvivesChurn) {
   std::map<std::string, S> ref; // confirmed members and their states
   std::set<std::string> unconf;
   const S all[] = {S::alive, S::suspect, S::dead, S::left};
+  // nth_dead() walks the dead members in for_each() order.
+  auto check_dead = [&t] {
+    std::vector<const member*> dead;
+    t.for_each([&](const member& m) {
+      if (m.state == S::dead) dead.push_back(&m);
+    });
+    ASSERT_EQ(dead.size(), t.count(S::dead));
+    for (std::size_t i = 0; i < dead.size(); ++i)
+      ASSERT_EQ(t.nth_dead(i), dead[i]) << i;
+    ASSERT_EQ(t.nth_dead(dead.size()), nullptr);
+  };
   for (int i = 0; i < 20000; ++i) {
     auto n = "k" + std::to_string(rng() % 3000);
     auto r = rng() % 10;
@@ -347,8 +358,10 @@ TEST(MemberTable, NameIndexSurvivesChurn) {
       t.sweep(now, seconds(20));
       for (auto it = ref.begin(); it != ref.end();)
         it = t.find(it->first) ? std::next(it) : ref.erase(it);
+      check_dead();
     }
   }
+  check_dead();
   for (int k = 0; k < 3000; ++k) {
     auto n = "k" + std::to_string(k);
     auto* m = t.find(n);
