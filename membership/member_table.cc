@@ -38,12 +38,18 @@ std::size_t member_table::slot_of(std::string_view name) const {
 }
 
 member_table::entry* member_table::lookup(std::string_view name) const {
+  for (auto* e : recent_)
+    if (e != nullptr && e->name == name) return e;
   if (slots_.empty()) return nullptr;
   auto mask = slots_.size() - 1;
   for (auto i = slot_of(name);; i = (i + 1) & mask) {
     auto* e = slots_[i];
     if (e == nullptr) return nullptr;
-    if (e->name == name) return e;
+    if (e->name == name) {
+      recent_[recent_next_] = e;
+      recent_next_ ^= 1u;
+      return e;
+    }
   }
 }
 
@@ -57,6 +63,7 @@ void member_table::index_insert(entry* e) {
 }
 
 void member_table::index_erase(const entry* e) {
+  recent_[0] = recent_[1] = nullptr;
   auto mask = slots_.size() - 1;
   auto i = slot_of(e->name);
   while (slots_[i] != e) i = (i + 1) & mask;
