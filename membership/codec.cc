@@ -36,6 +36,47 @@ Update encode(const member& m, std::string_view from) {
   return u;
 }
 
+namespace {
+
+// Field tags of Update (wire type 2: length-delimited, 0: varint).
+constexpr char tag_name = (Update::kNameFieldNumber << 3) | 2;
+constexpr char tag_addr = (Update::kAddrFieldNumber << 3) | 2;
+constexpr char tag_incarnation = (Update::kIncarnationFieldNumber << 3) | 0;
+constexpr char tag_state = (Update::kStateFieldNumber << 3) | 0;
+constexpr char tag_from = (Update::kFromFieldNumber << 3) | 2;
+static_assert(Update::kFromFieldNumber <= 15, "one-byte tags expected");
+
+void append_string_field(std::string& out, char tag, std::string_view v) {
+  if (v.empty()) return; // proto3: a default value is not written
+  out.push_back(tag);
+  append_varint(out, v.size());
+  out.append(v.data(), v.size());
+}
+
+} // namespace
+
+void encode_to(const member& m, std::string_view from, std::string& out) {
+  out.clear();
+  if (m.state == member_state::alive && !m.tags.empty()) {
+    // Map entries: left to protobuf, whose order of them is its own.
+    encode(m, from).SerializeToString(&out);
+    return;
+  }
+  // Field order and defaults as protobuf writes them (fields 1..6).
+  append_string_field(out, tag_name, m.name.str());
+  append_string_field(out, tag_addr, m.addr.str());
+  if (m.incarnation != 0) {
+    out.push_back(tag_incarnation);
+    append_varint(out, m.incarnation);
+  }
+  auto st = static_cast<int>(to_pb(m.state));
+  if (st != 0) {
+    out.push_back(tag_state);
+    append_varint(out, static_cast<uint64_t>(st));
+  }
+  if (m.state != member_state::alive) append_string_field(out, tag_from, from);
+}
+
 claim to_claim(const Update& u) {
   claim c;
   c.name = u.name();
@@ -115,6 +156,12 @@ decode_error decode(std::string_view bytes, const config& cfg, Packet& p) {
   return decode_error::none;
 }
 
+void append_page_member(std::string& members, std::string_view update) {
+  members.push_back(page_members_field_tag);
+  append_varint(members, update.size());
+  members.append(update.data(), update.size());
+}
+
 void splice_update(std::string& bytes, std::string_view update) {
   bytes.push_back(updates_field_tag);
   append_varint(bytes, update.size());
@@ -142,6 +189,39 @@ void outbox::emit(const address& to, std::string bytes, outbound_list& out) {
 
 void outbox::send(const address& to, const Packet& p, outbound_list& out) {
   emit(to, p.SerializeAsString(), out);
+}
+
+void outbox::send_state_page(const address& to, uint32_t index,
+                             uint32_t total, bool join_reply,
+                             std::string_view members, outbound_list& out) {
+  constexpr char tag_index = (StatePage::kIndexFieldNumber << 3) | 0;
+  constexpr char tag_total = (StatePage::kTotalFieldNumber << 3) | 0;
+  constexpr char tag_join_reply = (StatePage::kJoinReplyFieldNumber << 3) | 0;
+  constexpr char tag_sender = (Packet::kSenderFieldNumber << 3) | 2;
+  constexpr char tag_state = (Packet::kStateFieldNumber << 3) | 2;
+  std::size_t body = members.size() + (join_reply ? 2 : 0);
+  if (index != 0) body += 1 + varint_size(index);
+  if (total != 0) body += 1 + varint_size(total);
+  std::string bytes;
+  bytes.reserve(delimited_field_size(sender_.size()) + delimited_field_size(body));
+  append_string_field(bytes, tag_sender, sender_);
+  // A set oneof member is written even when empty.
+  bytes.push_back(tag_state);
+  append_varint(bytes, body);
+  if (index != 0) {
+    bytes.push_back(tag_index);
+    append_varint(bytes, index);
+  }
+  if (total != 0) {
+    bytes.push_back(tag_total);
+    append_varint(bytes, total);
+  }
+  bytes.append(members.data(), members.size());
+  if (join_reply) {
+    bytes.push_back(tag_join_reply);
+    bytes.push_back(1);
+  }
+  emit(to, std::move(bytes), out);
 }
 
 void outbox::send_piggybacked(const address& to, const Packet& p,

@@ -28,6 +28,12 @@ MemberState to_pb(member_state s);
 /// the claim) on all others only.
 Update encode(const member& m, std::string_view from);
 
+/// Replaces `out` with the bytes of `encode(m, from).SerializeAsString()`,
+/// written directly (no Update, no allocation beyond `out`'s growth) when
+/// the claim carries no tags; with tags, through the Update. State pages
+/// of a large table are built from these (anti_entropy).
+void encode_to(const member& m, std::string_view from, std::string& out);
+
 /// The claim an Update makes, viewing `u`'s strings (valid while `u` is).
 /// Tags are copied for alive claims only, as encode() sends them.
 claim to_claim(const Update& u);
@@ -83,6 +89,15 @@ constexpr std::size_t spliced_size(std::size_t n) {
   return delimited_field_size(n);
 }
 
+/// Tag byte of StatePage.members (field 3, length-delimited).
+inline constexpr char page_members_field_tag =
+  static_cast<char>((StatePage::kMembersFieldNumber << 3) | 2);
+static_assert(StatePage::kMembersFieldNumber <= 15, "one-byte tag expected");
+
+/// Appends the encoded Update `update` to `members` as one more
+/// StatePage.members entry (spliced_size(update.size()) bytes).
+void append_page_member(std::string& members, std::string_view update);
+
 /// Appends the encoded Update `update` to the serialised Packet `bytes` as
 /// one more Packet.updates entry: the result parses as the same packet
 /// with that update added last. No re-encoding of either part.
@@ -105,6 +120,15 @@ public:
 
   /// Sends `p` as it is.
   void send(const address& to, const Packet& p, outbound_list& out);
+
+  /// Sends the packet `Packet{sender, state: StatePage{index, total,
+  /// members, join_reply}}`, with `members` the StatePage.members entries
+  /// already encoded (each a tag, a length and an encoded Update: see
+  /// append_page_member). The bytes are those protobuf would write for the
+  /// same packet.
+  void send_state_page(const address& to, uint32_t index, uint32_t total,
+                       bool join_reply, std::string_view members,
+                       outbound_list& out);
 
   /// Sends `p` with its spare room up to config::max_packet filled with
   /// queued updates (fewest transmits first); each one taken counts as a

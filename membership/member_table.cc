@@ -47,6 +47,8 @@ uint64_t member_table::hash_of(std::string_view name) const {
 }
 
 uint32_t member_table::lookup(std::string_view name) const {
+  for (auto r : recent_)
+    if (r != npos && at(r).name == name) return r;
   if (slots_.empty()) return npos;
   auto h = hash_of(name);
   auto tag = h & 0xffffffff00000000ULL;
@@ -56,7 +58,11 @@ uint32_t member_table::lookup(std::string_view name) const {
     if (w == 0) return npos;
     if ((w & 0xffffffff00000000ULL) != tag) continue;
     auto idx = static_cast<uint32_t>(w) - 1;
-    if (at(idx).name == name) return idx;
+    if (at(idx).name == name) {
+      recent_[recent_next_] = idx;
+      recent_next_ ^= 1u;
+      return idx;
+    }
   }
 }
 
@@ -71,6 +77,7 @@ void member_table::index_insert(uint32_t idx) {
 }
 
 void member_table::index_erase(uint32_t idx) {
+  recent_[0] = recent_[1] = npos;
   auto mask = slots_.size() - 1;
   auto i = static_cast<std::size_t>(hash_of(at(idx).name)) & mask;
   while (static_cast<uint32_t>(slots_[i]) != idx + 1) i = (i + 1) & mask;

@@ -162,6 +162,126 @@ size_t pick_victim(const cluster& c, std::mt19937_64& rng) {
     0, candidates.size() - 1}(rng)];
 }
 
+/// Every layer's counters of every slot at one moment (empty: no answer).
+struct layer_snapshot {
+  std::vector<std::optional<membership::core_stats>> m;
+  std::vector<std::optional<metadata::stats>> md;
+  std::vector<std::optional<userevents::stats>> ue;
+};
+
+layer_snapshot take_layer_snapshot(cluster& c) {
+  auto t = std::chrono::seconds(5);
+  return {c.m_stats_all(t), c.md_stats_all(t), c.ue_stats_all(t)};
+}
+
+/// Prints what each layer sent per node and second between two snapshots
+/// (slots that answered both times), and the membership counters that
+/// moved: where the bytes of the traffic window went.
+void print_layer_breakdown(const layer_snapshot& a, const layer_snapshot& b,
+                           double secs) {
+  size_t nodes = 0;
+  std::map<std::string, double> m;
+  for (size_t i = 0; i < a.m.size(); ++i) {
+    if (!a.m[i] || !b.m[i])
+      continue;
+    ++nodes;
+    auto& x = *a.m[i];
+    auto& y = *b.m[i];
+#define PEKONODE_DELTA(field) m[#field] += double(y.field - x.field)
+    PEKONODE_DELTA(packets_out);
+    PEKONODE_DELTA(bytes_out);
+    PEKONODE_DELTA(probes);
+    PEKONODE_DELTA(acks);
+    PEKONODE_DELTA(probe_failures);
+    PEKONODE_DELTA(indirect_probes);
+    PEKONODE_DELTA(probe_retries);
+    PEKONODE_DELTA(suspicion_checks);
+    PEKONODE_DELTA(relayed_probes);
+    PEKONODE_DELTA(suspects_raised);
+    PEKONODE_DELTA(deaths_declared);
+    PEKONODE_DELTA(refutations);
+    PEKONODE_DELTA(updates_applied);
+    PEKONODE_DELTA(updates_stale);
+    PEKONODE_DELTA(join_attempts);
+    PEKONODE_DELTA(syncs_started);
+    PEKONODE_DELTA(syncs_differed);
+    PEKONODE_DELTA(churn_syncs);
+    PEKONODE_DELTA(reconnects);
+    PEKONODE_DELTA(dead_probes);
+    PEKONODE_DELTA(dead_contacts);
+    PEKONODE_DELTA(merge_syncs);
+    PEKONODE_DELTA(heal_notices);
+    PEKONODE_DELTA(corrections_sent);
+    PEKONODE_DELTA(suspect_notices);
+    PEKONODE_DELTA(replies_limited);
+    PEKONODE_DELTA(assists_limited);
+    PEKONODE_DELTA(confirm_probes);
+    PEKONODE_DELTA(name_conflicts);
+    PEKONODE_DELTA(unconfirmed_added);
+    PEKONODE_DELTA(members_confirmed);
+    PEKONODE_DELTA(unconfirmed_expired);
+    PEKONODE_DELTA(join_challenges);
+    PEKONODE_DELTA(refutations_deferred);
+#undef PEKONODE_DELTA
+    for (auto& [reason, count] : y.bad_packets) {
+      auto it = x.bad_packets.find(reason);
+      m["bad:" + reason] += double(count - (it == x.bad_packets.end()
+                                              ? 0 : it->second));
+    }
+  }
+  if (nodes == 0 || secs <= 0)
+    return;
+  auto per = [&](double v) { return v / double(nodes) / secs; };
+  std::printf("    membership per node/s (%zu nodes):", nodes);
+  for (auto& [k, v] : m)
+    if (v != 0)
+      std::printf(" %s=%.2f", k.c_str(), per(v));
+  std::printf("\n");
+  std::map<std::string, double> md_bytes, md_msgs;
+  size_t md_nodes = 0;
+  for (size_t i = 0; i < a.md.size(); ++i) {
+    if (!a.md[i] || !b.md[i])
+      continue;
+    ++md_nodes;
+    auto diff = [](const std::map<std::string, uint64_t>& x,
+                   const std::map<std::string, uint64_t>& y,
+                   std::map<std::string, double>& out) {
+      for (auto& [k, v] : y) {
+        auto it = x.find(k);
+        out[k] += double(v - (it == x.end() ? 0 : it->second));
+      }
+    };
+    diff(a.md[i]->bytes_out, b.md[i]->bytes_out, md_bytes);
+    diff(a.md[i]->msgs_out, b.md[i]->msgs_out, md_msgs);
+    md_bytes["(ae_rounds)"] += double(b.md[i]->ae_rounds - a.md[i]->ae_rounds);
+  }
+  if (md_nodes > 0) {
+    std::printf("    metadata per node/s (%zu nodes), bytes/msgs by kind:",
+                md_nodes);
+    for (auto& [k, v] : md_bytes)
+      if (v != 0)
+        std::printf(" %s=%.1f/%.2f", k.c_str(), v / md_nodes / secs,
+                    md_msgs[k] / md_nodes / secs);
+    std::printf("\n");
+  }
+  double ue_bytes = 0, ue_packets = 0, ue_syncs = 0;
+  size_t ue_nodes = 0;
+  for (size_t i = 0; i < a.ue.size(); ++i) {
+    if (!a.ue[i] || !b.ue[i])
+      continue;
+    ++ue_nodes;
+    ue_bytes += double(b.ue[i]->bytes_out - a.ue[i]->bytes_out);
+    ue_packets += double(b.ue[i]->packets_out - a.ue[i]->packets_out);
+    ue_syncs += double(b.ue[i]->syncs - a.ue[i]->syncs);
+  }
+  if (ue_nodes > 0)
+    std::printf("    userevents per node/s (%zu nodes): bytes_out=%.1f "
+                "packets_out=%.2f syncs=%.2f\n",
+                ue_nodes, ue_bytes / ue_nodes / secs,
+                ue_packets / ue_nodes / secs, ue_syncs / ue_nodes / secs);
+  std::fflush(stdout);
+}
+
 void run_size(caf::actor_system& sys, size_t n, std::mt19937_64& rng) {
   std::printf("== N=%zu (%s)\n", n, FLAGS_profile.c_str());
   std::fflush(stdout);
@@ -190,6 +310,7 @@ void run_size(caf::actor_system& sys, size_t n, std::mt19937_64& rng) {
     auto dead = c.wait_seen_as(victim, {member_state::dead}, timeout());
     add_latency_row("crash", n, dead, t0,
                     c.name(victim) + ": others see dead");
+    auto layers_before = take_layer_snapshot(c);
     if (auto err = c.restart(victim)) {
       std::printf("  restart failed: %s\n", caf::to_string(err).c_str());
       continue;
@@ -198,6 +319,10 @@ void run_size(caf::actor_system& sys, size_t n, std::mt19937_64& rng) {
     auto back = c.wait_all_alive(n, timeout());
     add_latency_row("rejoin", n, back, t1,
                     c.name(victim) + " restarted on a fresh port");
+    print_layer_breakdown(
+      layers_before, take_layer_snapshot(c),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t1)
+        .count());
   }
 
   // Graceful leave.
@@ -306,6 +431,18 @@ void run_rate(caf::actor_system& sys, size_t n) {
   auto join = c.wait_all_alive(n, timeout());
   if (!join.ok) {
     r.outcome = "timeout (join)";
+    r.note = drop_summary(c);
+    std::printf("  join timed out (%zu/%zu); %s; what the nodes do now:\n",
+                join.last.times.size(), join.last.observers,
+                r.note.c_str());
+    auto a = take_layer_snapshot(c);
+    auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::seconds(FLAGS_settle_s));
+    auto b = take_layer_snapshot(c);
+    print_layer_breakdown(
+      a, b,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count());
     table.push_back(r);
     return;
   }
@@ -317,11 +454,13 @@ void run_rate(caf::actor_system& sys, size_t n) {
     return out;
   };
   auto before = snapshot();
+  auto layers_before = take_layer_snapshot(c);
   auto t0 = std::chrono::steady_clock::now();
   auto cpu0 = process_cpu_seconds();
   std::this_thread::sleep_for(std::chrono::seconds(FLAGS_rate_window_s));
   auto cpu1 = process_cpu_seconds();
   auto after = snapshot();
+  auto layers_after = take_layer_snapshot(c);
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
                                             - t0)
                 .count();
@@ -354,10 +493,12 @@ void run_rate(caf::actor_system& sys, size_t n) {
   std::snprintf(buf, sizeof buf, "out per node (mean in p50); in %.0f B/s, "
                 "%.1f dgram/s out; process CPU %.1f%% of one core",
                 mean(in_rate), mean(dgram_rate), cpu_share * 100);
-  r.note = buf;
+  // Drops since the start (wrong_label: datagrams of another cluster).
+  r.note = std::string{buf} + "; " + drop_summary(c);
   std::printf("  %-10s N=%-4zu mean %-14s p99 %-14s max %-14s %s\n",
               r.scenario.c_str(), n, r.p50.c_str(), r.p99.c_str(),
               r.max.c_str(), r.note.c_str());
+  print_layer_breakdown(layers_before, layers_after, secs);
   std::fflush(stdout);
   table.push_back(std::move(r));
 }

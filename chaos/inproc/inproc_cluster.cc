@@ -1,9 +1,13 @@
 #include "chaos/inproc/inproc_cluster.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <thread>
 
+#include "common/hash.h"
 #include "node/init.h"
 #include "transport/udp_transport.h"
 
@@ -112,6 +116,19 @@ cluster::cluster(caf::actor_system& sys, cluster_config cfg)
   : sys_(sys), cfg_(std::move(cfg)),
     shared_(std::make_shared<shared_state>(cfg_.nodes)),
     slots_(cfg_.nodes) {
+  if (cfg_.label.empty()) {
+    // Four characters (1.7 million labels) keep the cost at four bytes a
+    // datagram; the process id, a count and the clock make two clusters
+    // that run at the same time differ.
+    static std::atomic<uint64_t> clusters{0};
+    auto now = static_cast<uint64_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count());
+    auto h = mix64(static_cast<uint64_t>(::getpid()) * 1000003
+                   + ++clusters * 7919 + now);
+    constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    for (int k = 0; k < 4; ++k, h /= 36)
+      cfg_.label.push_back(digits[h % 36]);
+  }
   for (size_t i = 0; i < slots_.size(); ++i)
     slots_[i].name = cfg_.name_prefix + std::to_string(i);
 }
@@ -124,7 +141,9 @@ caf::error cluster::bind(size_t i) {
   auto& s = slots_[i];
   transport::udp_config tc;
   tc.wire.name = s.name;
-  tc.bind = cfg_.bind_ip + ":0";
+  uint16_t port = s.lives == 0 && i < cfg_.ports.size() ? cfg_.ports[i] : 0;
+  tc.bind = cfg_.bind_ip + ":" + std::to_string(port);
+  tc.label = cfg_.label;
   // Hundreds of sockets in one process: 4 MiB each would pin a lot of
   // kernel memory under load; 1 MiB still absorbs a gossip burst.
   tc.recv_buffer = 1 << 20;
@@ -153,6 +172,7 @@ void cluster::spawn(size_t i, std::vector<std::string> seeds) {
   nc.metadata = cfg_.metadata;
   nc.seed = cfg_.seed * 1000003 + i + 7919 * s.lives + 1;
   nc.transport.wire.name = s.name;
+  nc.transport.label = cfg_.label;
   s.node = node::spawn_node(sys_, nc, s.node.transport, s.node.advertise);
   uint64_t gen;
   {
@@ -308,38 +328,44 @@ caf::expected<transport::stats> cluster::tx_stats(size_t i) {
                                transport::tx_stats_atom_v);
 }
 
-std::vector<std::optional<transport::stats>>
-cluster::tx_stats_all(duration timeout) {
-  using result_vec = std::vector<std::optional<transport::stats>>;
+namespace {
+
+/// Asks every actor in `targets` (slot index, handle) with `xs` at once and
+/// collects the replies within one `timeout`; element i of the result stays
+/// empty if slot i was not asked or did not answer in time. `Reply` is the
+/// reply's first value; `Extra` are the types of its further values,
+/// which are ignored.
+template <class Reply, class... Extra, class Handle, class... Ts>
+std::vector<std::optional<Reply>>
+fan_out(caf::actor_system& sys, size_t slots,
+        std::vector<std::pair<size_t, Handle>> targets, duration timeout,
+        Ts... xs) {
+  using result_vec = std::vector<std::optional<Reply>>;
   // Owned by the fan-out actor until `done` is fulfilled; read only after.
-  struct fan_out {
+  struct acc_t {
     result_vec out;
     size_t pending = 0;
     std::promise<void> done;
   };
-  auto acc = std::make_shared<fan_out>();
-  acc->out.resize(slots_.size());
-  std::vector<std::pair<size_t, transport::transport_actor>> targets;
-  for (size_t i = 0; i < slots_.size(); ++i)
-    if (slots_[i].running)
-      targets.emplace_back(i, slots_[i].node.transport);
+  auto acc = std::make_shared<acc_t>();
+  acc->out.resize(slots);
   acc->pending = targets.size();
   auto fut = acc->done.get_future();
   if (targets.empty())
     return std::move(acc->out);
-  sys_.spawn([acc, targets, timeout](caf::event_based_actor* self) {
+  sys.spawn([acc, targets, timeout, xs...](caf::event_based_actor* self) {
     auto one_done = [acc, self] {
       if (--acc->pending == 0) {
         acc->done.set_value();
         self->quit();
       }
     };
-    for (auto& [i, tx] : targets) {
+    for (auto& [i, dest] : targets) {
       auto idx = i;
-      self->request(tx, timeout, transport::tx_stats_atom_v)
+      self->request(dest, timeout, xs...)
         .then(
-          [acc, idx, one_done](transport::stats& st) {
-            acc->out[idx] = std::move(st);
+          [acc, idx, one_done](Reply& r, Extra...) {
+            acc->out[idx] = std::move(r);
             one_done();
           },
           [one_done](caf::error&) { one_done(); });
@@ -347,8 +373,55 @@ cluster::tx_stats_all(duration timeout) {
   });
   if (fut.wait_for(timeout + std::chrono::seconds(1))
       != std::future_status::ready)
-    return result_vec(slots_.size()); // the actor still owns acc->out
+    return result_vec(slots); // the actor still owns acc->out
   return std::move(acc->out);
+}
+
+} // namespace
+
+template <class Handle, class Get>
+std::vector<std::pair<size_t, Handle>> cluster::running_handles(Get get) const {
+  std::vector<std::pair<size_t, Handle>> out;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].running)
+      out.emplace_back(i, get(slots_[i].node));
+  return out;
+}
+
+std::vector<std::optional<transport::stats>>
+cluster::tx_stats_all(duration timeout) {
+  return fan_out<transport::stats>(
+    sys_, slots_.size(),
+    running_handles<transport::transport_actor>(
+      [](const node::node_handle& h) { return h.transport; }),
+    timeout, transport::tx_stats_atom_v);
+}
+
+std::vector<std::optional<membership::core_stats>>
+cluster::m_stats_all(duration timeout) {
+  return fan_out<membership::core_stats, int32_t>(
+    sys_, slots_.size(),
+    running_handles<membership::membership_actor>(
+      [](const node::node_handle& h) { return h.membership; }),
+    timeout, membership::m_stats_atom_v);
+}
+
+std::vector<std::optional<metadata::stats>>
+cluster::md_stats_all(duration timeout) {
+  return fan_out<metadata::stats>(
+    sys_, slots_.size(),
+    running_handles<metadata::metadata_actor>(
+      [](const node::node_handle& h) { return h.metadata; }),
+    timeout, metadata::md_stats_atom_v);
+}
+
+std::vector<std::optional<userevents::stats>>
+cluster::ue_stats_all(duration timeout) {
+  return fan_out<userevents::stats>(
+    sys_, slots_.size(),
+    running_handles<userevents::userevents_actor>(
+      [](const node::node_handle& h) { return h.userevents; }),
+    timeout, userevents::ue_stats_atom_v);
 }
 
 size_t cluster::running_count() const {

@@ -19,6 +19,7 @@
 #include "metadata/metadata_actor.h"
 #include "node/node.h"
 #include "transport/transport.h"
+#include "userevents/userevents_actor.h"
 
 namespace pekonode::chaos::inproc {
 
@@ -30,6 +31,9 @@ struct cluster_config {
   std::string name_prefix = "node-";
   /// Interface every node binds (port 0: the kernel picks). Default loopback.
   std::string bind_ip = "127.0.0.1";
+  /// Port slot i binds at its first start (`ports[i]`); 0 or beyond the
+  /// vector: the kernel picks one. Restarts always take a fresh port.
+  std::vector<uint16_t> ports;
   membership::config membership = membership::config::lan();
   metadata::config metadata = metadata::config::lan();
   /// Base of every node's randomness: node i draws from seed * 1000003 + i
@@ -39,6 +43,17 @@ struct cluster_config {
   /// Bound on every request the harness makes to a node (stats, put, get,
   /// leave). Default 5 s.
   duration request_timeout = std::chrono::seconds(5);
+  /// Cluster label of every node (udp_config::label): datagrams of another
+  /// label are dropped and counted ("wrong_label"). Empty (default): four
+  /// characters drawn per cluster object from the process id, a count and
+  /// the clock (a label costs its length in every datagram). The
+  /// node names repeat from one cluster to the next and between processes,
+  /// and the kernel hands a port out again as soon as it is closed, so an
+  /// unlabelled node could receive the datagrams of a node of an earlier
+  /// cluster (or of another benchmark process) that still sends to the
+  /// port's previous owner, and the two clusters would merge under the
+  /// same names.
+  std::string label;
 
   /// "lan" or "local" protocol profiles for both layers; false if unknown.
   bool set_profile(const std::string& name);
@@ -91,6 +106,8 @@ public:
   /// True from start/restart until crash/stop.
   bool running(size_t i) const { return slots_.at(i).running; }
   const node::node_handle& handle(size_t i) const { return slots_.at(i).node; }
+  /// The cluster label every node uses (see cluster_config::label).
+  const std::string& label() const { return cfg_.label; }
 
   /// Kills slot i's three actors at once (no leave): its socket closes and
   /// it stops answering. Returns the time just before the kill.
@@ -134,6 +151,14 @@ public:
   /// and collected within one `timeout` (overloaded nodes do not add up):
   /// element i is empty if slot i is not running or did not answer in time.
   std::vector<std::optional<transport::stats>> tx_stats_all(duration timeout);
+
+  /// The same for every slot's membership counters (`m_stats_atom`), ...
+  std::vector<std::optional<membership::core_stats>>
+  m_stats_all(duration timeout);
+  /// ... metadata counters (`md_stats_atom`) ...
+  std::vector<std::optional<metadata::stats>> md_stats_all(duration timeout);
+  /// ... and user-event counters (`ue_stats_atom`).
+  std::vector<std::optional<userevents::stats>> ue_stats_all(duration timeout);
 
   /// Runs `f` on the view table under the lock and returns its result.
   template <class F>
@@ -185,6 +210,9 @@ private:
   /// Spawns slot i's node on its bound transport, joining `seeds`, and its
   /// collector.
   void spawn(size_t i, std::vector<std::string> seeds);
+  /// (slot, get(handle)) for every running slot.
+  template <class Handle, class Get>
+  std::vector<std::pair<size_t, Handle>> running_handles(Get get) const;
   /// Kills slot i's actors with `reason`; closes its view.
   void kill(size_t i, caf::exit_reason reason);
 

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace pekonode::chaos::inproc {
 namespace {
@@ -144,6 +147,103 @@ TEST_F(InprocCluster, InjectedDropsAreCountedByTheTransport) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_GT(dropped(), 0u);
   ASSERT_FALSE(cluster_->set_faults(4, 0.0));
+}
+
+// The kernel gives a closed port out again at once. A crashed node's peers
+// keep writing to its port (dead-member probes, reconnects), so a node of
+// another cluster that binds it next receives their datagrams. Clusters in
+// one process (or in two benchmark processes) reuse the same node names:
+// unlabelled, the newcomer's cluster merged with the old one under those
+// names (address conflicts, refutations, pages of foreign members), which
+// inflated the traffic and join figures of whichever run came second. Each
+// cluster now has its own label, so the foreign datagrams are dropped and
+// counted.
+TEST_F(InprocCluster, ClusterOnAReusedPortDoesNotMergeWithItsOldPeers) {
+  start_and_converge();
+  auto old_addr = cluster_->addr(3);
+  auto port = static_cast<uint16_t>(
+    std::stoul(old_addr.substr(old_addr.rfind(':') + 1)));
+  cluster_->crash(3);
+  auto dead = cluster_->wait_seen_as(3, {member_state::dead}, seconds(20));
+  ASSERT_TRUE(dead.ok);
+  // A second cluster under the same names whose node-3 takes the old port
+  // (retried while the crashed socket closes).
+  cluster_config cfg;
+  cfg.nodes = n_nodes;
+  cfg.seed = 43;
+  EXPECT_TRUE(cfg.set_profile("local"));
+  cfg.ports.assign(n_nodes, 0);
+  cfg.ports[3] = port;
+  std::unique_ptr<cluster> second;
+  caf::error err;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    second = std::make_unique<cluster>(sys_, cfg);
+    err = second->start();
+    if (!err)
+      break;
+    second.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(err) << caf::to_string(err);
+  ASSERT_EQ(second->addr(3), old_addr);
+  EXPECT_NE(second->label(), cluster_->label());
+  auto res = second->wait_all_alive(n_nodes, seconds(10));
+  ASSERT_TRUE(res.ok);
+  // The first cluster keeps probing its dead node-3 at that port (local
+  // profile: every 500 ms): those datagrams are refused by label.
+  auto refused = [&] {
+    auto st = second->tx_stats(3);
+    if (!st)
+      return uint64_t{0};
+    for (auto& [reason, n] : st->drops)
+      if (reason == "wrong_label")
+        return n;
+    return uint64_t{0};
+  };
+  auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (refused() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GT(refused(), 0u);
+  std::this_thread::sleep_for(seconds(1));
+  // Neither cluster holds a member at an address of the other.
+  std::vector<address> first_addrs, second_addrs;
+  for (size_t i = 0; i < n_nodes; ++i) {
+    second_addrs.push_back(second->addr(i));
+    if (i != 3)
+      first_addrs.push_back(cluster_->addr(i));
+  }
+  auto holds_any = [](const std::vector<membership::member>& ms,
+                      const std::vector<address>& addrs) {
+    for (auto& m : ms)
+      if (std::find(addrs.begin(), addrs.end(), std::string(m.addr.str()))
+          != addrs.end())
+        return m.name + " at " + std::string(m.addr.str());
+    return std::string{};
+  };
+  // Nor does any node see its name claimed from another address (the two
+  // node-4s of a merged pair would refute each other for as long as both
+  // run).
+  uint64_t conflicts = 0;
+  for (auto* c : {cluster_.get(), second.get()})
+    for (auto& st : c->m_stats_all(seconds(5)))
+      if (st)
+        conflicts += st->name_conflicts;
+  EXPECT_EQ(conflicts, 0u);
+  for (size_t i = 0; i < n_nodes; ++i) {
+    auto ms = second->members(i);
+    ASSERT_TRUE(ms);
+    EXPECT_EQ(ms->size(), n_nodes) << "second cluster, node " << i;
+    EXPECT_EQ(holds_any(*ms, first_addrs), "") << "second cluster, node " << i;
+    if (i == 3)
+      continue;
+    auto old = cluster_->members(i);
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->size(), n_nodes) << "first cluster, node " << i;
+    auto others = second_addrs;
+    others.erase(others.begin() + 3); // node-3's old port, held dead
+    EXPECT_EQ(holds_any(*old, others), "") << "first cluster, node " << i;
+  }
+  second.reset();
 }
 
 } // namespace
