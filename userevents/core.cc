@@ -299,6 +299,13 @@ void core::flush_coalesced(time_point now) {
     auto due = std::min(i->second.first + cfg_.coalesce_period,
                         i->second.last + cfg_.quiescent_period);
     if (due <= now) {
+      // Every buffered event of the burst is remembered for a whole dedup
+      // period from now: a copy arriving later is a duplicate, not the
+      // start of a new burst.
+      for (auto& [_, e] : buffer_)
+        if (e.ev.kind == event_kind::user && e.ev.coalesce
+            && e.ev.name == i->first)
+          e.seen = std::max(e.seen, now);
       stats_.delivered++;
       deliveries_.push_back(delivery{std::move(i->second.newest), false});
       i = coalescing_.erase(i);
@@ -574,8 +581,11 @@ void core::start(time_point now) {
 
 void core::poll(time_point now, outbound_list& out) {
   start(now);
-  expire(now);
+  // Deliver first: a delivery restarts its events' dedup memory, so a
+  // late poll (a stalled process) cannot forget an event in the same call
+  // that delivers it.
   flush_coalesced(now);
+  expire(now);
   finish_queries(now);
   if (next_gossip_ <= now)
     gossip(now, out);

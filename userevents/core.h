@@ -124,7 +124,10 @@ private:
     user_event ev;
     uint64_t sid = 0;      ///< sync_id(origin, id)
     time_point born;       ///< estimated time the origin raised it
-    time_point seen;       ///< when this node learnt it
+    /// When this node learnt it, or delivered it when that was later (a
+    /// coalesced event, at the end of its burst): the dedup memory lasts
+    /// offer_window + dedup_margin from here.
+    time_point seen;
     int transmits = 0;
   };
   struct live_query {

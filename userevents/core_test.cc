@@ -116,6 +116,33 @@ TEST(UserEvents, ReplayedGossipIsDeliveredOnce) {
   EXPECT_EQ(cl.at(1).counters().duplicates, before + 5);
 }
 
+// A coalesced event waits for the end of its burst; a node that polls late
+// (a stall longer than the dedup memory) delivers it then and must still
+// take a copy that arrives next as a duplicate.
+TEST(UserEvents, ACoalescedEventDeliveredLateIsStillDeliveredOnce) {
+  config cfg;
+  core origin{cfg, "n0", node_addr(0), 1};
+  core c{cfg, "n1", node_addr(1), 2};
+  c.set_member("n0", node_addr(0), true, {});
+  auto t = time_point{} + seconds(100);
+  outbound_list out;
+  user_event raised;
+  ASSERT_EQ(origin.publish("e", "x", true, t, out, &raised), ec::none);
+  auto copy = encode_gossip({wire_event{raised, 0}});
+  c.handle(node_addr(0), "n0", copy, t, out);
+  EXPECT_TRUE(c.drain_deliveries().empty()); // waiting for its burst to end
+  t += cfg.offer_window + cfg.dedup_margin + seconds(20);
+  c.poll(t, out);
+  EXPECT_EQ(c.drain_deliveries().size(), 1u);
+  // A copy right after the late delivery (replayed with a fresh age).
+  c.handle(node_addr(0), "n0", copy, t + milliseconds(1), out);
+  c.poll(t + seconds(5), out);
+  EXPECT_TRUE(c.drain_deliveries().empty());
+  // Forgotten only a whole dedup period after the delivery.
+  c.poll(t + cfg.offer_window + cfg.dedup_margin, out);
+  EXPECT_EQ(c.buffered(), 0u);
+}
+
 TEST(UserEvents, CoalescingDeliversOnlyTheNewestOfABurst) {
   net cl(10, 3, 0.1);
   for (int k = 0; k < 5; ++k) {
