@@ -18,6 +18,27 @@ using std::chrono::seconds;
 
 constexpr size_t n_nodes = 5;
 
+// Datagrams node `i` of `c` dropped for `reason`, polled until there is
+// one or `timeout` passes (0 while its transport does not answer).
+uint64_t wait_for_drops(cluster& c, size_t i, const std::string& reason,
+                        std::chrono::steady_clock::duration timeout) {
+  auto count = [&] {
+    auto s = c.tx_stats(i);
+    if (s)
+      for (auto& [r, n] : s->drops)
+        if (r == reason)
+          return n;
+    return uint64_t{0};
+  };
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto n = count();
+  while (n == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    n = count();
+  }
+  return n;
+}
+
 class InprocCluster : public ::testing::Test {
 protected:
   static caf::actor_system_config& sys_config() {
@@ -133,19 +154,7 @@ TEST_F(InprocCluster, InjectedDropsAreCountedByTheTransport) {
   start_and_converge();
   ASSERT_FALSE(cluster_->set_faults(4, 1.0));
   // Probes and gossip keep arriving at node 4; all of them are now dropped.
-  auto dropped = [&] {
-    auto s = cluster_->tx_stats(4);
-    if (!s)
-      return uint64_t{0};
-    for (auto& [reason, n] : s->drops)
-      if (reason == "fault_injected")
-        return n;
-    return uint64_t{0};
-  };
-  auto deadline = std::chrono::steady_clock::now() + seconds(5);
-  while (dropped() == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_GT(dropped(), 0u);
+  EXPECT_GT(wait_for_drops(*cluster_, 4, "fault_injected", seconds(5)), 0u);
   ASSERT_FALSE(cluster_->set_faults(4, 0.0));
 }
 
@@ -191,19 +200,7 @@ TEST_F(InprocCluster, ClusterOnAReusedPortDoesNotMergeWithItsOldPeers) {
   ASSERT_TRUE(res.ok);
   // The first cluster keeps probing its dead node-3 at that port (local
   // profile: every 500 ms): those datagrams are refused by label.
-  auto refused = [&] {
-    auto st = second->tx_stats(3);
-    if (!st)
-      return uint64_t{0};
-    for (auto& [reason, n] : st->drops)
-      if (reason == "wrong_label")
-        return n;
-    return uint64_t{0};
-  };
-  auto deadline = std::chrono::steady_clock::now() + seconds(10);
-  while (refused() == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_GT(refused(), 0u);
+  EXPECT_GT(wait_for_drops(*second, 3, "wrong_label", seconds(10)), 0u);
   std::this_thread::sleep_for(seconds(1));
   // Neither cluster holds a member at an address of the other.
   std::vector<address> first_addrs, second_addrs;
