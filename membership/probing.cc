@@ -110,7 +110,6 @@ duration probing::base_probe_timeout() const {
 const member* probing::check_probe(time_point now, outbound_list& out) {
   if (probe_.active && !probe_.indirect_sent && now >= probe_.direct_deadline) {
     probe_.indirect_sent = true;
-    miss_sample(true);
     probe_.retry_seq = ob_.next_seq();
     if (cfg_.probe_retry) {
       auto* e = table_.find(probe_.target);
@@ -142,13 +141,22 @@ const member* probing::check_probe(time_point now, outbound_list& out) {
                 : 1;
   awareness_.apply(delta);
   auto* e = table_.find(probe_.target);
-  if (!e || e->incarnation != probe_.incarnation || !is_live(e->state))
+  if (!e || e->incarnation != probe_.incarnation || !is_live(e->state)) {
+    miss_sample(true);
     return nullptr; // refuted, gone or dead meanwhile
+  }
+  // The miss counts once the caller has started the suspicion (the next
+  // start_due_probe): this probe's own miss does not stretch its verdict.
+  miss_pending_ = true;
   ++stats_.suspects_raised;
   return e;
 }
 
 void probing::start_due_probe(time_point now, outbound_list& out) {
+  if (miss_pending_) {
+    miss_pending_ = false;
+    miss_sample(true);
+  }
   if (probe_.active || now < next_probe_) return;
   next_probe_ = now + awareness_.scale(cfg_.probe_interval);
   start_probe(now, out);
@@ -204,8 +212,10 @@ void probing::on_ack(const Ack& m, time_point now, outbound_list& out) {
     if (m.seq() == probe_.seq) {
       rtt_.sample(now - probe_.sent);
       ++stats_.rtt_samples;
-      if (!probe_.indirect_sent) miss_sample(false);
     }
+    // Answered late (or only through the retry or a helper): the first
+    // ping missed its direct timeout all the same.
+    miss_sample(probe_.indirect_sent);
     probe_.active = false;
     ++stats_.acks;
     awareness_.apply(-1);

@@ -145,7 +145,9 @@ public:
   // -- round trips -----------------------------------------------------------------
 
   /// Smoothed share of first direct pings not answered within the direct
-  /// timeout (config::loss_aware_suspicion), in [0, 1].
+  /// timeout (config::loss_aware_suspicion), in [0, 1]. A probe's sample is
+  /// taken when it ends; a failed probe's only after the suspicion it
+  /// starts, so that suspicion is not stretched by its own miss.
   double miss_rate() const { return miss_; }
 
   /// Factor on the suspicion timeouts this node starts: 1 / (1 - miss_rate)^2
@@ -213,6 +215,7 @@ private:
   awareness awareness_;
   rtt_estimator rtt_;
   double miss_ = 0;
+  bool miss_pending_ = false; // a failed probe's miss, after its verdict
   void miss_sample(bool missed) { miss_ += ((missed ? 1.0 : 0.0) - miss_) / 16; }
   std::vector<interned> probe_list_; // handles: one 8-byte slot per member
   std::size_t probe_idx_ = 0;

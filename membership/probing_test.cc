@@ -447,6 +447,36 @@ TEST(ProbingSuspicion, MissedPingsStretchTheTimeoutAndAddChecks) {
   EXPECT_EQ(off.pr.suspicion_min(), seconds(4));
 }
 
+TEST(ProbingSuspicion, AFailedProbeIsNotStretchedByItsOwnMiss) {
+  fixture f(9);
+  auto t = t0;
+  f.out.clear();
+  f.probe_at(t);
+  // Past the direct timeout: the ping-reqs go out, no sample yet.
+  f.pr.check_probe(t + f.cfg.probe_timeout, f.out);
+  EXPECT_EQ(f.pr.miss_rate(), 0.0);
+  // The verdict: the suspicion it starts has the unstretched minimum.
+  auto* target = f.pr.check_probe(t + milliseconds(9500), f.out);
+  ASSERT_NE(target, nullptr);
+  EXPECT_EQ(f.pr.miss_rate(), 0.0);
+  EXPECT_EQ(f.pr.suspicion_min(), seconds(4));
+  // The miss counts from the next probe's start on.
+  f.out.clear();
+  f.probe_at(t + seconds(10));
+  EXPECT_DOUBLE_EQ(f.pr.miss_rate(), 1.0 / 16);
+  EXPECT_GT(f.pr.suspicion_min(), seconds(4));
+  // A first ping answered only after its direct timeout is a miss too,
+  // counted when the ack ends the probe.
+  fixture g(9);
+  auto ping = g.probe_at(t0);
+  g.pr.check_probe(t0 + g.cfg.probe_timeout, g.out);
+  EXPECT_EQ(g.pr.miss_rate(), 0.0);
+  Ack ack;
+  ack.set_seq(ping.ping().seq());
+  g.pr.on_ack(ack, t0 + g.cfg.probe_timeout + milliseconds(5), g.out);
+  EXPECT_DOUBLE_EQ(g.pr.miss_rate(), 1.0 / 16);
+}
+
 TEST(ProbingSuspicion, NoticeToATalkingSuspectIsRateLimited) {
   fixture f(2);
   f.add("p0", 0, member_state::suspect);
