@@ -48,15 +48,15 @@ uint64_t next_incarnation(uint64_t inc) {
   return inc < max_incarnation ? inc + 1 : max_incarnation;
 }
 
-std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
+template <class Tags>
+std::size_t tags_bytes(const Tags& tags) {
   std::size_t n = 0;
   for (auto& [k, v] : tags) n += k.size() + v.size();
   return n;
 }
 
 std::string check(const config& cfg, const std::string& name,
-                  const address& advertise,
-                  const std::map<std::string, std::string>& tags) {
+                  const address& advertise, const interned_tags& tags) {
   if (auto err = cfg.validate(); !err.empty()) return err;
   if (!valid_name(name, cfg.max_name_bytes))
     return "node name must be 1..max_name_bytes visible ASCII characters";

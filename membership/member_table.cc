@@ -164,12 +164,11 @@ bool member_table::forget_unconfirmed(std::string_view name) {
 std::size_t member_table::entry_bytes(const member& m) {
   // The entry, its allocation, and its slots in sorted_, the name index
   // and live_, with their slack; its name and address as the pool stores
-  // them (counted in full: other holders may drop theirs); its tags as
-  // map nodes.
-  std::size_t n = sizeof(entry) + 64 + interned::stored_bytes(m.name.size())
-                  + interned::stored_bytes(m.addr.size());
-  for (auto& [k, v] : m.tags) n += 96 + k.capacity() + v.capacity();
-  return n;
+  // them, and its tag set as the pool stores it (all three counted in
+  // full, as if this table held the only handle: other holders may drop
+  // theirs, and a flood of distinct sets must cost what it stores).
+  return sizeof(entry) + 64 + interned::stored_bytes(m.name.size())
+         + interned::stored_bytes(m.addr.size()) + m.tags.stored_bytes();
 }
 
 std::size_t member_table::count(member_state s) const {

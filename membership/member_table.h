@@ -50,7 +50,7 @@ struct claim {
   std::string_view addr;
   uint64_t incarnation = 0;
   member_state state = member_state::alive;
-  std::map<std::string, std::string> tags; ///< alive claims only
+  interned_tags tags; ///< alive claims only
   std::string_view from; ///< who raised a non-alive claim; empty: the sender
 };
 
