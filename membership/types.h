@@ -74,13 +74,16 @@ const char* to_string(ec e);
 /// (common/intern.h, common/interned_tags.h): every node's table holds
 /// every member, so the texts and tag sets are shared, and an entry holds
 /// three 8-byte handles. Tags are replaced as a whole (assign a std::map).
+///
+/// Field order keeps it small: the one-byte state comes last, so the
+/// member table's per-entry fields fill the padding behind it.
 struct member {
   interned name;
   interned addr;
   uint64_t incarnation = 0;
-  member_state state = member_state::alive;
   interned_tags tags;
   time_point state_change{};
+  member_state state = member_state::alive;
 };
 
 /// A change of this node's view, in the order it happened.
