@@ -32,6 +32,7 @@
 #include <type_traits>
 
 #include "common/intern.h"
+#include "common/interned_tags.h"
 
 namespace pekonode::compat {
 
@@ -207,6 +208,17 @@ typename Inspector::result_type inspect(Inspector& f, interned& x) {
     return caf::none;
   });
   return f(text, load);
+}
+
+/// An interned tag set travels and prints as a std::map of its pairs.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, interned_tags& x) {
+  auto pairs = x.to_map();
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x = pairs;
+    return caf::none;
+  });
+  return f(pairs, load);
 }
 
 } // namespace pekonode

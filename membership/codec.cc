@@ -83,8 +83,9 @@ claim to_claim(const Update& u) {
   c.addr = u.addr();
   c.incarnation = u.incarnation();
   c.state = from_pb(u.state());
-  if (c.state == member_state::alive)
-    c.tags.insert(u.tags().begin(), u.tags().end());
+  if (c.state == member_state::alive && u.tags_size() > 0)
+    c.tags = std::map<std::string, std::string>(u.tags().begin(),
+                                                u.tags().end());
   c.from = u.from();
   return c;
 }

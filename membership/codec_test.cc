@@ -247,7 +247,7 @@ TEST(Codec, EncodeToWritesTheBytesProtobufWrites) {
         for (std::string from : {"", "accuser-7"}) {
           auto m = make_member("node-" + std::to_string(inc), st, inc);
           if (!tags)
-            m.tags.clear();
+            m.tags = interned_tags();
           encode_to(m, from, out);
           auto expected = encode(m, from);
           if (m.state == member_state::alive && tags) {
@@ -296,7 +296,7 @@ TEST(Outbox, StatePageIsTheBytesProtobufWrites) {
     // map entries its own way, so bytes are compared without them.
     auto m = make_member("m" + std::to_string(i),
                          static_cast<member_state>(i % 4), i * 37);
-    m.tags.clear();
+    m.tags = interned_tags();
     ms.push_back(m);
   }
   for (uint32_t index : {0u, 1u, 200u})

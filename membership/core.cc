@@ -48,15 +48,15 @@ uint64_t next_incarnation(uint64_t inc) {
   return inc < max_incarnation ? inc + 1 : max_incarnation;
 }
 
-std::size_t tags_bytes(const std::map<std::string, std::string>& tags) {
+template <class Tags>
+std::size_t tags_bytes(const Tags& tags) {
   std::size_t n = 0;
   for (auto& [k, v] : tags) n += k.size() + v.size();
   return n;
 }
 
 std::string check(const config& cfg, const std::string& name,
-                  const address& advertise,
-                  const std::map<std::string, std::string>& tags) {
+                  const address& advertise, const interned_tags& tags) {
   if (auto err = cfg.validate(); !err.empty()) return err;
   if (!valid_name(name, cfg.max_name_bytes))
     return "node name must be 1..max_name_bytes visible ASCII characters";
@@ -292,7 +292,10 @@ struct core::impl {
     // which is at most one step ahead of ours unless we missed news; we
     // wait for that news rather than let accusations walk the number up
     // faster than the member can refute.
-    if (auto* cur = table.find_any(c.name);
+    // One lookup of the member for the whole claim: the checks here, the
+    // admission budgets and the table's apply all read this slot.
+    auto where = table.locate(c.name);
+    if (auto* cur = table.get(where);
         cur && c.incarnation > cur->incarnation
                                  + (c.state == member_state::alive
                                       ? cfg.max_incarnation_jump
@@ -301,7 +304,7 @@ struct core::impl {
       bad("incarnation_jump");
       return;
     }
-    apply(c, &u, src, sender, from_addr, now, out);
+    apply(c, where, &u, src, sender, from_addr, now, out);
   }
 
   // This node's own verdict about `m` (suspect after a failed probe, dead
@@ -314,15 +317,18 @@ struct core::impl {
     c.incarnation = m.incarnation;
     c.state = st;
     c.from = self().name;
-    apply(c, nullptr, source::gossip, self().name, {}, now, out);
+    apply(c, table.locate(c.name), nullptr, source::gossip, self().name, {},
+          now, out);
   }
 
   // Applies a claim about another member and acts on what changed: events,
   // suspicion timers, the probe round, further gossip (unless it came with
   // a join reply), and the replies a stale or conflicting claim calls for.
   // `wire` is the Update the claim came in: null for this node's verdicts,
-  // which are never 'alive' and so never conflict.
-  void apply(const claim& c, const Update* wire, source src,
+  // which are never 'alive' and so never conflict. `where` is
+  // table.locate(c.name).
+  void apply(const claim& c, member_table::slot where, const Update* wire,
+             source src,
              std::string_view sender, const address& from_addr,
              time_point now, outbound_list& out) {
     // Our own verdicts come without an address; everything else from the
@@ -333,9 +339,10 @@ struct core::impl {
     bool verdict = from_addr.empty();
     bool direct = !verdict && c.name == sender && c.addr == from_addr;
     bool member_sent = !verdict && verified_member(std::string(sender), from_addr);
-    if (!verdict && !admit(c, src, member_sent, from_addr, now)) return;
+    if (!verdict && !admit(c, table.get(where), src, member_sent, from_addr, now))
+      return;
     bool vouched = verdict || direct || member_sent;
-    auto s = table.apply(c, sender, src == source::gossip, now, vouched);
+    auto s = table.apply(c, where, sender, src == source::gossip, now, vouched);
     if (s.outcome == apply_summary::stale && !s.confirmed) {
       if (vouched) on_confirmed(std::string(c.name), now);
       else ++stats.updates_stale;
@@ -411,9 +418,9 @@ struct core::impl {
   // Per-source budgets: members new to the table (for senders that are not
   // members we know at that address; a join reply we asked for is exempt
   // too), and tag bytes a claim would store (every sender).
-  bool admit(const claim& c, source src, bool member_sent,
+  // `cur`: the claim's member as held now (unconfirmed included), or null.
+  bool admit(const claim& c, const member* cur, source src, bool member_sent,
              const address& from_addr, time_point now) {
-    auto* cur = table.find_any(c.name);
     if (!cur && !member_sent
         && !(src == source::join_page && join.awaiting_reply_from(from_addr))
         && !adm.take_member(from_addr, now)) {

@@ -26,9 +26,17 @@ bool supersedes(uint64_t cur_inc, member_state cur, uint64_t inc,
 member_table::member_table(member self, std::size_t max_members,
                            duration gossip_to_dead)
   : self_(std::move(self)), max_members_(max_members),
-    gossip_to_dead_(gossip_to_dead) {}
+    gossip_to_dead_(gossip_to_dead) {
+#if UINTPTR_MAX == 0xffffffffffffffffULL
+  static_assert(sizeof(entry) == 48, "entry: member + flags in its padding");
+#endif
+}
 
 member_table::~member_table() = default;
+
+#if UINTPTR_MAX == 0xffffffffffffffffULL
+static_assert(sizeof(member) == 48, "member: five 8-byte fields and a state");
+#endif
 
 uint32_t member_table::alloc_entry() {
   if (!free_.empty()) {
@@ -164,12 +172,11 @@ bool member_table::forget_unconfirmed(std::string_view name) {
 std::size_t member_table::entry_bytes(const member& m) {
   // The entry, its allocation, and its slots in sorted_, the name index
   // and live_, with their slack; its name and address as the pool stores
-  // them (counted in full: other holders may drop theirs); its tags as
-  // map nodes.
-  std::size_t n = sizeof(entry) + 64 + interned::stored_bytes(m.name.size())
-                  + interned::stored_bytes(m.addr.size());
-  for (auto& [k, v] : m.tags) n += 96 + k.capacity() + v.capacity();
-  return n;
+  // them, and its tag set as the pool stores it (all three counted in
+  // full, as if this table held the only handle: other holders may drop
+  // theirs, and a flood of distinct sets must cost what it stores).
+  return sizeof(entry) + 64 + interned::stored_bytes(m.name.size())
+         + interned::stored_bytes(m.addr.size()) + m.tags.stored_bytes();
 }
 
 std::size_t member_table::count(member_state s) const {
@@ -194,21 +201,24 @@ std::vector<member> member_table::members() const {
   return r;
 }
 
-void member_table::index_add(std::vector<uint32_t>& v, uint32_t entry::*pos,
-                             entry& e, uint32_t idx) {
-  if (e.*pos != npos) return;
-  e.*pos = static_cast<uint32_t>(v.size());
+void member_table::index_add(list_t l, entry& e, uint32_t idx) {
+  if (e.list == l) return;
+  assert(e.list == in_none);
+  auto& v = list_of(l);
+  e.list = l;
+  e.pos = static_cast<uint32_t>(v.size());
   v.push_back(idx);
 }
 
-void member_table::index_remove(std::vector<uint32_t>& v,
-                                uint32_t entry::*pos, entry& e) {
-  auto i = e.*pos;
-  if (i == npos) return;
+void member_table::index_remove(list_t l, entry& e) {
+  if (e.list != l) return;
+  auto& v = list_of(l);
+  auto i = e.pos;
   v[i] = v.back();
-  at(v[i]).*pos = i;
+  at(v[i]).pos = i;
   v.pop_back();
-  e.*pos = npos;
+  e.list = in_none;
+  e.pos = npos;
 }
 
 void member_table::set_state(uint32_t idx, member_state s, time_point now) {
@@ -226,11 +236,10 @@ void member_table::set_state(uint32_t idx, member_state s, time_point now) {
   if (m.counted) --state_counts_[static_cast<int>(m.state)];
   ++state_counts_[static_cast<int>(s)];
   m.counted = true;
-  if (will) index_add(live_, &entry::live_pos, m, idx);
-  else index_remove(live_, &entry::live_pos, m);
-  if (s == member_state::dead)
-    index_add(dead_recent_, &entry::dead_pos, m, idx);
-  else index_remove(dead_recent_, &entry::dead_pos, m);
+  if (!will) index_remove(in_live, m);
+  if (s != member_state::dead) index_remove(in_dead, m);
+  if (will) index_add(in_live, m, idx);
+  if (s == member_state::dead) index_add(in_dead, m, idx);
   m.state = s;
   m.state_change = now;
 }
@@ -287,9 +296,9 @@ void member_table::release(uint32_t idx) {
     --state_counts_[static_cast<int>(e.state)];
   }
   if (!e.confirmed) --unconfirmed_count_;
-  bytes_ -= e.bytes;
-  index_remove(live_, &entry::live_pos, e);
-  index_remove(dead_recent_, &entry::dead_pos, e);
+  bytes_ -= entry_bytes(e);
+  index_remove(in_live, e);
+  index_remove(in_dead, e);
   index_erase(idx);
   e = entry{}; // drops its name, address and tags
   free_.push_back(idx);
@@ -298,11 +307,24 @@ void member_table::release(uint32_t idx) {
 apply_summary member_table::apply(const claim& c, std::string_view sender,
                                   bool first_hand, time_point now,
                                   bool confirmed) {
+  return apply_at(c, lookup(c.name), sender, first_hand, now, confirmed);
+}
+
+apply_summary member_table::apply(const claim& c, slot where,
+                                  std::string_view sender, bool first_hand,
+                                  time_point now, bool confirmed) {
+  assert(where.idx_ == lookup(c.name));
+  return apply_at(c, where.idx_, sender, first_hand, now, confirmed);
+}
+
+apply_summary member_table::apply_at(const claim& c, uint32_t found,
+                                     std::string_view sender,
+                                     bool first_hand, time_point now,
+                                     bool confirmed) {
   assert(c.name != self_.name);
   apply_summary s;
   s.state = c.state;
   s.accuser = c.from.empty() ? sender : c.from;
-  auto found = lookup(c.name);
   if (found == npos) {
     if (sorted_.size() + 1 >= max_members_) {
       s.outcome = apply_summary::table_full;
@@ -320,15 +342,15 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     fresh.state_change = now;
     fresh.confirmed = confirmed;
     if (c.state == member_state::alive) fresh.tags = c.tags;
-    fresh.bytes = static_cast<uint32_t>(entry_bytes(fresh));
-    if (bytes_ + fresh.bytes > max_bytes_) {
+    auto fresh_bytes = entry_bytes(fresh);
+    if (bytes_ + fresh_bytes > max_bytes_) {
       s.outcome = apply_summary::over_bytes;
       return s;
     }
     auto idx = alloc_entry();
     auto& e = at(idx);
     e = std::move(fresh);
-    bytes_ += e.bytes;
+    bytes_ += fresh_bytes;
     if (!confirmed) ++unconfirmed_count_;
     auto pos = sorted_pos(e.name);
     index_insert(idx);
@@ -368,8 +390,8 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
     next.name = cur.name;
     next.addr = std::string(c.addr);
     next.tags = c.tags;
-    auto nb = entry_bytes(next);
-    if (nb > cur.bytes && bytes_ + (nb - cur.bytes) > max_bytes_) {
+    auto nb = entry_bytes(next), cb = entry_bytes(cur);
+    if (nb > cb && bytes_ + (nb - cb) > max_bytes_) {
       s.outcome = apply_summary::over_bytes;
       return s;
     }
@@ -379,11 +401,10 @@ apply_summary member_table::apply(const claim& c, std::string_view sender,
   if (s.state == member_state::alive) {
     s.tags_changed = c.tags != cur.tags;
     s.addr_changed = c.addr != cur.addr;
+    bytes_ -= entry_bytes(cur);
     cur.tags = c.tags;
-    cur.addr = std::string(c.addr);
-    bytes_ -= cur.bytes;
-    cur.bytes = static_cast<uint32_t>(entry_bytes(cur));
-    bytes_ += cur.bytes;
+    if (s.addr_changed) cur.addr = c.addr;
+    bytes_ += entry_bytes(cur);
   }
   set_state(found, s.state, now);
   account(cur, +1);
@@ -400,7 +421,7 @@ std::vector<const member*> member_table::pick(std::size_t k, bool include_dead,
     for (std::size_t i = 0; i < dead_recent_.size();) {
       auto& e = at(dead_recent_[i]);
       if (now - e.state_change >= gossip_to_dead_)
-        index_remove(dead_recent_, &entry::dead_pos, e);
+        index_remove(in_dead, e);
       else
         ++i;
     }

@@ -50,7 +50,7 @@ struct claim {
   std::string_view addr;
   uint64_t incarnation = 0;
   member_state state = member_state::alive;
-  std::map<std::string, std::string> tags; ///< alive claims only
+  interned_tags tags; ///< alive claims only
   std::string_view from; ///< who raised a non-alive claim; empty: the sender
 };
 
@@ -144,6 +144,27 @@ public:
   /// Like find(), unconfirmed members included.
   const member* find_any(std::string_view name) const;
 
+  /// Where a member other than self is held (unconfirmed included), from
+  /// locate(): one name lookup that get() and apply() then reuse. Valid
+  /// until the table changes.
+  class slot {
+  public:
+    bool found() const { return idx_ != npos_; }
+  private:
+    friend class member_table;
+    static constexpr uint32_t npos_ = static_cast<uint32_t>(-1);
+    explicit slot(uint32_t i) : idx_(i) {}
+    uint32_t idx_;
+  };
+
+  /// The slot of `name` (never self), found or not.
+  slot locate(std::string_view name) const { return slot(lookup(name)); }
+
+  /// The member held in `s` (unconfirmed included), or nullptr.
+  const member* get(slot s) const {
+    return s.found() ? &at(s.idx_) : nullptr;
+  }
+
   /// Whether `name` is held unconfirmed.
   bool unconfirmed(std::string_view name) const;
 
@@ -207,6 +228,11 @@ public:
   apply_summary apply(const claim& c, std::string_view sender,
                       bool first_hand, time_point now, bool confirmed = true);
 
+  /// Like apply(), for the member at `where` = locate(c.name), with no
+  /// table change in between: the claim's one lookup.
+  apply_summary apply(const claim& c, slot where, std::string_view sender,
+                      bool first_hand, time_point now, bool confirmed = true);
+
   /// Up to k distinct random members other than self and `skip`: live ones,
   /// plus when `include_dead` those dead for less than gossip_to_dead (and
   /// forgets older ones from that sample). O(k) expected.
@@ -239,14 +265,18 @@ public:
 private:
   static constexpr uint32_t npos = static_cast<uint32_t>(-1);
 
-  // A member plus its slots in the sampling indexes. Every node of a
-  // simulated cluster holds one per member, so it is kept small.
+  // A member plus its slot in one sampling index. Every node of a
+  // simulated cluster holds one per member, so it is kept small: 48 bytes
+  // on LP64, its flags and position in the padding behind member::state.
+  // A member is in live_ (alive or suspect) or in dead_recent_ (dead), never
+  // both, so one position serves both lists. Its byte estimate is not
+  // stored: entry_bytes() depends only on fields of the entry.
+  enum list_t : uint8_t { in_none, in_live, in_dead };
   struct entry : member {
-    uint32_t live_pos = npos; // index in live_ (alive or suspect)
-    uint32_t dead_pos = npos; // index in dead_recent_
-    uint32_t bytes = 0;       // entry_bytes() when last accounted
     bool counted = false;     // included in state_counts_
     bool confirmed = true;    // see confirm()
+    list_t list = in_none;    // which of live_ / dead_recent_ holds it
+    uint32_t pos = npos;      // its index there
   };
 
   // Entries live in a slab of fixed chunks that never move, named by
@@ -283,10 +313,14 @@ private:
   void account(const member& m, int sign);
   void erase(uint32_t idx);
   void dead_sorted_update(uint32_t idx, bool was_dead, bool is_dead);
-  static void index_add(std::vector<uint32_t>& v, uint32_t entry::*pos,
-                        entry& e, uint32_t idx);
-  void index_remove(std::vector<uint32_t>& v, uint32_t entry::*pos,
-                    entry& e);
+  std::vector<uint32_t>& list_of(list_t l) {
+    return l == in_live ? live_ : dead_recent_;
+  }
+  void index_add(list_t l, entry& e, uint32_t idx);
+  void index_remove(list_t l, entry& e);
+  apply_summary apply_at(const claim& c, uint32_t found,
+                         std::string_view sender, bool first_hand,
+                         time_point now, bool confirmed);
 
   member self_;
   std::size_t max_members_;

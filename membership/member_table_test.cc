@@ -134,6 +134,52 @@ TEST(MemberTableApply, SummaryTable) {
   }
 }
 
+TEST(MemberTableApply, OneLookupThroughASlot) {
+  member_table t(self_member(), 100, seconds(30));
+  auto where = t.locate("x");
+  EXPECT_FALSE(where.found());
+  EXPECT_EQ(t.get(where), nullptr);
+  auto s = t.apply(make_claim("x", 1, S::alive, {}, "x:1"), where, "x", true, t0);
+  EXPECT_EQ(s.outcome, apply_summary::added);
+  where = t.locate("x");
+  ASSERT_TRUE(where.found());
+  EXPECT_EQ(t.get(where), t.find("x"));
+  // Through the same slot, a member moves between the live and the dead
+  // sampling lists (which share one position field) and back.
+  s = t.apply(make_claim("x", 1, S::dead, "y", "x:1"), where, "y", true, t0);
+  EXPECT_EQ(s.outcome, apply_summary::changed);
+  EXPECT_EQ(t.get(where)->state, S::dead);
+  std::mt19937_64 rng(1);
+  EXPECT_EQ(t.pick(5, false, t0, {}, rng).size(), 0u);
+  EXPECT_EQ(t.pick(5, true, t0, {}, rng).size(), 1u);
+  s = t.apply(make_claim("x", 2, S::alive, {}, "x:1"), where, "x", true, t0);
+  EXPECT_TRUE(s.became_live);
+  EXPECT_EQ(t.pick(5, false, t0, {}, rng).size(), 1u);
+  EXPECT_EQ(t.pick(5, true, t0, {}, rng).size(), 1u);
+  EXPECT_EQ(t.count(S::alive), 2u);
+  EXPECT_EQ(t.count(S::dead), 0u);
+}
+
+TEST(MemberTableApply, TagSetsAreSharedAndChargedToTheBudget) {
+  member_table t(self_member(), 100, seconds(30));
+  auto bare = t.bytes();
+  auto c = make_claim("x", 1, S::alive, {}, "x:1");
+  c.tags = {{"role", "db"}};
+  t.apply(c, "x", true, t0);
+  auto with_tags = t.bytes();
+  EXPECT_EQ(with_tags - bare, member_table::entry_bytes(*t.find("x")));
+  EXPECT_GE(with_tags - bare,
+            member_table::entry_bytes(member{}) + c.tags.stored_bytes());
+  // The entry holds the claim's set itself, not a copy.
+  EXPECT_TRUE(t.find("x")->tags.same(c.tags));
+  // Replaced by an empty set: its bytes are given back.
+  c.incarnation = 2;
+  c.tags = interned_tags();
+  t.apply(c, "x", true, t0);
+  EXPECT_LT(t.bytes(), with_tags);
+  EXPECT_TRUE(t.find("x")->tags.empty());
+}
+
 TEST(MemberTableApply, AliveClaimsReportTagAndAddressChanges) {
   member_table t(self_member(), 100, seconds(30));
   auto c = make_claim("x", 1, S::alive, {}, "x:1");

@@ -14,8 +14,10 @@ bool valid_name(std::string_view name, std::size_t max_bytes) {
   return true;
 }
 
-bool valid_tags(const std::map<std::string, std::string>& tags,
-                std::size_t max_total) {
+namespace {
+
+template <class Tags>
+bool valid_tags_impl(const Tags& tags, std::size_t max_total) {
   if (tags.size() > max_tags) return false;
   std::size_t total = 0;
   for (auto& [k, v] : tags) {
@@ -25,6 +27,17 @@ bool valid_tags(const std::map<std::string, std::string>& tags,
     total += k.size() + v.size();
   }
   return total <= max_total;
+}
+
+} // namespace
+
+bool valid_tags(const std::map<std::string, std::string>& tags,
+                std::size_t max_total) {
+  return valid_tags_impl(tags, max_total);
+}
+
+bool valid_tags(const interned_tags& tags, std::size_t max_total) {
+  return valid_tags_impl(tags, max_total);
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/intern.h"
+#include "common/interned_tags.h"
 #include "common/types.h"
 
 namespace pekonode::membership {
@@ -35,6 +36,7 @@ bool valid_name(std::string_view name, std::size_t max_bytes);
 /// Tags within the limits above and `max_total` bytes of keys + values.
 bool valid_tags(const std::map<std::string, std::string>& tags,
                 std::size_t max_total);
+bool valid_tags(const interned_tags& tags, std::size_t max_total);
 
 /// A gossiped address: "a.b.c.d:port" or "[v6]:port" in canonical form
 /// (as the transport writes source addresses), port 1-65535, at most
@@ -68,16 +70,20 @@ enum class ec : uint8_t {
 /// Human-readable name of an error code.
 const char* to_string(ec e);
 
-/// One member as seen by this node. Name and address are interned
-/// (common/intern.h): every node's table holds every member, so the texts
-/// are shared, and an entry holds two 8-byte handles.
+/// One member as seen by this node. Name, address and tags are interned
+/// (common/intern.h, common/interned_tags.h): every node's table holds
+/// every member, so the texts and tag sets are shared, and an entry holds
+/// three 8-byte handles. Tags are replaced as a whole (assign a std::map).
+///
+/// Field order keeps it small: the one-byte state comes last, so the
+/// member table's per-entry fields fill the padding behind it.
 struct member {
   interned name;
   interned addr;
   uint64_t incarnation = 0;
-  member_state state = member_state::alive;
-  std::map<std::string, std::string> tags;
+  interned_tags tags;
   time_point state_change{};
+  member_state state = member_state::alive;
 };
 
 /// A change of this node's view, in the order it happened.

@@ -30,7 +30,7 @@ nlohmann::json member_payload(const membership::member& m) {
                         {"addr", m.addr},
                         {"state", membership::to_string(m.state)},
                         {"incarnation", m.incarnation},
-                        {"tags", m.tags}};
+                        {"tags", m.tags.to_map()}};
 }
 
 nlohmann::json key_payload(const metadata::kv_change& c) {

@@ -309,7 +309,7 @@ result ask(caf::actor_system& sys, const Handle& dest, duration timeout,
 
 member_view to_view(const membership::member& m) {
   return member_view{m.name, m.addr, membership::to_string(m.state),
-                     m.incarnation, m.tags};
+                     m.incarnation, m.tags.to_map()};
 }
 
 watch_event to_watch_event(const metadata::kv_change& c) {
@@ -325,7 +325,7 @@ result facade::self(self_view& out) {
   return ask(
     sys_, node_.membership, timeout_,
     [&](const membership::member& m) {
-      out = self_view{m.name, m.addr, m.incarnation, m.tags};
+      out = self_view{m.name, m.addr, m.incarnation, m.tags.to_map()};
     },
     membership::m_self_atom_v);
 }

@@ -146,7 +146,7 @@ userevents_actor::behavior_type userevents_state::make_behavior() {
         return;
       bool live = ev.m.state == membership::member_state::alive
                   || ev.m.state == membership::member_state::suspect;
-      core_->set_member(ev.m.name, ev.m.addr, live, ev.m.tags);
+      core_->set_member(ev.m.name, ev.m.addr, live, ev.m.tags.to_map());
       if (ev.m.name == cfg_.name)
         core_->set_running(ev.m.state != membership::member_state::left);
       timer_.report(self, core_->next_wakeup());
