@@ -148,6 +148,8 @@ caf::error cluster::bind(size_t i) {
   // kernel memory under load; 1 MiB still absorbs a gossip burst.
   tc.recv_buffer = 1 << 20;
   tc.fault_seed = cfg_.seed * 1000003 + i + 7919 * s.lives + 1;
+  tc.backlog = std::make_shared<transport::inbound_backlog>();
+  s.backlog = tc.backlog;
   auto tx = transport::make_udp_transport(sys_, tc);
   if (!tx)
     return tx.error();
@@ -173,6 +175,7 @@ void cluster::spawn(size_t i, std::vector<std::string> seeds) {
   nc.seed = cfg_.seed * 1000003 + i + 7919 * s.lives + 1;
   nc.transport.wire.name = s.name;
   nc.transport.label = cfg_.label;
+  nc.transport.backlog = s.backlog;
   s.node = node::spawn_node(sys_, nc, s.node.transport, s.node.advertise);
   uint64_t gen;
   {
