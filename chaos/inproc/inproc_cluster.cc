@@ -333,7 +333,8 @@ caf::expected<transport::stats> cluster::tx_stats(size_t i) {
 
 namespace {
 
-/// Asks every actor in `targets` (slot index, handle) with `xs` at once and
+/// Asks every actor in `targets` (slot index, handle) with `xs` at once (as
+/// urgent messages, ahead of any backlog) and
 /// collects the replies within one `timeout`; element i of the result stays
 /// empty if slot i was not asked or did not answer in time. `Reply` is the
 /// reply's first value; `Extra` are the types of its further values,
@@ -365,7 +366,10 @@ fan_out(caf::actor_system& sys, size_t slots,
     };
     for (auto& [i, dest] : targets) {
       auto idx = i;
-      self->request(dest, timeout, xs...)
+      // Urgent: a node whose mailbox is backlogged still answers, so a
+      // join that does not converge can be looked into.
+      self->template request<caf::message_priority::high>(dest, timeout,
+                                                          xs...)
         .then(
           [acc, idx, one_done](Reply& r, Extra...) {
             acc->out[idx] = std::move(r);
