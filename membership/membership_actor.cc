@@ -109,13 +109,28 @@ void membership_state::on_wake() {
   // passed on by the transport: its messages are in this mailbox, ahead of
   // a message sent now.
   poll_queued_ = true;
+  poll_sent_ = t;
+  // (A datagram that has waited max_hold says nothing about the pace.)
+  lag_ = oldest < t && t - oldest < cfg_.max_hold ? t - oldest
+                                                   : duration::zero();
   self->send(self, m_poll_atom_v);
 }
 
 void membership_state::run_timers() {
-  poll_queued_ = false;
-  hold_until_ = time_point::min();
   auto t = now();
+  hold_until_ = time_point::min();
+  if (poll_queued_) {
+    poll_queued_ = false;
+    // Local health from queue delay: a node that is behind on its input by
+    // `lag` (its transport's oldest datagram, or the time this poll took
+    // through the mailbox) runs its timers at most once per lag. Its
+    // probes, gossip rounds and suspicion checks slow down with it, so
+    // the load all nodes of a saturated process offer falls until their
+    // queues drain, and a node that is behind judges no one in a hurry.
+    lag_ = std::min(std::max(lag_, t - poll_sent_), cfg_.max_hold);
+    if (lag_ >= std::chrono::milliseconds(1))
+      hold_until_ = t + lag_;
+  }
   outbound_list out;
   core_->poll(t, out);
   if (resolve_at_ <= t) {

@@ -270,7 +270,9 @@ struct actor_config {
   /// back of this actor's mailbox (`m_poll_atom`), behind the messages the
   /// transport has already passed on. So an ack that arrived in time but
   /// waited in a backlogged process still answers its probe, and a node
-  /// that is behind on its input runs its timers at the pace it catches up.
+  /// that is behind on its input runs its timers at the pace it catches up:
+  /// at most once per its lag (how long the oldest datagram has waited at
+  /// the transport, or the poll through the mailbox), up to max_hold.
   /// Empty (simulated transports): timers run when the timer wakes us.
   std::shared_ptr<const transport::inbound_backlog> backlog;
   /// A datagram that has waited this long for the transport holds no
@@ -329,6 +331,10 @@ struct membership_state {
   /// reported before `hold_until_` (the next look at a held backlog).
   bool poll_queued_ = false;
   time_point hold_until_ = time_point::min();
+  /// When the last m_poll was sent, and how far behind on its input this
+  /// node was then (see run_timers).
+  time_point poll_sent_{};
+  duration lag_{};
 };
 
 /// Behaviour of the membership actor: subscribes to the transport's
