@@ -130,6 +130,9 @@ void membership_state::run_timers() {
     lag_ = std::min(std::max(lag_, t - poll_sent_), cfg_.max_hold);
     if (lag_ >= std::chrono::milliseconds(1))
       hold_until_ = t + lag_;
+    // The ping waits in the target's queues and its ack in ours: in one
+    // process (or under one overload) they are alike.
+    core_->set_local_lag(2 * lag_);
   }
   outbound_list out;
   core_->poll(t, out);
