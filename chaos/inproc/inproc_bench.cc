@@ -25,6 +25,9 @@
 
 #include "chaos/inproc/inproc_cluster.h"
 
+DEFINE_bool(suspicion_checks, true,
+            "Membership config::suspicion_checks (an experiment: the "
+            "profiles have it on).");
 DEFINE_bool(join_counters, false,
             "Print every layer's counters after a join that converged too "
             "(always after one that did not).");
@@ -92,6 +95,7 @@ cluster_config make_config(size_t n, uint64_t salt) {
   cfg.nodes = n;
   cfg.seed = FLAGS_seed * 131 + salt;
   cfg.set_profile(FLAGS_profile);
+  cfg.membership.suspicion_checks = FLAGS_suspicion_checks;
   return cfg;
 }
 
