@@ -127,12 +127,15 @@ void membership_state::run_timers() {
     // probes, gossip rounds and suspicion checks slow down with it, so
     // the load all nodes of a saturated process offer falls until their
     // queues drain, and a node that is behind judges no one in a hurry.
-    lag_ = std::min(std::max(lag_, t - poll_sent_), cfg_.max_hold);
+    auto lag = std::max(lag_, t - poll_sent_);
+    lag_ = std::min(lag, cfg_.max_hold);
     if (lag_ >= std::chrono::milliseconds(1))
       hold_until_ = t + lag_;
     // The ping waits in the target's queues and its ack in ours: in one
-    // process (or under one overload) they are alike.
-    core_->set_local_lag(2 * lag_);
+    // process (or under one overload) they are alike. Not capped at
+    // max_hold: a node starved for longer must not accuse anyone either
+    // (at most a minute).
+    core_->set_local_lag(std::min<duration>(2 * lag, std::chrono::minutes(1)));
   }
   outbound_list out;
   core_->poll(t, out);
