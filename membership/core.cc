@@ -934,6 +934,8 @@ const core_stats& core::stats() const { return impl_->stats; }
 
 int core::health_score() const { return impl_->prober.health_score(); }
 
+void core::set_local_lag(duration lag) { impl_->prober.set_local_lag(lag); }
+
 duration core::rtt_srtt() const { return impl_->prober.rtt().srtt(); }
 
 duration core::rtt_var() const { return impl_->prober.rtt().rttvar(); }

@@ -148,6 +148,12 @@ public:
   /// Lifeguard local health score, 0 (healthy) .. awareness_max-1.
   int health_score() const;
 
+  /// Lifeguard's local health from queue delay: the shell says how far
+  /// behind on its input this node is (0 by default; simulators never set
+  /// it). Each probe started from now on waits that much longer for its
+  /// ack, so a node that is behind accuses no one for its own slowness.
+  void set_local_lag(duration lag);
+
   /// The cluster's round-trip estimate from direct probes: smoothed round
   /// trip and its variation (zero before the first sample).
   duration rtt_srtt() const;

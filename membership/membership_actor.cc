@@ -67,8 +67,86 @@ void membership_state::publish_self() {
 }
 
 void membership_state::report_deadline() {
-  timer_.report(self, std::min({core_->next_wakeup(), resolve_at_, dns_at_,
-                                 alone_check_at_}));
+  // While a poll is on its way through the mailbox it will run what is due
+  // and report again; while a wake-up is held, the next look at the
+  // backlog is at hold_until_.
+  if (poll_queued_)
+    return;
+  timer_.report(self, std::max(hold_until_,
+                               std::min({core_->next_wakeup(), resolve_at_,
+                                         dns_at_, alone_check_at_})));
+}
+
+void membership_state::on_wake() {
+  timer_.woken();
+  if (!cfg_.backlog) {
+    run_timers();
+    return;
+  }
+  if (poll_queued_)
+    return;
+  auto t = now();
+  hold_until_ = time_point::min();
+  auto due = std::min({core_->next_wakeup(), resolve_at_, dns_at_,
+                       alone_check_at_});
+  if (due > t) { // early or stray: nothing to judge yet
+    report_deadline();
+    return;
+  }
+  auto oldest = cfg_.backlog->oldest();
+  if (oldest < due && t - oldest < cfg_.max_hold) {
+    // Datagrams that left the socket before the deadline still wait for
+    // the transport actor: an ack among them answers a probe in time.
+    // Look again after a quarter of how far behind the transport is
+    // (1 to 50 ms), so a deep backlog costs few wake-ups.
+    hold_until_ = t + std::clamp<duration>((t - oldest) / 4,
+                                           std::chrono::milliseconds(1),
+                                           std::chrono::milliseconds(50));
+    report_deadline();
+    return;
+  }
+  // Every datagram that left the socket before the deadline has been
+  // passed on by the transport: its messages are in this mailbox, ahead of
+  // a message sent now.
+  poll_queued_ = true;
+  poll_sent_ = t;
+  // (A datagram that has waited max_hold says nothing about the pace.)
+  lag_ = oldest < t && t - oldest < cfg_.max_hold ? t - oldest
+                                                   : duration::zero();
+  self->send(self, m_poll_atom_v);
+}
+
+void membership_state::run_timers() {
+  auto t = now();
+  hold_until_ = time_point::min();
+  if (poll_queued_) {
+    poll_queued_ = false;
+    // Local health from queue delay: a node that is behind on its input by
+    // `lag` (its transport's oldest datagram, or the time this poll took
+    // through the mailbox) runs its timers at most once per lag. Its
+    // probes, gossip rounds and suspicion checks slow down with it, so
+    // the load all nodes of a saturated process offer falls until their
+    // queues drain, and a node that is behind judges no one in a hurry.
+    auto lag = std::max(lag_, t - poll_sent_);
+    lag_ = std::min(lag, cfg_.max_hold);
+    if (lag_ >= std::chrono::milliseconds(1))
+      hold_until_ = t + lag_;
+    // The ping waits in the target's queues and its ack in ours: in one
+    // process (or under one overload) they are alike. Not capped at
+    // max_hold: a node starved for longer must not accuse anyone either
+    // (at most a minute).
+    core_->set_local_lag(std::min<duration>(2 * lag, std::chrono::minutes(1)));
+  }
+  outbound_list out;
+  core_->poll(t, out);
+  if (resolve_at_ <= t) {
+    resolve_at_ = time_point::max();
+    start_lookup();
+  }
+  if (dns_at_ <= t)
+    start_dns_lookup();
+  check_alone(t);
+  flush(out);
 }
 
 void membership_state::join(const seed_list& seeds) {
@@ -228,20 +306,8 @@ membership_actor::behavior_type membership_state::make_behavior() {
       core_->handle(in.from, in.payload, in.received, out);
       flush(out);
     },
-    [this](transport::tm_wake_atom) {
-      timer_.woken();
-      auto t = now();
-      outbound_list out;
-      core_->poll(t, out);
-      if (resolve_at_ <= t) {
-        resolve_at_ = time_point::max();
-        start_lookup();
-      }
-      if (dns_at_ <= t)
-        start_dns_lookup();
-      check_alone(t);
-      flush(out);
-    },
+    [this](transport::tm_wake_atom) { on_wake(); },
+    [this](m_poll_atom) { run_timers(); },
     [this](m_join_atom, const seed_list& seeds) { join(seeds); },
     [this](m_leave_atom) {
       outbound_list out;

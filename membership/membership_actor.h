@@ -18,6 +18,7 @@
 
 #include "common/subscribers.h"
 #include "membership/core.h"
+#include "transport/backlog.h"
 #include "transport/timer.h"
 #include "transport/transport.h"
 
@@ -170,6 +171,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(pekonode_membership,
                "m_event")
   CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_fleave_atom,
                "m_fleave")
+  CAF_ADD_ATOM(pekonode_membership, pekonode::membership, m_poll_atom, "m_poll")
 
 namespace pekonode::membership {
 
@@ -202,6 +204,8 @@ using member_listener_actor =
 /// - `(m_members_atom) -> std::vector<member>`: self included, by name.
 /// - `(m_self_atom) -> member`.
 /// - `(m_stats_atom) -> (core_stats, int health_score)`.
+/// - `(m_poll_atom)`: runs the timers that are due (what a wake-up from the
+///   timer becomes once it is no longer held; see actor_config::backlog).
 /// - `(m_sub_atom, member_listener_actor)`: the listener receives
 ///   `(m_event_atom, event)` for every change, in order, starting with a
 ///   `joined` event for each member currently known (a snapshot), so it
@@ -222,7 +226,8 @@ using membership_actor = caf::typed_actor<
   caf::replies_to<m_stats_atom>::with<core_stats, int32_t>,
   caf::replies_to<m_dns_atom>::with<dns_report>,
   caf::reacts_to<m_sub_atom, member_listener_actor>,
-  caf::reacts_to<m_fleave_atom, std::string>>
+  caf::reacts_to<m_fleave_atom, std::string>,
+  caf::reacts_to<m_poll_atom>>
   ::extend_with<transport::inbound_sink_actor>
   ::extend_with<transport::timer_client_actor>;
 
@@ -257,6 +262,23 @@ struct actor_config {
   /// Incarnation to start at: 0 for a new node; after a restart with a data
   /// dir, above the durable ceiling of those announced before.
   uint64_t incarnation = 0;
+  /// The transport's record of the datagrams it has read but not yet
+  /// handled (the UDP transport's `udp_config::backlog`). With it, a
+  /// deadline is judged only after every datagram that left the socket
+  /// before it has been handled: a wake-up from the timer is held while
+  /// such datagrams still wait for the transport actor, then goes to the
+  /// back of this actor's mailbox (`m_poll_atom`), behind the messages the
+  /// transport has already passed on. So an ack that arrived in time but
+  /// waited in a backlogged process still answers its probe, and a node
+  /// that is behind on its input runs its timers at the pace it catches up:
+  /// at most once per its lag (how long the oldest datagram has waited at
+  /// the transport, or the poll through the mailbox), up to max_hold.
+  /// Empty (simulated transports): timers run when the timer wakes us.
+  std::shared_ptr<const transport::inbound_backlog> backlog;
+  /// A datagram that has waited this long for the transport holds no
+  /// wake-up any more: the timers run all the same (a transport that makes
+  /// no progress must not stop this node's probes and gossip). Default 5 s.
+  duration max_hold = std::chrono::seconds(5);
 };
 
 /// State of the membership actor (internal: use the membership_actor
@@ -274,6 +296,11 @@ struct membership_state {
   void flush(outbound_list& out);
   void publish_self();
   void report_deadline();
+  /// Handles a wake-up from the timer: holds it (see actor_config::backlog)
+  /// or queues the poll behind the mailbox.
+  void on_wake();
+  /// Runs every timer due now (core, seed lookups, alone check).
+  void run_timers();
   void join(const seed_list& seeds);
   /// Logs that no other member answered (see alone_warning) when it is so.
   void check_alone(time_point t);
@@ -299,6 +326,15 @@ struct membership_state {
   std::map<std::string, transport::resolution> dns_;
   bool dns_resolving_ = false;
   time_point dns_at_ = time_point::max(); ///< next lookup of dns_
+  /// Wake-ups held for the transport's backlog (actor_config::backlog):
+  /// an `m_poll_atom` is on its way through the mailbox; no deadline is
+  /// reported before `hold_until_` (the next look at a held backlog).
+  bool poll_queued_ = false;
+  time_point hold_until_ = time_point::min();
+  /// When the last m_poll was sent, and how far behind on its input this
+  /// node was then (see run_timers).
+  time_point poll_sent_{};
+  duration lag_{};
 };
 
 /// Behaviour of the membership actor: subscribes to the transport's

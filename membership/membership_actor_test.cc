@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -63,7 +65,8 @@ protected:
   }
 
   /// A node at 10.0.0.<i>:7946 with its own transport and timer.
-  membership_actor node(int i, transport::resolver_actor resolver = {}) {
+  membership_actor node(int i, transport::resolver_actor resolver = {},
+                        std::shared_ptr<transport::inbound_backlog> backlog = {}) {
     auto addr = "10.0.0." + std::to_string(i) + ":7946";
     auto name = "n" + std::to_string(i);
     auto tx = transport::make_sim_transport(*sys_, hub_, addr, name);
@@ -75,7 +78,9 @@ protected:
     cfg.seed = 100 + i;
     cfg.resolver = std::move(resolver);
     cfg.dns_refresh = dns_refresh_;
+    cfg.backlog = std::move(backlog);
     auto m = spawn_membership(*sys_, cfg, tx, timer);
+    transports_[i] = tx;
     for (auto a : {caf::actor_cast<caf::actor>(m), caf::actor_cast<caf::actor>(tx),
                    caf::actor_cast<caf::actor>(timer)})
       actors_.push_back(a);
@@ -110,6 +115,16 @@ protected:
     return n;
   }
 
+  core_stats stats(const membership_actor& who) {
+    auto out = std::make_shared<core_stats>();
+    sys_->spawn([=](caf::event_based_actor* self) {
+      self->request(who, caf::infinite, m_stats_atom_v)
+        .then([=](core_stats& s, int32_t) { *out = std::move(s); });
+    });
+    sched_->run();
+    return *out;
+  }
+
   dns_report dns(const membership_actor& who) {
     auto out = std::make_shared<dns_report>();
     sys_->spawn([=](caf::event_based_actor* self) {
@@ -126,6 +141,7 @@ protected:
   caf::scheduler::test_coordinator* sched_ = nullptr;
   transport::sim_hub_actor hub_;
   std::vector<caf::actor> actors_;
+  std::map<int, transport::datagram_transport_actor> transports_;
 };
 
 TEST_F(MembershipActor, TimerWakeupsDriveProbingAndJoin) {
@@ -269,6 +285,95 @@ TEST(MembershipActorThreads, BlockingLookupRunsOffTheActorThreads) {
                  caf::actor_cast<caf::actor>(hub),
                  caf::actor_cast<caf::actor>(resolver)})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+// Node 1's inbound datagrams are held 400 ms in its transport (the delay
+// fault, longer than a whole probe: local's interval is 200 ms) while its
+// backlog says datagrams that arrived at the start of that time still wait
+// for the transport actor, as a reader thread's queue would. What `run`
+// returns: node 1's counters over that time and the 500 ms after it.
+struct held_run {
+  core_stats before, after;
+};
+
+held_run hold_inbound(transport::datagram_transport_actor tx,
+                      transport::inbound_backlog* backlog,
+                      caf::scheduler::test_coordinator& sched,
+                      std::function<core_stats()> stats) {
+  held_run r;
+  r.before = stats();
+  transport::faults f;
+  f.delay_ms = 400;
+  caf::anon_send(tx, transport::tx_fault_atom_v, f);
+  sched.run();
+  if (backlog)
+    backlog->push(sched.clock().now(), false);
+  for (int i = 0; i < 90; ++i) { // 450 ms: every held datagram is released
+    sched.advance_time(5ms);
+    sched.run();
+  }
+  caf::anon_send(tx, transport::tx_fault_atom_v, transport::faults{});
+  sched.run();
+  if (backlog)
+    backlog->pop(false); // handled: its messages went on to node 1
+  for (int i = 0; i < 100; ++i) {
+    sched.advance_time(5ms);
+    sched.run();
+  }
+  r.after = stats();
+  return r;
+}
+
+// Without a backlog to look at, node 1 judges its probes while their acks
+// wait in its transport: it accuses its healthy peer.
+TEST_F(MembershipActor, AcksHeldInTheTransportFailProbesWithoutTheBacklog) {
+  auto a = node(1);
+  auto b = node(2);
+  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
+  sched_->run();
+  run_for(2s);
+  ASSERT_EQ(alive(a), 2u);
+  auto r = hold_inbound(transports_[1], nullptr, *sched_,
+                        [&] { return stats(a); });
+  EXPECT_GT(r.after.probe_failures, r.before.probe_failures);
+  EXPECT_GT(r.after.suspects_raised, r.before.suspects_raised);
+}
+
+// With it, no deadline is judged while datagrams that arrived before it
+// wait: the acks, once handled, answer their probes; nobody is accused;
+// probing goes on once the backlog is handled.
+TEST_F(MembershipActor, AcksHeldInTheTransportAnswerTheirProbes) {
+  auto backlog = std::make_shared<transport::inbound_backlog>();
+  auto a = node(1, {}, backlog);
+  auto b = node(2);
+  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
+  sched_->run();
+  run_for(2s);
+  ASSERT_EQ(alive(a), 2u);
+  auto r = hold_inbound(transports_[1], backlog.get(), *sched_,
+                        [&] { return stats(a); });
+  EXPECT_EQ(r.after.probe_failures, r.before.probe_failures);
+  EXPECT_EQ(r.after.suspects_raised, r.before.suspects_raised);
+  EXPECT_GT(r.after.acks, r.before.acks); // probing resumed
+  EXPECT_EQ(alive(a), 2u);
+}
+
+// A datagram that never leaves the backlog holds the timers for max_hold
+// only: the node probes again after it.
+TEST_F(MembershipActor, ABacklogThatNeverDrainsHoldsTimersForMaxHoldOnly) {
+  auto backlog = std::make_shared<transport::inbound_backlog>();
+  auto a = node(1, {}, backlog);
+  auto b = node(2);
+  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
+  sched_->run();
+  run_for(2s);
+  ASSERT_EQ(alive(a), 2u);
+  backlog->push(sched_->clock().now(), false); // never popped
+  auto before = stats(a);
+  run_for(1s);
+  EXPECT_EQ(stats(a).probes, before.probes); // held
+  run_for(5s);                               // past max_hold (5 s)
+  EXPECT_GT(stats(a).probes, before.probes + 3);
 }
 
 TEST_F(MembershipActor, TypedErrorsCarryTheCategoryAndCode) {

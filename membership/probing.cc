@@ -78,8 +78,8 @@ void probing::start_probe(time_point now, outbound_list& out) {
   probe_.incarnation = target->incarnation;
   probe_.seq = ob_.next_seq();
   probe_.sent = now;
-  probe_.direct_deadline = now + probe_timeout();
-  probe_.end = now + probe_duration();
+  probe_.direct_deadline = now + probe_timeout() + lag_;
+  probe_.end = now + probe_duration() + lag_;
   send_ping(*target, probe_.seq, out);
 }
 

@@ -21,6 +21,7 @@
 // (clear()), or by expiry (expired()), after which the core declares it
 // dead.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -142,6 +143,11 @@ public:
   /// Local health score, 0 (healthy) .. awareness_max - 1.
   int health_score() const { return awareness_.score(); }
 
+  /// How far behind on its input this node is (core::set_local_lag): each
+  /// probe started from now on waits this much longer for its ack before
+  /// the indirect phase and before its verdict. 0 by default.
+  void set_local_lag(duration lag) { lag_ = std::max(lag, duration::zero()); }
+
   // -- round trips -----------------------------------------------------------------
 
   /// Smoothed share of first direct pings not answered within the direct
@@ -216,6 +222,7 @@ private:
   rtt_estimator rtt_;
   double miss_ = 0;
   bool miss_pending_ = false; // a failed probe's miss, after its verdict
+  duration lag_{};
   void miss_sample(bool missed) { miss_ += ((missed ? 1.0 : 0.0) - miss_) / 16; }
   std::vector<interned> probe_list_; // handles: one 8-byte slot per member
   std::size_t probe_idx_ = 0;

@@ -152,6 +152,33 @@ TEST(Probing, TimeoutSendsPingReqsThenSuspects) {
   EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_interval + f.cfg.probe_timeout * 3);
 }
 
+// A node behind on its input by `lag` (set_local_lag) gives each probe
+// that much longer: no ping-reqs at the direct deadline, no verdict at the
+// probe's end, and an ack handled within the stretch answers the probe.
+TEST(Probing, LocalLagStretchesTheProbe) {
+  fixture f(5);
+  auto lag = milliseconds(3000);
+  f.pr.set_local_lag(lag);
+  auto ping = f.probe_at(t0);
+  f.out.clear();
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + f.cfg.probe_timeout + lag);
+  EXPECT_EQ(f.pr.check_probe(t0 + f.cfg.probe_timeout, f.out), nullptr);
+  EXPECT_EQ(f.pr.check_probe(t0 + f.cfg.probe_interval, f.out), nullptr);
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.stats.probe_failures, 0u);
+  Ack ack;
+  ack.set_seq(ping.ping().seq());
+  f.pr.on_ack(ack, t0 + seconds(2), f.out);
+  EXPECT_EQ(f.stats.acks, 1u);
+  EXPECT_EQ(f.pr.check_probe(t0 + f.cfg.probe_interval + lag, f.out), nullptr);
+  EXPECT_EQ(f.stats.probe_failures, 0u);
+  // Back to no lag: the next probe has the usual (adaptive) deadline.
+  f.pr.set_local_lag(milliseconds(0));
+  f.out.clear();
+  f.probe_at(t0 + seconds(5));
+  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(5) + f.pr.probe_timeout());
+}
+
 TEST(Probing, NoVerdictWhenTheTargetRefutedMeanwhile) {
   fixture f(2);
   auto target = f.probe_at(t0).ping().target();

@@ -54,6 +54,7 @@ node_handle spawn_node(caf::actor_system& sys, const node_config& cfg,
   mc.seed = seed;
   mc.dns_refresh = cfg.dns_refresh;
   mc.incarnation = cfg.durable.incarnation;
+  mc.backlog = cfg.transport.backlog;
   auto membership = membership::spawn_membership(sys, mc, transport, timer);
   metadata::actor_config dc;
   dc.protocol = cfg.metadata;
@@ -118,6 +119,8 @@ caf::expected<node_handle> start_udp_node(caf::actor_system& sys,
   if (cfg.name.empty())
     return caf::make_error(ec::bad_config, std::string{"empty node name"});
   cfg.transport.wire.name = cfg.name;
+  if (!cfg.transport.backlog)
+    cfg.transport.backlog = std::make_shared<transport::inbound_backlog>();
   auto sock = transport::bind_udp(cfg.transport);
   if (!sock)
     return sock.error();

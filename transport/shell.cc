@@ -163,7 +163,8 @@ void shell::warn(time_point now, bool inbound, const address& peer,
 }
 
 void shell::receive(time_point now, const address& from,
-                    std::string_view bytes, std::vector<delivery>& out) {
+                    std::string_view bytes, std::vector<delivery>& out,
+                    time_point received) {
   ++stats_.datagrams_in;
   stats_.bytes_in += bytes.size();
   if (drop_rate_ > 0.0 || !blocked_.empty()) {
@@ -188,7 +189,7 @@ void shell::receive(time_point now, const address& from,
     stats_.inbound_delayed = delayed_.size();
     return;
   }
-  decode(now, from, bytes, out);
+  decode(now, received == time_point{} ? now : received, from, bytes, out);
 }
 
 void shell::release(time_point now, std::vector<delivery>& out) {
@@ -202,7 +203,7 @@ void shell::release(time_point now, std::vector<delivery>& out) {
   delayed_.pop_due(now, due);
   stats_.inbound_delayed = delayed_.size();
   for (auto& d : due)
-    decode(now, d.from, d.bytes, out);
+    decode(now, now, d.from, d.bytes, out);
 }
 
 std::optional<time_point> shell::wake_to_arm(time_point now) {
@@ -218,7 +219,7 @@ std::optional<time_point> shell::wake_to_arm(time_point now) {
   return at;
 }
 
-void shell::decode(time_point now, const address& from,
+void shell::decode(time_point now, time_point received, const address& from,
                    std::string_view bytes, std::vector<delivery>& out) {
   frame_header h;
   auto env = wire_.receive(bytes, &h);
@@ -264,7 +265,7 @@ void shell::decode(time_point now, const address& from,
             << " bytes on channel " << static_cast<uint32_t>(m.chan) << " from "
             << env->sender << " at " << from;
     out.push_back(delivery{sub->second, inbound{from, env->sender, m.chan,
-                                                std::move(m.body), now}});
+                                                std::move(m.body), received}});
   }
 }
 

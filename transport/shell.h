@@ -113,8 +113,11 @@ public:
   /// unframes and decodes it, appends one delivery per message to `out`,
   /// and counts and logs (rate-limited) anything dropped. Under the delay
   /// fault the datagram is held instead (see `release` and `wake_to_arm`).
+  /// `received`: when the datagram left the socket (`inbound::received` of
+  /// its messages); default `now`. A held datagram is received when the
+  /// delay fault releases it.
   void receive(time_point now, const address& from, std::string_view bytes,
-               std::vector<delivery>& out);
+               std::vector<delivery>& out, time_point received = {});
 
   /// Decodes the held datagrams due at `now` into `out` (as `receive`
   /// does, faults aside: they were applied on arrival).
@@ -187,8 +190,8 @@ private:
   std::set<time_point> wakes_; // outstanding wake times
   log_limiter limiter_;
 
-  void decode(time_point now, const address& from, std::string_view bytes,
-              std::vector<delivery>& out);
+  void decode(time_point now, time_point received, const address& from,
+              std::string_view bytes, std::vector<delivery>& out);
 };
 
 /// Arms the wake the delay fault needs, if any: `(tm_wake_atom)` to self.
@@ -199,12 +202,13 @@ void arm_wake(Self* self, shell& sh, time_point now) {
 }
 
 /// Runs `sh.receive` for one datagram and sends the deliveries from `self`.
+/// `received`: when it left the socket (default: now).
 template <class Self>
 void deliver_datagram(Self* self, shell& sh, const address& from,
-                      std::string_view bytes) {
+                      std::string_view bytes, time_point received = {}) {
   std::vector<delivery> out;
   auto now = self->clock().now();
-  sh.receive(now, from, bytes, out);
+  sh.receive(now, from, bytes, out, received);
   for (auto& d : out)
     self->send(d.sink, std::move(d.msg));
   arm_wake(self, sh, now);

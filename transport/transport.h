@@ -21,7 +21,10 @@ namespace pekonode::transport {
 // -- messages -------------------------------------------------------------------
 
 /// A message for one layer, delivered to the actor subscribed to its channel.
-/// `received` is the transport's clock (`self->clock().now()`) at arrival.
+/// `received` is when the datagram left the socket, on the transport's clock
+/// (`self->clock().now()`): the UDP transport's reader thread stamps it
+/// before the datagram waits for the transport actor; a simulated
+/// transport stamps it when it handles the datagram.
 struct inbound {
   address from;          ///< source address of the datagram ("ip:port")
   std::string sender;    ///< sender's node name from the envelope

@@ -55,7 +55,8 @@ std::string errno_text(int err) {
 }
 
 void reader_loop(int fd, int wake_fd, caf::actor_addr target,
-                 std::shared_ptr<detail::reader_shared> sh) {
+                 std::shared_ptr<detail::reader_shared> sh,
+                 std::shared_ptr<inbound_backlog> backlog) {
   std::vector<char> buf(read_buffer);
   pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
   // SO_RXQ_OVFL: every datagram carries the socket's count of datagrams
@@ -84,6 +85,9 @@ void reader_loop(int fd, int wake_fd, caf::actor_addr target,
       msg.msg_control = control;
       msg.msg_controllen = sizeof(control);
       auto n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+      // When it left the socket: what a probe's ack is judged by, however
+      // long it then waits for the actor.
+      auto arrived = std::chrono::steady_clock::now();
       socklen_t len = msg.msg_namelen;
       if (n < 0) {
         if (errno == EINTR)
@@ -117,6 +121,7 @@ void reader_loop(int fd, int wake_fd, caf::actor_addr target,
       if (!hdl)
         return; // the actor is gone
       auto from_addr = to_address(reinterpret_cast<sockaddr*>(&from), len);
+      backlog->push(arrived, !priority);
       if (priority) {
         sh->pending.fetch_add(1);
         caf::anon_send<caf::message_priority::high>(
@@ -237,7 +242,10 @@ void udp_state::init(udp_config config, std::shared_ptr<udp_socket> sock) {
   shared->priority_bytes = cfg.priority_datagram;
   shared->max_pending = cfg.max_pending;
   shared->max_bulk_bytes = cfg.max_pending_bulk_bytes;
-  reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared};
+  if (!cfg.backlog)
+    cfg.backlog = std::make_shared<inbound_backlog>();
+  reader = std::thread{reader_loop, fd, wake_fd, self->address(), shared,
+                       cfg.backlog};
   int rcvbuf = 0;
   socklen_t optlen = sizeof(rcvbuf);
   ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen);
@@ -525,12 +533,17 @@ void udp_state::collect_reader_counters() {
 datagram_transport_actor::behavior_type udp_state::make_behavior() {
   return {
     [this](tx_rx_atom, const address& from, const std::string& bytes) {
-      if (bytes.size() <= shared->priority_bytes)
+      const bool bulk = bytes.size() > shared->priority_bytes;
+      if (!bulk)
         shared->pending.fetch_sub(1);
       else
         shared->pending_bulk_bytes.fetch_sub(bytes.size());
       collect_reader_counters();
-      detail::deliver_datagram(self, *sh, from, bytes);
+      // The stamp leaves the backlog only once the datagram's messages are
+      // in their subscribers' mailboxes (membership_actor.h relies on it).
+      auto received = cfg.backlog->front(bulk, now());
+      detail::deliver_datagram(self, *sh, from, bytes, received);
+      cfg.backlog->pop(bulk);
     },
     [this](tm_wake_atom) { detail::release_delayed(self, *sh); },
     [this](tx_send_atom, const outbound_list& out) { send(out); },

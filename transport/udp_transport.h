@@ -16,6 +16,7 @@
 
 #include "common/types.h"
 #include "transport/address.h"
+#include "transport/backlog.h"
 #include "transport/crypto.h"
 #include "transport/resolver.h"
 #include "transport/transport.h"
@@ -80,6 +81,10 @@ struct udp_config {
   /// Seed of the fault-injection RNG (tx_fault_atom drop_rate); 0 draws one
   /// from std::random_device. Set it to reproduce a chaos run.
   uint64_t fault_seed = 0;
+  /// Where the reader thread records when each queued datagram left the
+  /// socket (backlog.h); share it with the protocol actors of the node
+  /// (membership::actor_config::backlog). Empty: the transport keeps its own.
+  std::shared_ptr<inbound_backlog> backlog;
 };
 
 /// A bound UDP socket with its reader wake-up descriptor, waiting to be

@@ -25,6 +25,12 @@
 
 #include "chaos/inproc/inproc_cluster.h"
 
+DEFINE_bool(suspicion_checks, true,
+            "Membership config::suspicion_checks (an experiment: the "
+            "profiles have it on).");
+DEFINE_bool(join_counters, false,
+            "Print every layer's counters after a join that converged too "
+            "(always after one that did not).");
 DEFINE_string(profile, "lan", "Protocol profile of both layers: lan|local|wan.");
 DEFINE_string(sizes, "100,200",
               "Cluster sizes for the join, crash, leave and broadcast runs.");
@@ -89,6 +95,7 @@ cluster_config make_config(size_t n, uint64_t salt) {
   cfg.nodes = n;
   cfg.seed = FLAGS_seed * 131 + salt;
   cfg.set_profile(FLAGS_profile);
+  cfg.membership.suspicion_checks = FLAGS_suspicion_checks;
   return cfg;
 }
 
@@ -300,8 +307,26 @@ void run_size(caf::actor_system& sys, size_t n, std::mt19937_64& rng) {
                              + std::to_string(FLAGS_start_gap_ms) + " ms)"
                          : "")
                     + "; " + drop_summary(c));
-  if (!join.ok)
-    return; // the remaining figures would measure a cluster still forming
+  if (!join.ok || FLAGS_join_counters) {
+    // What the nodes did while joining (or not converging): every layer's
+    // counters since the start, per node and second (a backlogged node
+    // answers late, hence the long bound).
+    auto b = layer_snapshot{c.m_stats_all(std::chrono::seconds(30)),
+                            c.md_stats_all(std::chrono::seconds(30)),
+                            c.ue_stats_all(std::chrono::seconds(30))};
+    layer_snapshot zero;
+    zero.m.assign(b.m.size(), membership::core_stats{});
+    zero.md.assign(b.md.size(), metadata::stats{});
+    zero.ue.assign(b.ue.size(), userevents::stats{});
+    std::printf("  since the start:\n");
+    print_layer_breakdown(
+      zero, b,
+      std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                    - c.last_started_at())
+        .count());
+    if (!join.ok)
+      return; // the remaining figures would measure a cluster still forming
+  }
 
   // Crash detection, then restart and rejoin.
   for (int rep = 0; rep < FLAGS_crash_reps; ++rep) {

@@ -148,6 +148,8 @@ caf::error cluster::bind(size_t i) {
   // kernel memory under load; 1 MiB still absorbs a gossip burst.
   tc.recv_buffer = 1 << 20;
   tc.fault_seed = cfg_.seed * 1000003 + i + 7919 * s.lives + 1;
+  tc.backlog = std::make_shared<transport::inbound_backlog>();
+  s.backlog = tc.backlog;
   auto tx = transport::make_udp_transport(sys_, tc);
   if (!tx)
     return tx.error();
@@ -173,6 +175,7 @@ void cluster::spawn(size_t i, std::vector<std::string> seeds) {
   nc.seed = cfg_.seed * 1000003 + i + 7919 * s.lives + 1;
   nc.transport.wire.name = s.name;
   nc.transport.label = cfg_.label;
+  nc.transport.backlog = s.backlog;
   s.node = node::spawn_node(sys_, nc, s.node.transport, s.node.advertise);
   uint64_t gen;
   {
@@ -330,7 +333,8 @@ caf::expected<transport::stats> cluster::tx_stats(size_t i) {
 
 namespace {
 
-/// Asks every actor in `targets` (slot index, handle) with `xs` at once and
+/// Asks every actor in `targets` (slot index, handle) with `xs` at once (as
+/// urgent messages, ahead of any backlog) and
 /// collects the replies within one `timeout`; element i of the result stays
 /// empty if slot i was not asked or did not answer in time. `Reply` is the
 /// reply's first value; `Extra` are the types of its further values,
@@ -362,7 +366,10 @@ fan_out(caf::actor_system& sys, size_t slots,
     };
     for (auto& [i, dest] : targets) {
       auto idx = i;
-      self->request(dest, timeout, xs...)
+      // Urgent: a node whose mailbox is backlogged still answers, so a
+      // join that does not converge can be looked into.
+      self->template request<caf::message_priority::high>(dest, timeout,
+                                                          xs...)
         .then(
           [acc, idx, one_done](Reply& r, Extra...) {
             acc->out[idx] = std::move(r);

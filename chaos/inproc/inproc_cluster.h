@@ -200,6 +200,9 @@ private:
   struct slot {
     std::string name;
     node::node_handle node;
+    /// What its transport has read but not handled yet (shared with its
+    /// membership actor).
+    std::shared_ptr<transport::inbound_backlog> backlog;
     caf::actor collector; // a member and key listener
     bool running = false;
     uint64_t lives = 0;
