@@ -31,7 +31,7 @@ void probing::stop() {
 time_point probing::next_wakeup() const {
   auto t = time_point::max();
   if (probe_.active)
-    t = probe_.indirect_sent ? probe_.end : probe_.direct_deadline;
+    t = (probe_.indirect_sent ? probe_.end : probe_.direct_deadline) + probe_lag();
   else if (table_.live_count() > 1)
     t = next_probe_;
   if (timers_dirty_) {
@@ -78,8 +78,9 @@ void probing::start_probe(time_point now, outbound_list& out) {
   probe_.incarnation = target->incarnation;
   probe_.seq = ob_.next_seq();
   probe_.sent = now;
-  probe_.direct_deadline = now + probe_timeout() + lag_;
-  probe_.end = now + probe_duration() + lag_;
+  probe_.direct_deadline = now + probe_timeout();
+  probe_.end = now + probe_duration();
+  probe_.lag = lag_;
   send_ping(*target, probe_.seq, out);
 }
 
@@ -108,7 +109,8 @@ duration probing::base_probe_timeout() const {
 }
 
 const member* probing::check_probe(time_point now, outbound_list& out) {
-  if (probe_.active && !probe_.indirect_sent && now >= probe_.direct_deadline) {
+  if (probe_.active && !probe_.indirect_sent
+      && now >= probe_.direct_deadline + probe_lag()) {
     probe_.indirect_sent = true;
     probe_.retry_seq = ob_.next_seq();
     if (cfg_.probe_retry) {
@@ -131,7 +133,7 @@ const member* probing::check_probe(time_point now, outbound_list& out) {
       ob_.send_piggybacked(h->addr, p, out);
     }
   }
-  if (!probe_.active || now < probe_.end) return nullptr;
+  if (!probe_.active || now < probe_.end + probe_lag()) return nullptr;
   probe_.active = false;
   ++stats_.probe_failures;
   // Lifeguard: helpers that did not even nack point at our own slowness;

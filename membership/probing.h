@@ -143,9 +143,11 @@ public:
   /// Local health score, 0 (healthy) .. awareness_max - 1.
   int health_score() const { return awareness_.score(); }
 
-  /// How far behind on its input this node is (core::set_local_lag): each
-  /// probe started from now on waits this much longer for its ack before
-  /// the indirect phase and before its verdict. 0 by default.
+  /// How far behind on its input this node is (core::set_local_lag): a
+  /// probe waits this much longer for its ack before the indirect phase
+  /// and before its verdict — the larger of the lag when it started and
+  /// the lag when it is judged, so a probe started before the node fell
+  /// behind is not judged in a hurry either. 0 by default.
   void set_local_lag(duration lag) { lag_ = std::max(lag, duration::zero()); }
 
   // -- round trips -----------------------------------------------------------------
@@ -196,6 +198,7 @@ private:
     time_point direct_deadline{};
     time_point end{};
     bool indirect_sent = false;
+    duration lag{}; // the local lag when it started
     int expected_nacks = 0;
     int nacks = 0;
   };
@@ -223,6 +226,7 @@ private:
   double miss_ = 0;
   bool miss_pending_ = false; // a failed probe's miss, after its verdict
   duration lag_{};
+  duration probe_lag() const { return std::max(probe_.lag, lag_); }
   void miss_sample(bool missed) { miss_ += ((missed ? 1.0 : 0.0) - miss_) / 16; }
   std::vector<interned> probe_list_; // handles: one 8-byte slot per member
   std::size_t probe_idx_ = 0;

@@ -175,8 +175,21 @@ TEST(Probing, LocalLagStretchesTheProbe) {
   // Back to no lag: the next probe has the usual (adaptive) deadline.
   f.pr.set_local_lag(milliseconds(0));
   f.out.clear();
-  f.probe_at(t0 + seconds(5));
-  EXPECT_EQ(f.pr.next_wakeup(), t0 + seconds(5) + f.pr.probe_timeout());
+  auto t1 = t0 + seconds(5);
+  auto late = f.probe_at(t1);
+  EXPECT_EQ(f.pr.next_wakeup(), t1 + f.pr.probe_timeout());
+  // The node falls behind after the probe started: the probe is judged
+  // by the lag at its judgment, so the ack held in the node's own queues
+  // still answers it.
+  f.pr.set_local_lag(lag);
+  EXPECT_EQ(f.pr.next_wakeup(), t1 + f.pr.probe_timeout() + lag);
+  f.out.clear();
+  EXPECT_EQ(f.pr.check_probe(t1 + f.cfg.probe_interval, f.out), nullptr);
+  EXPECT_TRUE(f.out.empty());
+  ack.set_seq(late.ping().seq());
+  f.pr.on_ack(ack, t1 + seconds(2), f.out);
+  EXPECT_EQ(f.stats.acks, 2u);
+  EXPECT_EQ(f.stats.probe_failures, 0u);
 }
 
 TEST(Probing, NoVerdictWhenTheTargetRefutedMeanwhile) {
