@@ -72,9 +72,12 @@ void membership_state::report_deadline() {
   // backlog is at hold_until_.
   if (poll_queued_)
     return;
-  timer_.report(self, std::max(hold_until_,
-                               std::min({core_->next_wakeup(), resolve_at_,
-                                         dns_at_, alone_check_at_})));
+  timer_.report(self, std::max(hold_until_, next_due()));
+}
+
+time_point membership_state::next_due() const {
+  return std::min({core_->next_wakeup(), resolve_at_, dns_at_,
+                   alone_check_at_});
 }
 
 void membership_state::on_wake() {
@@ -87,8 +90,7 @@ void membership_state::on_wake() {
     return;
   auto t = now();
   hold_until_ = time_point::min();
-  auto due = std::min({core_->next_wakeup(), resolve_at_, dns_at_,
-                       alone_check_at_});
+  auto due = next_due();
   if (due > t) { // early or stray: nothing to judge yet
     report_deadline();
     return;

@@ -296,6 +296,8 @@ struct membership_state {
   void flush(outbound_list& out);
   void publish_self();
   void report_deadline();
+  /// The earliest timer: the core's, seed and DNS lookups, the alone check.
+  time_point next_due() const;
   /// Handles a wake-up from the timer: holds it (see actor_config::backlog)
   /// or queues the poll behind the mailbox.
   void on_wake();
