@@ -43,9 +43,8 @@ pool& the_pool() {
 
 } // namespace
 
-detail::intern_node* interned::empty_node() noexcept {
-  static detail::intern_node* n = new detail::intern_node;
-  return n;
+detail::intern_node* interned::new_empty_node() {
+  return new detail::intern_node;
 }
 
 detail::intern_node* interned::acquire(std::string_view s) {
@@ -69,8 +68,7 @@ detail::intern_node* interned::acquire(std::string_view s) {
   return n;
 }
 
-void interned::release(detail::intern_node* n) noexcept {
-  if (n == empty_node()) return;
+void interned::release_text(detail::intern_node* n) noexcept {
   // Drop a reference that is not the last without the lock; the last one
   // goes under the lock, where acquire() also takes references, so a text
   // found in the index is never freed under the finder.

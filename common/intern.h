@@ -49,12 +49,13 @@ public:
     n_ = other.n_;
     return *this;
   }
+  // A swap: the moved-from handle keeps this one's old text until it is
+  // dropped. Sorted vectors of handles shift by move assignment, so an
+  // insert is a run of pointer swaps, not of reference-count updates.
   interned& operator=(interned&& other) noexcept {
-    if (this != &other) {
-      release(n_);
-      n_ = other.n_;
-      other.n_ = empty_node();
-    }
+    auto* n = n_;
+    n_ = other.n_;
+    other.n_ = n;
     return *this;
   }
   interned& operator=(std::string_view s) { return *this = interned(s); }
@@ -97,12 +98,19 @@ public:
   static std::size_t stored_bytes(std::size_t n);
 
 private:
-  static detail::intern_node* empty_node() noexcept;
+  static detail::intern_node* empty_node() noexcept {
+    static detail::intern_node* const n = new_empty_node();
+    return n;
+  }
+  static detail::intern_node* new_empty_node();
   static detail::intern_node* acquire(std::string_view s);
   static void add_ref(detail::intern_node* n) noexcept {
     if (n != empty_node()) n->refs.fetch_add(1, std::memory_order_relaxed);
   }
-  static void release(detail::intern_node* n) noexcept;
+  static void release(detail::intern_node* n) noexcept {
+    if (n != empty_node()) release_text(n);
+  }
+  static void release_text(detail::intern_node* n) noexcept;
 
   detail::intern_node* n_;
 };

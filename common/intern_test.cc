@@ -46,8 +46,15 @@ TEST(Interned, MovesTransferTheReference) {
   interned b(std::move(a));
   EXPECT_TRUE(a.empty());
   EXPECT_EQ(b, "moved-text");
-  interned c;
+  // Move assignment swaps: the moved-from handle holds the old text until
+  // it is dropped, and no reference is counted twice or lost.
+  interned c("other-text");
+  EXPECT_EQ(interned::pool_size(), before + 2);
   c = std::move(b);
+  EXPECT_EQ(c, "moved-text");
+  EXPECT_EQ(b, "other-text");
+  EXPECT_EQ(interned::pool_size(), before + 2);
+  b = interned();
   EXPECT_TRUE(b.empty());
   EXPECT_EQ(interned::pool_size(), before + 1);
   c = interned();
