@@ -386,9 +386,13 @@ std::vector<node_view> harness::views() const {
 
 void harness::sample() {
   auto now = net_.now();
-  std::set<std::string> up_names;
-  for (std::size_t i = 0; i < size(); ++i)
-    if (up_[i]) up_names.insert(sim_node_name(i));
+  if (up_names_gen_ != up_gen_) {
+    up_names_.clear();
+    for (std::size_t i = 0; i < size(); ++i)
+      if (up_[i]) up_names_.insert(sim_node_name(i));
+    up_names_gen_ = up_gen_;
+  }
+  const auto& up_names = up_names_;
   std::size_t good = 0, total = 0;
   for (std::size_t i = 0; i < size(); ++i) {
     if (!up_[i]) continue;

@@ -176,6 +176,9 @@ private:
   std::vector<uint64_t> judged_changes_, judged_up_gen_;
   std::vector<bool> judged_ok_;
   uint64_t up_gen_ = 1; // bumped whenever the set of up nodes changes
+  // Names of the up nodes, as of up_names_gen_ (rebuilt when up_gen_ moves).
+  std::set<std::string> up_names_;
+  uint64_t up_names_gen_ = 0;
   std::vector<int64_t> skew_ms_;
   std::vector<uint64_t> bytes_mem_, bytes_md_; // of replaced instances
   std::map<std::string, std::size_t> index_;    // name -> index

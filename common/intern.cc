@@ -17,7 +17,7 @@ namespace {
 struct keyed_hash {
   uint64_t k0, k1;
   std::size_t operator()(std::string_view s) const noexcept {
-    return static_cast<std::size_t>(siphash24(k0, k1, s));
+    return static_cast<std::size_t>(siphash13(k0, k1, s));
   }
 };
 

@@ -40,7 +40,7 @@ struct tags_pool {
       put(k);
       put(v);
     }
-    return siphash24(k0, k1, buf);
+    return siphash13(k0, k1, buf);
   }
 };
 

@@ -1,6 +1,7 @@
 #include "common/siphash.h"
 
 #include <cstddef>
+#include <cstring>
 
 namespace pekonode {
 
@@ -16,10 +17,10 @@ struct sip {
     v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
     v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
   }
+  template <int C>
   void absorb(uint64_t m) {
     v3 ^= m;
-    round();
-    round();
+    for (int i = 0; i < C; ++i) round();
     v0 ^= m;
   }
 };
@@ -30,18 +31,38 @@ uint64_t load_le(const unsigned char* p, std::size_t n) {
   return r;
 }
 
-} // namespace
+uint64_t load_le8(const unsigned char* p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint64_t r;
+  std::memcpy(&r, p, 8);
+  return r;
+#else
+  return load_le(p, 8);
+#endif
+}
 
-uint64_t siphash24(uint64_t k0, uint64_t k1, std::string_view data) {
+// SipHash-C-D: C rounds per 8-byte block, D to finish.
+template <int C, int D>
+uint64_t siphash(uint64_t k0, uint64_t k1, std::string_view data) {
   sip s{k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
         k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL};
   auto* p = reinterpret_cast<const unsigned char*>(data.data());
   std::size_t n = data.size(), full = n / 8 * 8;
-  for (std::size_t i = 0; i < full; i += 8) s.absorb(load_le(p + i, 8));
-  s.absorb(load_le(p + full, n - full) | (uint64_t{n & 0xff} << 56));
+  for (std::size_t i = 0; i < full; i += 8) s.absorb<C>(load_le8(p + i));
+  s.absorb<C>(load_le(p + full, n - full) | (uint64_t{n & 0xff} << 56));
   s.v2 ^= 0xff;
-  for (int i = 0; i < 4; ++i) s.round();
+  for (int i = 0; i < D; ++i) s.round();
   return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+} // namespace
+
+uint64_t siphash24(uint64_t k0, uint64_t k1, std::string_view data) {
+  return siphash<2, 4>(k0, k1, data);
+}
+
+uint64_t siphash13(uint64_t k0, uint64_t k1, std::string_view data) {
+  return siphash<1, 3>(k0, k1, data);
 }
 
 } // namespace pekonode

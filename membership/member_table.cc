@@ -51,7 +51,7 @@ uint32_t member_table::alloc_entry() {
 }
 
 uint64_t member_table::hash_of(std::string_view name) const {
-  return siphash24(key0_, key1_, name);
+  return siphash13(key0_, key1_, name);
 }
 
 uint32_t member_table::lookup(std::string_view name) const {

@@ -65,19 +65,32 @@ bool canonical_ipv4(std::string_view h) {
 
 bool valid_gossip_addr(std::string_view addr, std::size_t max_bytes) {
   if (addr.empty() || addr.size() > max_bytes) return false;
+  if (addr.front() != '[') {
+    // IPv4 "a.b.c.d:port", checked in place (every claim on the wire
+    // carries an address, so this runs once per received claim): the same
+    // rules as split_host_port, parse_port and canonical_ipv4 below.
+    auto colon = addr.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    auto host = addr.substr(0, colon), port = addr.substr(colon + 1);
+    if (port.empty() || port.size() > 5) return false;
+    unsigned v = 0;
+    for (char ch : port) {
+      if (ch < '0' || ch > '9') return false;
+      v = v * 10 + static_cast<unsigned>(ch - '0');
+    }
+    return v != 0 && v <= 65535 && canonical_ipv4(host);
+  }
   host_port_text hp;
   if (!split_host_port(addr, hp).empty()) return false;
   uint16_t port = 0;
   if (!parse_port(hp.port, false, port).empty()) return false;
-  if (!hp.bracketed) return canonical_ipv4(hp.host);
   // Canonical IP literal: what inet_ntop writes back for it (no leading
   // zeros, no alternative spellings of one address).
   std::string host(hp.host);
   unsigned char buf[16];
   char text[INET6_ADDRSTRLEN];
-  int af = hp.bracketed ? AF_INET6 : AF_INET;
-  if (inet_pton(af, host.c_str(), buf) != 1) return false;
-  if (inet_ntop(af, buf, text, sizeof text) == nullptr) return false;
+  if (inet_pton(AF_INET6, host.c_str(), buf) != 1) return false;
+  if (inet_ntop(AF_INET6, buf, text, sizeof text) == nullptr) return false;
   return host == text;
 }
 

@@ -6,8 +6,11 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <random>
 #include <string>
+
+#include "common/host_port.h"
 
 namespace pekonode::membership {
 namespace {
@@ -78,6 +81,39 @@ TEST(Types, GossipAddrIPv4MatchesInetNtop) {
     ASSERT_EQ(valid_gossip_addr(host + ":7946", 64), want) << host;
   }
   EXPECT_GT(accepted, 1000);
+}
+
+// The in-place "host:port" check of the IPv4 path against the general
+// parsers it stands in for (split_host_port, parse_port), on random ports
+// and separators around valid and invalid hosts.
+TEST(Types, GossipAddrIPv4PortMatchesTheParsers) {
+  auto reference = [](const std::string& addr) {
+    host_port_text hp;
+    uint16_t port = 0;
+    return !addr.empty() && split_host_port(addr, hp).empty() && !hp.bracketed
+           && parse_port(hp.port, false, port).empty()
+           && reference_ipv4(std::string(hp.host));
+  };
+  std::mt19937_64 rng{5};
+  const std::string port_alphabet = "0000123456789:: a";
+  const char* hosts[] = {"127.0.0.1", "0.0.0.0", "1.2.3", "", "::1", "a:b",
+                         "10.0.0.256"};
+  int accepted = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::string port;
+    auto len = rng() % 8;
+    for (std::size_t k = 0; k < len; ++k)
+      port += port_alphabet[rng() % port_alphabet.size()];
+    if (rng() % 3 == 0) port = std::to_string(rng() % 70000);
+    std::string addr = hosts[rng() % std::size(hosts)];
+    if (rng() % 16 != 0) addr += ":";
+    addr += port;
+    bool want = reference(addr);
+    accepted += want;
+    ASSERT_EQ(valid_gossip_addr(addr, 64), want) << addr;
+  }
+  EXPECT_GT(accepted, 1000);
+  EXPECT_TRUE(valid_gossip_addr("1.2.3.4:007", 64)); // as parse_port reads it
 }
 
 } // namespace
