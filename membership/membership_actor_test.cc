@@ -95,6 +95,13 @@ protected:
     }
   }
 
+  /// `who` joins through node 1 (10.0.0.1:7946); two seconds pass.
+  void join_node_1(const membership_actor& who) {
+    caf::anon_send(who, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
+    sched_->run();
+    run_for(2s);
+  }
+
   /// Members as `who` sees them, asked through a helper actor; nullopt if
   /// the request was not answered within one scheduler run (a blocked actor).
   std::optional<std::vector<member>> members(const membership_actor& who) {
@@ -147,9 +154,7 @@ protected:
 TEST_F(MembershipActor, TimerWakeupsDriveProbingAndJoin) {
   auto a = node(1);
   auto b = node(2);
-  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
-  sched_->run();
-  run_for(2s);
+  join_node_1(b);
   EXPECT_EQ(alive(a), 2u);
   EXPECT_EQ(alive(b), 2u);
 }
@@ -329,9 +334,7 @@ held_run hold_inbound(transport::datagram_transport_actor tx,
 TEST_F(MembershipActor, AcksHeldInTheTransportFailProbesWithoutTheBacklog) {
   auto a = node(1);
   auto b = node(2);
-  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
-  sched_->run();
-  run_for(2s);
+  join_node_1(b);
   ASSERT_EQ(alive(a), 2u);
   auto r = hold_inbound(transports_[1], nullptr, *sched_,
                         [&] { return stats(a); });
@@ -346,9 +349,7 @@ TEST_F(MembershipActor, AcksHeldInTheTransportAnswerTheirProbes) {
   auto backlog = std::make_shared<transport::inbound_backlog>();
   auto a = node(1, {}, backlog);
   auto b = node(2);
-  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
-  sched_->run();
-  run_for(2s);
+  join_node_1(b);
   ASSERT_EQ(alive(a), 2u);
   auto r = hold_inbound(transports_[1], backlog.get(), *sched_,
                         [&] { return stats(a); });
@@ -364,9 +365,7 @@ TEST_F(MembershipActor, ABacklogThatNeverDrainsHoldsTimersForMaxHoldOnly) {
   auto backlog = std::make_shared<transport::inbound_backlog>();
   auto a = node(1, {}, backlog);
   auto b = node(2);
-  caf::anon_send(b, m_join_atom_v, seed_list{{"10.0.0.1:7946"}});
-  sched_->run();
-  run_for(2s);
+  join_node_1(b);
   ASSERT_EQ(alive(a), 2u);
   backlog->push(sched_->clock().now(), false); // never popped
   auto before = stats(a);
