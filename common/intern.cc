@@ -5,6 +5,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "common/pool_ref.h"
 #include "common/siphash.h"
 
 namespace pekonode {
@@ -69,19 +70,11 @@ detail::intern_node* interned::acquire(std::string_view s) {
 }
 
 void interned::release_text(detail::intern_node* n) noexcept {
-  // Drop a reference that is not the last without the lock; the last one
-  // goes under the lock, where acquire() also takes references, so a text
-  // found in the index is never freed under the finder.
-  auto r = n->refs.load(std::memory_order_relaxed);
-  while (r > 1) {
-    if (n->refs.compare_exchange_weak(r, r - 1, std::memory_order_acq_rel))
-      return;
-  }
   auto& p = the_pool();
-  std::lock_guard<std::mutex> guard(p.mtx);
-  if (n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  p.index.erase(std::string_view(n->text));
-  delete n;
+  if (detail::drop_pooled_ref(n->refs, p.mtx, [&] {
+        p.index.erase(std::string_view(n->text));
+      }))
+    delete n;
 }
 
 std::size_t interned::pool_size() {

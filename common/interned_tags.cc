@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/pool_ref.h"
 #include "common/siphash.h"
 
 namespace pekonode {
@@ -94,27 +95,17 @@ detail::tags_node* interned_tags::acquire(const map_type& m) {
 
 void interned_tags::release(detail::tags_node* n) noexcept {
   if (n == empty_node()) return;
-  // As interned::release: only the last reference takes the lock, under
-  // which acquire() also takes references, so a set found in the index is
-  // never freed under the finder.
-  auto r = n->refs.load(std::memory_order_relaxed);
-  while (r > 1) {
-    if (n->refs.compare_exchange_weak(r, r - 1, std::memory_order_acq_rel))
-      return;
-  }
   auto& p = the_pool();
-  {
-    std::lock_guard<std::mutex> guard(p.mtx);
-    if (n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    auto [lo, hi] = p.index.equal_range(n->hash);
-    for (auto it = lo; it != hi; ++it) {
-      if (it->second == n) {
-        p.index.erase(it);
-        break;
-      }
-    }
-  }
-  delete n;
+  if (detail::drop_pooled_ref(n->refs, p.mtx, [&] {
+        auto [lo, hi] = p.index.equal_range(n->hash);
+        for (auto it = lo; it != hi; ++it) {
+          if (it->second == n) {
+            p.index.erase(it);
+            break;
+          }
+        }
+      }))
+    delete n;
 }
 
 interned_tags::const_iterator
