@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "chaos/huge_pages.h"
 #include "chaos/report.h"
 #include "chaos/scenario.h"
 #include "chaos/sweep.h"
@@ -201,6 +202,7 @@ bool parse(int argc, char** argv, args& a, std::string& err) {
 } // namespace
 
 int main(int argc, char** argv) {
+  pekonode::chaos::reexec_with_huge_pages(argv);
   args a;
   std::string err;
   if (!parse(argc, argv, a, err)) {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "chaos/huge_pages.h"
 #include "chaos/scenario.h"
 #include "chaos/sim_node.h"
 #include "membership/config.h"
@@ -353,6 +354,7 @@ bool run_one(const args& a, const std::string& pattern, uint64_t seed) {
 } // namespace
 
 int main(int argc, char** argv) {
+  pekonode::chaos::reexec_with_huge_pages(argv);
   args a;
   if (!parse(argc, argv, a)) {
     std::fprintf(stderr,
