@@ -53,6 +53,7 @@ struct admin_reply {
   std::vector<std::pair<std::string, std::string>> headers; ///< names lower-case
   std::string body;
   size_t replies = 0; ///< complete replies read (pipelined raw requests)
+  bool head = false;  ///< the reply to a HEAD over HTTP: no body by rule
 };
 
 /// Reads the fuzz input format:
