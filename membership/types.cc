@@ -66,19 +66,14 @@ bool canonical_ipv4(std::string_view h) {
 bool valid_gossip_addr(std::string_view addr, std::size_t max_bytes) {
   if (addr.empty() || addr.size() > max_bytes) return false;
   if (addr.front() != '[') {
-    // IPv4 "a.b.c.d:port", checked in place (every claim on the wire
-    // carries an address, so this runs once per received claim): the same
-    // rules as split_host_port, parse_port and canonical_ipv4 below.
+    // IPv4 "a.b.c.d:port", split in place (every claim on the wire
+    // carries an address, so this runs once per received claim): a host
+    // with a ':' is no dotted quad, as split_host_port would also say.
     auto colon = addr.rfind(':');
     if (colon == std::string_view::npos) return false;
-    auto host = addr.substr(0, colon), port = addr.substr(colon + 1);
-    if (port.empty() || port.size() > 5) return false;
-    unsigned v = 0;
-    for (char ch : port) {
-      if (ch < '0' || ch > '9') return false;
-      v = v * 10 + static_cast<unsigned>(ch - '0');
-    }
-    return v != 0 && v <= 65535 && canonical_ipv4(host);
+    uint16_t port = 0;
+    return parse_port(addr.substr(colon + 1), false, port).empty()
+           && canonical_ipv4(addr.substr(0, colon));
   }
   host_port_text hp;
   if (!split_host_port(addr, hp).empty()) return false;
